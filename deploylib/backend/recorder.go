@@ -1,0 +1,99 @@
+package backend
+
+import (
+	"context"
+	"io"
+	"strings"
+	"sync"
+
+	"github.com/capstan-deploy/capstan/deploylib/shell"
+)
+
+// Reply is what a [Recorder] answers for a command.
+type Reply struct {
+	Stdout string
+	Stderr string
+	// Status is the exit status; non-zero makes Run return an *ExitError.
+	Status int
+}
+
+// Rule answers the commands whose rendered string contains Match.
+type Rule struct {
+	Match string
+	Reply Reply
+}
+
+// Recorder is the test backend: it records every command it is asked to run
+// and answers from its rules (the first rule whose Match is a substring of
+// the rendered command wins; no match means success with no output). One
+// Recorder may be shared by several hosts; Log keeps them apart.
+type Recorder struct {
+	Host  string
+	Rules []Rule
+
+	mu  *sync.Mutex
+	log *[]Record
+}
+
+// Record is one command a Recorder saw.
+type Record struct {
+	Host    string
+	Command string
+	// Stdin is what the command was fed, if anything.
+	Stdin string
+}
+
+// NewRecorder returns a Recorder for host that appends to a fresh log.
+func NewRecorder(host string, rules ...Rule) *Recorder {
+	return &Recorder{Host: host, Rules: rules, mu: new(sync.Mutex), log: new([]Record)}
+}
+
+// ForHost returns a Recorder for another host sharing r's rules and log.
+func (r *Recorder) ForHost(host string) *Recorder {
+	return &Recorder{Host: host, Rules: r.Rules, mu: r.mu, log: r.log}
+}
+
+// Run implements [Conn].
+func (r *Recorder) Run(ctx context.Context, cmd shell.Command, stdio Stdio) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s := cmd.String()
+	rec := Record{Host: r.Host, Command: s}
+	if stdio.Stdin != nil {
+		b, _ := io.ReadAll(stdio.Stdin)
+		rec.Stdin = string(b)
+	}
+	r.mu.Lock()
+	*r.log = append(*r.log, rec)
+	r.mu.Unlock()
+	for _, rule := range r.Rules {
+		if strings.Contains(s, rule.Match) {
+			return answer(rule.Reply, stdio)
+		}
+	}
+	return nil
+}
+
+func answer(rep Reply, stdio Stdio) error {
+	if stdio.Stdout != nil && rep.Stdout != "" {
+		io.WriteString(stdio.Stdout, rep.Stdout)
+	}
+	if stdio.Stderr != nil && rep.Stderr != "" {
+		io.WriteString(stdio.Stderr, rep.Stderr)
+	}
+	if rep.Status != 0 {
+		return &ExitError{Status: rep.Status}
+	}
+	return nil
+}
+
+// Log returns a copy of every command recorded so far, in the order seen.
+func (r *Recorder) Log() []Record {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Record(nil), (*r.log)...)
+}
+
+// Close implements [Conn].
+func (r *Recorder) Close() error { return nil }

@@ -1,0 +1,193 @@
+package deploylib
+
+import (
+	"fmt"
+	"path"
+	"strings"
+
+	"github.com/capstan-deploy/capstan/deploylib/shell"
+)
+
+// Builders of the standard remote commands. They are pure: each returns a
+// shell.Command and does no I/O, so tests check them as strings.
+
+// listMarker separates the sections of listReleasesCmd's output.
+const listMarker = "--capstan--"
+
+// listReleasesCmd prints releases/, then the unfinished markers, then
+// where current points, separated by listMarker lines. Missing pieces print
+// nothing; the command always succeeds.
+func listReleasesCmd(deployTo string) shell.Command {
+	return shell.New("ls", "-1", path.Join(deployTo, "releases")).Quiet().
+		Then(shell.New("echo", listMarker)).
+		Then(shell.New("ls", "-1", unfinishedDir(deployTo)).Quiet()).
+		Then(shell.New("echo", listMarker)).
+		Then(shell.New("readlink", path.Join(deployTo, "current")).Quiet()).
+		Then(shell.New("true"))
+}
+
+// parseListing reads listReleasesCmd's output.
+func parseListing(out, deployTo string) (releaseListing, error) {
+	parts := strings.Split(out, listMarker)
+	if len(parts) != 3 {
+		return releaseListing{}, fmt.Errorf("unexpected release listing %q", out)
+	}
+	l := releaseListing{unfinished: map[string]bool{}}
+	for _, f := range strings.Fields(parts[0]) {
+		if IsReleaseName(f) {
+			l.releases = append(l.releases, f)
+		}
+	}
+	for _, f := range strings.Fields(parts[1]) {
+		if IsReleaseName(f) {
+			l.unfinished[f] = true
+		}
+	}
+	l.currentRaw = strings.TrimSpace(parts[2])
+	if l.currentRaw != "" {
+		rel := l.currentRaw
+		if !path.IsAbs(rel) {
+			rel = path.Join(deployTo, rel)
+		}
+		if path.Dir(path.Clean(rel)) == path.Join(deployTo, "releases") {
+			l.current = path.Base(rel)
+		}
+	}
+	return l, nil
+}
+
+// checkDirectoriesCmd creates shared/, releases/, the state directory,
+// the linked dirs in shared/ and the parents of the linked files, refuses
+// a current that is a real directory, and prints "missing <file>" for each
+// linked file absent from shared/ (Capistrano's deploy:check:*).
+func checkDirectoriesCmd(deployTo string, linkedDirs, linkedFiles []string) shell.Command {
+	shared := path.Join(deployTo, "shared")
+	current := path.Join(deployTo, "current")
+	dirs := []string{"-p", shared, path.Join(deployTo, "releases"), unfinishedDir(deployTo)}
+	seen := map[string]bool{}
+	for _, d := range linkedDirs {
+		dirs = append(dirs, path.Join(shared, d))
+	}
+	for _, f := range linkedFiles {
+		if p := path.Dir(path.Join(shared, f)); !seen[p] && p != shared {
+			seen[p] = true
+			dirs = append(dirs, p)
+		}
+	}
+	// A real directory at current would make the switch fail half-way:
+	// refuse it before anything changes.
+	cmd := shell.New("test", "-d", current).And(shell.New("test", "!", "-L", current)).
+		And(shell.New("echo", "current-is-directory")).
+		Then(shell.New("mkdir", dirs...))
+	for _, f := range linkedFiles {
+		cmd = cmd.And(shell.New("test", "-f", path.Join(shared, f)).Or(shell.New("echo", "missing", f)).Or(shell.New("true")))
+	}
+	return cmd
+}
+
+// previousRevisionCmd prints where current points, then the revision of
+// the current release, one per line (empty lines when missing).
+func previousRevisionCmd(deployTo string) shell.Command {
+	current := path.Join(deployTo, "current")
+	return shell.New("readlink", current).Quiet().Or(shell.New("echo")).
+		Then(shell.New("cat", path.Join(current, "REVISION")).Quiet()).
+		Then(shell.New("true"))
+}
+
+// writeRevisionCmd writes REVISION and REVISION_TIME into the release.
+func writeRevisionCmd(release string, rev Revision) shell.Command {
+	return shell.New("echo", rev.SHA).WriteTo(path.Join(release, "REVISION")).
+		And(shell.New("echo", fmt.Sprint(rev.Time)).WriteTo(path.Join(release, "REVISION_TIME")))
+}
+
+// linkCmd links each name under release to the same name under shared,
+// replacing whatever the release holds there, after creating parents.
+func linkCmd(release, shared string, names []string) shell.Command {
+	var parents []string
+	seen := map[string]bool{}
+	for _, n := range names {
+		if p := path.Dir(path.Join(release, n)); !seen[p] && p != release {
+			seen[p] = true
+			parents = append(parents, p)
+		}
+	}
+	var cmd shell.Command
+	if len(parents) > 0 {
+		cmd = shell.New("mkdir", append([]string{"-p"}, parents...)...)
+	}
+	for _, n := range names {
+		target := path.Join(release, n)
+		step := shell.New("rm", "-rf", target).And(shell.New("ln", "-s", path.Join(shared, n), target))
+		if cmd.IsZero() {
+			cmd = step
+		} else {
+			cmd = cmd.And(step)
+		}
+	}
+	return cmd
+}
+
+// switchCmd points current at release with a rename(2) over the old link:
+// the new link is made under a directory unique to the run and moved into
+// deploy_to, so a leftover link cannot publish an old release. A current
+// that is a real directory is refused. The release's unfinished marker is
+// removed in the same command.
+func switchCmd(deployTo, release, runID string) shell.Command {
+	current := path.Join(deployTo, "current")
+	tmp := path.Join(stateDir(deployTo), "switch-"+runID)
+	return shell.New("test", "!", "-d", current).
+		Or(shell.New("test", "-L", current)).
+		Or(shell.New("echo", "refusing to replace "+current+": it is a directory, not a symlink").ToStderr().And(shell.New("false"))).
+		And(shell.New("rm", "-rf", tmp)).
+		And(shell.New("mkdir", "-p", tmp)).
+		And(shell.New("ln", "-s", release, path.Join(tmp, "current"))).
+		And(shell.New("mv", path.Join(tmp, "current"), deployTo)).
+		And(shell.New("rmdir", tmp)).
+		And(shell.New("rm", "-f", path.Join(unfinishedDir(deployTo), path.Base(release))))
+}
+
+// removeReleasesCmd removes the named releases and their markers in one
+// command. Names are checked to be release names, so nothing else under
+// deploy_to can be removed.
+func removeReleasesCmd(deployTo string, names []string) (shell.Command, error) {
+	args := []string{"-rf"}
+	for _, n := range names {
+		if !IsReleaseName(n) {
+			return shell.Command{}, fmt.Errorf("refusing to remove %q: not a release name", n)
+		}
+		args = append(args, path.Join(deployTo, "releases", n), path.Join(unfinishedDir(deployTo), n))
+	}
+	return shell.New("rm", args...), nil
+}
+
+// removeOwnReleaseCmd removes release name and its marker when the
+// marker says runID made it.
+func removeOwnReleaseCmd(deployTo, name, runID string) shell.Command {
+	marker := path.Join(unfinishedDir(deployTo), name)
+	return shell.New("grep", "-qxF", "--", runID, marker).Quiet().
+		And(shell.New("rm", "-rf", path.Join(deployTo, "releases", name), marker)).
+		Or(shell.New("true"))
+}
+
+// logLineCmd appends line to revisions.log (Capistrano runs it from
+// releases/).
+func logLineCmd(deployTo, line string) shell.Command {
+	return shell.New("echo", line).AppendTo(path.Join(deployTo, "revisions.log")).In(path.Join(deployTo, "releases"))
+}
+
+// deployLogLine is Capistrano's revisions.log line for a deploy.
+func deployLogLine(branch, sha, release, user string) string {
+	return fmt.Sprintf("Branch %s (at %s) deployed as release %s by %s", branch, sha, release, user)
+}
+
+// rollbackLogLine is Capistrano's revisions.log line for a rollback.
+func rollbackLogLine(user, release string) string {
+	return fmt.Sprintf("%s rolled back to release %s", user, release)
+}
+
+// archiveReleaseCmd archives a release rolled away from as
+// rolled-back-release-<name>.tar.gz in deploy_to and removes it.
+func archiveReleaseCmd(deployTo, name string) shell.Command {
+	return shell.New("tar", "-czf", path.Join(deployTo, "rolled-back-release-"+name+".tar.gz"), "-C", path.Join(deployTo, "releases"), name).
+		And(shell.New("rm", "-rf", path.Join(deployTo, "releases", name)))
+}

@@ -1,0 +1,178 @@
+package deploylib
+
+import (
+	"fmt"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/capstan-deploy/capstan/deploylib/shell"
+)
+
+// Config describes the application being deployed. A team calls
+// [Configure] once, from init in its magefile.
+type Config struct {
+	// Application names the application (Capistrano's :application).
+	Application string
+	// RepoURL is the repository the git strategy clones on every server.
+	RepoURL string
+	// Branch is the branch, tag or commit to deploy; a stage's Branch and
+	// the BRANCH environment variable override it. Default "main".
+	Branch string
+	// DeployTo is the directory holding releases/, shared/, current and
+	// repo/ on every server. A stage may override it. Required.
+	DeployTo string
+	// KeepReleases is how many finished releases deploy:cleanup keeps.
+	// Default 5; values below 1 are an error.
+	KeepReleases int
+	// LinkedFiles are paths, relative to the release, that are symlinks to
+	// the same paths under shared/ (Capistrano's linked_files). Each must
+	// already exist in shared/ on every server.
+	LinkedFiles []string
+	// LinkedDirs are directories, relative to the release, that are
+	// symlinks into shared/ (Capistrano's linked_dirs); deploy:check
+	// creates them in shared/.
+	LinkedDirs []string
+	// Strategy produces each release's files. Default: [Git].
+	Strategy Strategy
+	// RepoTree, when set, deploys only this subdirectory of the repository.
+	RepoTree string
+	// Env is exported to every remote command.
+	Env map[string]string
+	// Settings holds a team's own settings; read them with [Setting].
+	Settings map[string]string
+	// CommandTimeout, when positive, stops any remote command running
+	// longer than this.
+	CommandTimeout time.Duration
+}
+
+var (
+	regMu      sync.Mutex
+	configured Config
+	stage      *Stage
+	stageErr   error
+)
+
+// Configure sets the application's configuration. Call it from init in the
+// magefile; a later call replaces the earlier one.
+func Configure(c Config) {
+	regMu.Lock()
+	defer regMu.Unlock()
+	configured = c
+}
+
+// CurrentConfig returns the configuration passed to [Configure].
+func CurrentConfig() Config {
+	regMu.Lock()
+	defer regMu.Unlock()
+	return configured
+}
+
+// withDefaults returns c with stage overrides and defaults applied.
+func (c Config) withDefaults(s Stage) Config {
+	if s.DeployTo != "" {
+		c.DeployTo = s.DeployTo
+	}
+	if s.RepoURL != "" {
+		c.RepoURL = s.RepoURL
+	}
+	if s.Branch != "" {
+		c.Branch = s.Branch
+	}
+	if c.Branch == "" {
+		c.Branch = "main"
+	}
+	if c.KeepReleases == 0 {
+		c.KeepReleases = 5
+	}
+	if c.Strategy == nil {
+		c.Strategy = Git{}
+	}
+	return c
+}
+
+// validate reports the first problem with c, naming the setting.
+func (c Config) validate() error {
+	switch {
+	case strings.TrimSpace(c.DeployTo) == "":
+		return fmt.Errorf("config: DeployTo is empty; set it to the directory that holds releases/ on the servers")
+	case !path.IsAbs(c.DeployTo):
+		return fmt.Errorf("config: DeployTo %q is not an absolute path", c.DeployTo)
+	case path.Clean(c.DeployTo) == "/":
+		return fmt.Errorf("config: DeployTo is %q; deploying into / would let cleanup remove system directories", c.DeployTo)
+	case strings.ContainsAny(c.DeployTo, "\n\x00"):
+		return fmt.Errorf("config: DeployTo %q contains a newline or NUL", c.DeployTo)
+	case c.KeepReleases < 1:
+		return fmt.Errorf("config: KeepReleases is %d; it must be at least 1", c.KeepReleases)
+	}
+	if err := validateRef(c.Branch); err != nil {
+		return fmt.Errorf("config: branch: %w", err)
+	}
+	for _, f := range c.LinkedFiles {
+		if err := validateRelPath(f); err != nil {
+			return fmt.Errorf("config: LinkedFiles: %w", err)
+		}
+	}
+	for _, d := range c.LinkedDirs {
+		if err := validateRelPath(d); err != nil {
+			return fmt.Errorf("config: LinkedDirs: %w", err)
+		}
+	}
+	if c.RepoTree != "" {
+		if err := validateRelPath(c.RepoTree); err != nil {
+			return fmt.Errorf("config: RepoTree: %w", err)
+		}
+	}
+	for k := range c.Env {
+		if !shell.ValidEnvKey(k) {
+			return fmt.Errorf("config: Env: %q is not a valid variable name", k)
+		}
+	}
+	return c.Strategy.Validate(c)
+}
+
+// validateRelPath rejects paths that would leave the release or shared
+// directory, or that a shell or git would misread.
+func validateRelPath(p string) error {
+	switch {
+	case p == "" || strings.TrimSpace(p) == "":
+		return fmt.Errorf("empty path")
+	case path.IsAbs(p):
+		return fmt.Errorf("%q is absolute; give a path relative to the release", p)
+	case strings.ContainsAny(p, "\n\r\x00"):
+		return fmt.Errorf("%q contains a control character", p)
+	case strings.HasPrefix(p, "-"):
+		return fmt.Errorf("%q starts with -", p)
+	}
+	for _, part := range strings.Split(p, "/") {
+		if part == ".." {
+			return fmt.Errorf("%q leaves the release directory", p)
+		}
+	}
+	if path.Clean(p) == "." {
+		return fmt.Errorf("%q names the release directory itself", p)
+	}
+	return nil
+}
+
+// validateRef rejects branch, tag or commit names that git would read as an
+// option or that git forbids (git check-ref-format's rules, plus no spaces).
+func validateRef(ref string) error {
+	switch {
+	case ref == "":
+		return fmt.Errorf("empty branch")
+	case strings.HasPrefix(ref, "-"):
+		return fmt.Errorf("%q starts with - and would be read as an option", ref)
+	case strings.ContainsAny(ref, " ~^:?*[\\\x7f"):
+		return fmt.Errorf("%q contains a character git does not allow in a ref name", ref)
+	case strings.Contains(ref, "..") || strings.Contains(ref, "@{") || strings.HasSuffix(ref, ".lock") || strings.HasSuffix(ref, "/") || strings.HasSuffix(ref, "."):
+		return fmt.Errorf("%q is not a valid ref name", ref)
+	}
+	for _, r := range ref {
+		if r < 0x20 {
+			return fmt.Errorf("%q contains a control character", ref)
+		}
+	}
+	return nil
+}

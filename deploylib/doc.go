@@ -1,0 +1,21 @@
+// Package deploylib is Capistrano v3 for Go teams: the standard deploy and
+// rollback flows, the task engine that runs them with Before and After
+// hooks, stages and servers as Go values, and the Capistrano layout on every
+// server.
+//
+// A team configures its application with [Configure], describes each stage
+// with [UseStage] in a stage target, and hangs plain Go functions on any
+// standard task with [Before] and [After]:
+//
+//	deploylib.After(deploylib.Updated, Migrate)
+//
+// Inside a task or hook, [On] runs a function on the selected hosts (in
+// parallel by default, with a barrier at the end), and a [Host] runs
+// commands with [Host.Execute], [Host.Test] and [Host.Capture]. Every
+// argument of every command passes through one quoting function (package
+// shell), and commands reach hosts through a small backend interface
+// (package backend): SSH, local, dry-run printer, or a test recorder.
+//
+// The mage targets that start these flows live in package targets and
+// deployns, which a team's magefile pulls in with //mage:import.
+package deploylib

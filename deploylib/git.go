@@ -1,0 +1,183 @@
+package deploylib
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/capstan-deploy/capstan/deploylib/shell"
+)
+
+// Git is Capistrano's git strategy: a mirror of the repository in
+// <deploy_to>/repo on every server, updated each deploy, from which the
+// revision is archived into the release. The branch is resolved to one
+// commit once per run and every server archives that commit.
+type Git struct{}
+
+// CheckTask implements [Strategy].
+func (Git) CheckTask() *Task { return GitCheck }
+
+// CreateReleaseTask implements [Strategy].
+func (Git) CreateReleaseTask() *Task { return GitCreateRelease }
+
+// Validate implements [Strategy].
+func (Git) Validate(c Config) error {
+	if strings.TrimSpace(c.RepoURL) == "" {
+		return fmt.Errorf("config: RepoURL is empty; the git strategy needs the repository to clone on the servers")
+	}
+	return validateRepoURL(c.RepoURL)
+}
+
+// validateRepoURL rejects repository URLs that git would read as an
+// option or that run commands (ext:: and fd:: transports).
+func validateRepoURL(u string) error {
+	switch {
+	case strings.HasPrefix(u, "-"):
+		return fmt.Errorf("config: RepoURL %q starts with - and would be read as a git option", u)
+	case strings.ContainsAny(u, "\n\r\x00"):
+		return fmt.Errorf("config: RepoURL %q contains a control character", u)
+	case strings.HasPrefix(u, "ext::") || strings.HasPrefix(u, "fd::") || strings.Contains(u, "::"):
+		return fmt.Errorf("config: RepoURL %q uses a git remote helper transport (ext::, fd::), which can run commands; use ssh://, https:// or a path", u)
+	}
+	return nil
+}
+
+// allowedProtocols is exported to every git command as GIT_ALLOW_PROTOCOL,
+// so a URL cannot make git run a command through a remote helper.
+const allowedProtocols = "file:git:http:https:ssh"
+
+// gitCmd returns git with args, run with no terminal prompts and only the
+// safe transports. Host key checking is left to the server's ssh
+// configuration: Capstan never turns it off.
+func gitCmd(args ...string) shell.Command {
+	return shell.New("git", args...).
+		WithEnv("GIT_TERMINAL_PROMPT", "0").
+		WithEnv("GIT_ALLOW_PROTOCOL", allowedProtocols)
+}
+
+var fullSHA = regexp.MustCompile(`^[0-9a-f]{40}([0-9a-f]{24})?$`)
+
+// gitCheckCmd lists the remote's refs matching branch (HEAD for a commit
+// id), so an empty answer means the branch does not exist.
+func gitCheckCmd(repoURL, branch string) shell.Command {
+	pattern := branch
+	if fullSHA.MatchString(branch) {
+		pattern = "HEAD"
+	}
+	return gitCmd("ls-remote", repoURL, pattern)
+}
+
+func gitCheck(ctx context.Context) error {
+	r := CurrentRun(ctx)
+	cmd := gitCheckCmd(r.Config.RepoURL, r.Config.Branch)
+	return On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
+		out, err := h.CaptureCommand(ctx, cmd)
+		if err != nil {
+			return fmt.Errorf("cannot read repository %s: %w", r.Config.RepoURL, err)
+		}
+		if out == "" && !r.DryRun() {
+			return fmt.Errorf("branch %q does not exist in %s", r.Config.Branch, r.Config.RepoURL)
+		}
+		return nil
+	})
+}
+
+// gitCloneCmd mirrors the repository unless the mirror exists.
+func gitCloneCmd(repoURL, repoPath string) shell.Command {
+	return shell.New("test", "-f", path.Join(repoPath, "HEAD")).
+		Or(gitCmd("clone", "--mirror", "--", repoURL, repoPath))
+}
+
+func gitClone(ctx context.Context) error {
+	r := CurrentRun(ctx)
+	cmd := gitCloneCmd(r.Config.RepoURL, r.RepoPath()).In(r.Config.DeployTo)
+	return On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
+		return h.ExecuteCommand(ctx, cmd)
+	})
+}
+
+// gitUpdateCmd points the mirror at the configured URL and fetches.
+func gitUpdateCmd(repoURL, repoPath string) shell.Command {
+	return gitCmd("remote", "set-url", "origin", repoURL).
+		And(gitCmd("remote", "update", "--prune")).
+		In(repoPath)
+}
+
+func gitUpdate(ctx context.Context) error {
+	r := CurrentRun(ctx)
+	cmd := gitUpdateCmd(r.Config.RepoURL, r.RepoPath())
+	return On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
+		return h.ExecuteCommand(ctx, cmd)
+	})
+}
+
+// gitResolveCmd prints the full commit id and commit time of branch.
+func gitResolveCmd(repoPath, branch string) shell.Command {
+	return gitCmd("--no-pager", "log", "-1", "--no-walk", "--format=%H %ct", "--end-of-options", branch+"^{commit}", "--").In(repoPath)
+}
+
+// parseResolved reads gitResolveCmd's output.
+func parseResolved(out string) (sha string, t int64, err error) {
+	f := strings.Fields(out)
+	if len(f) != 2 || !fullSHA.MatchString(f[0]) {
+		return "", 0, fmt.Errorf("unexpected output from git log: %q", out)
+	}
+	t, err = strconv.ParseInt(f[1], 10, 64)
+	return f[0], t, err
+}
+
+// createReleaseCmd makes the release directory (refusing one that
+// exists), marks it unfinished with the run id, and unpacks source into it.
+func createReleaseCmd(deployTo, release, runID string, source shell.Command) shell.Command {
+	marker := path.Join(unfinishedDir(deployTo), path.Base(release))
+	return shell.New("test", "!", "-e", release).
+		Or(shell.New("echo", "release "+release+" already exists").ToStderr().And(shell.New("false"))).
+		And(shell.New("mkdir", "-p", unfinishedDir(deployTo))).
+		And(shell.New("mkdir", release)).
+		And(shell.New("echo", runID).WriteTo(marker)).
+		And(source)
+}
+
+// gitArchiveCmd unpacks sha (or its subdirectory tree) into release.
+func gitArchiveCmd(repoPath, sha, tree, release string) shell.Command {
+	args := []string{"archive", "--format=tar", sha}
+	tar := []string{"-x", "-f", "-", "-C", release}
+	if tree != "" {
+		tree = strings.Trim(path.Clean(tree), "/")
+		args = append(args, "--", tree)
+		tar = append([]string{"-x", "--strip-components", strconv.Itoa(strings.Count(tree, "/") + 1)}, tar[1:]...)
+	}
+	return gitCmd(args...).Pipe(shell.New("tar", tar...)).In(repoPath)
+}
+
+func gitCreateRelease(ctx context.Context) error {
+	r := CurrentRun(ctx)
+	hosts, _ := ReleaseRoles()(r)
+	if len(hosts) == 0 {
+		return fmt.Errorf("no server takes part in releases (all are NoRelease)")
+	}
+	// Resolve the branch once, on the first host, so every host archives
+	// the same commit even if the branch moves during the deploy.
+	rev := Revision{Branch: r.Config.Branch}
+	out, err := hosts[0].CaptureCommand(ctx, gitResolveCmd(r.RepoPath(), r.Config.Branch))
+	if err != nil {
+		return fmt.Errorf("resolving %q: %w", r.Config.Branch, err)
+	}
+	if r.DryRun() {
+		rev.SHA = "<revision-of-" + r.Config.Branch + ">"
+	} else if rev.SHA, rev.Time, err = parseResolved(out); err != nil {
+		return fmt.Errorf("%s: resolving %q: %w", hosts[0], r.Config.Branch, err)
+	}
+	if err := SetRevision(ctx, rev); err != nil {
+		return err
+	}
+	release := r.ReleasePath()
+	cmd := createReleaseCmd(r.Config.DeployTo, release, r.ID, gitArchiveCmd(r.RepoPath(), rev.SHA, r.Config.RepoTree, release))
+	return On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
+		r.hostState(h).created = true
+		return h.ExecuteCommand(ctx, cmd)
+	})
+}

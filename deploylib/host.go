@@ -1,0 +1,278 @@
+package deploylib
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/capstan-deploy/capstan/deploylib/backend"
+	"github.com/capstan-deploy/capstan/deploylib/shell"
+)
+
+// Host is one server of a run, as tasks and hooks see it inside [On]. It
+// runs commands with [Host.Execute], [Host.Test] and [Host.Capture]; the
+// values returned by [Host.Within] and [Host.WithEnv] run them in a
+// directory or with extra environment.
+type Host struct {
+	Server
+	// Address is the parsed Server.Host.
+	Address Address
+
+	run    *Run
+	parent *Host // the run's own Host when this one came from Within/WithEnv
+	dir    string
+	env    map[string]string
+}
+
+// String returns "user@host" (or the host alone when no user is set), as
+// the console prints it.
+func (h *Host) String() string {
+	if h.Address.User != "" {
+		return h.Address.User + "@" + h.Address.Host
+	}
+	return h.Address.Host
+}
+
+// Name returns the host name without user and port.
+func (h *Host) Name() string { return h.Address.Host }
+
+// Property returns the server property key, or "".
+func (h *Host) Property(key string) string { return h.Properties[key] }
+
+func (h *Host) origin() *Host {
+	if h.parent != nil {
+		return h.parent
+	}
+	return h
+}
+
+// Within returns h running its commands in dir.
+func (h *Host) Within(dir string) *Host {
+	c := *h
+	c.parent = h.origin()
+	c.dir = dir
+	return &c
+}
+
+// WithEnv returns h exporting key=value to its commands.
+func (h *Host) WithEnv(key, value string) *Host {
+	c := *h
+	c.parent = h.origin()
+	c.env = make(map[string]string, len(h.env)+1)
+	for k, v := range h.env {
+		c.env[k] = v
+	}
+	c.env[key] = value
+	return &c
+}
+
+// ReleasePath returns the release directory of the run on this host.
+func (h *Host) ReleasePath() string { return h.run.ReleasePath() }
+
+// CurrentPath returns <deploy_to>/current.
+func (h *Host) CurrentPath() string { return h.run.CurrentPath() }
+
+// SharedPath returns <deploy_to>/shared.
+func (h *Host) SharedPath() string { return h.run.SharedPath() }
+
+// Command returns name with args as a command in h's directory and
+// environment.
+func (h *Host) Command(name string, args ...string) shell.Command {
+	return h.wrap(shell.New(name, args...))
+}
+
+func (h *Host) wrap(c shell.Command) shell.Command {
+	for k, v := range h.run.Config.Env {
+		if _, ok := c.Env[k]; !ok {
+			c = c.WithEnv(k, v)
+		}
+	}
+	for k, v := range h.env {
+		c = c.WithEnv(k, v)
+	}
+	if h.dir != "" && c.Dir == "" {
+		c = c.In(h.dir)
+	}
+	return c
+}
+
+// Execute runs name with args and fails unless it exits 0. Its output is
+// shown on the console, prefixed by the host.
+func (h *Host) Execute(ctx context.Context, name string, args ...string) error {
+	return h.ExecuteCommand(ctx, shell.New(name, args...))
+}
+
+// Test runs name with args and reports whether it exited 0. A non-zero
+// exit is not an error; failing to run it is.
+func (h *Host) Test(ctx context.Context, name string, args ...string) (bool, error) {
+	return h.TestCommand(ctx, shell.New(name, args...))
+}
+
+// Capture runs name with args and returns its standard output with
+// surrounding white space trimmed; it fails unless the command exits 0.
+func (h *Host) Capture(ctx context.Context, name string, args ...string) (string, error) {
+	return h.CaptureCommand(ctx, shell.New(name, args...))
+}
+
+// ExecuteCommand is [Host.Execute] for a command value.
+func (h *Host) ExecuteCommand(ctx context.Context, c shell.Command) error {
+	_, err := h.run1(ctx, c, runOpts{})
+	return err
+}
+
+// TestCommand is [Host.Test] for a command value.
+func (h *Host) TestCommand(ctx context.Context, c shell.Command) (bool, error) {
+	_, err := h.run1(ctx, c, runOpts{hidden: true})
+	if err == nil {
+		return true, nil
+	}
+	var ce *CommandError
+	if errors.As(err, &ce) && ce.Status > 0 {
+		return false, nil
+	}
+	return false, err
+}
+
+// CaptureCommand is [Host.Capture] for a command value.
+func (h *Host) CaptureCommand(ctx context.Context, c shell.Command) (string, error) {
+	out, err := h.run1(ctx, c, runOpts{hidden: true, capture: true})
+	return strings.TrimSpace(out), err
+}
+
+// Stream runs c with stdin as its standard input (an upload: a tar stream
+// piped into tar -x, say) and fails unless it exits 0.
+func (h *Host) Stream(ctx context.Context, c shell.Command, stdin io.Reader) error {
+	_, err := h.run1(ctx, c, runOpts{stdin: stdin})
+	return err
+}
+
+type runOpts struct {
+	hidden  bool // test and capture commands: shown only when verbose
+	capture bool
+	stdin   io.Reader
+}
+
+// stderrTail is how many bytes of stderr a CommandError keeps.
+const stderrTail = 4096
+
+// run1 is the one place a command reaches a backend: it wraps c in h's
+// directory and environment, announces it on the console, streams its
+// output and turns its end into a *CommandError.
+func (h *Host) run1(ctx context.Context, c shell.Command, o runOpts) (string, error) {
+	r := h.run
+	c = h.wrap(c)
+	if err := ctx.Err(); err != nil {
+		return "", &CommandError{Host: h.String(), Command: redact(c.String()), Status: -1, Err: err}
+	}
+	conn, err := r.conn(ctx, h)
+	if err != nil {
+		return "", &CommandError{Host: h.String(), Command: redact(c.String()), Status: -1, Err: fmt.Errorf("connecting: %w", err)}
+	}
+	if t := r.Config.CommandTimeout; t > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, t)
+		defer cancel()
+	}
+	cmdStr := c.String()
+	n := r.console.Command(cmdStr, o.hidden)
+	var out, errBuf bytes.Buffer
+	stdio := backend.Stdio{Stdin: o.stdin}
+	showOut := !o.hidden || r.console.Verbose()
+	outW := r.console.Output(n, h.String(), false)
+	errW := r.console.Output(n, h.String(), true)
+	switch {
+	case o.capture && showOut:
+		stdio.Stdout = io.MultiWriter(&out, outW)
+	case o.capture:
+		stdio.Stdout = &out
+	case showOut:
+		stdio.Stdout = outW
+	}
+	tail := &tailBuffer{max: stderrTail, buf: &errBuf}
+	if showOut {
+		stdio.Stderr = io.MultiWriter(tail, errW)
+	} else {
+		stdio.Stderr = tail
+	}
+	start := time.Now()
+	err = conn.Run(ctx, c, stdio)
+	outW.Flush()
+	errW.Flush()
+	r.console.Result(n, h.String(), time.Since(start), err != nil && !o.hidden, o.hidden)
+	if err != nil {
+		ce := &CommandError{Host: h.String(), Command: redact(cmdStr), Status: -1, Stderr: redact(errBuf.String()), Err: err}
+		var ee *backend.ExitError
+		if errors.As(err, &ee) {
+			ce.Status = ee.Status
+		}
+		if o.hidden && ce.Status <= 0 {
+			// A test or capture that could not run at all is shown, since
+			// its failure is not a plain "false".
+			r.console.Result(n, h.String(), time.Since(start), true, false)
+		}
+		return out.String(), ce
+	}
+	return out.String(), nil
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	max int
+	buf *bytes.Buffer
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.buf.Write(p)
+	if over := t.buf.Len() - t.max; over > 0 {
+		t.buf.Next(over)
+	}
+	return len(p), nil
+}
+
+// CommandError reports a remote command that failed: where, what, how it
+// ended and the last lines of its standard error.
+type CommandError struct {
+	Host    string
+	Command string
+	// Status is the exit status, or -1 when the command did not run to an
+	// exit status (connection lost, interrupted, killed).
+	Status int
+	Stderr string
+	Err    error
+}
+
+func (e *CommandError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %s: %v", e.Host, e.Command, e.Err)
+	if s := lastLines(e.Stderr, 5); s != "" {
+		b.WriteString("\n    stderr: ")
+		b.WriteString(strings.ReplaceAll(s, "\n", "\n            "))
+	}
+	return b.String()
+}
+
+func (e *CommandError) Unwrap() error { return e.Err }
+
+// ExitStatus returns the remote exit status, so mage exits with it.
+func (e *CommandError) ExitStatus() int {
+	if e.Status > 0 {
+		return e.Status
+	}
+	return 1
+}
+
+func lastLines(s string, n int) string {
+	s = strings.TrimRight(s, "\n")
+	if s == "" {
+		return ""
+	}
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,424 @@
+package deploylib
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"sync"
+	"time"
+
+	"github.com/capstan-deploy/capstan/deploylib/backend"
+	"github.com/capstan-deploy/capstan/deploylib/console"
+)
+
+// Run is one invocation of a flow or task against a stage: the stage and
+// configuration, the selected hosts, the release name and the revision.
+// Tasks and hooks reach it with [CurrentRun]; it is never a global, so
+// parallel hosts cannot overwrite each other's view.
+type Run struct {
+	// ID identifies the run in locks and logs.
+	ID string
+	// Stage is the selected stage.
+	Stage Stage
+	// Config is the configuration with the stage's overrides applied.
+	Config Config
+	// User is who runs the deploy (USER, else LOGNAME), as revisions.log
+	// records it.
+	User string
+	// Started is when the run began.
+	Started time.Time
+
+	hosts   []*Host
+	dryRun  bool
+	console *console.Console
+	dial    func(ctx context.Context, s Server) (backend.Conn, error)
+	root    *Task
+
+	mu       sync.Mutex
+	invoked  map[*Task]bool
+	release  string // the release this run deploys or rolls back to
+	revision Revision
+	state    map[*Host]*hostState
+}
+
+// hostState is what the engine tracks per host during a run.
+type hostState struct {
+	conn     backend.Conn
+	dialErr  error
+	dialOnce sync.Once
+	created  bool   // this run created the release directory on the host
+	previous string // the release current pointed at before publishing
+	switched bool   // current points at this run's release
+	rolledFrom string // the release a rollback moves current away from
+}
+
+// Revision is the commit being deployed.
+type Revision struct {
+	// Branch is the branch, tag or commit the user asked for.
+	Branch string
+	// SHA is the full commit id, resolved once per run.
+	SHA string
+	// Time is the commit time in unix seconds (REVISION_TIME).
+	Time int64
+}
+
+type runKey struct{}
+
+// CurrentRun returns the run that ctx belongs to, or nil outside a run.
+func CurrentRun(ctx context.Context) *Run {
+	r, _ := ctx.Value(runKey{}).(*Run)
+	return r
+}
+
+func runOf(ctx context.Context) (*Run, error) {
+	r := CurrentRun(ctx)
+	if r == nil {
+		return nil, errors.New("deploylib: called outside a run; tasks and hooks get their context from deploylib")
+	}
+	return r, nil
+}
+
+// Option changes how [Start] runs.
+type Option func(*runOptions)
+
+type runOptions struct {
+	stage  *Stage
+	out    io.Writer
+	color  *bool
+	dryRun bool
+	dial   func(ctx context.Context, s Server) (backend.Conn, error)
+	now    func() time.Time
+	verbose bool
+}
+
+// WithStage runs against s instead of the stage chosen with UseStage.
+func WithStage(s Stage) Option { return func(o *runOptions) { o.stage = &s } }
+
+// WithOutput sends the console output to w (default os.Stdout).
+func WithOutput(w io.Writer) Option { return func(o *runOptions) { o.out = w } }
+
+// WithColor forces colour on or off.
+func WithColor(on bool) Option { return func(o *runOptions) { o.color = &on } }
+
+// WithDryRun prints every command instead of running it.
+func WithDryRun() Option { return func(o *runOptions) { o.dryRun = true } }
+
+// WithVerbose also shows test and capture commands.
+func WithVerbose() Option { return func(o *runOptions) { o.verbose = true } }
+
+// WithDialer connects to servers with dial instead of SSH or the local
+// shell. Tests use it with the Recorder backend.
+func WithDialer(dial func(ctx context.Context, s Server) (backend.Conn, error)) Option {
+	return func(o *runOptions) { o.dial = dial }
+}
+
+// WithClock fixes the time the run sees (release names, elapsed times).
+func WithClock(now func() time.Time) Option { return func(o *runOptions) { o.now = now } }
+
+// Start runs task, with its hooks and sub-tasks, against the selected
+// stage. When anything fails it invokes [Failed] and returns the error,
+// naming the task and host. It is what the mage targets call.
+func Start(ctx context.Context, task *Task, opts ...Option) error {
+	r, err := newRun(opts...)
+	if err != nil {
+		return err
+	}
+	defer r.close()
+	return r.execute(ctx, task)
+}
+
+func newRun(opts ...Option) (*Run, error) {
+	o := runOptions{out: os.Stdout, now: time.Now}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if os.Getenv("DRY_RUN") != "" && os.Getenv("DRY_RUN") != "0" {
+		o.dryRun = true
+	}
+	var st Stage
+	if o.stage != nil {
+		st = *o.stage
+	} else {
+		var err error
+		if st, err = SelectedStage(); err != nil {
+			return nil, err
+		}
+	}
+	if err := st.validate(); err != nil {
+		return nil, err
+	}
+	cfg := CurrentConfig().withDefaults(st)
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("stage %s: %w", st.Name, err)
+	}
+	servers, err := filterServers(st.Servers, os.Getenv("HOSTS"), os.Getenv("ROLES"))
+	if err != nil {
+		return nil, fmt.Errorf("stage %s: %w", st.Name, err)
+	}
+	if err := checkHookTargets(cfg); err != nil {
+		return nil, err
+	}
+	colorOn := console.AutoColor(o.out)
+	if o.color != nil {
+		colorOn = *o.color
+	}
+	verbose := o.verbose || os.Getenv("VERBOSE") == "1" || os.Getenv("MAGEFILE_VERBOSE") == "1"
+	started := o.now().UTC()
+	r := &Run{
+		ID:      newRunID(),
+		Stage:   st,
+		Config:  cfg,
+		User:    currentUser(),
+		Started: started,
+		dryRun:  o.dryRun,
+		console: console.New(o.out, console.Options{Color: colorOn, Verbose: verbose, Now: o.now, Redact: redact}),
+		dial:    o.dial,
+		invoked: map[*Task]bool{},
+		state:   map[*Host]*hostState{},
+	}
+	for _, s := range servers {
+		addr, _ := ParseAddress(s.Host)
+		h := &Host{Server: s, Address: addr, run: r}
+		r.hosts = append(r.hosts, h)
+		r.state[h] = &hostState{}
+	}
+	if r.dial == nil {
+		r.dial = r.defaultDial
+	}
+	if o.dryRun {
+		var mu sync.Mutex
+		r.dial = func(ctx context.Context, s Server) (backend.Conn, error) {
+			return &backend.Printer{Host: s.Host, W: o.out, Mu: &mu}, nil
+		}
+	}
+	return r, nil
+}
+
+func newRunID() string {
+	var b [4]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func currentUser() string {
+	for _, k := range []string{"USER", "LOGNAME"} {
+		if u := os.Getenv(k); u != "" {
+			return u
+		}
+	}
+	return "unknown"
+}
+
+// execute invokes task as the root of the run and handles failure.
+func (r *Run) execute(ctx context.Context, task *Task) error {
+	r.root = task
+	ctx = context.WithValue(ctx, runKey{}, r)
+	if r.dryRun {
+		r.console.Info("dry run: commands are printed, not run; test commands succeed and captures return nothing")
+	}
+	err := r.invoke(ctx, task, false)
+	if err == nil {
+		r.summary()
+		return nil
+	}
+	// Failure work must run even when ctx was cancelled (Ctrl-C).
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if ferr := r.invoke(fctx, Failed, false); ferr != nil {
+		err = errors.Join(err, fmt.Errorf("while handling the failure: %w", ferr))
+	}
+	r.console.Error("DEPLOY FAILED", err.Error())
+	return err
+}
+
+// summary prints the closing line of a successful run.
+func (r *Run) summary() {
+	rev := r.Revision()
+	msg := fmt.Sprintf("%s finished on %d host(s) in %.1fs", r.root.name, len(r.hosts), time.Since(r.Started).Seconds())
+	if rel := r.ReleaseName(); rel != "" {
+		msg += ", release " + rel
+	}
+	if rev.SHA != "" {
+		msg += ", revision " + shortSHA(rev.SHA)
+	}
+	r.console.Success("%s", msg)
+}
+
+func shortSHA(s string) string {
+	if len(s) > 12 {
+		return s[:12]
+	}
+	return s
+}
+
+// invoke runs t with its hooks; once per run unless again is set.
+func (r *Run) invoke(ctx context.Context, t *Task, again bool) error {
+	r.mu.Lock()
+	if r.invoked[t] && !again {
+		r.mu.Unlock()
+		return nil
+	}
+	r.invoked[t] = true
+	r.mu.Unlock()
+
+	before, after := hooksOf(t)
+	for _, h := range before {
+		if err := r.runHook(ctx, h); err != nil {
+			return err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return &TaskError{Task: t.name, Err: fmt.Errorf("interrupted: %w", err)}
+	}
+	if t.steps != nil {
+		for _, s := range t.steps(r.Config) {
+			if err := r.invoke(ctx, s, false); err != nil {
+				return err
+			}
+		}
+	}
+	if t.action != nil {
+		r.console.Task(t.name)
+		if err := t.action(ctx); err != nil {
+			return wrapTask(t.name, err)
+		}
+	}
+	for _, h := range after {
+		if err := r.runHook(ctx, h); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *Run) runHook(ctx context.Context, h hook) error {
+	if h.task != nil {
+		return r.invoke(ctx, h.task, false)
+	}
+	if err := ctx.Err(); err != nil {
+		return &TaskError{Task: h.name, Err: fmt.Errorf("interrupted: %w", err)}
+	}
+	r.console.Task(h.name)
+	if err := h.fn(ctx); err != nil {
+		return wrapTask(h.name, err)
+	}
+	return nil
+}
+
+// wrapTask names the innermost failing task only.
+func wrapTask(name string, err error) error {
+	var te *TaskError
+	if errors.As(err, &te) {
+		return err
+	}
+	return &TaskError{Task: name, Err: err}
+}
+
+// close closes every connection the run opened.
+func (r *Run) close() {
+	for _, st := range r.state {
+		if st.conn != nil {
+			st.conn.Close()
+		}
+	}
+}
+
+// conn returns h's connection, dialing it on first use.
+func (r *Run) conn(ctx context.Context, h *Host) (backend.Conn, error) {
+	st := r.state[h.origin()]
+	st.dialOnce.Do(func() {
+		st.conn, st.dialErr = r.dial(ctx, h.Server)
+	})
+	return st.conn, st.dialErr
+}
+
+// Hosts returns the run's hosts after the HOSTS and ROLES filters.
+func (r *Run) Hosts() []*Host { return append([]*Host(nil), r.hosts...) }
+
+// DryRun reports whether commands are printed instead of run.
+func (r *Run) DryRun() bool { return r.dryRun }
+
+// ReleaseName returns the release this run deploys or rolls back to, "" if
+// not chosen yet.
+func (r *Run) ReleaseName() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.release
+}
+
+func (r *Run) setRelease(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.release = name
+}
+
+// Revision returns the revision resolved for this run (zero until the
+// strategy resolved it).
+func (r *Run) Revision() Revision {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.revision
+}
+
+// SetRevision records the revision the run deploys. Strategies call it
+// once, after resolving the branch to a commit.
+func SetRevision(ctx context.Context, rev Revision) error {
+	r, err := runOf(ctx)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.revision = rev
+	return nil
+}
+
+// DryRun reports whether the run of ctx prints commands instead of running
+// them. Hooks that branch on Test or Capture results check it.
+func DryRun(ctx context.Context) bool {
+	r := CurrentRun(ctx)
+	return r != nil && r.dryRun
+}
+
+// Setting returns the team setting key from Config.Settings, or def.
+func Setting(ctx context.Context, key, def string) string {
+	cfg := CurrentConfig()
+	if r := CurrentRun(ctx); r != nil {
+		cfg = r.Config
+	}
+	if v, ok := cfg.Settings[key]; ok {
+		return v
+	}
+	return def
+}
+
+// Paths on the servers, all derived from DeployTo (Capistrano's layout).
+
+// ReleasesPath returns <deploy_to>/releases.
+func (r *Run) ReleasesPath() string { return path.Join(r.Config.DeployTo, "releases") }
+
+// SharedPath returns <deploy_to>/shared.
+func (r *Run) SharedPath() string { return path.Join(r.Config.DeployTo, "shared") }
+
+// CurrentPath returns <deploy_to>/current.
+func (r *Run) CurrentPath() string { return path.Join(r.Config.DeployTo, "current") }
+
+// RepoPath returns <deploy_to>/repo, the git mirror.
+func (r *Run) RepoPath() string { return path.Join(r.Config.DeployTo, "repo") }
+
+// RevisionLogPath returns <deploy_to>/revisions.log.
+func (r *Run) RevisionLogPath() string { return path.Join(r.Config.DeployTo, "revisions.log") }
+
+// ReleasePath returns the directory of the release this run deploys or
+// rolls back to, or current when none is chosen yet (Capistrano's rule).
+func (r *Run) ReleasePath() string {
+	if rel := r.ReleaseName(); rel != "" {
+		return path.Join(r.ReleasesPath(), rel)
+	}
+	return r.CurrentPath()
+}

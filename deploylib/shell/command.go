@@ -1,0 +1,232 @@
+package shell
+
+import (
+	"sort"
+	"strings"
+)
+
+// Command is one shell command as a value: a program with its arguments, an
+// optional working directory and environment, an optional redirection of its
+// standard streams, and optionally more commands chained to it with
+// operators such as && and |.
+//
+// The zero Command renders as the empty string. Commands are immutable:
+// every method returns a modified copy.
+type Command struct {
+	// Name is the program to run. It is quoted like every argument.
+	Name string
+	// Args are the program's arguments, each quoted on its own.
+	Args []string
+	// Dir, when set, is the directory the command runs in ("cd Dir && ...").
+	Dir string
+	// Env holds environment variables exported for the command.
+	Env map[string]string
+
+	raw      string // a script given by the user on purpose, never quoted
+	negate   bool
+	redirect []string // already rendered redirections, such as "2>/dev/null"
+	next     []link
+}
+
+type link struct {
+	op  string
+	cmd Command
+}
+
+// New returns the command name with args.
+func New(name string, args ...string) Command {
+	return Command{Name: name, Args: args}
+}
+
+// Raw returns a command made of script exactly as given, for an operator's
+// ad-hoc command line (mage production run "uptime"). Script is handed to
+// the shell unquoted, so it must never contain input the operator did not
+// type. Directory and environment still wrap it as usual.
+func Raw(script string) Command {
+	return Command{raw: script}
+}
+
+// In returns c run in dir.
+func (c Command) In(dir string) Command {
+	c.Dir = dir
+	return c
+}
+
+// WithEnv returns c with the variable key set to value. Keys must be valid
+// shell variable names; see [ValidEnvKey].
+func (c Command) WithEnv(key, value string) Command {
+	env := make(map[string]string, len(c.Env)+1)
+	for k, v := range c.Env {
+		env[k] = v
+	}
+	env[key] = value
+	c.Env = env
+	return c
+}
+
+// And returns "c && d": d runs only if c succeeds.
+func (c Command) And(d Command) Command { return c.chain("&&", d) }
+
+// Or returns "c || d": d runs only if c fails.
+func (c Command) Or(d Command) Command { return c.chain("||", d) }
+
+// Then returns "c ; d": d runs after c whatever c's status.
+func (c Command) Then(d Command) Command { return c.chain(";", d) }
+
+// Pipe returns "c | d": c's standard output is d's standard input.
+func (c Command) Pipe(d Command) Command { return c.chain("|", d) }
+
+func (c Command) chain(op string, d Command) Command {
+	next := make([]link, len(c.next), len(c.next)+1)
+	copy(next, c.next)
+	c.next = append(next, link{op: op, cmd: d})
+	return c
+}
+
+// Not returns "! c": a command that succeeds when c fails. It applies to
+// the first command of a chain only.
+func (c Command) Not() Command {
+	c.negate = !c.negate
+	return c
+}
+
+// WriteTo returns c with its standard output written to file ("> file").
+func (c Command) WriteTo(file string) Command { return c.redir(">", file) }
+
+// AppendTo returns c with its standard output appended to file (">> file").
+func (c Command) AppendTo(file string) Command { return c.redir(">>", file) }
+
+// ReadFrom returns c with its standard input read from file ("< file").
+func (c Command) ReadFrom(file string) Command { return c.redir("<", file) }
+
+// Quiet returns c with its standard error discarded ("2>/dev/null").
+func (c Command) Quiet() Command {
+	c.redirect = append(c.redirect[:len(c.redirect):len(c.redirect)], "2>/dev/null")
+	return c
+}
+
+// ToStderr returns c with its standard output sent to standard error
+// ("1>&2").
+func (c Command) ToStderr() Command {
+	c.redirect = append(c.redirect[:len(c.redirect):len(c.redirect)], "1>&2")
+	return c
+}
+
+// StderrToStdout returns c with its standard error sent to its standard
+// output ("2>&1").
+func (c Command) StderrToStdout() Command {
+	c.redirect = append(c.redirect[:len(c.redirect):len(c.redirect)], "2>&1")
+	return c
+}
+
+func (c Command) redir(op, file string) Command {
+	c.redirect = append(c.redirect[:len(c.redirect):len(c.redirect)], op+" "+Quote(file))
+	return c
+}
+
+// IsZero reports whether c is the zero Command.
+func (c Command) IsZero() bool {
+	return c.Name == "" && c.raw == "" && len(c.next) == 0
+}
+
+// String renders c as one shell string: "cd DIR && ( export K=V ; BODY )",
+// leaving out the parts that are not set. Every name, argument, directory,
+// file and value passes through [Quote]; environment keys are sorted.
+func (c Command) String() string {
+	var b strings.Builder
+	c.render(&b)
+	return b.String()
+}
+
+func (c Command) render(b *strings.Builder) {
+	if c.Dir != "" {
+		b.WriteString("cd ")
+		b.WriteString(Quote(c.Dir))
+		b.WriteString(" && ")
+	}
+	grouped := len(c.Env) > 0 || (c.Dir != "" && (len(c.next) > 0 || c.raw != ""))
+	if grouped {
+		b.WriteString("( ")
+	}
+	if len(c.Env) > 0 {
+		b.WriteString("export")
+		for _, k := range sortedKeys(c.Env) {
+			b.WriteByte(' ')
+			// A key that is not a valid name is quoted too, so export
+			// rejects it instead of the shell reading it.
+			b.WriteString(Quote(k))
+			b.WriteByte('=')
+			b.WriteString(Quote(c.Env[k]))
+		}
+		b.WriteString(" ; ")
+	}
+	c.renderSimple(b)
+	for _, l := range c.next {
+		b.WriteByte(' ')
+		b.WriteString(l.op)
+		b.WriteByte(' ')
+		l.cmd.renderOperand(b)
+	}
+	if grouped {
+		b.WriteString(" )")
+	}
+}
+
+// renderOperand renders a command that stands on one side of an operator,
+// grouping it in a subshell when it carries its own directory, environment
+// or chain.
+func (c Command) renderOperand(b *strings.Builder) {
+	if c.Dir == "" && len(c.Env) == 0 && len(c.next) == 0 && c.raw == "" {
+		c.renderSimple(b)
+		return
+	}
+	b.WriteString("( ")
+	c.render(b)
+	b.WriteString(" )")
+}
+
+func (c Command) renderSimple(b *strings.Builder) {
+	if c.negate {
+		b.WriteString("! ")
+	}
+	if c.raw != "" {
+		b.WriteString(c.raw)
+	} else {
+		b.WriteString(Quote(c.Name))
+		for _, a := range c.Args {
+			b.WriteByte(' ')
+			b.WriteString(Quote(a))
+		}
+	}
+	for _, r := range c.redirect {
+		b.WriteByte(' ')
+		b.WriteString(r)
+	}
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// ValidEnvKey reports whether key can name a shell variable: a letter or
+// underscore followed by letters, digits and underscores.
+func ValidEnvKey(key string) bool {
+	if key == "" {
+		return false
+	}
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		switch {
+		case c == '_', 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z':
+		case '0' <= c && c <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,98 @@
+package shell
+
+import (
+	"os/exec"
+	"testing"
+)
+
+func TestQuote(t *testing.T) {
+	tests := []struct {
+		in, want string
+	}{
+		{"", "''"},
+		{"plain", "plain"},
+		{"/srv/app/releases/20261125214042", "/srv/app/releases/20261125214042"},
+		{"a b", "'a b'"},
+		{"it's", `'it'\''s'`},
+		{"$(id)", "'$(id)'"},
+		{"`id`", "'`id`'"},
+		{"x;rm -rf /", "'x;rm -rf /'"},
+		{"line\nbreak", "'line\nbreak'"},
+		{"~root", "'~root'"},
+		{"--upload-pack=touch /tmp/x", "'--upload-pack=touch /tmp/x'"},
+		{"*", "'*'"},
+	}
+	for _, tt := range tests {
+		if got := Quote(tt.in); got != tt.want {
+			t.Errorf("Quote(%q) = %s, want %s", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestQuoteRoundTrip hands quoted words to a real shell and checks that
+// each comes back unchanged.
+func TestQuoteRoundTrip(t *testing.T) {
+	words := []string{"", "a b", "it's", "$(touch pwned)", "`id`", "a\nb", "'\"'", "\\", "!x", "*", "-n", "é ü", "\t"}
+	for _, w := range words {
+		out, err := exec.Command("/bin/sh", "-c", "printf '%s' "+Quote(w)).Output()
+		if err != nil {
+			t.Fatalf("sh for %q: %v", w, err)
+		}
+		if string(out) != w {
+			t.Errorf("sh read %q back as %q", w, out)
+		}
+	}
+}
+
+func TestCommandString(t *testing.T) {
+	tests := []struct {
+		name string
+		cmd  Command
+		want string
+	}{
+		{"zero", Command{}, "''"},
+		{"plain", New("mkdir", "-p", "/srv/app/shared"), "mkdir -p /srv/app/shared"},
+		{"quoted args", New("echo", "a b", "it's"), `echo 'a b' 'it'\''s'`},
+		{"dir", New("git", "remote", "update").In("/srv/my app/repo"), "cd '/srv/my app/repo' && git remote update"},
+		{"env sorted", New("git", "fetch").WithEnv("B", "2").WithEnv("A", "x y"), "( export A='x y' B=2 ; git fetch )"},
+		{"dir then env", New("true").In("/d").WithEnv("K", "v"), "cd /d && ( export K=v ; true )"},
+		{"bad env key quoted", New("true").WithEnv("A;id", "v"), "( export 'A;id'=v ; true )"},
+		{"chain", New("test", "-d", "/x").And(New("rm", "-rf", "/x")), "test -d /x && rm -rf /x"},
+		{"chain in dir", New("a").And(New("b")).In("/d"), "cd /d && ( a && b )"},
+		{"pipe", New("git", "archive", "abc").Pipe(New("tar", "-x", "-f", "-", "-C", "/r")), "git archive abc | tar -x -f - -C /r"},
+		{"operand grouped", New("test", "-L", "/l").Or(New("rm", "/l").And(New("ln", "-s", "/t", "/l"))), "test -L /l || ( rm /l && ln -s /t /l )"},
+		{"redirects", New("echo", "x y").AppendTo("/srv/app/revisions.log"), "echo 'x y' >> /srv/app/revisions.log"},
+		{"quiet", New("cat", "/c/REVISION").Quiet(), "cat /c/REVISION 2>/dev/null"},
+		{"not", New("test", "-e", "/x").Not(), "! test -e /x"},
+		{"raw", Raw("uptime; df -h").In("/srv/app/current"), "cd /srv/app/current && ( uptime; df -h )"},
+		{"raw operand", New("true").And(Raw("a || b")), "true && ( a || b )"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.cmd.String(); got != tt.want {
+				t.Errorf("got  %s\nwant %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestCommandImmutable(t *testing.T) {
+	base := New("echo", "a")
+	_ = base.And(New("b")).WithEnv("K", "v").AppendTo("/f")
+	if got := base.String(); got != "echo a" {
+		t.Errorf("base changed to %q", got)
+	}
+	withEnv := base.WithEnv("A", "1")
+	_ = withEnv.WithEnv("B", "2")
+	if got := withEnv.String(); got != "( export A=1 ; echo a )" {
+		t.Errorf("WithEnv shared its map: %q", got)
+	}
+}
+
+func TestValidEnvKey(t *testing.T) {
+	for k, want := range map[string]bool{"A": true, "_x1": true, "1A": false, "": false, "A-B": false, "A B": false} {
+		if got := ValidEnvKey(k); got != want {
+			t.Errorf("ValidEnvKey(%q) = %v", k, got)
+		}
+	}
+}

@@ -1,0 +1,168 @@
+package deploylib
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+)
+
+// Stage is one deployment target: a named set of servers with its own
+// settings. A team writes one per file in its stages package and selects
+// it from a mage target with [UseStage].
+type Stage struct {
+	// Name is what the user types: "production" in mage production deploy.
+	Name string
+	// Branch overrides Config.Branch for this stage.
+	Branch string
+	// DeployTo overrides Config.DeployTo for this stage.
+	DeployTo string
+	// RepoURL overrides Config.RepoURL for this stage.
+	RepoURL string
+	// Servers are the stage's hosts. At least one is required.
+	Servers []Server
+	// SSH holds the SSH settings of every server of the stage.
+	SSH SSHOptions
+}
+
+// Server is one host of a stage.
+type Server struct {
+	// Host is "user@host:port"; user and port are optional, and an IPv6
+	// address is written in brackets: "deploy@[::1]:2222".
+	Host string
+	// Roles are the roles the server plays ("app", "web", "db").
+	Roles []string
+	// Primary marks the server that Primary(role) selects for its roles.
+	Primary bool
+	// NoRelease keeps the server out of the release tasks (git, symlinks,
+	// cleanup); hooks can still select it by role.
+	NoRelease bool
+	// Local runs the server's commands on this machine through /bin/sh
+	// instead of SSH. The embedded local stage uses it.
+	Local bool
+	// Properties holds the server's own settings, read with Host.Property.
+	Properties map[string]string
+}
+
+// SSHOptions are the SSH settings of a stage. The zero value verifies host
+// keys against ~/.ssh/known_hosts and authenticates with ssh-agent and the
+// default key files.
+type SSHOptions struct {
+	// KnownHostsFile is read in addition to ~/.ssh/known_hosts.
+	KnownHostsFile string
+	// AcceptNewHostKeys records the keys of hosts not yet known (never a
+	// changed key). Off by default.
+	AcceptNewHostKeys bool
+	// IdentityFiles are private keys to offer, before the defaults.
+	IdentityFiles []string
+	// ForwardAgent forwards the local ssh-agent to the servers.
+	ForwardAgent bool
+	// ProxyJump reaches every server through these jump hosts
+	// ("user@bastion:22", comma-separated for a chain).
+	ProxyJump string
+	// ConfigFile replaces ~/.ssh/config.
+	ConfigFile string
+}
+
+// HasRole reports whether s plays role. The role "all" matches every server.
+func (s Server) HasRole(role string) bool {
+	return role == "all" || slices.Contains(s.Roles, role)
+}
+
+// UseStage selects s as the stage of this mage invocation. A stage target
+// calls it and does nothing else; connecting happens inside the flow.
+// Selecting a second stage in one invocation is an error, reported when a
+// flow starts.
+func UseStage(s Stage) {
+	regMu.Lock()
+	defer regMu.Unlock()
+	if stage != nil && stageErr == nil {
+		stageErr = fmt.Errorf("two stages selected (%s and %s): run one stage per command, e.g. mage %s deploy", stage.Name, s.Name, stage.Name)
+		return
+	}
+	stage = &s
+}
+
+// SelectedStage returns the stage chosen with [UseStage], or an error saying
+// how to choose one.
+func SelectedStage() (Stage, error) {
+	regMu.Lock()
+	defer regMu.Unlock()
+	if stageErr != nil {
+		return Stage{}, stageErr
+	}
+	if stage == nil {
+		return Stage{}, fmt.Errorf("no stage selected: name one before the task, e.g. mage production deploy (stages are the targets of your stages package, see mage -l)")
+	}
+	return *stage, nil
+}
+
+// resetStage forgets the selected stage; tests use it.
+func resetStage() {
+	regMu.Lock()
+	defer regMu.Unlock()
+	stage, stageErr = nil, nil
+}
+
+// validate checks the stage's own fields.
+func (s Stage) validate() error {
+	if s.Name == "" {
+		return fmt.Errorf("stage has no name")
+	}
+	if len(s.Servers) == 0 {
+		return fmt.Errorf("stage %s has no servers", s.Name)
+	}
+	seen := map[string]bool{}
+	for i, srv := range s.Servers {
+		if _, err := ParseAddress(srv.Host); err != nil {
+			return fmt.Errorf("stage %s: server %d: %w", s.Name, i+1, err)
+		}
+		if seen[srv.Host] {
+			return fmt.Errorf("stage %s: server %s is listed twice", s.Name, srv.Host)
+		}
+		seen[srv.Host] = true
+	}
+	return nil
+}
+
+// filterServers applies Capistrano's HOSTS and ROLES filters (comma
+// separated lists; a server passes when it matches one host and plays one
+// role). A filter that leaves no server is an error.
+func filterServers(servers []Server, hosts, roles string) ([]Server, error) {
+	out := servers
+	if hosts = strings.TrimSpace(hosts); hosts != "" {
+		want := splitList(hosts)
+		out = slices.DeleteFunc(slices.Clone(out), func(s Server) bool {
+			a, _ := ParseAddress(s.Host)
+			return !slices.ContainsFunc(want, func(w string) bool { return w == a.Host || w == s.Host })
+		})
+		if len(out) == 0 {
+			return nil, fmt.Errorf("HOSTS=%s matches no server of the stage", hosts)
+		}
+	}
+	if roles = strings.TrimSpace(roles); roles != "" {
+		want := splitList(roles)
+		out = slices.DeleteFunc(slices.Clone(out), func(s Server) bool {
+			return !slices.ContainsFunc(want, s.HasRole)
+		})
+		if len(out) == 0 {
+			return nil, fmt.Errorf("ROLES=%s matches no server of the stage", roles)
+		}
+	}
+	return out, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// envFilters returns the HOSTS and ROLES environment variables.
+func envFilters() (hosts, roles string) {
+	return os.Getenv("HOSTS"), os.Getenv("ROLES")
+}

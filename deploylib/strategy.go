@@ -1,0 +1,17 @@
+package deploylib
+
+// Strategy produces the files of each release. [Git] (the default) keeps
+// a mirror of the repository on every server and archives the revision
+// from it; [Upload] builds the release on the machine running mage and
+// streams it to every server. A team may supply its own.
+type Strategy interface {
+	// CheckTask returns the task that deploy:check runs first to make sure
+	// the source is reachable (git:check).
+	CheckTask() *Task
+	// CreateReleaseTask returns the task that fills the new release
+	// directory on every server (git:create_release). It must resolve the
+	// revision once for the run and record it with [SetRevision].
+	CreateReleaseTask() *Task
+	// Validate reports a configuration the strategy cannot work with.
+	Validate(c Config) error
+}

@@ -1,0 +1,45 @@
+// Package targets holds Capstan's mage targets. A team's magefile pulls it
+// in with //mage:import; it contains nothing but targets, because mage
+// makes a target of every exported function of target shape.
+//
+// The deploy: namespace (deploy:check, deploy:rollback, ...) lives in
+// package deployns, which the magefile imports the same way.
+package targets
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/capstan-deploy/capstan/deploylib"
+)
+
+// Deploy deploys the selected stage: mage production deploy.
+func Deploy(ctx context.Context) error {
+	return deploylib.Start(ctx, deploylib.Deploy)
+}
+
+// Rollback rolls the selected stage back to the previous release (or
+// ROLLBACK_RELEASE=<name>): mage production rollback.
+func Rollback(ctx context.Context) error {
+	return deploylib.Start(ctx, deploylib.Rollback)
+}
+
+// Flow prints the deploy or rollback flow with every hook: mage flow deploy.
+func Flow(name string) error {
+	t, err := deploylib.FlowByName(name)
+	if err != nil {
+		return err
+	}
+	return deploylib.PrintFlow(os.Stdout, t)
+}
+
+// Task runs one standard task by its Capistrano name, with its hooks:
+// mage production task git:create_release.
+func Task(ctx context.Context, name string) error {
+	t, err := deploylib.TaskByName(name)
+	if err != nil {
+		return fmt.Errorf("task: %w", err)
+	}
+	return deploylib.Start(ctx, t)
+}

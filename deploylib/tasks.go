@@ -1,0 +1,148 @@
+package deploylib
+
+import "fmt"
+
+// The standard tasks. Each is a Go value, so Before and After can hang a
+// hook on any of them. The deploy and rollback flows are trees of these
+// tasks; mage flow deploy prints the tree with every hook.
+var (
+	// Deploy is the deploy flow: Capistrano's eight phases in order.
+	Deploy = &Task{name: "deploy", doc: "deploys the stage's branch as a new release"}
+	// Rollback is the rollback flow (deploy:rollback).
+	Rollback = &Task{name: "deploy:rollback", doc: "points current back at the previous release"}
+
+	// Starting makes sure everything is ready (checks, previous revision).
+	Starting = &Task{name: "deploy:starting", doc: "start a deployment, make sure everything is ready"}
+	// Started is a hook point after starting.
+	Started = &Task{name: "deploy:started", doc: "started hook (for custom tasks)"}
+	// Updating creates the new release on every server.
+	Updating = &Task{name: "deploy:updating", doc: "update server(s) with a new release"}
+	// Updated is a hook point after the release is complete but not live.
+	Updated = &Task{name: "deploy:updated", doc: "updated hook"}
+	// Publishing switches current to the release.
+	Publishing = &Task{name: "deploy:publishing", doc: "publish the new release"}
+	// Published is a hook point after current switched.
+	Published = &Task{name: "deploy:published", doc: "published hook"}
+	// Finishing cleans up after a deploy.
+	Finishing = &Task{name: "deploy:finishing", doc: "finish the deployment, clean up everything"}
+	// Finished is the last phase; it logs the revision.
+	Finished = &Task{name: "deploy:finished", doc: "finished hook"}
+	// Reverting picks the release to roll back to.
+	Reverting = &Task{name: "deploy:reverting", doc: "revert server(s) to previous release"}
+	// Reverted is a hook point after the rollback target is chosen.
+	Reverted = &Task{name: "deploy:reverted", doc: "reverted hook"}
+	// FinishingRollback cleans up after a rollback.
+	FinishingRollback = &Task{name: "deploy:finishing_rollback", doc: "finish the rollback, clean up everything"}
+	// Failed runs when any task of a deploy or rollback fails: it removes
+	// the half-built release; hang notifications on it.
+	Failed = &Task{name: "deploy:failed", doc: "runs when a deploy or rollback fails"}
+
+	// Check verifies the servers are ready: source access, directories,
+	// linked files.
+	Check = &Task{name: "deploy:check", doc: "checks that every server is ready for a deploy"}
+	// CheckDirectories creates releases/, shared/ and the linked dirs in
+	// shared/, and checks that every linked file exists in shared/.
+	CheckDirectories = &Task{name: "deploy:check:directories", doc: "creates the directories and checks linked files"}
+	// SetPreviousRevision records the revision and release that current
+	// points at before the deploy.
+	SetPreviousRevision = &Task{name: "deploy:set_previous_revision", doc: "records the revision currently deployed"}
+	// NewReleasePath names the new release (UTC %Y%m%d%H%M%S, one name
+	// for every host of the run).
+	NewReleasePath = &Task{name: "deploy:new_release_path", doc: "names the new release"}
+	// SetCurrentRevision writes REVISION and REVISION_TIME into the release.
+	SetCurrentRevision = &Task{name: "deploy:set_current_revision", doc: "writes REVISION and REVISION_TIME"}
+	// SymlinkShared links the linked files and dirs into the release.
+	SymlinkShared = &Task{name: "deploy:symlink:shared", doc: "links shared files and directories into the release"}
+	// SymlinkLinkedFiles links each linked file from shared/.
+	SymlinkLinkedFiles = &Task{name: "deploy:symlink:linked_files", doc: "links the linked files into the release"}
+	// SymlinkLinkedDirs links each linked dir from shared/.
+	SymlinkLinkedDirs = &Task{name: "deploy:symlink:linked_dirs", doc: "links the linked directories into the release"}
+	// SymlinkRelease switches current to the release atomically on every
+	// host, all or nothing.
+	SymlinkRelease = &Task{name: "deploy:symlink:release", doc: "switches current to the release"}
+	// Cleanup removes old and unfinished releases, keeping KeepReleases.
+	Cleanup = &Task{name: "deploy:cleanup", doc: "removes old releases"}
+	// CleanupRollback archives and removes the release rolled away from.
+	CleanupRollback = &Task{name: "deploy:cleanup_rollback", doc: "archives and removes the release rolled back from"}
+	// RevertRelease chooses the release to roll back to.
+	RevertRelease = &Task{name: "deploy:revert_release", doc: "chooses the release to roll back to"}
+	// LogRevision appends the deploy or rollback to revisions.log.
+	LogRevision = &Task{name: "deploy:log_revision", doc: "appends to revisions.log"}
+
+	// GitCheck checks that every server can read the repository and that
+	// the branch exists.
+	GitCheck = &Task{name: "git:check", doc: "checks that the repository is reachable"}
+	// GitClone mirrors the repository into repo/ where it is missing.
+	GitClone = &Task{name: "git:clone", doc: "clones the repository mirror"}
+	// GitUpdate fetches the mirror.
+	GitUpdate = &Task{name: "git:update", doc: "updates the repository mirror"}
+	// GitCreateRelease resolves the revision once and archives it into the
+	// release on every server.
+	GitCreateRelease = &Task{name: "git:create_release", doc: "copies the revision into the release"}
+)
+
+func init() {
+	fixed := func(t *Task, steps ...*Task) {
+		t.steps = func(Config) []*Task { return steps }
+	}
+	fixed(Deploy, Starting, Started, Updating, Updated, Publishing, Published, Finishing, Finished)
+	fixed(Rollback, Starting, Started, Reverting, Reverted, Publishing, Published, FinishingRollback, Finished)
+	fixed(Starting, Check, SetPreviousRevision)
+	Check.steps = func(c Config) []*Task { return []*Task{c.Strategy.CheckTask(), CheckDirectories} }
+	Updating.steps = func(c Config) []*Task {
+		return []*Task{NewReleasePath, c.Strategy.CreateReleaseTask(), SetCurrentRevision, SymlinkShared}
+	}
+	fixed(SymlinkShared, SymlinkLinkedFiles, SymlinkLinkedDirs)
+	fixed(Publishing, SymlinkRelease)
+	fixed(Finishing, Cleanup)
+	fixed(Finished, LogRevision)
+	fixed(Reverting, RevertRelease)
+	fixed(FinishingRollback, CleanupRollback)
+	fixed(GitCreateRelease, GitClone, GitUpdate)
+
+	CheckDirectories.action = checkDirectories
+	SetPreviousRevision.action = setPreviousRevision
+	NewReleasePath.action = newReleasePath
+	SetCurrentRevision.action = setCurrentRevision
+	SymlinkLinkedFiles.action = symlinkLinkedFiles
+	SymlinkLinkedDirs.action = symlinkLinkedDirs
+	SymlinkRelease.action = symlinkRelease
+	Cleanup.action = cleanup
+	RevertRelease.action = revertRelease
+	CleanupRollback.action = cleanupRollback
+	LogRevision.action = logRevision
+	Failed.action = failed
+	GitCheck.action = gitCheck
+	GitClone.action = gitClone
+	GitUpdate.action = gitUpdate
+	GitCreateRelease.action = gitCreateRelease
+}
+
+// standardTasks lists every task a target may start on its own, so that a
+// hook on any of them is valid.
+func standardTasks() []*Task {
+	return []*Task{Deploy, Rollback, Failed}
+}
+
+// StandardTasks returns every standard task, flows first.
+func StandardTasks() []*Task {
+	return []*Task{
+		Deploy, Rollback,
+		Starting, Started, Updating, Updated, Publishing, Published, Finishing, Finished,
+		Reverting, Reverted, FinishingRollback, Failed,
+		Check, CheckDirectories, SetPreviousRevision, NewReleasePath, SetCurrentRevision,
+		SymlinkShared, SymlinkLinkedFiles, SymlinkLinkedDirs, SymlinkRelease,
+		Cleanup, CleanupRollback, RevertRelease, LogRevision,
+		GitCheck, GitClone, GitUpdate, GitCreateRelease,
+	}
+}
+
+// TaskByName returns the standard task called name ("git:create_release").
+func TaskByName(name string) (*Task, error) {
+	for _, t := range StandardTasks() {
+		if t.name == name {
+			return t, nil
+		}
+	}
+	return nil, fmt.Errorf("no standard task is called %q; mage flow deploy and mage flow rollback list them", name)
+}
