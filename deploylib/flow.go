@@ -26,13 +26,14 @@ func printTask(b *strings.Builder, cfg Config, t *Task, depth int, path map[*Tas
 	}
 	path[t] = true
 	defer delete(path, t)
-	before, after := hooksOf(t)
+	before, appended, after := hooksOf(t)
 	printHooks(b, cfg, "[before]", before, depth+1, path)
 	if t.steps != nil {
 		for _, s := range t.steps(cfg) {
 			printTask(b, cfg, s, depth+1, path)
 		}
 	}
+	printHookList(b, cfg, appended, depth+1, path)
 	printHooks(b, cfg, "[after]", after, depth+1, path)
 }
 
@@ -41,11 +42,15 @@ func printHooks(b *strings.Builder, cfg Config, label string, hs []hook, depth i
 		return
 	}
 	b.WriteString(strings.Repeat("  ", depth) + label + "\n")
+	printHookList(b, cfg, hs, depth+1, path)
+}
+
+func printHookList(b *strings.Builder, cfg Config, hs []hook, depth int, path map[*Task]bool) {
 	for _, h := range hs {
 		if h.task != nil {
-			printTask(b, cfg, h.task, depth+1, path)
+			printTask(b, cfg, h.task, depth, path)
 		} else {
-			b.WriteString(strings.Repeat("  ", depth+1) + h.name + "\n")
+			b.WriteString(strings.Repeat("  ", depth) + h.name + "\n")
 		}
 	}
 }
@@ -67,8 +72,8 @@ func reachable(cfg Config, t *Task, seen map[*Task]bool) {
 		return
 	}
 	seen[t] = true
-	before, after := hooksOf(t)
-	for _, h := range append(before, after...) {
+	before, appended, after := hooksOf(t)
+	for _, h := range append(append(before, appended...), after...) {
 		if h.task != nil {
 			reachable(cfg, h.task, seen)
 		}
@@ -90,9 +95,9 @@ func checkHookTargets(cfg Config) error {
 	regMu.Lock()
 	defer regMu.Unlock()
 	for _, m := range []struct {
-		when string
+		when  string
 		hooks map[*Task][]hook
-	}{{"before", hooks.before}, {"after", hooks.after}} {
+	}{{"before", hooks.before}, {"appended to", hooks.steps}, {"after", hooks.after}} {
 		for t, hs := range m.hooks {
 			if !seen[t] {
 				return fmt.Errorf("hook %s is registered %s task %s, which no flow runs (with the %T strategy); hang it on a task listed by mage flow deploy or mage flow rollback", hs[0].label(), m.when, t.name, cfg.Strategy)

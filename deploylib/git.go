@@ -53,9 +53,12 @@ const allowedProtocols = "file:git:http:https:ssh"
 // safe transports. Host key checking is left to the server's ssh
 // configuration: Capstan never turns it off.
 func gitCmd(args ...string) shell.Command {
-	return shell.New("git", args...).
-		WithEnv("GIT_TERMINAL_PROMPT", "0").
-		WithEnv("GIT_ALLOW_PROTOCOL", allowedProtocols)
+	return shell.New("git", args...)
+}
+
+// withGitEnv exports the git safety settings around c.
+func withGitEnv(c shell.Command) shell.Command {
+	return c.WithEnv("GIT_TERMINAL_PROMPT", "0").WithEnv("GIT_ALLOW_PROTOCOL", allowedProtocols)
 }
 
 var fullSHA = regexp.MustCompile(`^[0-9a-f]{40}([0-9a-f]{24})?$`)
@@ -67,7 +70,7 @@ func gitCheckCmd(repoURL, branch string) shell.Command {
 	if fullSHA.MatchString(branch) {
 		pattern = "HEAD"
 	}
-	return gitCmd("ls-remote", repoURL, pattern)
+	return withGitEnv(gitCmd("ls-remote", repoURL, pattern))
 }
 
 func gitCheck(ctx context.Context) error {
@@ -87,8 +90,8 @@ func gitCheck(ctx context.Context) error {
 
 // gitCloneCmd mirrors the repository unless the mirror exists.
 func gitCloneCmd(repoURL, repoPath string) shell.Command {
-	return shell.New("test", "-f", path.Join(repoPath, "HEAD")).
-		Or(gitCmd("clone", "--mirror", "--", repoURL, repoPath))
+	return withGitEnv(shell.New("test", "-f", path.Join(repoPath, "HEAD")).
+		Or(gitCmd("clone", "--mirror", "--", repoURL, repoPath)))
 }
 
 func gitClone(ctx context.Context) error {
@@ -101,8 +104,8 @@ func gitClone(ctx context.Context) error {
 
 // gitUpdateCmd points the mirror at the configured URL and fetches.
 func gitUpdateCmd(repoURL, repoPath string) shell.Command {
-	return gitCmd("remote", "set-url", "origin", repoURL).
-		And(gitCmd("remote", "update", "--prune")).
+	return withGitEnv(gitCmd("remote", "set-url", "origin", repoURL).
+		And(gitCmd("remote", "update", "--prune"))).
 		In(repoPath)
 }
 
@@ -116,7 +119,7 @@ func gitUpdate(ctx context.Context) error {
 
 // gitResolveCmd prints the full commit id and commit time of branch.
 func gitResolveCmd(repoPath, branch string) shell.Command {
-	return gitCmd("--no-pager", "log", "-1", "--no-walk", "--format=%H %ct", "--end-of-options", branch+"^{commit}", "--").In(repoPath)
+	return withGitEnv(gitCmd("--no-pager", "log", "-1", "--no-walk", "--format=%H %ct", "--end-of-options", branch+"^{commit}", "--")).In(repoPath)
 }
 
 // parseResolved reads gitResolveCmd's output.
@@ -150,7 +153,7 @@ func gitArchiveCmd(repoPath, sha, tree, release string) shell.Command {
 		args = append(args, "--", tree)
 		tar = append([]string{"-x", "--strip-components", strconv.Itoa(strings.Count(tree, "/") + 1)}, tar[1:]...)
 	}
-	return gitCmd(args...).Pipe(shell.New("tar", tar...)).In(repoPath)
+	return withGitEnv(gitCmd(args...).Pipe(shell.New("tar", tar...))).In(repoPath)
 }
 
 func gitCreateRelease(ctx context.Context) error {

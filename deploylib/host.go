@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
 	"github.com/capstan-deploy/capstan/deploylib/backend"
 	"github.com/capstan-deploy/capstan/deploylib/shell"
@@ -198,11 +197,11 @@ func (h *Host) run1(ctx context.Context, c shell.Command, o runOpts) (string, er
 	} else {
 		stdio.Stderr = tail
 	}
-	start := time.Now()
+	start := r.now()
 	err = conn.Run(ctx, c, stdio)
 	outW.Flush()
 	errW.Flush()
-	r.console.Result(n, h.String(), time.Since(start), err != nil && !o.hidden, o.hidden)
+	r.console.Result(n, h.String(), r.now().Sub(start), err != nil && !o.hidden, o.hidden)
 	if err != nil {
 		ce := &CommandError{Host: h.String(), Command: redact(cmdStr), Status: -1, Stderr: redact(errBuf.String()), Err: err}
 		var ee *backend.ExitError
@@ -212,7 +211,7 @@ func (h *Host) run1(ctx context.Context, c shell.Command, o runOpts) (string, er
 		if o.hidden && ce.Status <= 0 {
 			// A test or capture that could not run at all is shown, since
 			// its failure is not a plain "false".
-			r.console.Result(n, h.String(), time.Since(start), true, false)
+			r.console.Result(n, h.String(), r.now().Sub(start), true, false)
 		}
 		return out.String(), ce
 	}

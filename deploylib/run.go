@@ -1,6 +1,7 @@
 package deploylib
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/user"
 	"path"
 	"sync"
 	"time"
@@ -38,6 +40,7 @@ type Run struct {
 	console *console.Console
 	dial    func(ctx context.Context, s Server) (backend.Conn, error)
 	root    *Task
+	now     func() time.Time
 
 	mu       sync.Mutex
 	invoked  map[*Task]bool
@@ -48,12 +51,12 @@ type Run struct {
 
 // hostState is what the engine tracks per host during a run.
 type hostState struct {
-	conn     backend.Conn
-	dialErr  error
-	dialOnce sync.Once
-	created  bool   // this run created the release directory on the host
-	previous string // the release current pointed at before publishing
-	switched bool   // current points at this run's release
+	conn       backend.Conn
+	dialErr    error
+	dialOnce   sync.Once
+	created    bool   // this run created the release directory on the host
+	previous   string // the release current pointed at before publishing
+	switched   bool   // current points at this run's release
 	rolledFrom string // the release a rollback moves current away from
 }
 
@@ -87,13 +90,14 @@ func runOf(ctx context.Context) (*Run, error) {
 type Option func(*runOptions)
 
 type runOptions struct {
-	stage  *Stage
-	out    io.Writer
-	color  *bool
-	dryRun bool
-	dial   func(ctx context.Context, s Server) (backend.Conn, error)
-	now    func() time.Time
+	stage   *Stage
+	out     io.Writer
+	color   *bool
+	dryRun  bool
+	dial    func(ctx context.Context, s Server) (backend.Conn, error)
+	now     func() time.Time
 	verbose bool
+	runID   string
 }
 
 // WithStage runs against s instead of the stage chosen with UseStage.
@@ -170,7 +174,7 @@ func newRun(opts ...Option) (*Run, error) {
 	verbose := o.verbose || os.Getenv("VERBOSE") == "1" || os.Getenv("MAGEFILE_VERBOSE") == "1"
 	started := o.now().UTC()
 	r := &Run{
-		ID:      newRunID(),
+		ID:      cmp.Or(o.runID, newRunID()),
 		Stage:   st,
 		Config:  cfg,
 		User:    currentUser(),
@@ -178,6 +182,7 @@ func newRun(opts ...Option) (*Run, error) {
 		dryRun:  o.dryRun,
 		console: console.New(o.out, console.Options{Color: colorOn, Verbose: verbose, Now: o.now, Redact: redact}),
 		dial:    o.dial,
+		now:     o.now,
 		invoked: map[*Task]bool{},
 		state:   map[*Host]*hostState{},
 	}
@@ -211,6 +216,9 @@ func currentUser() string {
 			return u
 		}
 	}
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
 	return "unknown"
 }
 
@@ -239,7 +247,7 @@ func (r *Run) execute(ctx context.Context, task *Task) error {
 // summary prints the closing line of a successful run.
 func (r *Run) summary() {
 	rev := r.Revision()
-	msg := fmt.Sprintf("%s finished on %d host(s) in %.1fs", r.root.name, len(r.hosts), time.Since(r.Started).Seconds())
+	msg := fmt.Sprintf("%s finished on %d host(s) in %.1fs", r.root.name, len(r.hosts), r.now().Sub(r.Started).Seconds())
 	if rel := r.ReleaseName(); rel != "" {
 		msg += ", release " + rel
 	}
@@ -266,7 +274,7 @@ func (r *Run) invoke(ctx context.Context, t *Task, again bool) error {
 	r.invoked[t] = true
 	r.mu.Unlock()
 
-	before, after := hooksOf(t)
+	before, appended, after := hooksOf(t)
 	for _, h := range before {
 		if err := r.runHook(ctx, h); err != nil {
 			return err
@@ -288,7 +296,7 @@ func (r *Run) invoke(ctx context.Context, t *Task, again bool) error {
 			return wrapTask(t.name, err)
 		}
 	}
-	for _, h := range after {
+	for _, h := range append(appended, after...) {
 		if err := r.runHook(ctx, h); err != nil {
 			return err
 		}

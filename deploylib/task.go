@@ -63,10 +63,15 @@ func (h hook) label() string {
 
 type registry struct {
 	before map[*Task][]hook
+	steps  map[*Task][]hook // added with Append
 	after  map[*Task][]hook
 }
 
-var hooks = registry{before: map[*Task][]hook{}, after: map[*Task][]hook{}}
+func newRegistry() registry {
+	return registry{before: map[*Task][]hook{}, steps: map[*Task][]hook{}, after: map[*Task][]hook{}}
+}
+
+var hooks = newRegistry()
 
 // Before hangs h on t: h runs every time t is invoked, before t's own work,
 // after hooks registered earlier. Call it from init in the magefile.
@@ -75,6 +80,12 @@ func Before[H Hook](t *Task, h H) { register(hooks.before, t, h) }
 // After hangs h on t: h runs every time t is invoked, after t's own work,
 // after hooks registered earlier.
 func After[H Hook](t *Task, h H) { register(hooks.after, t, h) }
+
+// Append adds h as the last step of t: it runs at the end of t's own work,
+// before t's After hooks, and mage flow shows it as one of t's steps rather
+// than under [after]. Capistrano's example flow shows deploy:restart this
+// way, as a step of deploy:publishing.
+func Append[H Hook](t *Task, h H) { register(hooks.steps, t, h) }
 
 func register[H Hook](m map[*Task][]hook, t *Task, h H) {
 	if t == nil {
@@ -107,18 +118,19 @@ func funcName(fn any) string {
 	return name
 }
 
-// hooksOf returns copies of t's before and after hooks.
-func hooksOf(t *Task) (before, after []hook) {
+// hooksOf returns copies of t's before hooks, appended steps and after
+// hooks.
+func hooksOf(t *Task) (before, steps, after []hook) {
 	regMu.Lock()
 	defer regMu.Unlock()
-	return append([]hook(nil), hooks.before[t]...), append([]hook(nil), hooks.after[t]...)
+	return append([]hook(nil), hooks.before[t]...), append([]hook(nil), hooks.steps[t]...), append([]hook(nil), hooks.after[t]...)
 }
 
 // resetHooks removes every registered hook; tests use it.
 func resetHooks() {
 	regMu.Lock()
 	defer regMu.Unlock()
-	hooks = registry{before: map[*Task][]hook{}, after: map[*Task][]hook{}}
+	hooks = newRegistry()
 }
 
 // Invoke runs t within the current run, with its hooks, unless it already

@@ -176,8 +176,12 @@ func (c Command) render(b *strings.Builder) {
 // grouping it in a subshell when it carries its own directory, environment
 // or chain.
 func (c Command) renderOperand(b *strings.Builder) {
-	if c.Dir == "" && len(c.Env) == 0 && len(c.next) == 0 && c.raw == "" {
+	switch {
+	case c.Dir == "" && len(c.Env) == 0 && len(c.next) == 0 && c.raw == "":
 		c.renderSimple(b)
+		return
+	case c.Dir == "" && len(c.Env) > 0:
+		c.render(b) // already a group of its own
 		return
 	}
 	b.WriteString("( ")

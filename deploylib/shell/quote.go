@@ -5,7 +5,7 @@ import "strings"
 // Quote returns s quoted for a POSIX shell so that the shell reads it back as
 // exactly one word equal to s. Words made only of characters that no shell
 // treats specially are returned as they are; everything else is put in single
-// quotes, with each single quote written as '\''. The empty string becomes ''.
+// quotes, with each single quote written as '\”. The empty string becomes ”.
 func Quote(s string) string {
 	if s == "" {
 		return "''"

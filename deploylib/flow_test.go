@@ -1,0 +1,100 @@
+package deploylib
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestFlowMatchesSeed registers hooks named like the seed's example and
+// checks that every line of the seed's trees appears in mage flow's
+// output, in the same order and at the same depth.
+func TestFlowMatchesSeed(t *testing.T) {
+	isolate(t, Config{})
+	noop := func(context.Context) error { return nil }
+	task := func(name string) *Task { return NewTask(name, "", noop) }
+	Before(Starting, task("deploy:ensure_stage"))
+	Before(Starting, task("deploy:set_shared_assets"))
+	Before(Updated, task("deploy:bundle"))
+	After(Updated, task("deploy:migrate"))
+	After(Updated, task("deploy:compile_assets"))
+	After(Updated, task("deploy:normalise_assets"))
+	Append(Publishing, task("deploy:restart"))
+	After(Reverted, task("deploy:rollback_assets"))
+
+	for _, tc := range []struct {
+		flow *Task
+		seed string
+	}{{Deploy, "testdata/seed-deploy.txt"}, {Rollback, "testdata/seed-rollback.txt"}} {
+		t.Run(tc.flow.Name(), func(t *testing.T) {
+			var b strings.Builder
+			if err := PrintFlow(&b, tc.flow); err != nil {
+				t.Fatal(err)
+			}
+			seed, err := os.ReadFile(tc.seed)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
+			want := strings.Split(strings.TrimRight(string(seed), "\n"), "\n")
+			// The root line names the flow: the seed calls the rollback
+			// tree "deploy" too, Capstan names it deploy:rollback.
+			if got[0] != tc.flow.Name() {
+				t.Fatalf("first line %q, want %q", got[0], tc.flow.Name())
+			}
+			assertSubtree(t, got[1:], want[1:])
+		})
+	}
+}
+
+// assertSubtree checks that want is a subsequence of got where each
+// matched line keeps its indentation, and each line's parent in want is its
+// parent in got.
+func assertSubtree(t *testing.T, got, want []string) {
+	t.Helper()
+	parentOf := func(lines []string, i int) string {
+		d := depth(lines[i])
+		for j := i - 1; j >= 0; j-- {
+			if depth(lines[j]) < d {
+				return strings.TrimSpace(lines[j])
+			}
+		}
+		return ""
+	}
+	j := 0
+	for i, w := range want {
+		for j < len(got) && got[j] != w {
+			j++
+		}
+		if j == len(got) {
+			t.Fatalf("seed line %d %q not found in order in:\n%s", i+1, w, strings.Join(got, "\n"))
+		}
+		if pg, pw := parentOf(got, j), parentOf(want, i); pg != pw {
+			t.Errorf("%q is under %q, the seed has it under %q", strings.TrimSpace(w), pg, pw)
+		}
+		j++
+	}
+}
+
+func depth(line string) int { return len(line) - len(strings.TrimLeft(line, " ")) }
+
+func TestPrintFlowDefault(t *testing.T) {
+	isolate(t, Config{})
+	var b strings.Builder
+	if err := PrintFlow(&b, Deploy); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "flow-deploy.golden", b.String())
+}
+
+func TestFlowByName(t *testing.T) {
+	for name, want := range map[string]*Task{"deploy": Deploy, "rollback": Rollback, "deploy:rollback": Rollback} {
+		if got, err := FlowByName(name); err != nil || got != want {
+			t.Errorf("FlowByName(%q) = %v, %v", name, got, err)
+		}
+	}
+	if _, err := FlowByName("deplyo"); err == nil || !strings.Contains(err.Error(), "deplyo") {
+		t.Errorf("FlowByName(deplyo) error = %v", err)
+	}
+}
