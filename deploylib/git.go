@@ -15,7 +15,34 @@ import (
 // <deploy_to>/repo on every server, updated each deploy, from which the
 // revision is archived into the release. The branch is resolved to one
 // commit once per run and every server archives that commit.
-type Git struct{}
+type Git struct {
+	// ShallowClone, when positive, clones and fetches only this many
+	// commits of history (Capistrano's git_shallow_clone).
+	ShallowClone int
+	// MaxConcurrent caps how many servers clone or fetch at once, so a
+	// large fleet does not overwhelm the git server. Default 10
+	// (Capistrano's git_max_concurrent_connections).
+	MaxConcurrent int
+}
+
+func gitOf(r *Run) Git {
+	switch s := r.Config.Strategy.(type) {
+	case Git:
+		return s
+	case *Git:
+		return *s
+	}
+	return Git{}
+}
+
+// fetchLimit returns the On option capping concurrent clones and fetches.
+func (g Git) fetchLimit() OnOption {
+	n := g.MaxConcurrent
+	if n <= 0 {
+		n = 10
+	}
+	return InGroups(n, 0)
+}
 
 // CheckTask implements [Strategy].
 func (Git) CheckTask() *Task { return GitCheck }
@@ -24,7 +51,10 @@ func (Git) CheckTask() *Task { return GitCheck }
 func (Git) CreateReleaseTask() *Task { return GitCreateRelease }
 
 // Validate implements [Strategy].
-func (Git) Validate(c Config) error {
+func (g Git) Validate(c Config) error {
+	if g.ShallowClone < 0 || g.MaxConcurrent < 0 {
+		return fmt.Errorf("config: Git{ShallowClone: %d, MaxConcurrent: %d}: values must not be negative", g.ShallowClone, g.MaxConcurrent)
+	}
 	if strings.TrimSpace(c.RepoURL) == "" {
 		return fmt.Errorf("config: RepoURL is empty; the git strategy needs the repository to clone on the servers")
 	}
@@ -88,33 +118,43 @@ func gitCheck(ctx context.Context) error {
 	})
 }
 
-// gitCloneCmd mirrors the repository unless the mirror exists.
-func gitCloneCmd(repoURL, repoPath string) shell.Command {
+// gitCloneCmd mirrors the repository unless the mirror exists; depth > 0
+// makes a shallow mirror.
+func gitCloneCmd(repoURL, repoPath string, depth int) shell.Command {
+	args := []string{"clone", "--mirror"}
+	if depth > 0 {
+		args = append(args, "--depth", strconv.Itoa(depth), "--no-single-branch")
+	}
 	return withGitEnv(shell.New("test", "-f", path.Join(repoPath, "HEAD")).
-		Or(gitCmd("clone", "--mirror", "--", repoURL, repoPath)))
+		Or(gitCmd(append(args, "--", repoURL, repoPath)...)))
 }
 
 func gitClone(ctx context.Context) error {
 	r := CurrentRun(ctx)
-	cmd := gitCloneCmd(r.Config.RepoURL, r.RepoPath()).In(r.Config.DeployTo)
+	g := gitOf(r)
+	cmd := gitCloneCmd(r.Config.RepoURL, r.RepoPath(), g.ShallowClone).In(r.Config.DeployTo)
 	return On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
 		return h.ExecuteCommand(ctx, cmd)
-	})
+	}, g.fetchLimit())
 }
 
-// gitUpdateCmd points the mirror at the configured URL and fetches.
-func gitUpdateCmd(repoURL, repoPath string) shell.Command {
-	return withGitEnv(gitCmd("remote", "set-url", "origin", repoURL).
-		And(gitCmd("remote", "update", "--prune"))).
-		In(repoPath)
+// gitUpdateCmd points the mirror at the configured URL and fetches: every
+// ref, or with depth > 0 only branch, shallowly.
+func gitUpdateCmd(repoURL, repoPath, branch string, depth int) shell.Command {
+	fetch := gitCmd("remote", "update", "--prune")
+	if depth > 0 {
+		fetch = gitCmd("fetch", "--depth", strconv.Itoa(depth), "origin", branch)
+	}
+	return withGitEnv(gitCmd("remote", "set-url", "origin", repoURL).And(fetch)).In(repoPath)
 }
 
 func gitUpdate(ctx context.Context) error {
 	r := CurrentRun(ctx)
-	cmd := gitUpdateCmd(r.Config.RepoURL, r.RepoPath())
+	g := gitOf(r)
+	cmd := gitUpdateCmd(r.Config.RepoURL, r.RepoPath(), r.Config.Branch, g.ShallowClone)
 	return On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
 		return h.ExecuteCommand(ctx, cmd)
-	})
+	}, g.fetchLimit())
 }
 
 // gitResolveCmd prints the full commit id and commit time of branch.

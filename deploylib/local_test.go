@@ -195,3 +195,25 @@ func assertFile(t *testing.T, p, want string) {
 		t.Errorf("%s = %q, want %q", p, got, want)
 	}
 }
+
+func TestLocalGitRepoTreeAndShallow(t *testing.T) {
+	repo := newGitRepo(t)
+	commit(t, repo, "v2\n")
+	isolate(t, Config{Application: "app", RepoTree: "config", Strategy: Git{ShallowClone: 1}})
+	st, err := LocalStage(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.RepoURL = "file://" + repo // a shallow clone needs a transport, not a path
+	if out, err := localRun(t, st, Deploy, time.Date(2026, 11, 25, 21, 40, 42, 0, time.UTC)); err != nil {
+		t.Fatalf("deploy: %v\n%s", err, out)
+	}
+	rel := filepath.Join(st.DeployTo, "releases", "20261125214042")
+	assertFile(t, filepath.Join(rel, "secrets.yml"), "from the repo\n")
+	if _, err := os.Stat(filepath.Join(rel, "README")); !os.IsNotExist(err) {
+		t.Errorf("README outside RepoTree was deployed: %v", err)
+	}
+	if n := gitIn(t, filepath.Join(st.DeployTo, "repo"), "rev-list", "--count", "--all"); n != "1" {
+		t.Errorf("shallow mirror holds %s commits, want 1", n)
+	}
+}

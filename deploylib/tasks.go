@@ -134,6 +134,7 @@ func StandardTasks() []*Task {
 		SymlinkShared, SymlinkLinkedFiles, SymlinkLinkedDirs, SymlinkRelease,
 		Cleanup, CleanupRollback, RevertRelease, LogRevision,
 		GitCheck, GitClone, GitUpdate, GitCreateRelease,
+		UploadCheck, UploadCreateRelease,
 	}
 }
 

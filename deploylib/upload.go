@@ -1,0 +1,221 @@
+package deploylib
+
+import (
+	"archive/tar"
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/capstan-deploy/capstan/deploylib/shell"
+)
+
+// Upload is the strategy for teams that build on the machine running mage:
+// each release's files are packed there into one tar stream and unpacked
+// into the release on every server, so the servers need neither git nor
+// repository credentials. It works on the Local backend too.
+//
+// With Dir set, the release is that local directory's contents (for
+// example the output of go build, produced by a hook on
+// [UploadCreateRelease] or [Starting]); its revision is the local
+// repository's HEAD. With Dir empty, the release is a local git archive of
+// the configured branch (Config.RepoTree applies).
+type Upload struct {
+	// Dir is the local directory to upload, relative to the working
+	// directory (the repository root under mage). Empty means git archive.
+	Dir string
+	// Repo is the local git repository used for the revision and the
+	// archive. Default ".".
+	Repo string
+}
+
+// UploadCheck checks that the local source exists and resolves.
+var UploadCheck = &Task{name: "upload:check", doc: "checks the local release source"}
+
+// UploadCreateRelease packs the release locally once and streams it to
+// every server.
+var UploadCreateRelease = &Task{name: "upload:create_release", doc: "uploads the release to every server"}
+
+func init() {
+	UploadCheck.action = uploadCheck
+	UploadCreateRelease.action = uploadCreateRelease
+}
+
+// CheckTask implements [Strategy].
+func (Upload) CheckTask() *Task { return UploadCheck }
+
+// CreateReleaseTask implements [Strategy].
+func (Upload) CreateReleaseTask() *Task { return UploadCreateRelease }
+
+// Validate implements [Strategy].
+func (u Upload) Validate(c Config) error {
+	if u.Dir != "" && c.RepoTree != "" {
+		return fmt.Errorf("config: RepoTree applies to git archives; with Upload{Dir: %q} upload the subdirectory itself", u.Dir)
+	}
+	return nil
+}
+
+func (u Upload) repo() string {
+	if u.Repo == "" {
+		return "."
+	}
+	return u.Repo
+}
+
+func uploadOf(r *Run) Upload {
+	switch s := r.Config.Strategy.(type) {
+	case Upload:
+		return s
+	case *Upload:
+		return *s
+	}
+	return Upload{}
+}
+
+// resolve finds the revision to deploy in the local repository.
+func (u Upload) resolve(branch string) (Revision, error) {
+	spec := branch
+	rev := Revision{Branch: branch}
+	if u.Dir != "" {
+		// A build directory holds what the working tree built: HEAD.
+		spec = "HEAD"
+		if b, err := gitOutput(u.repo(), "symbolic-ref", "--quiet", "--short", "HEAD"); err == nil && b != "" {
+			rev.Branch = b
+		}
+	}
+	out, err := gitOutput(u.repo(), "--no-pager", "log", "-1", "--no-walk", "--format=%H %ct", "--end-of-options", spec+"^{commit}", "--")
+	if err != nil {
+		return rev, fmt.Errorf("resolving %q in the local repository %s: %w", spec, u.repo(), err)
+	}
+	rev.SHA, rev.Time, err = parseResolved(out)
+	if rev.Branch == "HEAD" {
+		rev.Branch = rev.SHA
+	}
+	return rev, err
+}
+
+func uploadCheck(ctx context.Context) error {
+	r := CurrentRun(ctx)
+	u := uploadOf(r)
+	if u.Dir != "" {
+		fi, err := os.Stat(u.Dir)
+		if err == nil && !fi.IsDir() {
+			err = fmt.Errorf("not a directory")
+		}
+		// The directory may be produced by a build hook that runs later;
+		// only a path that exists as something else is an error here.
+		if err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("upload directory %s: %w", u.Dir, err)
+		}
+	}
+	_, err := u.resolve(r.Config.Branch)
+	return err
+}
+
+func uploadCreateRelease(ctx context.Context) error {
+	r := CurrentRun(ctx)
+	u := uploadOf(r)
+	rev, err := u.resolve(r.Config.Branch)
+	if err != nil {
+		return err
+	}
+	if err := SetRevision(ctx, rev); err != nil {
+		return err
+	}
+	// Pack once into a temporary file; every host reads its own section.
+	tmp, err := os.CreateTemp("", "capstan-release-*.tar")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	if u.Dir != "" {
+		err = writeDirTar(tmp, u.Dir)
+	} else {
+		err = writeGitArchive(ctx, tmp, u.repo(), rev.SHA, r.Config.RepoTree)
+	}
+	if err != nil {
+		return err
+	}
+	size, err := tmp.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return err
+	}
+	release := r.ReleasePath()
+	cmd := createReleaseCmd(r.Config.DeployTo, release, r.ID, shell.New("tar", "-x", "--no-same-owner", "-f", "-", "-C", release))
+	return On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
+		r.hostState(h).created = true
+		return h.Stream(ctx, cmd, io.NewSectionReader(tmp, 0, size))
+	})
+}
+
+// writeGitArchive writes a tar of sha (or its subdirectory tree) from the
+// local repository.
+func writeGitArchive(ctx context.Context, w io.Writer, repo, sha, tree string) error {
+	spec := sha
+	if tree != "" {
+		spec = sha + ":" + strings.Trim(filepath.ToSlash(filepath.Clean(tree)), "/")
+	}
+	cmd := exec.CommandContext(ctx, "git", "archive", "--format=tar", spec)
+	cmd.Dir = repo
+	cmd.Stdout = w
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("git archive %s in %s: %v: %s", spec, repo, err, strings.TrimSpace(stderr.String()))
+	}
+	return nil
+}
+
+// writeDirTar writes dir's contents as a tar stream, keeping modes and
+// symbolic links; the entries are relative to dir.
+func writeDirTar(w io.Writer, dir string) error {
+	tw := tar.NewWriter(w)
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil || rel == "." {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		var link string
+		if info.Mode()&fs.ModeSymlink != 0 {
+			if link, err = os.Readlink(p); err != nil {
+				return err
+			}
+		}
+		hdr, err := tar.FileInfoHeader(info, link)
+		if err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+		hdr.Name = filepath.ToSlash(rel)
+		hdr.Uname, hdr.Gname = "", ""
+		hdr.Uid, hdr.Gid = 0, 0
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if !info.Mode().IsRegular() {
+			return nil
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = io.Copy(tw, f)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("packing %s: %w", dir, err)
+	}
+	return tw.Close()
+}
