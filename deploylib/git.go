@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/capstan-deploy/capstan/deploylib/shell"
 )
@@ -138,31 +139,64 @@ func gitClone(ctx context.Context) error {
 	}, g.fetchLimit())
 }
 
-// gitUpdateCmd points the mirror at the configured URL and fetches: every
-// ref, or with depth > 0 only branch, shallowly.
+// gitUpdateCmd points the mirror at the configured URL and fetches (every
+// ref, or with depth > 0 only branch, shallowly), then prints the commit id
+// and time of branch as its last line.
 func gitUpdateCmd(repoURL, repoPath, branch string, depth int) shell.Command {
 	fetch := gitCmd("remote", "update", "--prune")
 	if depth > 0 {
 		fetch = gitCmd("fetch", "--depth", strconv.Itoa(depth), "origin", branch)
 	}
-	return withGitEnv(gitCmd("remote", "set-url", "origin", repoURL).And(fetch)).In(repoPath)
+	return withGitEnv(gitCmd("remote", "set-url", "origin", repoURL).And(fetch).And(gitResolveArgs(branch))).In(repoPath)
 }
 
+// gitUpdate fetches the mirror on every host and, in the same command,
+// resolves the branch there. The first host's answer becomes the run's
+// revision, so every host archives the same commit even if the branch
+// moves during the deploy.
 func gitUpdate(ctx context.Context) error {
 	r := CurrentRun(ctx)
 	g := gitOf(r)
 	cmd := gitUpdateCmd(r.Config.RepoURL, r.RepoPath(), r.Config.Branch, g.ShallowClone)
-	return On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
-		return h.ExecuteCommand(ctx, cmd)
+	hosts, _ := ReleaseRoles()(r)
+	resolved := make(map[*Host]string, len(hosts))
+	var mu sync.Mutex
+	err := On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
+		out, err := h.run1(ctx, cmd, runOpts{capture: true})
+		mu.Lock()
+		resolved[h] = lastLine(out)
+		mu.Unlock()
+		return err
 	}, g.fetchLimit())
+	if err != nil {
+		return err
+	}
+	if len(hosts) == 0 {
+		return fmt.Errorf("no server takes part in releases (all are NoRelease)")
+	}
+	rev := Revision{Branch: r.Config.Branch}
+	if r.DryRun() {
+		rev.SHA = "<revision-of-" + r.Config.Branch + ">"
+	} else if rev.SHA, rev.Time, err = parseResolved(resolved[hosts[0]]); err != nil {
+		return fmt.Errorf("%s: resolving %q: %w", hosts[0], r.Config.Branch, err)
+	}
+	return SetRevision(ctx, rev)
 }
 
-// gitResolveCmd prints the full commit id and commit time of branch.
-func gitResolveCmd(repoPath, branch string) shell.Command {
-	return withGitEnv(gitCmd("--no-pager", "log", "-1", "--no-walk", "--format=%H %ct", "--end-of-options", branch+"^{commit}", "--")).In(repoPath)
+func lastLine(s string) string {
+	s = strings.TrimRight(s, "\n")
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
 }
 
-// parseResolved reads gitResolveCmd's output.
+// gitResolveArgs prints the full commit id and commit time of branch.
+func gitResolveArgs(branch string) shell.Command {
+	return gitCmd("--no-pager", "log", "-1", "--no-walk", "--format=%H %ct", "--end-of-options", branch+"^{commit}", "--")
+}
+
+// parseResolved reads the output of gitResolveArgs.
 func parseResolved(out string) (sha string, t int64, err error) {
 	f := strings.Fields(out)
 	if len(f) != 2 || !fullSHA.MatchString(f[0]) {
@@ -198,24 +232,9 @@ func gitArchiveCmd(repoPath, sha, tree, release string) shell.Command {
 
 func gitCreateRelease(ctx context.Context) error {
 	r := CurrentRun(ctx)
-	hosts, _ := ReleaseRoles()(r)
-	if len(hosts) == 0 {
-		return fmt.Errorf("no server takes part in releases (all are NoRelease)")
-	}
-	// Resolve the branch once, on the first host, so every host archives
-	// the same commit even if the branch moves during the deploy.
-	rev := Revision{Branch: r.Config.Branch}
-	out, err := hosts[0].CaptureCommand(ctx, gitResolveCmd(r.RepoPath(), r.Config.Branch))
-	if err != nil {
-		return fmt.Errorf("resolving %q: %w", r.Config.Branch, err)
-	}
-	if r.DryRun() {
-		rev.SHA = "<revision-of-" + r.Config.Branch + ">"
-	} else if rev.SHA, rev.Time, err = parseResolved(out); err != nil {
-		return fmt.Errorf("%s: resolving %q: %w", hosts[0], r.Config.Branch, err)
-	}
-	if err := SetRevision(ctx, rev); err != nil {
-		return err
+	rev := r.Revision()
+	if rev.SHA == "" {
+		return fmt.Errorf("no revision resolved: git:update must run first")
 	}
 	release := r.ReleasePath()
 	cmd := createReleaseCmd(r.Config.DeployTo, release, r.ID, gitArchiveCmd(r.RepoPath(), rev.SHA, r.Config.RepoTree, release))

@@ -48,8 +48,11 @@ type Server struct {
 // keys against ~/.ssh/known_hosts and authenticates with ssh-agent and the
 // default key files.
 type SSHOptions struct {
-	// KnownHostsFile is read in addition to ~/.ssh/known_hosts.
+	// KnownHostsFile is read in addition to ~/.ssh/known_hosts; with
+	// AcceptNewHostKeys, new keys are recorded in it.
 	KnownHostsFile string
+	// KnownHostsOnly reads KnownHostsFile alone, not ~/.ssh/known_hosts.
+	KnownHostsOnly bool
 	// AcceptNewHostKeys records the keys of hosts not yet known (never a
 	// changed key). Off by default.
 	AcceptNewHostKeys bool
