@@ -20,9 +20,10 @@ var testRequirements = []requirement{
 	{"git", "git"},
 	{"/usr/sbin/sshd", "openssh-server"},
 	{"ssh-keygen", "openssh-client"},
+	{"cap", "capistrano"}, // the compatibility test deploys with Capistrano 3
 }
 
-// Test installs what the tests need (git, openssh-server; with apt-get when run as root) and runs every test.
+// Test installs what the tests need (git, openssh-server, capistrano; with apt-get when run as root) and runs every test.
 func Test(ctx context.Context) error {
 	if err := ensureTestTools(ctx); err != nil {
 		return err
