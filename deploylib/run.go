@@ -39,6 +39,7 @@ type Run struct {
 	dryRun  bool
 	console *console.Console
 	dial    func(ctx context.Context, s Server) (backend.Conn, error)
+	dialSem chan struct{}
 	root    *Task
 	now     func() time.Time
 
@@ -182,6 +183,7 @@ func newRun(opts ...Option) (*Run, error) {
 		dryRun:  o.dryRun,
 		console: console.New(o.out, console.Options{Color: colorOn, Verbose: verbose, Now: o.now, Redact: redact}),
 		dial:    o.dial,
+		dialSem: make(chan struct{}, maxConcurrentDials),
 		now:     o.now,
 		invoked: map[*Task]bool{},
 		state:   map[*Host]*hostState{},

@@ -2,8 +2,10 @@ package deploylib
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -137,7 +139,9 @@ func filterServers(servers []Server, hosts, roles string) ([]Server, error) {
 		want := splitList(hosts)
 		out = slices.DeleteFunc(slices.Clone(out), func(s Server) bool {
 			a, _ := ParseAddress(s.Host)
-			return !slices.ContainsFunc(want, func(w string) bool { return w == a.Host || w == s.Host })
+			return !slices.ContainsFunc(want, func(w string) bool {
+				return w == a.Host || w == s.Host || (a.Port != 0 && w == net.JoinHostPort(a.Host, strconv.Itoa(a.Port)))
+			})
 		})
 		if len(out) == 0 {
 			return nil, fmt.Errorf("HOSTS=%s matches no server of the stage", hosts)

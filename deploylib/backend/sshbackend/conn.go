@@ -1,0 +1,167 @@
+package sshbackend
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/melbahja/goph"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/capstan-deploy/capstan/deploylib/backend"
+)
+
+// Conn is one SSH connection to a host. It implements [backend.Conn]; its
+// methods may be called from several goroutines at once.
+type Conn struct {
+	addr         string // the target's "host:port"
+	client       *goph.Client
+	hops         []*ssh.Client // jump host connections, outermost first
+	agent        *sshAgent
+	forwardAgent bool
+	sessions     chan struct{} // one token per open session
+	stopTimeout  time.Duration
+	logf         func(string, ...any)
+
+	stopMu sync.Mutex // one session at a time stops cancelled commands
+
+	closeOnce sync.Once
+	closed    chan struct{}
+	wg        sync.WaitGroup // the keepalive goroutine
+
+	deadOnce sync.Once
+	dead     chan struct{} // closed when keepalives declared the host dead
+	deadErr  error
+}
+
+var _ backend.Conn = (*Conn)(nil)
+
+// Client returns the connection as a goph client, for goph's helpers. Its
+// sessions do not count against Config.MaxSessions, and it must not be
+// closed directly: use Close.
+func (c *Conn) Client() *goph.Client { return c.client }
+
+// Close closes the connection and its jump host connections, stopping the
+// keepalives. Commands still running fail. Close may be called more than
+// once; only the first call does anything.
+func (c *Conn) Close() error {
+	var err error
+	c.closeOnce.Do(func() {
+		close(c.closed)
+		err = c.client.Close()
+		if c.isDead() {
+			err = nil // already closed by the keepalive
+		}
+		for i := len(c.hops) - 1; i >= 0; i-- {
+			c.hops[i].Close()
+		}
+		c.agent.Close()
+		c.wg.Wait()
+	})
+	return err
+}
+
+// die closes the connection because the host stopped answering.
+func (c *Conn) die(err error) {
+	c.deadOnce.Do(func() {
+		c.deadErr = &OpError{Addr: c.addr, Op: "keepalive", Err: err}
+		close(c.dead)
+		if c.logf != nil {
+			c.logf("%v; closing the connection", c.deadErr)
+		}
+		c.client.Close()
+		for i := len(c.hops) - 1; i >= 0; i-- {
+			c.hops[i].Close()
+		}
+	})
+}
+
+func (c *Conn) isDead() bool {
+	select {
+	case <-c.dead:
+		return true
+	default:
+		return false
+	}
+}
+
+// broken returns why the connection cannot be used, or nil.
+func (c *Conn) broken() error {
+	select {
+	case <-c.dead:
+		return c.deadErr
+	default:
+	}
+	select {
+	case <-c.closed:
+		return &OpError{Addr: c.addr, Op: "session", Err: ErrClosed}
+	default:
+		return nil
+	}
+}
+
+// acquire waits for a free session slot; the caller must call release.
+func (c *Conn) acquire(ctx context.Context) (release func(), err error) {
+	if err := c.broken(); err != nil {
+		return nil, err
+	}
+	select {
+	case c.sessions <- struct{}{}:
+		return func() { <-c.sessions }, nil
+	case <-ctx.Done():
+		return nil, &OpError{Addr: c.addr, Op: "session", Err: ctx.Err()}
+	case <-c.dead:
+		return nil, c.deadErr
+	case <-c.closed:
+		return nil, &OpError{Addr: c.addr, Op: "session", Err: ErrClosed}
+	}
+}
+
+// sessionRetry is how long newSession retries when sshd refuses a session.
+const sessionRetry = 3 * time.Second
+
+// newSession opens a session. sshd frees a finished session's slot a
+// little after closing its channel, so a session opened right after
+// another ended may be refused ("open failed") while fewer than
+// MaxSessions are in use: such refusals are retried for a while.
+func (c *Conn) newSession(ctx context.Context) (*ssh.Session, error) {
+	delay := 2 * time.Millisecond
+	deadline := time.Now().Add(sessionRetry)
+	for {
+		s, err := c.client.NewSession()
+		if err == nil {
+			return s, nil
+		}
+		if berr := c.broken(); berr != nil {
+			return nil, berr
+		}
+		var oe *ssh.OpenChannelError
+		if !errors.As(err, &oe) || oe.Reason != ssh.ConnectionFailed || time.Now().After(deadline) {
+			return nil, &OpError{Addr: c.addr, Op: "session", Err: err}
+		}
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return nil, &OpError{Addr: c.addr, Op: "session", Err: ctx.Err()}
+		case <-c.dead:
+			return nil, c.deadErr
+		case <-c.closed:
+			return nil, c.broken()
+		}
+		delay = min(2*delay, 100*time.Millisecond)
+	}
+}
+
+// failure returns the error for a session that broke with err: the
+// keepalive's verdict or Close's when there is one.
+func (c *Conn) failure(op string, err error) error {
+	if berr := c.broken(); berr != nil {
+		return berr
+	}
+	var oe *OpError
+	if errors.As(err, &oe) {
+		return err
+	}
+	return &OpError{Addr: c.addr, Op: op, Err: err}
+}

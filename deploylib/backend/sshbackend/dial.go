@@ -1,0 +1,176 @@
+package sshbackend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/melbahja/goph"
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
+)
+
+// Dial opens one SSH connection to cfg.Host, through cfg's jump hosts if
+// any, verifying every host key and logging in with the agent's and the
+// identity files' keys. Each hop must connect and finish its handshake
+// within cfg.HandshakeTimeout. ctx bounds the dial only; once Dial returns,
+// the connection lives until Close.
+func Dial(ctx context.Context, cfg Config) (*Conn, error) {
+	r, err := cfg.resolve()
+	if err != nil {
+		return nil, err
+	}
+	kh, err := loadKnownHosts(r.knownHosts, cfg.AcceptNewHostKeys, cfg.Logf)
+	if err != nil {
+		return nil, err
+	}
+	var ag *sshAgent
+	if cfg.UseAgent || cfg.ForwardAgent {
+		if ag, err = openAgent(); err != nil {
+			return nil, err
+		}
+		if ag == nil && cfg.ForwardAgent {
+			return nil, fmt.Errorf("sshbackend: %s: ForwardAgent is set but SSH_AUTH_SOCK is not", r.target.addr())
+		}
+	}
+	authAgent := ag
+	if !cfg.UseAgent {
+		authAgent = nil
+	}
+
+	var clients []*ssh.Client
+	closeAll := func() {
+		for i := len(clients) - 1; i >= 0; i-- {
+			clients[i].Close()
+		}
+		ag.Close()
+	}
+	var via *ssh.Client
+	hops := append(slices.Clone(r.jumps), r.target)
+	for i, ep := range hops {
+		c, err := dialEndpoint(ctx, via, ep, kh, authAgent, r.handshakeTimeout)
+		if err != nil {
+			closeAll()
+			if i < len(hops)-1 {
+				var op *OpError
+				opName := "dial"
+				if errors.As(err, &op) {
+					opName = op.Op
+				}
+				return nil, &OpError{Addr: r.target.addr(), Op: opName, Err: fmt.Errorf("jump host: %w", err)}
+			}
+			return nil, err
+		}
+		clients = append(clients, c)
+		via = c
+	}
+	target := clients[len(clients)-1]
+	if cfg.ForwardAgent {
+		if err := agent.ForwardToAgent(target, ag.client); err != nil {
+			closeAll()
+			return nil, &OpError{Addr: r.target.addr(), Op: "session", Err: fmt.Errorf("agent forwarding: %w", err)}
+		}
+	}
+	c := &Conn{
+		addr:         r.target.addr(),
+		client:       &goph.Client{Client: target},
+		hops:         clients[:len(clients)-1],
+		agent:        ag,
+		forwardAgent: cfg.ForwardAgent,
+		sessions:     make(chan struct{}, r.maxSessions),
+		stopTimeout:  r.stopTimeout,
+		logf:         cfg.Logf,
+		closed:       make(chan struct{}),
+		dead:         make(chan struct{}),
+	}
+	if r.keepAlive > 0 {
+		c.wg.Add(1)
+		go c.keepAlive(r.keepAlive, r.maxMissed)
+	}
+	return c, nil
+}
+
+// dialEndpoint connects to ep, directly or through via, and logs in. The
+// TCP connect and the whole handshake must finish within timeout.
+func dialEndpoint(ctx context.Context, via *ssh.Client, ep endpoint, kh *knownHosts, ag *sshAgent, timeout time.Duration) (*ssh.Client, error) {
+	addr := ep.addr()
+	fail := func(op string, err error) error { return &OpError{Addr: addr, Op: op, Err: err} }
+	hctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	var nc net.Conn
+	var err error
+	if via == nil {
+		var d net.Dialer
+		nc, err = d.DialContext(hctx, "tcp", addr)
+	} else {
+		nc, err = via.DialContext(hctx, "tcp", addr)
+	}
+	if err != nil {
+		return nil, fail("dial", deadlineErr(ctx, hctx, timeout, "no connection", err))
+	}
+	// A TCP connection gets a deadline, so that reads in the handshake
+	// fail by themselves; a channel through a jump host has none, so the
+	// connection is also closed when hctx ends.
+	if deadline, ok := hctx.Deadline(); ok {
+		_ = nc.SetDeadline(deadline)
+	}
+	stop := context.AfterFunc(hctx, func() { nc.Close() })
+
+	ids := loadIdentities(ep.identities, ag)
+	var refused atomic.Pointer[HostKeyError]
+	var hostKeyOK atomic.Bool
+	check := kh.callback(&refused)
+	conf := &ssh.ClientConfig{
+		User: ep.user,
+		Auth: []ssh.AuthMethod{ids.method()},
+		HostKeyCallback: func(host string, remote net.Addr, key ssh.PublicKey) error {
+			err := check(host, remote, key)
+			hostKeyOK.Store(err == nil)
+			return err
+		},
+		HostKeyAlgorithms: kh.algorithms(addr),
+	}
+	sc, chans, reqs, err := ssh.NewClientConn(nc, addr, conf)
+	interrupted := !stop()
+	if err == nil && interrupted {
+		sc.Close()
+		err = hctx.Err()
+	}
+	if err != nil {
+		nc.Close()
+		switch {
+		case refused.Load() != nil:
+			return nil, fail("handshake", refused.Load())
+		case interrupted || hctx.Err() != nil:
+			return nil, fail("handshake", deadlineErr(ctx, hctx, timeout, "no SSH answer (the host or its sshd may be hung)", err))
+		case hostKeyOK.Load() && strings.Contains(err.Error(), "unable to authenticate"):
+			return nil, fail("auth", &AuthError{User: ep.user, Tried: ids.notes, Err: err})
+		default:
+			return nil, fail("handshake", err)
+		}
+	}
+	_ = nc.SetDeadline(time.Time{})
+	return ssh.NewClient(sc, chans, reqs), nil
+}
+
+// deadlineErr explains err when the dial was cancelled or ran out of time.
+func deadlineErr(parent, hctx context.Context, timeout time.Duration, what string, err error) error {
+	if perr := parent.Err(); perr != nil {
+		return fmt.Errorf("%s: %w", what, perr)
+	}
+	if hctx.Err() != nil || isTimeout(err) {
+		return fmt.Errorf("%s within %s (HandshakeTimeout): %w", what, timeout, context.DeadlineExceeded)
+	}
+	return err
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}

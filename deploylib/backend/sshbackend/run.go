@@ -1,0 +1,83 @@
+package sshbackend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
+
+	"github.com/capstan-deploy/capstan/deploylib/backend"
+	"github.com/capstan-deploy/capstan/deploylib/shell"
+)
+
+// Run implements [backend.Conn]: it runs cmd.String() through the login
+// shell in a session of its own, without a terminal, feeding it
+// stdio.Stdin and streaming its standard output and error separately.
+// Environment variables travel inside the command (shell.Command renders
+// them as export), never as SSH environment requests, which sshd refuses
+// unless AcceptEnv allows them.
+//
+// When ctx ends first, Run stops the command on the host: SIGTERM to its
+// whole process group, then SIGKILL after Config.StopTimeout, sent from a
+// second session since OpenSSH before 10.0 ignores signal requests for root
+// logins. Processes that left the group (setsid, daemons) are not stopped.
+func (c *Conn) Run(ctx context.Context, cmd shell.Command, stdio backend.Stdio) error {
+	if err := ctx.Err(); err != nil {
+		return &OpError{Addr: c.addr, Op: "run", Err: fmt.Errorf("not started: %w", err)}
+	}
+	release, err := c.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	sess, err := c.newSession(ctx)
+	if err != nil {
+		return err
+	}
+	defer sess.Close()
+	if c.forwardAgent {
+		if err := agent.RequestAgentForwarding(sess); err != nil {
+			return c.failure("session", fmt.Errorf("agent forwarding: %w", err))
+		}
+	}
+	marker, stderr := newPIDMarker(stdio.Stdout), newGate(stdio.Stderr)
+	defer marker.detach()
+	defer stderr.detach()
+	sess.Stdin = stdio.Stdin
+	sess.Stdout = marker
+	sess.Stderr = stderr
+	if err := sess.Start(marker.wrap(cmd.String())); err != nil {
+		return c.failure("session", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- sess.Wait() }()
+	select {
+	case err := <-done:
+		marker.flush()
+		return c.result(err)
+	case <-ctx.Done():
+		c.stop(sess, marker, done)
+		return &OpError{Addr: c.addr, Op: "run", Err: fmt.Errorf("stopped: %w", ctx.Err())}
+	}
+}
+
+// result turns what Session.Wait returned into Run's error.
+func (c *Conn) result(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ee *ssh.ExitError
+	if errors.As(err, &ee) {
+		return &backend.ExitError{Status: ee.ExitStatus(), Signal: ee.Signal()}
+	}
+	var me *ssh.ExitMissingError
+	if errors.As(err, &me) {
+		if berr := c.broken(); berr != nil {
+			return berr
+		}
+		return &backend.ExitError{Status: -1}
+	}
+	return c.failure("run", err)
+}

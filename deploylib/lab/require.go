@@ -1,0 +1,49 @@
+package lab
+
+import (
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// sshdPath is where Debian, Ubuntu and Fedora install sshd; sshd must be
+// started by absolute path (it re-executes itself).
+const sshdPath = "/usr/sbin/sshd"
+
+// Require skips t unless this machine can run a lab: Linux, OpenSSH's
+// sshd at /usr/sbin/sshd, git, and when running as root unshare, mount and
+// useradd. When the environment variable CI is "true", it fails t instead
+// of skipping it, so that a CI machine without sshd cannot pass by running
+// nothing.
+func Require(t testing.TB) {
+	t.Helper()
+	if missing := missingTools(); len(missing) > 0 {
+		msg := "lab: this machine cannot run an SSH lab: missing " + strings.Join(missing, ", ")
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg + " (CI=true: install openssh-server and git)")
+		}
+		t.Skip(msg)
+	}
+}
+
+func missingTools() []string {
+	if runtime.GOOS != "linux" {
+		return []string{"Linux"}
+	}
+	var missing []string
+	if _, err := os.Stat(sshdPath); err != nil {
+		missing = append(missing, sshdPath+" (openssh-server)")
+	}
+	tools := []string{"git"}
+	if os.Geteuid() == 0 {
+		tools = append(tools, "unshare", "mount", "useradd", "usermod")
+	}
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			missing = append(missing, tool)
+		}
+	}
+	return missing
+}
