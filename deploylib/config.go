@@ -45,6 +45,10 @@ type Config struct {
 	// CommandTimeout, when positive, stops any remote command running
 	// longer than this.
 	CommandTimeout time.Duration
+	// RevisionLogMessage, when set, replaces Capistrano's line that
+	// deploy:log_revision appends to revisions.log for a deploy
+	// (Capistrano's revision_log_message). Rollbacks keep Capistrano's line.
+	RevisionLogMessage func(rev Revision, release, user string) string
 }
 
 var (

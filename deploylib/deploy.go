@@ -168,6 +168,9 @@ func logRevision(ctx context.Context) error {
 	} else {
 		rev := r.Revision()
 		line = deployLogLine(rev.Branch, rev.SHA, r.ReleaseName(), r.User)
+		if f := r.Config.RevisionLogMessage; f != nil {
+			line = strings.ReplaceAll(f(rev, r.ReleaseName(), r.User), "\n", " ")
+		}
 	}
 	cmd := logLineCmd(r.Config.DeployTo, line)
 	return On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {

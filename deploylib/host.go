@@ -30,10 +30,11 @@ type Host struct {
 // String returns "user@host" (or the host alone when no user is set), as
 // the console prints it.
 func (h *Host) String() string {
-	if h.Address.User != "" {
-		return h.Address.User + "@" + h.Address.Host
+	a := h.Address
+	if a.Port == 22 {
+		a.Port = 0
 	}
-	return h.Address.Host
+	return a.String()
 }
 
 // Name returns the host name without user and port.

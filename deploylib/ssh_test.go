@@ -63,18 +63,24 @@ func prepareShared(t *testing.T, l *lab.Lab) {
 	}
 }
 
-func configure(t *testing.T, l *lab.Lab) {
+// configure sets the configuration the lab tests deploy with; edits
+// change it.
+func configure(t *testing.T, l *lab.Lab, edits ...func(*deploylib.Config)) {
 	t.Helper()
 	needSharedDeployTo(t, l)
 	old := deploylib.CurrentConfig()
 	t.Cleanup(func() { deploylib.Configure(old) })
-	deploylib.Configure(deploylib.Config{
+	cfg := deploylib.Config{
 		Application: "app",
 		RepoURL:     l.Repo,
 		DeployTo:    l.Hosts[0].DeployTo,
 		LinkedFiles: []string{"config/secrets.yml"},
 		LinkedDirs:  []string{"log"},
-	})
+	}
+	for _, e := range edits {
+		e(&cfg)
+	}
+	deploylib.Configure(cfg)
 	for _, k := range []string{"HOSTS", "ROLES", "ROLLBACK_RELEASE", "DRY_RUN"} {
 		t.Setenv(k, "")
 	}
