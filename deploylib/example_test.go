@@ -1,0 +1,66 @@
+package deploylib_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/capstan-deploy/capstan/deploylib"
+)
+
+func ExampleParseAddress() {
+	for _, s := range []string{"deploy@web1.example.com", "db1.example.com:2222", "deploy@[2001:db8::1]:2222"} {
+		a, err := deploylib.ParseAddress(s)
+		if err != nil {
+			panic(err)
+		}
+		fmt.Printf("user=%q host=%q port=%d\n", a.User, a.Host, a.Port)
+	}
+	// Output:
+	// user="deploy" host="web1.example.com" port=0
+	// user="" host="db1.example.com" port=2222
+	// user="deploy" host="2001:db8::1" port=2222
+}
+
+// A hook is a plain Go function hung on a standard task. Inside it, On
+// runs work on the selected hosts and returns when all are done.
+func ExampleAfter() {
+	migrate := func(ctx context.Context) error {
+		return deploylib.On(ctx, deploylib.Primary("db"), func(ctx context.Context, h *deploylib.Host) error {
+			return h.Within(h.ReleasePath()).Execute(ctx, "./bin/migrate", "up")
+		})
+	}
+	deploylib.After(deploylib.Updated, migrate)
+}
+
+func ExamplePrintFlow() {
+	deploylib.PrintFlow(os.Stdout, deploylib.Rollback)
+	// Output:
+	// deploy:rollback
+	//   deploy:starting
+	//     deploy:check
+	//       git:check
+	//       deploy:check:directories
+	//     deploy:set_previous_revision
+	//   deploy:started
+	//   deploy:reverting
+	//     deploy:revert_release
+	//   deploy:reverted
+	//   deploy:publishing
+	//     deploy:symlink:release
+	//   deploy:published
+	//   deploy:finishing_rollback
+	//     deploy:cleanup_rollback
+	//   deploy:finished
+	//     deploy:log_revision
+}
+
+func ExampleIsReleaseName() {
+	for _, name := range []string{"20261125214042", "new", "2026112521404"} {
+		fmt.Println(name, deploylib.IsReleaseName(name))
+	}
+	// Output:
+	// 20261125214042 true
+	// new false
+	// 2026112521404 false
+}
