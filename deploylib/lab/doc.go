@@ -9,8 +9,10 @@
 //	func TestDeploy(t *testing.T) {
 //		l := lab.Start(t, lab.Options{Hosts: 3})
 //		for _, h := range l.Hosts {
-//			conn, err := sshbackend.Dial(ctx, l.SSHConfig(h))
-//			...                       // deploy_to is h.DeployTo
+//			conn, err := sshbackend.Dial(context.Background(), l.SSHConfig(h))
+//			...
+//			// deploy_to on the host is h.DeployTo; locally, h.Root+"/app".
+//			// l.Repo is a git repository to deploy, l.Commits its history.
 //		}
 //	}
 //

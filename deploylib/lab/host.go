@@ -16,7 +16,9 @@ import (
 	"github.com/capstan-deploy/capstan/deploylib/shell"
 )
 
-// Host is one sshd of a lab.
+// Host is one sshd of a lab. Every command it runs has CAPSTAN_LAB_HOST
+// in its environment (sshd's SetEnv), by which Stop finds the commands
+// that left sshd's process tree.
 type Host struct {
 	// Name is "host1", "host2", ...
 	Name string
@@ -64,6 +66,18 @@ func (h *Host) Stop() {
 	}
 	h.stopped = true
 	signalAll(freezeTree(h.Pid), syscall.SIGKILL)
+	// Commands whose connection is gone are no longer in the tree
+	// (closing a session without a terminal does not end its command),
+	// but they carry the host's variable.
+	for range 5 {
+		strays := carrying(h.envMarker())
+		if len(strays) == 0 {
+			break
+		}
+		signalAll(strays, syscall.SIGSTOP)
+		signalAll(strays, syscall.SIGKILL)
+		time.Sleep(5 * time.Millisecond)
+	}
 	h.paused = nil
 	select {
 	case <-h.done:
@@ -81,7 +95,14 @@ func (h *Host) Pause() {
 		return
 	}
 	h.paused = append(h.paused, freezeTree(h.Pid)...)
+	strays := carrying(h.envMarker())
+	signalAll(strays, syscall.SIGSTOP)
+	h.paused = append(h.paused, strays...)
 }
+
+// envMarker is the variable setting that sshd puts in the environment of
+// every command it runs for h ("SetEnv" in its configuration).
+func (h *Host) envMarker() string { return "CAPSTAN_LAB_HOST=" + h.dir }
 
 // Resume lets a paused host go on with SIGCONT.
 func (h *Host) Resume() {
@@ -170,7 +191,8 @@ PrintMotd no
 PrintLastLog no
 LogLevel DEBUG1
 Subsystem sftp internal-sftp
-%s`, h.Name, h.Addr, strings.Join(hostKeyLines, "\n"), s.authorizedKeys, s.extraConfig)
+SetEnv "%s"
+%s`, h.Name, h.Addr, strings.Join(hostKeyLines, "\n"), s.authorizedKeys, h.envMarker(), s.extraConfig)
 	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
 		return err
 	}

@@ -35,8 +35,9 @@ type Lab struct {
 	// KnownHosts is the path of a known_hosts file with every key of every
 	// host, as "[127.0.0.1]:PORT key" lines.
 	KnownHosts string
-	// User is the login user: LoginUser ("capstanlab", created if missing)
-	// when the tests run as root, else the current user.
+	// User is the login user: LoginUser ("capstanlab", created if missing,
+	// with safe.directory=* in its ~/.gitconfig so that its git reads the
+	// root-owned Repo) when the tests run as root, else the current user.
 	User string
 	// Repo is the path of a bare git repository, readable by User, whose
 	// branch main holds Commits.

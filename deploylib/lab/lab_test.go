@@ -128,6 +128,24 @@ func TestStopLeavesNoProcess(t *testing.T) {
 	h.Stop() // a second Stop does nothing
 }
 
+func TestStopKillsDaemonizedCommands(t *testing.T) {
+	t.Parallel()
+	l := lab.Start(t, lab.Options{})
+	h := l.Hosts[0]
+	c := dial(t, l, h)
+	marker := "sleep 32" + strconv.Itoa(os.Getpid()%1000)
+	// setsid and the closed connection take it out of sshd's process tree.
+	if _, err := capture(t, c, shell.Raw("setsid "+marker+" </dev/null >/dev/null 2>&1 &")); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	waitFor(t, func() bool { return processCount(marker) == 1 })
+	h.Stop()
+	if processCount(marker) != 0 {
+		t.Errorf("a daemonized command survived Stop")
+	}
+}
+
 func TestPauseAndResume(t *testing.T) {
 	t.Parallel()
 	l := lab.Start(t, lab.Options{})

@@ -73,3 +73,29 @@ func signalAll(pids []int, sig syscall.Signal) {
 		_ = syscall.Kill(pid, sig)
 	}
 }
+
+// carrying returns the processes whose environment holds the variable
+// setting kv ("NAME=value"): those that sshd started for a lab host, even
+// after they left its process tree.
+func carrying(kv string) []int {
+	want := []byte(kv + "\x00")
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var pids []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/environ")
+		if err != nil {
+			continue
+		}
+		if bytes.HasPrefix(b, want) || bytes.Contains(b, append([]byte{0}, want...)) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}

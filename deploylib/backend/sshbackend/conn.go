@@ -3,6 +3,7 @@ package sshbackend
 import (
 	"context"
 	"errors"
+	"net"
 	"sync"
 	"time"
 
@@ -26,6 +27,9 @@ type Conn struct {
 
 	stopMu sync.Mutex // one session at a time stops cancelled commands
 
+	runMu   sync.Mutex
+	running map[*pidMarker]bool // commands running, for Close
+
 	closeOnce sync.Once
 	closed    chan struct{}
 	wg        sync.WaitGroup // the keepalive goroutine
@@ -43,15 +47,19 @@ var _ backend.Conn = (*Conn)(nil)
 func (c *Conn) Client() *goph.Client { return c.client }
 
 // Close closes the connection and its jump host connections, stopping the
-// keepalives. Commands still running fail. Close may be called more than
-// once; only the first call does anything.
+// keepalives. Commands still running get SIGTERM (their process groups)
+// and their Run calls fail. Close may be called more than once; only the
+// first call does anything.
 func (c *Conn) Close() error {
 	var err error
 	c.closeOnce.Do(func() {
+		if pgids := c.runningGroups(); len(pgids) > 0 && c.broken() == nil {
+			c.signalGroups(pgids, "TERM")
+		}
 		close(c.closed)
 		err = c.client.Close()
-		if c.isDead() {
-			err = nil // already closed by the keepalive
+		if c.isDead() || errors.Is(err, net.ErrClosed) {
+			err = nil // already closed: by the keepalive, or the host
 		}
 		for i := len(c.hops) - 1; i >= 0; i-- {
 			c.hops[i].Close()
@@ -60,6 +68,31 @@ func (c *Conn) Close() error {
 		c.wg.Wait()
 	})
 	return err
+}
+
+// track records m as running until the returned function is called.
+func (c *Conn) track(m *pidMarker) (untrack func()) {
+	c.runMu.Lock()
+	c.running[m] = true
+	c.runMu.Unlock()
+	return func() {
+		c.runMu.Lock()
+		delete(c.running, m)
+		c.runMu.Unlock()
+	}
+}
+
+// runningGroups returns the process groups of the commands running.
+func (c *Conn) runningGroups() []int {
+	c.runMu.Lock()
+	defer c.runMu.Unlock()
+	var pgids []int
+	for m := range c.running {
+		if pgid := m.PID(); pgid > 1 {
+			pgids = append(pgids, pgid)
+		}
+	}
+	return pgids
 }
 
 // die closes the connection because the host stopped answering.

@@ -86,6 +86,7 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		stopTimeout:  r.stopTimeout,
 		logf:         cfg.Logf,
 		closed:       make(chan struct{}),
+		running:      make(map[*pidMarker]bool),
 		dead:         make(chan struct{}),
 	}
 	if r.keepAlive > 0 {
@@ -112,7 +113,10 @@ func dialEndpoint(ctx context.Context, via *ssh.Client, ep endpoint, kh *knownHo
 		nc, err = via.DialContext(hctx, "tcp", addr)
 	}
 	if err != nil {
-		return nil, fail("dial", deadlineErr(ctx, hctx, timeout, "no connection", err))
+		if hctx.Err() != nil || isTimeout(err) {
+			err = deadlineErr(ctx, timeout, "no connection", "")
+		}
+		return nil, fail("dial", err)
 	}
 	// A TCP connection gets a deadline, so that reads in the handshake
 	// fail by themselves; a channel through a jump host has none, so the
@@ -147,8 +151,8 @@ func dialEndpoint(ctx context.Context, via *ssh.Client, ep endpoint, kh *knownHo
 		switch {
 		case refused.Load() != nil:
 			return nil, fail("handshake", refused.Load())
-		case interrupted || hctx.Err() != nil:
-			return nil, fail("handshake", deadlineErr(ctx, hctx, timeout, "no SSH answer (the host or its sshd may be hung)", err))
+		case interrupted || hctx.Err() != nil || isTimeout(err):
+			return nil, fail("handshake", deadlineErr(ctx, timeout, "no SSH answer", "; the host or its sshd may be hung"))
 		case hostKeyOK.Load() && strings.Contains(err.Error(), "unable to authenticate"):
 			return nil, fail("auth", &AuthError{User: ep.user, Tried: ids.notes, Err: err})
 		default:
@@ -159,15 +163,16 @@ func dialEndpoint(ctx context.Context, via *ssh.Client, ep endpoint, kh *knownHo
 	return ssh.NewClient(sc, chans, reqs), nil
 }
 
-// deadlineErr explains err when the dial was cancelled or ran out of time.
-func deadlineErr(parent, hctx context.Context, timeout time.Duration, what string, err error) error {
-	if perr := parent.Err(); perr != nil {
-		return fmt.Errorf("%s: %w", what, perr)
+// deadlineErr explains err, a dial that was cancelled or ran out of time:
+// ctx's doing, or HandshakeTimeout's.
+func deadlineErr(ctx context.Context, timeout time.Duration, what, hint string) error {
+	if cerr := ctx.Err(); cerr != nil {
+		return fmt.Errorf("%s: %w", what, cerr)
 	}
-	if hctx.Err() != nil || isTimeout(err) {
-		return fmt.Errorf("%s within %s (HandshakeTimeout): %w", what, timeout, context.DeadlineExceeded)
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return fmt.Errorf("%s: %w", what, context.DeadlineExceeded)
 	}
-	return err
+	return fmt.Errorf("%s within %s (HandshakeTimeout)%s: %w", what, timeout, hint, context.DeadlineExceeded)
 }
 
 func isTimeout(err error) bool {

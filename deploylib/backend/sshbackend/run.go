@@ -51,6 +51,7 @@ func (c *Conn) Run(ctx context.Context, cmd shell.Command, stdio backend.Stdio) 
 	if err := sess.Start(marker.wrap(cmd.String())); err != nil {
 		return c.failure("session", err)
 	}
+	defer c.track(marker)()
 	done := make(chan error, 1)
 	go func() { done <- sess.Wait() }()
 	select {

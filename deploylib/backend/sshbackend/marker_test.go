@@ -10,35 +10,35 @@ func TestPIDMarker(t *testing.T) {
 	tests := []struct {
 		name    string
 		stream  func(prefix string) string
-		wantOut string
+		wantOut func(prefix string) string
 		wantPID int
 	}{
 		{
 			name:    "marker first",
 			stream:  func(p string) string { return p + "4242\nhello\nworld" },
-			wantOut: "hello\nworld",
+			wantOut: func(string) string { return "hello\nworld" },
 			wantPID: 4242,
 		},
 		{
 			name:    "startup file output before the marker",
 			stream:  func(p string) string { return "motd line\n" + p + "17\nout\n" },
-			wantOut: "motd line\nout\n",
+			wantOut: func(string) string { return "motd line\nout\n" },
 			wantPID: 17,
 		},
 		{
 			name:    "no marker",
 			stream:  func(string) string { return "a\nb" },
-			wantOut: "a\nb",
+			wantOut: func(string) string { return "a\nb" },
 		},
 		{
 			name:    "a line like the marker with another token passes",
 			stream:  func(string) string { return "capstan-pid:0000:1\nx\n" },
-			wantOut: "capstan-pid:0000:1\nx\n",
+			wantOut: func(string) string { return "capstan-pid:0000:1\nx\n" },
 		},
 		{
 			name:    "marker line later in the output is not special once found",
 			stream:  func(p string) string { return p + "5\n" + p + "6\n" },
-			wantOut: "", // filled in below
+			wantOut: func(p string) string { return p + "6\n" },
 			wantPID: 5,
 		},
 	}
@@ -54,10 +54,7 @@ func TestPIDMarker(t *testing.T) {
 				}
 			}
 			m.flush()
-			want := tt.wantOut
-			if tt.name == "marker line later in the output is not special once found" {
-				want = string(m.prefix) + "6\n"
-			}
+			want := tt.wantOut(string(m.prefix))
 			if out.String() != want {
 				t.Errorf("%s (chunks of %d): output %q, want %q", tt.name, chunk, out.String(), want)
 			}
