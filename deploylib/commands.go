@@ -170,9 +170,21 @@ func removeOwnReleaseCmd(deployTo, name, runID string) shell.Command {
 }
 
 // logLineCmd appends line to revisions.log (Capistrano runs it from
-// releases/).
+// releases/). A log whose last line was cut short (a full disk, a crash)
+// gets a newline first, so the new line stays whole.
 func logLineCmd(deployTo, line string) shell.Command {
-	return shell.New("echo", line).AppendTo(path.Join(deployTo, "revisions.log")).In(path.Join(deployTo, "releases"))
+	log := path.Join(deployTo, "revisions.log")
+	return shell.New("tail", "-c", "1", log).Quiet().Pipe(shell.New("grep", "-q", ".")).And(shell.New("echo").AppendTo(log)).
+		Then(shell.New("echo", line).AppendTo(log)).
+		In(path.Join(deployTo, "releases"))
+}
+
+// markUnfinishedCmd marks release name unfinished, made by runID (as
+// createReleaseCmd does), so that deploy:failed and cleanup treat it as
+// never published.
+func markUnfinishedCmd(deployTo, name, runID string) shell.Command {
+	return shell.New("mkdir", "-p", unfinishedDir(deployTo)).
+		And(shell.New("echo", runID).WriteTo(path.Join(unfinishedDir(deployTo), name)))
 }
 
 // deployLogLine is Capistrano's revisions.log line for a deploy.

@@ -3,6 +3,7 @@ package deploylib
 import (
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -105,8 +106,12 @@ func (c Config) validate() error {
 		return fmt.Errorf("config: DeployTo %q is not an absolute path", c.DeployTo)
 	case path.Clean(c.DeployTo) == "/":
 		return fmt.Errorf("config: DeployTo is %q; deploying into / would let cleanup remove system directories", c.DeployTo)
-	case strings.ContainsAny(c.DeployTo, "\n\x00"):
+	case strings.ContainsAny(c.DeployTo, "\n\r\x00"):
 		return fmt.Errorf("config: DeployTo %q contains a newline or NUL", c.DeployTo)
+	case slices.Contains(strings.Split(c.DeployTo, "/"), ".."):
+		return fmt.Errorf("config: DeployTo %q has a .. element; write the directory without it", c.DeployTo)
+	case urlPassword.MatchString(c.RepoURL):
+		return fmt.Errorf("config: RepoURL has a password in it (%s): it would show in ps on the servers and stay in the mirror's git config; use an SSH deploy key, or a git credential helper on the servers", redact(c.RepoURL))
 	case c.KeepReleases < 1:
 		return fmt.Errorf("config: KeepReleases is %d; it must be at least 1", c.KeepReleases)
 	}

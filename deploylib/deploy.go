@@ -7,6 +7,9 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"sync"
+
+	"github.com/capstan-deploy/capstan/deploylib/shell"
 )
 
 // The actions of the standard deploy tasks.
@@ -62,7 +65,12 @@ func setCurrentRevision(ctx context.Context) error {
 		return errors.New("no revision was resolved; the strategy must call deploylib.SetRevision")
 	}
 	cmd := writeRevisionCmd(r.ReleasePath(), rev)
+	// The lock's details get the revision too (lock.go), in the same command.
+	noted := cmd.And(lockNoteCmd(r.Config.DeployTo, r.ID, "revision="+rev.SHA))
 	return On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
+		if r.hostState(h).locked {
+			return h.ExecuteCommand(ctx, noted)
+		}
 		return h.ExecuteCommand(ctx, cmd)
 	})
 }
@@ -93,11 +101,19 @@ func symlinkRelease(ctx context.Context) error {
 	r := CurrentRun(ctx)
 	release := r.ReleasePath()
 	cmd := switchCmd(r.Config.DeployTo, release, r.ID)
+	// A run switches current only while it holds the deploy lock (lock.go).
+	fenced := lockFenceCmd(r.Config.DeployTo, r.ID).And(cmd)
 	err := On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
-		if err := h.ExecuteCommand(ctx, cmd); err != nil {
+		st := r.hostState(h)
+		st.switchTried = true
+		c := cmd
+		if st.locked {
+			c = fenced
+		}
+		if err := h.ExecuteCommand(ctx, c); err != nil {
 			return err
 		}
-		r.hostState(h).switched = true
+		st.switched = true
 		return nil
 	})
 	if err == nil {
@@ -107,27 +123,63 @@ func symlinkRelease(ctx context.Context) error {
 }
 
 // switchBack puts every switched host back on the release it served
-// before this run, and says so per host.
+// before this run (a host that had none loses current again), and says so
+// per host. A host whose switch did not report back (connection lost,
+// interrupted) is asked where current points, since the rename may have
+// happened; a host that cannot be asked is reported as unknown. The
+// release of a deploy is marked unfinished again, so that deploy:failed
+// removes it.
 func (r *Run) switchBack(ctx context.Context) error {
 	ctx = contextWithoutCancel(ctx)
-	var errs []error
+	deployTo, release := r.Config.DeployTo, r.ReleasePath()
+	var hosts []*Host
 	for _, h := range r.hosts {
+		if st := r.hostState(h); st.switchTried && !st.switchedBack {
+			hosts = append(hosts, h)
+		}
+	}
+	var mu sync.Mutex
+	var errs []error
+	eachHost(hosts, func(h *Host) {
 		st := r.hostState(h)
 		if !st.switched {
-			continue
+			out, err := h.CaptureCommand(ctx, previousRevisionCmd(deployTo))
+			if err != nil {
+				st.unknown = "the switch did not report back and current could not be read: " + firstLine(err.Error())
+				return
+			}
+			if link, _, _ := strings.Cut(out, "\n"); strings.TrimSpace(link) != release {
+				return
+			}
+			st.switched = true
 		}
+		cmd := switchCmd(deployTo, st.previous, r.ID+"-back")
+		what := "switched back to " + st.previous
 		if st.previous == "" {
-			r.console.Warn("%s: switched to the new release and had no previous release to go back to", h)
-			continue
+			cmd = shell.New("rm", "-f", "--", r.CurrentPath())
+			what = "removed current again (there was no release before this run)"
 		}
-		if err := h.ExecuteCommand(ctx, switchCmd(r.Config.DeployTo, st.previous, r.ID+"-back")); err != nil {
-			errs = append(errs, fmt.Errorf("%s: could not switch back to %s: %w", h, st.previous, err))
-			continue
+		if st.created && r.root == Deploy {
+			cmd = cmd.And(markUnfinishedCmd(deployTo, path.Base(release), r.ID))
 		}
-		st.switched = false
-		r.console.Warn("%s: switched back to %s because publishing failed on another host", h, st.previous)
-	}
+		if st.locked {
+			cmd = lockFenceCmd(deployTo, r.ID).And(cmd)
+		}
+		if err := h.ExecuteCommand(ctx, cmd); err != nil {
+			mu.Lock()
+			errs = append(errs, fmt.Errorf("%s: could not switch back, it still serves %s: %w", h, release, err))
+			mu.Unlock()
+			return
+		}
+		st.switched, st.switchedBack = false, true
+		r.console.Warn("%s: %s, because publishing failed", h, what)
+	})
 	return errors.Join(errs...)
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
 }
 
 func cleanup(ctx context.Context) error {
@@ -173,9 +225,16 @@ func logRevision(ctx context.Context) error {
 		}
 	}
 	cmd := logLineCmd(r.Config.DeployTo, line)
-	return On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
+	err := On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
 		return h.ExecuteCommand(ctx, cmd)
 	})
+	if err != nil && ctx.Err() == nil {
+		// The release is live: a revisions.log that cannot be written (a
+		// directory, a full disk) is worth a warning, not a failed deploy.
+		r.console.Warn("revisions.log not updated: %v", err)
+		return nil
+	}
+	return err
 }
 
 // failed removes the release this run created on every host where it was
@@ -190,7 +249,12 @@ func failed(ctx context.Context) error {
 	if name == "" || !IsReleaseName(name) {
 		return nil
 	}
-	cmd := removeOwnReleaseCmd(r.Config.DeployTo, name, r.ID)
+	// Never the release current points at, whatever the bookkeeping says
+	// (a switch that was cut off after its rename).
+	release := path.Join(r.ReleasesPath(), name)
+	cmd := shell.New("test", "!", release, "-ef", r.CurrentPath()).
+		And(removeOwnReleaseCmd(r.Config.DeployTo, name, r.ID)).
+		Or(shell.New("true"))
 	return On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
 		st := r.hostState(h)
 		if !st.created || st.switched {
@@ -209,5 +273,8 @@ func (r *Run) hostState(h *Host) *hostState { return r.state[h.origin()] }
 // contextWithoutCancel keeps ctx's values (the run) but not its
 // cancellation, for work that must finish after an interrupt.
 func contextWithoutCancel(ctx context.Context) context.Context {
+	if r := CurrentRun(ctx); r != nil {
+		return r.detached(ctx) // a second Ctrl-C still ends it (interrupt.go)
+	}
 	return context.WithoutCancel(ctx)
 }

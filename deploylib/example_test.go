@@ -41,6 +41,7 @@ func ExamplePrintFlow() {
 	//     deploy:check
 	//       git:check
 	//       deploy:check:directories
+	//       deploy:lock
 	//     deploy:set_previous_revision
 	//   deploy:started
 	//   deploy:reverting

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/capstan-deploy/capstan/deploylib/backend"
+	"github.com/capstan-deploy/capstan/deploylib/console"
 	"github.com/capstan-deploy/capstan/deploylib/shell"
 )
 
@@ -25,9 +26,11 @@ type Host struct {
 	parent *Host // the run's own Host when this one came from Within/WithEnv
 	dir    string
 	env    map[string]string
+	// secretEnv travels on each command's standard input (secret.go).
+	secretEnv []secretVar
 }
 
-// String returns "user@host" (or the host alone when no user is set), as
+// String returns "user@host", with ":port" for a port other than 22, as
 // the console prints it.
 func (h *Host) String() string {
 	a := h.Address
@@ -172,51 +175,51 @@ func (h *Host) run1(ctx context.Context, c shell.Command, o runOpts) (string, er
 	if err != nil {
 		return "", &CommandError{Host: h.String(), Command: redact(c.String()), Status: -1, Err: fmt.Errorf("connecting: %w", err)}
 	}
+	cmdStr := c.String()
+	if len(h.secretEnv) > 0 {
+		// Secret values travel on standard input, never on the command
+		// line that ps shows (secret.go).
+		var serr error
+		if c, cmdStr, o.stdin, serr = withSecretStdin(h.secretEnv, c, o.stdin); serr != nil {
+			return "", &CommandError{Host: h.String(), Command: redact(cmdStr), Status: -1, Err: serr}
+		}
+	}
+	parent := ctx
 	if t := r.Config.CommandTimeout; t > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, t)
 		defer cancel()
 	}
-	cmdStr := c.String()
-	n := r.console.Command(cmdStr, o.hidden)
-	var out, errBuf bytes.Buffer
-	stdio := backend.Stdio{Stdin: o.stdin}
-	showOut := !o.hidden || r.console.Verbose()
-	outW := r.console.Output(n, h.String(), false)
-	errW := r.console.Output(n, h.String(), true)
+	kind := console.Execute // shown, even when its output is captured too
 	switch {
-	case o.capture && showOut:
-		stdio.Stdout = io.MultiWriter(&out, outW)
-	case o.capture:
-		stdio.Stdout = &out
-	case showOut:
-		stdio.Stdout = outW
+	case o.hidden && o.capture:
+		kind = console.Capture
+	case o.hidden:
+		kind = console.Test
 	}
-	tail := &tailBuffer{max: stderrTail, buf: &errBuf}
-	if showOut {
-		stdio.Stderr = io.MultiWriter(tail, errW)
-	} else {
-		stdio.Stderr = tail
+	// The console numbers, shows and logs the command (console.Exec); in
+	// a dry run the Printer backend runs nothing.
+	ex := r.console.Start(h.String(), cmdStr, console.ExecOptions{Kind: kind, DryRun: r.dryRun})
+	var out, errBuf bytes.Buffer
+	stdio := backend.Stdio{Stdin: ex.Upload(o.stdin), Stdout: ex.Stdout()}
+	if o.capture {
+		stdio.Stdout = io.MultiWriter(&out, ex.Stdout())
 	}
-	start := r.now()
+	stdio.Stderr = io.MultiWriter(&tailBuffer{max: stderrTail, buf: &errBuf}, ex.Stderr())
 	err = conn.Run(ctx, c, stdio)
-	outW.Flush()
-	errW.Flush()
-	r.console.Result(n, h.String(), r.now().Sub(start), err != nil && !o.hidden, o.hidden)
-	if err != nil {
-		ce := &CommandError{Host: h.String(), Command: redact(cmdStr), Status: -1, Stderr: redact(errBuf.String()), Err: err}
-		var ee *backend.ExitError
-		if errors.As(err, &ee) {
-			ce.Status = ee.Status
-		}
-		if o.hidden && ce.Status <= 0 {
-			// A test or capture that could not run at all is shown, since
-			// its failure is not a plain "false".
-			r.console.Result(n, h.String(), r.now().Sub(start), true, false)
-		}
-		return out.String(), ce
+	if err == nil {
+		ex.End(nil, 0)
+		return out.String(), nil
 	}
-	return out.String(), nil
+	ce := &CommandError{Host: h.String(), Command: redact(cmdStr), Status: -1, Stderr: redact(errBuf.String()), Err: err}
+	var ee *backend.ExitError
+	if parent.Err() == nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		ce.Err = &TimeoutError{After: r.Config.CommandTimeout, Err: err}
+	} else if errors.As(err, &ee) {
+		ce.Status = ee.Status
+	}
+	ex.End(ce.Err, ce.Status)
+	return out.String(), ce
 }
 
 // tailBuffer keeps the last max bytes written to it.

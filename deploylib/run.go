@@ -11,7 +11,9 @@ import (
 	"os"
 	"os/user"
 	"path"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/capstan-deploy/capstan/deploylib/backend"
@@ -38,6 +40,8 @@ type Run struct {
 	hosts   []*Host
 	dryRun  bool
 	console *console.Console
+	logPath string    // the log file, "" when none (logfile.go)
+	logFile io.Closer // closed with the run
 	dial    func(ctx context.Context, s Server) (backend.Conn, error)
 	dialSem chan struct{}
 	root    *Task
@@ -48,6 +52,7 @@ type Run struct {
 	release  string // the release this run deploys or rolls back to
 	revision Revision
 	state    map[*Host]*hostState
+	intr     *interrupts // signals received (interrupt.go)
 }
 
 // hostState is what the engine tracks per host during a run.
@@ -59,6 +64,11 @@ type hostState struct {
 	previous   string // the release current pointed at before publishing
 	switched   bool   // current points at this run's release
 	rolledFrom string // the release a rollback moves current away from
+
+	locked       bool   // this run holds the deploy lock on the host (lock.go)
+	switchTried  bool   // the switch of current was sent to the host
+	switchedBack bool   // current was put back on previous after a failure
+	unknown      string // why the host's current is unknown after a failure
 }
 
 // Revision is the commit being deployed.
@@ -99,7 +109,17 @@ type runOptions struct {
 	now     func() time.Time
 	verbose bool
 	runID   string
+	logFile *string   // WithLogFile (logfile.go)
+	logW    io.Writer // tests: the log goes here instead of a file
 }
+
+// dryRunSelected is set by [UseDryRun] for every later run of the process.
+var dryRunSelected atomic.Bool
+
+// UseDryRun makes every later run of this process a dry run, as DRY_RUN=1
+// does: the Dryrun target calls it, so mage production dryrun deploy
+// prints the deploy's commands and runs nothing.
+func UseDryRun() { dryRunSelected.Store(true) }
 
 // WithStage runs against s instead of the stage chosen with UseStage.
 func WithStage(s Stage) Option { return func(o *runOptions) { o.stage = &s } }
@@ -142,7 +162,7 @@ func newRun(opts ...Option) (*Run, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if os.Getenv("DRY_RUN") != "" && os.Getenv("DRY_RUN") != "0" {
+	if os.Getenv("DRY_RUN") != "" && os.Getenv("DRY_RUN") != "0" || dryRunSelected.Load() {
 		o.dryRun = true
 	}
 	var st Stage
@@ -174,14 +194,19 @@ func newRun(opts ...Option) (*Run, error) {
 	}
 	verbose := o.verbose || os.Getenv("VERBOSE") == "1" || os.Getenv("MAGEFILE_VERBOSE") == "1"
 	started := o.now().UTC()
+	id := cmp.Or(o.runID, newRunID())
+	logW, logPath, logFile, logProblem := setupLog(&o, cfg) // logfile.go
 	r := &Run{
-		ID:      cmp.Or(o.runID, newRunID()),
+		ID:      id,
 		Stage:   st,
 		Config:  cfg,
 		User:    currentUser(),
 		Started: started,
 		dryRun:  o.dryRun,
-		console: console.New(o.out, console.Options{Color: colorOn, Verbose: verbose, Now: o.now, Redact: redact}),
+		console: console.New(o.out, console.Options{Color: colorOn, Verbose: verbose, Now: o.now, Redact: redact,
+			Log: logW, RunID: id, Width: console.AutoWidth(o.out)}),
+		logPath: logPath,
+		logFile: logFile,
 		dial:    o.dial,
 		dialSem: make(chan struct{}, maxConcurrentDials),
 		now:     o.now,
@@ -198,10 +223,14 @@ func newRun(opts ...Option) (*Run, error) {
 		r.dial = r.defaultDial
 	}
 	if o.dryRun {
-		var mu sync.Mutex
+		// The console shows and logs each command in its numbered format
+		// (host.go run1); the Printer runs nothing.
 		r.dial = func(ctx context.Context, s Server) (backend.Conn, error) {
-			return &backend.Printer{Host: s.Host, W: o.out, Mu: &mu}, nil
+			return &backend.Printer{Host: s.Host, W: io.Discard}, nil
 		}
+	}
+	if logProblem != nil {
+		r.console.Warn("%v", logProblem)
 	}
 	return r, nil
 }
@@ -228,39 +257,57 @@ func currentUser() string {
 func (r *Run) execute(ctx context.Context, task *Task) error {
 	r.root = task
 	ctx = context.WithValue(ctx, runKey{}, r)
+	r.logStart(task.name) // logfile.go
 	if r.dryRun {
-		r.console.Info("dry run: commands are printed, not run; test commands succeed and captures return nothing")
+		r.console.Info("DRY RUN: every command is printed and logged, none is run; Test reports true and Capture returns \"\"")
 	}
-	err := r.invoke(ctx, task, false)
+	// supervise (interrupt.go) owns SIGINT/SIGTERM while the task runs and
+	// calls finish with the outcome after the work that a failure or an
+	// interrupt requires (deploy:failed, switching hosts back, releasing
+	// the deploy lock).
+	return r.supervise(ctx, task)
+}
+
+// finish reports the end of the run: the summary of a success, or the
+// failure block of err.
+func (r *Run) finish(err error) {
+	r.dryRunWarnings()
 	if err == nil {
 		r.summary()
-		return nil
+		r.logEnd(r.root.name, nil)
+		return
 	}
-	// Failure work must run even when ctx was cancelled (Ctrl-C).
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	if ferr := r.invoke(fctx, Failed, false); ferr != nil {
-		err = errors.Join(err, fmt.Errorf("while handling the failure: %w", ferr))
-	}
-	r.console.Error("DEPLOY FAILED", err.Error())
-	return err
+	r.logEnd(r.root.name, err)
+	r.failureReport(err) // the DEPLOY FAILED block, logfile.go
 }
 
-// summary prints the closing line of a successful run.
+// summary prints the closing line of a successful run: what ran, the
+// release and revision, the hosts and the duration.
 func (r *Run) summary() {
 	rev := r.Revision()
-	msg := fmt.Sprintf("%s finished on %d host(s) in %.1fs", r.root.name, len(r.hosts), r.now().Sub(r.Started).Seconds())
+	var parts []string
 	if rel := r.ReleaseName(); rel != "" {
-		msg += ", release " + rel
+		parts = append(parts, "release "+rel)
 	}
 	if rev.SHA != "" {
-		msg += ", revision " + shortSHA(rev.SHA)
+		s := "revision " + shortSHA(rev.SHA)
+		if rev.Branch != "" && rev.Branch != rev.SHA {
+			s += " (" + rev.Branch + ")"
+		}
+		parts = append(parts, s)
 	}
-	r.console.Success("%s", msg)
+	parts = append(parts, countOf(len(r.hosts), "host"), fmt.Sprintf("%.1fs", r.now().Sub(r.Started).Seconds()))
+	what := r.root.name + " finished: "
+	if r.dryRun {
+		what = "dry run of " + r.root.name + " finished, nothing was run: "
+	}
+	r.console.Success("%s%s", what, strings.Join(parts, ", "))
 }
 
+// shortSHA shortens a commit id to 12 characters; anything else (a dry
+// run's placeholder) is returned whole.
 func shortSHA(s string) string {
-	if len(s) > 12 {
+	if len(s) > 12 && strings.Trim(s, "0123456789abcdef") == "" {
 		return s[:12]
 	}
 	return s
@@ -335,6 +382,9 @@ func (r *Run) close() {
 		if st.conn != nil {
 			st.conn.Close()
 		}
+	}
+	if r.logFile != nil {
+		r.logFile.Close()
 	}
 }
 

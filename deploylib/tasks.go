@@ -88,7 +88,8 @@ func init() {
 	fixed(Deploy, Starting, Started, Updating, Updated, Publishing, Published, Finishing, Finished)
 	fixed(Rollback, Starting, Started, Reverting, Reverted, Publishing, Published, FinishingRollback, Finished)
 	fixed(Starting, Check, SetPreviousRevision)
-	Check.steps = func(c Config) []*Task { return []*Task{c.Strategy.CheckTask(), CheckDirectories} }
+	// The deploy lock (lock.go) is taken last, once the checks passed.
+	Check.steps = func(c Config) []*Task { return []*Task{c.Strategy.CheckTask(), CheckDirectories, Lock} }
 	Updating.steps = func(c Config) []*Task {
 		return []*Task{NewReleasePath, c.Strategy.CreateReleaseTask(), SetCurrentRevision, SymlinkShared}
 	}
@@ -121,7 +122,7 @@ func init() {
 // standardTasks lists every task a target may start on its own, so that a
 // hook on any of them is valid.
 func standardTasks() []*Task {
-	return []*Task{Deploy, Rollback, Failed}
+	return []*Task{Deploy, Rollback, Failed, Unlock}
 }
 
 // StandardTasks returns every standard task, flows first.
@@ -130,7 +131,7 @@ func StandardTasks() []*Task {
 		Deploy, Rollback,
 		Starting, Started, Updating, Updated, Publishing, Published, Finishing, Finished,
 		Reverting, Reverted, FinishingRollback, Failed,
-		Check, CheckDirectories, SetPreviousRevision, NewReleasePath, SetCurrentRevision,
+		Check, CheckDirectories, Lock, Unlock, SetPreviousRevision, NewReleasePath, SetCurrentRevision,
 		SymlinkShared, SymlinkLinkedFiles, SymlinkLinkedDirs, SymlinkRelease,
 		Cleanup, CleanupRollback, RevertRelease, LogRevision,
 		GitCheck, GitClone, GitUpdate, GitCreateRelease,

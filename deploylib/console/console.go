@@ -1,11 +1,22 @@
-// Package console prints a deploy the way Capistrano's Airbrussh does:
-// elapsed time and task name, numbered commands (the same command on
-// several hosts shares its number), a ✔ or ✘ line per host with the
-// duration, and remote output prefixed by host, one whole line at a time.
+// Package console prints a deploy the way Capistrano's Airbrussh does, and
+// writes the matching log file.
 //
-// A Console is safe for concurrent use: every line is built first and
-// written with one Write under a mutex, so lines from parallel hosts never
-// interleave mid-line.
+// The console shows the elapsed time and name of each task, each remote
+// command numbered within its task (the same command on several hosts
+// shares its number), a ✔ or ✘ line per host with the duration, and remote
+// output prefixed by host, one whole line at a time:
+//
+//	00:00 deploy:symlink:release
+//	      01 ln -s /srv/shop/releases/20261125214042 /srv/shop/current
+//	    ✔ 01 deploy@web1 0.012s
+//	    ✘ 01 deploy@web2 0.015s
+//	        ln: /srv/shop/current: Permission denied
+//
+// The log (see [Options].Log) holds every command exactly as sent, with its
+// host, all of its output and its timing, in the format of SSHKit's log
+// file. Both go through one mutex: every line is built first and written
+// with one Write, so lines from parallel hosts never interleave mid-line,
+// and every line passes through [Options].Redact first.
 package console
 
 import (
@@ -18,6 +29,7 @@ import (
 
 	"github.com/fatih/color"
 	"github.com/mattn/go-isatty"
+	"golang.org/x/term"
 )
 
 // Options configure a Console.
@@ -26,13 +38,24 @@ type Options struct {
 	Color bool
 	// Verbose also shows test and capture commands and their output.
 	Verbose bool
-	// Redact replaces secrets in every line before it is written.
+	// Redact replaces secrets in every line before it is written, to the
+	// console and to the log.
 	Redact func(string) string
 	// Now returns the current time; tests fix it. Default time.Now.
 	Now func() time.Time
+	// Log, when set, receives the log file's lines (see the package
+	// documentation). The last lines are kept in memory either way, for
+	// [Console.LogTail].
+	Log io.Writer
+	// RunID prefixes the ids of the run's lines in the log ("[RunID]",
+	// "[RunID.007]").
+	RunID string
+	// Width, when positive, truncates announced commands to this many
+	// columns (not in verbose mode; the log always has them whole).
+	Width int
 }
 
-// Console writes the progress of a run to an io.Writer.
+// Console writes the progress of a run to an io.Writer, and its log.
 type Console struct {
 	opts  Options
 	w     io.Writer
@@ -40,10 +63,18 @@ type Console struct {
 	start time.Time
 	task  string
 	nums  map[string]int // command string -> number within the current task
+	shown map[int]bool   // numbers whose command line was printed
 	next  int
+	seq   int // commands sent in the run, for log ids
+
+	logTail []string
+	assumed []string // tasks whose test or capture results a dry run assumed
 
 	green, red, yellow, blue, faint *color.Color
 }
+
+// logTailMax is how many log lines the console keeps for a failure report.
+const logTailMax = 20
 
 // New returns a Console writing to w.
 func New(w io.Writer, opts Options) *Console {
@@ -53,7 +84,7 @@ func New(w io.Writer, opts Options) *Console {
 	if opts.Redact == nil {
 		opts.Redact = func(s string) string { return s }
 	}
-	c := &Console{opts: opts, w: w, start: opts.Now(), nums: map[string]int{}}
+	c := &Console{opts: opts, w: w, start: opts.Now(), nums: map[string]int{}, shown: map[int]bool{}}
 	mk := func(attrs ...color.Attribute) *color.Color {
 		col := color.New(attrs...)
 		if opts.Color {
@@ -68,14 +99,17 @@ func New(w io.Writer, opts Options) *Console {
 }
 
 // AutoColor reports whether colour suits w: on only for a terminal, off
-// under NO_COLOR or TERM=dumb; CAPSTAN_COLOR=always forces it on and
-// CAPSTAN_COLOR=never off.
+// under NO_COLOR or TERM=dumb. CAPSTAN_COLOR=always (or FORCE_COLOR set to
+// anything but 0) forces it on, CAPSTAN_COLOR=never forces it off.
 func AutoColor(w io.Writer) bool {
 	switch os.Getenv("CAPSTAN_COLOR") {
 	case "always":
 		return true
 	case "never":
 		return false
+	}
+	if f := os.Getenv("FORCE_COLOR"); f != "" && f != "0" {
+		return true
 	}
 	if os.Getenv("NO_COLOR") != "" || os.Getenv("TERM") == "dumb" {
 		return false
@@ -87,14 +121,15 @@ func AutoColor(w io.Writer) bool {
 // Verbose reports whether test and capture commands are shown.
 func (c *Console) Verbose() bool { return c.opts.Verbose }
 
+// writeLocked writes one console line. c.mu must be held.
+func (c *Console) writeLocked(s string) {
+	io.WriteString(c.w, c.opts.Redact(s)+"\n")
+}
+
 func (c *Console) writeLine(s string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.writeLocked(s)
-}
-
-func (c *Console) writeLocked(s string) {
-	io.WriteString(c.w, c.opts.Redact(s)+"\n")
 }
 
 // elapsed returns "MM:SS" since the console started.
@@ -109,26 +144,57 @@ func (c *Console) Task(name string) {
 	defer c.mu.Unlock()
 	c.task = name
 	c.nums = map[string]int{}
+	c.shown = map[int]bool{}
 	c.next = 0
-	c.writeLocked(c.elapsed() + " " + c.blue.Sprint(name))
+	el := c.elapsed()
+	c.writeLocked(el + " " + c.blue.Sprint(name))
+	c.logLocked("INFO", c.opts.RunID, el+" "+name)
+}
+
+// CurrentTask returns the name of the task started last.
+func (c *Console) CurrentTask() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.task
+}
+
+// numberLocked returns cmd's number within the current task, and whether it
+// is new.
+func (c *Console) numberLocked(cmd string) (int, bool) {
+	if n, ok := c.nums[cmd]; ok {
+		return n, false
+	}
+	c.next++
+	c.nums[cmd] = c.next
+	return c.next, true
+}
+
+// announceLocked prints command n once per task.
+func (c *Console) announceLocked(n int, cmd string) {
+	if c.shown[n] {
+		return
+	}
+	c.shown[n] = true
+	line := oneLine(cmd)
+	if c.opts.Width > 0 && !c.opts.Verbose {
+		line = truncate(line, c.opts.Width-9)
+	}
+	c.writeLocked(fmt.Sprintf("      %02d %s", n, line))
 }
 
 // Command announces cmd and returns its number within the current task.
 // The same command string announced again (on another host) shares the
 // number and is printed once. A hidden command (test or capture) is
-// numbered but printed only in verbose mode.
+// numbered but printed only in verbose mode. It does not log; [Console.Start]
+// does both.
 func (c *Console) Command(cmd string, hidden bool) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if n, ok := c.nums[cmd]; ok {
-		return n
-	}
-	c.next++
-	c.nums[cmd] = c.next
+	n, _ := c.numberLocked(cmd)
 	if !hidden || c.opts.Verbose {
-		c.writeLocked(fmt.Sprintf("      %02d %s", c.next, oneLine(cmd)))
+		c.announceLocked(n, cmd)
 	}
-	return c.next
+	return n
 }
 
 // Result prints how command n ended on host: ✔ on success, ✘ on failure.
@@ -136,34 +202,59 @@ func (c *Console) Result(n int, host string, d time.Duration, failed, hidden boo
 	if hidden && !failed && !c.opts.Verbose {
 		return
 	}
+	c.writeLine(c.resultLine(n, host, d, failed))
+}
+
+func (c *Console) resultLine(n int, host string, d time.Duration, failed bool) string {
 	mark := c.green.Sprint("✔")
 	if failed {
 		mark = c.red.Sprint("✘")
 	}
-	c.writeLine(fmt.Sprintf("    %s %02d %s %s", mark, n, host, c.faint.Sprintf("%.3fs", d.Seconds())))
+	return fmt.Sprintf("    %s %02d %s %s", mark, n, host, c.faint.Sprintf("%.3fs", d.Seconds()))
 }
 
 // Output returns a writer for the output of command n on host. Each
 // complete line is printed as "      NN host | line"; call Flush on the
 // returned writer when the command ends to print a last partial line.
 func (c *Console) Output(n int, host string, stderr bool) *LineWriter {
-	prefix := fmt.Sprintf("      %02d %s | ", n, host)
-	return &LineWriter{emit: func(line string) {
-		if stderr {
-			line = c.yellow.Sprint(line)
-		}
-		c.writeLine(prefix + line)
-	}}
+	return NewLineWriter(func(line string) { c.writeLine(c.outputLine(n, host, line, stderr)) })
 }
 
-// Info prints a message line.
+func (c *Console) outputLine(n int, host, line string, stderr bool) string {
+	if stderr {
+		line = c.yellow.Sprint(line)
+	}
+	return fmt.Sprintf("      %02d %s | %s", n, host, line)
+}
+
+// Info prints a message line, after the elapsed time, and logs it.
 func (c *Console) Info(format string, args ...any) {
-	c.writeLine(c.elapsed() + " " + fmt.Sprintf(format, args...))
+	msg := fmt.Sprintf(format, args...)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.writeLocked(c.elapsed() + " " + msg)
+	c.logLocked("INFO", c.opts.RunID, msg)
 }
 
-// Warn prints a warning line.
+// Note prints an indented message line under the current task, and logs
+// it. Hooks use it (through deploylib.Logf) to say what they do.
+func (c *Console) Note(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, l := range strings.Split(msg, "\n") {
+		c.writeLocked("      " + l)
+		c.logLocked("INFO", c.opts.RunID, l)
+	}
+}
+
+// Warn prints a warning line and logs it.
 func (c *Console) Warn(format string, args ...any) {
-	c.writeLine(c.elapsed() + " " + c.yellow.Sprint("WARN ") + fmt.Sprintf(format, args...))
+	msg := fmt.Sprintf(format, args...)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.writeLocked(c.elapsed() + " " + c.yellow.Sprint("WARN ") + msg)
+	c.logLocked("WARN", c.opts.RunID, msg)
 }
 
 // Error prints an error block: a title and indented detail lines.
@@ -171,16 +262,99 @@ func (c *Console) Error(title string, details ...string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.writeLocked(c.red.Sprint(title))
+	c.logLocked("ERROR", c.opts.RunID, title)
 	for _, d := range details {
 		for _, l := range strings.Split(strings.TrimRight(d, "\n"), "\n") {
 			c.writeLocked("  " + l)
+			c.logLocked("ERROR", c.opts.RunID, "  "+l)
 		}
 	}
 }
 
-// Success prints the closing line of a successful run.
+// Success prints the closing line of a successful run and logs it.
 func (c *Console) Success(format string, args ...any) {
-	c.writeLine(c.elapsed() + " " + c.green.Sprintf(format, args...))
+	msg := fmt.Sprintf(format, args...)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.writeLocked(c.elapsed() + " " + c.green.Sprint(msg))
+	c.logLocked("INFO", c.opts.RunID, msg)
+}
+
+// Print writes text as it is, line by line, to the console and the log:
+// reports such as the releases table and the doctor's verdicts.
+func (c *Console) Print(text string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, l := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
+		c.writeLocked(l)
+		c.logLocked("INFO", c.opts.RunID, l)
+	}
+}
+
+// Failure describes a failed run for [Console.Failed].
+type Failure struct {
+	// Title is the block's first line: "DEPLOY FAILED".
+	Title string
+	// Task is the task that failed.
+	Task string
+	// Commands are the failed commands, one per host.
+	Commands []FailedCommand
+	// Message is the error, for failures that are not a failed command.
+	Message string
+	// LogPath is where the full log is, "" when there is no log file.
+	LogPath string
+}
+
+// FailedCommand is one failed command of a [Failure].
+type FailedCommand struct {
+	Host    string
+	Command string
+	// Status is "exit status 3", "killed by signal KILL", "connection
+	// lost: ...".
+	Status string
+}
+
+// Failed prints the failure block: what failed where, then the last 20
+// lines of the log (Airbrussh's "DEPLOY FAILED" block).
+func (c *Console) Failed(f Failure) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	star := c.red.Sprint("**")
+	c.writeLocked(star + " " + c.red.Sprint(f.Title))
+	if f.Task != "" {
+		c.writeLocked(star + " task:    " + f.Task)
+	}
+	for _, fc := range f.Commands {
+		c.writeLocked(star + " host:    " + fc.Host)
+		c.writeLocked(star + " command: " + oneLine(fc.Command))
+		c.writeLocked(star + " status:  " + fc.Status)
+	}
+	if f.Message != "" {
+		for i, l := range strings.Split(strings.TrimRight(f.Message, "\n"), "\n") {
+			if i == 0 {
+				c.writeLocked(star + " error:   " + l)
+			} else {
+				c.writeLocked(star + "          " + l)
+			}
+		}
+	}
+	tail := append([]string(nil), c.logTail...)
+	if f.LogPath != "" {
+		c.writeLocked(fmt.Sprintf("%s Refer to %s for the full log. The last %d lines:", star, f.LogPath, len(tail)))
+	} else {
+		c.writeLocked(fmt.Sprintf("%s The last %d lines of the log:", star, len(tail)))
+	}
+	for _, l := range tail {
+		c.writeLocked(c.faint.Sprint(l))
+	}
+}
+
+// DryRunAssumptions returns the tasks in which a dry run answered a test
+// (true) or a capture ("") without running it, in the order first seen.
+func (c *Console) DryRunAssumptions() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.assumed...)
 }
 
 func oneLine(s string) string {
@@ -188,4 +362,31 @@ func oneLine(s string) string {
 		return s[:i] + " …"
 	}
 	return s
+}
+
+// truncate shortens s to width runes, ending in "…".
+func truncate(s string, width int) string {
+	if width < 10 {
+		width = 10
+	}
+	r := []rune(s)
+	if len(r) <= width {
+		return s
+	}
+	return string(r[:width-1]) + "…"
+}
+
+// AutoWidth returns the width of the terminal w writes to, or 0 when w is
+// not a terminal (or COLUMNS says otherwise): commands longer than the
+// terminal are cut on the console, never in the log.
+func AutoWidth(w io.Writer) int {
+	f, ok := w.(*os.File)
+	if !ok || !isatty.IsTerminal(f.Fd()) {
+		return 0
+	}
+	width, _, err := term.GetSize(int(f.Fd()))
+	if err != nil {
+		return 0
+	}
+	return width
 }

@@ -43,3 +43,27 @@ func Task(ctx context.Context, name string) error {
 	}
 	return deploylib.Start(ctx, t)
 }
+
+// Releases lists each host's releases, newest first, with the current one, its revision, who deployed it and when: mage production releases.
+func Releases(ctx context.Context) error {
+	return deploylib.ShowReleases(ctx)
+}
+
+// Run runs a shell command on the selected hosts, in the current release (HOSTS and ROLES apply): mage production run "uptime".
+func Run(ctx context.Context, command string) error {
+	return deploylib.RunCommand(ctx, command)
+}
+
+// Ssh opens an interactive shell on a host in the current release: mage production ssh [-host=web2].
+func Ssh(ctx context.Context, host *string) error {
+	h := ""
+	if host != nil {
+		h = *host
+	}
+	return deploylib.Shell(ctx, h)
+}
+
+// Dryrun makes the tasks after it print every command and run nothing: mage production dryrun deploy.
+func Dryrun() {
+	deploylib.UseDryRun()
+}

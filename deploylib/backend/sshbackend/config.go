@@ -76,13 +76,22 @@ type Config struct {
 	// commands with [ErrHostStoppedAnswering]; 0 means 3.
 	KeepAliveMaxMissed int
 	// MaxSessions caps the sessions open at once on the connection:
-	// commands, uploads and downloads wait for a free one. 0 means 8. One
-	// more session is used now and then to stop cancelled commands, so
-	// keep this below the server's MaxSessions (10 in OpenSSH).
+	// commands, uploads and downloads wait for a free one. 0 means 8. The
+	// command shell (see SessionPerCommand) holds one while it is open, and
+	// gives it up when a command waits for one. One more session is used
+	// now and then to stop cancelled commands, so keep this below the
+	// server's MaxSessions (10 in OpenSSH).
 	MaxSessions int
 	// StopTimeout is how long a cancelled command gets between SIGTERM and
 	// SIGKILL; 0 means 5s.
 	StopTimeout time.Duration
+	// SessionPerCommand runs every command in an SSH session of its own,
+	// as ssh(1) does, instead of reusing the connection's command shell:
+	// one long-lived session that runs the commands without standard input
+	// one after the other (Conn.Run). A session per command costs about
+	// one more network round trip per command; the command shell holds one
+	// of the MaxSessions slots while it is open.
+	SessionPerCommand bool
 
 	// Logf, when set, receives notices that are not errors, such as a host
 	// key recorded by AcceptNewHostKeys or a connection declared dead.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/melbahja/goph"
@@ -28,7 +29,15 @@ type Conn struct {
 	stopMu sync.Mutex // one session at a time stops cancelled commands
 
 	runMu   sync.Mutex
-	running map[*pidMarker]bool // commands running, for Close
+	running map[pidSource]bool // commands running, for Close
+
+	shellMu   sync.Mutex
+	shell     *cmdShell    // the idle command shell, if any
+	shellBusy bool         // a Run has the command shell (or is opening it)
+	shellOff  bool         // no command shell: Config.SessionPerCommand, or it failed
+	waiters   atomic.Int32 // callers of acquire waiting for a session slot
+
+	sessionsOpened atomic.Int64 // sessions opened so far, for tests
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -71,7 +80,7 @@ func (c *Conn) Close() error {
 }
 
 // track records m as running until the returned function is called.
-func (c *Conn) track(m *pidMarker) (untrack func()) {
+func (c *Conn) track(m pidSource) (untrack func()) {
 	c.runMu.Lock()
 	c.running[m] = true
 	c.runMu.Unlock()
@@ -135,10 +144,21 @@ func (c *Conn) broken() error {
 }
 
 // acquire waits for a free session slot; the caller must call release.
+// When every slot is taken, the idle command shell gives its slot up.
 func (c *Conn) acquire(ctx context.Context) (release func(), err error) {
 	if err := c.broken(); err != nil {
 		return nil, err
 	}
+	select {
+	case c.sessions <- struct{}{}:
+		return func() { <-c.sessions }, nil
+	default:
+	}
+	// Counted before the eviction, so that a busy command shell going back
+	// idle meanwhile sees the waiter and closes instead.
+	c.waiters.Add(1)
+	defer c.waiters.Add(-1)
+	c.evictShell()
 	select {
 	case c.sessions <- struct{}{}:
 		return func() { <-c.sessions }, nil
@@ -164,6 +184,7 @@ func (c *Conn) newSession(ctx context.Context) (*ssh.Session, error) {
 	for {
 		s, err := c.client.NewSession()
 		if err == nil {
+			c.sessionsOpened.Add(1)
 			return s, nil
 		}
 		if berr := c.broken(); berr != nil {

@@ -86,7 +86,8 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		stopTimeout:  r.stopTimeout,
 		logf:         cfg.Logf,
 		closed:       make(chan struct{}),
-		running:      make(map[*pidMarker]bool),
+		running:      make(map[pidSource]bool),
+		shellOff:     cfg.SessionPerCommand,
 		dead:         make(chan struct{}),
 	}
 	if r.keepAlive > 0 {

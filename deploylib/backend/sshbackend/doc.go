@@ -17,7 +17,11 @@
 //   - a cap on concurrent sessions below OpenSSH's MaxSessions;
 //   - commands that really stop on the remote host when their context ends,
 //     for root logins as well (OpenSSH before 10.0 ignores signal requests
-//     from root sessions).
+//     from root sessions);
+//   - one round trip per command instead of about two: commands without
+//     standard input run one after the other in a long-lived "command
+//     shell" session rather than in a session each (Config.SessionPerCommand
+//     turns this off).
 //
 // Errors name the host and the step that failed (see [OpError]); host key
 // problems are [*HostKeyError] and rejected logins [*AuthError], for use with

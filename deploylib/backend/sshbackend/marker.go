@@ -146,3 +146,7 @@ func (m *pidMarker) PID() int {
 	defer m.mu.Unlock()
 	return m.pid
 }
+
+// Found returns a channel closed when the marker line was found, or when
+// the search for it ended without it.
+func (m *pidMarker) Found() <-chan struct{} { return m.found }

@@ -13,11 +13,18 @@ import (
 )
 
 // Run implements [backend.Conn]: it runs cmd.String() through the login
-// shell in a session of its own, without a terminal, feeding it
-// stdio.Stdin and streaming its standard output and error separately.
-// Environment variables travel inside the command (shell.Command renders
-// them as export), never as SSH environment requests, which sshd refuses
-// unless AcceptEnv allows them.
+// shell without a terminal, feeding it stdio.Stdin and streaming its
+// standard output and error separately. Environment variables travel
+// inside the command (shell.Command renders them as export), never as SSH
+// environment requests, which sshd refuses unless AcceptEnv allows them.
+//
+// A command without standard input runs in the connection's command
+// shell when that is idle: one long-lived session that runs one command at
+// a time, each in a process of its own, which saves the round trips of
+// opening a session per command (see shell.go). Commands with standard
+// input, commands that find the command shell busy and every command under
+// Config.SessionPerCommand run in a session of their own. Either way the
+// command sees the same login shell, environment and working directory.
 //
 // When ctx ends first, Run stops the command on the host: SIGTERM to its
 // whole process group, then SIGKILL after Config.StopTimeout, sent from a
@@ -27,6 +34,24 @@ func (c *Conn) Run(ctx context.Context, cmd shell.Command, stdio backend.Stdio) 
 	if err := ctx.Err(); err != nil {
 		return &OpError{Addr: c.addr, Op: "run", Err: fmt.Errorf("not started: %w", err)}
 	}
+	if err := c.broken(); err != nil {
+		return err
+	}
+	if stdio.Stdin == nil {
+		if sh := c.takeShell(ctx); sh != nil {
+			err, started := c.runInShell(ctx, sh, cmd, stdio)
+			if started {
+				return err
+			}
+			// The shell ended before it started the command: run it in
+			// a session of its own instead.
+		}
+	}
+	return c.runSession(ctx, cmd, stdio)
+}
+
+// runSession runs cmd in a session of its own.
+func (c *Conn) runSession(ctx context.Context, cmd shell.Command, stdio backend.Stdio) error {
 	release, err := c.acquire(ctx)
 	if err != nil {
 		return err
@@ -52,14 +77,19 @@ func (c *Conn) Run(ctx context.Context, cmd shell.Command, stdio backend.Stdio) 
 		return c.failure("session", err)
 	}
 	defer c.track(marker)()
-	done := make(chan error, 1)
-	go func() { done <- sess.Wait() }()
+	done := make(chan struct{})
+	var waitErr error
+	go func() {
+		waitErr = sess.Wait()
+		close(done)
+	}()
 	select {
-	case err := <-done:
+	case <-done:
 		marker.flush()
-		return c.result(err)
+		return c.result(waitErr)
 	case <-ctx.Done():
 		c.stop(sess, marker, done)
+		marker.flush()
 		return &OpError{Addr: c.addr, Op: "run", Err: fmt.Errorf("stopped: %w", ctx.Err())}
 	}
 }

@@ -11,10 +11,13 @@ import (
 
 // How a command is stopped: sshd starts every command without a terminal
 // as the leader of a new session and process group (setsid), so the login
-// shell's PID is the group's ID. The command is prefixed with a line that
-// prints that PID behind a random marker on standard output; pidMarker
-// takes the line out of the stream. To stop the command, a second session
-// runs kill on the whole group, which works for root logins too.
+// shell's PID is the group's ID. A command in a session of its own is
+// prefixed with a line that prints that PID behind a random marker on
+// standard output, and pidMarker takes the line out of the stream; the
+// command shell (shell.go) reports its own PID before every command. To
+// stop the command, a second session runs kill on the whole group, which
+// works for root logins too. For a command run in the command shell, the
+// group is the shell's: the shell goes too, and is replaced later.
 
 // killWait is how long a command gets to go after SIGKILL before Run gives
 // up on it.
@@ -23,9 +26,19 @@ const killWait = 2 * time.Second
 // signalTimeout bounds a session that sends signals.
 const signalTimeout = 5 * time.Second
 
+// pidSource reports the process group of a running command: a
+// pidMarker for a command in a session of its own, the command shell's for
+// a command run there.
+type pidSource interface {
+	// PID returns the process group ID, 0 when not known (yet).
+	PID() int
+	// Found returns a channel closed once PID will not change any more.
+	Found() <-chan struct{}
+}
+
 // stop stops a command whose context ended and waits, within bounds, for
-// its session to end. done receives Session.Wait's result.
-func (c *Conn) stop(sess *ssh.Session, m *pidMarker, done <-chan error) {
+// its session to end: done is closed when it has.
+func (c *Conn) stop(sess *ssh.Session, p pidSource, done <-chan struct{}) {
 	// Honoured by OpenSSH ≥ 7.9 for non-root logins (kill of the group);
 	// refused for root logins before OpenSSH 10.0.
 	_ = sess.Signal(ssh.SIGTERM)
@@ -33,14 +46,13 @@ func (c *Conn) stop(sess *ssh.Session, m *pidMarker, done <-chan error) {
 	defer grace.Stop()
 	select {
 	case <-done:
-		m.flush()
 		return
-	case <-m.found:
+	case <-p.Found():
 	case <-grace.C:
 		c.logStuck("its process group was never reported")
 		return
 	}
-	pgid := m.PID()
+	pgid := p.PID()
 	if pgid <= 1 {
 		c.logStuck("its process group was never reported")
 		return
@@ -48,14 +60,12 @@ func (c *Conn) stop(sess *ssh.Session, m *pidMarker, done <-chan error) {
 	c.signalGroups([]int{pgid}, "TERM")
 	select {
 	case <-done:
-		m.flush()
 		return
 	case <-grace.C:
 	}
 	c.signalGroups([]int{pgid}, "KILL")
 	select {
 	case <-done:
-		m.flush()
 	case <-time.After(killWait):
 		c.logStuck(fmt.Sprintf("its session did not end after SIGKILL to process group %d", pgid))
 	}

@@ -13,14 +13,19 @@ import (
 // Deploy is the deploy: namespace.
 type Deploy mg.Namespace
 
-// Check checks that every server is ready for a deploy: mage production deploy:check.
+// Check checks every server without changing anything and prints a verdict per host with what to fix: mage production deploy:check.
 func (Deploy) Check(ctx context.Context) error {
-	return deploylib.Start(ctx, deploylib.Check)
+	return deploylib.Doctor(ctx)
 }
 
 // Rollback rolls back to the previous release: mage production deploy:rollback.
 func (Deploy) Rollback(ctx context.Context) error {
 	return deploylib.Start(ctx, deploylib.Rollback)
+}
+
+// Unlock clears a stale deploy lock, showing whose it was: mage production deploy:unlock.
+func (Deploy) Unlock(ctx context.Context) error {
+	return deploylib.Start(ctx, deploylib.Unlock)
 }
 
 // Cleanup removes old and unfinished releases: mage production deploy:cleanup.

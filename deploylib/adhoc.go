@@ -1,0 +1,245 @@
+package deploylib
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/capstan-deploy/capstan/deploylib/shell"
+	"github.com/mattn/go-isatty"
+)
+
+// adhocCmd runs the operator's command line in current when it exists
+// (else where the login lands). The command line is the one sanctioned use
+// of shell.Raw: the operator typed it, for the shell.
+func adhocCmd(current, command string) shell.Command {
+	return shell.New("cd", current).Quiet().Then(shell.Raw(command))
+}
+
+// AdhocError reports the hosts where an ad-hoc command failed.
+type AdhocError struct {
+	// Failed are the failed commands, one per host.
+	Failed []*CommandError
+	// Hosts is how many hosts ran the command.
+	Hosts int
+	// Err is every host's error, joined.
+	Err error
+}
+
+func (e *AdhocError) Error() string {
+	var hosts []string
+	for _, ce := range e.Failed {
+		hosts = append(hosts, ce.Host+" ("+ce.status()+")")
+	}
+	if len(hosts) == 0 {
+		return e.Err.Error()
+	}
+	return fmt.Sprintf("failed on %d of %d hosts: %s", len(e.Failed), e.Hosts, strings.Join(hosts, ", "))
+}
+
+func (e *AdhocError) Unwrap() error { return e.Err }
+
+// ExitStatus returns the first failed host's exit status (1 when it had
+// none), so that mage exits with it.
+func (e *AdhocError) ExitStatus() int {
+	for _, ce := range e.Failed {
+		if ce.Status > 0 {
+			return ce.Status
+		}
+	}
+	return 1
+}
+
+// RunCommand runs command, a shell command line typed by the operator, on
+// every selected host of the stage (HOSTS and ROLES apply) at once, in the
+// current release directory where there is one. Output lines are prefixed
+// by host. It fails with an [*AdhocError] if the command failed on any
+// host. It is the run target: mage production run "uptime".
+func RunCommand(ctx context.Context, command string, opts ...Option) error {
+	if strings.TrimSpace(command) == "" {
+		return errors.New(`run: give the command to run, e.g. mage production run "uptime"`)
+	}
+	r, err := newRun(opts...)
+	if err != nil {
+		return err
+	}
+	defer r.close()
+	ctx = context.WithValue(ctx, runKey{}, r)
+	r.logStart("run " + strconv.Quote(command))
+	r.console.Task("run")
+	cmd := adhocCmd(r.CurrentPath(), command)
+	err = On(ctx, All(), func(ctx context.Context, h *Host) error {
+		return h.ExecuteCommand(ctx, cmd)
+	})
+	r.logEnd("run", err)
+	if err == nil {
+		r.console.Success("run finished: %s, %.1fs", countOf(len(r.hosts), "host"), r.now().Sub(r.Started).Seconds())
+		return nil
+	}
+	ae := &AdhocError{Failed: commandErrors(err), Hosts: len(r.hosts), Err: err}
+	r.console.Error("run " + ae.Error())
+	return ae
+}
+
+// Shell opens an interactive login shell on one host of the stage, in
+// the current release (else in deploy_to). host picks the host by name
+// ("web2") or as the stage writes it ("deploy@web2:2222"); "" takes the
+// first selected host (HOSTS and ROLES apply). A server reached over SSH
+// gets the system's ssh with the stage's known_hosts, identities, jump
+// hosts and ssh_config; a Local server gets $SHELL. It is the ssh target:
+// mage production ssh, mage production ssh -host=web2.
+func Shell(ctx context.Context, host string, opts ...Option) error {
+	r, err := newRun(opts...)
+	if err != nil {
+		return err
+	}
+	defer r.close()
+	h, err := pickHost(r.hosts, host)
+	if err != nil {
+		return err
+	}
+	argv, dir := shellArgv(r, h)
+	r.logStart("ssh " + h.String())
+	where := r.CurrentPath()
+	if h.Local {
+		where = dir
+	}
+	r.console.Info("shell on %s in %s", h, where)
+	r.console.Log("INFO", "Running: "+quoteArgv(argv))
+	if r.dryRun {
+		r.console.Note("%s", quoteArgv(argv))
+		return nil
+	}
+	path, err := exec.LookPath(argv[0])
+	if err != nil {
+		return fmt.Errorf("ssh: %w", err)
+	}
+	if isatty.IsTerminal(os.Stdin.Fd()) && os.Getenv("CAPSTAN_SHELL_NO_EXEC") == "" {
+		// Hand the terminal over: the shell replaces this process, so
+		// Ctrl-C and job control reach it and nothing else.
+		r.close()
+		if dir != "" {
+			if err := os.Chdir(dir); err != nil {
+				return err
+			}
+		}
+		return syscall.Exec(path, argv, os.Environ())
+	}
+	// Not a terminal (a pipe, a test): run it as a child and pass on its
+	// exit status.
+	c := exec.CommandContext(ctx, path, argv[1:]...)
+	c.Dir = dir
+	c.Stdin, c.Stdout, c.Stderr = os.Stdin, os.Stdout, os.Stderr
+	if err := c.Run(); err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return &CommandError{Host: h.String(), Command: quoteArgv(argv), Status: ee.ExitCode(), Err: err}
+		}
+		return err
+	}
+	return nil
+}
+
+// pickHost finds host among hosts: by name, as written in the stage, or as
+// user@host. "" picks the first.
+func pickHost(hosts []*Host, host string) (*Host, error) {
+	if host == "" {
+		return hosts[0], nil
+	}
+	var names []string
+	for _, h := range hosts {
+		if host == h.Name() || host == h.Server.Host || host == h.String() {
+			return h, nil
+		}
+		names = append(names, h.Name())
+	}
+	return nil, fmt.Errorf("ssh: no selected server is called %q; choose one of %s", host, strings.Join(names, ", "))
+}
+
+// shellArgv returns the command line that opens a shell on h, and the
+// local directory to run it in ("" for ssh).
+func shellArgv(r *Run, h *Host) (argv []string, dir string) {
+	if h.Local {
+		sh := os.Getenv("SHELL")
+		if sh == "" {
+			sh = "/bin/sh"
+		}
+		for _, d := range []string{r.CurrentPath(), r.Config.DeployTo} {
+			if fi, err := os.Stat(d); err == nil && fi.IsDir() {
+				return []string{sh}, d
+			}
+		}
+		return []string{sh}, ""
+	}
+	tty := isatty.IsTerminal(os.Stdin.Fd())
+	return sshArgv(h.Address, r.Stage.SSH, r.CurrentPath(), r.Config.DeployTo, tty), ""
+}
+
+// sshArgv builds the ssh command line for an interactive shell on a in
+// current (else deployTo), with the stage's SSH options. Host keys are
+// verified: StrictHostKeyChecking=yes, or accept-new when the stage
+// accepts new keys.
+func sshArgv(a Address, o SSHOptions, current, deployTo string, tty bool) []string {
+	argv := []string{"ssh"}
+	if tty {
+		argv = append(argv, "-t")
+	}
+	if o.ConfigFile != "" {
+		argv = append(argv, "-F", o.ConfigFile)
+	}
+	if a.Port != 0 {
+		argv = append(argv, "-p", strconv.Itoa(a.Port))
+	}
+	check := "yes"
+	if o.AcceptNewHostKeys {
+		check = "accept-new"
+	}
+	argv = append(argv, "-o", "StrictHostKeyChecking="+check)
+	if o.KnownHostsFile != "" {
+		files := sshConfigWord(o.KnownHostsFile)
+		if !o.KnownHostsOnly {
+			files += " ~/.ssh/known_hosts"
+		}
+		argv = append(argv, "-o", "UserKnownHostsFile="+files)
+	}
+	for _, id := range o.IdentityFiles {
+		argv = append(argv, "-i", id)
+	}
+	if o.ForwardAgent {
+		argv = append(argv, "-A")
+	}
+	if o.ProxyJump != "" {
+		argv = append(argv, "-J", o.ProxyJump)
+	}
+	dest := a.Host
+	if a.User != "" {
+		dest = a.User + "@" + a.Host
+	}
+	remote := shell.New("cd", current).Quiet().
+		Or(shell.New("cd", deployTo).Quiet()).
+		Then(shell.New("exec", "sh", "-c", `exec "${SHELL:-/bin/sh}" -l`))
+	return append(argv, "--", dest, remote.String())
+}
+
+// sshConfigWord quotes a value for ssh_config's tokenizer (-o options):
+// a path with spaces goes in double quotes.
+func sshConfigWord(s string) string {
+	if strings.ContainsAny(s, " \t") {
+		return `"` + s + `"`
+	}
+	return s
+}
+
+// quoteArgv renders argv as a shell command line, for the console and log.
+func quoteArgv(argv []string) string {
+	q := make([]string, len(argv))
+	for i, a := range argv {
+		q[i] = shell.Quote(a)
+	}
+	return strings.Join(q, " ")
+}

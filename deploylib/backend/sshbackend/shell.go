@@ -1,0 +1,406 @@
+package sshbackend
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
+
+	"github.com/capstan-deploy/capstan/deploylib/backend"
+	"github.com/capstan-deploy/capstan/deploylib/shell"
+)
+
+// The command shell: a session of its own costs a command two round trips
+// before it starts (channel open, exec request), so each connection keeps
+// one long-lived session running /bin/sh, reading commands on its standard
+// input, and runs there the commands that have no standard input of their
+// own, one at a time: one round trip each.
+//
+// The session's exec request is "exec /bin/sh": the login shell reads its
+// startup files once, and /bin/sh, not interactive, none. For every
+// command, Run writes a script (shellScript) that
+//
+//   - prints a begin line with a random token and the shell's PID (its
+//     process group, see stop.go) on standard output, and the token on
+//     standard error;
+//   - runs the command as sshd would in a session of its own, with the login
+//     shell ($SHELL -c COMMAND, and $0 the shell's name), in a process of its
+//     own (so cd, variables and exit stay there), with its standard input
+//     from /dev/null (so that it cannot read the following scripts);
+//   - prints an end token with the exit status right after the command's
+//     last byte on standard output, and the end token on standard error.
+//
+// shellStream hands each stream's bytes between the two tokens to the
+// command's writer as they arrive, byte for byte: nothing is added, and
+// what comes before a begin line (startup file output) is dropped. The
+// command is done when both end tokens arrived.
+//
+// The command's process is a child of a command substitution that prints
+// its status, so that the shell's message about a child killed by a signal
+// ("Killed", printed by dash) is caught there: its presence tells a signal
+// from an exit status above 128, and kill -l names the signal. Shells that
+// print no such message (bash as /bin/sh) report the status alone.
+//
+// A command that is cancelled takes the shell with it (its process group is
+// the shell's), and so does a shell that ends: the next command opens a
+// new one.
+
+// shellProgram is the command shell session's command.
+const shellProgram = "exec /bin/sh"
+
+// shellInit is written before the first script: fds 8 and 9 keep the
+// session's standard output and error for the commands while a command
+// substitution reads their exit status; SHLVL=1 keeps bash from reading
+// ~/.bashrc again for every command (it does so for a shell it believes
+// sshd started: SSH_CLIENT set and SHLVL below 2); capstan_sh is the login
+// shell, which sshd gives as $SHELL.
+const shellInit = "exec 8>&1 9>&2; SHLVL=1; export SHLVL; capstan_sh=${SHELL:-/bin/sh}\n"
+
+// scriptTemplate runs one command; see shellScript.
+const scriptTemplate = `printf '%s %s\n' @BEGIN@ "$$"; printf '%s\n' @BEGIN@ >&2
+capstan_r=$( { ( exec "$capstan_sh" -c @CMD@ "${capstan_sh##*/}" </dev/null >&8 2>&9 8>&- 9>&- ); echo "$?"; } 2>&1 )
+capstan_s=${capstan_r##*[!0-9]} capstan_g=-
+if [ "$capstan_r" != "$capstan_s" ] && [ "$capstan_s" -gt 128 ] 2>/dev/null; then capstan_g=$(kill -l "$capstan_s" 2>/dev/null); fi
+printf '%s %s %s\n' @END@ "$capstan_s" "$capstan_g"; printf '%s\n' @END@ >&2
+`
+
+// shellScript returns the script that runs cmd in the command shell,
+// framed by the begin and end tokens of tok.
+func shellScript(tok, cmd string) string {
+	return strings.NewReplacer(
+		"@BEGIN@", beginToken(tok),
+		"@END@", endToken(tok),
+		"@CMD@", shell.Quote(cmd),
+	).Replace(scriptTemplate)
+}
+
+func beginToken(tok string) string { return "capstan-begin:" + tok }
+func endToken(tok string) string   { return "capstan-end:" + tok }
+
+func newToken() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// cmdShell is a command shell session.
+type cmdShell struct {
+	sess      *ssh.Session
+	stdin     io.WriteCloser
+	out, errs *shellStream
+	ended     chan struct{} // closed when both streams ended
+	waitDone  chan struct{} // closed when Session.Wait returned
+	waitErr   error
+	release   func() // gives the session slot back
+	closeOnce sync.Once
+
+	pid      atomic.Int64
+	pidKnown chan struct{}
+	pidOnce  sync.Once
+
+	// Used only by the Run that has the shell.
+	initSent bool
+	ran      int // commands run to their end
+}
+
+// PID implements pidSource: the shell's PID is its process group's ID.
+func (sh *cmdShell) PID() int { return int(sh.pid.Load()) }
+
+// Found implements pidSource.
+func (sh *cmdShell) Found() <-chan struct{} { return sh.pidKnown }
+
+func (sh *cmdShell) setPID(arg string) {
+	pid, err := strconv.Atoi(strings.TrimSpace(arg))
+	if err != nil || pid <= 1 {
+		return
+	}
+	sh.pid.Store(int64(pid))
+	sh.pidOnce.Do(func() { close(sh.pidKnown) })
+}
+
+func (sh *cmdShell) isEnded() bool {
+	select {
+	case <-sh.ended:
+		return true
+	default:
+		return false
+	}
+}
+
+// close closes the session and gives its slot back.
+func (sh *cmdShell) close() {
+	sh.closeOnce.Do(func() {
+		sh.sess.Close()
+		sh.release()
+	})
+}
+
+// awaitExit waits a little for the exit status of a shell whose streams
+// ended: it comes with the channel's close, right after.
+func (sh *cmdShell) awaitExit() {
+	select {
+	case <-sh.waitDone:
+	case <-time.After(time.Second):
+	}
+}
+
+// exitText describes how the shell session ended, "" when not known.
+func (sh *cmdShell) exitText() string {
+	select {
+	case <-sh.waitDone:
+	default:
+		return ""
+	}
+	var ee *ssh.ExitError
+	var me *ssh.ExitMissingError
+	switch {
+	case sh.waitErr == nil:
+		return "exit status 0"
+	case errors.As(sh.waitErr, &ee) && ee.Signal() != "":
+		return "killed by signal " + ee.Signal()
+	case errors.As(sh.waitErr, &ee):
+		return "exit status " + strconv.Itoa(ee.ExitStatus())
+	case errors.As(sh.waitErr, &me):
+		return "no exit status"
+	default:
+		return sh.waitErr.Error()
+	}
+}
+
+// takeShell returns the command shell for the caller's use, opening it if
+// needed, or nil when the caller should use a session of its own: the
+// shell is off, busy with another command, or cannot be opened now. The
+// caller must give it back with putShell.
+func (c *Conn) takeShell(ctx context.Context) *cmdShell {
+	c.shellMu.Lock()
+	if c.shellOff || c.shellBusy {
+		c.shellMu.Unlock()
+		return nil
+	}
+	sh := c.shell
+	c.shell = nil
+	c.shellBusy = true
+	c.shellMu.Unlock()
+	if sh != nil && sh.isEnded() { // it ended while idle
+		sh.close()
+		sh = nil
+	}
+	if sh == nil {
+		var err error
+		if sh, err = c.openShell(ctx); err != nil && ctx.Err() == nil && c.broken() == nil {
+			c.disableShell(err)
+		}
+		if sh == nil {
+			c.putShell(nil, false)
+			return nil
+		}
+	}
+	return sh
+}
+
+// putShell gives the command shell back: idle again when keep is set and
+// nobody waits for a session slot, else closed.
+func (c *Conn) putShell(sh *cmdShell, keep bool) {
+	c.shellMu.Lock()
+	c.shellBusy = false
+	if keep && sh != nil && c.waiters.Load() == 0 && c.broken() == nil {
+		c.shell, sh = sh, nil
+	}
+	c.shellMu.Unlock()
+	if sh != nil {
+		sh.close()
+	}
+}
+
+// evictShell closes the command shell if it is idle, freeing its slot.
+func (c *Conn) evictShell() {
+	c.shellMu.Lock()
+	sh := c.shell
+	c.shell = nil
+	c.shellMu.Unlock()
+	if sh != nil {
+		sh.close()
+	}
+}
+
+// disableShell turns the command shell off for the connection: every
+// command gets a session of its own from now on.
+func (c *Conn) disableShell(why error) {
+	c.shellMu.Lock()
+	c.shellOff = true
+	c.shellMu.Unlock()
+	if c.logf != nil {
+		c.logf("%s: no command shell, a session per command from now on: %v", c.addr, why)
+	}
+}
+
+// openShell opens a command shell session. It returns nil, nil when every
+// session slot is taken: the command had better wait in the queue for a
+// session of its own than for the command shell.
+func (c *Conn) openShell(ctx context.Context) (*cmdShell, error) {
+	select {
+	case c.sessions <- struct{}{}:
+	default:
+		return nil, nil
+	}
+	release := sync.OnceFunc(func() { <-c.sessions })
+	sess, err := c.newSession(ctx)
+	if err != nil {
+		release()
+		return nil, err
+	}
+	fail := func(err error) (*cmdShell, error) {
+		sess.Close()
+		release()
+		return nil, c.failure("session", fmt.Errorf("command shell: %w", err))
+	}
+	if c.forwardAgent {
+		if err := agent.RequestAgentForwarding(sess); err != nil {
+			return fail(fmt.Errorf("agent forwarding: %w", err))
+		}
+	}
+	stdin, err := sess.StdinPipe()
+	if err != nil {
+		return fail(err)
+	}
+	stdout, err := sess.StdoutPipe()
+	if err != nil {
+		return fail(err)
+	}
+	stderr, err := sess.StderrPipe()
+	if err != nil {
+		return fail(err)
+	}
+	if err := sess.Start(shellProgram); err != nil {
+		return fail(err)
+	}
+	sh := &cmdShell{
+		sess:     sess,
+		stdin:    stdin,
+		ended:    make(chan struct{}),
+		waitDone: make(chan struct{}),
+		release:  release,
+		pidKnown: make(chan struct{}),
+	}
+	sh.out = &shellStream{onBegin: sh.setPID}
+	sh.errs = &shellStream{}
+	var open atomic.Int32
+	open.Store(2)
+	streamEnded := func() {
+		if open.Add(-1) == 0 {
+			close(sh.ended)
+		}
+	}
+	go sh.out.read(stdout, streamEnded)
+	go sh.errs.read(stderr, streamEnded)
+	go func() {
+		sh.waitErr = sess.Wait()
+		close(sh.waitDone)
+	}()
+	return sh, nil
+}
+
+// runInShell runs cmd in the command shell sh, which the caller took with
+// takeShell, and gives sh back. started is false when the shell ended
+// before it started cmd: cmd did not run at all, and err is nil.
+func (c *Conn) runInShell(ctx context.Context, sh *cmdShell, cmd shell.Command, stdio backend.Stdio) (err error, started bool) {
+	keep := false
+	defer func() { c.putShell(sh, keep) }()
+	tok := newToken()
+	fo := sh.out.expect(tok, stdio.Stdout)
+	fe := sh.errs.expect(tok, stdio.Stderr)
+	defer sh.out.detach(fo)
+	defer sh.errs.detach(fe)
+	script := shellScript(tok, cmd.String())
+	if !sh.initSent {
+		script = shellInit + script
+		sh.initSent = true
+	}
+	defer c.track(sh)()
+	// In the background: a write blocks while the shell reads nothing, and
+	// it fails once the session is closed, which also ends the streams.
+	go func() { _, _ = io.WriteString(sh.stdin, script) }()
+
+	outDone, errDone := fo.done, fe.done
+	for outDone != nil || errDone != nil {
+		select {
+		case <-outDone:
+			outDone = nil
+		case <-errDone:
+			errDone = nil
+		case <-sh.ended:
+			if fo.isDone() && fe.isDone() {
+				outDone, errDone = nil, nil
+				continue
+			}
+			if berr := c.broken(); berr != nil {
+				return berr, true
+			}
+			if !fo.isBegun() {
+				// Not started. A shell that never ran anything is no use
+				// on this host (a forced command, an odd login shell).
+				if sh.ran == 0 {
+					sh.awaitExit()
+					c.disableShell(fmt.Errorf("the command shell ended at once (%s)", sh.exitText()))
+				}
+				return nil, false
+			}
+			return c.shellLost(sh), true
+		case <-ctx.Done():
+			c.stop(sh.sess, sh, sh.ended)
+			return &OpError{Addr: c.addr, Op: "run", Err: fmt.Errorf("stopped: %w", ctx.Err())}, true
+		}
+	}
+	sh.ran++
+	keep = true
+	return c.shellResult(fo, fe), true
+}
+
+// shellResult turns the end line of a command run in the command shell
+// into Run's error.
+func (c *Conn) shellResult(fo, fe *frame) error {
+	f := strings.Fields(fo.trailer)
+	status := -1
+	if len(f) > 0 {
+		if n, err := strconv.Atoi(f[0]); err == nil {
+			status = n
+		}
+	}
+	if status == 0 {
+		// Like Session.Wait: an output error matters only after success.
+		if err := cmp.Or(fo.werr, fe.werr); err != nil {
+			return c.failure("run", err)
+		}
+		return nil
+	}
+	ee := &backend.ExitError{Status: status}
+	if len(f) > 1 && f[1] != "-" && status > 128 {
+		ee.Signal = f[1]
+	}
+	return ee
+}
+
+// shellLost returns the error for a command whose shell ended before the
+// command's end was reported.
+func (c *Conn) shellLost(sh *cmdShell) error {
+	sh.awaitExit()
+	if berr := c.broken(); berr != nil {
+		return berr
+	}
+	why := "the command shell ended before the command did"
+	if how := sh.exitText(); how != "" {
+		why += " (" + how + ")"
+	}
+	return &OpError{Addr: c.addr, Op: "run", Err: fmt.Errorf("%s: %w", why, &backend.ExitError{Status: -1})}
+}

@@ -1,0 +1,58 @@
+package deploylib
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// deployCommandsPerHost is the number of remote commands the standard
+// deploy (git strategy, linked files and dirs, a first deploy with nothing
+// to clean up) runs on each host. Every remote command costs at least one
+// network round trip (opening a session channel, then exec and exit
+// status), so at 50 ms of round-trip time each one adds 50 to 100 ms to a
+// deploy: this number is the performance budget of DESIGN.md section 6.
+//
+// Change it deliberately: lower it when you merge commands, and raise it
+// only with a reason written in the commit message. The benchmark
+// (go tool mage bench) measures what the count costs on real hosts.
+const deployCommandsPerHost = 14
+
+// TestDeployRoundTripBudget counts the remote commands of the standard
+// deploy on each of three hosts, so that the count cannot grow unnoticed.
+func TestDeployRoundTripBudget(t *testing.T) {
+	isolate(t, testConfig())
+	rec, out, err := recorderRun(t, testStage("web1", "web2", "web3"), Deploy, gitRules...)
+	if err != nil {
+		t.Fatalf("deploy: %v\n%s", err, out)
+	}
+	perHost := map[string][]string{}
+	for _, c := range rec.Log() {
+		perHost[c.Host] = append(perHost[c.Host], c.Command)
+	}
+	if len(perHost) != 3 {
+		t.Fatalf("commands ran on %d hosts, want 3", len(perHost))
+	}
+	// A command may run on one host only (resolving the branch, say): the
+	// budget is the largest count.
+	most, mostHost := 0, ""
+	for _, h := range []string{"web1", "web2", "web3"} {
+		if n := len(perHost[h]); n > most {
+			most, mostHost = n, h
+		}
+	}
+	if most != deployCommandsPerHost {
+		var b strings.Builder
+		for i, c := range perHost[mostHost] {
+			fmt.Fprintf(&b, "  %2d  %s\n", i+1, c)
+		}
+		verb := "grew"
+		if most < deployCommandsPerHost {
+			verb = "shrank"
+		}
+		t.Errorf("the standard deploy runs %d remote commands on %s, and deployCommandsPerHost is %d: the round-trip budget %s.\n"+
+			"Each command costs at least one network round trip per host. If the change is intended, set deployCommandsPerHost "+
+			"in deploylib/roundtrip_test.go to %d deliberately (say why in the commit when it grows).\nThe commands:\n%s",
+			most, mostHost, deployCommandsPerHost, verb, most, b.String())
+	}
+}

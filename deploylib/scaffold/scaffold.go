@@ -1,0 +1,425 @@
+// Package scaffold sets a Go repository up for Capstan, as cap install
+// does for Capistrano: it writes magefiles/deploy.go (the configuration
+// and hooks) and stages/production.go and stages/staging.go (the servers),
+// each commented, and adds Capstan and mage (as a go tool) to go.mod. It
+// never overwrites a file.
+//
+// A team runs it from its module's top level:
+//
+//	go run github.com/capstan-deploy/capstan/deploylib/cmd/capstan-init@latest
+package scaffold
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"regexp"
+	"runtime/debug"
+	"strings"
+	"text/template"
+)
+
+// Module is Capstan's module path.
+const Module = "github.com/capstan-deploy/capstan"
+
+// MageVersion is the version of mage added as a go tool; the one Capstan
+// is built and tested with.
+const MageVersion = "v1.17.2"
+
+// Options say what to scaffold where. Only Dir is needed; the rest is
+// guessed from the repository.
+type Options struct {
+	// Dir is the module's top level (where go.mod is). Default ".".
+	Dir string
+	// Application names the application. Default: the last element of the
+	// module path.
+	Application string
+	// RepoURL is the repository the servers clone. Default: the git
+	// remote "origin", else a placeholder to edit.
+	RepoURL string
+	// Branch is the branch to deploy. Default: the checked-out branch,
+	// else "main".
+	Branch string
+	// DeployTo is the directory on the servers. Default /srv/<application>.
+	DeployTo string
+	// Version is the version of Capstan to require when go.mod does not
+	// already: default this program's own version, else "latest".
+	Version string
+	// SkipGoMod leaves go.mod alone and only says what to run.
+	SkipGoMod bool
+	// Out receives what is done, line by line. Default os.Stdout.
+	Out io.Writer
+	// GoCmd is the go command. Default "go".
+	GoCmd string
+}
+
+// File is one file the scaffold writes.
+type File struct {
+	// Path is relative to the module's top level, with slashes.
+	Path    string
+	Content string
+}
+
+// ErrExists is returned, wrapped, when a file to write already exists.
+var ErrExists = errors.New("refusing to overwrite existing files")
+
+// modInfo is the part of go mod edit -json the scaffold reads.
+type modInfo struct {
+	Module  struct{ Path string }
+	Require []struct{ Path, Version string }
+	Tool    []struct{ Path string }
+}
+
+// Run scaffolds the module in o.Dir: it checks that none of the files
+// exist, writes them, and adds Capstan and the mage tool to go.mod.
+func Run(ctx context.Context, o Options) error {
+	o = o.withDefaults()
+	mod, err := readGoMod(ctx, o)
+	if err != nil {
+		return err
+	}
+	files, err := Files(o, mod.Module.Path)
+	if err != nil {
+		return err
+	}
+	if err := checkFree(o.Dir, files); err != nil {
+		return err
+	}
+	for _, f := range files {
+		p := filepath.Join(o.Dir, filepath.FromSlash(f.Path))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		// O_EXCL: a file that appeared since the check is not overwritten.
+		fh, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrExists, err)
+		}
+		_, werr := fh.WriteString(f.Content)
+		if cerr := fh.Close(); werr == nil {
+			werr = cerr
+		}
+		if werr != nil {
+			return werr
+		}
+		fmt.Fprintf(o.Out, "created %s\n", f.Path)
+	}
+	steps := goModSteps(mod, o.Version)
+	for _, args := range steps {
+		if o.SkipGoMod {
+			fmt.Fprintf(o.Out, "run: %s %s\n", o.GoCmd, strings.Join(args, " "))
+			continue
+		}
+		fmt.Fprintf(o.Out, "%s %s\n", o.GoCmd, strings.Join(args, " "))
+		if _, err := goRun(ctx, o, args...); err != nil {
+			return err
+		}
+	}
+	fmt.Fprint(o.Out, nextSteps(o))
+	return nil
+}
+
+func (o Options) withDefaults() Options {
+	if o.Dir == "" {
+		o.Dir = "."
+	}
+	if o.Out == nil {
+		o.Out = os.Stdout
+	}
+	if o.GoCmd == "" {
+		o.GoCmd = "go"
+	}
+	if o.Version == "" {
+		o.Version = ownVersion()
+	}
+	return o
+}
+
+// ownVersion is this program's Capstan version when it was built from a
+// released module (go run ...@v1.2.3), else "latest".
+func ownVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Path == Module && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			return bi.Main.Version
+		}
+		for _, d := range bi.Deps {
+			if d.Path == Module && d.Version != "" && d.Version != "(devel)" {
+				return d.Version
+			}
+		}
+	}
+	return "latest"
+}
+
+func readGoMod(ctx context.Context, o Options) (modInfo, error) {
+	var mod modInfo
+	if _, err := os.Stat(filepath.Join(o.Dir, "go.mod")); err != nil {
+		return mod, fmt.Errorf("no go.mod in %s: run capstan-init at the top level of your Go module (go mod init first)", o.Dir)
+	}
+	out, err := goRun(ctx, o, "mod", "edit", "-json")
+	if err != nil {
+		return mod, err
+	}
+	if err := json.Unmarshal(out, &mod); err != nil {
+		return mod, fmt.Errorf("reading go.mod: %w", err)
+	}
+	if mod.Module.Path == "" {
+		return mod, errors.New("go.mod has no module path")
+	}
+	return mod, nil
+}
+
+// goModSteps returns the go commands that add what is missing from
+// go.mod: Capstan, mage as a go tool, and the checksums of the packages
+// the new files import.
+func goModSteps(mod modInfo, version string) [][]string {
+	var steps [][]string
+	required := false
+	for _, r := range mod.Require {
+		required = required || r.Path == Module
+	}
+	if !required && mod.Module.Path != Module {
+		steps = append(steps, []string{"get", Module + "@" + version})
+	}
+	tool := false
+	for _, t := range mod.Tool {
+		tool = tool || t.Path == "github.com/magefile/mage"
+	}
+	if !tool {
+		steps = append(steps, []string{"get", "-tool", "github.com/magefile/mage@" + MageVersion})
+	}
+	return append(steps, []string{"list", "-mod=mod", "-tags", "mage", "-deps", "./magefiles", "./stages"})
+}
+
+func goRun(ctx context.Context, o Options, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, o.GoCmd, args...)
+	cmd.Dir = o.Dir
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %v\n%s", o.GoCmd, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return out, nil
+}
+
+// checkFree fails, listing them, when any of files exists, and when the
+// stages directory holds another package.
+func checkFree(dir string, files []File) error {
+	var exist []string
+	for _, f := range files {
+		if _, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(f.Path))); err == nil {
+			exist = append(exist, f.Path)
+		}
+	}
+	if len(exist) > 0 {
+		return fmt.Errorf("%w: %s (move them away or edit them by hand)", ErrExists, strings.Join(exist, ", "))
+	}
+	entries, _ := os.ReadDir(filepath.Join(dir, "stages"))
+	pkg := regexp.MustCompile(`(?m)^package\s+(\w+)`)
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".go") || strings.HasSuffix(e.Name(), "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, "stages", e.Name()))
+		if err != nil {
+			continue
+		}
+		if m := pkg.FindSubmatch(b); m != nil && string(m[1]) != "stages" {
+			return fmt.Errorf("stages/%s is package %s; the scaffold's stages are package stages: rename one of them", e.Name(), m[1])
+		}
+	}
+	return nil
+}
+
+// Files renders the files for the module modPath, filling what o leaves
+// empty from the repository in o.Dir.
+func Files(o Options, modPath string) ([]File, error) {
+	o = o.withDefaults()
+	if o.Application == "" {
+		o.Application = path.Base(modPath)
+	}
+	if o.RepoURL == "" {
+		o.RepoURL = gitOut(o.Dir, "remote", "get-url", "origin")
+	}
+	repoComment := ""
+	if o.RepoURL == "" {
+		o.RepoURL = "git@github.com:example/" + o.Application + ".git"
+		repoComment = " // EDIT: no git remote \"origin\" was found"
+	}
+	if o.Branch == "" {
+		o.Branch = gitOut(o.Dir, "symbolic-ref", "--quiet", "--short", "HEAD")
+	}
+	if o.Branch == "" {
+		o.Branch = "main"
+	}
+	if o.DeployTo == "" {
+		o.DeployTo = "/srv/" + o.Application
+	}
+	data := map[string]string{
+		"Module": modPath, "App": o.Application, "RepoURL": o.RepoURL, "RepoComment": repoComment,
+		"Branch": o.Branch, "DeployTo": o.DeployTo,
+	}
+	var out []File
+	for _, t := range []struct{ path, text string }{
+		{"magefiles/deploy.go", deployTemplate},
+		{"stages/production.go", productionTemplate},
+		{"stages/staging.go", stagingTemplate},
+	} {
+		tpl, err := template.New(t.path).Parse(t.text)
+		if err != nil {
+			return nil, err
+		}
+		var b strings.Builder
+		if err := tpl.Execute(&b, data); err != nil {
+			return nil, err
+		}
+		out = append(out, File{Path: t.path, Content: b.String()})
+	}
+	return out, nil
+}
+
+func gitOut(dir string, args ...string) string {
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	out, err := cmd.Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func nextSteps(o Options) string {
+	var b strings.Builder
+	b.WriteString(`
+Next:
+  1. Put your servers in stages/production.go and stages/staging.go.
+  2. go tool mage -l                          lists every task
+  3. go tool mage staging deploy:check        checks the servers, changes nothing
+  4. go tool mage staging dryrun deploy       prints every command, runs nothing
+  5. go tool mage staging deploy
+`)
+	if ig, err := os.ReadFile(filepath.Join(o.Dir, ".gitignore")); err != nil || !regexp.MustCompile(`(?m)^/?log/?$`).Match(ig) {
+		b.WriteString("\nEach run appends to log/deploy.log: add /log/ to .gitignore.\n")
+	}
+	return b.String()
+}
+
+const deployTemplate = `//go:build mage
+
+// Deploys {{.App}} with Capstan (Capistrano for Go teams): go tool mage <stage> <task>.
+package main
+
+// go tool mage -l                          every task
+// go tool mage production deploy           deploy (stages/production.go)
+// go tool mage production dryrun deploy    print every command, run nothing
+// go tool mage production deploy:check     check the servers, change nothing
+// go tool mage production releases         the releases on each server
+// go tool mage production rollback         back to the previous release
+// go tool mage flow deploy                 the deploy flow with every hook
+
+import (
+	"context"
+
+	"github.com/capstan-deploy/capstan/deploylib"
+	//mage:import
+	_ "github.com/capstan-deploy/capstan/deploylib/targets" // deploy, rollback, releases, run, ssh, dryrun, flow
+	//mage:import
+	_ "github.com/capstan-deploy/capstan/deploylib/targets/deployns" // deploy:check, deploy:rollback, ...
+	//mage:import
+	_ "{{.Module}}/stages" // production, staging
+)
+
+// Everything below is unexported: mage makes a target of every exported
+// function of the magefile.
+
+func init() {
+	deploylib.Configure(deploylib.Config{
+		Application: "{{.App}}",
+		// The repository every server clones (git strategy). The servers
+		// need read access: a deploy key, or ForwardAgent in the stage.
+		RepoURL: "{{.RepoURL}}",{{.RepoComment}}
+		Branch:  "{{.Branch}}",
+		// Holds releases/, shared/, current and repo/ on every server.
+		DeployTo:     "{{.DeployTo}}",
+		KeepReleases: 5,
+		// Files and directories shared by every release: symlinks into
+		// <DeployTo>/shared/. Linked files must exist there before the
+		// first deploy (deploy:check says which are missing).
+		// LinkedFiles: []string{"config/production.env"},
+		LinkedDirs: []string{"log"},
+	})
+
+	// Hooks are plain functions hung on any standard task; mage flow
+	// deploy shows where they run.
+	// deploylib.After(deploylib.Updated, migrate)
+	// deploylib.After(deploylib.Published, restart)
+}
+
+// migrate runs the database migrations of the new release, once, on the
+// primary db server, before it goes live.
+func migrate(ctx context.Context) error {
+	return deploylib.On(ctx, deploylib.Primary("db"), func(ctx context.Context, h *deploylib.Host) error {
+		return h.Within(h.ReleasePath()).Execute(ctx, "./bin/migrate", "up")
+	})
+}
+
+// restart restarts the application on the app servers once the new
+// release is live, one server at a time.
+func restart(ctx context.Context) error {
+	return deploylib.On(ctx, deploylib.Roles("app"), func(ctx context.Context, h *deploylib.Host) error {
+		return h.Execute(ctx, "sudo", "systemctl", "restart", "{{.App}}")
+	}, deploylib.InSequence(0))
+}
+`
+
+const productionTemplate = `// Package stages holds the deploy stages, one file each. The magefile
+// imports it with //mage:import, so every exported function here is a
+// mage target selecting its stage: go tool mage production deploy.
+package stages
+
+import "github.com/capstan-deploy/capstan/deploylib"
+
+// Production selects the production servers.
+func Production() {
+	deploylib.UseStage(deploylib.Stage{
+		Name: "production",
+		// Servers: Host is "user@host" or "user@host:port". Roles are
+		// yours to name; hooks select servers by role, and Primary marks
+		// the one deploylib.Primary(role) picks.
+		Servers: []deploylib.Server{
+			{Host: "deploy@web1.example.com", Roles: []string{"app", "web", "db"}, Primary: true},
+			{Host: "deploy@web2.example.com", Roles: []string{"app", "web"}},
+		},
+		// Host keys are checked against ~/.ssh/known_hosts; record them
+		// first (ssh-keyscan), or accept new ones explicitly. Jump hosts,
+		// identity files and agent forwarding go here too:
+		// SSH: deploylib.SSHOptions{ProxyJump: "deploy@bastion.example.com"},
+	})
+}
+`
+
+const stagingTemplate = `package stages
+
+import "github.com/capstan-deploy/capstan/deploylib"
+
+// Staging selects the staging server.
+func Staging() {
+	deploylib.UseStage(deploylib.Stage{
+		Name: "staging",
+		// A stage may deploy another branch or to another directory:
+		// Branch: "develop",
+		// DeployTo: "/srv/{{.App}}-staging",
+		Servers: []deploylib.Server{
+			{Host: "deploy@staging.example.com", Roles: []string{"app", "web", "db"}, Primary: true},
+		},
+	})
+}
+`
