@@ -190,6 +190,9 @@ func cleanup(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		if r.DryRun() {
+			return nil // nothing was listed, so nothing to remove
+		}
 		l, err := parseListing(out, deployTo)
 		if err != nil {
 			return err
