@@ -169,7 +169,7 @@ func TestTwentyHosts(t *testing.T) {
 	l := lab.Start(t, lab.Options{Hosts: 20})
 	took := time.Since(start)
 	t.Logf("20 hosts started in %s", took)
-	if took > 10*time.Second {
+	if took > 30*time.Second {
 		t.Errorf("starting 20 hosts took %s", took)
 	}
 	seen := map[int]bool{}

@@ -67,22 +67,19 @@ const shellProgram = "exec /bin/sh"
 // shell, which sshd gives as $SHELL.
 const shellInit = "exec 8>&1 9>&2; SHLVL=1; export SHLVL; capstan_sh=${SHELL:-/bin/sh}\n"
 
-// scriptTemplate runs one command; see shellScript.
-const scriptTemplate = `printf '%s %s\n' @BEGIN@ "$$"; printf '%s\n' @BEGIN@ >&2
+// scriptTemplate runs one command; see shellScript. The tokens are printed
+// in two parts, so that they appear nowhere in the script itself.
+const scriptTemplate = `printf '%s%s %s\n' capstan-begin: @TOK@ "$$"; printf '%s%s\n' capstan-begin: @TOK@ >&2
 capstan_r=$( { ( exec "$capstan_sh" -c @CMD@ "${capstan_sh##*/}" </dev/null >&8 2>&9 8>&- 9>&- ); echo "$?"; } 2>&1 )
 capstan_s=${capstan_r##*[!0-9]} capstan_g=-
 if [ "$capstan_r" != "$capstan_s" ] && [ "$capstan_s" -gt 128 ] 2>/dev/null; then capstan_g=$(kill -l "$capstan_s" 2>/dev/null); fi
-printf '%s %s %s\n' @END@ "$capstan_s" "$capstan_g"; printf '%s\n' @END@ >&2
+printf '%s%s %s %s\n' capstan-end: @TOK@ "$capstan_s" "$capstan_g"; printf '%s%s\n' capstan-end: @TOK@ >&2
 `
 
 // shellScript returns the script that runs cmd in the command shell,
-// framed by the begin and end tokens of tok.
+// framed by the begin and end tokens of tok (hexadecimal digits).
 func shellScript(tok, cmd string) string {
-	return strings.NewReplacer(
-		"@BEGIN@", beginToken(tok),
-		"@END@", endToken(tok),
-		"@CMD@", shell.Quote(cmd),
-	).Replace(scriptTemplate)
+	return strings.NewReplacer("@TOK@", tok, "@CMD@", shell.Quote(cmd)).Replace(scriptTemplate)
 }
 
 func beginToken(tok string) string { return "capstan-begin:" + tok }
@@ -246,9 +243,14 @@ func (c *Conn) disableShell(why error) {
 }
 
 // openShell opens a command shell session. It returns nil, nil when every
-// session slot is taken: the command had better wait in the queue for a
-// session of its own than for the command shell.
+// session slot is taken or others wait for one (the command had better
+// queue for a session of its own than take a slot from them), or when no
+// session could be opened; an error means that the session opened but
+// cannot be a command shell.
 func (c *Conn) openShell(ctx context.Context) (*cmdShell, error) {
+	if c.waiters.Load() > 0 {
+		return nil, nil
+	}
 	select {
 	case c.sessions <- struct{}{}:
 	default:
@@ -257,8 +259,10 @@ func (c *Conn) openShell(ctx context.Context) (*cmdShell, error) {
 	release := sync.OnceFunc(func() { <-c.sessions })
 	sess, err := c.newSession(ctx)
 	if err != nil {
+		// Maybe for a while only (sshd's MaxSessions): the command tries a
+		// session of its own, and the next one the command shell again.
 		release()
-		return nil, err
+		return nil, nil
 	}
 	fail := func(err error) (*cmdShell, error) {
 		sess.Close()

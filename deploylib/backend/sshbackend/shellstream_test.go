@@ -132,7 +132,12 @@ func TestShellScriptLocally(t *testing.T) {
 	var script strings.Builder
 	script.WriteString(shellInit)
 	for i, c := range cmds {
-		script.WriteString(shellScript(string(rune('a'+i)), c.cmd))
+		tok := string(rune('a' + i))
+		s := shellScript(tok, c.cmd)
+		if strings.Contains(s, beginToken(tok)) || strings.Contains(s, endToken(tok)) {
+			t.Errorf("the script holds its own tokens: %s", s)
+		}
+		script.WriteString(s)
 	}
 	sh := exec.Command("/bin/sh")
 	sh.Dir = dir
