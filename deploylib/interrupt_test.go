@@ -281,24 +281,24 @@ func TestSecondSignalAbandonsTheCleanup(t *testing.T) {
 // Config.CommandTimeout stops a local command and its children, and says so.
 func TestCommandTimeoutLocal(t *testing.T) {
 	dir := t.TempDir()
-	isolate(t, Config{Application: "app", DeployTo: dir, RepoURL: "/nonexistent", CommandTimeout: 300 * time.Millisecond})
+	isolate(t, Config{Application: "app", DeployTo: dir, RepoURL: "/nonexistent", CommandTimeout: 200 * time.Millisecond})
 	marker := dir + "/survived"
 	task := NewTask("team:slow", "", func(ctx context.Context) error {
 		return On(ctx, All(), func(ctx context.Context, h *Host) error {
-			return h.Execute(ctx, "sh", "-c", "sleep 2; touch "+shell.Quote(marker))
+			return h.Execute(ctx, "sh", "-c", "sleep 1; touch "+shell.Quote(marker))
 		})
 	})
 	st := Stage{Name: "local", Servers: []Server{{Host: "localhost", Local: true}}}
 	start := time.Now()
 	err := Start(context.Background(), task, WithStage(st), WithOutput(new(bytes.Buffer)), WithLogFile(""))
 	var te *TimeoutError
-	if !errors.As(err, &te) || !strings.Contains(err.Error(), "timed out after 300ms") {
+	if !errors.As(err, &te) || !strings.Contains(err.Error(), "timed out after 200ms") {
 		t.Fatalf("error = %v", err)
 	}
-	if d := time.Since(start); d > 2*time.Second {
+	if d := time.Since(start); d > time.Second {
 		t.Errorf("took %v", d)
 	}
-	time.Sleep(2500 * time.Millisecond)
+	time.Sleep(1300 * time.Millisecond)
 	if _, err := os.Stat(marker); err == nil {
 		t.Error("the command kept running after the timeout")
 	}

@@ -325,7 +325,7 @@ func takeLock(ctx context.Context) error {
 			holder := parseLockInfo(out[i+len(lockHeldMarker):])
 			// A lock taken an instant ago has no details yet: look again
 			// shortly, to say whose it is.
-			for try := 0; holder.RunID == "" && try < 3 && ctx.Err() == nil; try++ {
+			for try := 0; holder.RunID == "" && try < 5 && ctx.Err() == nil; try++ {
 				time.Sleep(200 * time.Millisecond)
 				if again, err := h.CaptureCommand(ctx, readLockCmd(r.Config.DeployTo)); err == nil {
 					holder = parseLockInfo(again)
