@@ -18,21 +18,31 @@ const listMarker = "--capstan--"
 // where current points, separated by listMarker lines. Missing pieces print
 // nothing; the command always succeeds.
 func listReleasesCmd(deployTo string) shell.Command {
-	return shell.New("ls", "-1", path.Join(deployTo, "releases")).Quiet().
+	releases := path.Join(deployTo, "releases")
+	return shell.New("ls", "-1", releases).Quiet().
 		Then(shell.New("echo", listMarker)).
 		Then(shell.New("ls", "-1", unfinishedDir(deployTo)).Quiet()).
 		Then(shell.New("echo", listMarker)).
 		Then(shell.New("readlink", path.Join(deployTo, "current")).Quiet()).
+		Then(shell.New("echo", listMarker)).
+		// Real directories (find does not follow symlinks) holding a
+		// REVISION file: the only possible rollback targets.
+		Then(shell.New("find", releases, "-mindepth", "2", "-maxdepth", "2", "-type", "f", "-name", "REVISION").Quiet()).
 		Then(shell.New("true"))
 }
 
 // parseListing reads listReleasesCmd's output.
 func parseListing(out, deployTo string) (releaseListing, error) {
 	parts := strings.Split(out, listMarker)
-	if len(parts) != 3 {
+	if len(parts) != 4 {
 		return releaseListing{}, fmt.Errorf("unexpected release listing %q", out)
 	}
-	l := releaseListing{unfinished: map[string]bool{}}
+	l := releaseListing{unfinished: map[string]bool{}, complete: map[string]bool{}}
+	for _, f := range strings.Split(parts[3], "\n") {
+		if name := path.Base(path.Dir(strings.TrimSpace(f))); IsReleaseName(name) {
+			l.complete[name] = true
+		}
+	}
 	for _, f := range strings.Fields(parts[0]) {
 		if IsReleaseName(f) {
 			l.releases = append(l.releases, f)
@@ -150,14 +160,19 @@ func switchCmd(deployTo, release, runID string) shell.Command {
 // command. Names are checked to be release names, so nothing else under
 // deploy_to can be removed.
 func removeReleasesCmd(deployTo string, names []string) (shell.Command, error) {
-	args := []string{"-rf"}
+	var markers, dirs []string
 	for _, n := range names {
 		if !IsReleaseName(n) {
 			return shell.Command{}, fmt.Errorf("refusing to remove %q: not a release name", n)
 		}
-		args = append(args, path.Join(deployTo, "releases", n), path.Join(unfinishedDir(deployTo), n))
+		markers = append(markers, path.Join(unfinishedDir(deployTo), n))
+		dirs = append(dirs, path.Join(deployTo, "releases", n))
 	}
-	return shell.New("rm", args...), nil
+	// Mark the releases unfinished first: a removal cut short leaves
+	// releases that cleanup removes again and rollback never targets.
+	return shell.New("mkdir", "-p", unfinishedDir(deployTo)).
+		And(shell.New("touch", markers...)).
+		And(shell.New("rm", append(append([]string{"-rf"}, dirs...), markers...)...)), nil
 }
 
 // removeOwnReleaseCmd removes release name and its marker when the

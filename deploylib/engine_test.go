@@ -27,7 +27,7 @@ func testConfig() Config {
 var gitRules = []backend.Rule{
 	{Match: "ls-remote", Reply: backend.Reply{Stdout: "0123456789abcdef0123456789abcdef01234567\trefs/heads/main\n"}},
 	{Match: "--format=%H %ct", Reply: backend.Reply{Stdout: "0123456789abcdef0123456789abcdef01234567 1795640000\n"}},
-	{Match: "ls -1 /srv/shop/releases", Reply: backend.Reply{Stdout: "--capstan--\n--capstan--\n"}},
+	{Match: "ls -1 /srv/shop/releases", Reply: backend.Reply{Stdout: "--capstan--\n--capstan--\n--capstan--\n"}},
 }
 
 // trace records the order in which tasks and hooks run.

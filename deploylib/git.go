@@ -206,15 +206,17 @@ func parseResolved(out string) (sha string, t int64, err error) {
 	return f[0], t, err
 }
 
-// createReleaseCmd makes the release directory (refusing one that
-// exists), marks it unfinished with the run id, and unpacks source into it.
+// createReleaseCmd marks the release unfinished with the run id, then
+// makes its directory (refusing one that exists) and unpacks source into
+// it. The marker comes first, so a run killed at any point leaves nothing
+// that looks like a finished release.
 func createReleaseCmd(deployTo, release, runID string, source shell.Command) shell.Command {
 	marker := path.Join(unfinishedDir(deployTo), path.Base(release))
 	return shell.New("test", "!", "-e", release).
 		Or(shell.New("echo", "release "+release+" already exists").ToStderr().And(shell.New("false"))).
 		And(shell.New("mkdir", "-p", unfinishedDir(deployTo))).
-		And(shell.New("mkdir", release)).
 		And(shell.New("echo", runID).WriteTo(marker)).
+		And(shell.New("mkdir", release)).
 		And(source)
 }
 

@@ -32,6 +32,7 @@ func unfinishedDir(deployTo string) string { return path.Join(stateDir(deployTo)
 type releaseListing struct {
 	releases   []string        // 14-digit names, sorted by name, oldest first
 	unfinished map[string]bool // releases never published
+	complete   map[string]bool // real directories holding a REVISION file
 	current    string          // name of the release current points at, "" if none
 	currentRaw string          // what readlink printed
 }

@@ -124,6 +124,13 @@ func On(ctx context.Context, sel Selector, fn func(ctx context.Context, h *Host)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				defer func() {
+					// A panicking hook fails its host instead of killing the
+					// process before the failure handling runs.
+					if p := recover(); p != nil {
+						errs[i] = fmt.Errorf("%s: panic: %v", hosts[i], p)
+					}
+				}()
 				if err := fn(ctx, hosts[i]); err != nil {
 					errs[i] = hostError(hosts[i], err)
 				}

@@ -63,6 +63,12 @@ func releasesAnswer(releases []string, unfinished []string, current string, revi
 	if current != "" {
 		b.WriteString("/srv/shop/releases/" + current + "\n")
 	}
+	b.WriteString("--capstan--\n")
+	for _, r := range releases {
+		if _, ok := revisions[r]; ok {
+			b.WriteString("/srv/shop/releases/" + r + "/REVISION\n")
+		}
+	}
 	b.WriteString(reportMarker + "\n")
 	for _, r := range releases {
 		if sha, ok := revisions[r]; ok {

@@ -16,9 +16,15 @@ var ErrNoPreviousRelease = errors.New("there are no older releases to roll back 
 
 // rollbackTarget chooses the release to roll back to from a host's
 // listing: the finished release just before current by name, or want when
-// set. Unfinished releases are never a target.
+// set. Unfinished releases, symlinks and directories without a REVISION
+// file are never a target.
 func rollbackTarget(l releaseListing, want string) (string, error) {
-	fin := l.finished()
+	var fin []string
+	for _, r := range l.finished() {
+		if l.complete[r] || r == l.current {
+			fin = append(fin, r)
+		}
+	}
 	if want != "" {
 		if !IsReleaseName(want) {
 			return "", fmt.Errorf("ROLLBACK_RELEASE=%q is not a release name (14 digits)", want)
@@ -28,6 +34,9 @@ func rollbackTarget(l releaseListing, want string) (string, error) {
 		}
 		if l.unfinished[want] {
 			return "", fmt.Errorf("cannot roll back: release %s never finished deploying", want)
+		}
+		if !l.complete[want] {
+			return "", fmt.Errorf("cannot roll back: release %s is not a directory with a REVISION file", want)
 		}
 		if want == l.current {
 			return "", fmt.Errorf("cannot roll back: release %s is already current", want)
