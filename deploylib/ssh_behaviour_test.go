@@ -2,6 +2,7 @@ package deploylib_test
 
 import (
 	"os"
+	"os/exec"
 	"os/user"
 	"path/filepath"
 	"slices"
@@ -181,4 +182,50 @@ func TestSSHUploadStrategy(t *testing.T) {
 			t.Errorf("%s: upload made a git mirror", h.Name)
 		}
 	}
+}
+
+func TestSSHGitRepoTreeAndShallowClone(t *testing.T) {
+	l := lab.Start(t, lab.Options{Hosts: 2})
+	configure(t, l, func(c *deploylib.Config) {
+		c.RepoURL = "file://" + l.Repo // shallow clones need a transport, not a path
+		c.LinkedFiles, c.LinkedDirs = nil, nil
+		c.Strategy = deploylib.Git{ShallowClone: 1, MaxConcurrent: 1}
+	})
+	// The lab repository's tree: find a directory in it to deploy alone.
+	tree := gitLsTree(t, l.Repo)
+	if tree == "" {
+		t.Fatal("the lab repository has no directory")
+	}
+	cfg := deploylib.CurrentConfig()
+	cfg.RepoTree = tree
+	deploylib.Configure(cfg)
+	if out, err := start(t, sshStage(l), deploylib.Deploy, time.Date(2026, 11, 25, 21, 40, 42, 0, time.UTC)); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, h := range l.Hosts {
+		rel := filepath.Join(h.Root, "app/releases/20261125214042")
+		entries, _ := os.ReadDir(rel)
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		if slices.Contains(names, tree) || !slices.Contains(names, "REVISION") || len(names) < 2 {
+			t.Errorf("%s: release holds %v, want the contents of %s/ and REVISION", h.Name, names, tree)
+		}
+		out, err := exec.Command("git", "-c", "safe.directory=*", "-C", filepath.Join(h.Root, "app/repo"), "rev-list", "--count", "--all").Output()
+		if err != nil || strings.TrimSpace(string(out)) != "1" {
+			t.Errorf("%s: shallow mirror holds %q commits (%v), want 1", h.Name, out, err)
+		}
+	}
+}
+
+// gitLsTree returns the first directory at the top of main in repo.
+func gitLsTree(t *testing.T, repo string) string {
+	t.Helper()
+	out, err := exec.Command("git", "-C", repo, "ls-tree", "-d", "--name-only", "main").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	name, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	return name
 }
