@@ -5,7 +5,7 @@ package main
 import (
 	"context"
 
-	"github.com/capstan-deploy/capstan/internal/bench"
+	"github.com/capstan-deploy/capstan/deploylib/bench"
 )
 
 // Bench times deploys by Capstan, Capistrano and one ssh script per host (the floor) on real sshd hosts at a 50 ms round trip.

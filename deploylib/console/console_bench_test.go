@@ -37,6 +37,29 @@ func BenchmarkCommandAndResult(b *testing.B) {
 	}
 }
 
+// BenchmarkExec is the whole life of one command on one host as a run
+// drives it: announced, logged (to a log writer, as the log file), a line
+// of output, and its end.
+func BenchmarkExec(b *testing.B) {
+	for _, kind := range []struct {
+		name string
+		kind Kind
+	}{{"execute", Execute}, {"capture", Capture}} {
+		b.Run(kind.name, func(b *testing.B) {
+			t := time.Date(2026, 11, 25, 21, 40, 42, 0, time.UTC)
+			c := New(io.Discard, Options{Log: io.Discard, RunID: "1f2e3d4c", Now: func() time.Time { return t }})
+			c.Task("git:create_release")
+			out := []byte("0123456789abcdef0123456789abcdef01234567 1795640000\n")
+			b.ReportAllocs()
+			for b.Loop() {
+				e := c.Start("deploy@web1:22", benchCmd, ExecOptions{Kind: kind.kind})
+				e.Stdout().Write(out)
+				e.End(nil, 0)
+			}
+		})
+	}
+}
+
 // BenchmarkHiddenCommand is a test or capture command outside verbose
 // mode: numbered, not printed.
 func BenchmarkHiddenCommand(b *testing.B) {
