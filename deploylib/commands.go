@@ -66,11 +66,18 @@ func parseListing(out, deployTo string) (releaseListing, error) {
 	return l, nil
 }
 
-// checkDirectoriesCmd creates shared/, releases/, the state directory,
+// checkDirectoriesCmd prints where current points (an empty first line
+// when it does not), then creates shared/, releases/, the state directory,
 // the linked dirs in shared/ and the parents of the linked files, refuses
 // a current that is a real directory, and prints "missing <file>" for each
-// linked file absent from shared/ (Capistrano's deploy:check:*).
+// linked file absent from shared/ (Capistrano's deploy:check:*). Reading
+// current here saves deploy:set_previous_revision a round trip.
 func checkDirectoriesCmd(deployTo string, linkedDirs, linkedFiles []string) shell.Command {
+	return shell.New("readlink", path.Join(deployTo, "current")).Quiet().Or(shell.New("echo")).
+		Then(prepareDirectoriesCmd(deployTo, linkedDirs, linkedFiles))
+}
+
+func prepareDirectoriesCmd(deployTo string, linkedDirs, linkedFiles []string) shell.Command {
 	shared := path.Join(deployTo, "shared")
 	current := path.Join(deployTo, "current")
 	dirs := []string{"-p", shared, path.Join(deployTo, "releases"), unfinishedDir(deployTo)}

@@ -18,12 +18,15 @@ func checkDirectories(ctx context.Context) error {
 	r := CurrentRun(ctx)
 	cmd := checkDirectoriesCmd(r.Config.DeployTo, r.Config.LinkedDirs, r.Config.LinkedFiles)
 	return On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
-		out, err := h.CaptureCommand(ctx, cmd)
+		out, err := h.run1(ctx, cmd, runOpts{hidden: true, capture: true})
 		if err != nil {
 			return err
 		}
+		previous, rest, _ := strings.Cut(out, "\n")
+		st := r.hostState(h)
+		st.previous, st.previousKnown = strings.TrimSpace(previous), true
 		var missing []string
-		for _, line := range strings.Split(out, "\n") {
+		for _, line := range strings.Split(rest, "\n") {
 			switch {
 			case line == "current-is-directory":
 				return fmt.Errorf("%s is a directory, not a symlink; move it away before deploying (nothing was changed)", r.CurrentPath())
@@ -42,12 +45,16 @@ func setPreviousRevision(ctx context.Context) error {
 	r := CurrentRun(ctx)
 	cmd := previousRevisionCmd(r.Config.DeployTo)
 	return On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
+		st := r.hostState(h)
+		if st.previousKnown {
+			return nil // deploy:check:directories read it already
+		}
 		out, err := h.CaptureCommand(ctx, cmd)
 		if err != nil {
 			return err
 		}
 		link, _, _ := strings.Cut(out, "\n")
-		r.hostState(h).previous = strings.TrimSpace(link)
+		st.previous = strings.TrimSpace(link)
 		return nil
 	})
 }
@@ -65,11 +72,9 @@ func setCurrentRevision(ctx context.Context) error {
 		return errors.New("no revision was resolved; the strategy must call deploylib.SetRevision")
 	}
 	cmd := writeRevisionCmd(r.ReleasePath(), rev)
-	// The lock's details get the revision too (lock.go), in the same command.
-	noted := cmd.And(lockNoteCmd(r.Config.DeployTo, r.ID, "revision="+rev.SHA))
 	return On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
-		if r.hostState(h).locked {
-			return h.ExecuteCommand(ctx, noted)
+		if r.hostState(h).revisionWritten {
+			return nil // written with the release's files
 		}
 		return h.ExecuteCommand(ctx, cmd)
 	})

@@ -239,9 +239,15 @@ func gitCreateRelease(ctx context.Context) error {
 		return fmt.Errorf("no revision resolved: git:update must run first")
 	}
 	release := r.ReleasePath()
-	cmd := createReleaseCmd(r.Config.DeployTo, release, r.ID, gitArchiveCmd(r.RepoPath(), rev.SHA, r.Config.RepoTree, release))
+	cmd := createReleaseCmd(r.Config.DeployTo, release, r.ID, gitArchiveCmd(r.RepoPath(), rev.SHA, r.Config.RepoTree, release)).
+		And(writeRevisionCmd(release, rev))
 	return On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
-		r.hostState(h).created = true
-		return h.ExecuteCommand(ctx, cmd)
+		st := r.hostState(h)
+		st.created = true
+		if err := h.ExecuteCommand(ctx, cmd); err != nil {
+			return err
+		}
+		st.revisionWritten = true
+		return nil
 	})
 }

@@ -16,7 +16,7 @@ import (
 // Change it deliberately: lower it when you merge commands, and raise it
 // only with a reason written in the commit message. The benchmark
 // (go tool mage bench) measures what the count costs on real hosts.
-const deployCommandsPerHost = 14
+const deployCommandsPerHost = 12
 
 // TestDeployRoundTripBudget counts the remote commands of the standard
 // deploy on each of three hosts, so that the count cannot grow unnoticed.

@@ -57,13 +57,19 @@ type Run struct {
 
 // hostState is what the engine tracks per host during a run.
 type hostState struct {
-	conn       backend.Conn
-	dialErr    error
-	dialOnce   sync.Once
-	created    bool   // this run created the release directory on the host
-	previous   string // the release current pointed at before publishing
-	switched   bool   // current points at this run's release
-	rolledFrom string // the release a rollback moves current away from
+	conn     backend.Conn
+	dialErr  error
+	dialOnce sync.Once
+	created  bool   // this run created the release directory on the host
+	previous string // the release current pointed at before publishing
+	// previousKnown: deploy:check:directories already read previous, so
+	// deploy:set_previous_revision needs no command of its own.
+	previousKnown bool
+	// revisionWritten: the release's REVISION and REVISION_TIME were
+	// written with its files, so deploy:set_current_revision has no work.
+	revisionWritten bool
+	switched        bool   // current points at this run's release
+	rolledFrom      string // the release a rollback moves current away from
 
 	locked       bool   // this run holds the deploy lock on the host (lock.go)
 	switchTried  bool   // the switch of current was sent to the host

@@ -146,10 +146,16 @@ func uploadCreateRelease(ctx context.Context) error {
 		return err
 	}
 	release := r.ReleasePath()
-	cmd := createReleaseCmd(r.Config.DeployTo, release, r.ID, shell.New("tar", "-x", "--no-same-owner", "-f", "-", "-C", release))
+	cmd := createReleaseCmd(r.Config.DeployTo, release, r.ID, shell.New("tar", "-x", "--no-same-owner", "-f", "-", "-C", release)).
+		And(writeRevisionCmd(release, rev))
 	return On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
-		r.hostState(h).created = true
-		return h.Stream(ctx, cmd, io.NewSectionReader(tmp, 0, size))
+		st := r.hostState(h)
+		st.created = true
+		if err := h.Stream(ctx, cmd, io.NewSectionReader(tmp, 0, size)); err != nil {
+			return err
+		}
+		st.revisionWritten = true
+		return nil
 	})
 }
 
