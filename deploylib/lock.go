@@ -191,37 +191,15 @@ func cleanLockValue(s string) string {
 // parseLockInfo reads a details file; the first value of a key wins.
 func parseLockInfo(s string) LockInfo {
 	var li LockInfo
-	set := func(p *string, v string) {
-		if *p == "" {
-			*p = cleanLockValue(v)
-		}
+	fields := map[string]*string{
+		"run_id": &li.RunID, "user": &li.User, "local_host": &li.LocalHost, "pid": &li.PID,
+		"stage": &li.Stage, "task": &li.Task, "branch": &li.Branch, "revision": &li.Revision,
+		"started": &li.Started, "locked_at": &li.LockedAt,
 	}
 	for _, line := range strings.Split(s, "\n") {
 		k, v, ok := strings.Cut(strings.TrimSpace(line), "=")
-		if !ok {
-			continue
-		}
-		switch k {
-		case "run_id":
-			set(&li.RunID, v)
-		case "user":
-			set(&li.User, v)
-		case "local_host":
-			set(&li.LocalHost, v)
-		case "pid":
-			set(&li.PID, v)
-		case "stage":
-			set(&li.Stage, v)
-		case "task":
-			set(&li.Task, v)
-		case "branch":
-			set(&li.Branch, v)
-		case "revision":
-			set(&li.Revision, v)
-		case "started":
-			set(&li.Started, v)
-		case "locked_at":
-			set(&li.LockedAt, v)
+		if p := fields[k]; ok && p != nil && *p == "" {
+			*p = cleanLockValue(v)
 		}
 	}
 	return li
