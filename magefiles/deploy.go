@@ -6,7 +6,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/capstan-deploy/capstan/deploylib"
 	//mage:import
@@ -33,7 +32,7 @@ func init() {
 // showTarget prints where the run is going before anything happens.
 func showTarget(ctx context.Context) error {
 	r := deploylib.CurrentRun(ctx)
-	fmt.Printf("      deploying %s (%s) to %d host(s), deploy_to %s\n", r.Config.Application, r.Config.Branch, len(r.Hosts()), r.Config.DeployTo)
+	deploylib.Logf(ctx, "deploying %s (%s) to %d host(s), deploy_to %s", r.Config.Application, r.Config.Branch, len(r.Hosts()), r.Config.DeployTo)
 	return nil
 }
 
