@@ -71,9 +71,11 @@ func parseListing(out, deployTo string) (releaseListing, error) {
 // the linked dirs in shared/ and the parents of the linked files, refuses
 // a current that is a real directory, and prints "missing <file>" for each
 // linked file absent from shared/ (Capistrano's deploy:check:*). Reading
-// current here saves deploy:set_previous_revision a round trip.
+// current here saves deploy:set_previous_revision a round trip, and
+// printing "mirror-exists" when repo/ holds a mirror saves git:clone one.
 func checkDirectoriesCmd(deployTo string, linkedDirs, linkedFiles []string) shell.Command {
 	return shell.New("readlink", path.Join(deployTo, "current")).Quiet().Or(shell.New("echo")).
+		Then(shell.New("test", "-f", path.Join(deployTo, "repo", "HEAD")).And(shell.New("echo", "mirror-exists")).Or(shell.New("true"))).
 		Then(prepareDirectoriesCmd(deployTo, linkedDirs, linkedFiles))
 }
 

@@ -28,6 +28,8 @@ func checkDirectories(ctx context.Context) error {
 		var missing []string
 		for _, line := range strings.Split(rest, "\n") {
 			switch {
+			case line == "mirror-exists":
+				st.mirrorExists = true
 			case line == "current-is-directory":
 				return fmt.Errorf("%s is a directory, not a symlink; move it away before deploying (nothing was changed)", r.CurrentPath())
 			case strings.HasPrefix(line, "missing "):

@@ -135,6 +135,9 @@ func gitClone(ctx context.Context) error {
 	g := gitOf(r)
 	cmd := gitCloneCmd(r.Config.RepoURL, r.RepoPath(), g.ShallowClone).In(r.Config.DeployTo)
 	return On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
+		if r.hostState(h).mirrorExists {
+			return nil // deploy:check:directories saw repo/HEAD
+		}
 		return h.ExecuteCommand(ctx, cmd)
 	}, g.fetchLimit())
 }

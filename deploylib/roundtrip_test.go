@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/capstan-deploy/capstan/deploylib/backend"
 )
 
 // deployCommandsPerHost is the number of remote commands the standard
@@ -18,11 +20,27 @@ import (
 // (go tool mage bench) measures what the count costs on real hosts.
 const deployCommandsPerHost = 12
 
+// repeatDeployCommandsPerHost is the same for a host deployed before: its
+// git mirror exists, so git:clone runs nothing.
+const repeatDeployCommandsPerHost = 11
+
 // TestDeployRoundTripBudget counts the remote commands of the standard
 // deploy on each of three hosts, so that the count cannot grow unnoticed.
 func TestDeployRoundTripBudget(t *testing.T) {
+	checkRoundTripBudget(t, deployCommandsPerHost, "deployCommandsPerHost", gitRules)
+}
+
+// TestRepeatDeployRoundTripBudget does the same for hosts that hold a
+// mirror already, the common case.
+func TestRepeatDeployRoundTripBudget(t *testing.T) {
+	mirror := backend.Rule{Match: "echo mirror-exists", Reply: backend.Reply{Stdout: "/srv/shop/releases/20261125214038\nmirror-exists\n"}}
+	checkRoundTripBudget(t, repeatDeployCommandsPerHost, "repeatDeployCommandsPerHost", append([]backend.Rule{mirror}, gitRules...))
+}
+
+func checkRoundTripBudget(t *testing.T, budget int, name string, rules []backend.Rule) {
+	t.Helper()
 	isolate(t, testConfig())
-	rec, out, err := recorderRun(t, testStage("web1", "web2", "web3"), Deploy, gitRules...)
+	rec, out, err := recorderRun(t, testStage("web1", "web2", "web3"), Deploy, rules...)
 	if err != nil {
 		t.Fatalf("deploy: %v\n%s", err, out)
 	}
@@ -41,18 +59,18 @@ func TestDeployRoundTripBudget(t *testing.T) {
 			most, mostHost = n, h
 		}
 	}
-	if most != deployCommandsPerHost {
+	if most != budget {
 		var b strings.Builder
 		for i, c := range perHost[mostHost] {
 			fmt.Fprintf(&b, "  %2d  %s\n", i+1, c)
 		}
 		verb := "grew"
-		if most < deployCommandsPerHost {
+		if most < budget {
 			verb = "shrank"
 		}
-		t.Errorf("the standard deploy runs %d remote commands on %s, and deployCommandsPerHost is %d: the round-trip budget %s.\n"+
-			"Each command costs at least one network round trip per host. If the change is intended, set deployCommandsPerHost "+
+		t.Errorf("the standard deploy runs %d remote commands on %s, and %s is %d: the round-trip budget %s.\n"+
+			"Each command costs at least one network round trip per host. If the change is intended, set %s "+
 			"in deploylib/roundtrip_test.go to %d deliberately (say why in the commit when it grows).\nThe commands:\n%s",
-			most, mostHost, deployCommandsPerHost, verb, most, b.String())
+			most, mostHost, name, budget, verb, name, most, b.String())
 	}
 }

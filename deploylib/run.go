@@ -68,8 +68,11 @@ type hostState struct {
 	// revisionWritten: the release's REVISION and REVISION_TIME were
 	// written with its files, so deploy:set_current_revision has no work.
 	revisionWritten bool
-	switched        bool   // current points at this run's release
-	rolledFrom      string // the release a rollback moves current away from
+	// mirrorExists: deploy:check:directories found the git mirror, so
+	// git:clone has nothing to do.
+	mirrorExists bool
+	switched     bool   // current points at this run's release
+	rolledFrom   string // the release a rollback moves current away from
 
 	locked       bool   // this run holds the deploy lock on the host (lock.go)
 	switchTried  bool   // the switch of current was sent to the host
