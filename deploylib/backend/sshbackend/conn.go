@@ -219,3 +219,17 @@ func (c *Conn) failure(op string, err error) error {
 	}
 	return &OpError{Addr: c.addr, Op: op, Err: err}
 }
+
+// openSession takes a session slot and opens a session in it; done closes
+// the session and gives the slot back.
+func (c *Conn) openSession(ctx context.Context) (sess *ssh.Session, done func(), err error) {
+	release, err := c.acquire(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if sess, err = c.newSession(ctx); err != nil {
+		release()
+		return nil, nil, err
+	}
+	return sess, func() { sess.Close(); release() }, nil
+}

@@ -52,16 +52,11 @@ func (c *Conn) Run(ctx context.Context, cmd shell.Command, stdio backend.Stdio) 
 
 // runSession runs cmd in a session of its own.
 func (c *Conn) runSession(ctx context.Context, cmd shell.Command, stdio backend.Stdio) error {
-	release, err := c.acquire(ctx)
+	sess, closeSession, err := c.openSession(ctx)
 	if err != nil {
 		return err
 	}
-	defer release()
-	sess, err := c.newSession(ctx)
-	if err != nil {
-		return err
-	}
-	defer sess.Close()
+	defer closeSession()
 	if c.forwardAgent {
 		if err := agent.RequestAgentForwarding(sess); err != nil {
 			return c.failure("session", fmt.Errorf("agent forwarding: %w", err))

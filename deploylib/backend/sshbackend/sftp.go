@@ -62,16 +62,11 @@ func (c *Conn) Download(ctx context.Context, remotePath string, w io.Writer) err
 // withSFTP runs fn with an SFTP client on a session of its own, and closes
 // both on every path.
 func (c *Conn) withSFTP(ctx context.Context, what string, fn func(*sftp.Client) error) error {
-	release, err := c.acquire(ctx)
+	sess, closeSession, err := c.openSession(ctx)
 	if err != nil {
 		return err
 	}
-	defer release()
-	sess, err := c.newSession(ctx)
-	if err != nil {
-		return err
-	}
-	defer sess.Close()
+	defer closeSession()
 	fail := func(err error) error { return c.failure("sftp", fmt.Errorf("%s: %w", what, err)) }
 	stdin, err := sess.StdinPipe()
 	if err != nil {
