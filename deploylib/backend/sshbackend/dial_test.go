@@ -139,7 +139,7 @@ func TestAuthFailureNamesIdentities(t *testing.T) {
 	cfg := l.SSHConfig(l.Hosts[0])
 	other := filepath.Join(t.TempDir(), "other_key")
 	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", other).CombinedOutput(); err != nil {
-		t.Skipf("ssh-keygen: %v %s", err, out)
+		t.Fatalf("ssh-keygen: %v %s", err, out)
 	}
 	missing := filepath.Join(t.TempDir(), "missing_key")
 	cfg.IdentityFiles = []string{other, missing}
@@ -158,6 +158,9 @@ func TestAuthFailureNamesIdentities(t *testing.T) {
 
 func TestAgentAuthAndForwarding(t *testing.T) {
 	if _, err := exec.LookPath("ssh-add"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("ssh-add is missing: apt-get install openssh-client (go tool mage test installs it)")
+		}
 		t.Skip("ssh-add not installed")
 	}
 	l := lab.Start(t, lab.Options{})
