@@ -66,16 +66,14 @@ func parseListing(out, deployTo string) (releaseListing, error) {
 	return l, nil
 }
 
-// checkDirectoriesCmd prints where current points (an empty first line
-// when it does not), then creates shared/, releases/, the state directory,
+// checkDirectoriesCmd creates shared/, releases/, the state directory,
 // the linked dirs in shared/ and the parents of the linked files, refuses
 // a current that is a real directory, and prints "missing <file>" for each
-// linked file absent from shared/ (Capistrano's deploy:check:*). Reading
-// current here saves deploy:set_previous_revision a round trip, and
-// printing "mirror-exists" when repo/ holds a mirror saves git:clone one.
+// linked file absent from shared/ (Capistrano's deploy:check:*). Printing
+// "mirror-exists" when repo/ holds a mirror saves git:clone a round trip.
+// Where current points is read by the lock command, under the lock.
 func checkDirectoriesCmd(deployTo string, linkedDirs, linkedFiles []string) shell.Command {
-	return shell.New("readlink", path.Join(deployTo, "current")).Quiet().Or(shell.New("echo")).
-		Then(shell.New("test", "-f", path.Join(deployTo, "repo", "HEAD")).And(shell.New("echo", "mirror-exists")).Or(shell.New("true"))).
+	return shell.New("test", "-f", path.Join(deployTo, "repo", "HEAD")).And(shell.New("echo", "mirror-exists")).Or(shell.New("true")).
 		Then(prepareDirectoriesCmd(deployTo, linkedDirs, linkedFiles))
 }
 

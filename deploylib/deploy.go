@@ -22,11 +22,9 @@ func checkDirectories(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		previous, rest, _ := strings.Cut(out, "\n")
 		st := r.hostState(h)
-		st.previous, st.previousKnown = strings.TrimSpace(previous), true
 		var missing []string
-		for _, line := range strings.Split(rest, "\n") {
+		for _, line := range strings.Split(out, "\n") {
 			switch {
 			case line == "mirror-exists":
 				st.mirrorExists = true
@@ -49,7 +47,7 @@ func setPreviousRevision(ctx context.Context) error {
 	return On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
 		st := r.hostState(h)
 		if st.previousKnown {
-			return nil // deploy:check:directories read it already
+			return nil // deploy:lock read it, under the lock
 		}
 		out, err := h.CaptureCommand(ctx, cmd)
 		if err != nil {

@@ -25,9 +25,16 @@ func testConfig() Config {
 
 // gitRules answer the commands whose output drives the flow.
 var gitRules = []backend.Rule{
+	lockTaken(""),
 	{Match: "ls-remote", Reply: backend.Reply{Stdout: "0123456789abcdef0123456789abcdef01234567\trefs/heads/main\n"}},
 	{Match: "--format=%H %ct", Reply: backend.Reply{Stdout: "0123456789abcdef0123456789abcdef01234567 1795640000\n"}},
 	{Match: "ls -1 /srv/shop/releases", Reply: backend.Reply{Stdout: "--capstan--\n--capstan--\n--capstan--\n"}},
+}
+
+// lockTaken answers the lock command as taken, with current pointing at
+// previous ("" for none).
+func lockTaken(previous string) backend.Rule {
+	return backend.Rule{Match: "/srv/shop/.capstan/lock.new-", Reply: backend.Reply{Stdout: lockTakenMarker + "\n" + previous + "\n"}}
 }
 
 // trace records the order in which tasks and hooks run.

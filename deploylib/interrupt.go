@@ -232,15 +232,22 @@ func (r *Run) supervise(ctx context.Context, task *Task) error {
 // release.
 func (r *Run) runToEnd(ctx context.Context, task *Task) error {
 	err := r.invokeRoot(ctx, task)
-	cctx, cancel := r.cleanupContext(ctx, cleanupTimeout)
-	defer cancel()
+	// The lock's release has a budget of its own: a slow deploy:failed
+	// hook or removal cannot leave the lock behind.
+	release := func() error {
+		lctx, cancel := r.cleanupContext(ctx, lockReleaseTimeout)
+		defer cancel()
+		return r.releaseLocks(lctx)
+	}
 	if err == nil {
-		if lerr := r.releaseLocks(cctx); lerr != nil {
+		if lerr := release(); lerr != nil {
 			r.console.Warn("%v", lerr)
 		}
 		r.finish(nil)
 		return nil
 	}
+	cctx, cancel := r.cleanupContext(ctx, r.cleanupTimeout)
+	defer cancel()
 	var locked *LockedError
 	if !errors.As(err, &locked) {
 		// A run refused by another run's lock did nothing; its
@@ -249,7 +256,8 @@ func (r *Run) runToEnd(ctx context.Context, task *Task) error {
 			err = errors.Join(err, fmt.Errorf("while handling the failure: %w", ferr))
 		}
 	}
-	if lerr := r.releaseLocks(cctx); lerr != nil {
+	cancel()
+	if lerr := release(); lerr != nil {
 		err = errors.Join(err, lerr)
 	}
 	sig := r.intr.signal()

@@ -101,7 +101,7 @@ func (w *syncWriter) String() string {
 	return w.b.String()
 }
 
-var previousRule = backend.Rule{Match: "readlink /srv/shop/current 2>/dev/null || echo ;", Reply: backend.Reply{Stdout: "/srv/shop/releases/20261125214038\nabc\n"}}
+var previousRule = lockTaken("/srv/shop/releases/20261125214038")
 
 const newRelease = "/srv/shop/releases/20261125214042"
 

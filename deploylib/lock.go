@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/capstan-deploy/capstan/deploylib/shell"
@@ -18,27 +17,39 @@ import (
 
 // The deploy lock keeps two runs from changing the same servers at once.
 //
-// It is the directory <deploy_to>/.capstan/lock, made with mkdir, which is
-// atomic: of two runs, exactly one creates it. A details file inside says
-// who holds it (run id, user, local host, pid, stage, branch, revision,
-// local start time and the server's time when taken). deploy:check takes it
-// on every release host, the first host by name first, and fails at once,
-// naming the holder, if another run holds it anywhere; the locks this run
-// took are then released. Because every run starts with the same host and
-// never waits, runs cannot deadlock, and of two runs started together over
-// the same hosts exactly one proceeds. A run releases the lock when it ends (success,
-// failure or interrupt) with one command per host that removes it only if
-// its details still hold the run's id, so a run never removes a lock it
-// does not hold; before switching current it checks the same way that the
-// lock is still its own. A lock left by a killed run stays until
-// deploy:unlock, which shows whose it was and removes it.
+// It is the directory <deploy_to>/.capstan/lock. A run builds it aside,
+// as .capstan/lock.new-<run id> holding a details file (run id, user, local
+// host, pid, stage, task, branch, local start time and the server's time
+// when taken) and a heartbeat file (the server's clock, in seconds), and
+// renames it into place with rename(2), which fails when a lock is there
+// already: of two runs, exactly one succeeds, and a lock is never visible
+// without its holder's details. deploy:check takes it on every release
+// host, the first host by name first, and fails at once, naming the holder,
+// if another run holds it anywhere; the locks this run took are then
+// released. Because every run starts with the same host and never waits,
+// runs cannot deadlock, and of two runs started together over the same
+// hosts exactly one proceeds.
+//
+// The command that takes the lock also reads where current points, so the
+// release a failed publish switches back to is the one current pointed at
+// under the lock, never one read before another run's deploy.
+//
+// While it runs, the holder refreshes the heartbeat every
+// lockHeartbeatEvery. A run releases the lock when it ends (success,
+// failure or interrupt), on every host the lock command was sent to (its
+// reply may have been lost), with its own time budget, removing it only if
+// its details still hold the run's id; before switching current it checks
+// the same way that the lock is still its own. A lock left by a killed run
+// stays until deploy:unlock, which refuses a lock whose heartbeat is
+// younger than lockStaleAfter, or that has no details, unless forced.
 
 var (
 	// Lock takes the deploy lock on every release host; deploy:check runs
 	// it last.
 	Lock = &Task{name: "deploy:lock", doc: "takes the deploy lock on every server"}
 	// Unlock clears a stale deploy lock on every release host, showing
-	// whose it was (mage production deploy:unlock).
+	// whose it was (mage production deploy:unlock); it refuses a lock
+	// whose holder may be alive unless FORCE=1.
 	Unlock = &Task{name: "deploy:unlock", doc: "clears a stale deploy lock, showing whose it was"}
 )
 
@@ -47,42 +58,73 @@ func init() {
 	Unlock.action = unlock
 }
 
+const (
+	// lockHeartbeatEvery is how often a holder refreshes its heartbeat.
+	lockHeartbeatEvery = 30 * time.Second
+	// lockStaleAfter is how long a lock must have shown no heartbeat
+	// before deploy:unlock removes it without FORCE=1.
+	lockStaleAfter = 2 * time.Minute
+	// lockReleaseTimeout bounds the release of the lock after a run, on
+	// a budget of its own: a slow deploy:failed hook cannot use it up.
+	lockReleaseTimeout = 30 * time.Second
+)
+
 // Markers in the output of the lock commands.
 const (
+	lockTakenMarker   = "capstan-lock-taken"
 	lockHeldMarker    = "capstan-lock-held"
 	lockNotOursMarker = "capstan-lock-not-ours"
 	lockNoneMarker    = "capstan-no-lock"
 	lockClearedMarker = "capstan-lock-cleared"
 )
 
-// lockDir is the lock directory; lockDetails the file inside it.
-func lockDir(deployTo string) string     { return path.Join(stateDir(deployTo), "lock") }
-func lockDetails(deployTo string) string { return path.Join(lockDir(deployTo), "details") }
+// lockDir is the lock directory; lockDetails and lockHeartbeat the files
+// inside it.
+func lockDir(deployTo string) string       { return path.Join(stateDir(deployTo), "lock") }
+func lockDetails(deployTo string) string   { return path.Join(lockDir(deployTo), "details") }
+func lockHeartbeat(deployTo string) string { return path.Join(lockDir(deployTo), "heartbeat") }
 
-// lockCmd takes the lock: it makes the lock directory and writes the
-// details into it, one line each, followed by the server's time; the
-// details file appears whole (written aside, then renamed). If
-// the directory exists it prints lockHeldMarker and the holder's details
-// instead, and still succeeds. Any other failure (no space left, no
-// permission) fails, and a lock whose details could not be written is
-// removed again.
-func lockCmd(deployTo string, lines []string) shell.Command {
-	dir, details := lockDir(deployTo), lockDetails(deployTo)
-	tmp := details + ".tmp"
-	write := shell.New("printf", append([]string{`%s\n`}, lines...)...).WriteTo(tmp).
-		And(shell.New("date", "-u", "+locked_at=%Y-%m-%dT%H:%M:%SZ").AppendTo(tmp)).
-		And(shell.New("mv", "--", tmp, details))
-	take := shell.New("mkdir", dir).
-		And(write.Or(shell.New("rm", "-rf", "--", dir).And(shell.New("false"))))
-	held := shell.New("test", "-d", dir).
-		And(shell.New("echo", lockHeldMarker)).
-		And(shell.New("cat", details).Quiet().Or(shell.New("true")))
-	return shell.New("mkdir", "-p", stateDir(deployTo)).And(take.Or(held))
+// lockAside is where a run builds its lock, or moves a lock it removes.
+func lockAside(deployTo, what, runID string) string {
+	return path.Join(stateDir(deployTo), "lock."+what+"-"+runID)
 }
 
-// readLockCmd prints the lock's details, if any.
-func readLockCmd(deployTo string) shell.Command {
-	return shell.New("cat", lockDetails(deployTo)).Quiet().Or(shell.New("true"))
+// heartbeatLine writes "heartbeat=<server seconds>" to file.
+func heartbeatLine(file string) shell.Command {
+	return shell.New("date", "+heartbeat=%s").WriteTo(file)
+}
+
+// lockStateCmd prints the lock's details and heartbeat and the server's
+// clock (server_now=<seconds>); it always succeeds.
+func lockStateCmd(deployTo string) shell.Command {
+	return shell.New("cat", lockDetails(deployTo), lockHeartbeat(deployTo)).Quiet().
+		Then(shell.New("date", "+server_now=%s"))
+}
+
+// lockCmd takes the lock: it builds the lock directory aside with the
+// details (lines, then the server's time) and a heartbeat, and renames it
+// into place; then it prints lockTakenMarker and where current points (an
+// empty line when nowhere). If a lock is there already, it removes what it
+// built and prints lockHeldMarker and the holder's details, heartbeat and
+// the server's clock instead, and still succeeds. Any other failure (no
+// space left, no permission) fails and leaves nothing.
+func lockCmd(deployTo, runID string, lines []string) shell.Command {
+	dir, aside := lockDir(deployTo), lockAside(deployTo, "new", runID)
+	details := path.Join(aside, "details")
+	build := shell.New("mkdir", aside).
+		And(shell.New("printf", append([]string{`%s\n`}, lines...)...).WriteTo(details)).
+		And(shell.New("date", "-u", "+locked_at=%Y-%m-%dT%H:%M:%SZ").AppendTo(details)).
+		And(heartbeatLine(path.Join(aside, "heartbeat")))
+	taken := shell.New("echo", lockTakenMarker).
+		And(shell.New("readlink", path.Join(deployTo, "current")).Quiet().Or(shell.New("echo")))
+	held := shell.New("rm", "-rf", "--", aside).
+		And(shell.New("test", "-d", dir)).
+		And(shell.New("echo", lockHeldMarker)).
+		And(lockStateCmd(deployTo))
+	take := build.And(shell.New("mv", "-T", "--", aside, dir)).And(taken)
+	return shell.New("mkdir", "-p", stateDir(deployTo)).
+		And(shell.New("rm", "-rf", "--", aside)).
+		And(take.Or(held))
 }
 
 // ownsLockCmd succeeds when the lock's details hold runID.
@@ -90,13 +132,26 @@ func ownsLockCmd(deployTo, runID string) shell.Command {
 	return shell.New("grep", "-qxF", "--", "run_id="+runID, lockDetails(deployTo)).Quiet()
 }
 
-// unlockOwnCmd removes the lock if runID holds it; otherwise it prints
-// lockNotOursMarker and the details found, and fails.
+// heartbeatCmd refreshes the heartbeat of runID's lock; it does nothing
+// when the lock is not runID's.
+func heartbeatCmd(deployTo, runID string) shell.Command {
+	tmp := lockHeartbeat(deployTo) + ".new-" + runID
+	return ownsLockCmd(deployTo, runID).
+		And(heartbeatLine(tmp)).
+		And(shell.New("mv", "--", tmp, lockHeartbeat(deployTo))).
+		Or(shell.New("true"))
+}
+
+// unlockOwnCmd removes the lock if runID holds it: it renames the lock
+// aside, so that it disappears at once and whole, and removes that;
+// otherwise it prints lockNotOursMarker and the details found, and fails.
 func unlockOwnCmd(deployTo, runID string) shell.Command {
 	notOurs := shell.New("echo", lockNotOursMarker).
 		And(shell.New("cat", lockDetails(deployTo)).Quiet().Or(shell.New("true"))).
 		And(shell.New("false"))
-	return ownsLockCmd(deployTo, runID).Or(notOurs).And(shell.New("rm", "-rf", "--", lockDir(deployTo)))
+	aside := lockAside(deployTo, "released", runID)
+	remove := shell.New("mv", "-T", "--", lockDir(deployTo), aside).And(shell.New("rm", "-rf", "--", aside))
+	return ownsLockCmd(deployTo, runID).Or(notOurs).And(remove)
 }
 
 // lockFenceCmd fails, saying why, unless runID still holds the lock. The
@@ -108,27 +163,22 @@ func lockFenceCmd(deployTo, runID string) shell.Command {
 			And(shell.New("false")))
 }
 
-// lockNoteCmd appends line to the lock's details if runID holds it.
-func lockNoteCmd(deployTo, runID, line string) shell.Command {
-	return ownsLockCmd(deployTo, runID).
-		And(shell.New("echo", line).AppendTo(lockDetails(deployTo))).
-		Or(shell.New("true"))
-}
-
-// clearLockCmd removes the lock whoever holds it: it moves the directory
-// aside (atomically, so what it prints is exactly what it removed), prints
-// lockClearedMarker and the details, and removes it; with no lock it
-// prints lockNoneMarker.
-func clearLockCmd(deployTo, runID string) shell.Command {
-	dir := lockDir(deployTo)
-	aside := path.Join(stateDir(deployTo), "lock.cleared-"+runID)
-	exists := shell.New("test", "-e", dir).Or(shell.New("test", "-L", dir))
-	none := shell.New("test", "!", "-e", dir).And(shell.New("test", "!", "-L", dir))
-	clear := shell.New("mv", "--", dir, aside).
+// clearLockCmd removes the lock of the run holderID (any lock, when
+// holderID is empty): it renames the directory aside (atomically, so what
+// it prints is exactly what it removed), prints lockClearedMarker and the
+// details, and removes it. When the lock is gone, or is now another run's,
+// it prints lockNoneMarker.
+func clearLockCmd(deployTo, holderID, runID string) shell.Command {
+	dir, aside := lockDir(deployTo), lockAside(deployTo, "cleared", runID)
+	move := shell.New("mv", "-T", "--", dir, aside)
+	if holderID != "" {
+		move = ownsLockCmd(deployTo, holderID).And(move)
+	}
+	clear := move.
 		And(shell.New("echo", lockClearedMarker)).
 		And(shell.New("cat", path.Join(aside, "details")).Quiet().Or(shell.New("true"))).
 		And(shell.New("rm", "-rf", "--", aside))
-	return exists.Or(shell.New("echo", lockNoneMarker)).Then(none.Or(clear))
+	return clear.Or(shell.New("echo", lockNoneMarker))
 }
 
 // LockInfo is what a deploy lock's details file says about its holder.
@@ -141,9 +191,11 @@ type LockInfo struct {
 	Stage     string
 	Task      string // what the holder runs: deploy, deploy:rollback, ...
 	Branch    string
-	Revision  string // the commit, once resolved
 	Started   string // when the holder started, by its own clock (RFC 3339)
 	LockedAt  string // when the lock was taken, by the server's clock
+	// Idle is how long ago the holder last refreshed its heartbeat, by
+	// the server's clock; negative when unknown.
+	Idle time.Duration
 }
 
 // lockIdentity returns this machine's name and this process's ID, for the
@@ -161,7 +213,7 @@ func (r *Run) lockDetailsFor() []string {
 		task = r.root.name
 	}
 	fields := [][2]string{
-		{"capstan_lock", "1"},
+		{"capstan_lock", "2"},
 		{"run_id", r.ID},
 		{"user", r.User},
 		{"local_host", host},
@@ -188,13 +240,17 @@ func cleanLockValue(s string) string {
 	}, s)
 }
 
-// parseLockInfo reads a details file; the first value of a key wins.
+// parseLockInfo reads a details file, optionally followed by the
+// heartbeat and server_now lines of lockStateCmd; the first value of a key
+// wins.
 func parseLockInfo(s string) LockInfo {
 	var li LockInfo
+	var heartbeat, now string
 	fields := map[string]*string{
 		"run_id": &li.RunID, "user": &li.User, "local_host": &li.LocalHost, "pid": &li.PID,
-		"stage": &li.Stage, "task": &li.Task, "branch": &li.Branch, "revision": &li.Revision,
+		"stage": &li.Stage, "task": &li.Task, "branch": &li.Branch,
 		"started": &li.Started, "locked_at": &li.LockedAt,
+		"heartbeat": &heartbeat, "server_now": &now,
 	}
 	for _, line := range strings.Split(s, "\n") {
 		k, v, ok := strings.Cut(strings.TrimSpace(line), "=")
@@ -202,13 +258,35 @@ func parseLockInfo(s string) LockInfo {
 			*p = cleanLockValue(v)
 		}
 	}
+	li.Idle = -1
+	nowS, err1 := strconv.ParseInt(now, 10, 64)
+	beatS, err2 := strconv.ParseInt(heartbeat, 10, 64)
+	if err2 != nil {
+		// A lock of an older Capstan has no heartbeat: its age counts.
+		if t, err := time.Parse(time.RFC3339, li.LockedAt); err == nil {
+			beatS, err2 = t.Unix(), nil
+		}
+	}
+	if err1 == nil && err2 == nil {
+		li.Idle = max(0, time.Duration(nowS-beatS)*time.Second)
+	}
 	return li
+}
+
+// known reports whether the lock had readable details.
+func (li LockInfo) known() bool { return li.RunID != "" || li.User != "" }
+
+// mayBeAlive reports whether the holder may still be running: it showed
+// a heartbeat less than lockStaleAfter ago, its age is unknown, or it runs
+// on this machine and its process exists.
+func (li LockInfo) mayBeAlive() bool {
+	return li.Idle < 0 || li.Idle < lockStaleAfter || li.aliveHere()
 }
 
 // String describes the holder in one line.
 func (li LockInfo) String() string {
-	if li.RunID == "" && li.User == "" {
-		return "an unknown run (the lock has no readable details: a run may have been killed while taking it)"
+	if !li.known() {
+		return "an unknown run (the lock has no readable details)"
 	}
 	who := li.User
 	if li.LocalHost != "" {
@@ -235,15 +313,15 @@ func (li LockInfo) String() string {
 	if li.Branch != "" {
 		what += ", branch " + li.Branch
 	}
-	if li.Revision != "" {
-		what += " at " + shortSHA(li.Revision)
-	}
 	s += ", " + what
 	switch {
 	case li.LockedAt != "":
 		s += ", since " + li.LockedAt
 	case li.Started != "":
 		s += ", started " + li.Started
+	}
+	if li.Idle >= 0 {
+		s += ", last heartbeat " + li.Idle.Round(time.Second).String() + " ago"
 	}
 	return s
 }
@@ -256,7 +334,7 @@ func (li LockInfo) aliveHere() bool {
 	if err != nil || pid <= 0 || li.LocalHost == "" || li.LocalHost != host {
 		return false
 	}
-	return syscall.Kill(pid, 0) == nil || errors.Is(syscall.Kill(pid, 0), syscall.EPERM)
+	return processExists(pid)
 }
 
 // LockedError reports that another run holds the deploy lock. The run that
@@ -270,7 +348,14 @@ type LockedError struct {
 }
 
 func (e *LockedError) Error() string {
-	return fmt.Sprintf("%s: the deploy lock is held by %s. Nothing was changed. If that run is gone, clear the lock with: mage %s deploy:unlock", e.Host, e.Holder, e.stage)
+	msg := fmt.Sprintf("%s: the deploy lock is held by %s. Nothing was changed. ", e.Host, e.Holder)
+	switch {
+	case !e.Holder.known():
+		return msg + fmt.Sprintf("If no run is deploying to this host, remove the lock with: FORCE=1 mage %s deploy:unlock", e.stage)
+	case e.Holder.mayBeAlive():
+		return msg + fmt.Sprintf("That run may still be running: wait for it to finish (deploy:unlock refuses a lock whose holder showed a heartbeat in the last %s).", lockStaleAfter)
+	}
+	return msg + fmt.Sprintf("It has shown no sign of life for %s; if that run is gone, clear the lock with: mage %s deploy:unlock", e.Holder.Idle.Round(time.Second), e.stage)
 }
 
 // takeLock takes the lock on every release host. The hosts are ordered by
@@ -280,7 +365,8 @@ func (e *LockedError) Error() string {
 // in parallel, keeping the cost of locking at two round trips whatever the
 // number of hosts. No run ever waits for a lock, so runs cannot deadlock.
 // Two runs over different but overlapping host sets (HOSTS filters) may
-// both be refused; neither changes anything.
+// both be refused; neither changes anything. Once taken, the heartbeat
+// starts.
 func takeLock(ctx context.Context) error {
 	r := CurrentRun(ctx)
 	hosts, _ := ReleaseRoles()(r)
@@ -289,31 +375,40 @@ func takeLock(ctx context.Context) error {
 	if len(hosts) == 0 {
 		return nil
 	}
-	cmd := lockCmd(r.Config.DeployTo, r.lockDetailsFor())
+	cmd := lockCmd(r.Config.DeployTo, r.ID, r.lockDetailsFor())
 	take := func(ctx context.Context, h *Host) error {
 		st := r.hostState(h)
 		if st.locked {
 			return nil
 		}
+		// The reply may be lost after the lock was taken: the release
+		// at the end of the run goes to every host this was sent to.
+		r.mu.Lock()
+		st.lockSent = true
+		r.mu.Unlock()
 		out, err := h.CaptureCommand(ctx, cmd)
 		if err != nil {
 			return fmt.Errorf("taking the deploy lock: %w", err)
 		}
-		if i := strings.Index(out, lockHeldMarker); i >= 0 && !r.DryRun() {
-			holder := parseLockInfo(out[i+len(lockHeldMarker):])
-			// A lock taken an instant ago has no details yet: look again
-			// shortly, to say whose it is.
-			for try := 0; holder.RunID == "" && try < 5 && ctx.Err() == nil; try++ {
-				time.Sleep(200 * time.Millisecond)
-				if again, err := h.CaptureCommand(ctx, readLockCmd(r.Config.DeployTo)); err == nil {
-					holder = parseLockInfo(again)
-				}
-			}
-			return &LockedError{Host: h.String(), Holder: holder, stage: r.Stage.Name}
+		if r.DryRun() {
+			st.locked, st.previousKnown = true, true
+			return nil
+		}
+		if i := strings.Index(out, lockHeldMarker); i >= 0 {
+			st.lockSent = false // the reply says this run did not take it
+			return &LockedError{Host: h.String(), Holder: parseLockInfo(out[i+len(lockHeldMarker):]), stage: r.Stage.Name}
 		}
 		st.locked = true
+		// Where current points, read under the lock; without it (a
+		// backend that answers nothing) deploy:set_previous_revision
+		// reads it, still under the lock.
+		if i := strings.Index(out, lockTakenMarker); i >= 0 {
+			previous, _, _ := strings.Cut(strings.TrimPrefix(out[i+len(lockTakenMarker):], "\n"), "\n")
+			st.previous, st.previousKnown = strings.TrimSpace(previous), true
+		}
 		return nil
 	}
+	defer r.startHeartbeat()
 	if err := take(ctx, hosts[0]); err != nil {
 		return err
 	}
@@ -337,66 +432,157 @@ func takeLock(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// releaseLocks releases the lock on every host where this run holds it.
-// A lock that is no longer this run's is left alone, with a warning.
-func (r *Run) releaseLocks(ctx context.Context) error {
-	var held []*Host
+// lockHosts returns the hosts the lock command was sent to, and whether
+// this run holds the lock on any of them.
+func (r *Run) lockHosts() (sent []*Host, held bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	for _, h := range r.hosts {
-		if r.state[h].locked {
-			held = append(held, h)
+		if st := r.state[h]; st.lockSent || st.locked {
+			sent = append(sent, h)
+			held = held || st.locked
 		}
 	}
-	if len(held) == 0 {
+	return sent, held
+}
+
+// startHeartbeat refreshes the heartbeat of the lock on every host where
+// this run holds it, every lockHeartbeatEvery, until the locks are
+// released or the run ends.
+func (r *Run) startHeartbeat() {
+	if r.dryRun || r.stopHeartbeat != nil {
+		return
+	}
+	if _, held := r.lockHosts(); !held {
+		return
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	var once sync.Once
+	r.stopHeartbeat = func() {
+		once.Do(func() { close(stop) })
+		<-done
+	}
+	cmd := heartbeatCmd(r.Config.DeployTo, r.ID)
+	ctx := context.Background()
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(r.heartbeatEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			var locked []*Host
+			for _, h := range r.hosts {
+				if r.hostState(h).locked {
+					locked = append(locked, h)
+				}
+			}
+			hctx, cancel := context.WithTimeout(ctx, lockHeartbeatEvery)
+			eachHost(locked, func(h *Host) {
+				if _, err := h.run1(hctx, cmd, runOpts{hidden: true, capture: true}); err != nil {
+					r.console.Log("WARN", fmt.Sprintf("%s: refreshing the deploy lock's heartbeat: %v", h, err))
+				}
+			})
+			cancel()
+			if r.heartbeats != nil {
+				select {
+				case r.heartbeats <- struct{}{}:
+				case <-stop:
+					return
+				}
+			}
+		}
+	}()
+}
+
+// releaseLocks releases the lock on every host where this run holds it,
+// or sent the command that takes it. A lock that is no longer this run's
+// is left alone, with a warning.
+func (r *Run) releaseLocks(ctx context.Context) error {
+	if r.stopHeartbeat != nil {
+		r.stopHeartbeat()
+	}
+	hosts, _ := r.lockHosts()
+	if len(hosts) == 0 {
 		return nil
 	}
 	cmd := unlockOwnCmd(r.Config.DeployTo, r.ID)
 	var mu sync.Mutex
 	var errs []error
-	eachHost(held, func(h *Host) {
+	eachHost(hosts, func(h *Host) {
 		out, err := h.CaptureCommand(ctx, cmd)
-		st := r.state[h]
+		st := r.hostState(h)
+		mu.Lock()
+		defer mu.Unlock()
+		held := st.locked
 		switch {
 		case err == nil:
-			st.locked = false
+			st.locked, st.lockSent = false, false
 		case strings.Contains(out, lockNotOursMarker):
-			st.locked = false
+			st.locked, st.lockSent = false, false
+			if !held {
+				return // the lock command's reply was lost, and it had not taken the lock
+			}
 			if now := parseLockInfo(out[strings.Index(out, lockNotOursMarker)+len(lockNotOursMarker):]); now.RunID != "" {
 				r.console.Warn("%s: the deploy lock is no longer this run's (now held by %s); left it alone", h, now)
 			} else {
 				r.console.Warn("%s: the deploy lock was already gone (cleared with deploy:unlock?)", h)
 			}
 		default:
-			mu.Lock()
-			errs = append(errs, fmt.Errorf("releasing the deploy lock: %w\nclear it with: mage %s deploy:unlock", err, r.Stage.Name))
-			mu.Unlock()
+			errs = append(errs, fmt.Errorf("releasing the deploy lock: %w\nit still holds this run's id (%s); once this run has ended, clear it with: FORCE=1 mage %s deploy:unlock", err, r.ID, r.Stage.Name))
 		}
 	})
 	return errors.Join(errs...)
 }
 
-// unlock is deploy:unlock: it removes the lock on every release host,
-// saying whose it was.
+// unlock is deploy:unlock: on every release host it shows the lock and
+// removes it, unless its holder may be alive (a recent heartbeat, a live
+// process on this machine, or no details), which only FORCE=1 overrides.
+// It removes exactly the lock it showed: one taken meanwhile by another
+// run stays.
 func unlock(ctx context.Context) error {
 	r := CurrentRun(ctx)
-	cmd := clearLockCmd(r.Config.DeployTo, r.ID)
+	deployTo := r.Config.DeployTo
 	return On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
-		out, err := h.CaptureCommand(ctx, cmd)
+		out, err := h.CaptureCommand(ctx, shell.New("test", "-d", lockDir(deployTo)).And(shell.New("echo", lockHeldMarker)).And(lockStateCmd(deployTo)).Or(shell.New("true")))
 		if err != nil {
-			return fmt.Errorf("clearing the deploy lock: %w", err)
+			return fmt.Errorf("reading the deploy lock: %w", err)
 		}
 		if r.DryRun() {
 			return nil
 		}
-		i := strings.Index(out, lockClearedMarker)
+		i := strings.Index(out, lockHeldMarker)
 		if i < 0 {
 			r.console.Info("%s: no deploy lock", h)
 			return nil
 		}
-		li := parseLockInfo(out[i+len(lockClearedMarker):])
-		r.console.Info("%s: removed the deploy lock held by %s", h, li)
-		if li.aliveHere() {
-			r.console.Warn("%s: process %s on this machine, which took that lock, is still running: it may still be deploying", h, li.PID)
+		li := parseLockInfo(out[i+len(lockHeldMarker):])
+		if li.mayBeAlive() && !r.force {
+			why := "it has no readable details (a run may be taking it right now)"
+			switch {
+			case li.aliveHere():
+				why = "process " + li.PID + " on this machine, which took it, is still running"
+			case li.known() && li.Idle >= 0:
+				why = fmt.Sprintf("its holder showed a heartbeat %s ago (a lock is stale after %s without one)", li.Idle.Round(time.Second), lockStaleAfter)
+			case li.known():
+				why = "its age cannot be told"
+			}
+			return fmt.Errorf("the deploy lock is held by %s, and that run may be alive: %s. Nothing was removed. If you are sure it is gone, run: FORCE=1 mage %s deploy:unlock", li, why, r.Stage.Name)
 		}
+		out, err = h.CaptureCommand(ctx, clearLockCmd(deployTo, li.RunID, r.ID))
+		if err != nil {
+			return fmt.Errorf("clearing the deploy lock: %w", err)
+		}
+		j := strings.Index(out, lockClearedMarker)
+		if j < 0 {
+			r.console.Info("%s: the deploy lock of %s is gone already; nothing removed", h, li)
+			return nil
+		}
+		r.console.Info("%s: removed the deploy lock held by %s", h, parseLockInfo(out[j+len(lockClearedMarker):]))
 		return nil
 	})
 }

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,26 +35,35 @@ func sh(t *testing.T, c shell.Command, stdin string) (string, error) {
 // would misread.
 func TestLockCommands(t *testing.T) {
 	deployTo := filepath.Join(t.TempDir(), "my app's $(dir)")
-	details := "capstan_lock=1\nrun_id=run-a\nuser=alice $(id)\n"
+	details := "capstan_lock=2\nrun_id=run-a\nuser=alice $(id)\n"
 
-	out, err := sh(t, lockCmd(deployTo, strings.Split(strings.TrimSpace(details), "\n")), "")
-	if err != nil || strings.Contains(out, lockHeldMarker) {
-		t.Fatalf("first lock: %v %q", err, out)
+	out, err := sh(t, lockCmd(deployTo, "run-a", strings.Split(strings.TrimSpace(details), "\n")), "")
+	if err != nil || !strings.HasPrefix(out, lockTakenMarker+"\n\n") {
+		t.Fatalf("first lock: %v %q, want taken with no current", err, out)
 	}
 	b, _ := os.ReadFile(lockDetails(deployTo))
 	if !strings.HasPrefix(string(b), details) || !strings.Contains(string(b), "\nlocked_at=20") {
 		t.Errorf("details = %q", b)
 	}
-	if _, err := os.Stat(lockDetails(deployTo) + ".tmp"); !os.IsNotExist(err) {
-		t.Errorf("the temporary details file is left: %v", err)
+	if b, _ := os.ReadFile(lockHeartbeat(deployTo)); !strings.HasPrefix(string(b), "heartbeat=") {
+		t.Errorf("heartbeat = %q", b)
+	}
+	if ents, _ := os.ReadDir(stateDir(deployTo)); len(ents) != 1 {
+		t.Errorf("taking the lock left %v in the state directory", ents)
 	}
 
-	out, err = sh(t, lockCmd(deployTo, []string{"run_id=run-b"}), "")
+	os.MkdirAll(filepath.Join(deployTo, "releases", "20261125214038"), 0o755)
+	os.Symlink(filepath.Join(deployTo, "releases", "20261125214038"), filepath.Join(deployTo, "current"))
+	out, err = sh(t, lockCmd(deployTo, "run-b", []string{"run_id=run-b"}), "")
 	if err != nil || !strings.Contains(out, lockHeldMarker) {
 		t.Fatalf("second lock: %v %q, want held", err, out)
 	}
-	if li := parseLockInfo(out); li.RunID != "run-a" || li.User != "alice $(id)" || li.LockedAt == "" {
+	li := parseLockInfo(out)
+	if li.RunID != "run-a" || li.User != "alice $(id)" || li.LockedAt == "" || li.Idle < 0 || li.Idle > time.Minute {
 		t.Errorf("holder = %+v", li)
+	}
+	if ents, _ := os.ReadDir(stateDir(deployTo)); len(ents) != 1 {
+		t.Errorf("a refused lock left %v in the state directory", ents)
 	}
 
 	for _, c := range []shell.Command{lockFenceCmd(deployTo, "run-b"), unlockOwnCmd(deployTo, "run-b")} {
@@ -69,41 +81,97 @@ func TestLockCommands(t *testing.T) {
 	if _, err := sh(t, lockFenceCmd(deployTo, "run-a"), ""); err != nil {
 		t.Errorf("fence of the holder: %v", err)
 	}
-	if _, err := sh(t, lockNoteCmd(deployTo, "run-a", "revision=abc"), ""); err != nil {
-		t.Errorf("note: %v", err)
+	os.WriteFile(lockHeartbeat(deployTo), []byte("heartbeat=1\n"), 0o644)
+	for _, id := range []string{"run-b", "run-a"} {
+		if _, err := sh(t, heartbeatCmd(deployTo, id), ""); err != nil {
+			t.Errorf("heartbeat of %s: %v", id, err)
+		}
+		b, _ := os.ReadFile(lockHeartbeat(deployTo))
+		if refreshed := string(b) != "heartbeat=1\n"; refreshed != (id == "run-a") {
+			t.Errorf("after the heartbeat of %s the heartbeat is %q", id, b)
+		}
 	}
-	if _, err := sh(t, lockNoteCmd(deployTo, "run-b", "revision=evil"), ""); err != nil {
-		t.Errorf("note of another run must not fail: %v", err)
-	}
-	b, _ = os.ReadFile(lockDetails(deployTo))
-	if li := parseLockInfo(string(b)); li.Revision != "abc" {
-		t.Errorf("revision noted = %q (details %q)", li.Revision, b)
+	out, err = sh(t, lockCmd(deployTo, "run-c", []string{"run_id=run-c"}), "")
+	if err != nil || !strings.Contains(out, lockHeldMarker) {
+		t.Fatalf("third lock: %v %q, want held", err, out)
 	}
 	if _, err := sh(t, unlockOwnCmd(deployTo, "run-a"), ""); err != nil {
 		t.Errorf("release by the holder: %v", err)
 	}
-	if _, err := os.Stat(lockDir(deployTo)); !os.IsNotExist(err) {
-		t.Fatalf("the holder's release left the lock: %v", err)
+	if ents, _ := os.ReadDir(stateDir(deployTo)); len(ents) != 0 {
+		t.Errorf("the holder's release left %v in the state directory", ents)
+	}
+	out, err = sh(t, lockCmd(deployTo, "run-c", []string{"run_id=run-c"}), "")
+	if err != nil || !strings.HasPrefix(out, lockTakenMarker+"\n"+filepath.Join(deployTo, "releases", "20261125214038")+"\n") {
+		t.Fatalf("lock after release: %v %q, want taken, with current", err, out)
 	}
 
-	// deploy:unlock: no lock, then a stale one.
-	out, err = sh(t, clearLockCmd(deployTo, "u1"), "")
+	// deploy:unlock's removal: only the lock of the run it showed.
+	out, err = sh(t, clearLockCmd(deployTo, "run-a", "u1"), "")
 	if err != nil || !strings.Contains(out, lockNoneMarker) {
-		t.Errorf("unlock without a lock: %v %q", err, out)
+		t.Errorf("clearing the lock of a run that no longer holds it: %v %q", err, out)
 	}
-	sh(t, lockCmd(deployTo, []string{"run_id=stale", "user=bob", "pid=4242"}), "")
-	out, err = sh(t, clearLockCmd(deployTo, "u2"), "")
-	if err != nil || !strings.Contains(out, lockClearedMarker) || !strings.Contains(out, "user=bob") {
-		t.Errorf("unlock of a stale lock: %v %q", err, out)
+	if _, err := os.Stat(lockDir(deployTo)); err != nil {
+		t.Fatalf("clearing another run's lock removed run-c's: %v", err)
+	}
+	out, err = sh(t, clearLockCmd(deployTo, "run-c", "u2"), "")
+	if err != nil || !strings.Contains(out, lockClearedMarker) || !strings.Contains(out, "run_id=run-c") {
+		t.Errorf("clearing run-c's lock: %v %q", err, out)
+	}
+	out, err = sh(t, clearLockCmd(deployTo, "", "u3"), "")
+	if err != nil || !strings.Contains(out, lockNoneMarker) {
+		t.Errorf("clearing with no lock: %v %q", err, out)
 	}
 	if ents, _ := os.ReadDir(stateDir(deployTo)); len(ents) != 0 {
 		t.Errorf("unlock left %v in the state directory", ents)
 	}
 }
 
+// Two runs take the lock at the same instant, many times over: exactly one
+// gets it, and the other always learns whose it is. A lock made with mkdir
+// and filled afterwards was seen without its details in this race.
+func TestLockRaceAlwaysShowsTheHolder(t *testing.T) {
+	deployTo := t.TempDir()
+	for round := range 40 {
+		var start sync.WaitGroup
+		start.Add(1)
+		outs := make([]string, 2)
+		errs := make([]error, 2)
+		var done sync.WaitGroup
+		for i := range 2 {
+			done.Add(1)
+			go func() {
+				defer done.Done()
+				id := fmt.Sprintf("run-%d-%d", round, i)
+				start.Wait()
+				outs[i], errs[i] = sh(t, lockCmd(deployTo, id, []string{"run_id=" + id, "user=u" + id}), "")
+			}()
+		}
+		start.Done()
+		done.Wait()
+		taken := 0
+		for i := range 2 {
+			switch {
+			case errs[i] != nil:
+				t.Fatalf("round %d: %v %q", round, errs[i], outs[i])
+			case strings.HasPrefix(outs[i], lockTakenMarker):
+				taken++
+			case !parseLockInfo(outs[i]).known():
+				t.Fatalf("round %d: the lock was seen without its holder's details: %q", round, outs[i])
+			}
+		}
+		if taken != 1 {
+			t.Fatalf("round %d: %d runs took the lock: %q", round, taken, outs)
+		}
+		if err := os.RemoveAll(lockDir(deployTo)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func TestLockInfoString(t *testing.T) {
-	li := parseLockInfo("run_id=ab12\nuser=bob\nlocal_host=laptop\npid=77\nstage=production\ntask=deploy\nbranch=main\nrevision=0123456789abcdef0123\nlocked_at=2026-11-25T21:40:42Z\nuser=mallory\n")
-	want := "bob@laptop (pid 77, run ab12), deploy of production, branch main at 0123456789ab, since 2026-11-25T21:40:42Z"
+	li := parseLockInfo("run_id=ab12\nuser=bob\nlocal_host=laptop\npid=77\nstage=production\ntask=deploy\nbranch=main\nlocked_at=2026-11-25T21:40:42Z\nuser=mallory\nheartbeat=1795640000\nserver_now=1795640075\n")
+	want := "bob@laptop (pid 77, run ab12), deploy of production, branch main, since 2026-11-25T21:40:42Z, last heartbeat 1m15s ago"
 	if got := li.String(); got != want {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
@@ -117,7 +185,7 @@ func TestLockInfoString(t *testing.T) {
 
 // heldByBob answers the lock command as held by bob.
 func heldByBob() backend.Rule {
-	return backend.Rule{Match: "mkdir /srv/shop/.capstan/lock", Reply: backend.Reply{Stdout: lockHeldMarker + "\nrun_id=bob1\nuser=bob\nlocal_host=laptop\npid=77\nlocked_at=2026-11-25T21:00:00Z\n"}}
+	return backend.Rule{Match: "mkdir /srv/shop/.capstan/lock", Reply: backend.Reply{Stdout: lockHeldMarker + "\nrun_id=bob1\nuser=bob\nlocal_host=laptop\npid=77\nlocked_at=2026-11-25T21:00:00Z\nheartbeat=1795640000\nserver_now=1795642400\n"}}
 }
 
 func TestDeployRefusedByLockChangesNothing(t *testing.T) {
@@ -142,7 +210,7 @@ func TestDeployRefusedByLockChangesNothing(t *testing.T) {
 	if !errors.As(err, &le) || le.Host != "web2" || le.Holder.User != "bob" {
 		t.Fatalf("error = %v, want a LockedError for web2 held by bob", err)
 	}
-	for _, want := range []string{"web2", "bob@laptop (pid 77, run bob1)", "since 2026-11-25T21:00:00Z", "mage test deploy:unlock"} {
+	for _, want := range []string{"web2", "bob@laptop (pid 77, run bob1)", "since 2026-11-25T21:00:00Z", "no sign of life for 40m0s", "mage test deploy:unlock"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q: %v", want, err)
 		}
@@ -225,15 +293,101 @@ func TestStandaloneTasksTakeTheLock(t *testing.T) {
 	}
 }
 
-func TestUnlockShowsWhoseLockItWas(t *testing.T) {
-	isolate(t, testConfig())
-	_, out, err := recorderRun(t, testStage("web1", "web2"), Unlock,
-		backend.Rule{Match: "lock.cleared-run0001", Reply: backend.Reply{Stdout: lockClearedMarker + "\nrun_id=bob1\nuser=bob\nlocal_host=laptop\npid=77\nlocked_at=2026-11-25T21:00:00Z\n"}})
+// deploy:unlock on a local deploy directory: it removes a stale lock,
+// saying whose it was, and refuses one whose holder may be alive (a recent
+// heartbeat, no details) unless FORCE=1.
+func TestUnlock(t *testing.T) {
+	repo := newGitRepo(t)
+	isolate(t, Config{Application: "app"})
+	st, err := LocalStage(repo)
 	if err != nil {
-		t.Fatalf("%v\n%s", err, out)
+		t.Fatal(err)
 	}
-	if strings.Count(out, "removed the deploy lock held by bob@laptop (pid 77, run bob1)") != 2 {
-		t.Errorf("deploy:unlock output:\n%s", out)
+	stale := strconv.FormatInt(time.Now().Add(-10*time.Minute).Unix(), 10)
+	for _, tc := range []struct {
+		name      string
+		heartbeat string // "" for a fresh one, "-" for a lock with no details
+		force     bool
+		removed   bool
+		want      string
+	}{
+		{"stale", stale, false, true, "removed the deploy lock held by bob@laptop (pid 77, run bob1), deploy of production, since "},
+		{"fresh", "", false, false, "may be alive: its holder showed a heartbeat "},
+		{"fresh, forced", "", true, true, "removed the deploy lock held by bob@laptop"},
+		{"no details", "-", false, false, "has no readable details"},
+		{"no details, forced", "-", true, true, "removed the deploy lock held by an unknown run"},
+		{"no lock", "none", false, false, "no deploy lock"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			os.RemoveAll(lockDir(st.DeployTo))
+			switch tc.heartbeat {
+			case "none":
+			case "-":
+				os.MkdirAll(lockDir(st.DeployTo), 0o755)
+			default:
+				if out, err := sh(t, lockCmd(st.DeployTo, "bob1", []string{"run_id=bob1", "user=bob", "local_host=laptop", "pid=77", "stage=production", "task=deploy"}), ""); err != nil {
+					t.Fatalf("%v %s", err, out)
+				}
+				if tc.heartbeat != "" {
+					os.WriteFile(lockHeartbeat(st.DeployTo), []byte("heartbeat="+tc.heartbeat+"\n"), 0o644)
+				}
+			}
+			t.Setenv("FORCE", map[bool]string{true: "1", false: ""}[tc.force])
+			out, err := localRun(t, st, Unlock, time.Now())
+			_, statErr := os.Stat(lockDir(st.DeployTo))
+			if gone := os.IsNotExist(statErr); gone != (tc.removed || tc.heartbeat == "none") {
+				t.Errorf("lock gone = %v\n%s", gone, out)
+			}
+			if (err == nil) != (tc.removed || tc.heartbeat == "none") {
+				t.Errorf("error = %v", err)
+			}
+			if all := out + fmt.Sprint(err); !strings.Contains(all, tc.want) {
+				t.Errorf("output lacks %q:\n%s", tc.want, all)
+			}
+			if err != nil && !strings.Contains(err.Error(), "FORCE=1 mage local deploy:unlock") {
+				t.Errorf("a refusal does not say how to force: %v", err)
+			}
+			if ents, _ := os.ReadDir(stateDir(st.DeployTo)); tc.removed && len(ents) > 1 {
+				t.Errorf("unlock left %v in the state directory", ents)
+			}
+		})
+	}
+}
+
+// A run that lasts refreshes its lock's heartbeat, so deploy:unlock keeps
+// refusing it.
+func TestLockHeartbeat(t *testing.T) {
+	repo := newGitRepo(t)
+	isolate(t, Config{Application: "app"})
+	st, err := LocalStage(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	beats := make(chan struct{})
+	var seen string
+	After(Updated, func(ctx context.Context) error {
+		hb := lockHeartbeat(st.DeployTo)
+		if err := os.WriteFile(hb, []byte("heartbeat=1\n"), 0o644); err != nil {
+			return err
+		}
+		<-beats // the round under way may have begun before the write
+		<-beats // this one began after it
+		b, err := os.ReadFile(hb)
+		seen = string(b)
+		return err
+	})
+	var out bytes.Buffer
+	err = Start(context.Background(), Deploy, WithStage(st), WithOutput(&out), WithColor(false), func(o *runOptions) {
+		o.heartbeatEvery, o.heartbeats = time.Millisecond, beats
+	})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if seen == "heartbeat=1\n" || !strings.HasPrefix(seen, "heartbeat=") {
+		t.Errorf("the heartbeat was not refreshed during the run: %q", seen)
+	}
+	if _, err := os.Stat(lockDir(st.DeployTo)); !os.IsNotExist(err) {
+		t.Errorf("lock left after the run: %v", err)
 	}
 }
 
@@ -277,5 +431,53 @@ func TestLocalConcurrentDeploys(t *testing.T) {
 		if got := readLink(t, filepath.Join(st.DeployTo, "current")); filepath.Base(got) != ReleaseNameAt(at) {
 			t.Errorf("round %d: current -> %s", round, got)
 		}
+	}
+}
+
+// The reply to the lock command is lost on web2 (the connection drops
+// after the server took the lock): the run fails, and still releases the
+// lock there, guarded by its run id.
+func TestLockReleasedWhereTheReplyWasLost(t *testing.T) {
+	isolate(t, testConfig())
+	rec, out, err := hookedRunIO(t, testStage("web1", "web2"), Deploy, func(ctx context.Context, host, cmd string, stdio backend.Stdio) (bool, error) {
+		if host == "web2" && strings.Contains(cmd, ".capstan/lock.new-") {
+			return true, errors.New("connection lost")
+		}
+		return false, nil
+	}, gitRules...)
+	if err == nil {
+		t.Fatalf("deploy succeeded:\n%s", out)
+	}
+	released := map[string]bool{}
+	for _, c := range rec.Log() {
+		if strings.Contains(c.Command, "grep -qxF -- run_id=run0001") && strings.Contains(c.Command, "lock.released-run0001") {
+			released[c.Host] = true
+		}
+	}
+	if !released["web1"] || !released["web2"] {
+		t.Errorf("lock released on %v, want web1 and web2 (whose reply was lost)\n%s", released, transcript(rec))
+	}
+}
+
+// A deploy:failed hook that outlasts the cleanup budget does not keep the
+// lock from being released: the release has a budget of its own.
+func TestLockReleasedAfterASlowFailedHook(t *testing.T) {
+	isolate(t, testConfig())
+	After(Updated, func(context.Context) error { return errors.New("migration failed") })
+	After(Failed, func(ctx context.Context) error {
+		<-ctx.Done() // the whole cleanup budget
+		return ctx.Err()
+	})
+	rec := backend.NewRecorder("", gitRules...)
+	var out bytes.Buffer
+	err := Start(context.Background(), Deploy, WithStage(testStage("web1")), WithOutput(&out), WithColor(false),
+		WithClock(fixedClock(0)), WithLogFile(""), func(o *runOptions) { o.runID, o.cleanupTimeout = "run0001", 50*time.Millisecond },
+		WithDialer(func(ctx context.Context, s Server) (backend.Conn, error) { return rec.ForHost(s.Host), nil }))
+	if err == nil || !strings.Contains(err.Error(), "migration failed") {
+		t.Fatalf("error = %v", err)
+	}
+	log := rec.Log()
+	if last := log[len(log)-1].Command; !strings.Contains(last, "lock.released-run0001") {
+		t.Errorf("the lock was not released after the slow hook; last command: %s\n%s", last, out.String())
 	}
 }

@@ -32,7 +32,7 @@ var deployRules = append([]backend.Rule{
 	{Match: "remote update", Reply: backend.Reply{
 		Stdout: "0123456789abcdef0123456789abcdef01234567 1795640000\n",
 		Stderr: "From git@example.com:acme/shop\n   fedcba9..0123456 main -> main\n"}},
-	{Match: "readlink /srv/shop/current 2>/dev/null || echo ;", Reply: backend.Reply{Stdout: "/srv/shop/releases/20261125214038\nabc\n"}},
+	lockTaken("/srv/shop/releases/20261125214038"),
 	{Match: "ls -1 /srv/shop/releases", Reply: backend.Reply{Stdout: "20261120000000\n20261121000000\n20261122000000\n20261123000000\n20261124000000\n20261125214038\n20261125214042\n--capstan--\n--capstan--\n/srv/shop/releases/20261125214042\n--capstan--\n"}},
 }, gitRules...)
 

@@ -33,7 +33,7 @@ func TestDeployRoundTripBudget(t *testing.T) {
 // TestRepeatDeployRoundTripBudget does the same for hosts that hold a
 // mirror already, the common case.
 func TestRepeatDeployRoundTripBudget(t *testing.T) {
-	mirror := backend.Rule{Match: "echo mirror-exists", Reply: backend.Reply{Stdout: "/srv/shop/releases/20261125214038\nmirror-exists\n"}}
+	mirror := backend.Rule{Match: "echo mirror-exists", Reply: backend.Reply{Stdout: "mirror-exists\n"}}
 	checkRoundTripBudget(t, repeatDeployCommandsPerHost, "repeatDeployCommandsPerHost", append([]backend.Rule{mirror}, gitRules...))
 }
 

@@ -53,6 +53,12 @@ type Run struct {
 	revision Revision
 	state    map[*Host]*hostState
 	intr     *interrupts // signals received (interrupt.go)
+
+	force          bool          // FORCE=1: deploy:unlock removes a lock that may be live
+	heartbeatEvery time.Duration // how often the lock's heartbeat is refreshed
+	heartbeats     chan struct{} // tests: a value after every heartbeat round
+	cleanupTimeout time.Duration // the budget of the work after a failure
+	stopHeartbeat  func()        // stops the heartbeat; nil when none runs
 }
 
 // hostState is what the engine tracks per host during a run.
@@ -62,7 +68,7 @@ type hostState struct {
 	dialOnce sync.Once
 	created  bool   // this run created the release directory on the host
 	previous string // the release current pointed at before publishing
-	// previousKnown: deploy:check:directories already read previous, so
+	// previousKnown: deploy:lock read previous under the lock, so
 	// deploy:set_previous_revision needs no command of its own.
 	previousKnown bool
 	// revisionWritten: the release's REVISION and REVISION_TIME were
@@ -75,6 +81,7 @@ type hostState struct {
 	rolledFrom   string // the release a rollback moves current away from
 
 	locked       bool   // this run holds the deploy lock on the host (lock.go)
+	lockSent     bool   // the command taking the lock was sent to the host
 	switchTried  bool   // the switch of current was sent to the host
 	switchedBack bool   // current was put back on previous after a failure
 	unknown      string // why the host's current is unknown after a failure
@@ -120,6 +127,10 @@ type runOptions struct {
 	runID   string
 	logFile *string   // WithLogFile (logfile.go)
 	logW    io.Writer // tests: the log goes here instead of a file
+
+	heartbeatEvery time.Duration // tests: a faster lock heartbeat
+	heartbeats     chan struct{} // tests: told after every heartbeat round
+	cleanupTimeout time.Duration // tests: a shorter budget after a failure
 }
 
 // dryRunSelected is set by [UseDryRun] for every later run of the process.
@@ -171,7 +182,7 @@ func newRun(opts ...Option) (*Run, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if os.Getenv("DRY_RUN") != "" && os.Getenv("DRY_RUN") != "0" || dryRunSelected.Load() {
+	if envFlag("DRY_RUN") || dryRunSelected.Load() {
 		o.dryRun = true
 	}
 	var st Stage
@@ -214,13 +225,17 @@ func newRun(opts ...Option) (*Run, error) {
 		dryRun:  o.dryRun,
 		console: console.New(o.out, console.Options{Color: colorOn, Verbose: verbose, Now: o.now, Redact: redact,
 			Log: logW, RunID: id, Width: console.AutoWidth(o.out)}),
-		logPath: logPath,
-		logFile: logFile,
-		dial:    o.dial,
-		dialSem: make(chan struct{}, maxConcurrentDials),
-		now:     o.now,
-		invoked: map[*Task]bool{},
-		state:   map[*Host]*hostState{},
+		logPath:        logPath,
+		logFile:        logFile,
+		dial:           o.dial,
+		dialSem:        make(chan struct{}, maxConcurrentDials),
+		now:            o.now,
+		force:          envFlag("FORCE"),
+		heartbeatEvery: cmp.Or(o.heartbeatEvery, lockHeartbeatEvery),
+		heartbeats:     o.heartbeats,
+		cleanupTimeout: cmp.Or(o.cleanupTimeout, cleanupTimeout),
+		invoked:        map[*Task]bool{},
+		state:          map[*Host]*hostState{},
 	}
 	for _, s := range servers {
 		addr, _ := ParseAddress(s.Host)
@@ -242,6 +257,13 @@ func newRun(opts ...Option) (*Run, error) {
 		r.console.Warn("%v", logProblem)
 	}
 	return r, nil
+}
+
+// envFlag reports whether the environment variable name is set to
+// something other than "" or "0".
+func envFlag(name string) bool {
+	v := os.Getenv(name)
+	return v != "" && v != "0"
 }
 
 func newRunID() string {
@@ -387,6 +409,9 @@ func wrapTask(name string, err error) error {
 
 // close closes every connection the run opened.
 func (r *Run) close() {
+	if r.stopHeartbeat != nil {
+		r.stopHeartbeat()
+	}
 	for _, st := range r.state {
 		if st.conn != nil {
 			st.conn.Close()

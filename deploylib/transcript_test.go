@@ -32,7 +32,7 @@ func transcript(rec *backend.Recorder) string {
 func TestDeployTranscript(t *testing.T) {
 	isolate(t, testConfig())
 	rec, out, err := recorderRun(t, testStage("deploy@web1"), Deploy, append([]backend.Rule{
-		{Match: "readlink /srv/shop/current 2>/dev/null || echo ;", Reply: backend.Reply{Stdout: "/srv/shop/releases/20261125214038\nabc\n"}},
+		lockTaken("/srv/shop/releases/20261125214038"),
 		{Match: "ls -1 /srv/shop/releases", Reply: backend.Reply{Stdout: "20261120000000\n20261121000000\n20261122000000\n20261123000000\n20261124000000\n20261125214038\n20261125214042\njunk\n--capstan--\n20261120000000\n--capstan--\n/srv/shop/releases/20261125214042\n--capstan--\n"}},
 	}, gitRules...)...)
 	if err != nil {
