@@ -85,7 +85,7 @@ func Start(t testing.TB, opts Options) *Lab {
 // bounds the start only; the hosts run until Close. When this machine
 // cannot run a lab the error wraps [ErrUnavailable]. When New fails it
 // leaves nothing running.
-func New(ctx context.Context, opts Options) (_ *Lab, err error) {
+func New(ctx context.Context, opts Options) (*Lab, error) {
 	if err := Check(); err != nil {
 		return nil, err
 	}
@@ -100,35 +100,39 @@ func New(ctx context.Context, opts Options) (_ *Lab, err error) {
 		return nil, fmt.Errorf("lab: %w", err)
 	}
 	l := &Lab{Dir: dir}
-	defer func() {
-		if err != nil {
-			err = errors.Join(fmt.Errorf("lab: %w", err), l.Close())
-		}
-	}()
+	if err := l.start(ctx, opts); err != nil {
+		return nil, errors.Join(fmt.Errorf("lab: %w", err), l.Close())
+	}
+	return l, nil
+}
+
+// start sets up and starts l in l.Dir; on error, l.Close undoes it.
+func (l *Lab) start(ctx context.Context, opts Options) error {
+	dir := l.Dir
 	if err := os.Chmod(dir, 0o755); err != nil {
-		return nil, err
+		return err
 	}
 	root := os.Geteuid() == 0
 	acct, err := loginAccount(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("login user: %w", err)
+		return fmt.Errorf("login user: %w", err)
 	}
 	l.User = acct.name
 
 	l.ClientKey = filepath.Join(dir, "client_ed25519")
 	if _, err := writeKey(l.ClientKey, "ed25519", "capstan-lab-client"); err != nil {
-		return nil, fmt.Errorf("client key: %w", err)
+		return fmt.Errorf("client key: %w", err)
 	}
 	authorizedKeys := filepath.Join(dir, "authorized_keys")
 	if err := copyFile(l.ClientKey+".pub", authorizedKeys); err != nil {
-		return nil, fmt.Errorf("authorized_keys: %w", err)
+		return fmt.Errorf("authorized_keys: %w", err)
 	}
 
 	setup := hostSetup{authorizedKeys: authorizedKeys, keyTypes: opts.KeyTypes, acct: acct}
 	if root {
 		for _, d := range []string{"/run/sshd", "/srv"} {
 			if err := os.MkdirAll(d, 0o755); err != nil {
-				return nil, err
+				return err
 			}
 		}
 		if err := canUnshare(); err != nil {
@@ -143,14 +147,14 @@ func New(ctx context.Context, opts Options) (_ *Lab, err error) {
 
 	ports, err := freePorts(opts.Hosts)
 	if err != nil {
-		return nil, fmt.Errorf("free ports: %w", err)
+		return fmt.Errorf("free ports: %w", err)
 	}
 	l.Hosts = make([]*Host, opts.Hosts)
 	for i := range l.Hosts {
 		name := "host" + strconv.Itoa(i+1)
 		l.Hosts[i] = &Host{Name: name, dir: filepath.Join(dir, name), lab: l}
 		if err := os.Mkdir(l.Hosts[i].dir, 0o755); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	errs := make([]error, opts.Hosts)
@@ -160,7 +164,7 @@ func New(ctx context.Context, opts Options) (_ *Lab, err error) {
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return nil, err
+		return err
 	}
 
 	var known strings.Builder
@@ -172,18 +176,18 @@ func New(ctx context.Context, opts Options) (_ *Lab, err error) {
 	}
 	l.KnownHosts = filepath.Join(dir, "known_hosts")
 	if err := os.WriteFile(l.KnownHosts, []byte(known.String()), 0o600); err != nil {
-		return nil, err
+		return err
 	}
 
 	if l.Repo, l.Commits, err = makeRepo(ctx, dir); err != nil {
-		return nil, fmt.Errorf("repository: %w", err)
+		return fmt.Errorf("repository: %w", err)
 	}
 	if root {
 		if err := allowRepo(acct); err != nil {
-			return nil, fmt.Errorf("safe.directory for %s: %w", acct.name, err)
+			return fmt.Errorf("safe.directory for %s: %w", acct.name, err)
 		}
 	}
-	return l, nil
+	return nil
 }
 
 // Close stops every host, by process ID (see [Host.Stop]), and removes
