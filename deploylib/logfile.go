@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"testing"
 
 	"github.com/capstan-deploy/capstan/deploylib/console"
 )
@@ -28,15 +27,17 @@ func WithLogFile(path string) Option {
 	return func(o *runOptions) { o.logFile = &path }
 }
 
+// defaultLogFile is where a run logs when nothing else says:
+// DefaultLogFile. This package's tests set it to "" (nolog_test.go), so
+// that their runs leave no log/ in the package directory; production code
+// does not import testing to find out.
+var defaultLogFile = DefaultLogFile
+
 // logFilePath decides where the run logs: the option, else
-// CAPSTAN_LOG_FILE, else the log_file setting, else log/deploy.log, except
-// under go test, where runs log nowhere unless asked (so that test runs do
-// not leave log/ in package directories). "" or "off" means no log file.
+// CAPSTAN_LOG_FILE, else the log_file setting, else defaultLogFile. "" or
+// "off" means no log file.
 func logFilePath(opt *string, cfg Config) string {
-	p := DefaultLogFile
-	if testing.Testing() {
-		p = ""
-	}
+	p := defaultLogFile
 	switch {
 	case opt != nil:
 		p = *opt

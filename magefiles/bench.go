@@ -4,9 +4,17 @@ package main
 
 import (
 	"context"
-
-	"github.com/capstan-deploy/capstan/deploylib/bench"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
 )
+
+// benchCommand is the package of the benchmark's command. The benchmark
+// lives under deploylib/internal, which only deploylib may import, so the
+// target builds and runs the command rather than calling it.
+const benchCommand = "./deploylib/internal/bench/cmd/capstan-bench"
 
 // Bench times deploys by Capstan, Capistrano and one ssh script per host (the floor) on real sshd hosts at a 50 ms round trip.
 //
@@ -14,10 +22,25 @@ import (
 // BENCH_OUT=dir BENCH_COLD=1 (also compile with an empty Go build cache) BENCH_NO_INSTALL=1 (never apt-get install capistrano)
 // BENCH_KEEP=1 (keep the generated projects).
 func Bench(ctx context.Context) error {
-	opts, err := bench.FromEnv()
+	dir, err := os.MkdirTemp("", "capstan-bench-bin-")
 	if err != nil {
-		return err
+		return fmt.Errorf("bench: temporary directory for the command: %w", err)
 	}
-	_, err = bench.Run(ctx, opts)
-	return err
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, "capstan-bench")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, benchCommand)
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("bench: go build %s: %w", benchCommand, err)
+	}
+	cmd := exec.CommandContext(ctx, bin)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	// On Ctrl-C mage cancels ctx and waits 5 s: interrupt the benchmark so
+	// that it stops its lab, rather than killing it.
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 4 * time.Second
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	return nil
 }

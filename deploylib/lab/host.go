@@ -1,6 +1,8 @@
 package lab
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -13,6 +15,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/capstan-deploy/capstan/deploylib/backend"
+	"github.com/capstan-deploy/capstan/deploylib/backend/sshbackend"
 	"github.com/capstan-deploy/capstan/deploylib/shell"
 )
 
@@ -42,6 +46,7 @@ type Host struct {
 	LogFile string
 
 	dir  string // the host's own files
+	lab  *Lab
 	done chan struct{}
 
 	mu      sync.Mutex
@@ -58,11 +63,14 @@ func (h *Host) Log() string {
 // Stop kills the host's sshd and every process it started (connections and
 // the commands they run), by process ID, and waits for the listener to
 // exit. It may be called more than once.
-func (h *Host) Stop() {
+func (h *Host) Stop() { _ = h.stop() }
+
+// stop is Stop, failing when the listener has not exited 5 s after SIGKILL.
+func (h *Host) stop() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.stopped || h.Pid == 0 {
-		return
+		return nil
 	}
 	h.stopped = true
 	signalAll(freezeTree(h.Pid), syscall.SIGKILL)
@@ -81,8 +89,37 @@ func (h *Host) Stop() {
 	h.paused = nil
 	select {
 	case <-h.done:
+		return nil
 	case <-time.After(5 * time.Second):
+		return fmt.Errorf("%s: sshd %d still running 5s after SIGKILL", h.Name, h.Pid)
 	}
+}
+
+// Execute runs name with args on h over SSH, as the lab's User, with
+// nothing on its standard input, and fails unless it exits 0; the error
+// holds its standard error. It dials h for this one command.
+func (h *Host) Execute(ctx context.Context, name string, args ...string) error {
+	_, err := h.Capture(ctx, name, args...)
+	return err
+}
+
+// Capture is [Host.Execute] returning the command's standard output with
+// surrounding white space trimmed.
+func (h *Host) Capture(ctx context.Context, name string, args ...string) (string, error) {
+	if h.lab == nil {
+		return "", fmt.Errorf("%s: not a host of a lab started by New or Start", h.Name)
+	}
+	cmd := shell.New(name, args...)
+	conn, err := sshbackend.Dial(ctx, h.lab.SSHConfig(h))
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", h.Name, err)
+	}
+	defer conn.Close()
+	var stdout, stderr bytes.Buffer
+	if err := conn.Run(ctx, cmd, backend.Stdio{Stdout: &stdout, Stderr: &stderr}); err != nil {
+		return "", fmt.Errorf("%s: %s: %w: %s", h.Name, cmd, err, bytes.TrimSpace(stderr.Bytes()))
+	}
+	return strings.TrimSpace(stdout.String()), nil
 }
 
 // Pause freezes the host with SIGSTOP: its sshd listener and every process
@@ -123,7 +160,7 @@ type hostSetup struct {
 
 // startHost prepares h's files and starts its sshd, retrying with another
 // port when the one picked was taken meanwhile.
-func startHost(h *Host, s hostSetup, port int) error {
+func startHost(ctx context.Context, h *Host, s hostSetup, port int) error {
 	h.Root = filepath.Join(h.dir, "srv")
 	h.LogFile = filepath.Join(h.dir, "sshd.log")
 	if err := os.MkdirAll(h.Root, 0o755); err != nil {
@@ -158,7 +195,7 @@ func startHost(h *Host, s hostSetup, port int) error {
 				return err
 			}
 		}
-		if err = launch(h, s, port, hostKeyLines); !errors.Is(err, errPortTaken) {
+		if err = launch(ctx, h, s, port, hostKeyLines); !errors.Is(err, errPortTaken) {
 			return err
 		}
 	}
@@ -168,7 +205,7 @@ func startHost(h *Host, s hostSetup, port int) error {
 var errPortTaken = errors.New("port taken")
 
 // launch writes the sshd configuration for port and starts sshd.
-func launch(h *Host, s hostSetup, port int, hostKeyLines []string) error {
+func launch(ctx context.Context, h *Host, s hostSetup, port int, hostKeyLines []string) error {
 	h.Port = port
 	h.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	cfg := filepath.Join(h.dir, "sshd_config")
@@ -223,12 +260,12 @@ SetEnv "%s"
 		_ = cmd.Wait()
 		close(h.done)
 	}()
-	return h.waitReady(stderr.Name())
+	return h.waitReady(ctx, stderr.Name())
 }
 
 // waitReady waits until sshd logs that it listens and accepts a TCP
-// connection, or fails when it exits or takes too long.
-func (h *Host) waitReady(stderrFile string) error {
+// connection, or fails when it exits, takes too long or ctx ends.
+func (h *Host) waitReady(ctx context.Context, stderrFile string) error {
 	listening := fmt.Sprintf("Server listening on 127.0.0.1 port %d", h.Port)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -253,6 +290,10 @@ func (h *Host) waitReady(stderrFile string) error {
 		if time.Now().After(deadline) {
 			h.Stop()
 			return fmt.Errorf("%s: sshd not listening on %s after 10s: %s", h.Name, h.Addr, h.Log())
+		}
+		if err := ctx.Err(); err != nil {
+			h.Stop()
+			return fmt.Errorf("%s: waiting for sshd: %w", h.Name, err)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -24,6 +25,10 @@ type Options struct {
 	// "ecdsa" and "rsa"; nil means ed25519 only. All of them are in
 	// KnownHosts.
 	KeyTypes []string
+	// Logf, if set, receives notes on how the lab differs from what was
+	// asked for (hosts without their own /srv, say). Start sets it to the
+	// test's Logf.
+	Logf func(format string, args ...any)
 }
 
 // Lab is a set of running sshd hosts and what it takes to log in to them.
@@ -37,7 +42,7 @@ type Lab struct {
 	KnownHosts string
 	// User is the login user: LoginUser ("capstanlab", created if missing,
 	// with safe.directory=* in its ~/.gitconfig so that its git reads the
-	// root-owned Repo) when the tests run as root, else the current user.
+	// root-owned Repo) when the lab runs as root, else the current user.
 	User string
 	// Repo is the path of a bare git repository, readable by User, whose
 	// branch main holds Commits.
@@ -46,25 +51,44 @@ type Lab struct {
 	// the same in every lab.
 	Commits []string
 	// Dir is the lab's base directory, readable and traversable by User.
-	// It is removed when the test ends.
+	// Close removes it.
 	Dir string
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
-// Start starts a lab of opts.Hosts hosts, their sshds in parallel, and
-// stops everything it started when t ends. It skips t (or fails it, under
-// CI=true) when the machine cannot run a lab, and fails t when the lab
-// does not start.
+// Start starts a lab with [New] for the test t and closes it when t ends.
+// It skips t (or fails it, under CI=true) when the machine cannot run a
+// lab (see [Require]), and fails t when the lab does not start.
 func Start(t testing.TB, opts Options) *Lab {
 	t.Helper()
 	Require(t)
-	l, err := start(t, opts)
-	if err != nil {
-		t.Fatalf("lab: %v", err)
+	if opts.Logf == nil {
+		opts.Logf = t.Logf
 	}
+	l, err := New(t.Context(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := l.Close(); err != nil {
+			t.Error(err)
+		}
+	})
 	return l
 }
 
-func start(t testing.TB, opts Options) (*Lab, error) {
+// New starts a lab of opts.Hosts hosts, their sshds in parallel, and
+// returns it running; the caller stops it with [Lab.Close]. It needs no
+// test: a benchmark, a program or a TestMain can run a lab too. ctx
+// bounds the start only; the hosts run until Close. When this machine
+// cannot run a lab the error wraps [ErrUnavailable]. When New fails it
+// leaves nothing running.
+func New(ctx context.Context, opts Options) (*Lab, error) {
+	if err := Check(); err != nil {
+		return nil, err
+	}
 	if opts.Hosts <= 0 {
 		opts.Hosts = 1
 	}
@@ -73,40 +97,48 @@ func start(t testing.TB, opts Options) (*Lab, error) {
 	}
 	dir, err := os.MkdirTemp("", "capstan-lab-")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("lab: %w", err)
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
 	l := &Lab{Dir: dir}
-	// Registered after the removal of dir, so it runs before it.
-	t.Cleanup(l.stop)
+	if err := l.start(ctx, opts); err != nil {
+		return nil, errors.Join(fmt.Errorf("lab: %w", err), l.Close())
+	}
+	return l, nil
+}
+
+// start sets up and starts l in l.Dir; on error, l.Close undoes it.
+func (l *Lab) start(ctx context.Context, opts Options) error {
+	dir := l.Dir
 	if err := os.Chmod(dir, 0o755); err != nil {
-		return nil, err
+		return err
 	}
 	root := os.Geteuid() == 0
-	acct, err := loginAccount()
+	acct, err := loginAccount(ctx)
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("login user: %w", err)
 	}
 	l.User = acct.name
 
 	l.ClientKey = filepath.Join(dir, "client_ed25519")
 	if _, err := writeKey(l.ClientKey, "ed25519", "capstan-lab-client"); err != nil {
-		return nil, err
+		return fmt.Errorf("client key: %w", err)
 	}
 	authorizedKeys := filepath.Join(dir, "authorized_keys")
 	if err := copyFile(l.ClientKey+".pub", authorizedKeys); err != nil {
-		return nil, err
+		return fmt.Errorf("authorized_keys: %w", err)
 	}
 
 	setup := hostSetup{authorizedKeys: authorizedKeys, keyTypes: opts.KeyTypes, acct: acct}
 	if root {
 		for _, d := range []string{"/run/sshd", "/srv"} {
 			if err := os.MkdirAll(d, 0o755); err != nil {
-				return nil, err
+				return err
 			}
 		}
 		if err := canUnshare(); err != nil {
-			t.Logf("lab: no private mount namespaces (%v): DeployTo is each host's Root+\"/app\"", err)
+			if opts.Logf != nil {
+				opts.Logf("lab: no private mount namespaces (%v): DeployTo is each host's Root+\"/app\"", err)
+			}
 		} else {
 			setup.namespace = true
 		}
@@ -115,24 +147,24 @@ func start(t testing.TB, opts Options) (*Lab, error) {
 
 	ports, err := freePorts(opts.Hosts)
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("free ports: %w", err)
 	}
 	l.Hosts = make([]*Host, opts.Hosts)
 	for i := range l.Hosts {
 		name := "host" + strconv.Itoa(i+1)
-		l.Hosts[i] = &Host{Name: name, dir: filepath.Join(dir, name)}
+		l.Hosts[i] = &Host{Name: name, dir: filepath.Join(dir, name), lab: l}
 		if err := os.Mkdir(l.Hosts[i].dir, 0o755); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	errs := make([]error, opts.Hosts)
 	var wg sync.WaitGroup
 	for i, h := range l.Hosts {
-		wg.Go(func() { errs[i] = startHost(h, setup, ports[i]) })
+		wg.Go(func() { errs[i] = startHost(ctx, h, setup, ports[i]) })
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return nil, err
+		return err
 	}
 
 	var known strings.Builder
@@ -144,18 +176,48 @@ func start(t testing.TB, opts Options) (*Lab, error) {
 	}
 	l.KnownHosts = filepath.Join(dir, "known_hosts")
 	if err := os.WriteFile(l.KnownHosts, []byte(known.String()), 0o600); err != nil {
-		return nil, err
+		return err
 	}
 
-	if l.Repo, l.Commits, err = makeRepo(dir); err != nil {
-		return nil, err
+	if l.Repo, l.Commits, err = makeRepo(ctx, dir); err != nil {
+		return fmt.Errorf("repository: %w", err)
 	}
 	if root {
 		if err := allowRepo(acct); err != nil {
-			return nil, err
+			return fmt.Errorf("safe.directory for %s: %w", acct.name, err)
 		}
 	}
-	return l, nil
+	return nil
+}
+
+// Close stops every host, by process ID (see [Host.Stop]), and removes
+// Dir. It may be called more than once; later calls return the first
+// one's result.
+func (l *Lab) Close() error {
+	l.closeOnce.Do(func() {
+		var errs []error
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for _, h := range l.Hosts {
+			if h != nil {
+				wg.Go(func() {
+					if err := h.stop(); err != nil {
+						mu.Lock()
+						errs = append(errs, err)
+						mu.Unlock()
+					}
+				})
+			}
+		}
+		wg.Wait()
+		if err := os.RemoveAll(l.Dir); err != nil {
+			errs = append(errs, err)
+		}
+		if err := errors.Join(errs...); err != nil {
+			l.closeErr = fmt.Errorf("lab: closing: %w", err)
+		}
+	})
+	return l.closeErr
 }
 
 // SSHConfig returns a configuration that dials h as User with ClientKey,
@@ -170,17 +232,6 @@ func (l *Lab) SSHConfig(h *Host) sshbackend.Config {
 		IdentityFiles:   []string{l.ClientKey},
 		SSHConfigFile:   "none",
 	}
-}
-
-// stop stops every host.
-func (l *Lab) stop() {
-	var wg sync.WaitGroup
-	for _, h := range l.Hosts {
-		if h != nil {
-			wg.Go(h.Stop)
-		}
-	}
-	wg.Wait()
 }
 
 // freePorts returns n distinct loopback ports that were free a moment ago.

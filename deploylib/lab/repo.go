@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -31,12 +32,12 @@ var repoCommits = []struct {
 // branch main, written by one git fast-import with fixed names and dates,
 // so that the SHAs are the same in every lab. It returns the commits'
 // SHAs, oldest first.
-func makeRepo(dir string) (bare string, shas []string, err error) {
+func makeRepo(ctx context.Context, dir string) (bare string, shas []string, err error) {
 	bare = filepath.Join(dir, "repo.git")
 	marks := filepath.Join(dir, "repo.marks")
 	defer os.Remove(marks)
 	git := func(stdin string, args ...string) error {
-		cmd := exec.Command("git", args...)
+		cmd := exec.CommandContext(ctx, "git", args...)
 		cmd.Env = gitEnv(dir)
 		cmd.Stdin = strings.NewReader(stdin)
 		if out, err := cmd.CombinedOutput(); err != nil {

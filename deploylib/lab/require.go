@@ -1,6 +1,8 @@
 package lab
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"runtime"
@@ -12,19 +14,31 @@ import (
 // started by absolute path (it re-executes itself).
 const sshdPath = "/usr/sbin/sshd"
 
-// Require skips t unless this machine can run a lab: Linux, OpenSSH's
-// sshd at /usr/sbin/sshd, git, and when running as root unshare, mount and
-// useradd. When the environment variable CI is "true", it fails t instead
-// of skipping it, so that a CI machine without sshd cannot pass by running
-// nothing.
+// ErrUnavailable is what the errors of [Check] and [New] wrap when this
+// machine cannot run a lab.
+var ErrUnavailable = errors.New("this machine cannot run an SSH lab")
+
+// Check returns nil when this machine can run a lab: Linux, OpenSSH's sshd
+// at /usr/sbin/sshd, git, and when running as root unshare, mount,
+// useradd and usermod. Otherwise its error wraps [ErrUnavailable] and
+// names what is missing.
+func Check() error {
+	if missing := missingTools(); len(missing) > 0 {
+		return fmt.Errorf("lab: %w: missing %s", ErrUnavailable, strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// Require skips t unless this machine can run a lab (see [Check]). When
+// the environment variable CI is "true", it fails t instead of skipping
+// it, so that a CI machine without sshd cannot pass by running nothing.
 func Require(t testing.TB) {
 	t.Helper()
-	if missing := missingTools(); len(missing) > 0 {
-		msg := "lab: this machine cannot run an SSH lab: missing " + strings.Join(missing, ", ")
+	if err := Check(); err != nil {
 		if os.Getenv("CI") == "true" {
-			t.Fatal(msg + " (CI=true: install openssh-server and git)")
+			t.Fatal(err.Error() + " (CI=true: install openssh-server and git)")
 		}
-		t.Skip(msg)
+		t.Skip(err.Error())
 	}
 }
 

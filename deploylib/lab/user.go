@@ -2,6 +2,7 @@ package lab
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -23,7 +24,7 @@ type account struct {
 
 // loginAccount returns the user to log in as: the current user, or
 // LoginUser (created if missing) when running as root.
-func loginAccount() (account, error) {
+func loginAccount(ctx context.Context) (account, error) {
 	if os.Geteuid() != 0 {
 		u, err := user.Current()
 		if err != nil {
@@ -43,7 +44,7 @@ func loginAccount() (account, error) {
 		if _, err := os.Stat("/bin/bash"); err == nil {
 			shell = "/bin/bash"
 		}
-		out, err := exec.Command("useradd", "--create-home", "--shell", shell,
+		out, err := exec.CommandContext(ctx, "useradd", "--create-home", "--shell", shell,
 			"--password", "*", "--comment", "Capstan test lab", LoginUser).CombinedOutput()
 		if err != nil {
 			return account{}, fmt.Errorf("useradd %s: %v: %s", LoginUser, err, out)
@@ -55,7 +56,7 @@ func loginAccount() (account, error) {
 	// With UsePAM no, sshd refuses accounts whose password starts with "!"
 	// (locked), which is how useradd leaves them by default.
 	if locked(LoginUser) {
-		if out, err := exec.Command("usermod", "--password", "*", LoginUser).CombinedOutput(); err != nil {
+		if out, err := exec.CommandContext(ctx, "usermod", "--password", "*", LoginUser).CombinedOutput(); err != nil {
 			return account{}, fmt.Errorf("usermod %s: %v: %s", LoginUser, err, out)
 		}
 	}

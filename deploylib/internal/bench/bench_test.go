@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -191,39 +190,6 @@ func TestFloorScriptDeploys(t *testing.T) {
 	log, _ := os.ReadFile(filepath.Join(deployTo, "revisions.log"))
 	if n := strings.Count(string(log), "deployed as release"); n != 2 {
 		t.Errorf("revisions.log has %d deploy lines:\n%s", n, log)
-	}
-}
-
-func TestWithTB(t *testing.T) {
-	var cleaned []string
-	cleanup, err := withTB(context.Background(), "ok", os.Stderr, func(tb testing.TB) {
-		tb.Helper()
-		tb.Cleanup(func() { cleaned = append(cleaned, "first") })
-		tb.Cleanup(func() { cleaned = append(cleaned, "second") })
-	})
-	if err != nil || cleanup == nil {
-		t.Fatalf("err %v", err)
-	}
-	if len(cleaned) != 0 {
-		t.Fatal("cleanups ran before cleanup()")
-	}
-	cleanup()
-	if strings.Join(cleaned, ",") != "second,first" {
-		t.Errorf("cleanups ran as %v", cleaned)
-	}
-
-	cleaned = nil
-	_, err = withTB(context.Background(), "fatal", os.Stderr, func(tb testing.TB) {
-		tb.Cleanup(func() { cleaned = append(cleaned, "c") })
-		tb.Fatalf("no %s", "sshd")
-		t.Error("Fatalf returned")
-	})
-	if err == nil || !strings.Contains(err.Error(), "no sshd") || len(cleaned) != 1 {
-		t.Errorf("fatal: err %v, cleaned %v", err, cleaned)
-	}
-	_, err = withTB(context.Background(), "skip", os.Stderr, func(tb testing.TB) { tb.Skip("missing git") })
-	if err == nil || !strings.Contains(err.Error(), "missing git") {
-		t.Errorf("skip: err %v", err)
 	}
 }
 

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"testing"
 	"time"
 
 	"github.com/capstan-deploy/capstan/deploylib/lab"
@@ -86,7 +85,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err := ensureLabTools(ctx, !o.NoInstall, p); err != nil {
 		return nil, err
 	}
-	if _, err := withTB(ctx, "lab", p, func(t testing.TB) { lab.Require(t) }); err != nil {
+	if err := lab.Check(); err != nil {
 		return nil, err
 	}
 	if os.Geteuid() != 0 {
@@ -242,15 +241,18 @@ func runHosts(ctx context.Context, o Options, rep *Report, work, bin string, n i
 	p := o.Progress
 	hr := &HostsResult{Hosts: n, Runs: o.runsFor(n)}
 	fmt.Fprintf(p, "\n%d host(s): starting the lab\n", n)
-	var l *lab.Lab
-	cleanup, err := withTB(ctx, fmt.Sprintf("lab of %d hosts", n), p, func(t testing.TB) {
-		l = lab.Start(t, lab.Options{Hosts: n})
-	})
+	l, err := lab.New(ctx, lab.Options{Hosts: n, Logf: func(format string, args ...any) {
+		fmt.Fprintf(p, "  "+format+"\n", args...)
+	}})
 	if err != nil {
-		hr.Err = err
+		hr.Err = fmt.Errorf("lab of %d hosts: %w", n, err)
 		return hr
 	}
-	defer cleanup()
+	defer func() {
+		if err := l.Close(); err != nil {
+			fmt.Fprintf(p, "  %v\n", err)
+		}
+	}()
 	for _, h := range l.Hosts {
 		if h.DeployTo != l.Hosts[0].DeployTo || !strings.HasPrefix(h.DeployTo, "/srv/") {
 			hr.Err = fmt.Errorf("the hosts share one file system (DeployTo %s, %s): the benchmark needs every host to see its own /srv, "+
