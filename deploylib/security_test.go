@@ -59,3 +59,58 @@ func TestMultiLineSecretRedacted(t *testing.T) {
 		t.Errorf("console shows no [REDACTED]:\n%s", con)
 	}
 }
+
+// A server's escape sequences reach neither the terminal nor the log nor
+// the error mage prints: they are shown as text.
+func TestHostileRemoteOutputIsText(t *testing.T) {
+	task := NewTask("team:hostile", "", func(ctx context.Context) error {
+		return On(ctx, All(), func(ctx context.Context, h *Host) error {
+			return h.Execute(ctx, "sh", "-c", `printf '\033[2J\033]0;pwned\007\n'; printf '\033[32m\342\234\224 Deploy succeeded\r\n' >&2; exit 1`)
+		})
+	})
+	con, log, err := secLocalRun(t, task)
+	if err == nil {
+		t.Fatal("the task succeeded")
+	}
+	for where, text := range map[string]string{"console": con, "log": log, "error": err.Error()} {
+		if strings.ContainsAny(text, "\x1b\x07") {
+			t.Errorf("%s holds raw control characters:\n%q", where, text)
+		}
+		if !strings.Contains(text, "^[[2J") && where != "error" || !strings.Contains(text, "^[[32m") {
+			t.Errorf("%s does not show the sequences as text:\n%s", where, text)
+		}
+	}
+}
+
+// Capture keeps at most MaxCapture bytes, and says so past it.
+func TestCaptureIsBounded(t *testing.T) {
+	var got string
+	var capErr error
+	task := NewTask("team:huge", "", func(ctx context.Context) error {
+		return On(ctx, All(), func(ctx context.Context, h *Host) error {
+			got, capErr = h.Capture(ctx, "sh", "-c", "tr '\\000' x </dev/zero | head -c $((16*1024*1024 + 1))")
+			return nil
+		})
+	})
+	_, _, err := secLocalRun(t, task)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tl *OutputTooLargeError
+	if !errors.As(capErr, &tl) || got != "" {
+		t.Fatalf("Capture: %d bytes, %v; want an *OutputTooLargeError", len(got), capErr)
+	}
+	if tl.Printed != MaxCapture+1 || !strings.Contains(capErr.Error(), "localhost") {
+		t.Errorf("error: %v (printed %d)", capErr, tl.Printed)
+	}
+	// Exactly MaxCapture bytes are fine.
+	task = NewTask("team:big", "", func(ctx context.Context) error {
+		return On(ctx, All(), func(ctx context.Context, h *Host) error {
+			got, capErr = h.Capture(ctx, "sh", "-c", "tr '\\000' x </dev/zero | head -c $((16*1024*1024))")
+			return capErr
+		})
+	})
+	if _, _, err := secLocalRun(t, task); err != nil || len(got) != MaxCapture {
+		t.Errorf("Capture of MaxCapture bytes: %d bytes (trimmed), %v", len(got), err)
+	}
+}
