@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/capstan-deploy/capstan/deploylib/backend"
 )
 
 // secLocalRun runs task on one Local server with a log file, and returns the
@@ -112,5 +114,45 @@ func TestCaptureIsBounded(t *testing.T) {
 	})
 	if _, _, err := secLocalRun(t, task); err != nil || len(got) != MaxCapture {
 		t.Errorf("Capture of MaxCapture bytes: %d bytes (trimmed), %v", len(got), err)
+	}
+}
+
+// BRANCH overrides the configured and the stage's branch, as Capistrano's
+// BRANCH=feature-x cap staging deploy does; the console says so and the
+// lock records it. One git would read as an option is refused before
+// anything runs.
+func TestBranchFromEnvironment(t *testing.T) {
+	isolate(t, testConfig())
+	t.Setenv("BRANCH", "feature-x")
+	st := testStage("web1")
+	st.Branch = "stable"
+	rec, out, err := recorderRun(t, st, Check,
+		backend.Rule{Match: "ls-remote", Reply: backend.Reply{Stdout: "0123456789abcdef0123456789abcdef01234567\trefs/heads/feature-x\n"}})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	var lsRemote, lock bool
+	for _, c := range rec.Log() {
+		if strings.Contains(c.Command, "ls-remote") {
+			lsRemote = strings.Contains(c.Command, "feature-x") && !strings.Contains(c.Command, "stable")
+		}
+		if strings.Contains(c.Stdin+c.Command, "branch=feature-x") {
+			lock = true
+		}
+	}
+	if !lsRemote {
+		t.Errorf("git:check did not look for feature-x:\n%s", out)
+	}
+	if !lock {
+		t.Errorf("the lock does not record branch feature-x")
+	}
+	if !strings.Contains(out, "branch feature-x, from BRANCH (the configuration says stable)") {
+		t.Errorf("the console does not show the branch:\n%s", out)
+	}
+
+	t.Setenv("BRANCH", "--upload-pack=touch /tmp/pwned")
+	rec, out, err = recorderRun(t, st, Check, gitRules...)
+	if err == nil || len(rec.Log()) != 0 {
+		t.Errorf("hostile BRANCH: %v, %d commands run\n%s", err, len(rec.Log()), out)
 	}
 }
