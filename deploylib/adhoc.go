@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 
+	"github.com/capstan-deploy/capstan/deploylib/backend/sshbackend"
 	"github.com/capstan-deploy/capstan/deploylib/shell"
 	"github.com/mattn/go-isatty"
 )
@@ -103,7 +105,10 @@ func Shell(ctx context.Context, host string, opts ...Option) error {
 	if err != nil {
 		return err
 	}
-	argv, dir := shellArgv(r, h)
+	argv, dir, err := shellArgv(r, h)
+	if err != nil {
+		return err
+	}
 	r.logStart("ssh " + h.String())
 	where := r.CurrentPath()
 	if h.Local {
@@ -163,7 +168,7 @@ func pickHost(hosts []*Host, host string) (*Host, error) {
 
 // shellArgv returns the command line that opens a shell on h, and the
 // local directory to run it in ("" for ssh).
-func shellArgv(r *Run, h *Host) (argv []string, dir string) {
+func shellArgv(r *Run, h *Host) (argv []string, dir string, err error) {
 	if h.Local {
 		sh := os.Getenv("SHELL")
 		if sh == "" {
@@ -171,29 +176,58 @@ func shellArgv(r *Run, h *Host) (argv []string, dir string) {
 		}
 		for _, d := range []string{r.CurrentPath(), r.Config.DeployTo} {
 			if fi, err := os.Stat(d); err == nil && fi.IsDir() {
-				return []string{sh}, d
+				return []string{sh}, d, nil
 			}
 		}
-		return []string{sh}, ""
+		return []string{sh}, "", nil
+	}
+	jumps, err := sshConfig(r.Stage.SSH, h.Server).JumpHosts()
+	if err != nil {
+		return nil, "", fmt.Errorf("ssh: %w", err)
 	}
 	tty := isatty.IsTerminal(os.Stdin.Fd())
-	return sshArgv(h.Address, r.Stage.SSH, r.CurrentPath(), r.Config.DeployTo, tty), ""
+	return sshArgv(h.Address, r.Stage.SSH, jumps, r.CurrentPath(), r.Config.DeployTo, tty), "", nil
 }
 
 // sshArgv builds the ssh command line for an interactive shell on a in
 // current (else deployTo), with the stage's SSH options. Host keys are
 // verified: StrictHostKeyChecking=yes, or accept-new when the stage
-// accepts new keys.
-func sshArgv(a Address, o SSHOptions, current, deployTo string, tty bool) []string {
+// accepts new keys. The jump hosts (the stage's ProxyJump, else the SSH
+// config's) are reached through a ProxyCommand running ssh with the same
+// host key options, hop by hop, not with -J: OpenSSH gives the -J child
+// none of the -o options, so the jump hosts would be checked with the
+// user's own policy instead of the stage's.
+func sshArgv(a Address, o SSHOptions, jumps []sshbackend.JumpHost, current, deployTo string, tty bool) []string {
 	argv := []string{"ssh"}
 	if tty {
 		argv = append(argv, "-t")
 	}
-	if o.ConfigFile != "" {
-		argv = append(argv, "-F", o.ConfigFile)
+	argv = append(argv, hostKeyArgs(o)...)
+	if o.ForwardAgent {
+		argv = append(argv, "-A")
+	}
+	if len(jumps) > 0 {
+		argv = append(argv, "-o", "ProxyCommand="+proxyCommand(o, jumps))
 	}
 	if a.Port != 0 {
-		argv = append(argv, "-p", strconv.Itoa(a.Port))
+		argv = slices.Insert(argv, slices.Index(argv, "-o"), "-p", strconv.Itoa(a.Port))
+	}
+	dest := a.Host
+	if a.User != "" {
+		dest = a.User + "@" + a.Host
+	}
+	remote := shell.New("cd", current).Quiet().
+		Or(shell.New("cd", deployTo).Quiet()).
+		Then(shell.New("exec", "sh", "-c", `exec "${SHELL:-/bin/sh}" -l`))
+	return append(argv, "--", dest, remote.String())
+}
+
+// hostKeyArgs returns the ssh options that every hop gets: the config
+// file, the host key policy and the identities.
+func hostKeyArgs(o SSHOptions) []string {
+	var argv []string
+	if o.ConfigFile != "" {
+		argv = append(argv, "-F", o.ConfigFile)
 	}
 	check := "yes"
 	if o.AcceptNewHostKeys {
@@ -210,20 +244,35 @@ func sshArgv(a Address, o SSHOptions, current, deployTo string, tty bool) []stri
 	for _, id := range o.IdentityFiles {
 		argv = append(argv, "-i", id)
 	}
-	if o.ForwardAgent {
-		argv = append(argv, "-A")
+	return argv
+}
+
+// proxyCommand returns the ProxyCommand that reaches the host after
+// jumps: ssh -W to the last jump host, itself reached through the
+// ProxyCommand of the jump hosts before it; the first one is reached
+// directly (ProxyCommand=none, whatever the SSH config says).
+func proxyCommand(o SSHOptions, jumps []sshbackend.JumpHost) string {
+	inner := "none"
+	if len(jumps) > 1 {
+		inner = proxyCommand(o, jumps[:len(jumps)-1])
 	}
-	if o.ProxyJump != "" {
-		argv = append(argv, "-J", o.ProxyJump)
+	j := jumps[len(jumps)-1]
+	argv := append(hostKeyArgs(o), "-o", "ProxyCommand="+inner)
+	if j.User != "" {
+		argv = append(argv, "-l", j.User)
 	}
-	dest := a.Host
-	if a.User != "" {
-		dest = a.User + "@" + a.Host
+	if j.Port != 0 {
+		argv = append(argv, "-p", strconv.Itoa(j.Port))
 	}
-	remote := shell.New("cd", current).Quiet().
-		Or(shell.New("cd", deployTo).Quiet()).
-		Then(shell.New("exec", "sh", "-c", `exec "${SHELL:-/bin/sh}" -l`))
-	return append(argv, "--", dest, remote.String())
+	argv = append(argv, "--", j.Host)
+	// ssh expands %h and %p in a ProxyCommand, then runs it with the
+	// shell (exec COMMAND): every word is quoted for the shell, and its %
+	// doubled, but for -W's own %h and %p.
+	words := []string{"ssh", "-W", "'[%h]:%p'"}
+	for _, w := range argv {
+		words = append(words, strings.ReplaceAll(shell.Quote(w), "%", "%%"))
+	}
+	return strings.Join(words, " ")
 }
 
 // sshConfigWord quotes a value for ssh_config's tokenizer (-o options):

@@ -126,7 +126,9 @@ func TestSSHArgv(t *testing.T) {
 			ProxyJump: "ops@bastion:22", ConfigFile: "ssh_config"}, true,
 			[]string{"ssh", "-t", "-F", "ssh_config", "-o", "StrictHostKeyChecking=accept-new",
 				"-o", `UserKnownHostsFile="/etc/capstan/known hosts" ~/.ssh/known_hosts`,
-				"-i", "~/.ssh/deploy", "-i", "/keys/b", "-A", "-J", "ops@bastion:22", "--", "deploy@web1", remote}},
+				"-i", "~/.ssh/deploy", "-i", "/keys/b", "-A",
+				"-o", `ProxyCommand=ssh -W '[%h]:%p' -F ssh_config -o StrictHostKeyChecking=accept-new -o 'UserKnownHostsFile="/etc/capstan/known hosts" ~/.ssh/known_hosts' -i '~/.ssh/deploy' -i /keys/b -o ProxyCommand=none -l ops -p 22 -- bastion`,
+				"--", "deploy@web1", remote}},
 		{"known hosts only", "deploy@web1", SSHOptions{KnownHostsFile: "/kh", KnownHostsOnly: true}, false,
 			[]string{"ssh", "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=/kh", "--", "deploy@web1", remote}},
 	}
@@ -136,7 +138,11 @@ func TestSSHArgv(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := sshArgv(a, tt.opts, "/srv/shop/current", "/srv/shop", tt.tty)
+			jumps, err := sshConfig(tt.opts, Server{Host: tt.host}).JumpHosts()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := sshArgv(a, tt.opts, jumps, "/srv/shop/current", "/srv/shop", tt.tty)
 			if !slices.Equal(got, tt.want) {
 				t.Errorf("got  %q\nwant %q", got, tt.want)
 			}

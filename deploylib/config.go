@@ -18,8 +18,9 @@ type Config struct {
 	Application string
 	// RepoURL is the repository the git strategy clones on every server.
 	RepoURL string
-	// Branch is the branch, tag or commit to deploy; a stage's Branch and
-	// the BRANCH environment variable override it. Default "main".
+	// Branch is the branch, tag or commit to deploy; a stage's Branch
+	// overrides it, and the BRANCH environment variable both (BRANCH=x
+	// mage staging deploy, as with Capistrano). Default "main".
 	Branch string
 	// DeployTo is the directory holding releases/, shared/, current and
 	// repo/ on every server. A stage may override it. Required.

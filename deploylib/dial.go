@@ -24,7 +24,9 @@ func (r *Run) defaultDial(ctx context.Context, s Server) (backend.Conn, error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	c, err := sshbackend.Dial(ctx, sshConfig(r.Stage.SSH, s))
+	cfg := sshConfig(r.Stage.SSH, s)
+	cfg.Logf = r.console.Warn // a skipped known_hosts line, a recorded host key
+	c, err := sshbackend.Dial(ctx, cfg)
 	if err != nil {
 		return nil, err // not a typed nil in the interface
 	}

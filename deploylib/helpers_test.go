@@ -24,7 +24,7 @@ func isolate(t *testing.T, cfg Config) {
 	resetHooks()
 	resetStage()
 	Configure(cfg)
-	for _, k := range []string{"HOSTS", "ROLES", "ROLLBACK_RELEASE", "DRY_RUN", "VERBOSE", "MAGEFILE_VERBOSE"} {
+	for _, k := range []string{"HOSTS", "ROLES", "ROLLBACK_RELEASE", "DRY_RUN", "VERBOSE", "MAGEFILE_VERBOSE", "BRANCH"} {
 		t.Setenv(k, "")
 	}
 	t.Setenv("USER", "alice")

@@ -117,6 +117,9 @@ func (h *Host) Test(ctx context.Context, name string, args ...string) (bool, err
 
 // Capture runs name with args and returns its standard output with
 // surrounding white space trimmed; it fails unless the command exits 0.
+// At most [MaxCapture] bytes are kept: a command that prints more fails
+// with an [*OutputTooLargeError] (after it ends), so a server that never
+// stops printing cannot exhaust this machine's memory.
 func (h *Host) Capture(ctx context.Context, name string, args ...string) (string, error) {
 	return h.CaptureCommand(ctx, shell.New(name, args...))
 }
@@ -159,8 +162,28 @@ type runOpts struct {
 	stdin   io.Reader
 }
 
-// stderrTail is how many bytes of stderr a CommandError keeps.
+// stderrTail is how many bytes of stderr a CommandError keeps: the last
+// whole lines that fit.
 const stderrTail = 4096
+
+// MaxCapture is the most standard output [Host.Capture] and
+// [Host.CaptureCommand] keep: 16 MiB. Write more to a file on the server
+// and download it instead.
+const MaxCapture = 16 << 20
+
+// OutputTooLargeError reports a captured command that printed more than
+// [MaxCapture] bytes; the output was not kept.
+type OutputTooLargeError struct {
+	Host    string
+	Command string
+	// Printed is how many bytes the command printed before it ended.
+	Printed int64
+}
+
+func (e *OutputTooLargeError) Error() string {
+	return fmt.Sprintf("%s: %s: printed %d bytes, more than Capture keeps (%d bytes); write the output to a file on the server instead",
+		e.Host, e.Command, e.Printed, MaxCapture)
+}
 
 // run1 is the one place a command reaches a backend: it wraps c in h's
 // directory and environment, announces it on the console, streams its
@@ -200,18 +223,24 @@ func (h *Host) run1(ctx context.Context, c shell.Command, o runOpts) (string, er
 	// The console numbers, shows and logs the command (console.Exec); in
 	// a dry run the Printer backend runs nothing.
 	ex := r.console.Start(h.String(), cmdStr, console.ExecOptions{Kind: kind, DryRun: r.dryRun})
-	var out, errBuf bytes.Buffer
+	var errBuf bytes.Buffer
+	out := &capBuffer{max: MaxCapture}
 	stdio := backend.Stdio{Stdin: ex.Upload(o.stdin), Stdout: ex.Stdout()}
 	if o.capture {
-		stdio.Stdout = io.MultiWriter(&out, ex.Stdout())
+		stdio.Stdout = io.MultiWriter(out, ex.Stdout())
 	}
 	stdio.Stderr = io.MultiWriter(&tailBuffer{max: stderrTail, buf: &errBuf}, ex.Stderr())
 	err = conn.Run(ctx, c, stdio)
+	if err == nil && out.n > out.max {
+		err = &OutputTooLargeError{Host: h.String(), Command: redact(cmdStr), Printed: out.n}
+		ex.End(err, -1)
+		return "", &CommandError{Host: h.String(), Command: redact(cmdStr), Status: -1, Err: err}
+	}
 	if err == nil {
 		ex.End(nil, 0)
-		return out.String(), nil
+		return out.buf.String(), nil
 	}
-	ce := &CommandError{Host: h.String(), Command: redact(cmdStr), Status: -1, Stderr: redact(errBuf.String()), Err: err}
+	ce := &CommandError{Host: h.String(), Command: redact(cmdStr), Status: -1, Stderr: console.Sanitize(redact(errBuf.String())), Err: err}
 	var ee *backend.ExitError
 	if parent.Err() == nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		ce.Err = &TimeoutError{After: r.Config.CommandTimeout, Err: err}
@@ -219,7 +248,28 @@ func (h *Host) run1(ctx context.Context, c shell.Command, o runOpts) (string, er
 		ce.Status = ee.Status
 	}
 	ex.End(ce.Err, ce.Status)
-	return out.String(), ce
+	if out.n > out.max {
+		return "", ce
+	}
+	return out.buf.String(), ce
+}
+
+// capBuffer keeps what is written to it up to max bytes, and counts the
+// rest without keeping it.
+type capBuffer struct {
+	max int64
+	n   int64
+	buf bytes.Buffer
+}
+
+func (c *capBuffer) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	if c.n <= c.max {
+		c.buf.Write(p)
+	} else if c.buf.Cap() > 0 {
+		c.buf = bytes.Buffer{} // give the memory back
+	}
+	return len(p), nil
 }
 
 // tailBuffer keeps the last max bytes written to it.
@@ -229,11 +279,21 @@ type tailBuffer struct {
 }
 
 func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.buf.Write(p)
-	if over := t.buf.Len() - t.max; over > 0 {
-		t.buf.Next(over)
+	n := len(p)
+	for len(p) > 0 {
+		chunk := p[:min(len(p), t.max)]
+		p = p[len(chunk):]
+		t.buf.Write(chunk)
+		if over := t.buf.Len() - t.max; over > 0 {
+			t.buf.Next(over)
+			// Keep whole lines only: a cut line could hold the end of
+			// a secret that no longer matches as a whole.
+			if i := bytes.IndexByte(t.buf.Bytes(), '\n'); i >= 0 {
+				t.buf.Next(i + 1)
+			}
+		}
 	}
-	return len(p), nil
+	return n, nil
 }
 
 // CommandError reports a remote command that failed: where, what, how it

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/capstan-deploy/capstan/deploylib/console"
 )
 
 // How a run ends, whatever happens to it.
@@ -430,7 +432,7 @@ func (e *TimeoutError) Unwrap() error { return e.Err }
 // is redacted, since mage prints it.
 type runError struct{ err error }
 
-func (e *runError) Error() string { return redact(e.err.Error()) }
+func (e *runError) Error() string { return console.Sanitize(redact(e.err.Error())) }
 func (e *runError) Unwrap() error { return e.err }
 
 func signalName(sig os.Signal) string {

@@ -198,6 +198,10 @@ func newRun(opts ...Option) (*Run, error) {
 		return nil, err
 	}
 	cfg := CurrentConfig().withDefaults(st)
+	configured := cfg.Branch
+	if b := os.Getenv("BRANCH"); b != "" { // Capistrano's BRANCH=feature-x cap staging deploy
+		cfg.Branch = b
+	}
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("stage %s: %w", st.Name, err)
 	}
@@ -255,6 +259,9 @@ func newRun(opts ...Option) (*Run, error) {
 	}
 	if logProblem != nil {
 		r.console.Warn("%v", logProblem)
+	}
+	if cfg.Branch != configured {
+		r.console.Info("branch %s, from BRANCH (the configuration says %s)", cfg.Branch, configured)
 	}
 	return r, nil
 }

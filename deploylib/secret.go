@@ -20,7 +20,9 @@ import (
 // (fmt, %v, %#v, JSON, text, slog) gives "[REDACTED]"; only [Secret.Reveal]
 // returns the value. Once made, the value (and its URL-escaped and base64
 // forms) is also replaced by [REDACTED] in everything Capstan prints or
-// logs: the console, the log file, error messages, remote output.
+// logs: the console, the log file, error messages, remote output. Each
+// line of a multi-line value (a PEM key, JSON credentials) is redacted on
+// its own too, wherever it appears.
 //
 // To give a secret to a remote command, use [Host.WithSecretEnv]: the value
 // travels on the command's standard input, never on its command line, so
@@ -96,6 +98,14 @@ func registerSecret(value string) {
 		base64.StdEncoding.EncodeToString([]byte(value)),
 		base64.RawURLEncoding.EncodeToString([]byte(value)),
 		shell.Quote(value),
+	}
+	// Output is redacted line by line (the console and the log see one
+	// line at a time), so every line of a multi-line value (a PEM key,
+	// JSON credentials) is a secret of its own.
+	if strings.ContainsAny(value, "\n\r") {
+		for _, l := range strings.FieldsFunc(value, func(r rune) bool { return r == '\n' || r == '\r' }) {
+			forms = append(forms, strings.TrimSpace(l))
+		}
 	}
 	secretsMu.Lock()
 	defer secretsMu.Unlock()

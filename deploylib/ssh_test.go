@@ -81,7 +81,7 @@ func configure(t *testing.T, l *lab.Lab, edits ...func(*deploylib.Config)) {
 		e(&cfg)
 	}
 	deploylib.Configure(cfg)
-	for _, k := range []string{"HOSTS", "ROLES", "ROLLBACK_RELEASE", "DRY_RUN"} {
+	for _, k := range []string{"HOSTS", "ROLES", "ROLLBACK_RELEASE", "DRY_RUN", "BRANCH"} {
 		t.Setenv(k, "")
 	}
 	t.Setenv("USER", "alice")

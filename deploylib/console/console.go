@@ -122,6 +122,11 @@ func AutoColor(w io.Writer) bool {
 func (c *Console) Verbose() bool { return c.opts.Verbose }
 
 // writeLocked writes one console line. c.mu must be held.
+// clean returns s, text that Capstan did not write itself (remote output,
+// an error message, a command with a hostile branch name in it), redacted
+// and with its control characters made visible, ready to be coloured.
+func (c *Console) clean(s string) string { return Sanitize(c.opts.Redact(s)) }
+
 func (c *Console) writeLocked(s string) {
 	io.WriteString(c.w, c.opts.Redact(s)+"\n")
 }
@@ -147,7 +152,7 @@ func (c *Console) Task(name string) {
 	c.shown = map[int]bool{}
 	c.next = 0
 	el := c.elapsed()
-	c.writeLocked(el + " " + c.blue.Sprint(name))
+	c.writeLocked(el + " " + c.blue.Sprint(c.clean(name)))
 	c.logLocked("INFO", c.opts.RunID, el+" "+name)
 }
 
@@ -175,7 +180,9 @@ func (c *Console) announceLocked(n int, cmd string) {
 		return
 	}
 	c.shown[n] = true
-	line := oneLine(cmd)
+	// Redact before cutting: a secret cut in half by the terminal's edge
+	// would no longer match.
+	line := oneLine(c.clean(cmd))
 	if c.opts.Width > 0 && !c.opts.Verbose {
 		line = truncate(line, c.opts.Width-9)
 	}
@@ -210,7 +217,7 @@ func (c *Console) resultLine(n int, host string, d time.Duration, failed bool) s
 	if failed {
 		mark = c.red.Sprint("✘")
 	}
-	return fmt.Sprintf("    %s %02d %s %s", mark, n, host, c.faint.Sprintf("%.3fs", d.Seconds()))
+	return fmt.Sprintf("    %s %02d %s %s", mark, n, c.clean(host), c.faint.Sprintf("%.3fs", d.Seconds()))
 }
 
 // Output returns a writer for the output of command n on host. Each
@@ -221,15 +228,16 @@ func (c *Console) Output(n int, host string, stderr bool) *LineWriter {
 }
 
 func (c *Console) outputLine(n int, host, line string, stderr bool) string {
+	line = c.clean(line)
 	if stderr {
 		line = c.yellow.Sprint(line)
 	}
-	return fmt.Sprintf("      %02d %s | %s", n, host, line)
+	return fmt.Sprintf("      %02d %s | %s", n, c.clean(host), line)
 }
 
 // Info prints a message line, after the elapsed time, and logs it.
 func (c *Console) Info(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
+	msg := c.clean(fmt.Sprintf(format, args...))
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.writeLocked(c.elapsed() + " " + msg)
@@ -239,7 +247,7 @@ func (c *Console) Info(format string, args ...any) {
 // Note prints an indented message line under the current task, and logs
 // it. Hooks use it (through deploylib.Logf) to say what they do.
 func (c *Console) Note(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
+	msg := c.clean(fmt.Sprintf(format, args...))
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, l := range strings.Split(msg, "\n") {
@@ -250,7 +258,7 @@ func (c *Console) Note(format string, args ...any) {
 
 // Warn prints a warning line and logs it.
 func (c *Console) Warn(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
+	msg := c.clean(fmt.Sprintf(format, args...))
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.writeLocked(c.elapsed() + " " + c.yellow.Sprint("WARN ") + msg)
@@ -259,12 +267,13 @@ func (c *Console) Warn(format string, args ...any) {
 
 // Error prints an error block: a title and indented detail lines.
 func (c *Console) Error(title string, details ...string) {
+	title = c.clean(title)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.writeLocked(c.red.Sprint(title))
 	c.logLocked("ERROR", c.opts.RunID, title)
 	for _, d := range details {
-		for _, l := range strings.Split(strings.TrimRight(d, "\n"), "\n") {
+		for _, l := range strings.Split(strings.TrimRight(c.clean(d), "\n"), "\n") {
 			c.writeLocked("  " + l)
 			c.logLocked("ERROR", c.opts.RunID, "  "+l)
 		}
@@ -273,7 +282,7 @@ func (c *Console) Error(title string, details ...string) {
 
 // Success prints the closing line of a successful run and logs it.
 func (c *Console) Success(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
+	msg := c.clean(fmt.Sprintf(format, args...))
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.writeLocked(c.elapsed() + " " + c.green.Sprint(msg))
@@ -285,7 +294,7 @@ func (c *Console) Success(format string, args ...any) {
 func (c *Console) Print(text string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, l := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
+	for _, l := range strings.Split(strings.TrimRight(c.clean(text), "\n"), "\n") {
 		c.writeLocked(l)
 		c.logLocked("INFO", c.opts.RunID, l)
 	}
@@ -317,6 +326,12 @@ type FailedCommand struct {
 // Failed prints the failure block: what failed where, then the last 20
 // lines of the log (Airbrussh's "DEPLOY FAILED" block).
 func (c *Console) Failed(f Failure) {
+	f.Title, f.Task, f.Message, f.LogPath = c.clean(f.Title), c.clean(f.Task), c.clean(f.Message), c.clean(f.LogPath)
+	cmds := make([]FailedCommand, len(f.Commands))
+	for i, fc := range f.Commands {
+		cmds[i] = FailedCommand{Host: c.clean(fc.Host), Command: c.clean(fc.Command), Status: c.clean(fc.Status)}
+	}
+	f.Commands = cmds
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	star := c.red.Sprint("**")

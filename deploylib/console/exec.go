@@ -146,7 +146,7 @@ func (e *Exec) End(err error, status int) {
 		if e.kind != Execute && !slices.Contains(c.assumed, c.task) {
 			c.assumed = append(c.assumed, c.task)
 		}
-		c.writeLocked(fmt.Sprintf("    %s %02d %s %s", c.faint.Sprint("-"), e.n, e.host, c.faint.Sprint(note)))
+		c.writeLocked(fmt.Sprintf("    %s %02d %s %s", c.faint.Sprint("-"), e.n, c.clean(e.host), c.faint.Sprint(note)))
 		return
 	}
 	secs := fmt.Sprintf("Finished in %.3f seconds", d.Seconds())
@@ -176,7 +176,7 @@ func (e *Exec) End(err error, status int) {
 			detail = strings.Split(err.Error(), "\n")
 		}
 		for _, l := range detail {
-			c.writeLocked("        " + c.red.Sprint(l))
+			c.writeLocked("        " + c.red.Sprint(c.clean(l)))
 		}
 		if status > 0 {
 			c.logLocked("ERROR", e.id, fmt.Sprintf("%s with exit status %d (failed).", secs, status))

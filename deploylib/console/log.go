@@ -30,7 +30,7 @@ func (c *Console) logLocked(level, id, msg string) {
 		line += "[" + id + "] "
 	}
 	line += msg
-	line = c.opts.Redact(line)
+	line = Sanitize(c.opts.Redact(line))
 	if c.opts.Log != nil {
 		io.WriteString(c.opts.Log, line+"\n")
 	}

@@ -196,7 +196,7 @@ func (c Command) renderSimple(b *strings.Builder) {
 	if c.raw != "" {
 		b.WriteString(c.raw)
 	} else {
-		b.WriteString(Quote(c.Name))
+		b.WriteString(QuoteName(c.Name))
 		for _, a := range c.Args {
 			b.WriteByte(' ')
 			b.WriteString(Quote(a))
@@ -206,6 +206,34 @@ func (c Command) renderSimple(b *strings.Builder) {
 		b.WriteByte(' ')
 		b.WriteString(r)
 	}
+}
+
+// QuoteName returns name quoted for the command position of a simple
+// command: like [Quote], and also in single quotes when the shell would
+// otherwise read it as a variable assignment ("A=B") or a reserved word
+// ("if", "then", "!"), so that the name is always the program to run.
+func QuoteName(name string) string {
+	q := Quote(name)
+	if q != name {
+		return q
+	}
+	if reserved[name] {
+		return "'" + name + "'"
+	}
+	if i := strings.IndexByte(name, '='); i > 0 && ValidEnvKey(name[:i]) {
+		return "'" + name + "'"
+	}
+	return name
+}
+
+// reserved are the words that POSIX shells, bash, ksh and zsh read as
+// syntax in command position; those with characters outside Quote's safe
+// set ("!", "{", "[[") are quoted already.
+var reserved = map[string]bool{
+	"case": true, "do": true, "done": true, "elif": true, "else": true, "esac": true,
+	"fi": true, "for": true, "if": true, "in": true, "then": true, "until": true,
+	"while": true, "function": true, "select": true, "time": true, "coproc": true,
+	"foreach": true, "repeat": true, "end": true, "nocorrect": true, "noglob": true,
 }
 
 func sortedKeys(m map[string]string) []string {

@@ -1,7 +1,9 @@
 package shell
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 )
 
@@ -93,6 +95,46 @@ func TestValidEnvKey(t *testing.T) {
 	for k, want := range map[string]bool{"A": true, "_x1": true, "1A": false, "": false, "A-B": false, "A B": false} {
 		if got := ValidEnvKey(k); got != want {
 			t.Errorf("ValidEnvKey(%q) = %v", k, got)
+		}
+	}
+}
+
+// TestCommandNameIsData runs commands whose names a shell would read as an
+// assignment or a reserved word: each must run the program of that name
+// with its arguments, never set a variable or parse as syntax.
+func TestCommandNameIsData(t *testing.T) {
+	bin := t.TempDir()
+	names := []string{"A=B", "if", "then", "while", "!", "{", "case", "in", "time", "function", "x=", "_v1=a=b"}
+	for _, n := range names {
+		script := "#!/bin/sh\nprintf 'ran %s' \"$(basename \"$0\")\"; printf ' %s' \"$@\"\n"
+		if err := os.WriteFile(filepath.Join(bin, n), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range names {
+		t.Run(n, func(t *testing.T) {
+			c := New(n, "echo", "x")
+			cmd := exec.Command("/bin/sh", "-c", c.String())
+			cmd.Env = []string{"PATH=" + bin + ":/usr/bin:/bin"}
+			out, err := cmd.CombinedOutput()
+			if want := "ran " + n + " echo x"; err != nil || string(out) != want {
+				t.Errorf("sh -c %s: %q, %v; want %q", c.String(), out, err, want)
+			}
+		})
+	}
+	// Normal names render as before.
+	for _, tt := range []struct {
+		c    Command
+		want string
+	}{
+		{New("echo", "x"), "echo x"},
+		{New("/usr/bin/env", "A=B", "x"), "/usr/bin/env A=B x"},
+		{New("=x"), "=x"},
+		{New("ifconfig"), "ifconfig"},
+		{New("if").Not(), "! 'if'"},
+	} {
+		if got := tt.c.String(); got != tt.want {
+			t.Errorf("String() = %s, want %s", got, tt.want)
 		}
 	}
 }

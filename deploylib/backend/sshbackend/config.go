@@ -6,6 +6,7 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -33,7 +34,8 @@ type Config struct {
 
 	// KnownHostsFiles are the known_hosts files that host keys are checked
 	// against; nil means ~/.ssh/known_hosts. A file that does not exist
-	// holds no entries, so its hosts are unknown.
+	// holds no entries, so its hosts are unknown. A leading "~/" stands for
+	// the home directory, here and in IdentityFiles.
 	KnownHostsFiles []string
 	// AcceptNewHostKeys records the key of a host that has no entry yet in
 	// the first known_hosts file (created with mode 0600) instead of
@@ -145,6 +147,8 @@ func (cfg Config) resolve() (*resolved, error) {
 	if r.knownHosts == nil {
 		r.knownHosts = []string{filepath.Join(homeDir(), ".ssh", "known_hosts")}
 	}
+	r.knownHosts = expandTildes(r.knownHosts)
+	cfg.IdentityFiles = expandTildes(cfg.IdentityFiles)
 	r.target, err = sc.endpoint(cfg.Host, cfg.User, cfg.Port, cfg.IdentityFiles)
 	if err != nil {
 		return nil, err
@@ -165,6 +169,22 @@ func (cfg Config) resolve() (*resolved, error) {
 		r.jumps = append(r.jumps, ep)
 	}
 	return r, nil
+}
+
+// expandTildes returns paths with a leading "~/" (or a lone "~") replaced
+// by the home directory, as OpenSSH does for its file options.
+func expandTildes(paths []string) []string {
+	if paths == nil {
+		return nil
+	}
+	out := make([]string, len(paths))
+	for i, p := range paths {
+		if p == "~" || strings.HasPrefix(p, "~/") {
+			p = homeDir() + p[1:]
+		}
+		out[i] = p
+	}
+	return out
 }
 
 func orDefault[T comparable](v, def T) T {

@@ -9,11 +9,13 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
@@ -115,10 +117,14 @@ type knownHosts struct {
 	logf      func(string, ...any)
 }
 
-// loadKnownHosts reads files; missing files hold no entries.
+// loadKnownHosts reads files; missing files hold no entries. A line that
+// cannot be parsed is skipped, as OpenSSH does, with a warning through
+// logf (once per process for each such line); the other entries still
+// apply, so unknown and changed keys are still refused.
 func loadKnownHosts(files []string, acceptNew bool, logf func(string, ...any)) (*knownHosts, error) {
 	k := &knownHosts{files: files, acceptNew: acceptNew, logf: logf}
 	var existing []string
+	contents := map[string][]byte{}
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if errors.Is(err, fs.ErrNotExist) {
@@ -128,16 +134,110 @@ func loadKnownHosts(files []string, acceptNew bool, logf func(string, ...any)) (
 			return nil, fmt.Errorf("sshbackend: known hosts: %w", err)
 		}
 		existing = append(existing, f)
+		contents[f] = b
 		if bytes.Contains(b, []byte("@cert-authority")) {
 			k.hasCA = true
 		}
 	}
-	cb, err := knownhosts.New(existing...)
+	cb, err := newKnownHostsCallback(existing, contents, logf)
 	if err != nil {
 		return nil, fmt.Errorf("sshbackend: known hosts: %w", err)
 	}
 	k.check = cb
 	return k, nil
+}
+
+// badLine matches x/crypto's error for a line of a known_hosts file that
+// it cannot parse.
+var badLine = regexp.MustCompile(`(?s)^knownhosts: (.*):([0-9]+): (.*)$`)
+
+// warnedLines holds the unparseable known_hosts lines already warned about.
+var warnedLines sync.Map
+
+// newKnownHostsCallback is knownhosts.New(files...), except that the lines
+// it cannot parse are blanked (in a private copy of the file, so that line
+// numbers stay right) and reported through logf instead of failing every
+// connection.
+func newKnownHostsCallback(files []string, contents map[string][]byte, logf func(string, ...any)) (ssh.HostKeyCallback, error) {
+	paths := slices.Clone(files)
+	orig := map[string]string{} // private copy -> the file it stands for
+	var tmpDir string
+	defer func() {
+		if tmpDir != "" {
+			os.RemoveAll(tmpDir)
+		}
+	}()
+	lines := 0
+	for _, b := range contents {
+		lines += bytes.Count(b, []byte("\n")) + 1
+	}
+	for range lines + 1 {
+		cb, err := knownhosts.New(paths...)
+		if err == nil {
+			if len(orig) == 0 {
+				return cb, nil
+			}
+			return renamed(cb, orig), nil
+		}
+		m := badLine.FindStringSubmatch(err.Error())
+		if m == nil {
+			return nil, err
+		}
+		i := slices.Index(paths, m[1])
+		n, _ := strconv.Atoi(m[2])
+		if i < 0 || n < 1 {
+			return nil, err
+		}
+		file := files[i]
+		b := contents[file]
+		ls := bytes.SplitAfter(b, []byte("\n"))
+		if n > len(ls) {
+			return nil, err
+		}
+		if _, dup := warnedLines.LoadOrStore(fmt.Sprintf("%s:%d:%s", file, n, ls[n-1]), true); !dup && logf != nil {
+			logf("skipping line %d of %s, which is not a valid known_hosts line (%s); OpenSSH skips it too", n, file, m[3])
+		}
+		ls[n-1] = []byte("\n")
+		b = bytes.Join(ls, nil)
+		contents[file] = b
+		if tmpDir == "" {
+			if tmpDir, err = os.MkdirTemp("", "capstan-known-hosts-"); err != nil {
+				return nil, err
+			}
+		}
+		if paths[i] == file {
+			paths[i] = filepath.Join(tmpDir, strconv.Itoa(i))
+			orig[paths[i]] = file
+		}
+		if err := os.WriteFile(paths[i], b, 0o600); err != nil {
+			return nil, err
+		}
+	}
+	return nil, errors.New("too many unparseable lines")
+}
+
+// renamed wraps cb so that the keys it reports name the known_hosts files
+// they come from, not the private copies cb read.
+func renamed(cb ssh.HostKeyCallback, orig map[string]string) ssh.HostKeyCallback {
+	fix := func(k *knownhosts.KnownKey) {
+		if o, ok := orig[k.Filename]; ok {
+			k.Filename = o
+		}
+	}
+	return func(addr string, remote net.Addr, key ssh.PublicKey) error {
+		err := cb(addr, remote, key)
+		var ke *knownhosts.KeyError
+		var re *knownhosts.RevokedError
+		switch {
+		case errors.As(err, &re):
+			fix(&re.Revoked)
+		case errors.As(err, &ke):
+			for i := range ke.Want {
+				fix(&ke.Want[i])
+			}
+		}
+		return err
+	}
 }
 
 // probeKey is a key no host has: checking it against the database lists
@@ -220,45 +320,73 @@ func (k *knownHosts) algorithms(addr string) []string {
 // promise to pass it through unchanged.
 func (k *knownHosts) callback(refused *atomic.Pointer[HostKeyError]) ssh.HostKeyCallback {
 	return func(addr string, remote net.Addr, key ssh.PublicKey) error {
-		err := k.check(addr, remote, key)
-		if err == nil {
-			return nil
+		he, err := k.verify(addr, remote, key, k.acceptNew)
+		if he != nil {
+			refused.Store(he)
+			return he
 		}
-		he := &HostKeyError{Addr: addr, KeyType: key.Type(), Fingerprint: ssh.FingerprintSHA256(key), Files: k.files}
-		var ke *knownhosts.KeyError
-		var re *knownhosts.RevokedError
-		switch {
-		case errors.As(err, &re):
-			he.Revoked = true
-			he.Known = []knownhosts.KnownKey{re.Revoked}
-		case errors.As(err, &ke) && len(ke.Want) == 0:
-			if k.acceptNew {
-				return k.record(addr, key)
-			}
-			he.Unknown = true
-		case errors.As(err, &ke):
-			he.Known = ke.Want
-		default:
-			return err // a certificate problem, for instance
-		}
-		refused.Store(he)
-		return he
+		return err
 	}
 }
 
-// recordMu serialises the appends of AcceptNewHostKeys in this process.
+// verify checks key against k, recording it when it is unknown and
+// acceptNew is set. A refused key gives a *HostKeyError.
+func (k *knownHosts) verify(addr string, remote net.Addr, key ssh.PublicKey, acceptNew bool) (*HostKeyError, error) {
+	err := k.check(addr, remote, key)
+	if err == nil {
+		return nil, nil
+	}
+	he := &HostKeyError{Addr: addr, KeyType: key.Type(), Fingerprint: ssh.FingerprintSHA256(key), Files: k.files}
+	var ke *knownhosts.KeyError
+	var re *knownhosts.RevokedError
+	switch {
+	case errors.As(err, &re):
+		he.Revoked = true
+		he.Known = []knownhosts.KnownKey{re.Revoked}
+	case errors.As(err, &ke) && len(ke.Want) == 0:
+		if acceptNew {
+			return k.record(addr, remote, key)
+		}
+		he.Unknown = true
+	case errors.As(err, &ke):
+		he.Known = ke.Want
+	default:
+		return nil, err // a certificate problem, for instance
+	}
+	return he, nil
+}
+
+// recordMu serialises the appends of AcceptNewHostKeys in this process;
+// a lock file beside the known_hosts file (flock) serialises them with
+// other processes.
 var recordMu sync.Mutex
 
-// record appends addr's key to the first known_hosts file.
-func (k *knownHosts) record(addr string, key ssh.PublicKey) error {
+// record appends addr's key to the first known_hosts file, unless the
+// file, read again under the lock, now holds a key for addr: the same key
+// (another connection of this run, or another process, recorded it) is
+// accepted without writing it twice, and a different one is refused as a
+// changed key, so that one host never gets two keys accepted.
+func (k *knownHosts) record(addr string, remote net.Addr, key ssh.PublicKey) (*HostKeyError, error) {
 	if len(k.files) == 0 {
-		return fmt.Errorf("AcceptNewHostKeys: no known_hosts file to record the key of %s in", addr)
+		return nil, fmt.Errorf("AcceptNewHostKeys: no known_hosts file to record the key of %s in", addr)
 	}
 	file := k.files[0]
 	recordMu.Lock()
 	defer recordMu.Unlock()
 	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
-		return fmt.Errorf("recording host key: %w", err)
+		return nil, fmt.Errorf("recording host key: %w", err)
+	}
+	unlock, err := lockFile(file + ".lock")
+	if err != nil {
+		return nil, fmt.Errorf("recording host key: %w", err)
+	}
+	defer unlock()
+	now, err := loadKnownHosts(k.files, false, k.logf)
+	if err != nil {
+		return nil, fmt.Errorf("recording host key: %w", err)
+	}
+	if he, err := now.verify(addr, remote, key, false); he == nil || !he.Unknown {
+		return he, err
 	}
 	line := knownhosts.Line([]string{knownhosts.Normalize(addr)}, key) + "\n"
 	if b, err := os.ReadFile(file); err == nil && len(b) > 0 && b[len(b)-1] != '\n' {
@@ -266,17 +394,33 @@ func (k *knownHosts) record(addr string, key ssh.PublicKey) error {
 	}
 	f, err := os.OpenFile(file, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
-		return fmt.Errorf("recording host key: %w", err)
+		return nil, fmt.Errorf("recording host key: %w", err)
 	}
 	_, err = f.WriteString(line)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("recording host key: %w", err)
+		return nil, fmt.Errorf("recording host key: %w", err)
 	}
 	if k.logf != nil {
 		k.logf("recorded new host key of %s in %s: %s %s", knownhosts.Normalize(addr), file, key.Type(), ssh.FingerprintSHA256(key))
 	}
-	return nil
+	return nil, nil
+}
+
+// lockFile takes an exclusive flock(2) on path, creating it (mode 0600).
+func lockFile(path string) (unlock func(), err error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
 }

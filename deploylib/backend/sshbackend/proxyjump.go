@@ -67,3 +67,36 @@ func parseProxyJump(s string) ([]hop, error) {
 	}
 	return hops, nil
 }
+
+// JumpHost is one hop of a ProxyJump chain, as written: Host is the alias
+// (looked up in the SSH config by whoever dials it), User and Port are ""
+// and 0 when the hop does not give them.
+type JumpHost struct {
+	User string
+	Host string
+	Port int
+}
+
+// JumpHosts returns the jump hosts that Dial goes through to reach
+// cfg.Host, in order: cfg.ProxyJump, else the SSH config's ProxyJump for
+// cfg.Host; none for "none". Code that starts ssh(1) itself uses it to
+// give every hop the same host key policy as the target.
+func (cfg Config) JumpHosts() ([]JumpHost, error) {
+	jump := cfg.ProxyJump
+	if jump == "" {
+		sc, err := loadSSHConfig(cfg.SSHConfigFile)
+		if err != nil {
+			return nil, err
+		}
+		jump = sc.get(cfg.Host, "ProxyJump")
+	}
+	hops, err := parseProxyJump(jump)
+	if err != nil {
+		return nil, fmt.Errorf("sshbackend: %s: %w", cfg.Host, err)
+	}
+	out := make([]JumpHost, len(hops))
+	for i, h := range hops {
+		out[i] = JumpHost{User: h.user, Host: h.host, Port: h.port}
+	}
+	return out, nil
+}

@@ -15,31 +15,46 @@ import (
 
 // Upload writes what r yields to remotePath on the host, with permissions
 // mode (not altered by the remote umask), over SFTP. The file is written
-// under a temporary name beside remotePath and renamed over it at the end,
-// so remotePath never holds a partial file; a symbolic link at remotePath
-// is replaced, not followed. Upload uses one session slot. When ctx ends,
-// it stops between reads of r.
+// under a temporary name inside a private directory (mode 0700) made
+// beside remotePath, then renamed over remotePath at the end: remotePath
+// never holds a partial file, and no other user can open the file while
+// it is written, whatever mode it ends with (SFTP cannot give a mode when
+// it creates a file, so the file alone would be 0644 until the copy ends).
+// A symbolic link at remotePath is replaced, not followed. Upload uses one
+// session slot. When ctx ends, it stops between reads of r.
 func (c *Conn) Upload(ctx context.Context, r io.Reader, remotePath string, mode fs.FileMode) error {
 	return c.withSFTP(ctx, "upload "+remotePath, func(sc *sftp.Client) error {
 		var b [6]byte
 		_, _ = rand.Read(b[:])
-		tmp := path.Join(path.Dir(remotePath), "."+path.Base(remotePath)+".capstan-"+hex.EncodeToString(b[:]))
-		f, err := sc.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
-		if err != nil {
+		dir := path.Join(path.Dir(remotePath), "."+path.Base(remotePath)+".capstan-"+hex.EncodeToString(b[:]))
+		if err := sc.Mkdir(dir); err != nil {
 			return err
 		}
-		_, err = io.Copy(f, ctxReader{ctx, r})
+		// Mkdir's mode is the server's default (0777 less its umask):
+		// nothing is created inside before the directory is private.
+		tmp := path.Join(dir, "upload")
+		err := sc.Chmod(dir, 0o700)
+		var f *sftp.File
 		if err == nil {
-			err = f.Chmod(mode)
+			f, err = sc.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
 		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
+		if err == nil {
+			_, err = io.Copy(f, ctxReader{ctx, r})
+			if err == nil {
+				err = f.Chmod(mode)
+			}
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
 		}
 		if err == nil {
 			err = sc.PosixRename(tmp, remotePath)
 		}
 		if err != nil {
 			_ = sc.Remove(tmp)
+		}
+		if rerr := sc.RemoveDirectory(dir); err == nil {
+			err = rerr
 		}
 		return err
 	})

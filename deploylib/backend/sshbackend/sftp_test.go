@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -117,4 +118,75 @@ func TestSessionsDoNotLeak(t *testing.T) {
 	if strings.Contains(h.Log(), "no more sessions") {
 		t.Logf("sshd refused a session at least once (retried)")
 	}
+}
+
+// blockingReader yields head, signals reached, then waits for release
+// before yielding tail.
+type blockingReader struct {
+	head, tail []byte
+	reached    chan struct{}
+	release    chan struct{}
+	state      int
+}
+
+func (r *blockingReader) Read(p []byte) (int, error) {
+	switch r.state {
+	case 0:
+		r.state = 1
+		return copy(p, r.head), nil
+	case 1:
+		close(r.reached)
+		<-r.release
+		r.state = 2
+		return copy(p, r.tail), nil
+	}
+	return 0, io.EOF
+}
+
+// While an upload is under way, nothing it created is readable by other
+// users: the data is never in a file that another user could open.
+func TestUploadPrivateWhileWriting(t *testing.T) {
+	t.Parallel()
+	_, h, c := startOne(t)
+	ctx := context.Background()
+	if _, _, err := run(ctx, c, shell.New("mkdir", "-p", h.DeployTo)); err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []fs.FileMode{0o600, 0o644} {
+		r := &blockingReader{head: []byte("password: first half\n"), tail: []byte("second half\n"),
+			reached: make(chan struct{}), release: make(chan struct{})}
+		done := make(chan error, 1)
+		remote := h.DeployTo + "/secrets.yml"
+		go func() { done <- c.Upload(ctx, r, remote, mode) }()
+		<-r.reached
+		// The first bytes are written; look at what the upload made.
+		local := filepath.Join(h.Root, "app")
+		filepath.WalkDir(local, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || p == local {
+				return nil
+			}
+			fi, _ := d.Info()
+			if d.IsDir() && fi.Mode().Perm()&0o077 != 0 {
+				t.Errorf("mode %v: directory %s is %v while the upload writes", mode, p, fi.Mode().Perm())
+			}
+			if !d.IsDir() && p != filepath.Join(local, "secrets.yml") && !privateParent(p) && fi.Mode().Perm()&0o044 != 0 {
+				t.Errorf("mode %v: %s is %v, readable by others while the upload writes", mode, p, fi.Mode().Perm())
+			}
+			return nil
+		})
+		close(r.release)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		out, _, _ := run(ctx, c, shell.Raw("stat -c %a "+shell.Quote(remote)+"; ls -a "+shell.Quote(h.DeployTo)+" | grep -c capstan"))
+		if want := fmt.Sprintf("%o\n0\n", mode); out != want {
+			t.Errorf("after the upload: %q, want %q", out, want)
+		}
+	}
+}
+
+// privateParent reports whether p's directory is closed to other users.
+func privateParent(p string) bool {
+	fi, err := os.Stat(filepath.Dir(p))
+	return err == nil && fi.Mode().Perm()&0o077 == 0
 }

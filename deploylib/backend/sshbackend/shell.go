@@ -372,14 +372,22 @@ func (c *Conn) runInShell(ctx context.Context, sh *cmdShell, cmd shell.Command, 
 }
 
 // shellResult turns the end line of a command run in the command shell
-// into Run's error.
+// into Run's error. An end line that is not "STATUS [SIGNAL]" (a broken or
+// hostile server) is an error naming the host and quoting what it sent.
 func (c *Conn) shellResult(fo, fe *frame) error {
 	f := strings.Fields(fo.trailer)
 	status := -1
-	if len(f) > 0 {
-		if n, err := strconv.Atoi(f[0]); err == nil {
+	if len(f) == 1 {
+		f = append(f, "-") // kill -l named no signal
+	}
+	if len(f) == 2 {
+		if n, err := strconv.Atoi(f[0]); err == nil && n >= 0 && n <= 255 && validSignal(f[1]) {
 			status = n
 		}
+	}
+	if status < 0 {
+		return &OpError{Addr: c.addr, Op: "run", Err: fmt.Errorf("the command shell's end line is not an exit status (%q); the server's shell is broken or hostile: %w",
+			fo.trailer, &backend.ExitError{Status: -1})}
 	}
 	if status == 0 {
 		// Like Session.Wait: an output error matters only after success.
@@ -389,10 +397,27 @@ func (c *Conn) shellResult(fo, fe *frame) error {
 		return nil
 	}
 	ee := &backend.ExitError{Status: status}
-	if len(f) > 1 && f[1] != "-" && status > 128 {
+	if f[1] != "-" && status > 128 {
 		ee.Signal = f[1]
 	}
 	return ee
+}
+
+// validSignal reports whether s is "-" or a signal name as kill -l prints
+// it (KILL, TERM, RTMIN+3).
+func validSignal(s string) bool {
+	if s == "-" {
+		return true
+	}
+	if s == "" || len(s) > 16 {
+		return false
+	}
+	for _, r := range s {
+		if !('A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '+' || r == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // shellLost returns the error for a command whose shell ended before the

@@ -28,6 +28,7 @@ func loadSSHConfig(path string) (sshConfig, error) {
 	if optional {
 		path = filepath.Join(homeDir(), ".ssh", "config")
 	}
+	path = expandTildes([]string{path})[0]
 	f, err := os.Open(path)
 	if err != nil {
 		if optional && errors.Is(err, fs.ErrNotExist) {
