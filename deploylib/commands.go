@@ -3,6 +3,7 @@ package deploylib
 import (
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/capstan-deploy/capstan/deploylib/shell"
@@ -118,28 +119,43 @@ func writeRevisionCmd(release string, rev Revision) shell.Command {
 }
 
 // linkCmd links each name under release to the same name under shared,
-// replacing whatever the release holds there, after creating parents.
+// replacing whatever the release holds there, after creating parents. It
+// never acts through a symlink inside the release: a directory on the way
+// to a linked path that is a symlink (committed in the repository, or a
+// linked dir) is refused before anything changes, since removing or
+// creating through it would reach outside the release.
 func linkCmd(release, shared string, names []string) shell.Command {
-	var parents []string
+	var ancestors, parents []string
 	seen := map[string]bool{}
 	for _, n := range names {
-		if p := path.Dir(path.Join(release, n)); !seen[p] && p != release {
-			seen[p] = true
+		p := path.Dir(path.Join(release, n))
+		if p != release && !seen[p] {
 			parents = append(parents, p)
 		}
+		for ; p != release && !seen[p]; p = path.Dir(p) {
+			seen[p] = true
+			ancestors = append(ancestors, p)
+		}
 	}
+	slices.Sort(ancestors)
 	var cmd shell.Command
+	add := func(c shell.Command) {
+		if cmd.IsZero() {
+			cmd = c
+		} else {
+			cmd = cmd.And(c)
+		}
+	}
+	for _, a := range ancestors {
+		add(shell.New("test", "!", "-L", a).Or(
+			shell.New("echo", "refusing to link inside "+a+": it is a symbolic link in the release, and linking through it would change files outside the release").ToStderr().And(shell.New("false"))))
+	}
 	if len(parents) > 0 {
-		cmd = shell.New("mkdir", append([]string{"-p"}, parents...)...)
+		add(shell.New("mkdir", append([]string{"-p"}, parents...)...))
 	}
 	for _, n := range names {
 		target := path.Join(release, n)
-		step := shell.New("rm", "-rf", target).And(shell.New("ln", "-s", path.Join(shared, n), target))
-		if cmd.IsZero() {
-			cmd = step
-		} else {
-			cmd = cmd.And(step)
-		}
+		add(shell.New("rm", "-rf", target).And(shell.New("ln", "-s", path.Join(shared, n), target)))
 	}
 	return cmd
 }

@@ -118,6 +118,12 @@ func TestConfigValidation(t *testing.T) {
 		{"bad env key", func(c *Config) { c.Env = map[string]string{"A;id": "x"} }, "not a valid variable name"},
 		{"hostile env value", func(c *Config) { c.Env = map[string]string{"A": "$(id) `id` ;"} }, ""},
 		{"option branch", func(c *Config) { c.Branch = "--output=x" }, "would be read as an option"},
+		{"sibling linked dirs", func(c *Config) { c.LinkedDirs = []string{"public", "public-assets", "tmp/pids", "tmp/cache"} }, ""},
+		{"nested linked dirs", func(c *Config) { c.LinkedDirs = []string{"public", "public/uploads"} }, `LinkedDirs "public/uploads" is inside the linked dir "public"`},
+		{"nested linked dirs, inner first", func(c *Config) { c.LinkedDirs = []string{"tmp/pids", "tmp"} }, `LinkedDirs "tmp/pids" is inside the linked dir "tmp"`},
+		{"linked file in a linked dir", func(c *Config) { c.LinkedFiles, c.LinkedDirs = []string{"config/secrets.yml"}, []string{"config"} }, `LinkedFiles "config/secrets.yml" is inside the linked dir "config"`},
+		{"linked dir inside a linked file", func(c *Config) { c.LinkedFiles, c.LinkedDirs = []string{"data"}, []string{"data/x"} }, "a linked file cannot hold other paths"},
+		{"same path twice", func(c *Config) { c.LinkedFiles, c.LinkedDirs = []string{"log"}, []string{"./log"} }, `both name "log"`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c := base
