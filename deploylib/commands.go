@@ -160,7 +160,8 @@ func linkCmd(release, shared string, names []string) shell.Command {
 	return cmd
 }
 
-// switchCmd points current at release with a rename(2) over the old link:
+// switchCmd points current at release with a rename(2) over the old link,
+// after checking that release is a real directory (never current itself):
 // the new link is made under a directory unique to the run and moved into
 // deploy_to, so a leftover link cannot publish an old release. A current
 // that is a real directory is refused. The release's unfinished marker is
@@ -171,12 +172,22 @@ func switchCmd(deployTo, release, runID string) shell.Command {
 	return shell.New("test", "!", "-d", current).
 		Or(shell.New("test", "-L", current)).
 		Or(shell.New("echo", "refusing to replace "+current+": it is a directory, not a symlink").ToStderr().And(shell.New("false"))).
+		And(shell.New("test", "-d", release).And(shell.New("test", "!", "-L", release)).
+			Or(shell.New("echo", "refusing to point current at "+release+": it is not a release directory").ToStderr().And(shell.New("false")))).
 		And(shell.New("rm", "-rf", tmp)).
 		And(shell.New("mkdir", "-p", tmp)).
 		And(shell.New("ln", "-s", release, path.Join(tmp, "current"))).
 		And(shell.New("mv", path.Join(tmp, "current"), deployTo)).
 		And(shell.New("rmdir", tmp)).
 		And(shell.New("rm", "-f", path.Join(unfinishedDir(deployTo), path.Base(release))))
+}
+
+// scratchCleanupCmd removes what runID may have left in the state
+// directory: the switch directories (switchCmd) and the lock it was
+// building. Every name holds the run id, so no other run's is touched.
+func scratchCleanupCmd(deployTo, runID string) shell.Command {
+	state := stateDir(deployTo)
+	return shell.New("rm", "-rf", "--", path.Join(state, "switch-"+runID), path.Join(state, "switch-"+runID+"-back"), lockAside(deployTo, "new", runID))
 }
 
 // removeReleasesCmd removes the named releases and their markers in one

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/capstan-deploy/capstan/deploylib/shell"
 )
@@ -59,19 +61,46 @@ func setPreviousRevision(ctx context.Context) error {
 	})
 }
 
+// newReleasePath names the new release: the run's start time, UTC
+// %Y%m%d%H%M%S as Capistrano names it, unless a host already has a release
+// of that name or a later one (a deploy less than a second ago, or a
+// deployer whose clock was ahead of this machine's); then one second after
+// the latest. So the name is new on every host and sorts after every
+// release there, and rollback and cleanup, which go by name, keep their
+// order.
 func newReleasePath(ctx context.Context) error {
 	r := CurrentRun(ctx)
-	r.setRelease(ReleaseNameAt(r.Started))
+	name := ReleaseNameAt(r.Started)
+	for _, h := range r.hosts {
+		if newest := r.hostState(h).newestRelease; newest >= name {
+			name = releaseNameAfter(newest)
+		}
+	}
+	r.setRelease(name)
 	return nil
+}
+
+// releaseNameAfter returns the release name one second after name (14
+// digits); a name that is not a valid time is counted up as a number.
+func releaseNameAfter(name string) string {
+	if t, err := time.Parse(ReleaseNameLayout, name); err == nil {
+		return ReleaseNameAt(t.Add(time.Second))
+	}
+	n, _ := strconv.ParseUint(name, 10, 64)
+	return fmt.Sprintf("%014d", n+1)
 }
 
 func setCurrentRevision(ctx context.Context) error {
 	r := CurrentRun(ctx)
+	release, err := r.runRelease(SetCurrentRevision)
+	if err != nil {
+		return err
+	}
 	rev := r.Revision()
 	if rev.SHA == "" {
 		return errors.New("no revision was resolved; the strategy must call deploylib.SetRevision")
 	}
-	cmd := writeRevisionCmd(r.ReleasePath(), rev)
+	cmd := writeRevisionCmd(release, rev)
 	return On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
 		if r.hostState(h).revisionWritten {
 			return nil // written with the release's files
@@ -81,19 +110,23 @@ func setCurrentRevision(ctx context.Context) error {
 }
 
 func symlinkLinkedFiles(ctx context.Context) error {
-	return symlinkLinked(ctx, CurrentRun(ctx).Config.LinkedFiles)
+	return symlinkLinked(ctx, SymlinkLinkedFiles, CurrentRun(ctx).Config.LinkedFiles)
 }
 
 func symlinkLinkedDirs(ctx context.Context) error {
-	return symlinkLinked(ctx, CurrentRun(ctx).Config.LinkedDirs)
+	return symlinkLinked(ctx, SymlinkLinkedDirs, CurrentRun(ctx).Config.LinkedDirs)
 }
 
-func symlinkLinked(ctx context.Context, names []string) error {
+func symlinkLinked(ctx context.Context, t *Task, names []string) error {
 	if len(names) == 0 {
 		return nil
 	}
 	r := CurrentRun(ctx)
-	cmd := linkCmd(r.ReleasePath(), r.SharedPath(), names)
+	release, err := r.runRelease(t)
+	if err != nil {
+		return err
+	}
+	cmd := linkCmd(release, r.SharedPath(), names)
 	return On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
 		return h.ExecuteCommand(ctx, cmd)
 	})
@@ -104,11 +137,14 @@ func symlinkLinked(ctx context.Context, names []string) error {
 // fleet never serves two releases because of a failed deploy.
 func symlinkRelease(ctx context.Context) error {
 	r := CurrentRun(ctx)
-	release := r.ReleasePath()
+	release, err := r.runRelease(SymlinkRelease)
+	if err != nil {
+		return err
+	}
 	cmd := switchCmd(r.Config.DeployTo, release, r.ID)
 	// A run switches current only while it holds the deploy lock (lock.go).
 	fenced := lockFenceCmd(r.Config.DeployTo, r.ID).And(cmd)
-	err := On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
+	err = On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
 		st := r.hostState(h)
 		st.switchTried = true
 		c := cmd
@@ -158,7 +194,11 @@ func (r *Run) switchBack(ctx context.Context) error {
 			}
 			st.switched = true
 		}
-		cmd := switchCmd(deployTo, st.previous, r.ID+"-back")
+		previous := st.previous
+		if previous != "" && !path.IsAbs(previous) {
+			previous = path.Join(deployTo, previous) // a relative link, as readlink printed it
+		}
+		cmd := switchCmd(deployTo, previous, r.ID+"-back")
 		what := "switched back to " + st.previous
 		if st.previous == "" {
 			cmd = shell.New("rm", "-f", "--", r.CurrentPath())
@@ -222,6 +262,9 @@ func cleanup(ctx context.Context) error {
 
 func logRevision(ctx context.Context) error {
 	r := CurrentRun(ctx)
+	if _, err := r.runRelease(LogRevision); err != nil {
+		return err
+	}
 	var line string
 	if r.root == Rollback {
 		line = rollbackLogLine(r.User, r.ReleaseName())
@@ -274,6 +317,26 @@ func failed(ctx context.Context) error {
 		st.created = false
 		return nil
 	})
+}
+
+// runRelease returns the directory of the release this run creates or
+// rolls back to. A task that works on it and runs without one (started on
+// its own, with mage <stage> task <name>) is refused, since Capistrano's
+// fallback, current, would make it act on the live release: the switch
+// would point current at itself.
+func (r *Run) runRelease(t *Task) (string, error) {
+	name := r.ReleaseName()
+	switch {
+	case name == "":
+		what := "this task"
+		if t != nil {
+			what = t.name
+		}
+		return "", fmt.Errorf("%s works on the release this run creates or rolls back to, and this run has none: run it within mage %s deploy or mage %s rollback", what, r.Stage.Name, r.Stage.Name)
+	case !IsReleaseName(name) && !r.DryRun():
+		return "", fmt.Errorf("%q is not a release name (14 digits)", name)
+	}
+	return path.Join(r.ReleasesPath(), name), nil
 }
 
 func (r *Run) hostState(h *Host) *hostState { return r.state[h.origin()] }

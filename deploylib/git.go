@@ -241,7 +241,10 @@ func gitCreateRelease(ctx context.Context) error {
 	if rev.SHA == "" {
 		return fmt.Errorf("no revision resolved: git:update must run first")
 	}
-	release := r.ReleasePath()
+	release, err := r.runRelease(GitCreateRelease)
+	if err != nil {
+		return err
+	}
 	cmd := createReleaseCmd(r.Config.DeployTo, release, r.ID, gitArchiveCmd(r.RepoPath(), rev.SHA, r.Config.RepoTree, release)).
 		And(writeRevisionCmd(release, rev))
 	return On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {

@@ -1,8 +1,11 @@
 package deploylib
 
 import (
+	"context"
+	"github.com/capstan-deploy/capstan/deploylib/backend"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -103,5 +106,187 @@ func TestCommittedSymlinkNeverFollowedByLinkSteps(t *testing.T) {
 	sameTree(t, "outside deploy_to", before, snapshot(t, outside))
 	if _, err := os.Lstat(filepath.Join(st.DeployTo, "current")); !os.IsNotExist(err) {
 		t.Errorf("current exists after a failed first deploy: %v", err)
+	}
+}
+
+// Every standard task that works on the run's release, started on its own
+// (mage <stage> task <name>), refuses with a clear error and changes
+// nothing. deploy:symlink:release used to point current at itself.
+func TestStandaloneReleaseTasksRefuse(t *testing.T) {
+	repo := newGitRepo(t)
+	isolate(t, Config{Application: "app", KeepReleases: 3, LinkedDirs: []string{"log"}, LinkedFiles: []string{"config/secrets.yml"}})
+	st, err := LocalStage(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(st.DeployTo, "shared", "config"), 0o755)
+	os.WriteFile(filepath.Join(st.DeployTo, "shared", "config", "secrets.yml"), []byte("s"), 0o600)
+	t0 := time.Date(2026, 11, 25, 21, 40, 38, 0, time.UTC)
+	if out, err := localRun(t, st, Deploy, t0); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	before := snapshot(t, st.DeployTo)
+	for _, task := range []*Task{SymlinkRelease, Publishing, SymlinkShared, SymlinkLinkedFiles, SymlinkLinkedDirs, SetCurrentRevision, GitCreateRelease, LogRevision} {
+		t.Run(task.Name(), func(t *testing.T) {
+			out, err := localRun(t, st, task, t0.Add(time.Minute))
+			if err == nil || !strings.Contains(err.Error(), "works on the release this run creates or rolls back to") {
+				t.Fatalf("error = %v, want a refusal\n%s", err, out)
+			}
+			after := snapshot(t, st.DeployTo)
+			delete(after, filepath.Join(st.DeployTo, "log")) // the run's own log file
+			for p := range after {
+				if strings.HasPrefix(p, filepath.Join(st.DeployTo, "log")+string(filepath.Separator)) {
+					delete(after, p)
+				}
+			}
+			sameTree(t, "deploy_to", before, after)
+		})
+	}
+	if l := readLink(t, filepath.Join(st.DeployTo, "current")); filepath.Base(l) != "20261125214038" {
+		t.Errorf("current -> %s", l)
+	}
+}
+
+// Upload from a directory that is a symbolic link (dist ->
+// build/linux-amd64) deploys the target's files; an empty directory is
+// refused before anything changes. The symlink used to publish a release
+// holding only REVISION and REVISION_TIME.
+func TestUploadDirIsSymlinkOrEmpty(t *testing.T) {
+	repo := newGitRepo(t)
+	base := t.TempDir()
+	build := filepath.Join(base, "build", "linux-amd64")
+	os.MkdirAll(build, 0o755)
+	os.WriteFile(filepath.Join(build, "shop"), []byte("binary"), 0o755)
+	dist := filepath.Join(base, "dist")
+	os.Symlink(filepath.Join("build", "linux-amd64"), dist)
+	empty := filepath.Join(base, "empty")
+	os.MkdirAll(empty, 0o755)
+
+	isolate(t, Config{Application: "shop", Strategy: Upload{Dir: dist, Repo: repo}})
+	st, err := LocalStage(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.RepoURL = ""
+	t0 := time.Date(2026, 11, 25, 21, 40, 42, 0, time.UTC)
+	if out, err := localRun(t, st, Deploy, t0); err != nil {
+		t.Fatalf("deploy: %v\n%s", err, out)
+	}
+	assertFile(t, filepath.Join(st.DeployTo, "current", "shop"), "binary")
+
+	before := snapshot(t, st.DeployTo)
+	isolate(t, Config{Application: "shop", Strategy: Upload{Dir: empty, Repo: repo}})
+	out, err := localRun(t, st, Deploy, t0.Add(time.Minute))
+	if err == nil || !strings.Contains(err.Error(), "is empty: refusing to publish an empty release") {
+		t.Fatalf("error = %v, want an empty release refused\n%s", err, out)
+	}
+	after := snapshot(t, st.DeployTo)
+	for p := range after {
+		if strings.HasPrefix(p, filepath.Join(st.DeployTo, "log")) {
+			delete(after, p)
+		}
+	}
+	sameTree(t, "deploy_to", before, after)
+}
+
+// Rollback from a current release whose name is not 14 digits (a
+// hand-made releases/hotfix): current moves to the target, and hotfix is
+// neither archived nor removed.
+func TestRollbackKeepsAHandMadeRelease(t *testing.T) {
+	repo := newGitRepo(t)
+	isolate(t, Config{Application: "app", KeepReleases: 5})
+	st, err := LocalStage(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 11, 25, 21, 40, 38, 0, time.UTC)
+	if out, err := localRun(t, st, Deploy, t0); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	hotfix := filepath.Join(st.DeployTo, "releases", "hotfix")
+	os.MkdirAll(hotfix, 0o755)
+	os.WriteFile(filepath.Join(hotfix, "REVISION"), []byte("abc\n"), 0o644)
+	current := filepath.Join(st.DeployTo, "current")
+	os.Remove(current)
+	os.Symlink(hotfix, current)
+	out, err := localRun(t, st, Rollback, t0.Add(time.Minute))
+	if err != nil {
+		t.Fatalf("rollback: %v\n%s", err, out)
+	}
+	if l := readLink(t, current); filepath.Base(l) != "20261125214038" {
+		t.Errorf("current -> %s, want 20261125214038", l)
+	}
+	if _, err := os.Stat(filepath.Join(hotfix, "REVISION")); err != nil {
+		t.Errorf("the hand-made release was removed: %v", err)
+	}
+	if m, _ := filepath.Glob(filepath.Join(st.DeployTo, "rolled-back-release-*")); len(m) != 0 {
+		t.Errorf("archived %v", m)
+	}
+}
+
+// Deploys less than a second apart, and a deploy from a machine whose
+// clock is behind the previous deployer's: every release name is new and
+// later than every release on the host, so nothing collides and rollback
+// order holds. The second deploy used to fail with "release ... already
+// exists" and run the deploy:failed hooks.
+func TestReleaseNamesAreUniqueAndLater(t *testing.T) {
+	repo := newGitRepo(t)
+	isolate(t, Config{Application: "app", KeepReleases: 5})
+	st, err := LocalStage(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	failedHooks := 0
+	After(Failed, func(context.Context) error { failedHooks++; return nil })
+	t0 := time.Date(2026, 11, 25, 21, 40, 38, 0, time.UTC)
+	var names []string
+	for _, at := range []time.Time{t0, t0, t0.Add(-time.Hour), t0.Add(time.Second)} {
+		if out, err := localRun(t, st, Deploy, at); err != nil {
+			t.Fatalf("deploy at %s: %v\n%s", at, err, out)
+		}
+		names = append(names, filepath.Base(readLink(t, filepath.Join(st.DeployTo, "current"))))
+	}
+	want := []string{"20261125214038", "20261125214039", "20261125214040", "20261125214041"}
+	if !slices.Equal(names, want) {
+		t.Errorf("release names %v, want %v", names, want)
+	}
+	if failedHooks != 0 {
+		t.Errorf("deploy:failed ran %d times", failedHooks)
+	}
+	if got := releaseNameAfter("20261231235959"); got != "20270101000000" {
+		t.Errorf("releaseNameAfter = %s", got)
+	}
+}
+
+// The run's scratch space in .capstan is removed when it releases the
+// lock, also when a switch was cut short (a leftover switch-<run id>).
+func TestScratchRemovedWithTheLock(t *testing.T) {
+	deployTo := t.TempDir()
+	for _, d := range []string{"switch-r1", "switch-r1-back", "lock.new-r1", "switch-r2"} {
+		os.MkdirAll(filepath.Join(stateDir(deployTo), d), 0o755)
+	}
+	if out, err := sh(t, scratchCleanupCmd(deployTo, "r1"), ""); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	ents, _ := os.ReadDir(stateDir(deployTo))
+	if len(ents) != 1 || ents[0].Name() != "switch-r2" {
+		t.Errorf("left %v, want only another run's switch-r2", ents)
+	}
+}
+
+// A run that fails while switching removes its switch directory with the
+// lock.
+func TestFailedSwitchLeavesNoScratch(t *testing.T) {
+	isolate(t, testConfig())
+	rec, out, err := recorderRun(t, testStage("web1"), Deploy, append([]backend.Rule{
+		{Match: "/srv/shop/.capstan/switch-run0001/current", Reply: backend.Reply{Status: 1}},
+	}, gitRules...)...)
+	if err == nil {
+		t.Fatalf("deploy succeeded:\n%s", out)
+	}
+	log := rec.Log()
+	last := log[len(log)-1].Command
+	if !strings.HasPrefix(last, "rm -rf -- /srv/shop/.capstan/switch-run0001 ") || !strings.Contains(last, "lock.released-run0001") {
+		t.Errorf("the last command does not remove the switch directory with the lock: %s", last)
 	}
 }

@@ -103,8 +103,8 @@ func lockStateCmd(deployTo string) shell.Command {
 
 // lockCmd takes the lock: it builds the lock directory aside with the
 // details (lines, then the server's time) and a heartbeat, and renames it
-// into place; then it prints lockTakenMarker and where current points (an
-// empty line when nowhere). If a lock is there already, it removes what it
+// into place; then it prints lockTakenMarker, where current points (an
+// empty line when nowhere) and the names in releases/, one per line. If a lock is there already, it removes what it
 // built and prints lockHeldMarker and the holder's details, heartbeat and
 // the server's clock instead, and still succeeds. Any other failure (no
 // space left, no permission) fails and leaves nothing.
@@ -116,7 +116,8 @@ func lockCmd(deployTo, runID string, lines []string) shell.Command {
 		And(shell.New("date", "-u", "+locked_at=%Y-%m-%dT%H:%M:%SZ").AppendTo(details)).
 		And(heartbeatLine(path.Join(aside, "heartbeat")))
 	taken := shell.New("echo", lockTakenMarker).
-		And(shell.New("readlink", path.Join(deployTo, "current")).Quiet().Or(shell.New("echo")))
+		And(shell.New("readlink", path.Join(deployTo, "current")).Quiet().Or(shell.New("echo"))).
+		And(shell.New("ls", "-1", path.Join(deployTo, "releases")).Quiet().Or(shell.New("true")))
 	held := shell.New("rm", "-rf", "--", aside).
 		And(shell.New("test", "-d", dir)).
 		And(shell.New("echo", lockHeldMarker)).
@@ -276,11 +277,27 @@ func parseLockInfo(s string) LockInfo {
 // known reports whether the lock had readable details.
 func (li LockInfo) known() bool { return li.RunID != "" || li.User != "" }
 
-// mayBeAlive reports whether the holder may still be running: it showed
-// a heartbeat less than lockStaleAfter ago, its age is unknown, or it runs
-// on this machine and its process exists.
-func (li LockInfo) mayBeAlive() bool {
-	return li.Idle < 0 || li.Idle < lockStaleAfter || li.aliveHere()
+// liveness tells whether the holder may still be running, and why: a
+// holder on this machine is alive exactly while its process exists; one
+// elsewhere while its heartbeat is younger than lockStaleAfter (or its
+// age cannot be told, or the lock has no details).
+func (li LockInfo) liveness() (alive bool, why string) {
+	host, _ := os.Hostname()
+	if pid, err := strconv.Atoi(li.PID); err == nil && pid > 0 && li.LocalHost != "" && li.LocalHost == host {
+		if processExists(pid) {
+			return true, "process " + li.PID + " on this machine, which took it, is still running"
+		}
+		return false, "process " + li.PID + " on this machine, which took it, is gone"
+	}
+	switch {
+	case !li.known():
+		return true, "it has no readable details"
+	case li.Idle < 0:
+		return true, "its age cannot be told"
+	case li.Idle < lockStaleAfter:
+		return true, fmt.Sprintf("its holder showed a heartbeat %s ago (a lock is stale after %s without one)", li.Idle.Round(time.Second), lockStaleAfter)
+	}
+	return false, fmt.Sprintf("its holder has shown no heartbeat for %s", li.Idle.Round(time.Second))
 }
 
 // String describes the holder in one line.
@@ -326,17 +343,6 @@ func (li LockInfo) String() string {
 	return s
 }
 
-// aliveHere reports whether the holder runs on this machine and its
-// process still exists.
-func (li LockInfo) aliveHere() bool {
-	host, _ := os.Hostname()
-	pid, err := strconv.Atoi(li.PID)
-	if err != nil || pid <= 0 || li.LocalHost == "" || li.LocalHost != host {
-		return false
-	}
-	return processExists(pid)
-}
-
 // LockedError reports that another run holds the deploy lock. The run that
 // gets it changed nothing and runs no deploy:failed hooks.
 type LockedError struct {
@@ -349,13 +355,14 @@ type LockedError struct {
 
 func (e *LockedError) Error() string {
 	msg := fmt.Sprintf("%s: the deploy lock is held by %s. Nothing was changed. ", e.Host, e.Holder)
+	alive, why := e.Holder.liveness()
 	switch {
 	case !e.Holder.known():
 		return msg + fmt.Sprintf("If no run is deploying to this host, remove the lock with: FORCE=1 mage %s deploy:unlock", e.stage)
-	case e.Holder.mayBeAlive():
-		return msg + fmt.Sprintf("That run may still be running: wait for it to finish (deploy:unlock refuses a lock whose holder showed a heartbeat in the last %s).", lockStaleAfter)
+	case alive:
+		return msg + fmt.Sprintf("That run may still be running (%s): wait for it to finish.", why)
 	}
-	return msg + fmt.Sprintf("It has shown no sign of life for %s; if that run is gone, clear the lock with: mage %s deploy:unlock", e.Holder.Idle.Round(time.Second), e.stage)
+	return msg + fmt.Sprintf("That run is gone (%s): clear the lock with: mage %s deploy:unlock", why, e.stage)
 }
 
 // takeLock takes the lock on every release host. The hosts are ordered by
@@ -403,8 +410,13 @@ func takeLock(ctx context.Context) error {
 		// backend that answers nothing) deploy:set_previous_revision
 		// reads it, still under the lock.
 		if i := strings.Index(out, lockTakenMarker); i >= 0 {
-			previous, _, _ := strings.Cut(strings.TrimPrefix(out[i+len(lockTakenMarker):], "\n"), "\n")
+			previous, releases, _ := strings.Cut(strings.TrimPrefix(out[i+len(lockTakenMarker):], "\n"), "\n")
 			st.previous, st.previousKnown = strings.TrimSpace(previous), true
+			for _, name := range strings.Fields(releases) {
+				if IsReleaseName(name) && name > st.newestRelease {
+					st.newestRelease = name
+				}
+			}
 		}
 		return nil
 	}
@@ -510,7 +522,9 @@ func (r *Run) releaseLocks(ctx context.Context) error {
 	if len(hosts) == 0 {
 		return nil
 	}
-	cmd := unlockOwnCmd(r.Config.DeployTo, r.ID)
+	// The run's scratch space goes first: a switch cut short by Ctrl-C
+	// leaves its directory.
+	cmd := scratchCleanupCmd(r.Config.DeployTo, r.ID).Then(unlockOwnCmd(r.Config.DeployTo, r.ID))
 	var mu sync.Mutex
 	var errs []error
 	eachHost(hosts, func(h *Host) {
@@ -561,16 +575,7 @@ func unlock(ctx context.Context) error {
 			return nil
 		}
 		li := parseLockInfo(out[i+len(lockHeldMarker):])
-		if li.mayBeAlive() && !r.force {
-			why := "it has no readable details (a run may be taking it right now)"
-			switch {
-			case li.aliveHere():
-				why = "process " + li.PID + " on this machine, which took it, is still running"
-			case li.known() && li.Idle >= 0:
-				why = fmt.Sprintf("its holder showed a heartbeat %s ago (a lock is stale after %s without one)", li.Idle.Round(time.Second), lockStaleAfter)
-			case li.known():
-				why = "its age cannot be told"
-			}
+		if alive, why := li.liveness(); alive && !r.force {
 			return fmt.Errorf("the deploy lock is held by %s, and that run may be alive: %s. Nothing was removed. If you are sure it is gone, run: FORCE=1 mage %s deploy:unlock", li, why, r.Stage.Name)
 		}
 		out, err = h.CaptureCommand(ctx, clearLockCmd(deployTo, li.RunID, r.ID))

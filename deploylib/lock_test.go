@@ -210,7 +210,7 @@ func TestDeployRefusedByLockChangesNothing(t *testing.T) {
 	if !errors.As(err, &le) || le.Host != "web2" || le.Holder.User != "bob" {
 		t.Fatalf("error = %v, want a LockedError for web2 held by bob", err)
 	}
-	for _, want := range []string{"web2", "bob@laptop (pid 77, run bob1)", "since 2026-11-25T21:00:00Z", "no sign of life for 40m0s", "mage test deploy:unlock"} {
+	for _, want := range []string{"web2", "bob@laptop (pid 77, run bob1)", "since 2026-11-25T21:00:00Z", "no heartbeat for 40m0s", "mage test deploy:unlock"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q: %v", want, err)
 		}
@@ -440,7 +440,7 @@ func TestLocalConcurrentDeploys(t *testing.T) {
 func TestLockReleasedWhereTheReplyWasLost(t *testing.T) {
 	isolate(t, testConfig())
 	rec, out, err := hookedRunIO(t, testStage("web1", "web2"), Deploy, func(ctx context.Context, host, cmd string, stdio backend.Stdio) (bool, error) {
-		if host == "web2" && strings.Contains(cmd, ".capstan/lock.new-") {
+		if host == "web2" && strings.Contains(cmd, "mkdir /srv/shop/.capstan/lock.new-") {
 			return true, errors.New("connection lost")
 		}
 		return false, nil

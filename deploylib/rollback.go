@@ -122,7 +122,9 @@ func cleanupRollback(ctx context.Context) error {
 	target := r.ReleaseName()
 	return On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
 		from := r.hostState(h).rolledFrom
-		if from == "" || from == target || from < target {
+		// Only release names are ever removed: a hand-made
+		// releases/hotfix that was current stays where it is.
+		if !IsReleaseName(from) || from == target || from < target {
 			return nil
 		}
 		return h.ExecuteCommand(ctx, archiveReleaseCmd(r.Config.DeployTo, from))

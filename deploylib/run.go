@@ -80,11 +80,14 @@ type hostState struct {
 	switched     bool   // current points at this run's release
 	rolledFrom   string // the release a rollback moves current away from
 
-	locked       bool   // this run holds the deploy lock on the host (lock.go)
-	lockSent     bool   // the command taking the lock was sent to the host
-	switchTried  bool   // the switch of current was sent to the host
-	switchedBack bool   // current was put back on previous after a failure
-	unknown      string // why the host's current is unknown after a failure
+	locked   bool // this run holds the deploy lock on the host (lock.go)
+	lockSent bool // the command taking the lock was sent to the host
+	// newestRelease is the last release name in releases/, read under the
+	// lock: a new release is named after it.
+	newestRelease string
+	switchTried   bool   // the switch of current was sent to the host
+	switchedBack  bool   // current was put back on previous after a failure
+	unknown       string // why the host's current is unknown after a failure
 }
 
 // Revision is the commit being deployed.

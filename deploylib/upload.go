@@ -145,7 +145,19 @@ func uploadCreateRelease(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	release := r.ReleasePath()
+	if n, err := countTarEntries(io.NewSectionReader(tmp, 0, size)); err != nil {
+		return fmt.Errorf("reading the packed release: %w", err)
+	} else if n == 0 {
+		what := "the tree of " + shortSHA(rev.SHA)
+		if u.Dir != "" {
+			what = "upload directory " + u.Dir
+		}
+		return fmt.Errorf("%s is empty: refusing to publish an empty release (nothing was changed on the servers)", what)
+	}
+	release, err := r.runRelease(UploadCreateRelease)
+	if err != nil {
+		return err
+	}
 	cmd := createReleaseCmd(r.Config.DeployTo, release, r.ID, shell.New("tar", "-x", "--no-same-owner", "-f", "-", "-C", release)).
 		And(writeRevisionCmd(release, rev))
 	return On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
@@ -177,9 +189,38 @@ func writeGitArchive(ctx context.Context, w io.Writer, repo, sha, tree string) e
 	return nil
 }
 
+// countTarEntries returns the number of entries in a tar stream.
+func countTarEntries(r io.Reader) (int, error) {
+	tr := tar.NewReader(r)
+	n := 0
+	for {
+		_, err := tr.Next()
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+		n++
+	}
+}
+
 // writeDirTar writes dir's contents as a tar stream, keeping modes and
-// symbolic links; the entries are relative to dir.
+// symbolic links; the entries are relative to dir. Dir itself may be a
+// symbolic link (dist -> build/linux-amd64): its target is packed.
 func writeDirTar(w io.Writer, dir string) error {
+	root, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return fmt.Errorf("packing %s: %w", dir, err)
+	}
+	if err := writeTreeTar(w, root); err != nil {
+		return fmt.Errorf("packing %s: %w", dir, err)
+	}
+	return nil
+}
+
+// writeTreeTar writes the tree below dir, which is not a symbolic link.
+func writeTreeTar(w io.Writer, dir string) error {
 	tw := tar.NewWriter(w)
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -221,7 +262,7 @@ func writeDirTar(w io.Writer, dir string) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("packing %s: %w", dir, err)
+		return err
 	}
 	return tw.Close()
 }
