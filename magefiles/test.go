@@ -28,7 +28,7 @@ var testRequirements = []requirement{
 // tests and magefiles included, must build and vet clean there.
 var crossGOOS = []string{"darwin", "windows"}
 
-// Test installs what the tests need (git, openssh-server, capistrano; with apt-get when run as root), runs every test, and vets every package for macOS and Windows.
+// Test installs what the tests need (git, openssh-server, capistrano; with apt-get when run as root), runs every test (the magefiles' too), and vets every package for macOS and Windows.
 func Test(ctx context.Context) error {
 	if err := ensureTestTools(ctx); err != nil {
 		return err
@@ -38,9 +38,11 @@ func Test(ctx context.Context) error {
 		args = append(args[:1], append(strings.Fields(extra), args[1:]...)...)
 	}
 	testErr := goCmd(ctx, nil, args...)
-	// The cross checks run even when a test failed, so that one run
-	// reports both.
-	return errors.Join(testErr, crossVet(ctx))
+	// go test ./... leaves out the magefiles (build tag mage): their hook
+	// tests run on their own. Every check runs even when one failed, so
+	// that one run reports them all.
+	mageErr := goCmd(ctx, nil, "test", "-count=1", "-tags", "mage", "./magefiles/")
+	return errors.Join(testErr, mageErr, crossVet(ctx))
 }
 
 // crossVet runs go vet on every package, and on the magefiles with the
