@@ -8,9 +8,10 @@ import (
 	"syscall"
 )
 
-// The lab runs OpenSSH sshd hosts, which needs Linux (or another Unix);
-// on other systems it builds, so that packages whose tests use it can be
-// vetted there, and Start finds no sshd.
+// The lab runs OpenSSH sshd hosts on Linux. On systems without Unix
+// processes it still builds, so that packages whose tests use it build
+// and vet there; Require skips (fails under CI=true) before any of these
+// stand-ins could matter.
 
 // sigStop and sigCont are never sent here: no lab host ever starts.
 const sigStop, sigCont = syscall.Signal(-1), syscall.Signal(-2)
