@@ -195,11 +195,6 @@ func TestScaffoldEndToEnd(t *testing.T) {
 	out = run(true, nil, "go", "test", "-count=1", "-tags", "mage", "./magefiles/")
 	mustContain("go test -tags mage ./magefiles/", out, "ok  \texample.com/shop/magefiles")
 
-	// A team on macOS or Windows compiles the same deploy binary.
-	for _, goos := range []string{"darwin", "windows"} {
-		run(true, []string{"CGO_ENABLED=0"}, "go", "tool", "mage", "-goos", goos, "-goarch", "amd64", "-compile", filepath.Join(t.TempDir(), "deploy-"+goos))
-	}
-
 	os.WriteFile(filepath.Join(dir, ".gitignore"), []byte("/.deploy/\n/log/\n"), 0o644)
 	run(true, nil, "git", "add", "-A")
 	run(true, nil, "git", "commit", "-q", "-m", "scaffold")
@@ -252,6 +247,15 @@ func TestScaffoldEndToEnd(t *testing.T) {
 	log, _ := os.ReadFile(filepath.Join(dir, "log", "deploy.log"))
 	if n := strings.Count(string(log), " INFO START "); n != 9 {
 		t.Errorf("%d START lines in log/deploy.log, want one per run", n)
+	}
+
+	// A team on macOS or Windows compiles the same deploy binary.
+	for _, goos := range []string{"darwin", "windows"} {
+		cmd := exec.Command("go", "tool", "mage", "-goos", goos, "-goarch", "amd64", "-compile", filepath.Join(t.TempDir(), "deploy-"+goos))
+		cmd.Dir, cmd.Env = dir, append(env, "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("compiling the deploy binary for %s: %v\n%s", goos, err, out)
+		}
 	}
 }
 
