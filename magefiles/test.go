@@ -37,12 +37,17 @@ func Test(ctx context.Context) error {
 	if extra := os.Getenv("TESTFLAGS"); extra != "" {
 		args = append(args[:1], append(strings.Fields(extra), args[1:]...)...)
 	}
-	testErr := goCmd(ctx, nil, args...)
+	var errs []error
+	if err := goCmd(ctx, nil, args...); err != nil {
+		errs = append(errs, fmt.Errorf("go test ./...: %w", err))
+	}
 	// go test ./... leaves out the magefiles (build tag mage): their hook
 	// tests run on their own. Every check runs even when one failed, so
 	// that one run reports them all.
-	mageErr := goCmd(ctx, nil, "test", "-count=1", "-tags", "mage", "./magefiles/")
-	return errors.Join(testErr, mageErr, crossVet(ctx))
+	if err := goCmd(ctx, nil, "test", "-count=1", "-tags", "mage", "./magefiles/"); err != nil {
+		errs = append(errs, fmt.Errorf("go test -tags mage ./magefiles/: %w", err))
+	}
+	return errors.Join(append(errs, crossVet(ctx))...)
 }
 
 // crossVet runs go vet on every package, and on the magefiles with the
