@@ -282,8 +282,11 @@ func newRunID() string {
 	return hex.EncodeToString(b[:])
 }
 
+// currentUser is who runs the deploy, for revisions.log and the lock:
+// $USER, $LOGNAME, or on Windows $USERNAME (the account without its
+// domain, where user.Current says DOMAIN\name).
 func currentUser() string {
-	for _, k := range []string{"USER", "LOGNAME"} {
+	for _, k := range []string{"USER", "LOGNAME", "USERNAME"} {
 		if u := os.Getenv(k); u != "" {
 			return u
 		}
