@@ -284,7 +284,7 @@ func (li LockInfo) known() bool { return li.RunID != "" || li.User != "" }
 func (li LockInfo) liveness() (alive bool, why string) {
 	host, _ := os.Hostname()
 	if pid, err := strconv.Atoi(li.PID); err == nil && pid > 0 && li.LocalHost != "" && li.LocalHost == host {
-		if processExists(pid) {
+		if processAlive(pid) {
 			return true, "process " + li.PID + " on this machine, which took it, is still running"
 		}
 		return false, "process " + li.PID + " on this machine, which took it, is gone"
