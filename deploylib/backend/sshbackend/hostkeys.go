@@ -407,4 +407,3 @@ func (k *knownHosts) record(addr string, remote net.Addr, key ssh.PublicKey) (*H
 	}
 	return nil, nil
 }
-
