@@ -391,8 +391,10 @@ func TestLockHeartbeat(t *testing.T) {
 	}
 }
 
-// Two deploys of one local repository started 10 ms apart: exactly one
-// proceeds; the other is refused by the lock and leaves nothing.
+// Two deploys of one local repository started at the same instant:
+// exactly one takes the lock; the other is refused and leaves nothing. The
+// winner holds the lock until the loser has returned, so the outcome does
+// not depend on how fast either runs.
 func TestLocalConcurrentDeploys(t *testing.T) {
 	repo := newGitRepo(t)
 	isolate(t, Config{Application: "app"})
@@ -400,30 +402,36 @@ func TestLocalConcurrentDeploys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var loserDone chan struct{}
+	After(Lock, func(context.Context) error {
+		select {
+		case <-loserDone:
+			return nil
+		case <-time.After(time.Minute):
+			return errors.New("the other deploy never returned: both took the lock?")
+		}
+	})
 	t0 := time.Date(2026, 11, 25, 21, 40, 38, 0, time.UTC)
 	for round := range 3 {
 		at := t0.Add(time.Duration(round) * 2 * time.Second)
+		loserDone = make(chan struct{})
+		start := make(chan struct{})
 		errs := make(chan error, 2)
-		for i := range 2 {
+		for range 2 {
 			go func() {
-				time.Sleep(time.Duration(i) * 10 * time.Millisecond)
+				<-start
 				_, err := localRun(t, st, Deploy, at)
 				errs <- err
 			}()
 		}
-		ok := 0
-		for range 2 {
-			err := <-errs
-			var le *LockedError
-			switch {
-			case err == nil:
-				ok++
-			case !errors.As(err, &le):
-				t.Errorf("round %d: %v", round, err)
-			}
+		close(start)
+		var le *LockedError
+		if err := <-errs; !errors.As(err, &le) {
+			t.Fatalf("round %d: the first run to return was not refused by the lock: %v", round, err)
 		}
-		if ok != 1 {
-			t.Fatalf("round %d: %d deploys proceeded, want 1", round, ok)
+		close(loserDone)
+		if err := <-errs; err != nil {
+			t.Fatalf("round %d: the run holding the lock failed: %v", round, err)
 		}
 		if _, err := os.Stat(lockDir(st.DeployTo)); !os.IsNotExist(err) {
 			t.Errorf("round %d: lock left: %v", round, err)
