@@ -114,7 +114,7 @@ func previousRevisionCmd(deployTo string) shell.Command {
 
 // writeRevisionCmd writes REVISION and REVISION_TIME into the release.
 func writeRevisionCmd(release string, rev Revision) shell.Command {
-	return shell.New("echo", rev.SHA).WriteTo(path.Join(release, "REVISION")).
+	return shell.New("echo", rev.Recorded()).WriteTo(path.Join(release, "REVISION")).
 		And(shell.New("echo", fmt.Sprint(rev.Time)).WriteTo(path.Join(release, "REVISION_TIME")))
 }
 

@@ -270,7 +270,7 @@ func logRevision(ctx context.Context) error {
 		line = rollbackLogLine(r.User, r.ReleaseName())
 	} else {
 		rev := r.Revision()
-		line = deployLogLine(rev.Branch, rev.SHA, r.ReleaseName(), r.User)
+		line = deployLogLine(rev.Branch, rev.Recorded(), r.ReleaseName(), r.User)
 		if f := r.Config.RevisionLogMessage; f != nil {
 			line = strings.ReplaceAll(f(rev, r.ReleaseName(), r.User), "\n", " ")
 		}

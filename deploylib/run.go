@@ -98,6 +98,19 @@ type Revision struct {
 	SHA string
 	// Time is the commit time in unix seconds (REVISION_TIME).
 	Time int64
+	// Dirty says the release was built from a working tree with
+	// uncommitted changes (Upload with Dir): REVISION and revisions.log
+	// record the SHA with "-dirty" appended, as git describe --dirty does.
+	Dirty bool
+}
+
+// Recorded returns the revision as REVISION and revisions.log record it:
+// the SHA, with "-dirty" appended for a dirty working tree.
+func (rev Revision) Recorded() string {
+	if rev.Dirty {
+		return rev.SHA + "-dirty"
+	}
+	return rev.SHA
 }
 
 type runKey struct{}

@@ -20,14 +20,20 @@ import (
 // repository credentials. It works on the Local backend too.
 //
 // With Dir set, the release is that local directory's contents (for
-// example the output of go build, produced by a hook on
-// [UploadCreateRelease] or [Starting]); its revision is the local
-// repository's HEAD. With Dir empty, the release is a local git archive of
-// the configured branch (Config.RepoTree applies).
+// example the output of go build, produced by Build); its revision is the
+// local repository's HEAD, marked dirty when the working tree has
+// uncommitted changes. With Dir empty, the release is a local git archive
+// of the configured branch (Config.RepoTree applies).
 type Upload struct {
 	// Dir is the local directory to upload, relative to the working
 	// directory (the repository root under mage). Empty means git archive.
+	// It may be a symbolic link to the directory.
 	Dir string
+	// Build, when set, produces Dir's contents on this machine (go build,
+	// npm run build, ...). It runs in upload:check, in deploy:check before
+	// the deploy lock is taken, so a slow build holds no lock; it does not
+	// run in a dry run.
+	Build func(ctx context.Context) error
 	// Repo is the local git repository used for the revision and the
 	// archive. Default ".".
 	Repo string
@@ -95,12 +101,28 @@ func (u Upload) resolve(branch string) (Revision, error) {
 	if rev.Branch == "HEAD" {
 		rev.Branch = rev.SHA
 	}
+	if err == nil && u.Dir != "" {
+		// Tracked files only: the build directory itself is often
+		// untracked.
+		status, serr := gitOutput(u.repo(), "status", "--porcelain", "--untracked-files=no")
+		if serr != nil {
+			return rev, fmt.Errorf("checking the working tree of %s: %w", u.repo(), serr)
+		}
+		rev.Dirty = strings.TrimSpace(status) != ""
+	}
 	return rev, err
 }
 
 func uploadCheck(ctx context.Context) error {
 	r := CurrentRun(ctx)
 	u := uploadOf(r)
+	if u.Build != nil {
+		if r.DryRun() {
+			r.console.Info("dry run: Upload.Build not run")
+		} else if err := u.Build(ctx); err != nil {
+			return fmt.Errorf("Upload.Build: %w", err)
+		}
+	}
 	if u.Dir != "" {
 		fi, err := os.Stat(u.Dir)
 		if err == nil && !fi.IsDir() {
@@ -112,7 +134,10 @@ func uploadCheck(ctx context.Context) error {
 			return fmt.Errorf("upload directory %s: %w", u.Dir, err)
 		}
 	}
-	_, err := u.resolve(r.Config.Branch)
+	rev, err := u.resolve(r.Config.Branch)
+	if err == nil && rev.Dirty {
+		r.console.Warn("the working tree of %s has uncommitted changes: %s is built from them, and is recorded as revision %s", u.repo(), u.Dir, rev.Recorded())
+	}
 	return err
 }
 
