@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/capstan-deploy/capstan/deploylib/console"
+	"github.com/capstan-deploy/capstan/deploylib/internal/remote"
 	"github.com/capstan-deploy/capstan/deploylib/shell"
 )
 
@@ -242,7 +243,7 @@ func Doctor(ctx context.Context, opts ...Option) error {
 	r.logStart("deploy:check")
 	var gitCheck *shell.Command
 	if _, isGit := gitStrategy(r.Config.Strategy); isGit {
-		c := gitCheckCmd(r.Config.RepoURL, r.Config.Branch)
+		c := remote.GitCheck(r.Config.RepoURL, r.Config.Branch)
 		gitCheck = &c
 	}
 	cmd := doctorCmd(r.Config.DeployTo, r.Config.LinkedFiles, gitCheck)

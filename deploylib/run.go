@@ -10,11 +10,12 @@ import (
 	"io"
 	"os"
 	"os/user"
-	"path"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/capstan-deploy/capstan/deploylib/internal/remote"
 
 	"github.com/capstan-deploy/capstan/deploylib/backend"
 	"github.com/capstan-deploy/capstan/deploylib/console"
@@ -519,26 +520,29 @@ func Setting(ctx context.Context, key, def string) string {
 
 // Paths on the servers, all derived from DeployTo (Capistrano's layout).
 
+// layout is the directory layout of the run's deploy_to.
+func (r *Run) layout() remote.Layout { return remote.At(r.Config.DeployTo) }
+
 // ReleasesPath returns <deploy_to>/releases.
-func (r *Run) ReleasesPath() string { return path.Join(r.Config.DeployTo, "releases") }
+func (r *Run) ReleasesPath() string { return r.layout().Releases() }
 
 // SharedPath returns <deploy_to>/shared.
-func (r *Run) SharedPath() string { return path.Join(r.Config.DeployTo, "shared") }
+func (r *Run) SharedPath() string { return r.layout().Shared() }
 
 // CurrentPath returns <deploy_to>/current.
-func (r *Run) CurrentPath() string { return path.Join(r.Config.DeployTo, "current") }
+func (r *Run) CurrentPath() string { return r.layout().Current() }
 
 // RepoPath returns <deploy_to>/repo, the git mirror.
-func (r *Run) RepoPath() string { return path.Join(r.Config.DeployTo, "repo") }
+func (r *Run) RepoPath() string { return r.layout().Repo() }
 
 // RevisionLogPath returns <deploy_to>/revisions.log.
-func (r *Run) RevisionLogPath() string { return path.Join(r.Config.DeployTo, "revisions.log") }
+func (r *Run) RevisionLogPath() string { return r.layout().RevisionsLog() }
 
 // ReleasePath returns the directory of the release this run deploys or
 // rolls back to, or current when none is chosen yet (Capistrano's rule).
 func (r *Run) ReleasePath() string {
 	if rel := r.ReleaseName(); rel != "" {
-		return path.Join(r.ReleasesPath(), rel)
+		return r.layout().Release(rel)
 	}
 	return r.CurrentPath()
 }

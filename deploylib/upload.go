@@ -8,8 +8,11 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
+
+	"github.com/capstan-deploy/capstan/deploylib/internal/remote"
 
 	"github.com/capstan-deploy/capstan/deploylib/shell"
 )
@@ -97,7 +100,7 @@ func (u Upload) resolve(branch string) (Revision, error) {
 	if err != nil {
 		return rev, fmt.Errorf("resolving %q in the local repository %s: %w", spec, u.repo(), err)
 	}
-	rev.SHA, rev.Time, err = parseResolved(out)
+	rev.SHA, rev.Time, err = remote.ParseResolved(out)
 	if rev.Branch == "HEAD" {
 		rev.Branch = rev.SHA
 	}
@@ -183,8 +186,8 @@ func uploadCreateRelease(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cmd := createReleaseCmd(r.Config.DeployTo, release, r.ID, shell.New("tar", "-x", "--no-same-owner", "-f", "-", "-C", release)).
-		And(writeRevisionCmd(release, rev))
+	cmd := r.layout().CreateRelease(path.Base(release), r.ID, shell.New("tar", "-x", "--no-same-owner", "-f", "-", "-C", release)).
+		And(remote.WriteRevision(release, rev.Recorded(), rev.Time))
 	return On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
 		st := r.hostState(h)
 		st.created = true

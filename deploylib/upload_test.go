@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/capstan-deploy/capstan/deploylib/internal/remote"
 )
 
 func TestUploadDirectory(t *testing.T) {
@@ -72,7 +74,7 @@ func TestUploadBuildBeforeTheLockAndDirtyTree(t *testing.T) {
 	var lockedDuringBuild []bool
 	build := func(ctx context.Context) error {
 		st := CurrentRun(ctx).Stage
-		_, err := os.Stat(lockDir(st.DeployTo))
+		_, err := os.Stat(remote.At(st.DeployTo).LockDir())
 		lockedDuringBuild = append(lockedDuringBuild, err == nil)
 		os.MkdirAll(dist, 0o755)
 		return os.WriteFile(filepath.Join(dist, "shop"), []byte("built"), 0o755)

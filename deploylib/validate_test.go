@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/capstan-deploy/capstan/deploylib/internal/remote"
 )
 
 func TestValidateRef(t *testing.T) {
@@ -201,7 +203,7 @@ func TestLocalDeployHostileNames(t *testing.T) {
 	head := gitIn(t, repo, "rev-parse", "HEAD")
 	for i, b := range branches {
 		st.Branch = b
-		rel := ReleaseNameAt(t0.Add(time.Duration(i) * 2 * time.Second))
+		rel := remote.ReleaseNameAt(t0.Add(time.Duration(i) * 2 * time.Second))
 		if out, err := localRun(t, st, Deploy, t0.Add(time.Duration(i)*2*time.Second)); err != nil {
 			t.Fatalf("branch %q: %v\n%s", b, err, out)
 		}
@@ -234,7 +236,7 @@ func TestLocalDeployHostileNames(t *testing.T) {
 	for _, e := range ents {
 		t.Errorf("canary file %s created: a hostile name was run as code", e.Name())
 	}
-	if _, err := os.Stat(lockDir(weird)); !os.IsNotExist(err) {
+	if _, err := os.Stat(remote.At(weird).LockDir()); !os.IsNotExist(err) {
 		t.Errorf("lock left: %v", err)
 	}
 }
