@@ -49,6 +49,8 @@ type Scenario struct {
 	// ("20261125214038.bak", a symlink to outside deploy_to): never to be
 	// removed, followed or counted.
 	Junk bool
+	// Risk names the questionable part of the configuration, if any.
+	Risk string
 	Ops  []Op
 }
 
@@ -137,8 +139,8 @@ func (sc Scenario) String() string {
 	for _, p := range sortedKeys(sc.Symlinks) {
 		syms = append(syms, p+" -> "+sc.Symlinks[p])
 	}
-	return fmt.Sprintf("hosts=%d strategy=%s deploy_to=%q branch=%q keep_releases=%d linked_files=%q linked_dirs=%q committed_symlinks=%q junk=%v",
-		sc.Hosts, sc.Strategy, sc.DeployTo, sc.Branch, sc.KeepReleases, sc.LinkedFiles, sc.LinkedDirs, syms, sc.Junk)
+	return fmt.Sprintf("hosts=%d strategy=%s deploy_to=%q branch=%q keep_releases=%d linked_files=%q linked_dirs=%q committed_symlinks=%q junk=%v risk=%q",
+		sc.Hosts, sc.Strategy, sc.DeployTo, sc.Branch, sc.KeepReleases, sc.LinkedFiles, sc.LinkedDirs, syms, sc.Junk, sc.Risk)
 }
 
 // Pools the generator draws from. Hostile names are valid ones: they must
@@ -152,20 +154,26 @@ var (
 	branchPool = []string{
 		"main", "main", "main", "release/it's", "x;touch${IFS}/srv/pwned-inv-4", "$(touch${IFS}/srv/pwned-inv-5)", "a|b&c",
 	}
-	linkedFilePool = []string{
-		"config/secrets.yml", "config/it's secret.yml", ".env", "config/database.yml", "log/production.log",
-		"public/uploads/manifest.json",
-	}
-	linkedDirPool = []string{
-		"log", "tmp/pids", "public", "public/uploads", "storage/cache", "vendor/bundle", "it's data",
-		"$(touch${IFS}/srv/pwned-inv-6)",
-	}
+	// The linked paths of a clean configuration: none inside another.
+	linkedFilePool = []string{"config/secrets.yml", "config/it's secret.yml", ".env", "config/database.yml"}
+	linkedDirPool  = []string{"log", "tmp/pids", "public/uploads", "storage/cache", "vendor/bundle", "it's data", "$(touch${IFS}/srv/pwned-inv-6)"}
 	// symlinkPool are the symlinks a repository may commit; storage points
 	// outside deploy_to, into the sentinel tree.
 	symlinkPool = map[string]string{
 		"docs":               "README.md",
 		"storage":            "/srv/outside/storage",
 		"config/current.yml": "app.yml",
+	}
+	// risks are the questionable configurations, one of which about a third
+	// of the scenarios get: a careful tool either handles them without
+	// losing data or refuses them before changing anything.
+	risks = []string{
+		"nested linked dirs public and public/uploads",
+		"linked file log/production.log inside linked dir log",
+		"linked dir log given twice",
+		"linked dir storage/cache below the committed symlink storage -> /srv/outside/storage",
+		"linked file storage/keep.txt below the committed symlink storage -> /srv/outside/storage",
+		"upload directory given as a symlink to the build directory",
 	}
 	// flowTasks are the tasks of each flow a failing hook may hang on;
 	// "check" and "create_release" stand for the strategy's tasks.
@@ -213,22 +221,8 @@ func Generate(seed uint64) Scenario {
 		KeepReleases: 1 + rng.IntN(5),
 		Junk:         rng.IntN(4) == 0,
 	}
-	strategies := []Strategy{GitStrategy, GitStrategy, GitShallow, UploadArchive, UploadDir, UploadDir, UploadEmpty, UploadSymlink}
+	strategies := []Strategy{GitStrategy, GitStrategy, GitShallow, UploadArchive, UploadDir, UploadDir, UploadEmpty}
 	sc.Strategy = strategies[rng.IntN(len(strategies))]
-
-	// Linked paths: a few of each, sometimes nested or overlapping
-	// (public and public/uploads; log and log/production.log), which a
-	// careful tool refuses or handles without losing shared data.
-	for _, p := range linkedFilePool {
-		if rng.IntN(3) == 0 {
-			sc.LinkedFiles = append(sc.LinkedFiles, p)
-		}
-	}
-	for _, p := range linkedDirPool {
-		if rng.IntN(3) == 0 {
-			sc.LinkedDirs = append(sc.LinkedDirs, p)
-		}
-	}
 
 	sc.Files = map[string]string{
 		"README.md":            "# app\n",
@@ -244,6 +238,43 @@ func Generate(seed uint64) Scenario {
 	for _, p := range sortedKeys(symlinkPool) {
 		if rng.IntN(3) == 0 {
 			sc.Symlinks[p] = symlinkPool[p]
+		}
+	}
+	for _, p := range linkedFilePool {
+		if rng.IntN(3) == 0 {
+			sc.LinkedFiles = append(sc.LinkedFiles, p)
+		}
+	}
+	for _, p := range linkedDirPool {
+		if rng.IntN(3) == 0 && !(p == "storage/cache" && sc.Symlinks["storage"] != "") {
+			sc.LinkedDirs = append(sc.LinkedDirs, p)
+		}
+	}
+	if rng.IntN(10) < 3 {
+		sc.Risk = risks[rng.IntN(len(risks))]
+		add := func(list *[]string, ps ...string) {
+			for _, p := range ps {
+				if !slices.Contains(*list, p) {
+					*list = append(*list, p)
+				}
+			}
+		}
+		switch sc.Risk {
+		case risks[0]:
+			add(&sc.LinkedDirs, "public", "public/uploads")
+		case risks[1]:
+			add(&sc.LinkedDirs, "log")
+			add(&sc.LinkedFiles, "log/production.log")
+		case risks[2]:
+			sc.LinkedDirs = append(sc.LinkedDirs, "log", "log")
+		case risks[3]:
+			sc.Symlinks["storage"] = symlinkPool["storage"]
+			add(&sc.LinkedDirs, "storage/cache")
+		case risks[4]:
+			sc.Symlinks["storage"] = symlinkPool["storage"]
+			add(&sc.LinkedFiles, "storage/keep.txt")
+		case risks[5]:
+			sc.Strategy = UploadSymlink
 		}
 	}
 
@@ -292,7 +323,7 @@ func genOp(rng *rand.Rand, sc Scenario) Op {
 			sig = "SIGTERM"
 		}
 		return Op{Kind: OpSignal, Flow: pickFlow(rng), Signal: sig, Host: rng.IntN(sc.Hosts), Command: 1 + rng.IntN(9), Step: 1 + rng.IntN(5)}
-	case w < 95:
+	case w < 92:
 		flow := pickFlow(rng)
 		pool := deployFlowTasks
 		if flow == "rollback" {

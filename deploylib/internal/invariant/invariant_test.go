@@ -114,7 +114,9 @@ func runScenario(t *testing.T, sc Scenario) string {
 	before := base
 	for i, op := range sc.Ops {
 		at := w.next(op)
+		opStart := time.Now()
 		res := w.do(op, at, before)
+		ranFor := time.Since(opStart)
 		after := w.views()
 		var c checker
 		w.checkOutcome(&c, op, res, before, after)
@@ -136,6 +138,11 @@ func runScenario(t *testing.T, sc Scenario) string {
 			}
 			return fmt.Sprintf("seed %d op %d (%s): %s: %s", sc.Seed, i+1, op, strings.Join(names, ", "), c.vs[0])
 		}
+		var how []string
+		for _, r := range res.runs {
+			how = append(how, fmt.Sprintf("%s exited %d", r.what, r.status))
+		}
+		t.Logf("op %d: %s: %s in %s, checked in %s", i+1, op, strings.Join(how, ", "), ranFor.Round(time.Millisecond), (time.Since(opStart) - ranFor).Round(time.Millisecond))
 		before = after
 	}
 	t.Logf("seed %d: %d operations, no violation (%.1fs): %s", sc.Seed, len(sc.Ops), time.Since(start).Seconds(), sc)
