@@ -68,8 +68,9 @@ func currentName(v hostView, deployTo string) string {
 // checkState checks the invariants of the hosts' state after an operation
 // with no run alive. before is the state before the operation, base the
 // state right after the lab was prepared; ok says whether the operation
-// succeeded and flow what it was ("deploy", "deploy:cleanup", ...).
-func (w *world) checkState(c *checker, before, after []hostView, base []hostView, ok bool, flow string) {
+// succeeded, flow what it was ("deploy", "deploy:cleanup", ...) and
+// newRelease the release it made, if any.
+func (w *world) checkState(c *checker, before, after []hostView, base []hostView, ok bool, flow, newRelease string) {
 	deployTo := w.sc.DeployTo
 	var live []hostView
 	for i, v := range after {
@@ -180,8 +181,13 @@ func (w *world) checkState(c *checker, before, after []hostView, base []hostView
 		if n := len(finished(before[i])); n > limit {
 			limit = n
 		}
-		if flow == "deploy" && ok {
+		switch {
+		case flow == "deploy" && ok:
 			limit = w.sc.KeepReleases
+		case !ok && newRelease != "" && v.Current == path.Join(deployTo, "releases", newRelease) && before[i].Current != v.Current:
+			// A run that failed or was interrupted after publishing keeps
+			// its release live; its cleanup may not have run.
+			limit++
 		}
 		if len(fin) > limit {
 			c.add("keep-releases", v.Name, "%d finished releases %v, at most %d expected (keep_releases %d)", len(fin), fin, limit, w.sc.KeepReleases)

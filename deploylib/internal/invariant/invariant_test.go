@@ -120,7 +120,7 @@ func runScenario(t *testing.T, sc Scenario) string {
 		after := w.views()
 		var c checker
 		w.checkOutcome(&c, op, res, before, after)
-		w.checkState(&c, before, after, base, ok(res), flowOf(op))
+		w.checkState(&c, before, after, base, ok(res), flowOf(op), res.release)
 		if left := w.strays(); len(left) > 0 {
 			c.add("no-strays", "", "remote processes still running after the run:\n    %s", strings.Join(left, "\n    "))
 			killStrays(left)
