@@ -187,7 +187,10 @@ func (spec childSpec) pausingDialer() func(ctx context.Context, s deploylib.Serv
 		}
 		var n atomic.Int32
 		return &hookConn{Conn: c, hook: func(cmd shell.Command) shell.Command {
-			if int(n.Add(1)) == spec.PauseCommand {
+			// The release of the lock at the end of a successful run
+			// runs on a context no signal cancels: a pause there would
+			// only hang the run, so the run is left to end.
+			if int(n.Add(1)) == spec.PauseCommand && !strings.Contains(cmd.String(), "capstan-lock-not-ours") {
 				return pauseCmd(cmd, spec.PauseDir, spec.ShimDir, spec.PauseStep)
 			}
 			return cmd

@@ -265,7 +265,6 @@ func (w *world) checkOutcome(c *checker, op Op, res result, before, after []host
 		}
 		return out
 	}
-	prev := before[w.firstLive()].Current
 	newRel := path.Join(deployTo, "releases", res.release)
 	allOn := func(want string) bool {
 		for _, cur := range currents() {
@@ -389,7 +388,6 @@ func (w *world) checkOutcome(c *checker, op Op, res result, before, after []host
 		}
 		w.oneOf(c, op, before, after, res)
 	}
-	_ = prev
 }
 
 // oneOf checks where a failed or interrupted flow leaves current: on the

@@ -5,8 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path"
@@ -22,7 +20,6 @@ import (
 	"github.com/capstan-deploy/capstan/deploylib"
 	"github.com/capstan-deploy/capstan/deploylib/backend"
 	"github.com/capstan-deploy/capstan/deploylib/backend/sshbackend"
-	"github.com/capstan-deploy/capstan/deploylib/lab"
 	"github.com/capstan-deploy/capstan/deploylib/shell"
 )
 
@@ -505,7 +502,3 @@ func processesCarrying(kv string) []string {
 	}
 	return out
 }
-
-var _ = errors.New
-var _ = fmt.Sprint
-var _ *lab.Host
