@@ -316,6 +316,9 @@ func (w *world) linkedPaths() []string {
 // underUnknown reports whether p lies below a committed symlink, where the
 // release's content is outside the release.
 func (w *world) underUnknown(p string) bool {
+	if w.sc.Strategy == UploadEmpty {
+		return false // the release has none of the repository's symlinks
+	}
 	for s := range w.sc.Symlinks {
 		if strings.HasPrefix(p, s+"/") {
 			return true

@@ -284,6 +284,9 @@ func Generate(seed uint64) Scenario {
 		switch {
 		case i == 0 && rng.IntN(5) > 0:
 			op = Op{Kind: OpDeploy}
+		case i > 0 && sc.Ops[i-1].Kind == OpManual && rng.IntN(2) == 0:
+			// What a rollback does with a current made by hand.
+			op = Op{Kind: OpRollback}
 		case i == n-1 && rng.IntN(6) == 0:
 			op = Op{Kind: OpHostLost, Flow: pickFlow(rng), Host: rng.IntN(sc.Hosts), Command: 1 + rng.IntN(8)}
 		default:
