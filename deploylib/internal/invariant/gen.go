@@ -278,7 +278,7 @@ func Generate(seed uint64) Scenario {
 		}
 	}
 
-	n := 3 + rng.IntN(4)
+	n := 2 + rng.IntN(4)
 	for i := 0; i < n; i++ {
 		var op Op
 		switch {
@@ -375,4 +375,40 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// Features lists what a scenario exercises: its strategy, its risk and
+// the kinds of its operations.
+func (sc Scenario) Features() []string {
+	f := []string{"strategy " + string(sc.Strategy)}
+	if sc.Risk != "" {
+		f = append(f, "risk "+sc.Risk)
+	}
+	for _, op := range sc.Ops {
+		f = append(f, "op "+string(op.Kind))
+	}
+	return f
+}
+
+// CISeeds returns n seeds that between them exercise every strategy,
+// every risk and every kind of operation: the seeds from 1 up, each taken
+// when it adds something the ones before lack, then the next ones. The
+// same generator always gives the same list.
+func CISeeds(n int) []uint64 {
+	covered := map[string]bool{}
+	var out []uint64
+	for seed := uint64(1); len(out) < n && seed < 10_000; seed++ {
+		news := false
+		for _, f := range Generate(seed).Features() {
+			news = news || !covered[f]
+		}
+		if !news && seed <= uint64(5*n) {
+			continue
+		}
+		for _, f := range Generate(seed).Features() {
+			covered[f] = true
+		}
+		out = append(out, seed)
+	}
+	return out
 }

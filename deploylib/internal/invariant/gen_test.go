@@ -14,29 +14,30 @@ func TestGenerateIsReproducible(t *testing.T) {
 	}
 }
 
-// Over the CI seeds the generator covers every kind of operation, every
-// strategy and questionable configurations.
-func TestGeneratorCoverage(t *testing.T) {
-	kinds := map[OpKind]int{}
-	strategies := map[Strategy]int{}
-	risky := 0
-	for seed := uint64(1); seed <= ciSeeds; seed++ {
-		sc := Generate(seed)
-		strategies[sc.Strategy]++
-		if sc.Risk != "" {
-			risky++
-		}
-		for _, op := range sc.Ops {
-			kinds[op.Kind]++
+// The CI seeds cover every kind of operation, every strategy and every
+// questionable configuration.
+func TestCISeedsCoverEverything(t *testing.T) {
+	got := map[string]bool{}
+	list := CISeeds(ciSeeds)
+	for _, seed := range list {
+		for _, f := range Generate(seed).Features() {
+			got[f] = true
 		}
 	}
-	t.Logf("operations %v; strategies %v; %d risky of %d", kinds, strategies, risky, ciSeeds)
-	for _, k := range []OpKind{OpDeploy, OpRollback, OpTask, OpSignal, OpHookFail} {
-		if kinds[k] == 0 {
-			t.Errorf("no %s operation in the CI seeds", k)
-		}
+	t.Logf("CI seeds %v", list)
+	var want []string
+	for _, k := range []OpKind{OpDeploy, OpRollback, OpTask, OpUnlock, OpTwo, OpSignal, OpHookFail, OpHostLost, OpManual} {
+		want = append(want, "op "+string(k))
 	}
-	if risky == 0 {
-		t.Error("no questionable configuration in the CI seeds")
+	for _, s := range []Strategy{GitStrategy, GitShallow, UploadArchive, UploadDir, UploadEmpty, UploadSymlink} {
+		want = append(want, "strategy "+string(s))
+	}
+	for _, r := range risks {
+		want = append(want, "risk "+r)
+	}
+	for _, f := range want {
+		if !got[f] {
+			t.Errorf("no CI seed exercises %s", f)
+		}
 	}
 }

@@ -13,14 +13,16 @@ import (
 	"github.com/capstan-deploy/capstan/deploylib"
 )
 
-// ciSeeds is how many seeds go test runs by default (seeds 1..ciSeeds):
+// ciSeeds is how many seeds go test runs by default (CISeeds(ciSeeds)):
 // about 90 s on a 2-core machine.
-const ciSeeds = 16
+const ciSeeds = 12
 
 // seeds returns the seeds to run and, for a soak, until when:
 // SOAK_SEED=n (or n,m,...) replays those; SOAK_DURATION=10m runs seeds
 // from SOAK_START (default: from the clock) until the time is up;
-// otherwise SOAK_SEEDS (default ciSeeds) seeds from SOAK_START (default 1).
+// SOAK_START=n alone runs SOAK_SEEDS (default ciSeeds) seeds from n;
+// otherwise CISeeds(SOAK_SEEDS), which cover every strategy, risk and
+// kind of operation.
 func seeds(t *testing.T) (list []uint64, until time.Time) {
 	num := func(k string, def uint64) uint64 {
 		v := os.Getenv(k)
@@ -50,11 +52,14 @@ func seeds(t *testing.T) (list []uint64, until time.Time) {
 		}
 		return []uint64{num("SOAK_START", uint64(time.Now().UnixNano()%1_000_000_000))}, time.Now().Add(d)
 	}
-	start, n := num("SOAK_START", 1), num("SOAK_SEEDS", ciSeeds)
-	for i := range n {
-		list = append(list, start+i)
+	if v := os.Getenv("SOAK_START"); v != "" {
+		start, n := num("SOAK_START", 1), num("SOAK_SEEDS", ciSeeds)
+		for i := range n {
+			list = append(list, start+i)
+		}
+		return list, time.Time{}
 	}
-	return list, time.Time{}
+	return CISeeds(int(num("SOAK_SEEDS", ciSeeds))), time.Time{}
 }
 
 // replay is the command that replays seed.
