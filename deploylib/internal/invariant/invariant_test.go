@@ -77,19 +77,20 @@ func TestInvariants(t *testing.T) {
 		what string
 	}
 	var findings []finding
+	// next returns the i-th seed to run, false when done.
+	next := func(i int) (uint64, bool) {
+		if !until.IsZero() {
+			return list[0] + uint64(i), time.Now().Before(until)
+		}
+		if i < len(list) {
+			return list[i], true
+		}
+		return 0, false
+	}
 	ran := 0
 	for i := 0; ; i++ {
-		var seed uint64
-		switch {
-		case !until.IsZero():
-			if time.Now().After(until) {
-				break
-			}
-			seed = list[0] + uint64(i)
-		case i < len(list):
-			seed = list[i]
-		}
-		if (until.IsZero() && i >= len(list)) || (!until.IsZero() && time.Now().After(until)) {
+		seed, more := next(i)
+		if !more {
 			break
 		}
 		ran++
