@@ -351,11 +351,12 @@ func (w *world) checkOutcome(c *checker, op Op, res result, before, after []host
 			case strings.Contains(r.what, "rollback") && strings.Contains(msg, "no older releases"):
 				proceeded++
 			default:
+				proceeded++ // past the lock, it failed for its own reason
 				c.add("exit-status", "", "%s, run beside another with no fault, failed for another reason than the lock: %s", r.what, firstLines(msg, 6))
 			}
 		}
 		if proceeded == 0 {
-			c.add("lock-exclusive", "", "of two runs started together neither proceeded")
+			c.add("lock-exclusive", "", "of two runs started together both were refused by the lock")
 		}
 	case OpSignal:
 		r := res.runs[0]
