@@ -243,7 +243,11 @@ func (r *Run) runToEnd(ctx context.Context, task *Task) error {
 	}
 	if err == nil {
 		if lerr := release(); lerr != nil {
-			r.console.Warn("%v", lerr)
+			// The work is done, but a lock left behind refuses the next
+			// deploy: the exit status says so.
+			err = fmt.Errorf("%s finished, but the deploy lock could not be released: %w", r.root.name, lerr)
+			r.finish(err)
+			return &runError{err: err}
 		}
 		r.finish(nil)
 		return nil

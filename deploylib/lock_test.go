@@ -351,3 +351,19 @@ func TestLockReleasedAfterASlowFailedHook(t *testing.T) {
 		t.Errorf("the lock was not released after the slow hook; last command: %s\n%s", last, out.String())
 	}
 }
+
+// A deploy whose lock cannot be released on a host (the host was lost
+// after publishing) exits non-zero, saying that the release is live and
+// the lock stays: the next deploy would be refused.
+func TestUnreleasedLockFailsTheRun(t *testing.T) {
+	isolate(t, testConfig())
+	_, out, err := hookedRunIO(t, testStage("web1", "web2"), Deploy, func(ctx context.Context, host, cmd string, stdio backend.Stdio) (bool, error) {
+		if host == "web2" && strings.Contains(cmd, "lock.released-run0001") {
+			return true, errors.New("connection lost")
+		}
+		return false, nil
+	}, gitRules...)
+	if err == nil || !strings.Contains(err.Error(), "deploy finished, but the deploy lock could not be released") || !strings.Contains(err.Error(), "web2") {
+		t.Fatalf("error = %v\n%s", err, out)
+	}
+}

@@ -1,3 +1,5 @@
+//go:build unix
+
 package invariant
 
 import (
@@ -20,6 +22,7 @@ import (
 	"github.com/capstan-deploy/capstan/deploylib"
 	"github.com/capstan-deploy/capstan/deploylib/backend"
 	"github.com/capstan-deploy/capstan/deploylib/backend/sshbackend"
+	"github.com/capstan-deploy/capstan/deploylib/internal/remote"
 	"github.com/capstan-deploy/capstan/deploylib/shell"
 )
 
@@ -159,7 +162,7 @@ func (w *world) predictRollback(views []hostView, want string) string {
 func (w *world) do(op Op, at time.Time, before []hostView) result {
 	switch op.Kind {
 	case OpDeploy:
-		return result{runs: []runResult{w.run(deploylib.Deploy, at)}, release: deploylib.ReleaseNameAt(at)}
+		return result{runs: []runResult{w.run(deploylib.Deploy, at)}, release: remote.ReleaseNameAt(at)}
 	case OpRollback:
 		name := w.rollbackName(op.Target, before[w.firstLive()])
 		w.t.Setenv("ROLLBACK_RELEASE", name)
@@ -182,7 +185,7 @@ func (w *world) do(op Op, at time.Time, before []hostView) result {
 		spec := w.childSpec(op.Flow, at)
 		spec.HookTask, spec.HookAfter, spec.HookAddr = StrategyTask(w.sc.Strategy, op.HookTask), op.HookAfter, w.l.Hosts[op.Host].Addr
 		c := w.spawn(spec)
-		return result{runs: []runResult{c.wait(w)}, release: deploylib.ReleaseNameAt(at), delivered: true}
+		return result{runs: []runResult{c.wait(w)}, release: remote.ReleaseNameAt(at), delivered: true}
 	case OpSignal:
 		return w.signal(op, at)
 	case OpTwo:
@@ -254,7 +257,7 @@ func (w *world) hostLost(op Op, at time.Time) result {
 	if lost.Load() {
 		w.dead[op.Host] = true
 	}
-	return result{runs: []runResult{r}, delivered: lost.Load(), release: deploylib.ReleaseNameAt(at)}
+	return result{runs: []runResult{r}, delivered: lost.Load(), release: remote.ReleaseNameAt(at)}
 }
 
 // childSpec returns the spec of a child running flow ("deploy",
@@ -392,7 +395,7 @@ func (w *world) signal(op Op, at time.Time) result {
 	spec.PauseAddr, spec.PauseCommand, spec.PauseStep = w.l.Hosts[op.Host].Addr, op.Command, op.Step
 	spec.PauseDir, spec.ShimDir = p.dir, p.shims
 	c := w.spawn(spec)
-	res := result{release: deploylib.ReleaseNameAt(at)}
+	res := result{release: remote.ReleaseNameAt(at)}
 	select {
 	case ev := <-p.events:
 		sig := syscall.SIGINT
@@ -433,7 +436,7 @@ func (w *world) twoRuns(op Op, at time.Time) result {
 		cs = append(cs, w.spawn(spec))
 	}
 	starter.Write([]byte("xx"))
-	res := result{release: deploylib.ReleaseNameAt(at)}
+	res := result{release: remote.ReleaseNameAt(at)}
 	for _, c := range cs {
 		res.runs = append(res.runs, c.wait(w))
 	}
