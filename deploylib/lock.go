@@ -460,7 +460,7 @@ func unlock(ctx context.Context) error {
 			return nil
 		}
 		li := parseLockInfo(out[i+len(remote.LockHeld):])
-		if alive, why := li.liveness(); alive && !r.force {
+		if alive, why := li.liveness(); alive && !r.env.force {
 			return fmt.Errorf("the deploy lock is held by %s, and that run may be alive: %s. Nothing was removed. If you are sure it is gone, run: FORCE=1 mage %s deploy:unlock", li, why, r.Stage.Name)
 		}
 		out, err = h.CaptureCommand(ctx, r.layout().ClearLock(li.RunID, r.ID))

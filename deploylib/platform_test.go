@@ -19,7 +19,7 @@ func TestCurrentUser(t *testing.T) {
 			t.Setenv("USER", tc.user)
 			t.Setenv("LOGNAME", tc.logname)
 			t.Setenv("USERNAME", tc.username)
-			if got := currentUser(); got != tc.want {
+			if got := currentUser(readEnv()); got != tc.want {
 				t.Errorf("currentUser() = %q, want %q", got, tc.want)
 			}
 		})

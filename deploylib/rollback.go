@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -69,7 +68,7 @@ func rollbackTarget(l remote.Listing, want string) (string, error) {
 // they agree.
 func revertRelease(ctx context.Context) error {
 	r := CurrentRun(ctx)
-	want := strings.TrimSpace(os.Getenv("ROLLBACK_RELEASE"))
+	want := r.env.rollbackRelease
 	var mu sync.Mutex
 	targets := map[string][]string{}
 	err := On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {

@@ -55,7 +55,7 @@ type Run struct {
 	state    map[*Host]*hostState
 	intr     *interrupts // signals received (interrupt.go)
 
-	force          bool          // FORCE=1: deploy:unlock removes a lock that may be live
+	env            runEnv        // the environment, read when the run started
 	heartbeatEvery time.Duration // how often the lock's heartbeat is refreshed
 	heartbeats     chan struct{} // tests: a value after every heartbeat round
 	cleanupTimeout time.Duration // the budget of the work after a failure
@@ -199,7 +199,8 @@ func newRun(opts ...Option) (*Run, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if envFlag("DRY_RUN") || dryRunSelected.Load() {
+	env := readEnv()
+	if env.dryRun || dryRunSelected.Load() {
 		o.dryRun = true
 	}
 	var st Stage
@@ -216,13 +217,13 @@ func newRun(opts ...Option) (*Run, error) {
 	}
 	cfg := CurrentConfig().withDefaults(st)
 	configured := cfg.Branch
-	if b := os.Getenv("BRANCH"); b != "" { // Capistrano's BRANCH=feature-x cap staging deploy
-		cfg.Branch = b
+	if env.branch != "" { // Capistrano's BRANCH=feature-x cap staging deploy
+		cfg.Branch = env.branch
 	}
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("stage %s: %w", st.Name, err)
 	}
-	servers, err := filterServers(st.Servers, os.Getenv("HOSTS"), os.Getenv("ROLES"))
+	servers, err := filterServers(st.Servers, env.hosts, env.roles)
 	if err != nil {
 		return nil, fmt.Errorf("stage %s: %w", st.Name, err)
 	}
@@ -233,15 +234,15 @@ func newRun(opts ...Option) (*Run, error) {
 	if o.color != nil {
 		colorOn = *o.color
 	}
-	verbose := o.verbose || os.Getenv("VERBOSE") == "1" || os.Getenv("MAGEFILE_VERBOSE") == "1"
+	verbose := o.verbose || env.verbose
 	started := o.now().UTC()
 	id := cmp.Or(o.runID, newRunID())
-	logW, logPath, logFile, logProblem := setupLog(&o, cfg) // logfile.go
+	logW, logPath, logFile, logProblem := setupLog(&o, cfg, env.logFile) // logfile.go
 	r := &Run{
 		ID:      id,
 		Stage:   st,
 		Config:  cfg,
-		User:    currentUser(),
+		User:    currentUser(env),
 		Started: started,
 		dryRun:  o.dryRun,
 		console: console.New(o.out, console.Options{Color: colorOn, Verbose: verbose, Now: o.now, Redact: redact,
@@ -251,7 +252,7 @@ func newRun(opts ...Option) (*Run, error) {
 		dial:           o.dial,
 		dialSem:        make(chan struct{}, maxConcurrentDials),
 		now:            o.now,
-		force:          envFlag("FORCE"),
+		env:            env,
 		heartbeatEvery: cmp.Or(o.heartbeatEvery, lockHeartbeatEvery),
 		heartbeats:     o.heartbeats,
 		cleanupTimeout: cmp.Or(o.cleanupTimeout, cleanupTimeout),
@@ -283,13 +284,6 @@ func newRun(opts ...Option) (*Run, error) {
 	return r, nil
 }
 
-// envFlag reports whether the environment variable name is set to
-// something other than "" or "0".
-func envFlag(name string) bool {
-	v := os.Getenv(name)
-	return v != "" && v != "0"
-}
-
 func newRunID() string {
 	var b [4]byte
 	rand.Read(b[:])
@@ -299,11 +293,9 @@ func newRunID() string {
 // currentUser is who runs the deploy, for revisions.log and the lock:
 // $USER, $LOGNAME, or on Windows $USERNAME (the account without its
 // domain, where user.Current says DOMAIN\name).
-func currentUser() string {
-	for _, k := range []string{"USER", "LOGNAME", "USERNAME"} {
-		if u := os.Getenv(k); u != "" {
-			return u
-		}
+func currentUser(env runEnv) string {
+	if env.user != "" {
+		return env.user
 	}
 	if u, err := user.Current(); err == nil {
 		return u.Username

@@ -3,8 +3,6 @@
 package lab
 
 import (
-	"errors"
-	"runtime"
 	"syscall"
 )
 
@@ -23,7 +21,3 @@ func freezeTree(root int) []int { return []int{root} }
 func signalAll([]int, syscall.Signal) {}
 
 func carrying(string) []int { return nil }
-
-func lockFile(string) (func(), error) {
-	return nil, errors.New("lab: lab hosts need a Unix system, not " + runtime.GOOS)
-}

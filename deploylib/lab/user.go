@@ -9,6 +9,8 @@ import (
 	"os/user"
 	"strconv"
 	"strings"
+
+	"github.com/capstan-deploy/capstan/deploylib/internal/flock"
 )
 
 // LoginUser is the non-root user that a lab run as root logs in as.
@@ -32,7 +34,7 @@ func loginAccount(ctx context.Context) (account, error) {
 		return toAccount(u)
 	}
 	// Test binaries of several packages may get here at once.
-	unlock, err := lockFile("/tmp/capstan-lab-user.lock")
+	unlock, err := flock.Lock("/tmp/capstan-lab-user.lock")
 	if err != nil {
 		return account{}, err
 	}

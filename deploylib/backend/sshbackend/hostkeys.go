@@ -19,6 +19,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
+	"github.com/capstan-deploy/capstan/deploylib/internal/flock"
 	"github.com/capstan-deploy/capstan/deploylib/shell"
 )
 
@@ -375,7 +376,7 @@ func (k *knownHosts) record(addr string, remote net.Addr, key ssh.PublicKey) (*H
 	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
 		return nil, fmt.Errorf("recording host key: %w", err)
 	}
-	unlock, err := lockFile(file + ".lock")
+	unlock, err := flock.Lock(file + ".lock")
 	if err != nil {
 		return nil, fmt.Errorf("recording host key: %w", err)
 	}

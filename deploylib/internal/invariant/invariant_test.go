@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/capstan-deploy/capstan/deploylib"
+	"github.com/capstan-deploy/capstan/deploylib/internal/remote"
 )
 
 // ciSeeds is how many seeds go test runs by default (CISeeds(ciSeeds)):
@@ -124,6 +125,7 @@ func runScenario(t *testing.T, sc Scenario) string {
 		at := w.next(op)
 		opStart := time.Now()
 		res := w.do(op, at, before)
+		res.release = nextRelease(before, res.release)
 		ranFor := time.Since(opStart)
 		after := w.views()
 		var c checker
@@ -251,7 +253,27 @@ func (sc Scenario) questionable() string {
 	if sc.Strategy == UploadSymlink {
 		return "the upload directory is a symlink"
 	}
+	if sc.Strategy == UploadEmpty {
+		return "the upload directory is empty"
+	}
 	return ""
+}
+
+// nextRelease is the name a deploy started at the clock's name gives its
+// release: that name, or one second after the newest release on any host
+// when that one is as late or later (names are new and sort last).
+func nextRelease(before []hostView, name string) string {
+	if name == "" {
+		return name
+	}
+	for _, v := range before {
+		for rel := range v.Releases {
+			if remote.IsReleaseName(rel) && rel >= name {
+				name = remote.ReleaseNameAfter(rel)
+			}
+		}
+	}
+	return name
 }
 
 // checkOutcome checks that the exit status tells the truth: a run with no
@@ -263,6 +285,21 @@ func (w *world) checkOutcome(c *checker, op Op, res result, before, after []host
 	for _, r := range res.runs {
 		if r.failed() && strings.TrimSpace(r.message()) == "" {
 			c.add("failure-named", "", "%s failed (status %d) without saying why", r.what, r.status)
+		}
+	}
+	// A questionable configuration may be refused by any operation, as
+	// long as the refusal changes nothing; an empty upload must be.
+	if why := w.sc.questionable(); why != "" && allFailed(res.runs) {
+		if changed := w.unchanged(before, after); changed != "" {
+			c.add("exit-status", "", "refused (%s) but changed something: %s", why, changed)
+		}
+		return
+	}
+	if w.sc.Strategy == UploadEmpty && (op.Kind == OpDeploy || op.Kind == OpTwo) {
+		for _, r := range res.runs {
+			if r.what == "deploy" && !r.failed() {
+				c.add("exit-status", "", "a deploy of an empty upload directory succeeded: it must refuse to publish an empty release")
+			}
 		}
 	}
 	currents := func() (out []string) {
@@ -445,4 +482,14 @@ func firstLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, " | ")
+}
+
+// allFailed reports whether every run failed.
+func allFailed(runs []runResult) bool {
+	for _, r := range runs {
+		if !r.failed() {
+			return false
+		}
+	}
+	return len(runs) > 0
 }

@@ -1,14 +1,14 @@
 //go:build unix
 
-package lab
+package flock
 
 import (
 	"os"
 	"syscall"
 )
 
-// lockFile takes an exclusive lock on path, creating it.
-func lockFile(path string) (unlock func(), err error) {
+// Lock takes an exclusive flock(2) on path, creating it (mode 0600).
+func Lock(path string) (unlock func(), err error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err
@@ -18,7 +18,7 @@ func lockFile(path string) (unlock func(), err error) {
 		return nil, err
 	}
 	return func() {
-		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 		f.Close()
 	}, nil
 }

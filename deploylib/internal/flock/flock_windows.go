@@ -1,6 +1,6 @@
 //go:build windows
 
-package sshbackend
+package flock
 
 import (
 	"os"
@@ -8,8 +8,8 @@ import (
 	"golang.org/x/sys/windows"
 )
 
-// lockFile takes an exclusive lock (LockFileEx) on path, creating it.
-func lockFile(path string) (unlock func(), err error) {
+// Lock takes an exclusive lock (LockFileEx) on path, creating it.
+func Lock(path string) (unlock func(), err error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err
