@@ -24,16 +24,6 @@ type Git struct {
 	MaxConcurrent int
 }
 
-func gitOf(r *Run) Git {
-	switch s := r.Config.Strategy.(type) {
-	case Git:
-		return s
-	case *Git:
-		return *s
-	}
-	return Git{}
-}
-
 // fetchLimit returns the On option capping concurrent clones and fetches.
 func (g Git) fetchLimit() OnOption {
 	n := g.MaxConcurrent
@@ -91,7 +81,7 @@ func gitCheck(ctx context.Context) error {
 
 func gitClone(ctx context.Context) error {
 	r := CurrentRun(ctx)
-	g := gitOf(r)
+	g, _ := strategyAs[Git](r.Config.Strategy)
 	cmd := r.layout().GitClone(r.Config.RepoURL, g.ShallowClone)
 	return On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
 		if r.hostState(h).mirrorExists {
@@ -107,7 +97,7 @@ func gitClone(ctx context.Context) error {
 // moves during the deploy.
 func gitUpdate(ctx context.Context) error {
 	r := CurrentRun(ctx)
-	g := gitOf(r)
+	g, _ := strategyAs[Git](r.Config.Strategy)
 	cmd := r.layout().GitUpdate(r.Config.RepoURL, r.Config.Branch, g.ShallowClone)
 	hosts, _ := ReleaseRoles()(r)
 	resolved := make(map[*Host]string, len(hosts))

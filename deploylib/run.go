@@ -498,18 +498,6 @@ func DryRun(ctx context.Context) bool {
 	return r != nil && r.dryRun
 }
 
-// Setting returns the team setting key from Config.Settings, or def.
-func Setting(ctx context.Context, key, def string) string {
-	cfg := CurrentConfig()
-	if r := CurrentRun(ctx); r != nil {
-		cfg = r.Config
-	}
-	if v, ok := cfg.Settings[key]; ok {
-		return v
-	}
-	return def
-}
-
 // Paths on the servers, all derived from DeployTo (Capistrano's layout).
 
 // layout is the directory layout of the run's deploy_to.

@@ -75,16 +75,6 @@ func (u Upload) repo() string {
 	return u.Repo
 }
 
-func uploadOf(r *Run) Upload {
-	switch s := r.Config.Strategy.(type) {
-	case Upload:
-		return s
-	case *Upload:
-		return *s
-	}
-	return Upload{}
-}
-
 // resolve finds the revision to deploy in the local repository.
 func (u Upload) resolve(branch string) (Revision, error) {
 	spec := branch
@@ -118,7 +108,7 @@ func (u Upload) resolve(branch string) (Revision, error) {
 
 func uploadCheck(ctx context.Context) error {
 	r := CurrentRun(ctx)
-	u := uploadOf(r)
+	u, _ := strategyAs[Upload](r.Config.Strategy)
 	if u.Build != nil {
 		if r.DryRun() {
 			r.console.Info("dry run: Upload.Build not run")
@@ -146,7 +136,7 @@ func uploadCheck(ctx context.Context) error {
 
 func uploadCreateRelease(ctx context.Context) error {
 	r := CurrentRun(ctx)
-	u := uploadOf(r)
+	u, _ := strategyAs[Upload](r.Config.Strategy)
 	rev, err := u.resolve(r.Config.Branch)
 	if err != nil {
 		return err
