@@ -93,5 +93,6 @@ func (l Layout) GitArchive(sha, tree, release string) shell.Command {
 		args = append(args, "--", tree)
 		tar = append([]string{"-x", "--strip-components", strconv.Itoa(strings.Count(tree, "/") + 1)}, tar[1:]...)
 	}
-	return withGitEnv(git(args...).Pipe(shell.New("tar", tar...))).In(l.Repo())
+	archive := git(args...).Pipe(shell.New("tar", tar...))
+	return withGitEnv(archive).In(l.Repo()).Shown(archive.String())
 }

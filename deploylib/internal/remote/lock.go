@@ -66,7 +66,7 @@ func (l Layout) TakeLock(runID string, lines []string) shell.Command {
 		And(shell.New("test", "-d", dir)).
 		And(shell.New("echo", LockHeld)).
 		And(l.LockState())
-	take := build.And(shell.New("mv", "-T", "--", aside, dir)).And(taken)
+	take := build.And(shown(shell.New("mv", "-T", "--", aside, dir))).And(taken)
 	return shell.New("mkdir", "-p", l.State()).
 		And(shell.New("rm", "-rf", "--", aside)).
 		And(take.Or(held))
@@ -95,7 +95,8 @@ func (l Layout) ReleaseLock(runID string) shell.Command {
 		And(shell.New("cat", l.LockDetails()).Quiet().Or(shell.New("true"))).
 		And(shell.New("false"))
 	aside := l.lockAside("released", runID)
-	remove := shell.New("mv", "-T", "--", l.LockDir(), aside).And(shell.New("rm", "-rf", "--", aside))
+	remove := shell.New("mv", "-T", "--", l.LockDir(), aside).And(shell.New("rm", "-rf", "--", aside)).
+		Shown(shell.New("rm", "-rf", l.LockDir()).String())
 	return l.ownsLock(runID).Or(notOurs).And(remove)
 }
 

@@ -118,7 +118,7 @@ func (l Layout) CreateRelease(name, runID string, source shell.Command) shell.Co
 		Or(shell.New("echo", "release "+release+" already exists").ToStderr().And(shell.New("false"))).
 		And(shell.New("mkdir", "-p", l.Unfinished())).
 		And(shell.New("echo", runID).WriteTo(l.UnfinishedMarker(name))).
-		And(shell.New("mkdir", release)).
+		And(shown(shell.New("mkdir", release))).
 		And(source)
 }
 
@@ -152,7 +152,7 @@ func (l Layout) RemoveReleases(names []string) (shell.Command, error) {
 	// releases that cleanup removes again and rollback never targets.
 	return shell.New("mkdir", "-p", l.Unfinished()).
 		And(shell.New("touch", markers...)).
-		And(shell.New("rm", append(append([]string{"-rf"}, dirs...), markers...)...)), nil
+		And(shown(shell.New("rm", append(append([]string{"-rf"}, dirs...), markers...)...))), nil
 }
 
 // RemoveOwnRelease removes release name and its marker when the marker
@@ -161,7 +161,7 @@ func (l Layout) RemoveOwnRelease(name, runID string) shell.Command {
 	marker := l.UnfinishedMarker(name)
 	return shell.New("test", "!", l.Release(name), "-ef", l.Current()).
 		And(shell.New("grep", "-qxF", "--", runID, marker).Quiet().
-			And(shell.New("rm", "-rf", l.Release(name), marker)).
+			And(shown(shell.New("rm", "-rf", l.Release(name), marker))).
 			Or(shell.New("true"))).
 		Or(shell.New("true"))
 }

@@ -12,7 +12,7 @@ import (
 func (l Layout) AppendLog(line string) shell.Command {
 	log := l.RevisionsLog()
 	return shell.New("tail", "-c", "1", log).Quiet().Pipe(shell.New("grep", "-q", ".")).And(shell.New("echo").AppendTo(log)).
-		Then(shell.New("echo", line).AppendTo(log)).
+		Then(shown(shell.New("echo", line).AppendTo(log))).
 		In(l.Releases())
 }
 
