@@ -47,7 +47,7 @@ func (l Layout) GitClone(repoURL string, depth int) shell.Command {
 		args = append(args, "--depth", strconv.Itoa(depth), "--no-single-branch")
 	}
 	return withGitEnv(shell.New("test", "-f", path.Join(l.Repo(), "HEAD")).
-		Or(git(append(args, "--", repoURL, l.Repo())...))).In(l.DeployTo)
+		Or(shown(git(append(args, "--", repoURL, l.Repo())...)))).In(l.DeployTo)
 }
 
 // GitUpdate points the mirror at repoURL and fetches (every ref, or with
@@ -58,7 +58,7 @@ func (l Layout) GitUpdate(repoURL, branch string, depth int) shell.Command {
 	if depth > 0 {
 		fetch = git("fetch", "--depth", strconv.Itoa(depth), "origin", branch)
 	}
-	return withGitEnv(git("remote", "set-url", "origin", repoURL).And(fetch).And(GitResolve(branch))).In(l.Repo())
+	return withGitEnv(git("remote", "set-url", "origin", repoURL).And(shown(fetch)).And(GitResolve(branch))).In(l.Repo())
 }
 
 // GitResolve prints the full commit id and commit time of branch, in the
