@@ -216,6 +216,7 @@ func (r *Run) detached(ctx context.Context) context.Context {
 func (r *Run) supervise(ctx context.Context, task *Task) error {
 	ctx, stop := r.watchInterrupts(ctx)
 	defer stop()
+	r.dialAhead(ctx) // dial.go
 	done := make(chan error, 1)
 	go func() { done <- r.runToEnd(ctx, task) }()
 	select {

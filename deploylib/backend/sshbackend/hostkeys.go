@@ -121,11 +121,15 @@ type knownHosts struct {
 // cannot be parsed is skipped, as OpenSSH does, with a warning through
 // logf (once per process for each such line); the other entries still
 // apply, so unknown and changed keys are still refused.
+//
+// The files are read on every call, but parsed again only when their
+// contents changed since the last call for the same files: a run dialing
+// a thousand hosts listed in one known_hosts file parses it once, not a
+// thousand times.
 func loadKnownHosts(files []string, acceptNew bool, logf func(string, ...any)) (*knownHosts, error) {
 	k := &knownHosts{files: files, acceptNew: acceptNew, logf: logf}
-	var existing []string
-	contents := map[string][]byte{}
-	for _, f := range files {
+	contents := make([][]byte, len(files)) // nil: the file does not exist
+	for i, f := range files {
 		b, err := os.ReadFile(f)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
@@ -133,18 +137,63 @@ func loadKnownHosts(files []string, acceptNew bool, logf func(string, ...any)) (
 		if err != nil {
 			return nil, fmt.Errorf("sshbackend: known hosts: %w", err)
 		}
-		existing = append(existing, f)
-		contents[f] = b
-		if bytes.Contains(b, []byte("@cert-authority")) {
-			k.hasCA = true
+		if b == nil {
+			b = []byte{}
+		}
+		contents[i] = b
+	}
+	key := strings.Join(files, "\x00")
+	if v, ok := parsedKnownHosts.Load(key); ok {
+		if p := v.(*parsedFiles); p.same(contents) {
+			k.check, k.hasCA = p.check, p.hasCA
+			return k, nil
 		}
 	}
-	cb, err := newKnownHostsCallback(existing, contents, logf)
+	var existing []string
+	byName := map[string][]byte{}
+	hasCA := false
+	for i, b := range contents {
+		if b == nil {
+			continue
+		}
+		existing = append(existing, files[i])
+		byName[files[i]] = b
+		if bytes.Contains(b, []byte("@cert-authority")) {
+			hasCA = true
+		}
+	}
+	cb, err := newKnownHostsCallback(existing, byName, logf)
 	if err != nil {
 		return nil, fmt.Errorf("sshbackend: known hosts: %w", err)
 	}
-	k.check = cb
+	parsedKnownHosts.Store(key, &parsedFiles{contents: contents, check: cb, hasCA: hasCA})
+	k.check, k.hasCA = cb, hasCA
 	return k, nil
+}
+
+// parsedKnownHosts holds, for each list of known_hosts files (joined by
+// NUL), the *parsedFiles last made of them.
+var parsedKnownHosts sync.Map
+
+// parsedFiles is a known_hosts database and the file contents it was
+// parsed from.
+type parsedFiles struct {
+	contents [][]byte // per file, nil when it did not exist
+	check    ssh.HostKeyCallback
+	hasCA    bool
+}
+
+// same reports whether contents are those p was parsed from.
+func (p *parsedFiles) same(contents [][]byte) bool {
+	if len(contents) != len(p.contents) {
+		return false
+	}
+	for i, b := range contents {
+		if (b == nil) != (p.contents[i] == nil) || !bytes.Equal(b, p.contents[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // badLine matches x/crypto's error for a line of a known_hosts file that

@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -53,6 +54,8 @@ func run(ctx context.Context, args []string) error {
 	hosts := fs.Int("hosts", 1, "number of hosts")
 	delay := fs.Duration("delay", 25*time.Millisecond, "one-way delay")
 	dir := fs.String("dir", "", "the fleet's directory")
+	cpuProfile := fs.String("cpuprofile", "", "client: write a CPU profile of the deploy to this file")
+	memProfile := fs.String("memprofile", "", "client: write a heap profile at the end of the deploy to this file")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -73,9 +76,30 @@ func run(ctx context.Context, args []string) error {
 		return f.Close()
 	case "client":
 		os.Unsetenv("SSH_AUTH_SOCK") // the fleet's key only
+		if *cpuProfile != "" {
+			f, err := os.Create(*cpuProfile)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return err
+			}
+		}
 		res, err := sim.Deploy(ctx, sim.ClientOptions{Dir: *dir, Hosts: *hosts})
+		pprof.StopCPUProfile()
 		if err != nil {
 			return err
+		}
+		if *memProfile != "" {
+			f, err := os.Create(*memProfile)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+				return err
+			}
 		}
 		return json.NewEncoder(os.Stdout).Encode(res)
 	}
