@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"os"
@@ -122,13 +123,21 @@ type knownHosts struct {
 // logf (once per process for each such line); the other entries still
 // apply, so unknown and changed keys are still refused.
 //
-// The files are read on every call, but parsed again only when their
-// contents changed since the last call for the same files: a run dialing
-// a thousand hosts listed in one known_hosts file parses it once, not a
-// thousand times.
+// The files are parsed again only when their contents changed since the
+// last call for the same files: a run dialing a thousand hosts listed in
+// one known_hosts file parses it once, not a thousand times.
 func loadKnownHosts(files []string, acceptNew bool, logf func(string, ...any)) (*knownHosts, error) {
 	k := &knownHosts{files: files, acceptNew: acceptNew, logf: logf}
-	contents := make([][]byte, len(files)) // nil: the file does not exist
+	key := strings.Join(files, "\x00")
+	if v, ok := parsedKnownHosts.Load(key); ok {
+		if p := v.(*parsedFiles); p.unchanged(files) {
+			k.check, k.hasCA = p.check, p.hasCA
+			return k, nil
+		}
+	}
+	var existing []string
+	contents := map[string][]byte{}
+	read := make([][]byte, len(files)) // nil: the file does not exist
 	for i, f := range files {
 		b, err := os.ReadFile(f)
 		if errors.Is(err, fs.ErrNotExist) {
@@ -140,34 +149,19 @@ func loadKnownHosts(files []string, acceptNew bool, logf func(string, ...any)) (
 		if b == nil {
 			b = []byte{}
 		}
-		contents[i] = b
-	}
-	key := strings.Join(files, "\x00")
-	if v, ok := parsedKnownHosts.Load(key); ok {
-		if p := v.(*parsedFiles); p.same(contents) {
-			k.check, k.hasCA = p.check, p.hasCA
-			return k, nil
-		}
-	}
-	var existing []string
-	byName := map[string][]byte{}
-	hasCA := false
-	for i, b := range contents {
-		if b == nil {
-			continue
-		}
-		existing = append(existing, files[i])
-		byName[files[i]] = b
+		read[i] = b
+		existing = append(existing, f)
+		contents[f] = b
 		if bytes.Contains(b, []byte("@cert-authority")) {
-			hasCA = true
+			k.hasCA = true
 		}
 	}
-	cb, err := newKnownHostsCallback(existing, byName, logf)
+	cb, err := newKnownHostsCallback(existing, contents, logf)
 	if err != nil {
 		return nil, fmt.Errorf("sshbackend: known hosts: %w", err)
 	}
-	parsedKnownHosts.Store(key, &parsedFiles{contents: contents, check: cb, hasCA: hasCA})
-	k.check, k.hasCA = cb, hasCA
+	k.check = cb
+	parsedKnownHosts.Store(key, &parsedFiles{contents: read, check: cb, hasCA: k.hasCA})
 	return k, nil
 }
 
@@ -175,21 +169,48 @@ func loadKnownHosts(files []string, acceptNew bool, logf func(string, ...any)) (
 // NUL), the *parsedFiles last made of them.
 var parsedKnownHosts sync.Map
 
-// parsedFiles is a known_hosts database and the file contents it was
-// parsed from.
+// parsedFiles is a known_hosts database and the contents of the files it
+// was parsed from.
 type parsedFiles struct {
 	contents [][]byte // per file, nil when it did not exist
 	check    ssh.HostKeyCallback
 	hasCA    bool
 }
 
-// same reports whether contents are those p was parsed from.
-func (p *parsedFiles) same(contents [][]byte) bool {
-	if len(contents) != len(p.contents) {
+// compareBufs are the buffers unchanged reads the files into, so that a
+// thousand dials do not allocate a copy of the files each.
+var compareBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// unchanged reports whether files hold what p was parsed from, byte for
+// byte (a file's size and modification time could stay the same across a
+// quick rewrite).
+func (p *parsedFiles) unchanged(files []string) bool {
+	if len(files) != len(p.contents) {
 		return false
 	}
-	for i, b := range contents {
-		if (b == nil) != (p.contents[i] == nil) || !bytes.Equal(b, p.contents[i]) {
+	bp := compareBufs.Get().(*[]byte)
+	defer compareBufs.Put(bp)
+	for i, f := range files {
+		want := p.contents[i]
+		fh, err := os.Open(f)
+		if err != nil {
+			if want == nil && errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			return false
+		}
+		if want == nil {
+			fh.Close()
+			return false
+		}
+		// One byte more than expected, to see that the file ends there.
+		if cap(*bp) < len(want)+1 {
+			*bp = make([]byte, len(want)+1)
+		}
+		buf := (*bp)[:len(want)+1]
+		n, err := io.ReadFull(fh, buf)
+		fh.Close()
+		if err != io.ErrUnexpectedEOF && !(err == io.EOF && len(want) == 0) || n != len(want) || !bytes.Equal(buf[:n], want) {
 			return false
 		}
 	}

@@ -60,11 +60,12 @@ func (rep *Report) Write(w io.Writer) {
 	}
 	fmt.Fprintf(w, "In-process SSH servers (x/crypto/ssh, emulating the commands) in one process, each behind a `deploylib/lab/latency` proxy adding %s each way; "+
 		"every deploy runs in a client process of its own (the real deploylib.Start and SSH backend, host keys checked against a generated known_hosts). "+
-		"Medians of %d deploys per size; CPU is the client process's user+system time (rusage), memory the larger of its peak Go heap+stacks growth and its peak RSS growth. "+
+		"Medians of %d deploys per size; client CPU is the client process's user+system time (rusage), memory per host the larger of its peak Go heap+stacks growth and its peak RSS growth; "+
+		"fleet CPU is what the servers' process used meanwhile, on the same cores. "+
 		"Open files limit %d. Reproduce: `go tool mage sim` (this run: `SIM_HOSTS=%s SIM_RUNS=%d SIM_DELAY=%s go tool mage sim`, %s in all).\n\n",
 		delay, o.Runs, rep.OpenFiles, joinInts(o.Hosts), o.Runs, delay, rep.Elapsed.Round(time.Second))
-	fmt.Fprintln(w, "| hosts | wall | vs 1 host | client CPU | CPU per host | peak heap+stacks per host | peak RSS growth per host | goroutines (peak) |")
-	fmt.Fprintln(w, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	fmt.Fprintln(w, "| hosts | wall | vs 1 host | client CPU | client CPU per host | peak heap+stacks per host | peak RSS growth per host | goroutines (peak) | fleet CPU |")
+	fmt.Fprintln(w, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	var base time.Duration
 	if rs, ok := rep.Runs[1]; ok {
 		base = Median(rs).Wall
@@ -75,9 +76,13 @@ func (rep *Report) Write(w io.Writer) {
 		if base > 0 {
 			ratio = fmt.Sprintf("%.2fx", m.Wall.Seconds()/base.Seconds())
 		}
-		fmt.Fprintf(w, "| %d | %.2f s | %s | %.3f s | %.2f ms | %d KiB | %d KiB | %d |\n",
+		fleet := "-"
+		if d := medianDuration(rep.FleetCPU[n]); d > 0 {
+			fleet = fmt.Sprintf("%.3f s", d.Seconds())
+		}
+		fmt.Fprintf(w, "| %d | %.2f s | %s | %.3f s | %.2f ms | %d KiB | %d KiB | %d | %s |\n",
 			n, m.Wall.Seconds(), ratio, m.CPU().Seconds(), float64(m.CPUPerHost().Microseconds())/1000,
-			(m.PeakHeap+m.PeakStacks)/int64(n)>>10, m.RSSGrowth/int64(n)>>10, m.Goroutines)
+			(m.PeakHeap+m.PeakStacks)/int64(n)>>10, m.RSSGrowth/int64(n)>>10, m.Goroutines, fleet)
 	}
 	most := slices.Max(o.Hosts)
 	if rs, ok := rep.Runs[most]; ok && base > 0 && most > 1 {
@@ -86,6 +91,18 @@ func (rep *Report) Write(w io.Writer) {
 		fmt.Fprintf(w, "\nTargets: wall time at %d hosts %.2fx the 1-host time (target at most %.0fx): %s; client memory %d KiB per host (target at most %d KiB): %s.\n",
 			most, ratio, TargetWallRatio, verdict(ratio <= TargetWallRatio), m.MemoryPerHost()>>10, TargetMemoryPerHost>>10, verdict(m.MemoryPerHost() <= TargetMemoryPerHost))
 	}
+}
+
+func medianDuration(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 func verdict(ok bool) string {

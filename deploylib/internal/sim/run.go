@@ -78,6 +78,10 @@ type Report struct {
 	OpenFiles uint64
 	// Runs holds every measured deploy of each size, in order.
 	Runs map[int][]Result
+	// FleetCPU holds, per deploy of Runs, the CPU time the fleet's
+	// process used meanwhile (its servers and latency proxies share the
+	// machine with the client); 0 where unknown.
+	FleetCPU map[int][]time.Duration
 }
 
 // Run starts a fleet of the largest size in a child process, then
@@ -95,7 +99,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sim: raising the open files limit: %w", err)
 	}
-	rep := &Report{Options: o, Started: time.Now(), LoadBefore: loadAverage(), OpenFiles: limit, Runs: map[int][]Result{}}
+	rep := &Report{Options: o, Started: time.Now(), LoadBefore: loadAverage(), OpenFiles: limit, Runs: map[int][]Result{}, FleetCPU: map[int][]time.Duration{}}
 	dir, err := os.MkdirTemp("", "capstan-sim-")
 	if err != nil {
 		return nil, err
@@ -128,13 +132,16 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 
 	for _, n := range o.Hosts {
 		for i := range o.Runs {
+			before := processCPU(fleet.Process.Pid)
 			res, err := runClient(ctx, o.Command, dir, n)
 			if err != nil {
 				return nil, err
 			}
+			fleetCPU := processCPU(fleet.Process.Pid) - before
 			rep.Runs[n] = append(rep.Runs[n], res)
-			fmt.Fprintf(progress, "  %4d host(s), run %d/%d: %7.3f s wall, %6.3f s CPU, %4d KiB per host, load %s\n",
-				n, i+1, o.Runs, res.Wall.Seconds(), res.CPU().Seconds(), res.MemoryPerHost()>>10, loadAverage())
+			rep.FleetCPU[n] = append(rep.FleetCPU[n], fleetCPU)
+			fmt.Fprintf(progress, "  %4d host(s), run %d/%d: %7.3f s wall, %6.3f s client CPU, %4d KiB per host; fleet CPU %6.3f s; load %s\n",
+				n, i+1, o.Runs, res.Wall.Seconds(), res.CPU().Seconds(), res.MemoryPerHost()>>10, fleetCPU.Seconds(), loadAverage())
 		}
 	}
 	rep.Elapsed = time.Since(rep.Started)
@@ -156,6 +163,25 @@ func runClient(ctx context.Context, command, dir string, n int) (Result, error) 
 		return Result{}, fmt.Errorf("sim: client for %d hosts printed %q: %w", n, out, err)
 	}
 	return res, nil
+}
+
+// processCPU returns the user plus system CPU time of process pid so far,
+// from /proc (0 where there is none).
+func processCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which is in parentheses:
+	// state is field 3, utime 14 and stime 15, in clock ticks (100 Hz).
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+st) * 10 * time.Millisecond
 }
 
 // loadAverage returns the 1-minute load average, "" where unknown.

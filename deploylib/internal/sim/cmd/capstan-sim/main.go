@@ -54,8 +54,9 @@ func run(ctx context.Context, args []string) error {
 	hosts := fs.Int("hosts", 1, "number of hosts")
 	delay := fs.Duration("delay", 25*time.Millisecond, "one-way delay")
 	dir := fs.String("dir", "", "the fleet's directory")
-	cpuProfile := fs.String("cpuprofile", "", "client: write a CPU profile of the deploy to this file")
-	memProfile := fs.String("memprofile", "", "client: write a heap profile at the end of the deploy to this file")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the deploy (client) or of serving until the end (serve) to this file")
+	memProfile := fs.String("memprofile", "", "client: write a heap profile to this file, at the end of the deploy or after -memprofile-after")
+	memAfter := fs.Duration("memprofile-after", 0, "client: when the heap profile is taken, after the deploy started (0: at its end)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -70,6 +71,17 @@ func run(ctx context.Context, args []string) error {
 		f, err := sim.StartFleet(*hosts, *delay, *dir)
 		if err != nil {
 			return err
+		}
+		if *cpuProfile != "" {
+			pf, err := os.Create(*cpuProfile)
+			if err != nil {
+				return err
+			}
+			defer pf.Close()
+			if err := pprof.StartCPUProfile(pf); err != nil {
+				return err
+			}
+			defer pprof.StopCPUProfile()
 		}
 		fmt.Println("ready")
 		io.Copy(io.Discard, os.Stdin)
@@ -86,18 +98,29 @@ func run(ctx context.Context, args []string) error {
 				return err
 			}
 		}
-		res, err := sim.Deploy(ctx, sim.ClientOptions{Dir: *dir, Hosts: *hosts})
-		pprof.StopCPUProfile()
-		if err != nil {
-			return err
-		}
-		if *memProfile != "" {
+		heapProfile := func() error {
 			f, err := os.Create(*memProfile)
 			if err != nil {
 				return err
 			}
 			defer f.Close()
-			if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+			return pprof.Lookup("heap").WriteTo(f, 0)
+		}
+		if *memProfile != "" && *memAfter > 0 {
+			t := time.AfterFunc(*memAfter, func() {
+				if err := heapProfile(); err != nil {
+					fmt.Fprintln(os.Stderr, "sim: heap profile:", err)
+				}
+			})
+			defer t.Stop()
+		}
+		res, err := sim.Deploy(ctx, sim.ClientOptions{Dir: *dir, Hosts: *hosts})
+		pprof.StopCPUProfile()
+		if err != nil {
+			return err
+		}
+		if *memProfile != "" && *memAfter == 0 {
+			if err := heapProfile(); err != nil {
 				return err
 			}
 		}
