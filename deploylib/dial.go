@@ -16,9 +16,10 @@ import (
 // this: by the first command on that host, naming it. A dry run connects
 // to nothing.
 //
-// Every host is dialed at once: sshbackend keeps the handshakes in
+// Every host is dialed at once; sshbackend keeps the handshakes in
 // progress with one address (a bastion that every host is reached
-// through) below OpenSSH's MaxStartups.
+// through) below OpenSSH's MaxStartups, and all of them below
+// sshbackend.MaxHandshakes.
 func (r *Run) dialAhead(ctx context.Context) {
 	if r.dryRun {
 		return

@@ -183,16 +183,23 @@ func dialEndpoint(ctx context.Context, via *ssh.Client, ep endpoint, kh *knownHo
 // in progress at once with one address (the first hop: the host, or its
 // jump host). OpenSSH's sshd starts refusing unauthenticated connections
 // beyond its MaxStartups (10 by default), and a fleet behind one bastion
-// opens a connection to the bastion per host. Handshakes with different
-// addresses are not limited.
+// opens a connection to the bastion per host.
 const MaxHandshakesPerAddress = 8
 
+// MaxHandshakes caps the SSH handshakes that this process has in progress
+// at once, over all addresses. Hundreds at once would share the CPU (key
+// exchange, here and on a jump host) until each took longer than
+// HandshakeTimeout; a handshake's time waiting for its turn does not count
+// against that timeout.
+const MaxHandshakes = 128
+
 // handshakes holds a semaphore per address with handshakes in progress or
-// waiting.
+// waiting, and the process-wide one.
 var handshakes = struct {
 	sync.Mutex
-	m map[string]*handshakeSem
-}{m: map[string]*handshakeSem{}}
+	m   map[string]*handshakeSem
+	all chan struct{}
+}{m: map[string]*handshakeSem{}, all: make(chan struct{}, MaxHandshakes)}
 
 type handshakeSem struct {
 	slots chan struct{}
@@ -200,7 +207,8 @@ type handshakeSem struct {
 }
 
 // handshakeTurn waits until fewer than MaxHandshakesPerAddress handshakes
-// with addr are in progress; release ends the caller's.
+// with addr, and fewer than MaxHandshakes in all, are in progress; release
+// ends the caller's.
 func handshakeTurn(ctx context.Context, addr string) (release func(), err error) {
 	handshakes.Lock()
 	s := handshakes.m[addr]
@@ -217,13 +225,26 @@ func handshakeTurn(ctx context.Context, addr string) (release func(), err error)
 		}
 		handshakes.Unlock()
 	}
-	select {
-	case s.slots <- struct{}{}:
-		return func() { <-s.slots; leave() }, nil
-	case <-ctx.Done():
-		leave()
-		return nil, fmt.Errorf("waiting for a turn to connect: %w", ctx.Err())
+	wait := func(slots chan struct{}) error {
+		select {
+		case slots <- struct{}{}:
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for a turn to connect: %w", ctx.Err())
+		}
 	}
+	// The address's turn first, so that handshakes queued behind one
+	// bastion hold no process-wide turn while they wait.
+	if err := wait(s.slots); err != nil {
+		leave()
+		return nil, err
+	}
+	if err := wait(handshakes.all); err != nil {
+		<-s.slots
+		leave()
+		return nil, err
+	}
+	return func() { <-handshakes.all; <-s.slots; leave() }, nil
 }
 
 // deadlineErr explains err, a dial that was cancelled or ran out of time:

@@ -2,12 +2,13 @@ package sshbackend
 
 import (
 	"context"
+	"fmt"
 	"testing"
 )
 
 // TestHandshakeTurnsPerAddress checks that at most MaxHandshakesPerAddress
 // handshakes with one address are in progress at once, while other
-// addresses are not held up.
+// addresses are not held up, and at most MaxHandshakes in all.
 func TestHandshakeTurnsPerAddress(t *testing.T) {
 	var releases []func()
 	for range MaxHandshakesPerAddress {
@@ -40,6 +41,22 @@ func TestHandshakeTurnsPerAddress(t *testing.T) {
 	for _, r := range releases[1:] {
 		r()
 	}
+
+	var all []func()
+	for i := range MaxHandshakes {
+		release, err := handshakeTurn(context.Background(), fmt.Sprintf("web%d:22", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, release)
+	}
+	if _, err := handshakeTurn(cancelled, "one-more:22"); err == nil {
+		t.Fatalf("a handshake turn beyond %d in all was granted", MaxHandshakes)
+	}
+	for _, r := range all {
+		r()
+	}
+
 	handshakes.Lock()
 	defer handshakes.Unlock()
 	if n := len(handshakes.m); n != 0 {
