@@ -33,6 +33,7 @@ const cleanupTimeout = 60 * time.Second
 func (r *Run) supervise(ctx context.Context, task *Task) error {
 	ctx, stop := r.watchInterrupts(ctx)
 	defer stop()
+	r.dialAhead(ctx) // dial.go
 	done := make(chan error, 1)
 	go func() { done <- r.runToEnd(ctx, task) }()
 	select {

@@ -44,7 +44,6 @@ type Run struct {
 	logPath string    // the log file, "" when none (logfile.go)
 	logFile io.Closer // closed with the run
 	dial    func(ctx context.Context, s Server) (backend.Conn, error)
-	dialSem chan struct{}
 	root    *Task
 	now     func() time.Time
 
@@ -60,6 +59,9 @@ type Run struct {
 	heartbeats     chan struct{} // tests: a value after every heartbeat round
 	cleanupTimeout time.Duration // the budget of the work after a failure
 	stopHeartbeat  func()        // stops the heartbeat; nil when none runs
+
+	dialing     sync.WaitGroup // the dials dialAhead started
+	stopDialing func()         // cancels them; nil when none started
 }
 
 // hostState is what the engine tracks per host during a run.
@@ -250,7 +252,6 @@ func newRun(opts ...Option) (*Run, error) {
 		logPath:        logPath,
 		logFile:        logFile,
 		dial:           o.dial,
-		dialSem:        make(chan struct{}, maxConcurrentDials),
 		now:            o.now,
 		env:            env,
 		heartbeatEvery: cmp.Or(o.heartbeatEvery, lockHeartbeatEvery),
@@ -430,6 +431,10 @@ func wrapTask(name string, err error) error {
 func (r *Run) close() {
 	if r.stopHeartbeat != nil {
 		r.stopHeartbeat()
+	}
+	if r.stopDialing != nil {
+		r.stopDialing()
+		r.dialing.Wait()
 	}
 	for _, st := range r.state {
 		if st.conn != nil {
