@@ -28,7 +28,7 @@ func WithLogFile(path string) Option {
 }
 
 // defaultLogFile is where a run logs when nothing else says:
-// DefaultLogFile. This package's tests set it to "" (nolog_test.go), so
+// logFileDefault. This package's tests set it to "" (nolog_test.go), so
 // that their runs leave no log/ in the package directory; production code
 // does not import testing to find out.
 var defaultLogFile = logFileDefault
