@@ -283,7 +283,7 @@ func takeLock(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("taking the deploy lock: %w", err)
 		}
-		if r.DryRun() {
+		if r.dryRun {
 			st.locked, st.previousKnown = true, true
 			return nil
 		}
@@ -451,7 +451,7 @@ func unlock(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("reading the deploy lock: %w", err)
 		}
-		if r.DryRun() {
+		if r.dryRun {
 			return nil
 		}
 		i := strings.Index(out, remote.LockHeld)

@@ -64,6 +64,7 @@ func Ssh(ctx context.Context, host *string) error {
 }
 
 // Dryrun makes the tasks after it print every command and run nothing: mage production dryrun deploy.
-func Dryrun() {
-	deploylib.UseDryRun()
+func Dryrun() error {
+	// The run reads DRY_RUN when it starts, as if the user had set it.
+	return os.Setenv("DRY_RUN", "1")
 }
