@@ -89,7 +89,7 @@ func reachable(cfg Config, t *Task, seen map[*Task]bool) {
 // hook would silently never run.
 func checkHookTargets(cfg Config) error {
 	seen := map[*Task]bool{}
-	for _, t := range standardTasks() {
+	for _, t := range flowRoots() {
 		reachable(cfg, t, seen)
 	}
 	regMu.Lock()

@@ -131,7 +131,7 @@ func (r *Run) needsLock(task *Task) bool {
 		return false
 	}
 	standard := false
-	for _, t := range StandardTasks() {
+	for _, t := range standardTasks() {
 		if t == task {
 			standard = true
 			break

@@ -181,7 +181,7 @@ func (r *Run) dryRunWarnings() {
 		return
 	}
 	std := map[string]bool{}
-	for _, t := range StandardTasks() {
+	for _, t := range standardTasks() {
 		std[t.name] = true
 	}
 	var hooks []string

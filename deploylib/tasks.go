@@ -121,12 +121,12 @@ func init() {
 
 // standardTasks lists every task a target may start on its own, so that a
 // hook on any of them is valid.
-func standardTasks() []*Task {
+func flowRoots() []*Task {
 	return []*Task{Deploy, Rollback, Failed, Unlock}
 }
 
-// StandardTasks returns every standard task, flows first.
-func StandardTasks() []*Task {
+// standardTasks returns every standard task, flows first.
+func standardTasks() []*Task {
 	return []*Task{
 		Deploy, Rollback,
 		Starting, Started, Updating, Updated, Publishing, Published, Finishing, Finished,
@@ -141,7 +141,7 @@ func StandardTasks() []*Task {
 
 // TaskByName returns the standard task called name ("git:create_release").
 func TaskByName(name string) (*Task, error) {
-	for _, t := range StandardTasks() {
+	for _, t := range standardTasks() {
 		if t.name == name {
 			return t, nil
 		}
