@@ -18,7 +18,7 @@ func checkDirectories(ctx context.Context) error {
 	r := CurrentRun(ctx)
 	cmd := r.layout().CheckDirectories(r.Config.LinkedDirs, r.Config.LinkedFiles)
 	return On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
-		out, err := h.run1(ctx, cmd, runOpts{hidden: true, capture: true})
+		out, err := h.runCommand(ctx, cmd, runOpts{hidden: true, capture: true})
 		if err != nil {
 			return err
 		}

@@ -103,7 +103,7 @@ func gitUpdate(ctx context.Context) error {
 	resolved := make(map[*Host]string, len(hosts))
 	var mu sync.Mutex
 	err := On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
-		out, err := h.run1(ctx, cmd, runOpts{capture: true})
+		out, err := h.runCommand(ctx, cmd, runOpts{capture: true})
 		mu.Lock()
 		resolved[h] = lastLine(out)
 		mu.Unlock()

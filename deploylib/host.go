@@ -126,13 +126,13 @@ func (h *Host) Capture(ctx context.Context, name string, args ...string) (string
 
 // ExecuteCommand is [Host.Execute] for a command value.
 func (h *Host) ExecuteCommand(ctx context.Context, c shell.Command) error {
-	_, err := h.run1(ctx, c, runOpts{})
+	_, err := h.runCommand(ctx, c, runOpts{})
 	return err
 }
 
 // TestCommand is [Host.Test] for a command value.
 func (h *Host) TestCommand(ctx context.Context, c shell.Command) (bool, error) {
-	_, err := h.run1(ctx, c, runOpts{hidden: true})
+	_, err := h.runCommand(ctx, c, runOpts{hidden: true})
 	if err == nil {
 		return true, nil
 	}
@@ -145,14 +145,14 @@ func (h *Host) TestCommand(ctx context.Context, c shell.Command) (bool, error) {
 
 // CaptureCommand is [Host.Capture] for a command value.
 func (h *Host) CaptureCommand(ctx context.Context, c shell.Command) (string, error) {
-	out, err := h.run1(ctx, c, runOpts{hidden: true, capture: true})
+	out, err := h.runCommand(ctx, c, runOpts{hidden: true, capture: true})
 	return strings.TrimSpace(out), err
 }
 
 // Stream runs c with stdin as its standard input (an upload: a tar stream
 // piped into tar -x, say) and fails unless it exits 0.
 func (h *Host) Stream(ctx context.Context, c shell.Command, stdin io.Reader) error {
-	_, err := h.run1(ctx, c, runOpts{stdin: stdin})
+	_, err := h.runCommand(ctx, c, runOpts{stdin: stdin})
 	return err
 }
 
@@ -185,10 +185,10 @@ func (e *OutputTooLargeError) Error() string {
 		e.Host, e.Command, e.Printed, MaxCapture)
 }
 
-// run1 is the one place a command reaches a backend: it wraps c in h's
+// runCommand is the one place a command reaches a backend: it wraps c in h's
 // directory and environment, announces it on the console, streams its
 // output and turns its end into a *CommandError.
-func (h *Host) run1(ctx context.Context, c shell.Command, o runOpts) (string, error) {
+func (h *Host) runCommand(ctx context.Context, c shell.Command, o runOpts) (string, error) {
 	r := h.run
 	c = h.wrap(c)
 	if err := ctx.Err(); err != nil {

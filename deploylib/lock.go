@@ -382,7 +382,7 @@ func (r *Run) startHeartbeat() {
 			}
 			hctx, cancel := context.WithTimeout(ctx, lockHeartbeatEvery)
 			eachHost(locked, func(h *Host) {
-				if _, err := h.run1(hctx, cmd, runOpts{hidden: true, capture: true}); err != nil {
+				if _, err := h.runCommand(hctx, cmd, runOpts{hidden: true, capture: true}); err != nil {
 					r.console.Log("WARN", fmt.Sprintf("%s: refreshing the deploy lock's heartbeat: %v", h, err))
 				}
 			})
