@@ -262,7 +262,7 @@ func newRun(opts ...Option) (*Run, error) {
 	}
 	if o.dryRun {
 		// The console shows and logs each command in its numbered format
-		// (host.go run1); the Printer runs nothing.
+		// (host.go runCommand); the Printer runs nothing.
 		r.dial = func(ctx context.Context, s Server) (backend.Conn, error) {
 			return &backend.Printer{Host: s.Host, W: io.Discard}, nil
 		}
