@@ -82,12 +82,6 @@ func (h *Host) CurrentPath() string { return h.run.CurrentPath() }
 // SharedPath returns <deploy_to>/shared.
 func (h *Host) SharedPath() string { return h.run.SharedPath() }
 
-// Command returns name with args as a command in h's directory and
-// environment.
-func (h *Host) Command(name string, args ...string) shell.Command {
-	return h.wrap(shell.New(name, args...))
-}
-
 func (h *Host) wrap(c shell.Command) shell.Command {
 	for k, v := range h.run.Config.Env {
 		if _, ok := c.Env[k]; !ok {
