@@ -168,13 +168,11 @@ var doctorColumns = []string{"login", "git", "disk free", "directories", "linked
 // Config.Settings. It fails when a host is not ready. It is the
 // deploy:check target: mage production deploy:check.
 func Doctor(ctx context.Context, opts ...Option) error {
-	r, err := newRun(opts...)
-	if err != nil {
-		return err
-	}
-	defer r.close()
-	ctx = context.WithValue(ctx, runKey{}, r)
-	r.logStart("deploy:check")
+	return startReadOnly(ctx, "deploy:check", opts, doctor)
+}
+
+// doctor checks every host and prints the verdicts.
+func doctor(ctx context.Context, r *Run) error {
 	var gitCheck *shell.Command
 	if _, isGit := strategyAs[Git](r.Config.Strategy); isGit {
 		c := remote.GitCheck(r.Config.RepoURL, r.Config.Branch)
@@ -197,17 +195,14 @@ func Doctor(ctx context.Context, opts ...Option) error {
 		reports[i].diagnose(ctx, r, cmd, gitCheck != nil)
 		return nil
 	}); err != nil {
-		r.logEnd("deploy:check", err)
 		return err
 	}
 	text, notReady := formatDoctor(r, reports)
 	r.console.Print(text)
-	var verdict error
 	if notReady > 0 {
-		verdict = fmt.Errorf("deploy:check: %s of %d not ready; see what to do above", countOf(notReady, "host"), len(reports))
+		return fmt.Errorf("deploy:check: %s of %d not ready; see what to do above", countOf(notReady, "host"), len(reports))
 	}
-	r.logEnd("deploy:check", verdict)
-	return verdict
+	return nil
 }
 
 // diagnose runs the doctor's command on the host and fills the report.

@@ -303,3 +303,33 @@ func TestCommandTimeoutLocal(t *testing.T) {
 		t.Error("the command kept running after the timeout")
 	}
 }
+
+// deploy:check (the doctor) and releases handle Ctrl-C as a deploy does:
+// the command in flight is stopped and the run exits 130.
+func TestReadOnlyTargetsHandleInterrupts(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		start func(ctx context.Context, opts ...Option) error
+	}{
+		{"deploy:check", Doctor},
+		{"releases", ShowReleases},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			isolate(t, testConfig())
+			rec := backend.NewRecorder("", gitRules...)
+			var out syncWriter
+			err := tc.start(context.Background(), WithStage(testStage("web1")), WithOutput(&out), WithColor(false), WithLogFile(""),
+				WithDialer(func(ctx context.Context, s Server) (backend.Conn, error) {
+					return &hookConn{Recorder: rec.ForHost(s.Host), hook: func(ctx context.Context, host, cmd string, _ backend.Stdio) (bool, error) {
+						deliverSignal(syscall.SIGINT)
+						<-ctx.Done() // stopped by the signal, not left running
+						return true, ctx.Err()
+					}}, nil
+				}))
+			var ie *InterruptedError
+			if !errors.As(err, &ie) || ie.ExitStatus() != 130 {
+				t.Fatalf("error = %v, want an interrupt with exit status 130\n%s", err, out.String())
+			}
+		})
+	}
+}

@@ -157,3 +157,29 @@ func eachHost(hosts []*Host, fn func(h *Host)) {
 	}
 	wg.Wait()
 }
+
+// startReadOnly runs fn as the root of a run that changes nothing on the
+// servers (deploy:check's doctor, releases): it starts as [Start] does
+// (stage, environment, log file, dialing every host ahead) and handles
+// Ctrl-C and SIGTERM the same way, stopping the commands in flight and
+// returning an [*InterruptedError]; it takes no lock and runs no
+// deploy:failed, since there is nothing to undo.
+func startReadOnly(ctx context.Context, name string, opts []Option, fn func(ctx context.Context, r *Run) error) error {
+	r, err := newRun(opts...)
+	if err != nil {
+		return err
+	}
+	defer r.close()
+	ctx = context.WithValue(ctx, runKey{}, r)
+	ctx, stop := r.watchInterrupts(ctx)
+	defer stop()
+	r.dialAhead(ctx) // dial.go
+	r.logStart(name)
+	err = fn(ctx, r)
+	r.logEnd(name, err)
+	if sig := r.intr.signal(); sig != nil {
+		r.console.Warn("interrupted by %s", signalName(sig))
+		return &InterruptedError{Signal: sig, Err: err}
+	}
+	return err
+}

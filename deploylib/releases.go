@@ -176,17 +176,11 @@ func ListReleases(ctx context.Context) ([]HostReleases, error) {
 // which never finished; then where the hosts disagree. It is the releases
 // target: mage production releases.
 func ShowReleases(ctx context.Context, opts ...Option) error {
-	r, err := newRun(opts...)
-	if err != nil {
+	return startReadOnly(ctx, "releases", opts, func(ctx context.Context, r *Run) error {
+		list, err := ListReleases(ctx)
+		r.console.Print(formatReleases(r.Config.DeployTo, list, r.dryRun))
 		return err
-	}
-	defer r.close()
-	ctx = context.WithValue(ctx, runKey{}, r)
-	r.logStart("releases")
-	list, err := ListReleases(ctx)
-	r.console.Print(formatReleases(r.Config.DeployTo, list, r.dryRun))
-	r.logEnd("releases", err)
-	return err
+	})
 }
 
 // formatReleases renders the releases of every host and their
