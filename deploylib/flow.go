@@ -63,7 +63,10 @@ func FlowByName(name string) (*Task, error) {
 	case "rollback", "deploy:rollback":
 		return Rollback, nil
 	}
-	return nil, fmt.Errorf("unknown flow %q: choose deploy or rollback", name)
+	if t, err := TaskByName(name); err == nil {
+		return t, nil // a standard task or a team task: its own tree
+	}
+	return nil, fmt.Errorf("unknown flow %q: choose deploy or rollback, or name a task (mage flow app:restart)", name)
 }
 
 // reachable adds t, its steps and its hooks' tasks to seen.

@@ -108,7 +108,7 @@ func CurrentRun(ctx context.Context) *Run {
 func runOf(ctx context.Context) (*Run, error) {
 	r := CurrentRun(ctx)
 	if r == nil {
-		return nil, errors.New("deploylib: called outside a run; tasks and hooks get their context from deploylib")
+		return nil, errOutsideRun
 	}
 	return r, nil
 }

@@ -1,7 +1,5 @@
 package deploylib
 
-import "fmt"
-
 // The standard tasks. Each is a Go value, so Before and After can hang a
 // hook on any of them. The deploy and rollback flows are trees of these
 // tasks; mage flow deploy prints the tree with every hook.
@@ -120,9 +118,10 @@ func init() {
 }
 
 // standardTasks lists every task a target may start on its own, so that a
-// hook on any of them is valid.
+// hook on any of them is valid: the flows, and the team's own tasks
+// (made with NewTask), which their mage targets start.
 func standardTasks() []*Task {
-	return []*Task{Deploy, Rollback, Failed, Unlock}
+	return append([]*Task{Deploy, Rollback, Failed, Unlock}, TeamTasks()...)
 }
 
 // StandardTasks returns every standard task, flows first.
@@ -139,12 +138,16 @@ func StandardTasks() []*Task {
 	}
 }
 
-// TaskByName returns the standard task called name ("git:create_release").
+// TaskByName returns the standard task called name ("git:create_release"),
+// else the team task of that name made with [NewTask] ("app:restart").
 func TaskByName(name string) (*Task, error) {
 	for _, t := range StandardTasks() {
 		if t.name == name {
 			return t, nil
 		}
 	}
-	return nil, fmt.Errorf("no standard task is called %q; mage flow deploy and mage flow rollback list them", name)
+	if t := teamTaskByName(name); t != nil {
+		return t, nil
+	}
+	return nil, noTaskError(name)
 }

@@ -25,7 +25,7 @@ func Rollback(ctx context.Context) error {
 	return deploylib.Start(ctx, deploylib.Rollback)
 }
 
-// Flow prints the deploy or rollback flow with every hook: mage flow deploy.
+// Flow prints the deploy or rollback flow (or any task) with every hook: mage flow deploy.
 func Flow(name string) error {
 	t, err := deploylib.FlowByName(name)
 	if err != nil {
@@ -34,8 +34,7 @@ func Flow(name string) error {
 	return deploylib.PrintFlow(os.Stdout, t)
 }
 
-// Task runs one standard task by its Capistrano name, with its hooks:
-// mage production task git:create_release.
+// Task runs one standard or team task by its name, with its hooks: mage production task git:create_release.
 func Task(ctx context.Context, name string) error {
 	t, err := deploylib.TaskByName(name)
 	if err != nil {
