@@ -86,6 +86,7 @@ func (c Config) withDefaults(s Stage) Config {
 	if s.Branch != "" {
 		c.Branch = s.Branch
 	}
+	c = s.configure(c) // stageconfig.go
 	if c.Branch == "" {
 		c.Branch = "main"
 	}

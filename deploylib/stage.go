@@ -25,6 +25,16 @@ type Stage struct {
 	Servers []Server
 	// SSH holds the SSH settings of every server of the stage.
 	SSH SSHOptions
+	// Settings are set over Config.Settings for this stage, key by key
+	// (Capistrano's set in a stage file); hooks read them with Setting.
+	Settings map[string]string
+	// Env is exported to every remote command of this stage, over
+	// Config.Env key by key.
+	Env map[string]string
+	// Configure, when set, changes anything else of the configuration for
+	// this stage (KeepReleases, LinkedFiles, Strategy, ...). It gets a copy,
+	// with the stage's other overrides applied, when a run starts.
+	Configure func(*Config)
 }
 
 // Server is one host of a stage.
