@@ -54,6 +54,8 @@ func ExamplePrintFlow() {
 	//     deploy:cleanup_rollback
 	//   deploy:finished
 	//     deploy:log_revision
+	// (when a task above fails)
+	// deploy:failed
 }
 
 func ExampleIsReleaseName() {
