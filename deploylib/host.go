@@ -196,7 +196,7 @@ func (h *Host) run1(ctx context.Context, c shell.Command, o runOpts) (string, er
 	}
 	conn, err := r.conn(ctx, h)
 	if err != nil {
-		return "", &CommandError{Host: h.String(), Command: redact(c.String()), Status: -1, Err: fmt.Errorf("connecting: %w", err)}
+		return "", &CommandError{Host: h.String(), Command: redact(c.String()), Status: -1, Err: &ConnectError{Host: h.String(), Err: err}}
 	}
 	cmdStr := c.String()
 	if len(h.secretEnv) > 0 {
@@ -309,6 +309,9 @@ type CommandError struct {
 }
 
 func (e *CommandError) Error() string {
+	if ce := connectErrorOf(e.Err); ce != nil {
+		return ce.Error() // nothing ran: the command is beside the point
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: %s: %v", e.Host, e.Command, e.Err)
 	if s := lastLines(e.Stderr, 5); s != "" {
