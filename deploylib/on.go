@@ -129,10 +129,12 @@ func On(ctx context.Context, sel Selector, fn func(ctx context.Context, h *Host)
 					// process before the failure handling runs.
 					if p := recover(); p != nil {
 						errs[i] = fmt.Errorf("%s: panic: %v", hosts[i], p)
+						r.console.HostFailed(hosts[i].String(), fmt.Sprintf("panic: %v", p))
 					}
 				}()
 				if err := fn(ctx, hosts[i]); err != nil {
 					errs[i] = hostError(hosts[i], err)
+					showHostError(ctx, r, hosts[i], err)
 				}
 			}()
 		}
@@ -142,6 +144,21 @@ func On(ctx context.Context, sel Selector, fn func(ctx context.Context, h *Host)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// showHostError prints a ✘ line for h when fn's error is its own (a hook
+// that returned a plain error): a failed command already printed its ✘
+// line, and an interrupted run says so once.
+func showHostError(ctx context.Context, r *Run, h *Host, err error) {
+	var ce *CommandError
+	if errors.As(err, &ce) || ctx.Err() != nil {
+		return
+	}
+	var le *LockedError
+	if errors.As(err, &le) {
+		return
+	}
+	r.console.HostFailed(h.String(), err.Error())
 }
 
 // hostError makes sure err names h.

@@ -118,10 +118,18 @@ func init() {
 }
 
 // standardTasks lists every task a target may start on its own, so that a
-// hook on any of them is valid: the flows, and the team's own tasks
-// (made with NewTask), which their mage targets start.
+// hook on any of them is valid: the flows, and the team's own tasks that
+// do something (made with NewTask and a function), which their mage
+// targets start. A team task without a function is only a hook point, run
+// where a flow reaches it.
 func standardTasks() []*Task {
-	return append([]*Task{Deploy, Rollback, Failed, Unlock}, TeamTasks()...)
+	roots := []*Task{Deploy, Rollback, Failed, Unlock}
+	for _, t := range TeamTasks() {
+		if t.action != nil {
+			roots = append(roots, t)
+		}
+	}
+	return roots
 }
 
 // StandardTasks returns every standard task, flows first.
