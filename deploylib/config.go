@@ -105,7 +105,7 @@ func (c Config) validate() error {
 	case strings.TrimSpace(c.DeployTo) == "":
 		return fmt.Errorf("config: DeployTo is empty; set it to the directory that holds releases/ on the servers")
 	case !path.IsAbs(c.DeployTo):
-		return fmt.Errorf("config: DeployTo %q is not an absolute path", c.DeployTo)
+		return fmt.Errorf("config: DeployTo %q is not an absolute path%s", c.DeployTo, homeHint(c.DeployTo)) // homeHint: selectwarn.go
 	case path.Clean(c.DeployTo) == "/":
 		return fmt.Errorf("config: DeployTo is %q; deploying into / would let cleanup remove system directories", c.DeployTo)
 	case strings.ContainsAny(c.DeployTo, "\n\r\x00"):

@@ -44,6 +44,9 @@ func Roles(roles ...string) Selector {
 				}
 			}
 		}
+		if len(out) == 0 {
+			r.warnFiltered(fmt.Sprintf("Roles(%s)", quoteList(roles)), roles)
+		}
 		return out, nil
 	}
 }
@@ -65,6 +68,7 @@ func Primary(role string) Selector {
 			}
 		}
 		if first == nil {
+			r.warnFiltered(fmt.Sprintf("Primary(%q)", role), []string{role})
 			return nil, nil
 		}
 		return []*Host{first}, nil

@@ -38,6 +38,7 @@ type Run struct {
 	Started time.Time
 
 	hosts   []*Host
+	filter  string // "HOSTS=web1 ROLES=app", the filters that chose hosts (selectwarn.go)
 	dryRun  bool
 	console *console.Console
 	logPath string    // the log file, "" when none (logfile.go)
@@ -48,6 +49,7 @@ type Run struct {
 	now     func() time.Time
 
 	mu       sync.Mutex
+	warned   map[string]bool // selector warnings given (selectwarn.go)
 	invoked  map[*Task]bool
 	release  string // the release this run deploys or rolls back to
 	revision Revision
@@ -240,6 +242,7 @@ func newRun(opts ...Option) (*Run, error) {
 		cleanupTimeout: cmp.Or(o.cleanupTimeout, cleanupTimeout),
 		invoked:        map[*Task]bool{},
 		state:          map[*Host]*hostState{},
+		filter:         describeFilters(os.Getenv("HOSTS"), os.Getenv("ROLES")),
 	}
 	for _, s := range servers {
 		addr, _ := ParseAddress(s.Host)

@@ -154,7 +154,7 @@ func filterServers(servers []Server, hosts, roles string) ([]Server, error) {
 			})
 		})
 		if len(out) == 0 {
-			return nil, fmt.Errorf("HOSTS=%s matches no server of the stage", hosts)
+			return nil, fmt.Errorf("HOSTS=%s matches no server of the stage; its servers are %s", hosts, serverList(servers))
 		}
 	}
 	if roles = strings.TrimSpace(roles); roles != "" {
@@ -163,7 +163,7 @@ func filterServers(servers []Server, hosts, roles string) ([]Server, error) {
 			return !slices.ContainsFunc(want, s.HasRole)
 		})
 		if len(out) == 0 {
-			return nil, fmt.Errorf("ROLES=%s matches no server of the stage", roles)
+			return nil, fmt.Errorf("ROLES=%s matches no server of the stage; the roles of its servers are %s", roles, roleList(servers))
 		}
 	}
 	return out, nil
