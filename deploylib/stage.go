@@ -148,10 +148,7 @@ func filterServers(servers []Server, hosts, roles string) ([]Server, error) {
 	if hosts = strings.TrimSpace(hosts); hosts != "" {
 		want := splitList(hosts)
 		out = slices.DeleteFunc(slices.Clone(out), func(s Server) bool {
-			a, _ := ParseAddress(s.Host)
-			return !slices.ContainsFunc(want, func(w string) bool {
-				return w == a.Host || w == s.Host || (a.Port != 0 && w == net.JoinHostPort(a.Host, strconv.Itoa(a.Port)))
-			})
+			return !slices.ContainsFunc(want, s.matches)
 		})
 		if len(out) == 0 {
 			return nil, fmt.Errorf("HOSTS=%s matches no server of the stage; its servers are %s", hosts, serverList(servers))
@@ -167,6 +164,21 @@ func filterServers(servers []Server, hosts, roles string) ([]Server, error) {
 		}
 	}
 	return out, nil
+}
+
+// matches reports whether w names s the way HOSTS does: by host name,
+// as host:port, as user@host, or as written in the stage.
+func (s Server) matches(w string) bool {
+	a, _ := ParseAddress(s.Host)
+	switch {
+	case w == a.Host || w == s.Host:
+		return true
+	case a.Port != 0 && w == net.JoinHostPort(a.Host, strconv.Itoa(a.Port)):
+		return true
+	case a.User != "" && w == a.User+"@"+a.Host:
+		return true
+	}
+	return false
 }
 
 func splitList(s string) []string {
