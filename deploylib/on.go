@@ -143,11 +143,11 @@ func On(ctx context.Context, sel Selector, fn func(ctx context.Context, h *Host)
 			}()
 		}
 		wg.Wait()
-		if err := errors.Join(errs[start:end]...); err != nil && o.limit < len(hosts) {
+		if err := joinHostErrors(errs[start:end]...); err != nil && o.limit < len(hosts) {
 			return err
 		}
 	}
-	return errors.Join(errs...)
+	return joinHostErrors(errs...) // hosterrors.go
 }
 
 // showHostError prints a ✘ line for h when fn's error is its own (a hook
