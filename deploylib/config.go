@@ -47,6 +47,10 @@ type Config struct {
 	// CommandTimeout, when positive, stops any remote command running
 	// longer than this.
 	CommandTimeout time.Duration
+	// HealthCheck, when set, must pass on every release host after current
+	// switched, else every host goes back to its previous release
+	// (healthcheck.go).
+	HealthCheck *HealthCheck
 	// RevisionLogMessage, when set, replaces Capistrano's line that
 	// deploy:log_revision appends to revisions.log for a deploy
 	// (Capistrano's revision_log_message). Rollbacks keep Capistrano's line.
@@ -139,6 +143,9 @@ func (c Config) validate() error {
 		if !shell.ValidEnvKey(k) {
 			return fmt.Errorf("config: Env: %q is not a valid variable name", k)
 		}
+	}
+	if err := c.HealthCheck.validate(); err != nil {
+		return err
 	}
 	return c.Strategy.Validate(c)
 }

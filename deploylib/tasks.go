@@ -92,7 +92,12 @@ func init() {
 		return []*Task{NewReleasePath, c.Strategy.CreateReleaseTask(), SetCurrentRevision, SymlinkShared}
 	}
 	fixed(SymlinkShared, SymlinkLinkedFiles, SymlinkLinkedDirs)
-	fixed(Publishing, SymlinkRelease)
+	Publishing.steps = func(c Config) []*Task {
+		if c.HealthCheck != nil {
+			return []*Task{SymlinkRelease, CheckHealth} // healthcheck.go
+		}
+		return []*Task{SymlinkRelease}
+	}
 	fixed(Finishing, Cleanup)
 	fixed(Finished, LogRevision)
 	fixed(Reverting, RevertRelease)
@@ -140,7 +145,7 @@ func StandardTasks() []*Task {
 		Reverting, Reverted, FinishingRollback, Failed,
 		Check, CheckDirectories, Lock, Unlock, SetPreviousRevision, NewReleasePath, SetCurrentRevision,
 		SymlinkShared, SymlinkLinkedFiles, SymlinkLinkedDirs, SymlinkRelease,
-		Cleanup, CleanupRollback, RevertRelease, LogRevision,
+		CheckHealth, Cleanup, CleanupRollback, RevertRelease, LogRevision,
 		GitCheck, GitClone, GitUpdate, GitCreateRelease,
 		UploadCheck, UploadCreateRelease,
 	}
