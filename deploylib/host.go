@@ -28,6 +28,8 @@ type Host struct {
 	env    map[string]string
 	// secretEnv travels on each command's standard input (secret.go).
 	secretEnv []secretVar
+	// asUser runs each command through sudo as this user (asuser.go).
+	asUser string
 }
 
 // String returns "user@host", with ":port" for a port other than 22, as
@@ -160,6 +162,7 @@ type runOpts struct {
 	hidden  bool // test and capture commands: shown only when verbose
 	capture bool
 	stdin   io.Reader
+	stdout  io.Writer // receives standard output instead of the console and log
 }
 
 // stderrTail is how many bytes of stderr a CommandError keeps: the last
@@ -207,6 +210,9 @@ func (h *Host) run1(ctx context.Context, c shell.Command, o runOpts) (string, er
 			return "", &CommandError{Host: h.String(), Command: redact(cmdStr), Status: -1, Err: serr}
 		}
 	}
+	if h.asUser != "" {
+		c, cmdStr = asUserCmd(h.asUser, c, cmdStr) // asuser.go
+	}
 	parent := ctx
 	if t := r.Config.CommandTimeout; t > 0 {
 		var cancel context.CancelFunc
@@ -228,6 +234,9 @@ func (h *Host) run1(ctx context.Context, c shell.Command, o runOpts) (string, er
 	stdio := backend.Stdio{Stdin: ex.Upload(o.stdin), Stdout: ex.Stdout()}
 	if o.capture {
 		stdio.Stdout = io.MultiWriter(out, ex.Stdout())
+	}
+	if o.stdout != nil {
+		stdio.Stdout = o.stdout // a download: the data is not output (download.go)
 	}
 	stdio.Stderr = io.MultiWriter(&tailBuffer{max: stderrTail, buf: &errBuf}, ex.Stderr())
 	err = conn.Run(ctx, c, stdio)

@@ -66,3 +66,13 @@ func Ssh(ctx context.Context, host *string) error {
 func Dryrun() {
 	deploylib.UseDryRun()
 }
+
+// Logs follows a file on the selected hosts (tail -F, relative to the current release), lines prefixed by host, until Ctrl-C: mage production logs log/production.log.
+func Logs(ctx context.Context, file string) error {
+	return deploylib.FollowLog(ctx, file)
+}
+
+// Config prints the resolved configuration of the stage, secrets redacted: mage production config.
+func Config(ctx context.Context) error {
+	return deploylib.ShowConfig(ctx)
+}
