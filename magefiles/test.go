@@ -20,7 +20,7 @@ var testRequirements = []requirement{
 	{"git", "git"},
 	{"/usr/sbin/sshd", "openssh-server"},
 	{"ssh-keygen", "openssh-client"},
-	{"sudo", "sudo"}, // Host.As runs commands as another user with sudo
+	{"sudo", "sudo"},      // Host.As runs commands as another user with sudo
 	{"cap", "capistrano"}, // the compatibility test deploys with Capistrano 3
 }
 
