@@ -178,23 +178,26 @@ func TestFollowLogLocal(t *testing.T) {
 	file := filepath.Join(dir, "app.log")
 	os.WriteFile(file, []byte("old line\n"), 0o644)
 	out := &notifyWriter{}
-	old, appended := out.when("01 127.0.0.1 | old line\n"), out.when("01 localhost | new line\n")
+	old1, old2 := out.when("01 127.0.0.1 | old line\n"), out.when("01 localhost | old line\n")
+	new1, new2 := out.when("01 127.0.0.1 | new line\n"), out.when("01 localhost | new line\n")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
 		done <- FollowLog(ctx, file, WithStage(localFleet(dir)), WithOutput(out), WithColor(false), WithClock(fixedClock(0)))
 	}()
-	<-old
+	<-old1
+	<-old2
 	f, _ := os.OpenFile(file, os.O_APPEND|os.O_WRONLY, 0)
 	f.WriteString("new line\n")
 	f.Close()
-	<-appended
+	<-new1
+	<-new2
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("FollowLog: %v\n%s", err, out.String())
 	}
-	for _, want := range []string{"01 cd " + filepath.Join(dir, "current") + " 2>/dev/null ; tail -n 10 -F -- " + file + "\n", "01 localhost | old line\n", "01 127.0.0.1 | new line\n", "logs: stopped following " + file + " on 2 hosts"} {
+	for _, want := range []string{"01 cd " + filepath.Join(dir, "current") + " 2>/dev/null ; tail -n 10 -F -- " + file + "\n", "01 localhost | old line\n", "    - 01 localhost stopped after 0.0s\n", "logs: stopped following " + file + " on 2 hosts"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("console lacks %q:\n%s", want, out.String())
 		}

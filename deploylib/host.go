@@ -163,6 +163,9 @@ type runOpts struct {
 	capture bool
 	stdin   io.Reader
 	stdout  io.Writer // receives standard output instead of the console and log
+	// untilStopped: the command runs until ctx ends, which is its normal
+	// end, not a failure (logs.go).
+	untilStopped bool
 }
 
 // stderrTail is how many bytes of stderr a CommandError keeps: the last
@@ -248,6 +251,10 @@ func (h *Host) run1(ctx context.Context, c shell.Command, o runOpts) (string, er
 	if err == nil {
 		ex.End(nil, 0)
 		return out.buf.String(), nil
+	}
+	if o.untilStopped && parent.Err() != nil {
+		ex.Stopped()
+		return "", nil
 	}
 	ce := &CommandError{Host: h.String(), Command: redact(cmdStr), Status: -1, Stderr: console.Sanitize(redact(errBuf.String())), Err: err}
 	var ee *backend.ExitError

@@ -41,7 +41,8 @@ func FollowLog(ctx context.Context, file string, opts ...Option) error {
 	r.console.Task("logs " + file)
 	cmd := followCmd(r.CurrentPath(), file, 10)
 	err = On(ctx, All(), func(ctx context.Context, h *Host) error {
-		return h.ExecuteCommand(ctx, cmd)
+		_, err := h.run1(ctx, cmd, runOpts{untilStopped: true})
+		return err
 	})
 	if ctx.Err() != nil {
 		err = nil // stopped by Ctrl-C: what was asked
