@@ -11,10 +11,12 @@ import (
 // registered hook under [before] and [after], in the format of
 // Capistrano's flow documentation, then deploy:failed with its hooks.
 // Strategy-dependent steps follow the configuration passed to
-// [Configure]. Hooks hung on tasks that no flow runs are listed last, and
+// [Configure], with the stage's overrides when a stage was selected
+// (mage production flow deploy). Hooks hung on tasks that no flow runs are listed last, and
 // make it return an error (the runs refuse them too).
 func PrintFlow(w io.Writer, root *Task) error {
-	cfg := CurrentConfig().withDefaults(Stage{})
+	st, _ := SelectedStage() // mage production flow deploy: with the stage's Configure
+	cfg := CurrentConfig().withDefaults(st)
 	var b strings.Builder
 	printTask(&b, cfg, root, 0, map[*Task]bool{})
 	if root != Failed {
