@@ -89,14 +89,20 @@ func checkHealth(ctx context.Context) error {
 	err := On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
 		return hc.probe(ctx, h.Within(r.ReleasePath()), cmd)
 	})
-	if err == nil || ctx.Err() != nil {
-		return err // an interrupt switches back on its own (interrupt.go)
+	if err == nil {
+		return nil
+	}
+	// Not passed, or interrupted before it passed: the new release is not
+	// known to work, so every host goes back.
+	what := "health check failed"
+	if ctx.Err() != nil {
+		what = "interrupted during the health check"
 	}
 	back := r.switchBack(ctx) // deploy.go: the publish step's own switch-back
 	if back != nil {
-		return errors.Join(fmt.Errorf("health check failed, and switching back failed too: %w", err), back)
+		return errors.Join(fmt.Errorf("%s, and switching back failed too: %w", what, err), back)
 	}
-	return fmt.Errorf("health check failed; every host was switched back to its previous release: %w", err)
+	return fmt.Errorf("%s; every host was switched back to its previous release: %w", what, err)
 }
 
 // probe tries the check on h until it passes, Retries run out or Timeout

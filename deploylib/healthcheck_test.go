@@ -1,13 +1,19 @@
 package deploylib
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/capstan-deploy/capstan/deploylib/backend"
 )
 
 // TestHealthCheckLocal deploys with a health check on the local stage: a
@@ -77,6 +83,31 @@ func TestHealthCheckValidation(t *testing.T) {
 	for _, hc := range []HealthCheck{{}, {URL: "http://x", Command: []string{"true"}}, {Command: []string{"true"}, Retries: -1}} {
 		if err := hc.validate(); err == nil {
 			t.Errorf("%+v is valid", hc)
+		}
+	}
+}
+
+// TestInterruptDuringHealthCheckSwitchesBack: Ctrl-C while the check runs
+// puts every host back on its previous release: the new one never passed.
+func TestInterruptDuringHealthCheckSwitchesBack(t *testing.T) {
+	cfg := testConfig()
+	cfg.HealthCheck = &HealthCheck{Command: []string{"./bin/healthy"}}
+	isolate(t, cfg)
+	rec, out, err := hookedRun(t, testStage("web1", "web2"), Deploy, func(ctx context.Context, host, cmd string) (bool, error) {
+		if host == "web2" && strings.Contains(cmd, "./bin/healthy") {
+			deliverSignal(syscall.SIGINT)
+			<-ctx.Done()
+			return true, fmt.Errorf("stopped: %w", ctx.Err())
+		}
+		return false, nil
+	}, append([]backend.Rule{previousRule}, gitRules...)...)
+	var ie *InterruptedError
+	if !errors.As(err, &ie) || !strings.Contains(err.Error(), "interrupted during the health check; every host was switched back to its previous release") {
+		t.Fatalf("error = %v, want an interrupt that switched back\n%s", err, out)
+	}
+	for _, h := range []string{"web1", "web2"} {
+		if !strings.Contains(out, h+": switched back to /srv/shop/releases/20261125214038") {
+			t.Errorf("%s not switched back:\n%s\n%s", h, out, transcript(rec))
 		}
 	}
 }
