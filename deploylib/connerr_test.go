@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -33,5 +36,26 @@ func TestConnectionFailureNamesTheHost(t *testing.T) {
 	var ce *ConnectError
 	if !errors.As(err, &ce) || ce.Host != "deploy@127.0.0.1:2299" {
 		t.Errorf("error %v is not a *ConnectError for the host", err)
+	}
+}
+
+// TestConnectionRefusedOverSSH: the same through the SSH backend, to a
+// port where nothing listens.
+func TestConnectionRefusedOverSSH(t *testing.T) {
+	isolate(t, testConfig())
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	st := testStage("deploy@" + addr)
+	st.SSH = SSHOptions{ConfigFile: "none", KnownHostsFile: filepath.Join(t.TempDir(), "known_hosts"), KnownHostsOnly: true}
+	var out bytes.Buffer
+	err = Start(context.Background(), Deploy, WithStage(st), WithOutput(&out), WithColor(false))
+	lines := strings.Split(strings.TrimSpace(fmt.Sprint(err)), "\n")
+	last := lines[len(lines)-1]
+	if !strings.HasPrefix(last, "git:check: cannot connect to deploy@"+addr+": ") || !strings.Contains(last, "connection refused") {
+		t.Errorf("last line of the error: %s\nwant git:check: cannot connect to deploy@%s: ...connection refused", last, addr)
 	}
 }
