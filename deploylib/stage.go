@@ -33,8 +33,9 @@ type Stage struct {
 	Env map[string]string
 	// Configure, when set, changes anything else of the configuration for
 	// this stage (KeepReleases, LinkedFiles, Strategy, ...). It gets a copy,
-	// with the stage's other overrides applied, when a run starts.
-	Configure func(*Config)
+	// with the stage's other overrides applied, when a run starts. A stage
+	// encoded as JSON leaves it out.
+	Configure func(*Config) `json:"-"`
 }
 
 // Server is one host of a stage.

@@ -2,6 +2,7 @@ package deploylib
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -56,5 +57,15 @@ func TestStageSettings(t *testing.T) {
 	// The configuration passed to Configure is unchanged.
 	if c := CurrentConfig(); c.Settings["slack_channel"] != "#deploys" || c.Settings["maintenance"] != "" || len(c.LinkedFiles) != 1 || c.Env["APP_ENV"] != "development" {
 		t.Errorf("the stage changed the shared configuration: %+v", c)
+	}
+}
+
+// TestStageStillEncodes: a Stage with a Configure function still encodes
+// as JSON (the fault suite hands stages to child processes that way).
+func TestStageStillEncodes(t *testing.T) {
+	st := testStage("deploy@web1")
+	st.Configure = func(c *Config) { c.KeepReleases = 2 }
+	if _, err := json.Marshal(st); err != nil {
+		t.Errorf("json.Marshal(Stage): %v", err)
 	}
 }
