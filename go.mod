@@ -12,6 +12,7 @@ require (
 	github.com/melbahja/goph v1.5.2
 	github.com/pkg/sftp v1.13.11
 	golang.org/x/crypto v0.54.0
+	golang.org/x/sys v0.50.0
 	golang.org/x/term v0.45.0
 )
 
@@ -19,5 +20,4 @@ require (
 	github.com/kr/fs v0.1.0 // indirect
 	github.com/mattn/go-colorable v0.1.14 // indirect
 	github.com/pkg/errors v0.9.1 // indirect
-	golang.org/x/sys v0.50.0 // indirect
 )

@@ -124,7 +124,7 @@ func Shell(ctx context.Context, host string, opts ...Option) error {
 	if err != nil {
 		return fmt.Errorf("ssh: %w", err)
 	}
-	if isatty.IsTerminal(os.Stdin.Fd()) && os.Getenv("CAPSTAN_SHELL_NO_EXEC") == "" {
+	if replaceProcess && isatty.IsTerminal(os.Stdin.Fd()) && os.Getenv("CAPSTAN_SHELL_NO_EXEC") == "" {
 		// Hand the terminal over: the shell replaces this process, so
 		// Ctrl-C and job control reach it and nothing else.
 		r.close()
@@ -135,8 +135,8 @@ func Shell(ctx context.Context, host string, opts ...Option) error {
 		}
 		return syscall.Exec(path, argv, os.Environ())
 	}
-	// Not a terminal (a pipe, a test): run it as a child and pass on its
-	// exit status.
+	// Not a terminal (a pipe, a test), or Windows: run it as a child and
+	// pass on its exit status.
 	c := exec.CommandContext(ctx, path, argv[1:]...)
 	c.Dir = dir
 	c.Stdin, c.Stdout, c.Stderr = os.Stdin, os.Stdout, os.Stderr

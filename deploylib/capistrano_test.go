@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/capstan-deploy/capstan/deploylib"
+	"github.com/capstan-deploy/capstan/deploylib/internal/remote"
 	"github.com/capstan-deploy/capstan/deploylib/lab"
 )
 
@@ -130,7 +131,7 @@ func TestCapistranoCompatibility(t *testing.T) {
 	if out, err := start(t, st, deploylib.Deploy, next); err != nil {
 		t.Fatalf("capstan deploy: %v\n%s", err, out)
 	}
-	capstanRelease := deploylib.ReleaseNameAt(next)
+	capstanRelease := remote.ReleaseNameAt(next)
 	for _, h := range l.Hosts {
 		v := viewOf(t, h)
 		if v.current != capstanRelease || v.revision != head {
@@ -174,7 +175,7 @@ func TestCapistranoCompatibility(t *testing.T) {
 		if last := v.log[len(v.log)-1]; last != "alice rolled back to release "+capRelease {
 			t.Errorf("%s: last log line %q", h.Name, last)
 		}
-		if _, err := os.Stat(filepath.Join(h.Root, "app", "rolled-back-release-"+deploylib.ReleaseNameAt(again)+".tar.gz")); err != nil {
+		if _, err := os.Stat(filepath.Join(h.Root, "app", "rolled-back-release-"+remote.ReleaseNameAt(again)+".tar.gz")); err != nil {
 			t.Errorf("%s: cap did not archive Capstan's release: %v", h.Name, err)
 		}
 	}

@@ -134,6 +134,9 @@ func (c Config) validate() error {
 			return fmt.Errorf("config: LinkedDirs: %w", err)
 		}
 	}
+	if err := validateLinkedOverlap(c.LinkedFiles, c.LinkedDirs); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
 	if c.RepoTree != "" {
 		if err := validateRelPath(c.RepoTree); err != nil {
 			return fmt.Errorf("config: RepoTree: %w", err)
@@ -170,6 +173,40 @@ func validateRelPath(p string) error {
 	}
 	if path.Clean(p) == "." {
 		return fmt.Errorf("%q names the release directory itself", p)
+	}
+	return nil
+}
+
+// validateLinkedOverlap refuses linked paths that overlap: the same path
+// twice, or a path inside a linked dir. Linking the outer one replaces it
+// with a symlink into shared/, so linking the inner one would act through
+// that symlink, inside shared/.
+func validateLinkedOverlap(files, dirs []string) error {
+	type linked struct{ kind, path string }
+	var all []linked
+	for _, f := range files {
+		all = append(all, linked{"LinkedFiles", path.Clean(f)})
+	}
+	for _, d := range dirs {
+		all = append(all, linked{"LinkedDirs", path.Clean(d)})
+	}
+	for i, a := range all {
+		for _, b := range all[i+1:] {
+			switch {
+			case a.path == b.path:
+				return fmt.Errorf("%s and %s both name %q; name each linked path once", a.kind, b.kind, a.path)
+			case a.kind == "LinkedDirs" && strings.HasPrefix(b.path, a.path+"/"),
+				b.kind == "LinkedDirs" && strings.HasPrefix(a.path, b.path+"/"):
+				outer, inner := a, b
+				if len(b.path) < len(a.path) {
+					outer, inner = b, a
+				}
+				return fmt.Errorf("%s %q is inside the linked dir %q: the release's %s is a symlink to shared/%s, so shared/%s already holds it; remove %q from %s", inner.kind, inner.path, outer.path, outer.path, outer.path, inner.path, inner.path, inner.kind)
+			case a.kind == "LinkedFiles" && strings.HasPrefix(b.path, a.path+"/"),
+				b.kind == "LinkedFiles" && strings.HasPrefix(a.path, b.path+"/"):
+				return fmt.Errorf("%s %q and %s %q overlap: a linked file cannot hold other paths", a.kind, a.path, b.kind, b.path)
+			}
+		}
 	}
 	return nil
 }

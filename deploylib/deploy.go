@@ -9,14 +9,14 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/capstan-deploy/capstan/deploylib/shell"
+	"github.com/capstan-deploy/capstan/deploylib/internal/remote"
 )
 
 // The actions of the standard deploy tasks.
 
 func checkDirectories(ctx context.Context) error {
 	r := CurrentRun(ctx)
-	cmd := checkDirectoriesCmd(r.Config.DeployTo, r.Config.LinkedDirs, r.Config.LinkedFiles)
+	cmd := r.layout().CheckDirectories(r.Config.LinkedDirs, r.Config.LinkedFiles)
 	return On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
 		out, err := h.run1(ctx, cmd, runOpts{hidden: true, capture: true})
 		if err != nil {
@@ -26,12 +26,12 @@ func checkDirectories(ctx context.Context) error {
 		var missing []string
 		for _, line := range strings.Split(out, "\n") {
 			switch {
-			case line == "mirror-exists":
+			case line == remote.MirrorExists:
 				st.mirrorExists = true
-			case line == "current-is-directory":
+			case line == remote.CurrentIsDirectory:
 				return fmt.Errorf("%s is a directory, not a symlink; move it away before deploying (nothing was changed)", r.CurrentPath())
-			case strings.HasPrefix(line, "missing "):
-				missing = append(missing, path.Join(r.SharedPath(), strings.TrimPrefix(line, "missing ")))
+			case strings.HasPrefix(line, remote.MissingPrefix):
+				missing = append(missing, path.Join(r.SharedPath(), strings.TrimPrefix(line, remote.MissingPrefix)))
 			}
 		}
 		if len(missing) > 0 {
@@ -43,7 +43,7 @@ func checkDirectories(ctx context.Context) error {
 
 func setPreviousRevision(ctx context.Context) error {
 	r := CurrentRun(ctx)
-	cmd := previousRevisionCmd(r.Config.DeployTo)
+	cmd := r.layout().PreviousRevision()
 	return On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
 		st := r.hostState(h)
 		if st.previousKnown {
@@ -59,19 +59,36 @@ func setPreviousRevision(ctx context.Context) error {
 	})
 }
 
+// newReleasePath names the new release: the run's start time, UTC
+// %Y%m%d%H%M%S as Capistrano names it, unless a host already has a release
+// of that name or a later one (a deploy less than a second ago, or a
+// deployer whose clock was ahead of this machine's); then one second after
+// the latest. So the name is new on every host and sorts after every
+// release there, and rollback and cleanup, which go by name, keep their
+// order.
 func newReleasePath(ctx context.Context) error {
 	r := CurrentRun(ctx)
-	r.setRelease(ReleaseNameAt(r.Started))
+	name := remote.ReleaseNameAt(r.Started)
+	for _, h := range r.hosts {
+		if newest := r.hostState(h).newestRelease; newest >= name {
+			name = remote.ReleaseNameAfter(newest)
+		}
+	}
+	r.setRelease(name)
 	return nil
 }
 
 func setCurrentRevision(ctx context.Context) error {
 	r := CurrentRun(ctx)
+	release, err := r.runRelease(SetCurrentRevision)
+	if err != nil {
+		return err
+	}
 	rev := r.Revision()
 	if rev.SHA == "" {
 		return errors.New("no revision was resolved; the strategy must call deploylib.SetRevision")
 	}
-	cmd := writeRevisionCmd(r.ReleasePath(), rev)
+	cmd := remote.WriteRevision(release, rev.Recorded(), rev.Time)
 	return On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
 		if r.hostState(h).revisionWritten {
 			return nil // written with the release's files
@@ -81,19 +98,23 @@ func setCurrentRevision(ctx context.Context) error {
 }
 
 func symlinkLinkedFiles(ctx context.Context) error {
-	return symlinkLinked(ctx, CurrentRun(ctx).Config.LinkedFiles)
+	return symlinkLinked(ctx, SymlinkLinkedFiles, CurrentRun(ctx).Config.LinkedFiles)
 }
 
 func symlinkLinkedDirs(ctx context.Context) error {
-	return symlinkLinked(ctx, CurrentRun(ctx).Config.LinkedDirs)
+	return symlinkLinked(ctx, SymlinkLinkedDirs, CurrentRun(ctx).Config.LinkedDirs)
 }
 
-func symlinkLinked(ctx context.Context, names []string) error {
+func symlinkLinked(ctx context.Context, t *Task, names []string) error {
 	if len(names) == 0 {
 		return nil
 	}
 	r := CurrentRun(ctx)
-	cmd := linkCmd(r.ReleasePath(), r.SharedPath(), names)
+	release, err := r.runRelease(t)
+	if err != nil {
+		return err
+	}
+	cmd := r.layout().Link(release, names)
 	return On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
 		return h.ExecuteCommand(ctx, cmd)
 	})
@@ -104,11 +125,14 @@ func symlinkLinked(ctx context.Context, names []string) error {
 // fleet never serves two releases because of a failed deploy.
 func symlinkRelease(ctx context.Context) error {
 	r := CurrentRun(ctx)
-	release := r.ReleasePath()
-	cmd := switchCmd(r.Config.DeployTo, release, r.ID)
+	release, err := r.runRelease(SymlinkRelease)
+	if err != nil {
+		return err
+	}
+	cmd := r.layout().Switch(release, r.ID)
 	// A run switches current only while it holds the deploy lock (lock.go).
-	fenced := lockFenceCmd(r.Config.DeployTo, r.ID).And(cmd)
-	err := On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
+	fenced := r.layout().LockFence(r.ID).And(cmd)
+	err = On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
 		st := r.hostState(h)
 		st.switchTried = true
 		c := cmd
@@ -148,7 +172,7 @@ func (r *Run) switchBack(ctx context.Context) error {
 	eachHost(hosts, func(h *Host) {
 		st := r.hostState(h)
 		if !st.switched {
-			out, err := h.CaptureCommand(ctx, previousRevisionCmd(deployTo))
+			out, err := h.CaptureCommand(ctx, r.layout().PreviousRevision())
 			if err != nil {
 				st.unknown = "the switch did not report back and current could not be read: " + firstLine(err.Error())
 				return
@@ -158,17 +182,21 @@ func (r *Run) switchBack(ctx context.Context) error {
 			}
 			st.switched = true
 		}
-		cmd := switchCmd(deployTo, st.previous, r.ID+"-back")
+		previous := st.previous
+		if previous != "" && !path.IsAbs(previous) {
+			previous = path.Join(deployTo, previous) // a relative link, as readlink printed it
+		}
+		cmd := r.layout().Switch(previous, r.ID+"-back")
 		what := "switched back to " + st.previous
 		if st.previous == "" {
-			cmd = shell.New("rm", "-f", "--", r.CurrentPath())
+			cmd = r.layout().RemoveCurrent()
 			what = "removed current again (there was no release before this run)"
 		}
 		if st.created && r.root == Deploy {
-			cmd = cmd.And(markUnfinishedCmd(deployTo, path.Base(release), r.ID))
+			cmd = cmd.And(r.layout().MarkUnfinished(path.Base(release), r.ID))
 		}
 		if st.locked {
-			cmd = lockFenceCmd(deployTo, r.ID).And(cmd)
+			cmd = r.layout().LockFence(r.ID).And(cmd)
 		}
 		if err := h.ExecuteCommand(ctx, cmd); err != nil {
 			mu.Lock()
@@ -189,26 +217,25 @@ func firstLine(s string) string {
 
 func cleanup(ctx context.Context) error {
 	r := CurrentRun(ctx)
-	deployTo := r.Config.DeployTo
 	return On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
-		out, err := h.CaptureCommand(ctx, listReleasesCmd(deployTo))
+		out, err := h.CaptureCommand(ctx, r.layout().ListReleases())
 		if err != nil {
 			return err
 		}
 		if r.DryRun() {
 			return nil // nothing was listed, so nothing to remove
 		}
-		l, err := parseListing(out, deployTo)
+		l, err := r.layout().ParseListing(out)
 		if err != nil {
 			return err
 		}
-		victims := l.cleanupCandidates(r.Config.KeepReleases, r.ReleaseName())
+		victims := l.CleanupCandidates(r.Config.KeepReleases, r.ReleaseName())
 		if len(victims) == 0 {
 			return nil
 		}
 		sort.Strings(victims)
 		for start := 0; start < len(victims); start += 100 {
-			cmd, err := removeReleasesCmd(deployTo, victims[start:min(start+100, len(victims))])
+			cmd, err := r.layout().RemoveReleases(victims[start:min(start+100, len(victims))])
 			if err != nil {
 				return err
 			}
@@ -222,17 +249,20 @@ func cleanup(ctx context.Context) error {
 
 func logRevision(ctx context.Context) error {
 	r := CurrentRun(ctx)
+	if _, err := r.runRelease(LogRevision); err != nil {
+		return err
+	}
 	var line string
 	if r.root == Rollback {
-		line = rollbackLogLine(r.User, r.ReleaseName())
+		line = remote.RollbackLogLine(r.User, r.ReleaseName())
 	} else {
 		rev := r.Revision()
-		line = deployLogLine(rev.Branch, rev.SHA, r.ReleaseName(), r.User)
+		line = remote.DeployLogLine(rev.Branch, rev.Recorded(), r.ReleaseName(), r.User)
 		if f := r.Config.RevisionLogMessage; f != nil {
 			line = strings.ReplaceAll(f(rev, r.ReleaseName(), r.User), "\n", " ")
 		}
 	}
-	cmd := logLineCmd(r.Config.DeployTo, line)
+	cmd := r.layout().AppendLog(line)
 	err := On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
 		return h.ExecuteCommand(ctx, cmd)
 	})
@@ -254,15 +284,12 @@ func failed(ctx context.Context) error {
 		return nil
 	}
 	name := r.ReleaseName()
-	if name == "" || !IsReleaseName(name) {
+	if name == "" || !remote.IsReleaseName(name) {
 		return nil
 	}
 	// Never the release current points at, whatever the bookkeeping says
 	// (a switch that was cut off after its rename).
-	release := path.Join(r.ReleasesPath(), name)
-	cmd := shell.New("test", "!", release, "-ef", r.CurrentPath()).
-		And(removeOwnReleaseCmd(r.Config.DeployTo, name, r.ID)).
-		Or(shell.New("true"))
+	cmd := r.layout().RemoveOwnRelease(name, r.ID)
 	return On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
 		st := r.hostState(h)
 		if !st.created || st.switched {
@@ -274,6 +301,26 @@ func failed(ctx context.Context) error {
 		st.created = false
 		return nil
 	})
+}
+
+// runRelease returns the directory of the release this run creates or
+// rolls back to. A task that works on it and runs without one (started on
+// its own, with mage <stage> task <name>) is refused, since Capistrano's
+// fallback, current, would make it act on the live release: the switch
+// would point current at itself.
+func (r *Run) runRelease(t *Task) (string, error) {
+	name := r.ReleaseName()
+	switch {
+	case name == "":
+		what := "this task"
+		if t != nil {
+			what = t.name
+		}
+		return "", fmt.Errorf("%s works on the release this run creates or rolls back to, and this run has none: run it within mage %s deploy or mage %s rollback", what, r.Stage.Name, r.Stage.Name)
+	case !remote.IsReleaseName(name) && !r.DryRun():
+		return "", fmt.Errorf("%q is not a release name (14 digits)", name)
+	}
+	return path.Join(r.ReleasesPath(), name), nil
 }
 
 func (r *Run) hostState(h *Host) *hostState { return r.state[h.origin()] }

@@ -9,20 +9,31 @@ import (
 	"github.com/capstan-deploy/capstan/deploylib/backend/sshbackend"
 )
 
-// maxConcurrentDials caps how many SSH connections a run opens at once,
-// below OpenSSH's MaxStartups (10) for a fleet behind one bastion.
-const maxConcurrentDials = 8
+// dialAhead starts connecting to every host of the run in the
+// background, so that the connections are ready when the first task needs
+// them, while the run does its local work (checks, resolving the
+// revision). A dial that fails is reported where it would be without
+// this: by the first command on that host, naming it. A dry run connects
+// to nothing.
+//
+// Every host is dialed at once; sshbackend keeps the handshakes in
+// progress with one address (a bastion that every host is reached
+// through) below OpenSSH's MaxStartups, and all of them below
+// sshbackend.MaxHandshakes.
+func (r *Run) dialAhead(ctx context.Context) {
+	if r.dryRun {
+		return
+	}
+	ctx, r.stopDialing = context.WithCancel(ctx)
+	for _, h := range r.hosts {
+		r.dialing.Go(func() { r.conn(ctx, h) })
+	}
+}
 
 // defaultDial connects to s: through /bin/sh for a Local server, else SSH.
 func (r *Run) defaultDial(ctx context.Context, s Server) (backend.Conn, error) {
 	if s.Local {
 		return &backend.Local{}, nil
-	}
-	select {
-	case r.dialSem <- struct{}{}:
-		defer func() { <-r.dialSem }()
-	case <-ctx.Done():
-		return nil, ctx.Err()
 	}
 	cfg := sshConfig(r.Stage.SSH, s)
 	cfg.Logf = r.console.Warn // a skipped known_hosts line, a recorded host key

@@ -5,80 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
 
 	"github.com/capstan-deploy/capstan/deploylib/console"
+	"github.com/capstan-deploy/capstan/deploylib/internal/remote"
 	"github.com/capstan-deploy/capstan/deploylib/shell"
 )
-
-var (
-	settingsMu sync.Mutex
-	// knownSettings are the Config.Settings keys that Capstan reads or a
-	// magefile declared, with their documentation.
-	knownSettings = map[string]string{
-		SettingLogFile: "where the run's log goes (default log/deploy.log; \"off\" for none)",
-	}
-)
-
-// DeclareSetting declares key as a setting of Config.Settings that the
-// team's hooks read with [Setting], so that deploy:check does not report it
-// as unknown (a likely typo). Call it from init in the magefile.
-func DeclareSetting(key, doc string) {
-	settingsMu.Lock()
-	defer settingsMu.Unlock()
-	knownSettings[key] = doc
-}
-
-// unknownSettings reports every key of settings that is not declared,
-// with the declared key it most likely misspells.
-func unknownSettings(settings map[string]string) []string {
-	settingsMu.Lock()
-	defer settingsMu.Unlock()
-	var out []string
-	for k := range settings {
-		if _, ok := knownSettings[k]; ok {
-			continue
-		}
-		msg := fmt.Sprintf("Settings[%q] is not a setting Capstan knows or the magefile declared with deploylib.DeclareSetting", k)
-		best, bestD := "", 3
-		for known := range knownSettings {
-			if d := editDistance(k, known); d < bestD || d == bestD && known < best {
-				best, bestD = known, d
-			}
-		}
-		if best != "" {
-			msg += fmt.Sprintf(" (did you mean %q?)", best)
-		}
-		out = append(out, msg)
-	}
-	sort.Strings(out)
-	return out
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
-}
 
 // Disk space thresholds of the doctor.
 const (
@@ -241,8 +176,8 @@ func Doctor(ctx context.Context, opts ...Option) error {
 	ctx = context.WithValue(ctx, runKey{}, r)
 	r.logStart("deploy:check")
 	var gitCheck *shell.Command
-	if _, isGit := gitStrategy(r.Config.Strategy); isGit {
-		c := gitCheckCmd(r.Config.RepoURL, r.Config.Branch)
+	if _, isGit := strategyAs[Git](r.Config.Strategy); isGit {
+		c := remote.GitCheck(r.Config.RepoURL, r.Config.Branch)
 		gitCheck = &c
 	}
 	cmd := doctorCmd(r.Config.DeployTo, r.Config.LinkedFiles, gitCheck)
@@ -268,16 +203,6 @@ func Doctor(ctx context.Context, opts ...Option) error {
 	}
 	r.logEnd("deploy:check", err2)
 	return err2
-}
-
-func gitStrategy(s Strategy) (Git, bool) {
-	switch g := s.(type) {
-	case Git:
-		return g, true
-	case *Git:
-		return *g, true
-	}
-	return Git{}, false
 }
 
 // diagnose runs the doctor's command on the host and fills the report.

@@ -57,13 +57,3 @@ func ExamplePrintFlow() {
 	// (when a task above fails)
 	// deploy:failed
 }
-
-func ExampleIsReleaseName() {
-	for _, name := range []string{"20261125214042", "new", "2026112521404"} {
-		fmt.Println(name, deploylib.IsReleaseName(name))
-	}
-	// Output:
-	// 20261125214042 true
-	// new false
-	// 2026112521404 false
-}

@@ -4,12 +4,10 @@ import (
 	"context"
 	"fmt"
 	"path"
-	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 
-	"github.com/capstan-deploy/capstan/deploylib/shell"
+	"github.com/capstan-deploy/capstan/deploylib/internal/remote"
 )
 
 // Git is Capistrano's git strategy: a mirror of the repository in
@@ -24,16 +22,6 @@ type Git struct {
 	// large fleet does not overwhelm the git server. Default 10
 	// (Capistrano's git_max_concurrent_connections).
 	MaxConcurrent int
-}
-
-func gitOf(r *Run) Git {
-	switch s := r.Config.Strategy.(type) {
-	case Git:
-		return s
-	case *Git:
-		return *s
-	}
-	return Git{}
 }
 
 // fetchLimit returns the On option capping concurrent clones and fetches.
@@ -76,37 +64,9 @@ func validateRepoURL(u string) error {
 	return nil
 }
 
-// allowedProtocols is exported to every git command as GIT_ALLOW_PROTOCOL,
-// so a URL cannot make git run a command through a remote helper.
-const allowedProtocols = "file:git:http:https:ssh"
-
-// gitCmd returns git with args, run with no terminal prompts and only the
-// safe transports. Host key checking is left to the server's ssh
-// configuration: Capstan never turns it off.
-func gitCmd(args ...string) shell.Command {
-	return shell.New("git", args...)
-}
-
-// withGitEnv exports the git safety settings around c.
-func withGitEnv(c shell.Command) shell.Command {
-	return c.WithEnv("GIT_TERMINAL_PROMPT", "0").WithEnv("GIT_ALLOW_PROTOCOL", allowedProtocols)
-}
-
-var fullSHA = regexp.MustCompile(`^[0-9a-f]{40}([0-9a-f]{24})?$`)
-
-// gitCheckCmd lists the remote's refs matching branch (HEAD for a commit
-// id), so an empty answer means the branch does not exist.
-func gitCheckCmd(repoURL, branch string) shell.Command {
-	pattern := branch
-	if fullSHA.MatchString(branch) {
-		pattern = "HEAD"
-	}
-	return withGitEnv(gitCmd("ls-remote", repoURL, pattern))
-}
-
 func gitCheck(ctx context.Context) error {
 	r := CurrentRun(ctx)
-	cmd := gitCheckCmd(r.Config.RepoURL, r.Config.Branch)
+	cmd := remote.GitCheck(r.Config.RepoURL, r.Config.Branch)
 	return On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
 		out, err := h.CaptureCommand(ctx, cmd)
 		if err != nil && connectErrorOf(err) == nil {
@@ -122,21 +82,10 @@ func gitCheck(ctx context.Context) error {
 	})
 }
 
-// gitCloneCmd mirrors the repository unless the mirror exists; depth > 0
-// makes a shallow mirror.
-func gitCloneCmd(repoURL, repoPath string, depth int) shell.Command {
-	args := []string{"clone", "--mirror"}
-	if depth > 0 {
-		args = append(args, "--depth", strconv.Itoa(depth), "--no-single-branch")
-	}
-	return withGitEnv(shell.New("test", "-f", path.Join(repoPath, "HEAD")).
-		Or(gitCmd(append(args, "--", repoURL, repoPath)...)))
-}
-
 func gitClone(ctx context.Context) error {
 	r := CurrentRun(ctx)
-	g := gitOf(r)
-	cmd := gitCloneCmd(r.Config.RepoURL, r.RepoPath(), g.ShallowClone).In(r.Config.DeployTo)
+	g, _ := strategyAs[Git](r.Config.Strategy)
+	cmd := r.layout().GitClone(r.Config.RepoURL, g.ShallowClone)
 	return On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
 		if r.hostState(h).mirrorExists {
 			return nil // deploy:check:directories saw repo/HEAD
@@ -145,25 +94,14 @@ func gitClone(ctx context.Context) error {
 	}, g.fetchLimit())
 }
 
-// gitUpdateCmd points the mirror at the configured URL and fetches (every
-// ref, or with depth > 0 only branch, shallowly), then prints the commit id
-// and time of branch as its last line.
-func gitUpdateCmd(repoURL, repoPath, branch string, depth int) shell.Command {
-	fetch := gitCmd("remote", "update", "--prune")
-	if depth > 0 {
-		fetch = gitCmd("fetch", "--depth", strconv.Itoa(depth), "origin", branch)
-	}
-	return withGitEnv(gitCmd("remote", "set-url", "origin", repoURL).And(fetch).And(gitResolveArgs(branch))).In(repoPath)
-}
-
 // gitUpdate fetches the mirror on every host and, in the same command,
 // resolves the branch there. The first host's answer becomes the run's
 // revision, so every host archives the same commit even if the branch
 // moves during the deploy.
 func gitUpdate(ctx context.Context) error {
 	r := CurrentRun(ctx)
-	g := gitOf(r)
-	cmd := gitUpdateCmd(r.Config.RepoURL, r.RepoPath(), r.Config.Branch, g.ShallowClone)
+	g, _ := strategyAs[Git](r.Config.Strategy)
+	cmd := r.layout().GitUpdate(r.Config.RepoURL, r.Config.Branch, g.ShallowClone)
 	hosts, _ := ReleaseRoles()(r)
 	resolved := make(map[*Host]string, len(hosts))
 	var mu sync.Mutex
@@ -183,7 +121,7 @@ func gitUpdate(ctx context.Context) error {
 	rev := Revision{Branch: r.Config.Branch}
 	if r.DryRun() {
 		rev.SHA = "<revision-of-" + r.Config.Branch + ">"
-	} else if rev.SHA, rev.Time, err = parseResolved(resolved[hosts[0]]); err != nil {
+	} else if rev.SHA, rev.Time, err = remote.ParseResolved(resolved[hosts[0]]); err != nil {
 		return fmt.Errorf("%s: resolving %q: %w", hosts[0], r.Config.Branch, err)
 	}
 	return SetRevision(ctx, rev)
@@ -197,56 +135,19 @@ func lastLine(s string) string {
 	return s
 }
 
-// gitResolveArgs prints the full commit id and commit time of branch.
-func gitResolveArgs(branch string) shell.Command {
-	return gitCmd("--no-pager", "log", "-1", "--no-walk", "--format=%H %ct", "--end-of-options", branch+"^{commit}", "--")
-}
-
-// parseResolved reads the output of gitResolveArgs.
-func parseResolved(out string) (sha string, t int64, err error) {
-	f := strings.Fields(out)
-	if len(f) != 2 || !fullSHA.MatchString(f[0]) {
-		return "", 0, fmt.Errorf("unexpected output from git log: %q", out)
-	}
-	t, err = strconv.ParseInt(f[1], 10, 64)
-	return f[0], t, err
-}
-
-// createReleaseCmd marks the release unfinished with the run id, then
-// makes its directory (refusing one that exists) and unpacks source into
-// it. The marker comes first, so a run killed at any point leaves nothing
-// that looks like a finished release.
-func createReleaseCmd(deployTo, release, runID string, source shell.Command) shell.Command {
-	marker := path.Join(unfinishedDir(deployTo), path.Base(release))
-	return shell.New("test", "!", "-e", release).
-		Or(shell.New("echo", "release "+release+" already exists").ToStderr().And(shell.New("false"))).
-		And(shell.New("mkdir", "-p", unfinishedDir(deployTo))).
-		And(shell.New("echo", runID).WriteTo(marker)).
-		And(shell.New("mkdir", release)).
-		And(source)
-}
-
-// gitArchiveCmd unpacks sha (or its subdirectory tree) into release.
-func gitArchiveCmd(repoPath, sha, tree, release string) shell.Command {
-	args := []string{"archive", "--format=tar", sha}
-	tar := []string{"-x", "-f", "-", "-C", release}
-	if tree != "" {
-		tree = strings.Trim(path.Clean(tree), "/")
-		args = append(args, "--", tree)
-		tar = append([]string{"-x", "--strip-components", strconv.Itoa(strings.Count(tree, "/") + 1)}, tar[1:]...)
-	}
-	return withGitEnv(gitCmd(args...).Pipe(shell.New("tar", tar...))).In(repoPath)
-}
-
 func gitCreateRelease(ctx context.Context) error {
 	r := CurrentRun(ctx)
 	rev := r.Revision()
 	if rev.SHA == "" {
 		return fmt.Errorf("no revision resolved: git:update must run first")
 	}
-	release := r.ReleasePath()
-	cmd := createReleaseCmd(r.Config.DeployTo, release, r.ID, gitArchiveCmd(r.RepoPath(), rev.SHA, r.Config.RepoTree, release)).
-		And(writeRevisionCmd(release, rev))
+	release, err := r.runRelease(GitCreateRelease)
+	if err != nil {
+		return err
+	}
+	l := r.layout()
+	cmd := l.CreateRelease(path.Base(release), r.ID, l.GitArchive(rev.SHA, r.Config.RepoTree, release)).
+		And(remote.WriteRevision(release, rev.Recorded(), rev.Time))
 	return On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
 		st := r.hostState(h)
 		st.created = true

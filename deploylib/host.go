@@ -231,7 +231,11 @@ func (h *Host) run1(ctx context.Context, c shell.Command, o runOpts) (string, er
 	}
 	// The console numbers, shows and logs the command (console.Exec); in
 	// a dry run the Printer backend runs nothing.
-	ex := r.console.Start(h.String(), cmdStr, console.ExecOptions{Kind: kind, DryRun: r.dryRun})
+	var shown string
+	if c.HasDisplay() {
+		shown = c.Display()
+	}
+	ex := r.console.Start(h.String(), cmdStr, console.ExecOptions{Kind: kind, DryRun: r.dryRun, Shown: shown})
 	var errBuf bytes.Buffer
 	out := &capBuffer{max: MaxCapture}
 	stdio := backend.Stdio{Stdin: ex.Upload(o.stdin), Stdout: ex.Stdout()}

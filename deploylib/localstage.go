@@ -5,6 +5,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/capstan-deploy/capstan/deploylib/backend"
 )
 
 // LocalDeployDir is where the local stage deploys, relative to the
@@ -15,7 +17,13 @@ const LocalDeployDir = ".deploy/local"
 // containing dir: one server, this machine, reached through /bin/sh; the
 // repository itself as the source; its checked-out branch (or commit, on a
 // detached HEAD) as the revision; and <top>/.deploy/local as deploy_to.
+//
+// Where this machine cannot run commands through /bin/sh (Windows), it
+// fails with an error wrapping [backend.ErrNoLocalShell].
 func LocalStage(dir string) (Stage, error) {
+	if err := backend.LocalAvailable(); err != nil {
+		return Stage{}, fmt.Errorf("local stage: %w", err)
+	}
 	top, err := gitOutput(dir, "rev-parse", "--show-toplevel")
 	if err != nil {
 		return Stage{}, fmt.Errorf("local stage: %s is not inside a git repository: %w", dir, err)

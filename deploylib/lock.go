@@ -5,14 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/capstan-deploy/capstan/deploylib/shell"
+	"github.com/capstan-deploy/capstan/deploylib/internal/remote"
 )
 
 // The deploy lock keeps two runs from changing the same servers at once.
@@ -68,118 +67,6 @@ const (
 	// a budget of its own: a slow deploy:failed hook cannot use it up.
 	lockReleaseTimeout = 30 * time.Second
 )
-
-// Markers in the output of the lock commands.
-const (
-	lockTakenMarker   = "capstan-lock-taken"
-	lockHeldMarker    = "capstan-lock-held"
-	lockNotOursMarker = "capstan-lock-not-ours"
-	lockNoneMarker    = "capstan-no-lock"
-	lockClearedMarker = "capstan-lock-cleared"
-)
-
-// lockDir is the lock directory; lockDetails and lockHeartbeat the files
-// inside it.
-func lockDir(deployTo string) string       { return path.Join(stateDir(deployTo), "lock") }
-func lockDetails(deployTo string) string   { return path.Join(lockDir(deployTo), "details") }
-func lockHeartbeat(deployTo string) string { return path.Join(lockDir(deployTo), "heartbeat") }
-
-// lockAside is where a run builds its lock, or moves a lock it removes.
-func lockAside(deployTo, what, runID string) string {
-	return path.Join(stateDir(deployTo), "lock."+what+"-"+runID)
-}
-
-// heartbeatLine writes "heartbeat=<server seconds>" to file.
-func heartbeatLine(file string) shell.Command {
-	return shell.New("date", "+heartbeat=%s").WriteTo(file)
-}
-
-// lockStateCmd prints the lock's details and heartbeat and the server's
-// clock (server_now=<seconds>); it always succeeds.
-func lockStateCmd(deployTo string) shell.Command {
-	return shell.New("cat", lockDetails(deployTo), lockHeartbeat(deployTo)).Quiet().
-		Then(shell.New("date", "+server_now=%s"))
-}
-
-// lockCmd takes the lock: it builds the lock directory aside with the
-// details (lines, then the server's time) and a heartbeat, and renames it
-// into place; then it prints lockTakenMarker and where current points (an
-// empty line when nowhere). If a lock is there already, it removes what it
-// built and prints lockHeldMarker and the holder's details, heartbeat and
-// the server's clock instead, and still succeeds. Any other failure (no
-// space left, no permission) fails and leaves nothing.
-func lockCmd(deployTo, runID string, lines []string) shell.Command {
-	dir, aside := lockDir(deployTo), lockAside(deployTo, "new", runID)
-	details := path.Join(aside, "details")
-	build := shell.New("mkdir", aside).
-		And(shell.New("printf", append([]string{`%s\n`}, lines...)...).WriteTo(details)).
-		And(shell.New("date", "-u", "+locked_at=%Y-%m-%dT%H:%M:%SZ").AppendTo(details)).
-		And(heartbeatLine(path.Join(aside, "heartbeat")))
-	taken := shell.New("echo", lockTakenMarker).
-		And(shell.New("readlink", path.Join(deployTo, "current")).Quiet().Or(shell.New("echo")))
-	held := shell.New("rm", "-rf", "--", aside).
-		And(shell.New("test", "-d", dir)).
-		And(shell.New("echo", lockHeldMarker)).
-		And(lockStateCmd(deployTo))
-	take := build.And(shell.New("mv", "-T", "--", aside, dir)).And(taken)
-	return shell.New("mkdir", "-p", stateDir(deployTo)).
-		And(shell.New("rm", "-rf", "--", aside)).
-		And(take.Or(held))
-}
-
-// ownsLockCmd succeeds when the lock's details hold runID.
-func ownsLockCmd(deployTo, runID string) shell.Command {
-	return shell.New("grep", "-qxF", "--", "run_id="+runID, lockDetails(deployTo)).Quiet()
-}
-
-// heartbeatCmd refreshes the heartbeat of runID's lock; it does nothing
-// when the lock is not runID's.
-func heartbeatCmd(deployTo, runID string) shell.Command {
-	tmp := lockHeartbeat(deployTo) + ".new-" + runID
-	return ownsLockCmd(deployTo, runID).
-		And(heartbeatLine(tmp)).
-		And(shell.New("mv", "--", tmp, lockHeartbeat(deployTo))).
-		Or(shell.New("true"))
-}
-
-// unlockOwnCmd removes the lock if runID holds it: it renames the lock
-// aside, so that it disappears at once and whole, and removes that;
-// otherwise it prints lockNotOursMarker and the details found, and fails.
-func unlockOwnCmd(deployTo, runID string) shell.Command {
-	notOurs := shell.New("echo", lockNotOursMarker).
-		And(shell.New("cat", lockDetails(deployTo)).Quiet().Or(shell.New("true"))).
-		And(shell.New("false"))
-	aside := lockAside(deployTo, "released", runID)
-	remove := shell.New("mv", "-T", "--", lockDir(deployTo), aside).And(shell.New("rm", "-rf", "--", aside))
-	return ownsLockCmd(deployTo, runID).Or(notOurs).And(remove)
-}
-
-// lockFenceCmd fails, saying why, unless runID still holds the lock. The
-// switch of current runs behind it, so a run whose lock was cleared by
-// deploy:unlock (and maybe taken by another run) changes nothing.
-func lockFenceCmd(deployTo, runID string) shell.Command {
-	return ownsLockCmd(deployTo, runID).
-		Or(shell.New("echo", "the deploy lock "+lockDir(deployTo)+" is no longer held by this run ("+runID+"), was it cleared with deploy:unlock? Not changing current").ToStderr().
-			And(shell.New("false")))
-}
-
-// clearLockCmd removes the lock of the run holderID (any lock, when
-// holderID is empty): it renames the directory aside (atomically, so what
-// it prints is exactly what it removed), prints lockClearedMarker and the
-// details, and removes it. When the lock is gone, or is now another run's,
-// it prints lockNoneMarker.
-func clearLockCmd(deployTo, holderID, runID string) shell.Command {
-	dir, aside := lockDir(deployTo), lockAside(deployTo, "cleared", runID)
-	move := shell.New("mv", "-T", "--", dir, aside)
-	if holderID != "" {
-		move = ownsLockCmd(deployTo, holderID).And(move)
-	}
-	clear := move.
-		And(shell.New("echo", lockClearedMarker)).
-		And(shell.New("cat", path.Join(aside, "details")).Quiet().Or(shell.New("true"))).
-		And(shell.New("rm", "-rf", "--", aside))
-	return clear.Or(shell.New("echo", lockNoneMarker))
-}
 
 // LockInfo is what a deploy lock's details file says about its holder.
 // Fields the file does not have are empty.
@@ -276,11 +163,27 @@ func parseLockInfo(s string) LockInfo {
 // known reports whether the lock had readable details.
 func (li LockInfo) known() bool { return li.RunID != "" || li.User != "" }
 
-// mayBeAlive reports whether the holder may still be running: it showed
-// a heartbeat less than lockStaleAfter ago, its age is unknown, or it runs
-// on this machine and its process exists.
-func (li LockInfo) mayBeAlive() bool {
-	return li.Idle < 0 || li.Idle < lockStaleAfter || li.aliveHere()
+// liveness tells whether the holder may still be running, and why: a
+// holder on this machine is alive exactly while its process exists; one
+// elsewhere while its heartbeat is younger than lockStaleAfter (or its
+// age cannot be told, or the lock has no details).
+func (li LockInfo) liveness() (alive bool, why string) {
+	host, _ := os.Hostname()
+	if pid, err := strconv.Atoi(li.PID); err == nil && pid > 0 && li.LocalHost != "" && li.LocalHost == host {
+		if processAlive(pid) {
+			return true, "process " + li.PID + " on this machine, which took it, is still running"
+		}
+		return false, "process " + li.PID + " on this machine, which took it, is gone"
+	}
+	switch {
+	case !li.known():
+		return true, "it has no readable details"
+	case li.Idle < 0:
+		return true, "its age cannot be told"
+	case li.Idle < lockStaleAfter:
+		return true, fmt.Sprintf("its holder showed a heartbeat %s ago (a lock is stale after %s without one)", li.Idle.Round(time.Second), lockStaleAfter)
+	}
+	return false, fmt.Sprintf("its holder has shown no heartbeat for %s", li.Idle.Round(time.Second))
 }
 
 // String describes the holder in one line.
@@ -326,17 +229,6 @@ func (li LockInfo) String() string {
 	return s
 }
 
-// aliveHere reports whether the holder runs on this machine and its
-// process still exists.
-func (li LockInfo) aliveHere() bool {
-	host, _ := os.Hostname()
-	pid, err := strconv.Atoi(li.PID)
-	if err != nil || pid <= 0 || li.LocalHost == "" || li.LocalHost != host {
-		return false
-	}
-	return processExists(pid)
-}
-
 // LockedError reports that another run holds the deploy lock. The run that
 // gets it changed nothing and runs no deploy:failed hooks.
 type LockedError struct {
@@ -349,13 +241,14 @@ type LockedError struct {
 
 func (e *LockedError) Error() string {
 	msg := fmt.Sprintf("%s: the deploy lock is held by %s. Nothing was changed. ", e.Host, e.Holder)
+	alive, why := e.Holder.liveness()
 	switch {
 	case !e.Holder.known():
 		return msg + fmt.Sprintf("If no run is deploying to this host, remove the lock with: FORCE=1 mage %s deploy:unlock", e.stage)
-	case e.Holder.mayBeAlive():
-		return msg + fmt.Sprintf("That run may still be running: wait for it to finish (deploy:unlock refuses a lock whose holder showed a heartbeat in the last %s).", lockStaleAfter)
+	case alive:
+		return msg + fmt.Sprintf("That run may still be running (%s): wait for it to finish.", why)
 	}
-	return msg + fmt.Sprintf("It has shown no sign of life for %s; if that run is gone, clear the lock with: mage %s deploy:unlock", e.Holder.Idle.Round(time.Second), e.stage)
+	return msg + fmt.Sprintf("That run is gone (%s): clear the lock with: mage %s deploy:unlock", why, e.stage)
 }
 
 // takeLock takes the lock on every release host. The hosts are ordered by
@@ -375,7 +268,7 @@ func takeLock(ctx context.Context) error {
 	if len(hosts) == 0 {
 		return nil
 	}
-	cmd := lockCmd(r.Config.DeployTo, r.ID, r.lockDetailsFor())
+	cmd := r.layout().TakeLock(r.ID, r.lockDetailsFor())
 	take := func(ctx context.Context, h *Host) error {
 		st := r.hostState(h)
 		if st.locked {
@@ -394,17 +287,22 @@ func takeLock(ctx context.Context) error {
 			st.locked, st.previousKnown = true, true
 			return nil
 		}
-		if i := strings.Index(out, lockHeldMarker); i >= 0 {
+		if i := strings.Index(out, remote.LockHeld); i >= 0 {
 			st.lockSent = false // the reply says this run did not take it
-			return &LockedError{Host: h.String(), Holder: parseLockInfo(out[i+len(lockHeldMarker):]), stage: r.Stage.Name}
+			return &LockedError{Host: h.String(), Holder: parseLockInfo(out[i+len(remote.LockHeld):]), stage: r.Stage.Name}
 		}
 		st.locked = true
 		// Where current points, read under the lock; without it (a
 		// backend that answers nothing) deploy:set_previous_revision
 		// reads it, still under the lock.
-		if i := strings.Index(out, lockTakenMarker); i >= 0 {
-			previous, _, _ := strings.Cut(strings.TrimPrefix(out[i+len(lockTakenMarker):], "\n"), "\n")
+		if i := strings.Index(out, remote.LockTaken); i >= 0 {
+			previous, releases, _ := strings.Cut(strings.TrimPrefix(out[i+len(remote.LockTaken):], "\n"), "\n")
 			st.previous, st.previousKnown = strings.TrimSpace(previous), true
+			for _, name := range strings.Fields(releases) {
+				if remote.IsReleaseName(name) && name > st.newestRelease {
+					st.newestRelease = name
+				}
+			}
 		}
 		return nil
 	}
@@ -463,7 +361,7 @@ func (r *Run) startHeartbeat() {
 		once.Do(func() { close(stop) })
 		<-done
 	}
-	cmd := heartbeatCmd(r.Config.DeployTo, r.ID)
+	cmd := r.layout().Heartbeat(r.ID)
 	ctx := context.Background()
 	go func() {
 		defer close(done)
@@ -510,7 +408,9 @@ func (r *Run) releaseLocks(ctx context.Context) error {
 	if len(hosts) == 0 {
 		return nil
 	}
-	cmd := unlockOwnCmd(r.Config.DeployTo, r.ID)
+	// The run's scratch space goes first: a switch cut short by Ctrl-C
+	// leaves its directory.
+	cmd := r.layout().ScratchCleanup(r.ID).Then(r.layout().ReleaseLock(r.ID))
 	var mu sync.Mutex
 	var errs []error
 	eachHost(hosts, func(h *Host) {
@@ -522,12 +422,12 @@ func (r *Run) releaseLocks(ctx context.Context) error {
 		switch {
 		case err == nil:
 			st.locked, st.lockSent = false, false
-		case strings.Contains(out, lockNotOursMarker):
+		case strings.Contains(out, remote.LockNotOurs):
 			st.locked, st.lockSent = false, false
 			if !held {
 				return // the lock command's reply was lost, and it had not taken the lock
 			}
-			if now := parseLockInfo(out[strings.Index(out, lockNotOursMarker)+len(lockNotOursMarker):]); now.RunID != "" {
+			if now := parseLockInfo(out[strings.Index(out, remote.LockNotOurs)+len(remote.LockNotOurs):]); now.RunID != "" {
 				r.console.Warn("%s: the deploy lock is no longer this run's (now held by %s); left it alone", h, now)
 			} else {
 				r.console.Warn("%s: the deploy lock was already gone (cleared with deploy:unlock?)", h)
@@ -546,43 +446,33 @@ func (r *Run) releaseLocks(ctx context.Context) error {
 // run stays.
 func unlock(ctx context.Context) error {
 	r := CurrentRun(ctx)
-	deployTo := r.Config.DeployTo
 	return On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
-		out, err := h.CaptureCommand(ctx, shell.New("test", "-d", lockDir(deployTo)).And(shell.New("echo", lockHeldMarker)).And(lockStateCmd(deployTo)).Or(shell.New("true")))
+		out, err := h.CaptureCommand(ctx, r.layout().ShowLock())
 		if err != nil {
 			return fmt.Errorf("reading the deploy lock: %w", err)
 		}
 		if r.DryRun() {
 			return nil
 		}
-		i := strings.Index(out, lockHeldMarker)
+		i := strings.Index(out, remote.LockHeld)
 		if i < 0 {
 			r.console.Info("%s: no deploy lock", h)
 			return nil
 		}
-		li := parseLockInfo(out[i+len(lockHeldMarker):])
-		if li.mayBeAlive() && !r.force {
-			why := "it has no readable details (a run may be taking it right now)"
-			switch {
-			case li.aliveHere():
-				why = "process " + li.PID + " on this machine, which took it, is still running"
-			case li.known() && li.Idle >= 0:
-				why = fmt.Sprintf("its holder showed a heartbeat %s ago (a lock is stale after %s without one)", li.Idle.Round(time.Second), lockStaleAfter)
-			case li.known():
-				why = "its age cannot be told"
-			}
+		li := parseLockInfo(out[i+len(remote.LockHeld):])
+		if alive, why := li.liveness(); alive && !r.env.force {
 			return fmt.Errorf("the deploy lock is held by %s, and that run may be alive: %s. Nothing was removed. If you are sure it is gone, run: FORCE=1 mage %s deploy:unlock", li, why, r.Stage.Name)
 		}
-		out, err = h.CaptureCommand(ctx, clearLockCmd(deployTo, li.RunID, r.ID))
+		out, err = h.CaptureCommand(ctx, r.layout().ClearLock(li.RunID, r.ID))
 		if err != nil {
 			return fmt.Errorf("clearing the deploy lock: %w", err)
 		}
-		j := strings.Index(out, lockClearedMarker)
+		j := strings.Index(out, remote.LockCleared)
 		if j < 0 {
 			r.console.Info("%s: the deploy lock of %s is gone already; nothing removed", h, li)
 			return nil
 		}
-		r.console.Info("%s: removed the deploy lock held by %s", h, parseLockInfo(out[j+len(lockClearedMarker):]))
+		r.console.Info("%s: removed the deploy lock held by %s", h, parseLockInfo(out[j+len(remote.LockCleared):]))
 		return nil
 	})
 }

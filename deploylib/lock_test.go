@@ -9,11 +9,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/capstan-deploy/capstan/deploylib/backend"
+	"github.com/capstan-deploy/capstan/deploylib/internal/remote"
 	"github.com/capstan-deploy/capstan/deploylib/shell"
 )
 
@@ -29,144 +29,6 @@ func sh(t *testing.T, c shell.Command, stdin string) (string, error) {
 	var out bytes.Buffer
 	err := (&backend.Local{}).Run(context.Background(), c, backend.Stdio{Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &out})
 	return out.String(), err
-}
-
-// The lock commands, run for real against a directory whose name a shell
-// would misread.
-func TestLockCommands(t *testing.T) {
-	deployTo := filepath.Join(t.TempDir(), "my app's $(dir)")
-	details := "capstan_lock=2\nrun_id=run-a\nuser=alice $(id)\n"
-
-	out, err := sh(t, lockCmd(deployTo, "run-a", strings.Split(strings.TrimSpace(details), "\n")), "")
-	if err != nil || !strings.HasPrefix(out, lockTakenMarker+"\n\n") {
-		t.Fatalf("first lock: %v %q, want taken with no current", err, out)
-	}
-	b, _ := os.ReadFile(lockDetails(deployTo))
-	if !strings.HasPrefix(string(b), details) || !strings.Contains(string(b), "\nlocked_at=20") {
-		t.Errorf("details = %q", b)
-	}
-	if b, _ := os.ReadFile(lockHeartbeat(deployTo)); !strings.HasPrefix(string(b), "heartbeat=") {
-		t.Errorf("heartbeat = %q", b)
-	}
-	if ents, _ := os.ReadDir(stateDir(deployTo)); len(ents) != 1 {
-		t.Errorf("taking the lock left %v in the state directory", ents)
-	}
-
-	os.MkdirAll(filepath.Join(deployTo, "releases", "20261125214038"), 0o755)
-	os.Symlink(filepath.Join(deployTo, "releases", "20261125214038"), filepath.Join(deployTo, "current"))
-	out, err = sh(t, lockCmd(deployTo, "run-b", []string{"run_id=run-b"}), "")
-	if err != nil || !strings.Contains(out, lockHeldMarker) {
-		t.Fatalf("second lock: %v %q, want held", err, out)
-	}
-	li := parseLockInfo(out)
-	if li.RunID != "run-a" || li.User != "alice $(id)" || li.LockedAt == "" || li.Idle < 0 || li.Idle > time.Minute {
-		t.Errorf("holder = %+v", li)
-	}
-	if ents, _ := os.ReadDir(stateDir(deployTo)); len(ents) != 1 {
-		t.Errorf("a refused lock left %v in the state directory", ents)
-	}
-
-	for _, c := range []shell.Command{lockFenceCmd(deployTo, "run-b"), unlockOwnCmd(deployTo, "run-b")} {
-		if _, err := sh(t, c, ""); err == nil {
-			t.Errorf("%s succeeded for a run that does not hold the lock", c)
-		}
-	}
-	out, _ = sh(t, unlockOwnCmd(deployTo, "run-b"), "")
-	if !strings.Contains(out, lockNotOursMarker) || !strings.Contains(out, "run_id=run-a") {
-		t.Errorf("release by another run printed %q", out)
-	}
-	if _, err := os.Stat(lockDir(deployTo)); err != nil {
-		t.Fatalf("another run's release removed the lock: %v", err)
-	}
-	if _, err := sh(t, lockFenceCmd(deployTo, "run-a"), ""); err != nil {
-		t.Errorf("fence of the holder: %v", err)
-	}
-	os.WriteFile(lockHeartbeat(deployTo), []byte("heartbeat=1\n"), 0o644)
-	for _, id := range []string{"run-b", "run-a"} {
-		if _, err := sh(t, heartbeatCmd(deployTo, id), ""); err != nil {
-			t.Errorf("heartbeat of %s: %v", id, err)
-		}
-		b, _ := os.ReadFile(lockHeartbeat(deployTo))
-		if refreshed := string(b) != "heartbeat=1\n"; refreshed != (id == "run-a") {
-			t.Errorf("after the heartbeat of %s the heartbeat is %q", id, b)
-		}
-	}
-	out, err = sh(t, lockCmd(deployTo, "run-c", []string{"run_id=run-c"}), "")
-	if err != nil || !strings.Contains(out, lockHeldMarker) {
-		t.Fatalf("third lock: %v %q, want held", err, out)
-	}
-	if _, err := sh(t, unlockOwnCmd(deployTo, "run-a"), ""); err != nil {
-		t.Errorf("release by the holder: %v", err)
-	}
-	if ents, _ := os.ReadDir(stateDir(deployTo)); len(ents) != 0 {
-		t.Errorf("the holder's release left %v in the state directory", ents)
-	}
-	out, err = sh(t, lockCmd(deployTo, "run-c", []string{"run_id=run-c"}), "")
-	if err != nil || !strings.HasPrefix(out, lockTakenMarker+"\n"+filepath.Join(deployTo, "releases", "20261125214038")+"\n") {
-		t.Fatalf("lock after release: %v %q, want taken, with current", err, out)
-	}
-
-	// deploy:unlock's removal: only the lock of the run it showed.
-	out, err = sh(t, clearLockCmd(deployTo, "run-a", "u1"), "")
-	if err != nil || !strings.Contains(out, lockNoneMarker) {
-		t.Errorf("clearing the lock of a run that no longer holds it: %v %q", err, out)
-	}
-	if _, err := os.Stat(lockDir(deployTo)); err != nil {
-		t.Fatalf("clearing another run's lock removed run-c's: %v", err)
-	}
-	out, err = sh(t, clearLockCmd(deployTo, "run-c", "u2"), "")
-	if err != nil || !strings.Contains(out, lockClearedMarker) || !strings.Contains(out, "run_id=run-c") {
-		t.Errorf("clearing run-c's lock: %v %q", err, out)
-	}
-	out, err = sh(t, clearLockCmd(deployTo, "", "u3"), "")
-	if err != nil || !strings.Contains(out, lockNoneMarker) {
-		t.Errorf("clearing with no lock: %v %q", err, out)
-	}
-	if ents, _ := os.ReadDir(stateDir(deployTo)); len(ents) != 0 {
-		t.Errorf("unlock left %v in the state directory", ents)
-	}
-}
-
-// Two runs take the lock at the same instant, many times over: exactly one
-// gets it, and the other always learns whose it is. A lock made with mkdir
-// and filled afterwards was seen without its details in this race.
-func TestLockRaceAlwaysShowsTheHolder(t *testing.T) {
-	deployTo := t.TempDir()
-	for round := range 40 {
-		var start sync.WaitGroup
-		start.Add(1)
-		outs := make([]string, 2)
-		errs := make([]error, 2)
-		var done sync.WaitGroup
-		for i := range 2 {
-			done.Add(1)
-			go func() {
-				defer done.Done()
-				id := fmt.Sprintf("run-%d-%d", round, i)
-				start.Wait()
-				outs[i], errs[i] = sh(t, lockCmd(deployTo, id, []string{"run_id=" + id, "user=u" + id}), "")
-			}()
-		}
-		start.Done()
-		done.Wait()
-		taken := 0
-		for i := range 2 {
-			switch {
-			case errs[i] != nil:
-				t.Fatalf("round %d: %v %q", round, errs[i], outs[i])
-			case strings.HasPrefix(outs[i], lockTakenMarker):
-				taken++
-			case !parseLockInfo(outs[i]).known():
-				t.Fatalf("round %d: the lock was seen without its holder's details: %q", round, outs[i])
-			}
-		}
-		if taken != 1 {
-			t.Fatalf("round %d: %d runs took the lock: %q", round, taken, outs)
-		}
-		if err := os.RemoveAll(lockDir(deployTo)); err != nil {
-			t.Fatal(err)
-		}
-	}
 }
 
 func TestLockInfoString(t *testing.T) {
@@ -185,7 +47,7 @@ func TestLockInfoString(t *testing.T) {
 
 // heldByBob answers the lock command as held by bob.
 func heldByBob() backend.Rule {
-	return backend.Rule{Match: "mkdir /srv/shop/.capstan/lock", Reply: backend.Reply{Stdout: lockHeldMarker + "\nrun_id=bob1\nuser=bob\nlocal_host=laptop\npid=77\nlocked_at=2026-11-25T21:00:00Z\nheartbeat=1795640000\nserver_now=1795642400\n"}}
+	return backend.Rule{Match: "mkdir /srv/shop/.capstan/lock", Reply: backend.Reply{Stdout: remote.LockHeld + "\nrun_id=bob1\nuser=bob\nlocal_host=laptop\npid=77\nlocked_at=2026-11-25T21:00:00Z\nheartbeat=1795640000\nserver_now=1795642400\n"}}
 }
 
 func TestDeployRefusedByLockChangesNothing(t *testing.T) {
@@ -210,7 +72,7 @@ func TestDeployRefusedByLockChangesNothing(t *testing.T) {
 	if !errors.As(err, &le) || le.Host != "web2" || le.Holder.User != "bob" {
 		t.Fatalf("error = %v, want a LockedError for web2 held by bob", err)
 	}
-	for _, want := range []string{"web2", "bob@laptop (pid 77, run bob1)", "since 2026-11-25T21:00:00Z", "no sign of life for 40m0s", "mage test deploy:unlock"} {
+	for _, want := range []string{"web2", "bob@laptop (pid 77, run bob1)", "since 2026-11-25T21:00:00Z", "no heartbeat for 40m0s", "mage test deploy:unlock"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q: %v", want, err)
 		}
@@ -319,22 +181,22 @@ func TestUnlock(t *testing.T) {
 		{"no lock", "none", false, false, "no deploy lock"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			os.RemoveAll(lockDir(st.DeployTo))
+			os.RemoveAll(remote.At(st.DeployTo).LockDir())
 			switch tc.heartbeat {
 			case "none":
 			case "-":
-				os.MkdirAll(lockDir(st.DeployTo), 0o755)
+				os.MkdirAll(remote.At(st.DeployTo).LockDir(), 0o755)
 			default:
-				if out, err := sh(t, lockCmd(st.DeployTo, "bob1", []string{"run_id=bob1", "user=bob", "local_host=laptop", "pid=77", "stage=production", "task=deploy"}), ""); err != nil {
+				if out, err := sh(t, remote.At(st.DeployTo).TakeLock("bob1", []string{"run_id=bob1", "user=bob", "local_host=laptop", "pid=77", "stage=production", "task=deploy"}), ""); err != nil {
 					t.Fatalf("%v %s", err, out)
 				}
 				if tc.heartbeat != "" {
-					os.WriteFile(lockHeartbeat(st.DeployTo), []byte("heartbeat="+tc.heartbeat+"\n"), 0o644)
+					os.WriteFile(remote.At(st.DeployTo).LockHeartbeat(), []byte("heartbeat="+tc.heartbeat+"\n"), 0o644)
 				}
 			}
 			t.Setenv("FORCE", map[bool]string{true: "1", false: ""}[tc.force])
 			out, err := localRun(t, st, Unlock, time.Now())
-			_, statErr := os.Stat(lockDir(st.DeployTo))
+			_, statErr := os.Stat(remote.At(st.DeployTo).LockDir())
 			if gone := os.IsNotExist(statErr); gone != (tc.removed || tc.heartbeat == "none") {
 				t.Errorf("lock gone = %v\n%s", gone, out)
 			}
@@ -347,7 +209,7 @@ func TestUnlock(t *testing.T) {
 			if err != nil && !strings.Contains(err.Error(), "FORCE=1 mage local deploy:unlock") {
 				t.Errorf("a refusal does not say how to force: %v", err)
 			}
-			if ents, _ := os.ReadDir(stateDir(st.DeployTo)); tc.removed && len(ents) > 1 {
+			if ents, _ := os.ReadDir(remote.At(st.DeployTo).State()); tc.removed && len(ents) > 1 {
 				t.Errorf("unlock left %v in the state directory", ents)
 			}
 		})
@@ -366,7 +228,7 @@ func TestLockHeartbeat(t *testing.T) {
 	beats := make(chan struct{})
 	var seen string
 	After(Updated, func(ctx context.Context) error {
-		hb := lockHeartbeat(st.DeployTo)
+		hb := remote.At(st.DeployTo).LockHeartbeat()
 		if err := os.WriteFile(hb, []byte("heartbeat=1\n"), 0o644); err != nil {
 			return err
 		}
@@ -386,13 +248,15 @@ func TestLockHeartbeat(t *testing.T) {
 	if seen == "heartbeat=1\n" || !strings.HasPrefix(seen, "heartbeat=") {
 		t.Errorf("the heartbeat was not refreshed during the run: %q", seen)
 	}
-	if _, err := os.Stat(lockDir(st.DeployTo)); !os.IsNotExist(err) {
+	if _, err := os.Stat(remote.At(st.DeployTo).LockDir()); !os.IsNotExist(err) {
 		t.Errorf("lock left after the run: %v", err)
 	}
 }
 
-// Two deploys of one local repository started 10 ms apart: exactly one
-// proceeds; the other is refused by the lock and leaves nothing.
+// Two deploys of one local repository started at the same instant:
+// exactly one takes the lock; the other is refused and leaves nothing. The
+// winner holds the lock until the loser has returned, so the outcome does
+// not depend on how fast either runs.
 func TestLocalConcurrentDeploys(t *testing.T) {
 	repo := newGitRepo(t)
 	isolate(t, Config{Application: "app"})
@@ -400,35 +264,41 @@ func TestLocalConcurrentDeploys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var loserDone chan struct{}
+	After(Lock, func(context.Context) error {
+		select {
+		case <-loserDone:
+			return nil
+		case <-time.After(time.Minute):
+			return errors.New("the other deploy never returned: both took the lock?")
+		}
+	})
 	t0 := time.Date(2026, 11, 25, 21, 40, 38, 0, time.UTC)
 	for round := range 3 {
 		at := t0.Add(time.Duration(round) * 2 * time.Second)
+		loserDone = make(chan struct{})
+		start := make(chan struct{})
 		errs := make(chan error, 2)
-		for i := range 2 {
+		for range 2 {
 			go func() {
-				time.Sleep(time.Duration(i) * 10 * time.Millisecond)
+				<-start
 				_, err := localRun(t, st, Deploy, at)
 				errs <- err
 			}()
 		}
-		ok := 0
-		for range 2 {
-			err := <-errs
-			var le *LockedError
-			switch {
-			case err == nil:
-				ok++
-			case !errors.As(err, &le):
-				t.Errorf("round %d: %v", round, err)
-			}
+		close(start)
+		var le *LockedError
+		if err := <-errs; !errors.As(err, &le) {
+			t.Fatalf("round %d: the first run to return was not refused by the lock: %v", round, err)
 		}
-		if ok != 1 {
-			t.Fatalf("round %d: %d deploys proceeded, want 1", round, ok)
+		close(loserDone)
+		if err := <-errs; err != nil {
+			t.Fatalf("round %d: the run holding the lock failed: %v", round, err)
 		}
-		if _, err := os.Stat(lockDir(st.DeployTo)); !os.IsNotExist(err) {
+		if _, err := os.Stat(remote.At(st.DeployTo).LockDir()); !os.IsNotExist(err) {
 			t.Errorf("round %d: lock left: %v", round, err)
 		}
-		if got := readLink(t, filepath.Join(st.DeployTo, "current")); filepath.Base(got) != ReleaseNameAt(at) {
+		if got := readLink(t, filepath.Join(st.DeployTo, "current")); filepath.Base(got) != remote.ReleaseNameAt(at) {
 			t.Errorf("round %d: current -> %s", round, got)
 		}
 	}
@@ -440,7 +310,7 @@ func TestLocalConcurrentDeploys(t *testing.T) {
 func TestLockReleasedWhereTheReplyWasLost(t *testing.T) {
 	isolate(t, testConfig())
 	rec, out, err := hookedRunIO(t, testStage("web1", "web2"), Deploy, func(ctx context.Context, host, cmd string, stdio backend.Stdio) (bool, error) {
-		if host == "web2" && strings.Contains(cmd, ".capstan/lock.new-") {
+		if host == "web2" && strings.Contains(cmd, "mkdir /srv/shop/.capstan/lock.new-") {
 			return true, errors.New("connection lost")
 		}
 		return false, nil
@@ -479,5 +349,21 @@ func TestLockReleasedAfterASlowFailedHook(t *testing.T) {
 	log := rec.Log()
 	if last := log[len(log)-1].Command; !strings.Contains(last, "lock.released-run0001") {
 		t.Errorf("the lock was not released after the slow hook; last command: %s\n%s", last, out.String())
+	}
+}
+
+// A deploy whose lock cannot be released on a host (the host was lost
+// after publishing) exits non-zero, saying that the release is live and
+// the lock stays: the next deploy would be refused.
+func TestUnreleasedLockFailsTheRun(t *testing.T) {
+	isolate(t, testConfig())
+	_, out, err := hookedRunIO(t, testStage("web1", "web2"), Deploy, func(ctx context.Context, host, cmd string, stdio backend.Stdio) (bool, error) {
+		if host == "web2" && strings.Contains(cmd, "lock.released-run0001") {
+			return true, errors.New("connection lost")
+		}
+		return false, nil
+	}, gitRules...)
+	if err == nil || !strings.Contains(err.Error(), "deploy finished, but the deploy lock could not be released") || !strings.Contains(err.Error(), "web2") {
+		t.Fatalf("error = %v\n%s", err, out)
 	}
 }

@@ -33,16 +33,16 @@ func WithLogFile(path string) Option {
 // does not import testing to find out.
 var defaultLogFile = DefaultLogFile
 
-// logFilePath decides where the run logs: the option, else
-// CAPSTAN_LOG_FILE, else the log_file setting, else defaultLogFile. "" or
-// "off" means no log file.
-func logFilePath(opt *string, cfg Config) string {
+// logFilePath decides where the run logs: the option, else envFile
+// (CAPSTAN_LOG_FILE), else the log_file setting, else defaultLogFile. ""
+// or "off" means no log file.
+func logFilePath(opt *string, cfg Config, envFile string) string {
 	p := defaultLogFile
 	switch {
 	case opt != nil:
 		p = *opt
-	case os.Getenv("CAPSTAN_LOG_FILE") != "":
-		p = os.Getenv("CAPSTAN_LOG_FILE")
+	case envFile != "":
+		p = envFile
 	case cfg.Settings[SettingLogFile] != "":
 		p = cfg.Settings[SettingLogFile]
 	}
@@ -72,11 +72,11 @@ func openLogFile(path string) (*os.File, error) {
 // setupLog opens the run's log file as o and cfg say. It returns the
 // writer for the console (nil for none), the path, and a problem to warn
 // about once the console exists.
-func setupLog(o *runOptions, cfg Config) (w io.Writer, path string, c io.Closer, problem error) {
+func setupLog(o *runOptions, cfg Config, envFile string) (w io.Writer, path string, c io.Closer, problem error) {
 	if o.logW != nil {
 		return o.logW, "", nil, nil
 	}
-	path = logFilePath(o.logFile, cfg)
+	path = logFilePath(o.logFile, cfg, envFile)
 	if path == "" {
 		return nil, "", nil, nil
 	}

@@ -152,7 +152,7 @@ func TestLogFilePath(t *testing.T) {
 			if tt.setting != "" {
 				cfg.Settings[SettingLogFile] = tt.setting
 			}
-			if got := logFilePath(tt.opt, cfg); got != tt.want {
+			if got := logFilePath(tt.opt, cfg, readEnv().logFile); got != tt.want {
 				t.Errorf("got %q, want %q", got, tt.want)
 			}
 		})

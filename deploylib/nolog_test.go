@@ -14,10 +14,10 @@ func TestLogFileDefaultOutsideTests(t *testing.T) {
 	defaultLogFile = DefaultLogFile
 	t.Cleanup(func() { defaultLogFile = old })
 	t.Setenv("CAPSTAN_LOG_FILE", "")
-	if got := logFilePath(nil, Config{}); got != "log/deploy.log" {
+	if got := logFilePath(nil, Config{}, ""); got != "log/deploy.log" {
 		t.Errorf("default log file %q, want log/deploy.log", got)
 	}
-	if got := logFilePath(nil, Config{Settings: map[string]string{SettingLogFile: "off"}}); got != "" {
+	if got := logFilePath(nil, Config{Settings: map[string]string{SettingLogFile: "off"}}, ""); got != "" {
 		t.Errorf("log_file off gives %q, want no log file", got)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path"
 	"regexp"
 	"slices"
 	"sort"
@@ -13,7 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/capstan-deploy/capstan/deploylib/shell"
+	"github.com/capstan-deploy/capstan/deploylib/internal/remote"
 )
 
 // Release is one release directory on one host, as [ListReleases]
@@ -53,60 +52,26 @@ type HostReleases struct {
 	Err error
 }
 
-// reportMarker separates the sections that releasesCmd adds to
-// listReleasesCmd's output.
-const reportMarker = "--capstan-report--"
-
-// releasesCmd lists, in one command, the releases, the unfinished markers,
-// where current points, every release's REVISION and REVISION_TIME, and
-// the end of revisions.log. It always succeeds.
-func releasesCmd(deployTo string) shell.Command {
-	releases := path.Join(deployTo, "releases")
-	return listReleasesCmd(deployTo).
-		Then(shell.New("echo", reportMarker)).
-		Then(shell.New("find", releases, "-mindepth", "2", "-maxdepth", "2",
-			"(", "-name", "REVISION", "-o", "-name", "REVISION_TIME", ")",
-			"-exec", "grep", "-H", "", "{}", "+").Quiet()).
-		Then(shell.New("echo", reportMarker)).
-		Then(shell.New("tail", "-n", "1000", path.Join(deployTo, "revisions.log")).Quiet()).
-		Then(shell.New("true"))
-}
-
-// parseReleases reads releasesCmd's output.
+// parseReleases reads the output of the releases report.
 func parseReleases(out, deployTo string) (HostReleases, error) {
-	sections := strings.Split(out, reportMarker+"\n")
-	if len(sections) != 3 {
-		return HostReleases{}, fmt.Errorf("unexpected answer to the releases listing: %q", out)
-	}
-	l, err := parseListing(sections[0], deployTo)
+	rep, err := remote.At(deployTo).ParseReleasesReport(out)
 	if err != nil {
 		return HostReleases{}, err
 	}
-	revision := map[string]string{}
-	prefix := path.Join(deployTo, "releases") + "/"
-	for _, line := range strings.Split(sections[1], "\n") {
-		rest, ok := strings.CutPrefix(line, prefix)
-		if !ok {
-			continue
-		}
-		name, rest, _ := strings.Cut(rest, "/")
-		if value, ok := strings.CutPrefix(rest, "REVISION:"); ok && IsReleaseName(name) {
-			revision[name] = strings.TrimSpace(value)
-		}
-	}
-	hr := HostReleases{Current: l.current, CurrentLink: l.currentRaw}
+	l, revision := rep.Listing, rep.Revision
+	hr := HostReleases{Current: l.Current, CurrentLink: l.CurrentRaw}
 	byName := map[string]*Release{}
-	for _, name := range l.releases {
-		t, _ := time.Parse(ReleaseNameLayout, name)
+	for _, name := range l.Releases {
+		t, _ := time.Parse(remote.NameLayout, name)
 		hr.Releases = append(hr.Releases, Release{
 			Name: name, Time: t, Revision: revision[name],
-			Current: name == l.current, Unfinished: l.unfinished[name],
+			Current: name == l.Current, Unfinished: l.Unfinished[name],
 		})
 	}
 	for i := range hr.Releases {
 		byName[hr.Releases[i].Name] = &hr.Releases[i]
 	}
-	for _, e := range ParseRevisionLog(sections[2]) {
+	for _, e := range ParseRevisionLog(rep.LogTail) {
 		rel := byName[e.Release]
 		switch {
 		case rel == nil:
@@ -185,7 +150,7 @@ func ListReleases(ctx context.Context) ([]HostReleases, error) {
 		out[i].Host = h.String()
 	}
 	var mu sync.Mutex
-	cmd := releasesCmd(r.Config.DeployTo)
+	cmd := r.layout().ReleasesReport()
 	err = On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
 		text, err := h.CaptureCommand(ctx, cmd)
 		var hr HostReleases

@@ -69,14 +69,14 @@ func releasesAnswer(releases []string, unfinished []string, current string, revi
 			b.WriteString("/srv/shop/releases/" + r + "/REVISION\n")
 		}
 	}
-	b.WriteString(reportMarker + "\n")
+	b.WriteString("--capstan-report--" + "\n")
 	for _, r := range releases {
 		if sha, ok := revisions[r]; ok {
 			fmt.Fprintf(&b, "/srv/shop/releases/%s/REVISION:%s\n", r, sha)
 			fmt.Fprintf(&b, "/srv/shop/releases/%s/REVISION_TIME:1795640000\n", r)
 		}
 	}
-	b.WriteString(reportMarker + "\n")
+	b.WriteString("--capstan-report--" + "\n")
 	b.WriteString(log)
 	return b.String()
 }

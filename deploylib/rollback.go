@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/capstan-deploy/capstan/deploylib/internal/remote"
 )
 
 // ErrNoPreviousRelease is returned when a rollback has no older finished
@@ -18,40 +19,40 @@ var ErrNoPreviousRelease = errors.New("there are no older releases to roll back 
 // listing: the finished release just before current by name, or want when
 // set. Unfinished releases, symlinks and directories without a REVISION
 // file are never a target.
-func rollbackTarget(l releaseListing, want string) (string, error) {
+func rollbackTarget(l remote.Listing, want string) (string, error) {
 	var fin []string
-	for _, r := range l.finished() {
-		if l.complete[r] || r == l.current {
+	for _, r := range l.Finished() {
+		if l.Complete[r] || r == l.Current {
 			fin = append(fin, r)
 		}
 	}
 	if want != "" {
-		if !IsReleaseName(want) {
+		if !remote.IsReleaseName(want) {
 			return "", fmt.Errorf("ROLLBACK_RELEASE=%q is not a release name (14 digits)", want)
 		}
-		if !slices.Contains(l.releases, want) {
+		if !slices.Contains(l.Releases, want) {
 			return "", fmt.Errorf("cannot roll back: release %s does not exist", want)
 		}
-		if l.unfinished[want] {
+		if l.Unfinished[want] {
 			return "", fmt.Errorf("cannot roll back: release %s never finished deploying", want)
 		}
-		if !l.complete[want] {
+		if !l.Complete[want] {
 			return "", fmt.Errorf("cannot roll back: release %s is not a directory with a REVISION file", want)
 		}
-		if want == l.current {
+		if want == l.Current {
 			return "", fmt.Errorf("cannot roll back: release %s is already current", want)
 		}
 		return want, nil
 	}
-	if l.current == "" {
+	if l.Current == "" {
 		return "", fmt.Errorf("%w: current does not point at a release", ErrNoPreviousRelease)
 	}
-	i := slices.Index(fin, l.current)
+	i := slices.Index(fin, l.Current)
 	if i < 0 {
 		// current is unfinished or missing from releases/: go back to the
 		// newest finished release older than it.
 		for j := len(fin) - 1; j >= 0; j-- {
-			if fin[j] < l.current {
+			if fin[j] < l.Current {
 				return fin[j], nil
 			}
 		}
@@ -67,15 +68,15 @@ func rollbackTarget(l releaseListing, want string) (string, error) {
 // they agree.
 func revertRelease(ctx context.Context) error {
 	r := CurrentRun(ctx)
-	want := strings.TrimSpace(os.Getenv("ROLLBACK_RELEASE"))
+	want := r.env.rollbackRelease
 	var mu sync.Mutex
 	targets := map[string][]string{}
 	err := On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
-		out, err := h.CaptureCommand(ctx, listReleasesCmd(r.Config.DeployTo))
+		out, err := h.CaptureCommand(ctx, r.layout().ListReleases())
 		if err != nil {
 			return err
 		}
-		l, err := parseListing(out, r.Config.DeployTo)
+		l, err := r.layout().ParseListing(out)
 		if err != nil {
 			return err
 		}
@@ -87,7 +88,7 @@ func revertRelease(ctx context.Context) error {
 			return err
 		}
 		st := r.hostState(h)
-		st.rolledFrom = l.current
+		st.rolledFrom = l.Current
 		mu.Lock()
 		targets[target] = append(targets[target], h.String())
 		mu.Unlock()
@@ -122,9 +123,15 @@ func cleanupRollback(ctx context.Context) error {
 	target := r.ReleaseName()
 	return On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
 		from := r.hostState(h).rolledFrom
-		if from == "" || from == target || from < target {
+		// Only release names are ever removed: a hand-made
+		// releases/hotfix that was current stays where it is.
+		if !remote.IsReleaseName(from) || from == target || from < target {
 			return nil
 		}
-		return h.ExecuteCommand(ctx, archiveReleaseCmd(r.Config.DeployTo, from))
+		cmd, err := r.layout().ArchiveRelease(from)
+		if err != nil {
+			return err
+		}
+		return h.ExecuteCommand(ctx, cmd)
 	})
 }

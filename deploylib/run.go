@@ -10,11 +10,12 @@ import (
 	"io"
 	"os"
 	"os/user"
-	"path"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/capstan-deploy/capstan/deploylib/internal/remote"
 
 	"github.com/capstan-deploy/capstan/deploylib/backend"
 	"github.com/capstan-deploy/capstan/deploylib/console"
@@ -44,7 +45,6 @@ type Run struct {
 	logPath string    // the log file, "" when none (logfile.go)
 	logFile io.Closer // closed with the run
 	dial    func(ctx context.Context, s Server) (backend.Conn, error)
-	dialSem chan struct{}
 	root    *Task
 	now     func() time.Time
 
@@ -56,11 +56,14 @@ type Run struct {
 	state    map[*Host]*hostState
 	intr     *interrupts // signals received (interrupt.go)
 
-	force          bool          // FORCE=1: deploy:unlock removes a lock that may be live
+	env            runEnv        // the environment, read when the run started
 	heartbeatEvery time.Duration // how often the lock's heartbeat is refreshed
 	heartbeats     chan struct{} // tests: a value after every heartbeat round
 	cleanupTimeout time.Duration // the budget of the work after a failure
 	stopHeartbeat  func()        // stops the heartbeat; nil when none runs
+
+	dialing     sync.WaitGroup // the dials dialAhead started
+	stopDialing func()         // cancels them; nil when none started
 }
 
 // hostState is what the engine tracks per host during a run.
@@ -82,11 +85,14 @@ type hostState struct {
 	switched     bool   // current points at this run's release
 	rolledFrom   string // the release a rollback moves current away from
 
-	locked       bool   // this run holds the deploy lock on the host (lock.go)
-	lockSent     bool   // the command taking the lock was sent to the host
-	switchTried  bool   // the switch of current was sent to the host
-	switchedBack bool   // current was put back on previous after a failure
-	unknown      string // why the host's current is unknown after a failure
+	locked   bool // this run holds the deploy lock on the host (lock.go)
+	lockSent bool // the command taking the lock was sent to the host
+	// newestRelease is the last release name in releases/, read under the
+	// lock: a new release is named after it.
+	newestRelease string
+	switchTried   bool   // the switch of current was sent to the host
+	switchedBack  bool   // current was put back on previous after a failure
+	unknown       string // why the host's current is unknown after a failure
 }
 
 // Revision is the commit being deployed.
@@ -97,6 +103,19 @@ type Revision struct {
 	SHA string
 	// Time is the commit time in unix seconds (REVISION_TIME).
 	Time int64
+	// Dirty says the release was built from a working tree with
+	// uncommitted changes (Upload with Dir): REVISION and revisions.log
+	// record the SHA with "-dirty" appended, as git describe --dirty does.
+	Dirty bool
+}
+
+// Recorded returns the revision as REVISION and revisions.log record it:
+// the SHA, with "-dirty" appended for a dirty working tree.
+func (rev Revision) Recorded() string {
+	if rev.Dirty {
+		return rev.SHA + "-dirty"
+	}
+	return rev.SHA
 }
 
 type runKey struct{}
@@ -184,7 +203,8 @@ func newRun(opts ...Option) (*Run, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if envFlag("DRY_RUN") || dryRunSelected.Load() {
+	env := readEnv()
+	if env.dryRun || dryRunSelected.Load() {
 		o.dryRun = true
 	}
 	var st Stage
@@ -201,13 +221,13 @@ func newRun(opts ...Option) (*Run, error) {
 	}
 	cfg := CurrentConfig().withDefaults(st)
 	configured := cfg.Branch
-	if b := os.Getenv("BRANCH"); b != "" { // Capistrano's BRANCH=feature-x cap staging deploy
-		cfg.Branch = b
+	if env.branch != "" { // Capistrano's BRANCH=feature-x cap staging deploy
+		cfg.Branch = env.branch
 	}
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("stage %s: %w", st.Name, err)
 	}
-	servers, err := filterServers(st.Servers, os.Getenv("HOSTS"), os.Getenv("ROLES"))
+	servers, err := filterServers(st.Servers, env.hosts, env.roles)
 	if err != nil {
 		return nil, fmt.Errorf("stage %s: %w", st.Name, err)
 	}
@@ -218,15 +238,15 @@ func newRun(opts ...Option) (*Run, error) {
 	if o.color != nil {
 		colorOn = *o.color
 	}
-	verbose := o.verbose || os.Getenv("VERBOSE") == "1" || os.Getenv("MAGEFILE_VERBOSE") == "1"
+	verbose := o.verbose || env.verbose
 	started := o.now().UTC()
 	id := cmp.Or(o.runID, newRunID())
-	logW, logPath, logFile, logProblem := setupLog(&o, cfg) // logfile.go
+	logW, logPath, logFile, logProblem := setupLog(&o, cfg, env.logFile) // logfile.go
 	r := &Run{
 		ID:      id,
 		Stage:   st,
 		Config:  cfg,
-		User:    currentUser(),
+		User:    currentUser(env),
 		Started: started,
 		dryRun:  o.dryRun,
 		console: console.New(o.out, console.Options{Color: colorOn, Verbose: verbose, Now: o.now, Redact: redact,
@@ -234,9 +254,8 @@ func newRun(opts ...Option) (*Run, error) {
 		logPath:        logPath,
 		logFile:        logFile,
 		dial:           o.dial,
-		dialSem:        make(chan struct{}, maxConcurrentDials),
 		now:            o.now,
-		force:          envFlag("FORCE"),
+		env:            env,
 		heartbeatEvery: cmp.Or(o.heartbeatEvery, lockHeartbeatEvery),
 		heartbeats:     o.heartbeats,
 		cleanupTimeout: cmp.Or(o.cleanupTimeout, cleanupTimeout),
@@ -269,24 +288,18 @@ func newRun(opts ...Option) (*Run, error) {
 	return r, nil
 }
 
-// envFlag reports whether the environment variable name is set to
-// something other than "" or "0".
-func envFlag(name string) bool {
-	v := os.Getenv(name)
-	return v != "" && v != "0"
-}
-
 func newRunID() string {
 	var b [4]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
 
-func currentUser() string {
-	for _, k := range []string{"USER", "LOGNAME"} {
-		if u := os.Getenv(k); u != "" {
-			return u
-		}
+// currentUser is who runs the deploy, for revisions.log and the lock:
+// $USER, $LOGNAME, or on Windows $USERNAME (the account without its
+// domain, where user.Current says DOMAIN\name).
+func currentUser(env runEnv) string {
+	if env.user != "" {
+		return env.user
 	}
 	if u, err := user.Current(); err == nil {
 		return u.Username
@@ -422,6 +435,10 @@ func (r *Run) close() {
 	if r.stopHeartbeat != nil {
 		r.stopHeartbeat()
 	}
+	if r.stopDialing != nil {
+		r.stopDialing()
+		r.dialing.Wait()
+	}
 	for _, st := range r.state {
 		if st.conn != nil {
 			st.conn.Close()
@@ -489,40 +506,31 @@ func DryRun(ctx context.Context) bool {
 	return r != nil && r.dryRun
 }
 
-// Setting returns the team setting key from Config.Settings, or def.
-func Setting(ctx context.Context, key, def string) string {
-	cfg := CurrentConfig()
-	if r := CurrentRun(ctx); r != nil {
-		cfg = r.Config
-	}
-	if v, ok := cfg.Settings[key]; ok {
-		return v
-	}
-	return def
-}
-
 // Paths on the servers, all derived from DeployTo (Capistrano's layout).
 
+// layout is the directory layout of the run's deploy_to.
+func (r *Run) layout() remote.Layout { return remote.At(r.Config.DeployTo) }
+
 // ReleasesPath returns <deploy_to>/releases.
-func (r *Run) ReleasesPath() string { return path.Join(r.Config.DeployTo, "releases") }
+func (r *Run) ReleasesPath() string { return r.layout().Releases() }
 
 // SharedPath returns <deploy_to>/shared.
-func (r *Run) SharedPath() string { return path.Join(r.Config.DeployTo, "shared") }
+func (r *Run) SharedPath() string { return r.layout().Shared() }
 
 // CurrentPath returns <deploy_to>/current.
-func (r *Run) CurrentPath() string { return path.Join(r.Config.DeployTo, "current") }
+func (r *Run) CurrentPath() string { return r.layout().Current() }
 
 // RepoPath returns <deploy_to>/repo, the git mirror.
-func (r *Run) RepoPath() string { return path.Join(r.Config.DeployTo, "repo") }
+func (r *Run) RepoPath() string { return r.layout().Repo() }
 
 // RevisionLogPath returns <deploy_to>/revisions.log.
-func (r *Run) RevisionLogPath() string { return path.Join(r.Config.DeployTo, "revisions.log") }
+func (r *Run) RevisionLogPath() string { return r.layout().RevisionsLog() }
 
 // ReleasePath returns the directory of the release this run deploys or
 // rolls back to, or current when none is chosen yet (Capistrano's rule).
 func (r *Run) ReleasePath() string {
 	if rel := r.ReleaseName(); rel != "" {
-		return path.Join(r.ReleasesPath(), rel)
+		return r.layout().Release(rel)
 	}
 	return r.CurrentPath()
 }

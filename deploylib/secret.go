@@ -39,6 +39,10 @@ const redacted = "[REDACTED]"
 // kept off command lines.
 const minRedactLen = 4
 
+// minLineRedactLen is the shortest line of a multi-line secret that is
+// redacted on its own.
+const minLineRedactLen = 16
+
 // NewSecret returns value as a Secret and registers it for redaction.
 func NewSecret(value string) Secret {
 	registerSecret(value)
@@ -102,9 +106,14 @@ func registerSecret(value string) {
 	// Output is redacted line by line (the console and the log see one
 	// line at a time), so every line of a multi-line value (a PEM key,
 	// JSON credentials) is a secret of its own.
+	// A line shorter than minLineRedactLen carries too little of the
+	// secret to matter, and redacting it everywhere would mangle
+	// unrelated output ("{", "lines").
 	if strings.ContainsAny(value, "\n\r") {
 		for _, l := range strings.FieldsFunc(value, func(r rune) bool { return r == '\n' || r == '\r' }) {
-			forms = append(forms, strings.TrimSpace(l))
+			if l = strings.TrimSpace(l); len(l) >= minLineRedactLen {
+				forms = append(forms, l)
+			}
 		}
 	}
 	secretsMu.Lock()

@@ -156,3 +156,17 @@ func TestBranchFromEnvironment(t *testing.T) {
 		t.Errorf("hostile BRANCH: %v, %d commands run\n%s", err, len(rec.Log()), out)
 	}
 }
+
+// The short lines of a multi-line secret are not redacted everywhere: they
+// carry too little of it, and redacting them would mangle unrelated
+// output (a test's secret "two\nlines" once turned "The last 20 lines of
+// the log" into "The last 20 [REDACTED] of the log").
+func TestShortLinesOfASecretNotRedactedAlone(t *testing.T) {
+	NewSecret("two\nwords-and-a-long-secret-line")
+	if got := redact("The last 20 words of the log"); got != "The last 20 words of the log" {
+		t.Errorf("redact = %q", got)
+	}
+	if got := redact("x words-and-a-long-secret-line y"); got != "x [REDACTED] y" {
+		t.Errorf("a long line of the secret is not redacted: %q", got)
+	}
+}

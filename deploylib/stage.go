@@ -3,7 +3,6 @@ package deploylib
 import (
 	"fmt"
 	"net"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -190,9 +189,4 @@ func splitList(s string) []string {
 		}
 	}
 	return out
-}
-
-// envFilters returns the HOSTS and ROLES environment variables.
-func envFilters() (hosts, roles string) {
-	return os.Getenv("HOSTS"), os.Getenv("ROLES")
 }

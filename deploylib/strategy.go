@@ -15,3 +15,18 @@ type Strategy interface {
 	// Validate reports a configuration the strategy cannot work with.
 	Validate(c Config) error
 }
+
+// strategyAs returns s as the strategy type T, given as a value or a
+// pointer, and whether it is one; the zero T otherwise.
+func strategyAs[T Strategy](s Strategy) (T, bool) {
+	switch v := any(s).(type) {
+	case T:
+		return v, true
+	case *T:
+		if v != nil {
+			return *v, true
+		}
+	}
+	var zero T
+	return zero, false
+}

@@ -2,7 +2,6 @@ package deploylib
 
 import (
 	"context"
-	"fmt"
 	"reflect"
 	"runtime"
 	"strings"
@@ -164,14 +163,3 @@ func Reinvoke(ctx context.Context, t *Task) error {
 	}
 	return r.invoke(ctx, t, true)
 }
-
-// TaskError is the error of a failed task. It names the innermost task
-// that failed; Err says what failed on which host.
-type TaskError struct {
-	Task string
-	Err  error
-}
-
-func (e *TaskError) Error() string { return fmt.Sprintf("%s: %v", e.Task, e.Err) }
-
-func (e *TaskError) Unwrap() error { return e.Err }

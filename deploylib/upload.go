@@ -8,8 +8,11 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
+
+	"github.com/capstan-deploy/capstan/deploylib/internal/remote"
 
 	"github.com/capstan-deploy/capstan/deploylib/shell"
 )
@@ -20,14 +23,20 @@ import (
 // repository credentials. It works on the Local backend too.
 //
 // With Dir set, the release is that local directory's contents (for
-// example the output of go build, produced by a hook on
-// [UploadCreateRelease] or [Starting]); its revision is the local
-// repository's HEAD. With Dir empty, the release is a local git archive of
-// the configured branch (Config.RepoTree applies).
+// example the output of go build, produced by Build); its revision is the
+// local repository's HEAD, marked dirty when the working tree has
+// uncommitted changes. With Dir empty, the release is a local git archive
+// of the configured branch (Config.RepoTree applies).
 type Upload struct {
 	// Dir is the local directory to upload, relative to the working
 	// directory (the repository root under mage). Empty means git archive.
+	// It may be a symbolic link to the directory.
 	Dir string
+	// Build, when set, produces Dir's contents on this machine (go build,
+	// npm run build, ...). It runs in upload:check, in deploy:check before
+	// the deploy lock is taken, so a slow build holds no lock; it does not
+	// run in a dry run.
+	Build func(ctx context.Context) error
 	// Repo is the local git repository used for the revision and the
 	// archive. Default ".".
 	Repo string
@@ -66,16 +75,6 @@ func (u Upload) repo() string {
 	return u.Repo
 }
 
-func uploadOf(r *Run) Upload {
-	switch s := r.Config.Strategy.(type) {
-	case Upload:
-		return s
-	case *Upload:
-		return *s
-	}
-	return Upload{}
-}
-
 // resolve finds the revision to deploy in the local repository.
 func (u Upload) resolve(branch string) (Revision, error) {
 	spec := branch
@@ -91,16 +90,32 @@ func (u Upload) resolve(branch string) (Revision, error) {
 	if err != nil {
 		return rev, fmt.Errorf("resolving %q in the local repository %s: %w", spec, u.repo(), err)
 	}
-	rev.SHA, rev.Time, err = parseResolved(out)
+	rev.SHA, rev.Time, err = remote.ParseResolved(out)
 	if rev.Branch == "HEAD" {
 		rev.Branch = rev.SHA
+	}
+	if err == nil && u.Dir != "" {
+		// Tracked files only: the build directory itself is often
+		// untracked.
+		status, serr := gitOutput(u.repo(), "status", "--porcelain", "--untracked-files=no")
+		if serr != nil {
+			return rev, fmt.Errorf("checking the working tree of %s: %w", u.repo(), serr)
+		}
+		rev.Dirty = strings.TrimSpace(status) != ""
 	}
 	return rev, err
 }
 
 func uploadCheck(ctx context.Context) error {
 	r := CurrentRun(ctx)
-	u := uploadOf(r)
+	u, _ := strategyAs[Upload](r.Config.Strategy)
+	if u.Build != nil {
+		if r.DryRun() {
+			r.console.Info("dry run: Upload.Build not run")
+		} else if err := u.Build(ctx); err != nil {
+			return fmt.Errorf("Upload.Build: %w", err)
+		}
+	}
 	if u.Dir != "" {
 		fi, err := os.Stat(u.Dir)
 		if err == nil && !fi.IsDir() {
@@ -112,13 +127,16 @@ func uploadCheck(ctx context.Context) error {
 			return fmt.Errorf("upload directory %s: %w", u.Dir, err)
 		}
 	}
-	_, err := u.resolve(r.Config.Branch)
+	rev, err := u.resolve(r.Config.Branch)
+	if err == nil && rev.Dirty {
+		r.console.Warn("the working tree of %s has uncommitted changes: %s is built from them, and is recorded as revision %s", u.repo(), u.Dir, rev.Recorded())
+	}
 	return err
 }
 
 func uploadCreateRelease(ctx context.Context) error {
 	r := CurrentRun(ctx)
-	u := uploadOf(r)
+	u, _ := strategyAs[Upload](r.Config.Strategy)
 	rev, err := u.resolve(r.Config.Branch)
 	if err != nil {
 		return err
@@ -145,9 +163,21 @@ func uploadCreateRelease(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	release := r.ReleasePath()
-	cmd := createReleaseCmd(r.Config.DeployTo, release, r.ID, shell.New("tar", "-x", "--no-same-owner", "-f", "-", "-C", release)).
-		And(writeRevisionCmd(release, rev))
+	if n, err := countTarEntries(io.NewSectionReader(tmp, 0, size)); err != nil {
+		return fmt.Errorf("reading the packed release: %w", err)
+	} else if n == 0 {
+		what := "the tree of " + shortSHA(rev.SHA)
+		if u.Dir != "" {
+			what = "upload directory " + u.Dir
+		}
+		return fmt.Errorf("%s is empty: refusing to publish an empty release (nothing was changed on the servers)", what)
+	}
+	release, err := r.runRelease(UploadCreateRelease)
+	if err != nil {
+		return err
+	}
+	cmd := r.layout().CreateRelease(path.Base(release), r.ID, shell.New("tar", "-x", "--no-same-owner", "-f", "-", "-C", release)).
+		And(remote.WriteRevision(release, rev.Recorded(), rev.Time))
 	return On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
 		st := r.hostState(h)
 		st.created = true
@@ -177,9 +207,38 @@ func writeGitArchive(ctx context.Context, w io.Writer, repo, sha, tree string) e
 	return nil
 }
 
+// countTarEntries returns the number of entries in a tar stream.
+func countTarEntries(r io.Reader) (int, error) {
+	tr := tar.NewReader(r)
+	n := 0
+	for {
+		_, err := tr.Next()
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+		n++
+	}
+}
+
 // writeDirTar writes dir's contents as a tar stream, keeping modes and
-// symbolic links; the entries are relative to dir.
+// symbolic links; the entries are relative to dir. Dir itself may be a
+// symbolic link (dist -> build/linux-amd64): its target is packed.
 func writeDirTar(w io.Writer, dir string) error {
+	root, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return fmt.Errorf("packing %s: %w", dir, err)
+	}
+	if err := writeTreeTar(w, root); err != nil {
+		return fmt.Errorf("packing %s: %w", dir, err)
+	}
+	return nil
+}
+
+// writeTreeTar writes the tree below dir, which is not a symbolic link.
+func writeTreeTar(w io.Writer, dir string) error {
 	tw := tar.NewWriter(w)
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -221,7 +280,7 @@ func writeDirTar(w io.Writer, dir string) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("packing %s: %w", dir, err)
+		return err
 	}
 	return tw.Close()
 }

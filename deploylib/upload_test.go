@@ -1,10 +1,14 @@
 package deploylib
 
 import (
+	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/capstan-deploy/capstan/deploylib/internal/remote"
 )
 
 func TestUploadDirectory(t *testing.T) {
@@ -58,5 +62,55 @@ func TestUploadGitArchiveWithRepoTree(t *testing.T) {
 	assertFile(t, filepath.Join(rel, "secrets.yml"), "from the repo\n")
 	if _, err := os.Stat(filepath.Join(rel, "README")); !os.IsNotExist(err) {
 		t.Errorf("README outside RepoTree was deployed: %v", err)
+	}
+}
+
+// Upload.Build runs before the deploy lock is taken, and a release built
+// from a working tree with uncommitted changes is recorded as <sha>-dirty,
+// with a warning.
+func TestUploadBuildBeforeTheLockAndDirtyTree(t *testing.T) {
+	repo := newGitRepo(t)
+	dist := filepath.Join(t.TempDir(), "dist")
+	var lockedDuringBuild []bool
+	build := func(ctx context.Context) error {
+		st := CurrentRun(ctx).Stage
+		_, err := os.Stat(remote.At(st.DeployTo).LockDir())
+		lockedDuringBuild = append(lockedDuringBuild, err == nil)
+		os.MkdirAll(dist, 0o755)
+		return os.WriteFile(filepath.Join(dist, "shop"), []byte("built"), 0o755)
+	}
+	isolate(t, Config{Application: "shop", Strategy: Upload{Dir: dist, Repo: repo, Build: build}})
+	st, err := LocalStage(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.RepoURL = ""
+	head := gitIn(t, repo, "rev-parse", "HEAD")
+	t0 := time.Date(2026, 11, 25, 21, 40, 42, 0, time.UTC)
+	out, err := localRun(t, st, Deploy, t0)
+	if err != nil {
+		t.Fatalf("deploy: %v\n%s", err, out)
+	}
+	assertFile(t, filepath.Join(st.DeployTo, "current", "shop"), "built")
+	assertFile(t, filepath.Join(st.DeployTo, "current", "REVISION"), head+"\n")
+	if strings.Contains(out, "uncommitted changes") {
+		t.Errorf("a clean tree was reported dirty:\n%s", out)
+	}
+
+	os.WriteFile(filepath.Join(repo, "README"), []byte("edited, not committed\n"), 0o644)
+	out, err = localRun(t, st, Deploy, t0.Add(time.Minute))
+	if err != nil {
+		t.Fatalf("deploy: %v\n%s", err, out)
+	}
+	assertFile(t, filepath.Join(st.DeployTo, "current", "REVISION"), head+"-dirty\n")
+	if !strings.Contains(out, "has uncommitted changes") || !strings.Contains(out, head+"-dirty") {
+		t.Errorf("no warning about the dirty tree:\n%s", out)
+	}
+	log, _ := os.ReadFile(filepath.Join(st.DeployTo, "revisions.log"))
+	if !strings.Contains(string(log), "(at "+head+"-dirty)") {
+		t.Errorf("revisions.log does not mark the dirty revision:\n%s", log)
+	}
+	if len(lockedDuringBuild) != 2 || lockedDuringBuild[0] || lockedDuringBuild[1] {
+		t.Errorf("Build ran %d times; under the lock: %v", len(lockedDuringBuild), lockedDuringBuild)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/capstan-deploy/capstan/deploylib/internal/remote"
 )
 
 func TestValidateRef(t *testing.T) {
@@ -118,6 +120,12 @@ func TestConfigValidation(t *testing.T) {
 		{"bad env key", func(c *Config) { c.Env = map[string]string{"A;id": "x"} }, "not a valid variable name"},
 		{"hostile env value", func(c *Config) { c.Env = map[string]string{"A": "$(id) `id` ;"} }, ""},
 		{"option branch", func(c *Config) { c.Branch = "--output=x" }, "would be read as an option"},
+		{"sibling linked dirs", func(c *Config) { c.LinkedDirs = []string{"public", "public-assets", "tmp/pids", "tmp/cache"} }, ""},
+		{"nested linked dirs", func(c *Config) { c.LinkedDirs = []string{"public", "public/uploads"} }, `LinkedDirs "public/uploads" is inside the linked dir "public"`},
+		{"nested linked dirs, inner first", func(c *Config) { c.LinkedDirs = []string{"tmp/pids", "tmp"} }, `LinkedDirs "tmp/pids" is inside the linked dir "tmp"`},
+		{"linked file in a linked dir", func(c *Config) { c.LinkedFiles, c.LinkedDirs = []string{"config/secrets.yml"}, []string{"config"} }, `LinkedFiles "config/secrets.yml" is inside the linked dir "config"`},
+		{"linked dir inside a linked file", func(c *Config) { c.LinkedFiles, c.LinkedDirs = []string{"data"}, []string{"data/x"} }, "a linked file cannot hold other paths"},
+		{"same path twice", func(c *Config) { c.LinkedFiles, c.LinkedDirs = []string{"log"}, []string{"./log"} }, `both name "log"`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c := base
@@ -195,7 +203,7 @@ func TestLocalDeployHostileNames(t *testing.T) {
 	head := gitIn(t, repo, "rev-parse", "HEAD")
 	for i, b := range branches {
 		st.Branch = b
-		rel := ReleaseNameAt(t0.Add(time.Duration(i) * 2 * time.Second))
+		rel := remote.ReleaseNameAt(t0.Add(time.Duration(i) * 2 * time.Second))
 		if out, err := localRun(t, st, Deploy, t0.Add(time.Duration(i)*2*time.Second)); err != nil {
 			t.Fatalf("branch %q: %v\n%s", b, err, out)
 		}
@@ -228,7 +236,7 @@ func TestLocalDeployHostileNames(t *testing.T) {
 	for _, e := range ents {
 		t.Errorf("canary file %s created: a hostile name was run as code", e.Name())
 	}
-	if _, err := os.Stat(lockDir(weird)); !os.IsNotExist(err) {
+	if _, err := os.Stat(remote.At(weird).LockDir()); !os.IsNotExist(err) {
 		t.Errorf("lock left: %v", err)
 	}
 }

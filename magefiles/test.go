@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -24,7 +25,11 @@ var testRequirements = []requirement{
 	{"cap", "capistrano"}, // the compatibility test deploys with Capistrano 3
 }
 
-// Test installs what the tests need (git, openssh-server, capistrano; with apt-get when run as root) and runs every test.
+// crossGOOS are the other systems operators deploy from: every package,
+// tests and magefiles included, must build and vet clean there.
+var crossGOOS = []string{"darwin", "windows"}
+
+// Test installs what the tests need (git, openssh-server, capistrano; with apt-get when run as root), runs every test (the magefiles' too), and vets every package for macOS and Windows.
 func Test(ctx context.Context) error {
 	if err := ensureTestTools(ctx); err != nil {
 		return err
@@ -33,8 +38,40 @@ func Test(ctx context.Context) error {
 	if extra := os.Getenv("TESTFLAGS"); extra != "" {
 		args = append(args[:1], append(strings.Fields(extra), args[1:]...)...)
 	}
-	fmt.Println("go", strings.Join(args, " "))
+	var errs []error
+	if err := goCmd(ctx, nil, args...); err != nil {
+		errs = append(errs, fmt.Errorf("go test ./...: %w", err))
+	}
+	// go test ./... leaves out the magefiles (build tag mage): their hook
+	// tests run on their own. Every check runs even when one failed, so
+	// that one run reports them all.
+	if err := goCmd(ctx, nil, "test", "-count=1", "-tags", "mage", "./magefiles/"); err != nil {
+		errs = append(errs, fmt.Errorf("go test -tags mage ./magefiles/: %w", err))
+	}
+	return errors.Join(append(errs, crossVet(ctx))...)
+}
+
+// crossVet runs go vet on every package, and on the magefiles with the
+// mage build tag, for each of crossGOOS.
+func crossVet(ctx context.Context) error {
+	var errs []error
+	for _, goos := range crossGOOS {
+		env := []string{"GOOS=" + goos, "GOARCH=amd64", "CGO_ENABLED=0"}
+		for _, args := range [][]string{{"vet", "./..."}, {"vet", "-tags", "mage", "./magefiles"}} {
+			if err := goCmd(ctx, env, args...); err != nil {
+				errs = append(errs, fmt.Errorf("GOOS=%s go %s: %w", goos, strings.Join(args, " "), err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// goCmd runs go with args, the extra environment env, and this process's
+// output, printing the command line first.
+func goCmd(ctx context.Context, env []string, args ...string) error {
+	fmt.Println(strings.TrimSpace(strings.Join(env, " ") + " go " + strings.Join(args, " ")))
 	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	return cmd.Run()
 }

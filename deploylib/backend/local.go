@@ -5,33 +5,48 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
-	"syscall"
 	"time"
 
 	"github.com/capstan-deploy/capstan/deploylib/shell"
 )
 
+// LocalShell is the shell through which [Local] runs every command.
+const LocalShell = "/bin/sh"
+
+// ErrNoLocalShell is returned, wrapped, by [LocalAvailable] and by
+// [Local.Run] where this machine cannot run commands through [LocalShell]
+// (Windows, or a system without /bin/sh). Servers reached over SSH are not
+// affected.
+var ErrNoLocalShell = errors.New("no local " + LocalShell)
+
 // Local runs commands on this machine through /bin/sh. Each command runs in
 // its own process group, so cancelling its context stops every process it
-// started, not only the shell.
+// started, not only the shell. It needs a Unix-like system (Linux, macOS,
+// the BSDs); elsewhere Run fails with [ErrNoLocalShell] and runs nothing.
 type Local struct {
 	// Env, when not nil, replaces the environment of the commands
 	// (os/exec's rule); nil inherits this process's environment.
 	Env []string
 }
 
+// LocalAvailable reports whether [Local] can run commands here: nil, or
+// an error wrapping [ErrNoLocalShell] that says why not and what to do
+// instead. Stages with local servers call it when they are selected.
+func LocalAvailable() error {
+	return localAvailable()
+}
+
 // Run implements [Conn].
 func (l *Local) Run(ctx context.Context, cmd shell.Command, stdio Stdio) error {
-	c := exec.CommandContext(ctx, "/bin/sh", "-c", cmd.String())
+	if err := localAvailable(); err != nil {
+		return err
+	}
+	c := exec.CommandContext(ctx, LocalShell, "-c", cmd.String())
 	c.Env = l.Env
 	c.Stdin = stdio.Stdin
 	c.Stdout = stdio.Stdout
 	c.Stderr = stdio.Stderr
-	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	c.Cancel = func() error {
-		// Kill the whole group: the shell and everything it started.
-		return syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
-	}
+	ownProcessGroup(c)
 	c.WaitDelay = 2 * time.Second
 	err := c.Run()
 	if err == nil {
@@ -42,33 +57,10 @@ func (l *Local) Run(ctx context.Context, cmd shell.Command, stdio Stdio) error {
 	}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
-		ws, ok := ee.Sys().(syscall.WaitStatus)
-		if ok && ws.Signaled() {
-			return &ExitError{Status: 128 + int(ws.Signal()), Signal: signalName(ws.Signal())}
-		}
-		return &ExitError{Status: ee.ExitCode()}
+		return exitError(ee)
 	}
-	return err
+	return fmt.Errorf("running %s: %w", LocalShell, err)
 }
 
 // Close implements [Conn]; a Local has nothing to release.
 func (l *Local) Close() error { return nil }
-
-func signalName(s syscall.Signal) string {
-	switch s {
-	case syscall.SIGKILL:
-		return "KILL"
-	case syscall.SIGTERM:
-		return "TERM"
-	case syscall.SIGINT:
-		return "INT"
-	case syscall.SIGHUP:
-		return "HUP"
-	case syscall.SIGSEGV:
-		return "SEGV"
-	case syscall.SIGPIPE:
-		return "PIPE"
-	default:
-		return fmt.Sprintf("%d", int(s))
-	}
-}

@@ -29,6 +29,10 @@ type ExecOptions struct {
 	Kind Kind
 	// DryRun means the command is printed and logged but not run.
 	DryRun bool
+	// Shown, when set, is what the console shows instead of the whole
+	// command (its principal part, without guards and plumbing); the log
+	// and verbose mode keep the whole command.
+	Shown string
 }
 
 // Exec is one command on one host, from its announcement to its result.
@@ -63,7 +67,11 @@ const stderrLinesShown = 20
 func (c *Console) Start(host, cmd string, o ExecOptions) *Exec {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	n, _ := c.numberLocked(cmd)
+	display := cmd
+	if o.Shown != "" && !c.opts.Verbose {
+		display = o.Shown
+	}
+	n, _ := c.numberLocked(display)
 	c.seq++
 	e := &Exec{
 		c: c, n: n, host: host, kind: o.Kind, dry: o.DryRun,
@@ -74,7 +82,7 @@ func (c *Console) Start(host, cmd string, o ExecOptions) *Exec {
 		e.id = fmt.Sprintf("%03d", c.seq)
 	}
 	if e.show {
-		c.announceLocked(n, cmd)
+		c.announceLocked(n, display)
 	}
 	level, verb := "INFO", "Running on"
 	if o.Kind != Execute {

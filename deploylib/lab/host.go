@@ -82,7 +82,7 @@ func (h *Host) stop() error {
 		if len(strays) == 0 {
 			break
 		}
-		signalAll(strays, syscall.SIGSTOP)
+		signalAll(strays, sigStop)
 		signalAll(strays, syscall.SIGKILL)
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -133,7 +133,7 @@ func (h *Host) Pause() {
 	}
 	h.paused = append(h.paused, freezeTree(h.Pid)...)
 	strays := carrying(h.envMarker())
-	signalAll(strays, syscall.SIGSTOP)
+	signalAll(strays, sigStop)
 	h.paused = append(h.paused, strays...)
 }
 
@@ -145,7 +145,7 @@ func (h *Host) envMarker() string { return "CAPSTAN_LAB_HOST=" + h.dir }
 func (h *Host) Resume() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	signalAll(h.paused, syscall.SIGCONT)
+	signalAll(h.paused, sigCont)
 	h.paused = nil
 }
 

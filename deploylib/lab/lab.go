@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/capstan-deploy/capstan/deploylib/backend/sshbackend"
+	"github.com/capstan-deploy/capstan/deploylib/internal/flock"
 )
 
 // Options configure a lab.
@@ -278,7 +279,7 @@ var versionConfig = sync.OnceValue(func() string {
 // allowRepo lets the login user's git read repositories that root owns
 // (git refuses a repository owned by someone else: safe.directory).
 func allowRepo(acct account) error {
-	unlock, err := lockFile("/tmp/capstan-lab-user.lock")
+	unlock, err := flock.Lock("/tmp/capstan-lab-user.lock")
 	if err != nil {
 		return err
 	}

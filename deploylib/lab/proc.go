@@ -1,3 +1,5 @@
+//go:build unix
+
 package lab
 
 import (
@@ -6,6 +8,9 @@ import (
 	"strconv"
 	"syscall"
 )
+
+// sigStop and sigCont stop and resume a process (Pause, Resume).
+const sigStop, sigCont = syscall.SIGSTOP, syscall.SIGCONT
 
 // parents returns the parent PID of every process, read from /proc.
 func parents() map[int]int {

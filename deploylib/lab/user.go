@@ -9,7 +9,8 @@ import (
 	"os/user"
 	"strconv"
 	"strings"
-	"syscall"
+
+	"github.com/capstan-deploy/capstan/deploylib/internal/flock"
 )
 
 // LoginUser is the non-root user that a lab run as root logs in as.
@@ -33,7 +34,7 @@ func loginAccount(ctx context.Context) (account, error) {
 		return toAccount(u)
 	}
 	// Test binaries of several packages may get here at once.
-	unlock, err := lockFile("/tmp/capstan-lab-user.lock")
+	unlock, err := flock.Lock("/tmp/capstan-lab-user.lock")
 	if err != nil {
 		return account{}, err
 	}
@@ -95,20 +96,4 @@ func locked(name string) bool {
 		}
 	}
 	return false
-}
-
-// lockFile takes an exclusive lock on path, creating it.
-func lockFile(path string) (unlock func(), err error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return func() {
-		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		f.Close()
-	}, nil
 }

@@ -1,8 +1,10 @@
 // Package scaffold sets a Go repository up for Capstan, as cap install
 // does for Capistrano: it writes magefiles/deploy.go (the configuration
-// and hooks) and stages/production.go and stages/staging.go (the servers),
-// each commented, and adds Capstan and mage (as a go tool) to go.mod. It
-// never overwrites a file.
+// and hooks), magefiles/deploy_test.go (a test of the example hooks),
+// stages/production.go and stages/staging.go (the servers) and
+// stages/local.go (the embedded local stage), each commented, and
+// .vscode/settings.json (the mage build tag for gopls), and adds Capstan
+// and mage (as a go tool) to go.mod. It never overwrites a file.
 //
 // A team runs it from its module's top level:
 //
@@ -24,6 +26,8 @@ import (
 	"runtime/debug"
 	"strings"
 	"text/template"
+
+	"github.com/capstan-deploy/capstan/deploylib/shell"
 )
 
 // Module is Capstan's module path.
@@ -65,6 +69,9 @@ type File struct {
 	// Path is relative to the module's top level, with slashes.
 	Path    string
 	Content string
+	// Optional files that exist already are left alone, with a note of
+	// what they should hold; any other existing file makes Run refuse.
+	Optional bool
 }
 
 // ErrExists is returned, wrapped, when a file to write already exists.
@@ -95,10 +102,14 @@ func Run(ctx context.Context, o Options) error {
 	for _, f := range files {
 		p := filepath.Join(o.Dir, filepath.FromSlash(f.Path))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return err
+			return fmt.Errorf("creating the directory of %s: %w", f.Path, err)
 		}
 		// O_EXCL: a file that appeared since the check is not overwritten.
 		fh, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if f.Optional && errors.Is(err, os.ErrExist) {
+			fmt.Fprintf(o.Out, "kept %s (exists); for editors, it should hold:\n%s", f.Path, f.Content)
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("%w: %v", ErrExists, err)
 		}
@@ -107,7 +118,7 @@ func Run(ctx context.Context, o Options) error {
 			werr = cerr
 		}
 		if werr != nil {
-			return werr
+			return fmt.Errorf("writing %s: %w", f.Path, werr)
 		}
 		fmt.Fprintf(o.Out, "created %s\n", f.Path)
 	}
@@ -215,6 +226,9 @@ func goRun(ctx context.Context, o Options, args ...string) ([]byte, error) {
 func checkFree(dir string, files []File) error {
 	var exist []string
 	for _, f := range files {
+		if f.Optional {
+			continue
+		}
 		if _, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(f.Path))); err == nil {
 			exist = append(exist, f.Path)
 		}
@@ -266,12 +280,21 @@ func Files(o Options, modPath string) ([]File, error) {
 	data := map[string]string{
 		"Module": modPath, "App": o.Application, "RepoURL": o.RepoURL, "RepoComment": repoComment,
 		"Branch": o.Branch, "DeployTo": o.DeployTo,
+		// What the example hooks send, as deploy_test.go expects it.
+		"MigrateCommand": "cd " + shell.Quote(path.Join(o.DeployTo, "current")) + " && ./bin/migrate up",
+		"RestartCommand": "sudo systemctl restart " + shell.Quote(o.Application),
 	}
 	var out []File
-	for _, t := range []struct{ path, text string }{
-		{"magefiles/deploy.go", deployTemplate},
-		{"stages/production.go", productionTemplate},
-		{"stages/staging.go", stagingTemplate},
+	for _, t := range []struct {
+		path, text string
+		optional   bool
+	}{
+		{"magefiles/deploy.go", deployTemplate, false},
+		{"magefiles/deploy_test.go", deployTestTemplate, false},
+		{"stages/production.go", productionTemplate, false},
+		{"stages/staging.go", stagingTemplate, false},
+		{"stages/local.go", localTemplate, false},
+		{".vscode/settings.json", vscodeSettings, true},
 	} {
 		tpl, err := template.New(t.path).Parse(t.text)
 		if err != nil {
@@ -281,7 +304,7 @@ func Files(o Options, modPath string) ([]File, error) {
 		if err := tpl.Execute(&b, data); err != nil {
 			return nil, err
 		}
-		out = append(out, File{Path: t.path, Content: b.String()})
+		out = append(out, File{Path: t.path, Content: b.String(), Optional: t.optional})
 	}
 	return out, nil
 }
@@ -300,14 +323,30 @@ func nextSteps(o Options) string {
 	var b strings.Builder
 	b.WriteString(`
 Next:
-  1. Put your servers in stages/production.go and stages/staging.go.
-  2. go tool mage -l                          lists every task
-  3. go tool mage staging deploy:check        checks the servers, changes nothing
-  4. go tool mage staging dryrun deploy       prints every command, runs nothing
-  5. go tool mage staging deploy
+  1. git commit, then: go tool mage local deploy
+                                              deploys HEAD into .deploy/local, no server needed
+  2. Put your servers in stages/production.go and stages/staging.go.
+  3. go tool mage -l                          lists every task
+  4. go tool mage staging deploy:check        checks the servers, changes nothing
+  5. go tool mage staging dryrun deploy       prints every command, runs nothing
+  6. go tool mage staging deploy
+  7. go test -tags mage ./magefiles/          tests your hooks (magefiles/deploy_test.go)
+
+Editors: magefiles build only with the tag mage. .vscode/settings.json tells
+gopls; for other editors set GOFLAGS=-tags=mage in gopls' environment.
 `)
-	if ig, err := os.ReadFile(filepath.Join(o.Dir, ".gitignore")); err != nil || !regexp.MustCompile(`(?m)^/?log/?$`).Match(ig) {
-		b.WriteString("\nEach run appends to log/deploy.log: add /log/ to .gitignore.\n")
+	ig, _ := os.ReadFile(filepath.Join(o.Dir, ".gitignore"))
+	var ignore []string
+	for _, p := range []struct{ entry, re, why string }{
+		{"/log/", `(?m)^/?log/?$`, "each run appends to log/deploy.log"},
+		{"/.deploy/", `(?m)^/?\.deploy/?$`, "the local stage deploys into .deploy/local"},
+	} {
+		if !regexp.MustCompile(p.re).Match(ig) {
+			ignore = append(ignore, fmt.Sprintf("%s (%s)", p.entry, p.why))
+		}
+	}
+	if len(ignore) > 0 {
+		fmt.Fprintf(&b, "\nAdd to .gitignore: %s.\n", strings.Join(ignore, ", "))
 	}
 	return b.String()
 }
@@ -318,12 +357,17 @@ const deployTemplate = `//go:build mage
 package main
 
 // go tool mage -l                          every task
+// go tool mage local deploy                deploy HEAD into .deploy/local, no server (stages/local.go)
 // go tool mage production deploy           deploy (stages/production.go)
 // go tool mage production dryrun deploy    print every command, run nothing
 // go tool mage production deploy:check     check the servers, change nothing
 // go tool mage production releases         the releases on each server
 // go tool mage production rollback         back to the previous release
 // go tool mage flow deploy                 the deploy flow with every hook
+//
+// Editors and go test see this file only with the build tag mage:
+// go test -tags mage ./magefiles/ runs deploy_test.go; .vscode/settings.json
+// sets the tag for gopls (elsewhere: GOFLAGS=-tags=mage).
 
 import (
 	"context"
@@ -334,7 +378,7 @@ import (
 	//mage:import
 	_ "github.com/capstan-deploy/capstan/deploylib/targets/deployns" // deploy:check, deploy:rollback, ...
 	//mage:import
-	_ "{{.Module}}/stages" // production, staging
+	_ "{{.Module}}/stages" // production, staging, local
 )
 
 // Everything below is unexported: mage makes a target of every exported
@@ -421,5 +465,101 @@ func Staging() {
 			{Host: "deploy@staging.example.com", Roles: []string{"app", "web", "db"}, Primary: true},
 		},
 	})
+}
+`
+
+const deployTestTemplate = `//go:build mage
+
+package main
+
+// The hooks of deploy.go are plain functions: test them like any Go code.
+// The Recorder backend records every command and runs nothing, so no
+// server is needed:
+//
+//	go test -tags mage ./magefiles/
+
+import (
+	"context"
+	"io"
+	"slices"
+	"testing"
+
+	"github.com/capstan-deploy/capstan/deploylib"
+	"github.com/capstan-deploy/capstan/deploylib/backend"
+)
+
+// testStage is the fleet of the hook tests; none of it is contacted.
+var testStage = deploylib.Stage{
+	Name: "test",
+	Servers: []deploylib.Server{
+		{Host: "deploy@web1", Roles: []string{"app", "web"}},
+		{Host: "deploy@web2", Roles: []string{"app", "web"}},
+		{Host: "deploy@db1", Roles: []string{"db"}, Primary: true},
+	},
+}
+
+// TestHooks runs each hook on testStage and checks the commands it sent,
+// host by host, in order.
+func TestHooks(t *testing.T) {
+	tests := []struct {
+		name string
+		hook func(context.Context) error
+		want []backend.Record
+	}{
+		{"migrate", migrate, []backend.Record{
+			// Outside a deploy the release is current (Capistrano's rule).
+			{Host: "deploy@db1", Command: {{printf "%q" .MigrateCommand}}},
+		}},
+		{"restart", restart, []backend.Record{
+			{Host: "deploy@web1", Command: {{printf "%q" .RestartCommand}}},
+			{Host: "deploy@web2", Command: {{printf "%q" .RestartCommand}}},
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, k := range []string{"HOSTS", "ROLES", "DRY_RUN"} {
+				t.Setenv(k, "") // the run reads these filters
+			}
+			rec := backend.NewRecorder("")
+			dial := func(ctx context.Context, s deploylib.Server) (backend.Conn, error) { return rec.ForHost(s.Host), nil }
+			err := deploylib.Start(context.Background(), deploylib.NewTask("test:"+tc.name, "runs one hook", tc.hook),
+				deploylib.WithStage(testStage), deploylib.WithDialer(dial), deploylib.WithOutput(io.Discard))
+			if err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			if got := rec.Log(); !slices.Equal(got, tc.want) {
+				t.Errorf("%s ran\n%q\nwant\n%q", tc.name, got, tc.want)
+			}
+		})
+	}
+}
+`
+
+const localTemplate = `package stages
+
+import "github.com/capstan-deploy/capstan/deploylib"
+
+// Local selects the embedded local stage: this repository's HEAD deployed
+// into .deploy/local on this machine, through /bin/sh, no SSH and no
+// server: go tool mage local deploy. It is the quickest way to see what a
+// deploy does (look at .deploy/local afterwards). On Windows it says it
+// needs /bin/sh; deploy to a server over SSH there.
+func Local() error {
+	s, err := deploylib.LocalStage(".")
+	if err != nil {
+		return err
+	}
+	deploylib.UseStage(s)
+	return nil
+}
+`
+
+// vscodeSettings makes gopls and VS Code's Go commands build the
+// magefiles, which carry the build tag mage.
+const vscodeSettings = `{
+	"gopls": {
+		"build.buildFlags": ["-tags=mage"]
+	},
+	"go.buildTags": "mage"
 }
 `

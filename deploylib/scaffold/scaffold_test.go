@@ -3,12 +3,15 @@ package scaffold
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
+	"go/format"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,14 +19,15 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
-// TestFilesGolden pins the three files the scaffold writes.
+// TestFilesGolden pins the files the scaffold writes, and checks that
+// the Go files among them are gofmt-clean.
 func TestFilesGolden(t *testing.T) {
 	files, err := Files(Options{Dir: t.TempDir(), Application: "shop", RepoURL: "git@github.com:acme/shop.git", Branch: "main"}, "example.com/shop")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range files {
-		p := filepath.Join("testdata", strings.ReplaceAll(f.Path, "/", "_")+".golden")
+		p := filepath.Join("testdata", strings.ReplaceAll(strings.TrimPrefix(f.Path, "."), "/", "_")+".golden")
 		if *update {
 			os.MkdirAll("testdata", 0o755)
 			os.WriteFile(p, []byte(f.Content), 0o644)
@@ -34,6 +38,33 @@ func TestFilesGolden(t *testing.T) {
 		}
 		if string(want) != f.Content {
 			t.Errorf("%s differs from %s; run go test ./deploylib/scaffold -update and review the diff", f.Path, p)
+		}
+		if strings.HasSuffix(f.Path, ".go") {
+			if b, err := format.Source([]byte(f.Content)); err != nil || string(b) != f.Content {
+				t.Errorf("%s is not gofmt-clean: %v", f.Path, err)
+			}
+		}
+	}
+}
+
+// TestOptionalFileKept: a team's own .vscode/settings.json is left alone,
+// and the scaffold says what it should hold, instead of refusing.
+func TestOptionalFileKept(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module example.com/shop\n\ngo 1.26\n"), 0o644)
+	os.MkdirAll(filepath.Join(dir, ".vscode"), 0o755)
+	mine := []byte(`{"editor.tabSize": 4}` + "\n")
+	os.WriteFile(filepath.Join(dir, ".vscode", "settings.json"), mine, 0o644)
+	var out bytes.Buffer
+	if err := Run(context.Background(), Options{Dir: dir, Out: &out, SkipGoMod: true}); err != nil {
+		t.Fatalf("Run: %v\n%s", err, out.String())
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, ".vscode", "settings.json")); !bytes.Equal(b, mine) {
+		t.Errorf(".vscode/settings.json was changed to %s", b)
+	}
+	for _, want := range []string{"kept .vscode/settings.json (exists)", `"build.buildFlags": ["-tags=mage"]`, "created stages/local.go", "created magefiles/deploy_test.go"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
 	}
 }
@@ -135,36 +166,35 @@ func TestScaffoldEndToEnd(t *testing.T) {
 	run(true, nil, "go", "mod", "edit", "-require="+Module+"@v0.0.0-00010101000000-000000000000", "-replace="+Module+"="+root)
 
 	out := run(true, nil, "go", "run", Module+"/deploylib/cmd/capstan-init", "-repo", "git@example.com:acme/shop.git")
-	mustContain("capstan-init", out, "created magefiles/deploy.go", "created stages/production.go", "created stages/staging.go",
-		"go get -tool github.com/magefile/mage@"+MageVersion, "add /log/ to .gitignore")
+	mustContain("capstan-init", out, "created magefiles/deploy.go", "created magefiles/deploy_test.go", "created stages/production.go",
+		"created stages/staging.go", "created stages/local.go", "created .vscode/settings.json",
+		"go get -tool github.com/magefile/mage@"+MageVersion, "Add to .gitignore: /log/", "/.deploy/")
+	var settings struct {
+		Gopls map[string][]string `json:"gopls"`
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, ".vscode", "settings.json")); err != nil || json.Unmarshal(b, &settings) != nil {
+		t.Errorf(".vscode/settings.json: %v\n%s", err, b)
+	} else if got := settings.Gopls["build.buildFlags"]; !slices.Equal(got, []string{"-tags=mage"}) {
+		t.Errorf(".vscode/settings.json: gopls build.buildFlags %q, want [-tags=mage]", got)
+	}
 	gomod, _ := os.ReadFile(filepath.Join(dir, "go.mod"))
 	mustContain("go.mod", string(gomod), "tool github.com/magefile/mage", "github.com/magefile/mage "+MageVersion)
 
 	// A second run refuses and changes nothing.
 	before, _ := os.ReadFile(filepath.Join(dir, "magefiles", "deploy.go"))
 	err = Run(context.Background(), Options{Dir: dir, Out: new(bytes.Buffer)})
-	if !errors.Is(err, ErrExists) || !strings.Contains(err.Error(), "magefiles/deploy.go, stages/production.go, stages/staging.go") {
+	if !errors.Is(err, ErrExists) || !strings.Contains(err.Error(), "magefiles/deploy.go, magefiles/deploy_test.go, stages/production.go, stages/staging.go, stages/local.go") {
 		t.Errorf("second scaffold: %v", err)
 	}
 	if after, _ := os.ReadFile(filepath.Join(dir, "magefiles", "deploy.go")); !bytes.Equal(before, after) {
 		t.Errorf("magefiles/deploy.go changed")
 	}
 
-	// A local stage, so that the module can deploy itself without SSH.
-	os.WriteFile(filepath.Join(dir, "stages", "local.go"), []byte(`package stages
+	// The example hook test passes as written (the magefiles' tests need
+	// the build tag mage).
+	out = run(true, nil, "go", "test", "-count=1", "-tags", "mage", "./magefiles/")
+	mustContain("go test -tags mage ./magefiles/", out, "ok  \texample.com/shop/magefiles")
 
-import "github.com/capstan-deploy/capstan/deploylib"
-
-// Local deploys this repository's HEAD into .deploy/local.
-func Local() error {
-	s, err := deploylib.LocalStage(".")
-	if err != nil {
-		return err
-	}
-	deploylib.UseStage(s)
-	return nil
-}
-`), 0o644)
 	// A team task, as the README's "Your own tasks" writes it.
 	os.WriteFile(filepath.Join(dir, "magefiles", "app.go"), []byte(`//go:build mage
 
@@ -244,6 +274,7 @@ func restartApp(ctx context.Context) error {
 	out = run(true, []string{"SHELL=" + fakeShell}, "go", "tool", "mage", "local",
 		"deploy", "releases", "run", "head -1 go.mod", "deploy:check", "ssh", "-host=localhost")
 	mustContain("deploy", out, "deploy finished: release ")
+	checkLocalDeploy(t, dir, run(true, nil, "git", "rev-parse", "HEAD"))
 	mustContain("releases", out, "localhost  "+filepath.Join(dir, ".deploy", "local"), "main    alice  current")
 	mustContain("run", out, "      01 localhost | module example.com/shop")
 	mustContain("deploy:check", out, "localhost  ok     ok", "ready")
@@ -261,5 +292,50 @@ func restartApp(ctx context.Context) error {
 	log, _ := os.ReadFile(filepath.Join(dir, "log", "deploy.log"))
 	if n := strings.Count(string(log), " INFO START "); n != 12 {
 		t.Errorf("%d START lines in log/deploy.log, want one per run", n)
+	}
+
+	// A team on macOS or Windows compiles the same deploy binary.
+	for _, goos := range []string{"darwin", "windows"} {
+		cmd := exec.Command("go", "tool", "mage", "-goos", goos, "-goarch", "amd64", "-compile", filepath.Join(t.TempDir(), "deploy-"+goos))
+		cmd.Dir, cmd.Env = dir, append(env, "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("compiling the deploy binary for %s: %v\n%s", goos, err, out)
+		}
+	}
+}
+
+// checkLocalDeploy checks what the local stage's first deploy left in
+// dir/.deploy/local: current links to the one release, by absolute path,
+// and the release holds the files of HEAD, its REVISION and REVISION_TIME,
+// and revisions.log says so in Capistrano's words.
+func checkLocalDeploy(t *testing.T, dir, head string) {
+	t.Helper()
+	head = strings.TrimSpace(head)
+	deployTo := filepath.Join(dir, ".deploy", "local")
+	releases, err := os.ReadDir(filepath.Join(deployTo, "releases"))
+	if err != nil || len(releases) != 1 {
+		t.Fatalf("releases/: %v, %v; want one release", releases, err)
+	}
+	release := filepath.Join(deployTo, "releases", releases[0].Name())
+	if target, err := os.Readlink(filepath.Join(deployTo, "current")); err != nil || target != release {
+		t.Errorf("current -> %q (%v), want -> %s", target, err, release)
+	}
+	for _, c := range []struct{ file, want string }{
+		{"REVISION", head + "\n"},
+		{"go.mod", "module example.com/shop\n"},
+		{"stages/local.go", "func Local() error"},
+	} {
+		b, err := os.ReadFile(filepath.Join(deployTo, "current", filepath.FromSlash(c.file)))
+		if err != nil || !strings.Contains(string(b), c.want) {
+			t.Errorf("current/%s: %v, %q; want it to hold %q", c.file, err, b, c.want)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(release, "REVISION_TIME")); err != nil || !regexp.MustCompile(`^\d+\n$`).Match(b) {
+		t.Errorf("REVISION_TIME: %q, %v", b, err)
+	}
+	log, err := os.ReadFile(filepath.Join(deployTo, "revisions.log"))
+	want := "Branch main (at " + head + ") deployed as release " + releases[0].Name() + " by alice\n"
+	if err != nil || string(log) != want {
+		t.Errorf("revisions.log: %q, %v; want %q", log, err, want)
 	}
 }

@@ -23,6 +23,8 @@ type Command struct {
 	Env map[string]string
 
 	raw      string // a script given by the user on purpose, never quoted
+	shown    string // what people are shown instead (Shown)
+	covers   int    // how many links of next shown covers
 	negate   bool
 	redirect []string // already rendered redirections, such as "2>/dev/null"
 	next     []link
@@ -81,6 +83,51 @@ func (c Command) chain(op string, d Command) Command {
 	copy(next, c.next)
 	c.next = append(next, link{op: op, cmd: d})
 	return c
+}
+
+// Shown returns c with display as what people are shown of it: the
+// principal command as a person would write it (ln -s RELEASE current),
+// without the guards, fences and plumbing around it. It covers c as built
+// so far; commands chained to it later add their own. String still renders
+// everything that runs, for the log.
+func (c Command) Shown(display string) Command {
+	c.shown, c.covers = display, len(c.next)
+	return c
+}
+
+// Display returns what people are shown of c: the displays set with Shown
+// in c and in the commands chained to it, joined by " && ", leaving out
+// the parts that have none; c's String when no part has one.
+func (c Command) Display() string {
+	if !c.HasDisplay() {
+		return c.String()
+	}
+	var parts []string
+	rest := c.next
+	if c.shown != "" {
+		parts = append(parts, c.shown)
+		rest = c.next[c.covers:]
+	}
+	for _, l := range rest {
+		if l.cmd.HasDisplay() {
+			parts = append(parts, l.cmd.Display())
+		}
+	}
+	return strings.Join(parts, " && ")
+}
+
+// HasDisplay reports whether c or a command chained to it was given a
+// display with Shown.
+func (c Command) HasDisplay() bool {
+	if c.shown != "" {
+		return true
+	}
+	for _, l := range c.next {
+		if l.cmd.HasDisplay() {
+			return true
+		}
+	}
+	return false
 }
 
 // Not returns "! c": a command that succeeds when c fails. It applies to

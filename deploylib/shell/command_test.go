@@ -138,3 +138,27 @@ func TestCommandNameIsData(t *testing.T) {
 		}
 	}
 }
+
+func TestDisplay(t *testing.T) {
+	guard := New("test", "-d", "/srv/app")
+	ln := New("ln", "-s", "/srv/app/releases/1", "/srv/app/tmp/current")
+	for _, tt := range []struct {
+		name string
+		c    Command
+		want string
+	}{
+		{"no display: the whole command", guard.And(ln), "test -d /srv/app && ln -s /srv/app/releases/1 /srv/app/tmp/current"},
+		{"a principal command in a chain", guard.And(ln.Shown("ln -s releases/1 current")).And(New("mv", "a", "b")), "ln -s releases/1 current"},
+		{"a display covers what was built before it", guard.And(ln).Shown("switch").And(New("rm", "x").Shown("rm x")), "switch && rm x"},
+		{"nested", guard.Or(New("echo", "no").And(New("false"))).And(guard.And(ln.Shown("ln"))), "ln"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.c.Display(); got != tt.want {
+				t.Errorf("Display() = %q, want %q", got, tt.want)
+			}
+			if tt.c.String() == tt.c.Display() && tt.c.HasDisplay() && tt.want != tt.c.String() {
+				t.Errorf("String() lost the script: %q", tt.c.String())
+			}
+		})
+	}
+}

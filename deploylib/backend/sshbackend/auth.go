@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"syscall"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
@@ -19,6 +21,10 @@ type sshAgent struct {
 	client agent.ExtendedAgent
 }
 
+// agentBusyWait is how long openAgent retries an agent whose listen queue
+// is full.
+const agentBusyWait = 5 * time.Second
+
 // openAgent connects to $SSH_AUTH_SOCK. It returns nil, nil when the
 // variable is not set.
 func openAgent() (*sshAgent, error) {
@@ -27,6 +33,14 @@ func openAgent() (*sshAgent, error) {
 		return nil, nil
 	}
 	conn, err := net.Dial("unix", sock)
+	// A busy agent's listen queue may be full (128 connections waiting
+	// for ssh-agent to accept them, when hundreds of hosts are dialed at
+	// once): that fails at once with EAGAIN, so try again for a while.
+	for wait, waited := time.Millisecond, time.Duration(0); errors.Is(err, syscall.EAGAIN) && waited < agentBusyWait; waited += wait {
+		time.Sleep(wait)
+		wait = min(2*wait, 50*time.Millisecond)
+		conn, err = net.Dial("unix", sock)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("sshbackend: ssh-agent at SSH_AUTH_SOCK=%s: %w", sock, err)
 	}

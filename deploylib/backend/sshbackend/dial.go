@@ -7,6 +7,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -75,6 +76,12 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 			closeAll()
 			return nil, &OpError{Addr: r.target.addr(), Op: "session", Err: fmt.Errorf("agent forwarding: %w", err)}
 		}
+	} else {
+		// Logged in: the agent is needed no more, and a connection to it
+		// per host would hold a file descriptor here and in the agent for
+		// the whole run.
+		ag.Close()
+		ag = nil
 	}
 	c := &Conn{
 		addr:         r.target.addr(),
@@ -102,6 +109,14 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 func dialEndpoint(ctx context.Context, via *ssh.Client, ep endpoint, kh *knownHosts, ag *sshAgent, timeout time.Duration) (*ssh.Client, error) {
 	addr := ep.addr()
 	fail := func(op string, err error) error { return &OpError{Addr: addr, Op: op, Err: err} }
+	if via == nil {
+		// Waiting for a turn does not count against the timeout.
+		release, err := handshakeTurn(ctx, addr)
+		if err != nil {
+			return nil, fail("dial", err)
+		}
+		defer release()
+	}
 	hctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
@@ -162,6 +177,74 @@ func dialEndpoint(ctx context.Context, via *ssh.Client, ep endpoint, kh *knownHo
 	}
 	_ = nc.SetDeadline(time.Time{})
 	return ssh.NewClient(sc, chans, reqs), nil
+}
+
+// MaxHandshakesPerAddress caps the SSH handshakes that this process has
+// in progress at once with one address (the first hop: the host, or its
+// jump host). OpenSSH's sshd starts refusing unauthenticated connections
+// beyond its MaxStartups (10 by default), and a fleet behind one bastion
+// opens a connection to the bastion per host.
+const MaxHandshakesPerAddress = 8
+
+// MaxHandshakes caps the SSH handshakes that this process has in progress
+// at once, over all addresses. Hundreds at once would share the CPU (key
+// exchange, here and on a jump host) until each took longer than
+// HandshakeTimeout; a handshake's time waiting for its turn does not count
+// against that timeout.
+const MaxHandshakes = 128
+
+// handshakes holds a semaphore per address with handshakes in progress or
+// waiting, and the process-wide one.
+var handshakes = struct {
+	sync.Mutex
+	m   map[string]*handshakeSem
+	all chan struct{}
+}{m: map[string]*handshakeSem{}, all: make(chan struct{}, MaxHandshakes)}
+
+type handshakeSem struct {
+	slots chan struct{}
+	users int // holding or waiting for a slot
+}
+
+// handshakeTurn waits until fewer than MaxHandshakesPerAddress handshakes
+// with addr, and fewer than MaxHandshakes in all, are in progress; release
+// ends the caller's.
+func handshakeTurn(ctx context.Context, addr string) (release func(), err error) {
+	handshakes.Lock()
+	s := handshakes.m[addr]
+	if s == nil {
+		s = &handshakeSem{slots: make(chan struct{}, MaxHandshakesPerAddress)}
+		handshakes.m[addr] = s
+	}
+	s.users++
+	handshakes.Unlock()
+	leave := func() {
+		handshakes.Lock()
+		if s.users--; s.users == 0 {
+			delete(handshakes.m, addr)
+		}
+		handshakes.Unlock()
+	}
+	wait := func(slots chan struct{}) error {
+		select {
+		case slots <- struct{}{}:
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for a turn to connect: %w", ctx.Err())
+		}
+	}
+	// The address's turn first, so that handshakes queued behind one
+	// bastion hold no process-wide turn while they wait.
+	if err := wait(s.slots); err != nil {
+		leave()
+		return nil, err
+	}
+	if err := wait(handshakes.all); err != nil {
+		<-s.slots
+		leave()
+		return nil, err
+	}
+	return func() { <-handshakes.all; <-s.slots; leave() }, nil
 }
 
 // deadlineErr explains err, a dial that was cancelled or ran out of time:

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"os"
@@ -15,11 +16,11 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
+	"github.com/capstan-deploy/capstan/deploylib/internal/flock"
 	"github.com/capstan-deploy/capstan/deploylib/shell"
 )
 
@@ -121,11 +122,23 @@ type knownHosts struct {
 // cannot be parsed is skipped, as OpenSSH does, with a warning through
 // logf (once per process for each such line); the other entries still
 // apply, so unknown and changed keys are still refused.
+//
+// The files are parsed again only when their contents changed since the
+// last call for the same files: a run dialing a thousand hosts listed in
+// one known_hosts file parses it once, not a thousand times.
 func loadKnownHosts(files []string, acceptNew bool, logf func(string, ...any)) (*knownHosts, error) {
 	k := &knownHosts{files: files, acceptNew: acceptNew, logf: logf}
+	key := strings.Join(files, "\x00")
+	if v, ok := parsedKnownHosts.Load(key); ok {
+		if p := v.(*parsedFiles); p.unchanged(files) {
+			k.check, k.hasCA = p.check, p.hasCA
+			return k, nil
+		}
+	}
 	var existing []string
 	contents := map[string][]byte{}
-	for _, f := range files {
+	read := make([][]byte, len(files)) // nil: the file does not exist
+	for i, f := range files {
 		b, err := os.ReadFile(f)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
@@ -133,6 +146,10 @@ func loadKnownHosts(files []string, acceptNew bool, logf func(string, ...any)) (
 		if err != nil {
 			return nil, fmt.Errorf("sshbackend: known hosts: %w", err)
 		}
+		if b == nil {
+			b = []byte{}
+		}
+		read[i] = b
 		existing = append(existing, f)
 		contents[f] = b
 		if bytes.Contains(b, []byte("@cert-authority")) {
@@ -144,7 +161,60 @@ func loadKnownHosts(files []string, acceptNew bool, logf func(string, ...any)) (
 		return nil, fmt.Errorf("sshbackend: known hosts: %w", err)
 	}
 	k.check = cb
+	parsedKnownHosts.Store(key, &parsedFiles{contents: read, check: cb, hasCA: k.hasCA})
 	return k, nil
+}
+
+// parsedKnownHosts holds, for each list of known_hosts files (joined by
+// NUL), the *parsedFiles last made of them.
+var parsedKnownHosts sync.Map
+
+// parsedFiles is a known_hosts database and the contents of the files it
+// was parsed from.
+type parsedFiles struct {
+	contents [][]byte // per file, nil when it did not exist
+	check    ssh.HostKeyCallback
+	hasCA    bool
+}
+
+// compareBufs are the buffers unchanged reads the files into, so that a
+// thousand dials do not allocate a copy of the files each.
+var compareBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// unchanged reports whether files hold what p was parsed from, byte for
+// byte (a file's size and modification time could stay the same across a
+// quick rewrite).
+func (p *parsedFiles) unchanged(files []string) bool {
+	if len(files) != len(p.contents) {
+		return false
+	}
+	bp := compareBufs.Get().(*[]byte)
+	defer compareBufs.Put(bp)
+	for i, f := range files {
+		want := p.contents[i]
+		fh, err := os.Open(f)
+		if err != nil {
+			if want == nil && errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			return false
+		}
+		if want == nil {
+			fh.Close()
+			return false
+		}
+		// One byte more than expected, to see that the file ends there.
+		if cap(*bp) < len(want)+1 {
+			*bp = make([]byte, len(want)+1)
+		}
+		buf := (*bp)[:len(want)+1]
+		n, err := io.ReadFull(fh, buf)
+		fh.Close()
+		if err != io.ErrUnexpectedEOF && !(err == io.EOF && len(want) == 0) || n != len(want) || !bytes.Equal(buf[:n], want) {
+			return false
+		}
+	}
+	return true
 }
 
 // badLine matches x/crypto's error for a line of a known_hosts file that
@@ -376,7 +446,7 @@ func (k *knownHosts) record(addr string, remote net.Addr, key ssh.PublicKey) (*H
 	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
 		return nil, fmt.Errorf("recording host key: %w", err)
 	}
-	unlock, err := lockFile(file + ".lock")
+	unlock, err := flock.Lock(file + ".lock")
 	if err != nil {
 		return nil, fmt.Errorf("recording host key: %w", err)
 	}
@@ -407,20 +477,4 @@ func (k *knownHosts) record(addr string, remote net.Addr, key ssh.PublicKey) (*H
 		k.logf("recorded new host key of %s in %s: %s %s", knownhosts.Normalize(addr), file, key.Type(), ssh.FingerprintSHA256(key))
 	}
 	return nil, nil
-}
-
-// lockFile takes an exclusive flock(2) on path, creating it (mode 0600).
-func lockFile(path string) (unlock func(), err error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return func() {
-		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		f.Close()
-	}, nil
 }

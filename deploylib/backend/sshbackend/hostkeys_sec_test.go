@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/capstan-deploy/capstan/deploylib/internal/flock"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 )
@@ -77,7 +78,7 @@ func TestAcceptNewHonoursOtherProcessUnderLock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	unlock, err := lockFile(file + ".lock") // the other process
+	unlock, err := flock.Lock(file + ".lock") // the other process
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -173,3 +174,57 @@ type fakeAddr struct{}
 
 func (fakeAddr) Network() string { return "tcp" }
 func (fakeAddr) String() string  { return "192.0.2.1:22" }
+
+// TestKnownHostsReloadedWhenChanged checks that the parsed known_hosts
+// files are reused only while the files are unchanged: a key replaced, a
+// file removed or created is seen by the next load.
+func TestKnownHostsReloadedWhenChanged(t *testing.T) {
+	dir := t.TempDir()
+	file, other := filepath.Join(dir, "known_hosts"), filepath.Join(dir, "other")
+	a, b := newPub(t, "ed25519"), newPub(t, "ed25519")
+	addr := "web1:22"
+	remote := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 22}
+	write := func(path string, k ssh.PublicKey) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(knownhosts.Line([]string{"web1"}, k)+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	accepts := func(k ssh.PublicKey) bool {
+		t.Helper()
+		kh, err := loadKnownHosts([]string{file, other}, false, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		he, err := kh.verify(addr, remote, k, false)
+		return he == nil && err == nil
+	}
+	write(file, a)
+	if !accepts(a) || accepts(b) {
+		t.Fatal("key a should be the only one accepted")
+	}
+	if !accepts(a) {
+		t.Fatal("key a refused on the second load")
+	}
+	before, err := os.Stat(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(file, b) // same size, same inode, and below the same modification time
+	if err := os.Chtimes(file, before.ModTime(), before.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	if accepts(a) || !accepts(b) {
+		t.Fatal("after the file changed, key b should be the only one accepted")
+	}
+	write(other, a) // a file that did not exist appears
+	if !accepts(a) {
+		t.Fatal("the key of a file created since the last load was not seen")
+	}
+	if err := os.Remove(other); err != nil {
+		t.Fatal(err)
+	}
+	if accepts(a) {
+		t.Fatal("the key of a removed file is still accepted")
+	}
+}

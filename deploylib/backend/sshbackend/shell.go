@@ -79,7 +79,9 @@ printf '%s%s %s %s\n' capstan-end: @TOK@ "$capstan_s" "$capstan_g"; printf '%s%s
 // shellScript returns the script that runs cmd in the command shell,
 // framed by the begin and end tokens of tok (hexadecimal digits).
 func shellScript(tok, cmd string) string {
-	return strings.NewReplacer("@TOK@", tok, "@CMD@", shell.Quote(cmd)).Replace(scriptTemplate)
+	// The token first, so that the command's text is not searched for
+	// @TOK@; a strings.Replacer built per command would cost more.
+	return strings.Replace(strings.ReplaceAll(scriptTemplate, "@TOK@", tok), "@CMD@", shell.Quote(cmd), 1)
 }
 
 func beginToken(tok string) string { return "capstan-begin:" + tok }

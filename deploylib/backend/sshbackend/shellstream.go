@@ -100,10 +100,16 @@ func (s *shellStream) detach(f *frame) {
 	}
 }
 
+// streamReadSize is the read buffer of each stream of a command shell. It
+// lives as long as the connection, two per host: a channel's Read returns
+// what has arrived, so a larger buffer would save few calls and cost
+// memory per host.
+const streamReadSize = 8 << 10
+
 // read feeds the stream from r until r ends, then calls end.
 func (s *shellStream) read(r io.Reader, end func()) {
 	defer end()
-	b := make([]byte, 32<<10)
+	b := make([]byte, streamReadSize)
 	for {
 		n, err := r.Read(b)
 		if n > 0 {

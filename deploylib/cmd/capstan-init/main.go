@@ -4,9 +4,13 @@
 //	go run github.com/capstan-deploy/capstan/deploylib/cmd/capstan-init@latest
 //
 // It writes magefiles/deploy.go (configuration and example hooks),
-// stages/production.go and stages/staging.go (the servers), each with
-// comments, then adds Capstan and mage (as a go tool) to go.mod. It never
-// overwrites a file: if any of the three exists, it writes nothing.
+// magefiles/deploy_test.go (a test of those hooks: go test -tags mage
+// ./magefiles/), stages/production.go and stages/staging.go (the servers),
+// stages/local.go (the local stage: go tool mage local deploy, no server),
+// each with comments, and .vscode/settings.json (the mage build tag for
+// gopls), then adds Capstan and mage (as a go tool) to go.mod. It never
+// overwrites a file: if any of the Go files exists, it writes nothing; an
+// existing .vscode/settings.json is kept, and what it should hold printed.
 //
 // Flags:
 //
@@ -41,7 +45,8 @@ func main() {
 	flag.BoolVar(&o.SkipGoMod, "no-go-mod", false, "leave go.mod alone and print the go commands to run")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run github.com/capstan-deploy/capstan/deploylib/cmd/capstan-init@latest [flags]\n\n"+
-			"Writes magefiles/deploy.go, stages/production.go and stages/staging.go, and adds Capstan and mage to go.mod.\n\n")
+			"Writes magefiles/deploy.go and deploy_test.go, stages/production.go, staging.go and local.go, and\n"+
+			".vscode/settings.json, and adds Capstan and mage to go.mod.\n\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()

@@ -10,7 +10,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/capstan-deploy/capstan/deploylib/lab"
@@ -479,9 +478,7 @@ func (tr *toolRun) deploy(ctx context.Context, common map[string]string, name st
 	err = cmd.Run()
 	s := Sample{Wall: time.Since(start)}
 	if cmd.ProcessState != nil {
-		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			s.CPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-		}
+		s.CPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	}
 	if err != nil {
 		return s, fmt.Errorf("%v; the last lines of %s:\n%s", err, logFile, tail(logFile, 15))

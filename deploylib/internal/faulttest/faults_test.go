@@ -142,40 +142,52 @@ func TestHookFailsOnOneHostDuringUpdated(t *testing.T) {
 	f.check(expect{release: prev, gone: []string{rel}})
 }
 
-// Two deploys started 10 ms apart, 20 times: exactly one proceeds, the
-// other fails at once naming the holder of the lock and leaves nothing.
+// Two deploys started at the same instant, 20 times: exactly one takes the
+// lock; the other fails at once naming the holder, who is alive, and is
+// not told to unlock; it leaves nothing. The winner waits, holding the
+// lock, until the loser has returned, so the outcome does not depend on
+// how fast either runs.
 func TestConcurrentDeploys(t *testing.T) {
 	f := newFleet(t, 2, func(c *deploylib.Config) { c.LinkedFiles, c.LinkedDirs = nil, nil })
+	var loserDone chan struct{}
+	after(t, deploylib.Lock, func(ctx context.Context) error {
+		select {
+		case <-loserDone:
+			return nil
+		case <-time.After(2 * time.Minute):
+			return errors.New("the other deploy never returned: both took the lock?")
+		}
+	})
 	for i := range 20 {
 		at, rel := f.next()
-		var wg sync.WaitGroup
-		var outs [2]string
-		var errs [2]error
-		for j := range 2 {
-			wg.Add(1)
+		loserDone = make(chan struct{})
+		start := make(chan struct{})
+		type result struct {
+			out string
+			err error
+		}
+		results := make(chan result, 2)
+		for range 2 {
 			go func() {
-				defer wg.Done()
-				time.Sleep(time.Duration(j) * 10 * time.Millisecond)
-				outs[j], errs[j] = f.run(deploylib.Deploy, at)
+				<-start
+				out, err := f.run(deploylib.Deploy, at)
+				results <- result{out, err}
 			}()
 		}
-		wg.Wait()
-		ok := 0
-		for j := range 2 {
-			var le *deploylib.LockedError
-			switch {
-			case errs[j] == nil:
-				ok++
-			case errors.As(errs[j], &le):
-				if msg := errs[j].Error(); !strings.Contains(msg, "held by alice@") || !strings.Contains(msg, "since ") || !strings.Contains(msg, "deploy:unlock") {
-					t.Errorf("round %d: the refusal does not say who holds the lock since when: %v", i, msg)
-				}
-			default:
-				t.Errorf("round %d: run %d failed for another reason: %v\n%s", i, j, errs[j], outs[j])
-			}
+		close(start)
+		first := <-results // the loser: the winner waits for it in its hook
+		close(loserDone)
+		second := <-results
+		var le *deploylib.LockedError
+		if !errors.As(first.err, &le) {
+			t.Fatalf("round %d: the first run to return was not refused by the lock: %v\n%s", i, first.err, first.out)
 		}
-		if ok != 1 {
-			t.Fatalf("round %d: %d deploys proceeded, want exactly 1:\n%v\n%v", i, ok, errs[0], errs[1])
+		if msg := first.err.Error(); !strings.Contains(msg, "held by alice@") || !strings.Contains(msg, "since ") ||
+			!strings.Contains(msg, "wait for it to finish") || strings.Contains(msg, "deploy:unlock") {
+			t.Errorf("round %d: the refusal must name the live holder and not advise unlocking: %v", i, msg)
+		}
+		if second.err != nil {
+			t.Fatalf("round %d: the run holding the lock failed: %v\n%s", i, second.err, second.out)
 		}
 		f.check(expect{release: rel})
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/capstan-deploy/capstan/deploylib"
 	"github.com/capstan-deploy/capstan/deploylib/backend"
 	"github.com/capstan-deploy/capstan/deploylib/backend/sshbackend"
+	"github.com/capstan-deploy/capstan/deploylib/internal/remote"
 	"github.com/capstan-deploy/capstan/deploylib/lab"
 	"github.com/capstan-deploy/capstan/deploylib/shell"
 )
@@ -143,7 +144,7 @@ func (f *fleet) prepare() {
 // the release name it gets.
 func (f *fleet) next() (time.Time, string) {
 	f.clock = f.clock.Add(2 * time.Second)
-	return f.clock, deploylib.ReleaseNameAt(f.clock)
+	return f.clock, remote.ReleaseNameAt(f.clock)
 }
 
 // run starts task against the fleet at time at and returns the console

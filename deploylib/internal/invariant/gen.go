@@ -1,0 +1,414 @@
+package invariant
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+)
+
+// Strategy is how a scenario makes its releases.
+type Strategy string
+
+// The strategies a scenario may use.
+const (
+	// GitStrategy is deploylib.Git{}: a mirror on every host.
+	GitStrategy Strategy = "git"
+	// GitShallow is deploylib.Git{ShallowClone: 1}.
+	GitShallow Strategy = "git-shallow"
+	// UploadArchive is deploylib.Upload{} with no Dir: a local git archive.
+	UploadArchive Strategy = "upload-archive"
+	// UploadDir is deploylib.Upload{Dir: build}, a directory holding the
+	// repository's tree.
+	UploadDir Strategy = "upload-dir"
+	// UploadEmpty uploads an empty directory.
+	UploadEmpty Strategy = "upload-empty"
+	// UploadSymlink uploads a directory given as a symlink to the build
+	// directory: the release must hold the build's files.
+	UploadSymlink Strategy = "upload-symlink"
+)
+
+// IsGit reports whether s keeps a mirror on the hosts.
+func (s Strategy) IsGit() bool { return s == GitStrategy || s == GitShallow }
+
+// Scenario is everything one seed decides: the fleet, the configuration,
+// the repository and the operations, in order.
+type Scenario struct {
+	Seed         uint64
+	Hosts        int
+	Strategy     Strategy
+	DeployTo     string // absolute, under /srv (each lab host has its own)
+	Branch       string
+	KeepReleases int
+	LinkedFiles  []string
+	LinkedDirs   []string
+	// Files and Symlinks are the repository's tree (one commit on Branch).
+	Files    map[string]string
+	Symlinks map[string]string // path -> target, committed as symlinks
+	// Junk are entries the team keeps in releases/ that are not releases
+	// ("20261125214038.bak", a symlink to outside deploy_to): never to be
+	// removed, followed or counted.
+	Junk bool
+	// Risk names the questionable part of the configuration, if any.
+	Risk string
+	Ops  []Op
+}
+
+// OpKind is the kind of an operation.
+type OpKind string
+
+// The operations.
+const (
+	OpDeploy   OpKind = "deploy"
+	OpRollback OpKind = "rollback"  // ROLLBACK_RELEASE per Op.Target
+	OpTask     OpKind = "task"      // one standard task through the task mechanism
+	OpUnlock   OpKind = "unlock"    // deploy:unlock
+	OpTwo      OpKind = "two-runs"  // Flow and Second started at once, in two processes
+	OpSignal   OpKind = "signal"    // Flow in a child process, Signal sent at a pause point
+	OpHookFail OpKind = "hook-fail" // Flow with a hook that fails on one host
+	OpHostLost OpKind = "host-lost" // Flow with one host's sshd killed before a command
+	OpManual   OpKind = "manual"    // the team points current at a hand-made release (not 14 digits)
+)
+
+// Op is one operation of a scenario.
+type Op struct {
+	Kind OpKind
+	// Advance is how many seconds the clock moves before the op (0: the
+	// same second as the previous op).
+	Advance int
+	// Flow is "deploy" or "rollback" (signal, hook-fail, host-lost, two-runs).
+	Flow string
+	// Second is the other run of two-runs: "deploy", "rollback" or
+	// "deploy:cleanup".
+	Second string
+	// Task is the standard task of OpTask.
+	Task string
+	// Target picks ROLLBACK_RELEASE: "" (none), "previous", "oldest",
+	// "current", "missing" (a 14-digit name that does not exist), "junk"
+	// (a name that is not 14 digits).
+	Target string
+	// Signal is "SIGINT" or "SIGTERM".
+	Signal string
+	// Host is the index of the host the fault hits.
+	Host int
+	// Command and Step place a pause or a loss: before the Step-th program
+	// the Command-th remote command of Host runs (Step past the end: after
+	// the command, before its status is reported).
+	Command, Step int
+	// HookTask and HookAfter place a failing hook.
+	HookTask  string
+	HookAfter bool
+}
+
+// Faulty reports whether op injects a fault, so that it must fail.
+func (op Op) Faulty() bool {
+	return op.Kind == OpSignal || op.Kind == OpHookFail || op.Kind == OpHostLost
+}
+
+func (op Op) String() string {
+	var s string
+	switch op.Kind {
+	case OpDeploy, OpUnlock, OpManual:
+		s = string(op.Kind)
+	case OpRollback:
+		s = "rollback"
+		if op.Target != "" {
+			s += " ROLLBACK_RELEASE=<" + op.Target + ">"
+		}
+	case OpTask:
+		s = "task " + op.Task
+	case OpTwo:
+		s = fmt.Sprintf("%s and %s at once", op.Flow, op.Second)
+	case OpSignal:
+		s = fmt.Sprintf("%s with %s before program %d of command %d on host%d", op.Flow, op.Signal, op.Step, op.Command, op.Host+1)
+	case OpHookFail:
+		when := "before"
+		if op.HookAfter {
+			when = "after"
+		}
+		s = fmt.Sprintf("%s with a hook %s %s failing on host%d", op.Flow, when, op.HookTask, op.Host+1)
+	case OpHostLost:
+		s = fmt.Sprintf("%s with host%d lost before its command %d", op.Flow, op.Host+1, op.Command)
+	}
+	return fmt.Sprintf("%s (clock +%ds)", s, op.Advance)
+}
+
+// String describes the scenario's configuration in one line.
+func (sc Scenario) String() string {
+	var syms []string
+	for _, p := range sortedKeys(sc.Symlinks) {
+		syms = append(syms, p+" -> "+sc.Symlinks[p])
+	}
+	return fmt.Sprintf("hosts=%d strategy=%s deploy_to=%q branch=%q keep_releases=%d linked_files=%q linked_dirs=%q committed_symlinks=%q junk=%v risk=%q",
+		sc.Hosts, sc.Strategy, sc.DeployTo, sc.Branch, sc.KeepReleases, sc.LinkedFiles, sc.LinkedDirs, syms, sc.Junk, sc.Risk)
+}
+
+// Pools the generator draws from. Hostile names are valid ones: they must
+// be deployed as data, and if a shell ever ran them they would create
+// /srv/pwned-inv-*, which the checks look for.
+var (
+	deployToPool = []string{
+		"/srv/app", "/srv/app", "/srv/my app", "/srv/it's here", "/srv/x;touch${IFS}/srv/pwned-inv-1",
+		"/srv/$(touch /srv/pwned-inv-2)", "/srv/a`touch /srv/pwned-inv-3`b", "/srv/ünï cødé/app", "/srv/-dash/app",
+	}
+	branchPool = []string{
+		"main", "main", "main", "release/it's", "x;touch${IFS}/srv/pwned-inv-4", "$(touch${IFS}/srv/pwned-inv-5)", "a|b&c",
+	}
+	// The linked paths of a clean configuration: none inside another.
+	linkedFilePool = []string{"config/secrets.yml", "config/it's secret.yml", ".env", "config/database.yml"}
+	linkedDirPool  = []string{"log", "tmp/pids", "public/uploads", "storage/cache", "vendor/bundle", "it's data", "$(touch${IFS}/srv/pwned-inv-6)"}
+	// symlinkPool are the symlinks a repository may commit; storage points
+	// outside deploy_to, into the sentinel tree.
+	symlinkPool = map[string]string{
+		"docs":               "README.md",
+		"storage":            "/srv/outside/storage",
+		"config/current.yml": "app.yml",
+	}
+	// risks are the questionable configurations, one of which about a third
+	// of the scenarios get: a careful tool either handles them without
+	// losing data or refuses them before changing anything.
+	risks = []string{
+		"nested linked dirs public and public/uploads",
+		"linked file log/production.log inside linked dir log",
+		"linked dir log given twice",
+		"linked dir storage/cache below the committed symlink storage -> /srv/outside/storage",
+		"linked file storage/keep.txt below the committed symlink storage -> /srv/outside/storage",
+		"upload directory given as a symlink to the build directory",
+	}
+	// flowTasks are the tasks of each flow a failing hook may hang on;
+	// "check" and "create_release" stand for the strategy's tasks.
+	deployFlowTasks = []string{
+		"deploy:starting", "deploy:check", "check", "deploy:check:directories", "deploy:lock",
+		"deploy:set_previous_revision", "deploy:started", "deploy:updating", "deploy:new_release_path",
+		"create_release", "deploy:set_current_revision", "deploy:symlink:shared", "deploy:symlink:linked_files",
+		"deploy:symlink:linked_dirs", "deploy:updated", "deploy:publishing", "deploy:symlink:release",
+		"deploy:published", "deploy:finishing", "deploy:cleanup", "deploy:finished", "deploy:log_revision",
+	}
+	rollbackFlowTasks = []string{
+		"deploy:starting", "deploy:check", "deploy:lock", "deploy:started", "deploy:reverting",
+		"deploy:revert_release", "deploy:reverted", "deploy:publishing", "deploy:symlink:release",
+		"deploy:published", "deploy:finishing_rollback", "deploy:cleanup_rollback", "deploy:finished",
+		"deploy:log_revision",
+	}
+	// standardTaskPool are the tasks run on their own (mage <stage> task
+	// <name>): every standard task but the two flows.
+	standardTaskPool = []string{
+		"deploy:starting", "deploy:started", "deploy:updating", "deploy:updated", "deploy:publishing",
+		"deploy:published", "deploy:finishing", "deploy:finished", "deploy:reverting", "deploy:reverted",
+		"deploy:finishing_rollback", "deploy:failed", "deploy:check", "deploy:check:directories", "deploy:lock",
+		"deploy:unlock", "deploy:set_previous_revision", "deploy:new_release_path", "deploy:set_current_revision",
+		"deploy:symlink:shared", "deploy:symlink:linked_files", "deploy:symlink:linked_dirs",
+		"deploy:symlink:release", "deploy:cleanup", "deploy:cleanup_rollback", "deploy:revert_release",
+		"deploy:log_revision", "git:check", "git:clone", "git:update", "git:create_release", "upload:check",
+		"upload:create_release",
+	}
+)
+
+// StandardTaskNames returns the standard tasks the generator runs on their
+// own (every standard task except deploy and deploy:rollback).
+func StandardTaskNames() []string { return slices.Clone(standardTaskPool) }
+
+// Generate returns the scenario of seed: the same seed always gives the
+// same scenario.
+func Generate(seed uint64) Scenario {
+	rng := rand.New(rand.NewPCG(seed, 0x1a2b3c4d))
+	pick := func(pool []string) string { return pool[rng.IntN(len(pool))] }
+	sc := Scenario{
+		Seed:         seed,
+		Hosts:        2 + rng.IntN(2),
+		DeployTo:     pick(deployToPool),
+		Branch:       pick(branchPool),
+		KeepReleases: 1 + rng.IntN(5),
+		Junk:         rng.IntN(4) == 0,
+	}
+	strategies := []Strategy{GitStrategy, GitStrategy, GitShallow, UploadArchive, UploadDir, UploadDir, UploadEmpty}
+	sc.Strategy = strategies[rng.IntN(len(strategies))]
+
+	sc.Files = map[string]string{
+		"README.md":            "# app\n",
+		"config/app.yml":       "name: app\n",
+		"config/database.yml":  "adapter: sqlite3\n",
+		"public/index.html":    "<h1>app</h1>\n",
+		"public/uploads/.keep": "",
+		"bin/hello":            "#!/bin/sh\necho hello\n",
+		"lib/it's code.sh":     "hello() { echo hi; }\n",
+		"log/.keep":            "",
+	}
+	sc.Symlinks = map[string]string{}
+	for _, p := range sortedKeys(symlinkPool) {
+		if rng.IntN(3) == 0 {
+			sc.Symlinks[p] = symlinkPool[p]
+		}
+	}
+	for _, p := range linkedFilePool {
+		if rng.IntN(3) == 0 {
+			sc.LinkedFiles = append(sc.LinkedFiles, p)
+		}
+	}
+	for _, p := range linkedDirPool {
+		if rng.IntN(3) == 0 && !(p == "storage/cache" && sc.Symlinks["storage"] != "") {
+			sc.LinkedDirs = append(sc.LinkedDirs, p)
+		}
+	}
+	if rng.IntN(10) < 3 {
+		sc.Risk = risks[rng.IntN(len(risks))]
+		add := func(list *[]string, ps ...string) {
+			for _, p := range ps {
+				if !slices.Contains(*list, p) {
+					*list = append(*list, p)
+				}
+			}
+		}
+		switch sc.Risk {
+		case risks[0]:
+			add(&sc.LinkedDirs, "public", "public/uploads")
+		case risks[1]:
+			add(&sc.LinkedDirs, "log")
+			add(&sc.LinkedFiles, "log/production.log")
+		case risks[2]:
+			sc.LinkedDirs = append(sc.LinkedDirs, "log", "log")
+		case risks[3]:
+			sc.Symlinks["storage"] = symlinkPool["storage"]
+			add(&sc.LinkedDirs, "storage/cache")
+		case risks[4]:
+			sc.Symlinks["storage"] = symlinkPool["storage"]
+			add(&sc.LinkedFiles, "storage/keep.txt")
+		case risks[5]:
+			sc.Strategy = UploadSymlink
+		}
+	}
+
+	n := 2 + rng.IntN(4)
+	for i := 0; i < n; i++ {
+		var op Op
+		switch {
+		case i == 0 && rng.IntN(5) > 0:
+			op = Op{Kind: OpDeploy}
+		case i > 0 && sc.Ops[i-1].Kind == OpManual && rng.IntN(2) == 0:
+			// What a rollback does with a current made by hand.
+			op = Op{Kind: OpRollback}
+		case i == n-1 && rng.IntN(6) == 0:
+			op = Op{Kind: OpHostLost, Flow: pickFlow(rng), Host: rng.IntN(sc.Hosts), Command: 1 + rng.IntN(8)}
+		default:
+			op = genOp(rng, sc)
+		}
+		op.Advance = []int{0, 1, 1, 2, 2, 3, 60}[rng.IntN(7)]
+		sc.Ops = append(sc.Ops, op)
+	}
+	return sc
+}
+
+func pickFlow(rng *rand.Rand) string {
+	if rng.IntN(3) == 0 {
+		return "rollback"
+	}
+	return "deploy"
+}
+
+// genOp draws one operation other than host-lost.
+func genOp(rng *rand.Rand, sc Scenario) Op {
+	switch w := rng.IntN(100); {
+	case w < 30:
+		return Op{Kind: OpDeploy}
+	case w < 42:
+		targets := []string{"", "", "", "previous", "oldest", "current", "missing", "junk"}
+		return Op{Kind: OpRollback, Target: targets[rng.IntN(len(targets))]}
+	case w < 57:
+		return Op{Kind: OpTask, Task: standardTaskPool[rng.IntN(len(standardTaskPool))]}
+	case w < 61:
+		return Op{Kind: OpUnlock}
+	case w < 68:
+		seconds := []string{"deploy", "deploy", "rollback", "deploy:cleanup"}
+		return Op{Kind: OpTwo, Flow: "deploy", Second: seconds[rng.IntN(len(seconds))]}
+	case w < 80:
+		sig := "SIGINT"
+		if rng.IntN(2) == 0 {
+			sig = "SIGTERM"
+		}
+		return Op{Kind: OpSignal, Flow: pickFlow(rng), Signal: sig, Host: rng.IntN(sc.Hosts), Command: 1 + rng.IntN(9), Step: 1 + rng.IntN(5)}
+	case w < 92:
+		flow := pickFlow(rng)
+		pool := deployFlowTasks
+		if flow == "rollback" {
+			pool = rollbackFlowTasks
+		}
+		task := pool[rng.IntN(len(pool))]
+		return Op{Kind: OpHookFail, Flow: flow, HookTask: task, HookAfter: rng.IntN(2) == 0, Host: rng.IntN(sc.Hosts)}
+	default:
+		return Op{Kind: OpManual}
+	}
+}
+
+// StrategyTask resolves the placeholders of the flow task lists ("check",
+// "create_release") for strategy s.
+func StrategyTask(s Strategy, name string) string {
+	prefix := "upload:"
+	if s.IsGit() {
+		prefix = "git:"
+	}
+	switch name {
+	case "check", "create_release":
+		return prefix + name
+	}
+	return name
+}
+
+// Overlapping reports the pairs of linked paths of sc where one is the
+// other or lies inside it: a configuration a careful tool may refuse.
+func (sc Scenario) Overlapping() []string {
+	all := append(slices.Clone(sc.LinkedFiles), sc.LinkedDirs...)
+	var out []string
+	for i, a := range all {
+		for _, b := range all[i+1:] {
+			if a == b || strings.HasPrefix(b, a+"/") || strings.HasPrefix(a, b+"/") {
+				out = append(out, a+" & "+b)
+			}
+		}
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// Features lists what a scenario exercises: its strategy, its risk and
+// the kinds of its operations.
+func (sc Scenario) Features() []string {
+	f := []string{"strategy " + string(sc.Strategy)}
+	if sc.Risk != "" {
+		f = append(f, "risk "+sc.Risk)
+	}
+	for _, op := range sc.Ops {
+		f = append(f, "op "+string(op.Kind))
+	}
+	return f
+}
+
+// CISeeds returns n seeds that between them exercise every strategy,
+// every risk and every kind of operation: the seeds from 1 up, each taken
+// when it adds something the ones before lack, then the next ones. The
+// same generator always gives the same list.
+func CISeeds(n int) []uint64 {
+	covered := map[string]bool{}
+	var out []uint64
+	for seed := uint64(1); len(out) < n && seed < 10_000; seed++ {
+		news := false
+		for _, f := range Generate(seed).Features() {
+			news = news || !covered[f]
+		}
+		if !news && seed <= uint64(5*n) {
+			continue
+		}
+		for _, f := range Generate(seed).Features() {
+			covered[f] = true
+		}
+		out = append(out, seed)
+	}
+	return out
+}

@@ -1,0 +1,45 @@
+//go:build unix
+
+package invariant
+
+import (
+	"reflect"
+	"testing"
+)
+
+// The same seed gives the same scenario, so that a printed seed replays.
+func TestGenerateIsReproducible(t *testing.T) {
+	for seed := uint64(1); seed <= 50; seed++ {
+		if a, b := Generate(seed), Generate(seed); !reflect.DeepEqual(a, b) {
+			t.Fatalf("seed %d: two scenarios:\n%v\n%v", seed, a, b)
+		}
+	}
+}
+
+// The CI seeds cover every kind of operation, every strategy and every
+// questionable configuration.
+func TestCISeedsCoverEverything(t *testing.T) {
+	got := map[string]bool{}
+	list := CISeeds(ciSeeds)
+	for _, seed := range list {
+		for _, f := range Generate(seed).Features() {
+			got[f] = true
+		}
+	}
+	t.Logf("CI seeds %v", list)
+	var want []string
+	for _, k := range []OpKind{OpDeploy, OpRollback, OpTask, OpUnlock, OpTwo, OpSignal, OpHookFail, OpHostLost, OpManual} {
+		want = append(want, "op "+string(k))
+	}
+	for _, s := range []Strategy{GitStrategy, GitShallow, UploadArchive, UploadDir, UploadEmpty, UploadSymlink} {
+		want = append(want, "strategy "+string(s))
+	}
+	for _, r := range risks {
+		want = append(want, "risk "+r)
+	}
+	for _, f := range want {
+		if !got[f] {
+			t.Errorf("no CI seed exercises %s", f)
+		}
+	}
+}

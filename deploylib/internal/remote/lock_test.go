@@ -1,0 +1,190 @@
+package remote
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/capstan-deploy/capstan/deploylib/backend"
+	"github.com/capstan-deploy/capstan/deploylib/shell"
+)
+
+// sh runs c through /bin/sh with stdin and returns its output and error.
+func sh(t *testing.T, c shell.Command, stdin string) (string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	err := (&backend.Local{}).Run(context.Background(), c, backend.Stdio{Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &out})
+	return out.String(), err
+}
+
+// The lock commands, run for real against a directory whose name a shell
+// would misread.
+func TestLockCommands(t *testing.T) {
+	deployTo := filepath.Join(t.TempDir(), "my app's $(dir)")
+	details := "capstan_lock=2\nrun_id=run-a\nuser=alice $(id)\n"
+
+	out, err := sh(t, At(deployTo).TakeLock("run-a", strings.Split(strings.TrimSpace(details), "\n")), "")
+	if err != nil || !strings.HasPrefix(out, LockTaken+"\n\n") {
+		t.Fatalf("first lock: %v %q, want taken with no current", err, out)
+	}
+	b, _ := os.ReadFile(At(deployTo).LockDetails())
+	if !strings.HasPrefix(string(b), details) || !strings.Contains(string(b), "\nlocked_at=20") {
+		t.Errorf("details = %q", b)
+	}
+	if b, _ := os.ReadFile(At(deployTo).LockHeartbeat()); !strings.HasPrefix(string(b), "heartbeat=") {
+		t.Errorf("heartbeat = %q", b)
+	}
+	if ents, _ := os.ReadDir(At(deployTo).State()); len(ents) != 1 {
+		t.Errorf("taking the lock left %v in the state directory", ents)
+	}
+
+	os.MkdirAll(filepath.Join(deployTo, "releases", "20261125214038"), 0o755)
+	os.Symlink(filepath.Join(deployTo, "releases", "20261125214038"), filepath.Join(deployTo, "current"))
+	out, err = sh(t, At(deployTo).TakeLock("run-b", []string{"run_id=run-b"}), "")
+	if err != nil || !strings.Contains(out, LockHeld) {
+		t.Fatalf("second lock: %v %q, want held", err, out)
+	}
+	for _, want := range []string{"\nrun_id=run-a\n", "\nuser=alice $(id)\n", "\nlocked_at=20", "\nheartbeat=", "\nserver_now="} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the held lock's answer lacks %q: %q", want, out)
+		}
+	}
+	if ents, _ := os.ReadDir(At(deployTo).State()); len(ents) != 1 {
+		t.Errorf("a refused lock left %v in the state directory", ents)
+	}
+
+	for _, c := range []shell.Command{At(deployTo).LockFence("run-b"), At(deployTo).ReleaseLock("run-b")} {
+		if _, err := sh(t, c, ""); err == nil {
+			t.Errorf("%s succeeded for a run that does not hold the lock", c)
+		}
+	}
+	out, _ = sh(t, At(deployTo).ReleaseLock("run-b"), "")
+	if !strings.Contains(out, LockNotOurs) || !strings.Contains(out, "run_id=run-a") {
+		t.Errorf("release by another run printed %q", out)
+	}
+	if _, err := os.Stat(At(deployTo).LockDir()); err != nil {
+		t.Fatalf("another run's release removed the lock: %v", err)
+	}
+	if _, err := sh(t, At(deployTo).LockFence("run-a"), ""); err != nil {
+		t.Errorf("fence of the holder: %v", err)
+	}
+	os.WriteFile(At(deployTo).LockHeartbeat(), []byte("heartbeat=1\n"), 0o644)
+	for _, id := range []string{"run-b", "run-a"} {
+		if _, err := sh(t, At(deployTo).Heartbeat(id), ""); err != nil {
+			t.Errorf("heartbeat of %s: %v", id, err)
+		}
+		b, _ := os.ReadFile(At(deployTo).LockHeartbeat())
+		if refreshed := string(b) != "heartbeat=1\n"; refreshed != (id == "run-a") {
+			t.Errorf("after the heartbeat of %s the heartbeat is %q", id, b)
+		}
+	}
+	out, err = sh(t, At(deployTo).TakeLock("run-c", []string{"run_id=run-c"}), "")
+	if err != nil || !strings.Contains(out, LockHeld) {
+		t.Fatalf("third lock: %v %q, want held", err, out)
+	}
+	if _, err := sh(t, At(deployTo).ReleaseLock("run-a"), ""); err != nil {
+		t.Errorf("release by the holder: %v", err)
+	}
+	if ents, _ := os.ReadDir(At(deployTo).State()); len(ents) != 0 {
+		t.Errorf("the holder's release left %v in the state directory", ents)
+	}
+	out, err = sh(t, At(deployTo).TakeLock("run-c", []string{"run_id=run-c"}), "")
+	if err != nil || !strings.HasPrefix(out, LockTaken+"\n"+filepath.Join(deployTo, "releases", "20261125214038")+"\n") {
+		t.Fatalf("lock after release: %v %q, want taken, with current", err, out)
+	}
+
+	// deploy:unlock's removal: only the lock of the run it showed.
+	out, err = sh(t, At(deployTo).ClearLock("run-a", "u1"), "")
+	if err != nil || !strings.Contains(out, LockNone) {
+		t.Errorf("clearing the lock of a run that no longer holds it: %v %q", err, out)
+	}
+	if _, err := os.Stat(At(deployTo).LockDir()); err != nil {
+		t.Fatalf("clearing another run's lock removed run-c's: %v", err)
+	}
+	out, err = sh(t, At(deployTo).ClearLock("run-c", "u2"), "")
+	if err != nil || !strings.Contains(out, LockCleared) || !strings.Contains(out, "run_id=run-c") {
+		t.Errorf("clearing run-c's lock: %v %q", err, out)
+	}
+	out, err = sh(t, At(deployTo).ClearLock("", "u3"), "")
+	if err != nil || !strings.Contains(out, LockNone) {
+		t.Errorf("clearing with no lock: %v %q", err, out)
+	}
+	if ents, _ := os.ReadDir(At(deployTo).State()); len(ents) != 0 {
+		t.Errorf("unlock left %v in the state directory", ents)
+	}
+}
+
+// Two runs take the lock at the same instant, many times over: exactly one
+// gets it, and the other always learns whose it is. A lock made with mkdir
+// and filled afterwards was seen without its details in this race.
+func TestLockRaceAlwaysShowsTheHolder(t *testing.T) {
+	deployTo := t.TempDir()
+	for round := range 40 {
+		var start sync.WaitGroup
+		start.Add(1)
+		outs := make([]string, 2)
+		errs := make([]error, 2)
+		var done sync.WaitGroup
+		for i := range 2 {
+			done.Add(1)
+			go func() {
+				defer done.Done()
+				id := fmt.Sprintf("run-%d-%d", round, i)
+				start.Wait()
+				outs[i], errs[i] = sh(t, At(deployTo).TakeLock(id, []string{"run_id=" + id, "user=u" + id}), "")
+			}()
+		}
+		start.Done()
+		done.Wait()
+		taken := 0
+		for i := range 2 {
+			switch {
+			case errs[i] != nil:
+				t.Fatalf("round %d: %v %q", round, errs[i], outs[i])
+			case strings.HasPrefix(outs[i], LockTaken):
+				taken++
+			case !strings.Contains(outs[i], "\nrun_id=run-"):
+				t.Fatalf("round %d: the lock was seen without its holder's details: %q", round, outs[i])
+			}
+		}
+		if taken != 1 {
+			t.Fatalf("round %d: %d runs took the lock: %q", round, taken, outs)
+		}
+		if err := os.RemoveAll(At(deployTo).LockDir()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// The run's scratch space in .capstan is removed when it releases the
+// lock, also when a switch was cut short (a leftover switch-<run id>).
+func TestScratchRemovedWithTheLock(t *testing.T) {
+	deployTo := t.TempDir()
+	for _, d := range []string{"switch-r1", "switch-r1-back", "lock.new-r1", "switch-r2"} {
+		os.MkdirAll(filepath.Join(At(deployTo).State(), d), 0o755)
+	}
+	if out, err := sh(t, At(deployTo).ScratchCleanup("r1"), ""); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	ents, _ := os.ReadDir(At(deployTo).State())
+	if len(ents) != 1 || ents[0].Name() != "switch-r2" {
+		t.Errorf("left %v, want only another run's switch-r2", ents)
+	}
+}
+
+func TestReleaseNameAfter(t *testing.T) {
+	for in, want := range map[string]string{
+		"20261125214038": "20261125214039",
+		"20261231235959": "20270101000000",
+		"20261399999999": "20261400000000", // not a time: counted up
+	} {
+		if got := ReleaseNameAfter(in); got != want {
+			t.Errorf("ReleaseNameAfter(%s) = %s, want %s", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,230 @@
+package remote
+
+import (
+	"fmt"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/capstan-deploy/capstan/deploylib/shell"
+)
+
+// listMarker separates the sections of ListReleases' output.
+const listMarker = "--capstan--"
+
+// ListReleases prints releases/, then the unfinished markers, then where
+// current points, then the REVISION files of real release directories,
+// separated by listMarker lines. Missing pieces print nothing; the command
+// always succeeds. [Layout.ParseListing] reads its output.
+func (l Layout) ListReleases() shell.Command {
+	return shell.New("ls", "-1", l.Releases()).Quiet().
+		Then(shell.New("echo", listMarker)).
+		Then(shell.New("ls", "-1", l.Unfinished()).Quiet()).
+		Then(shell.New("echo", listMarker)).
+		Then(shell.New("readlink", l.Current()).Quiet()).
+		Then(shell.New("echo", listMarker)).
+		// Real directories (find does not follow symlinks) holding a
+		// REVISION file: the only possible rollback targets.
+		Then(shell.New("find", l.Releases(), "-mindepth", "2", "-maxdepth", "2", "-type", "f", "-name", "REVISION").Quiet()).
+		Then(shell.New("true"))
+}
+
+// Listing is what a host reports about its releases.
+type Listing struct {
+	Releases   []string        // 14-digit names, sorted by name, oldest first
+	Unfinished map[string]bool // releases never published
+	Complete   map[string]bool // real directories holding a REVISION file
+	Current    string          // name of the release current points at, "" if none
+	CurrentRaw string          // what readlink printed
+}
+
+// ParseListing reads the output of [Layout.ListReleases].
+func (l Layout) ParseListing(out string) (Listing, error) {
+	parts := strings.Split(out, listMarker)
+	if len(parts) != 4 {
+		return Listing{}, fmt.Errorf("unexpected release listing %q", out)
+	}
+	li := Listing{Unfinished: map[string]bool{}, Complete: map[string]bool{}}
+	for _, f := range strings.Split(parts[3], "\n") {
+		if name := path.Base(path.Dir(strings.TrimSpace(f))); IsReleaseName(name) {
+			li.Complete[name] = true
+		}
+	}
+	for _, f := range strings.Fields(parts[0]) {
+		if IsReleaseName(f) {
+			li.Releases = append(li.Releases, f)
+		}
+	}
+	sort.Strings(li.Releases)
+	for _, f := range strings.Fields(parts[1]) {
+		if IsReleaseName(f) {
+			li.Unfinished[f] = true
+		}
+	}
+	li.CurrentRaw = strings.TrimSpace(parts[2])
+	if li.CurrentRaw != "" {
+		rel := li.CurrentRaw
+		if !path.IsAbs(rel) {
+			rel = path.Join(l.DeployTo, rel)
+		}
+		if path.Dir(path.Clean(rel)) == l.Releases() {
+			li.Current = path.Base(rel)
+		}
+	}
+	return li, nil
+}
+
+// Finished returns the finished releases, oldest first.
+func (li Listing) Finished() []string {
+	var out []string
+	for _, r := range li.Releases {
+		if !li.Unfinished[r] {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// CleanupCandidates returns the releases deploy:cleanup removes: every
+// unfinished release except skip (the run's own), then the oldest finished
+// ones beyond keep; never current.
+func (li Listing) CleanupCandidates(keep int, skip string) []string {
+	var out []string
+	for _, r := range li.Releases {
+		if li.Unfinished[r] && r != li.Current && r != skip {
+			out = append(out, r)
+		}
+	}
+	fin := li.Finished()
+	if len(fin) > keep {
+		for _, r := range fin[:len(fin)-keep] {
+			if r != li.Current {
+				out = append(out, r)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// CreateRelease marks release name unfinished with the run id, then makes
+// its directory (refusing one that exists) and unpacks source into it. The
+// marker comes first, so a run killed at any point leaves nothing that
+// looks like a finished release.
+func (l Layout) CreateRelease(name, runID string, source shell.Command) shell.Command {
+	release := l.Release(name)
+	return shell.New("test", "!", "-e", release).
+		Or(shell.New("echo", "release "+release+" already exists").ToStderr().And(shell.New("false"))).
+		And(shell.New("mkdir", "-p", l.Unfinished())).
+		And(shell.New("echo", runID).WriteTo(l.UnfinishedMarker(name))).
+		And(shown(shell.New("mkdir", release))).
+		And(source)
+}
+
+// WriteRevision writes REVISION (revision, as recorded) and REVISION_TIME
+// (unix seconds) into the release directory.
+func WriteRevision(release, revision string, unixTime int64) shell.Command {
+	return shell.New("echo", revision).WriteTo(path.Join(release, "REVISION")).
+		And(shell.New("echo", strconv.FormatInt(unixTime, 10)).WriteTo(path.Join(release, "REVISION_TIME")))
+}
+
+// MarkUnfinished marks release name unfinished, made by runID, so that
+// deploy:failed and cleanup treat it as never published.
+func (l Layout) MarkUnfinished(name, runID string) shell.Command {
+	return shell.New("mkdir", "-p", l.Unfinished()).
+		And(shell.New("echo", runID).WriteTo(l.UnfinishedMarker(name)))
+}
+
+// RemoveReleases removes the named releases and their markers in one
+// command. Names are checked to be release names, so nothing else under
+// deploy_to can be removed.
+func (l Layout) RemoveReleases(names []string) (shell.Command, error) {
+	var markers, dirs []string
+	for _, n := range names {
+		if !IsReleaseName(n) {
+			return shell.Command{}, fmt.Errorf("refusing to remove %q: not a release name", n)
+		}
+		markers = append(markers, l.UnfinishedMarker(n))
+		dirs = append(dirs, l.Release(n))
+	}
+	// Mark the releases unfinished first: a removal cut short leaves
+	// releases that cleanup removes again and rollback never targets.
+	return shell.New("mkdir", "-p", l.Unfinished()).
+		And(shell.New("touch", markers...)).
+		And(shown(shell.New("rm", append(append([]string{"-rf"}, dirs...), markers...)...))), nil
+}
+
+// RemoveOwnRelease removes release name and its marker when the marker
+// says runID made it, and never the release current points at.
+func (l Layout) RemoveOwnRelease(name, runID string) shell.Command {
+	marker := l.UnfinishedMarker(name)
+	return shell.New("test", "!", l.Release(name), "-ef", l.Current()).
+		And(shell.New("grep", "-qxF", "--", runID, marker).Quiet().
+			And(shown(shell.New("rm", "-rf", l.Release(name), marker))).
+			Or(shell.New("true"))).
+		Or(shell.New("true"))
+}
+
+// ArchiveRelease archives a release rolled away from as
+// rolled-back-release-<name>.tar.gz in deploy_to and removes it. Only
+// release names are ever archived and removed.
+func (l Layout) ArchiveRelease(name string) (shell.Command, error) {
+	if !IsReleaseName(name) {
+		return shell.Command{}, fmt.Errorf("refusing to archive and remove %q: not a release name", name)
+	}
+	return shell.New("tar", "-czf", path.Join(l.DeployTo, "rolled-back-release-"+name+".tar.gz"), "-C", l.Releases(), name).
+		And(shell.New("rm", "-rf", l.Release(name))), nil
+}
+
+// reportMarker separates the sections that ReleasesReport adds to
+// ListReleases' output.
+const reportMarker = "--capstan-report--"
+
+// ReleasesReport lists, in one command, the releases, the unfinished
+// markers, where current points, every release's REVISION and
+// REVISION_TIME, and the end of revisions.log. It always succeeds.
+func (l Layout) ReleasesReport() shell.Command {
+	return l.ListReleases().
+		Then(shell.New("echo", reportMarker)).
+		Then(shell.New("find", l.Releases(), "-mindepth", "2", "-maxdepth", "2",
+			"(", "-name", "REVISION", "-o", "-name", "REVISION_TIME", ")",
+			"-exec", "grep", "-H", "", "{}", "+").Quiet()).
+		Then(shell.New("echo", reportMarker)).
+		Then(shell.New("tail", "-n", "1000", l.RevisionsLog()).Quiet()).
+		Then(shell.New("true"))
+}
+
+// Report is what [Layout.ReleasesReport] printed.
+type Report struct {
+	Listing
+	// Revision is each release's REVISION.
+	Revision map[string]string
+	// LogTail is the end of revisions.log.
+	LogTail string
+}
+
+// ParseReleasesReport reads the output of [Layout.ReleasesReport].
+func (l Layout) ParseReleasesReport(out string) (Report, error) {
+	sections := strings.Split(out, reportMarker+"\n")
+	if len(sections) != 3 {
+		return Report{}, fmt.Errorf("unexpected answer to the releases listing: %q", out)
+	}
+	li, err := l.ParseListing(sections[0])
+	if err != nil {
+		return Report{}, err
+	}
+	rep := Report{Listing: li, Revision: map[string]string{}, LogTail: sections[2]}
+	prefix := l.Releases() + "/"
+	for _, line := range strings.Split(sections[1], "\n") {
+		rest, ok := strings.CutPrefix(line, prefix)
+		if !ok {
+			continue
+		}
+		name, rest, _ := strings.Cut(rest, "/")
+		if value, ok := strings.CutPrefix(rest, "REVISION:"); ok && IsReleaseName(name) {
+			rep.Revision[name] = strings.TrimSpace(value)
+		}
+	}
+	return rep, nil
+}

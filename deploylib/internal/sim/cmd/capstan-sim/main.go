@@ -1,0 +1,130 @@
+// Command capstan-sim runs the simulation of package sim with the settings
+// of its SIM_* environment variables (SIM_HOSTS=1,10,100,1000 SIM_RUNS=3
+// SIM_DELAY=25ms) and prints its table. The repository's mage target runs
+// it: go tool mage sim.
+//
+// It runs itself twice more: "capstan-sim serve -hosts N -delay D -dir
+// DIR" is the fleet's process, which serves until its standard input
+// ends, and "capstan-sim client -hosts N -dir DIR" deploys to the first N
+// hosts of that fleet and prints what it cost as JSON.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"syscall"
+	"time"
+
+	"github.com/capstan-deploy/capstan/deploylib/internal/sim"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:])
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sim:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		o, err := sim.FromEnv()
+		if err != nil {
+			return err
+		}
+		if o.Command, err = os.Executable(); err != nil {
+			return err
+		}
+		rep, err := sim.Run(ctx, o)
+		if err != nil {
+			return err
+		}
+		rep.Write(os.Stdout)
+		return nil
+	}
+	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
+	hosts := fs.Int("hosts", 1, "number of hosts")
+	delay := fs.Duration("delay", 25*time.Millisecond, "one-way delay")
+	dir := fs.String("dir", "", "the fleet's directory")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the deploy (client) or of serving until the end (serve) to this file")
+	memProfile := fs.String("memprofile", "", "client: write a heap profile to this file, at the end of the deploy or after -memprofile-after")
+	memAfter := fs.Duration("memprofile-after", 0, "client: when the heap profile is taken, after the deploy started (0: at its end)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if *dir == "" {
+		return fmt.Errorf("%s: -dir is required", args[0])
+	}
+	if _, err := sim.RaiseOpenFiles(); err != nil {
+		return err
+	}
+	switch args[0] {
+	case "serve":
+		f, err := sim.StartFleet(*hosts, *delay, *dir)
+		if err != nil {
+			return err
+		}
+		if *cpuProfile != "" {
+			pf, err := os.Create(*cpuProfile)
+			if err != nil {
+				return err
+			}
+			defer pf.Close()
+			if err := pprof.StartCPUProfile(pf); err != nil {
+				return err
+			}
+			defer pprof.StopCPUProfile()
+		}
+		fmt.Println("ready")
+		io.Copy(io.Discard, os.Stdin)
+		return f.Close()
+	case "client":
+		os.Unsetenv("SSH_AUTH_SOCK") // the fleet's key only
+		if *cpuProfile != "" {
+			f, err := os.Create(*cpuProfile)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return err
+			}
+		}
+		heapProfile := func() error {
+			f, err := os.Create(*memProfile)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			return pprof.Lookup("heap").WriteTo(f, 0)
+		}
+		if *memProfile != "" && *memAfter > 0 {
+			t := time.AfterFunc(*memAfter, func() {
+				if err := heapProfile(); err != nil {
+					fmt.Fprintln(os.Stderr, "sim: heap profile:", err)
+				}
+			})
+			defer t.Stop()
+		}
+		res, err := sim.Deploy(ctx, sim.ClientOptions{Dir: *dir, Hosts: *hosts})
+		pprof.StopCPUProfile()
+		if err != nil {
+			return err
+		}
+		if *memProfile != "" && *memAfter == 0 {
+			if err := heapProfile(); err != nil {
+				return err
+			}
+		}
+		return json.NewEncoder(os.Stdout).Encode(res)
+	}
+	return fmt.Errorf("unknown mode %q (want serve or client, or no argument)", args[0])
+}

@@ -1,0 +1,148 @@
+package sim
+
+import (
+	"cmp"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Targets of DESIGN.md section 6 for the simulation.
+const (
+	// TargetWallRatio: the wall time at 1000 hosts at most twice the
+	// 1-host time.
+	TargetWallRatio = 2.0
+	// TargetMemoryPerHost: client memory at most 256 KiB per host.
+	TargetMemoryPerHost = 256 << 10
+)
+
+// Median returns the median of each figure of rs, taken separately.
+func Median(rs []Result) Result {
+	if len(rs) == 0 {
+		return Result{}
+	}
+	med := func(f func(Result) int64) int64 {
+		v := make([]int64, len(rs))
+		for i, r := range rs {
+			v[i] = f(r)
+		}
+		slices.Sort(v)
+		if len(v)%2 == 1 {
+			return v[len(v)/2]
+		}
+		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+	return Result{
+		Hosts:      rs[0].Hosts,
+		Wall:       time.Duration(med(func(r Result) int64 { return int64(r.Wall) })),
+		User:       time.Duration(med(func(r Result) int64 { return int64(r.User) })),
+		Sys:        time.Duration(med(func(r Result) int64 { return int64(r.Sys) })),
+		PeakHeap:   med(func(r Result) int64 { return r.PeakHeap }),
+		PeakStacks: med(func(r Result) int64 { return r.PeakStacks }),
+		RSSGrowth:  med(func(r Result) int64 { return r.RSSGrowth }),
+		Goroutines: int(med(func(r Result) int64 { return int64(r.Goroutines) })),
+	}
+}
+
+// Write prints the report as Markdown: the machine, the table of medians
+// and the targets.
+func (rep *Report) Write(w io.Writer) {
+	o := rep.Options
+	fmt.Fprintf(w, "\nMeasured %s on %s; 1-minute load average %s before the run, %s after.\n\n",
+		rep.Started.UTC().Format("2006-01-02 15:04 MST"), machine(), cmp.Or(rep.LoadBefore, "?"), cmp.Or(rep.LoadAfter, "?"))
+	delay := o.Delay
+	if delay < 0 {
+		delay = 0
+	}
+	fmt.Fprintf(w, "In-process SSH servers (x/crypto/ssh, emulating the commands) in one process, each behind a `deploylib/lab/latency` proxy adding %s each way; "+
+		"every deploy runs in a client process of its own (the real deploylib.Start and SSH backend, host keys checked against a generated known_hosts). "+
+		"Medians of %d deploys per size; client CPU is the client process's user+system time (rusage), memory per host the larger of its peak Go heap+stacks growth and its peak RSS growth; "+
+		"fleet CPU is what the servers' process used meanwhile, on the same cores. "+
+		"Open files limit %d. Reproduce: `go tool mage sim` (this run: `SIM_HOSTS=%s SIM_RUNS=%d SIM_DELAY=%s go tool mage sim`, %s in all).\n\n",
+		delay, o.Runs, rep.OpenFiles, joinInts(o.Hosts), o.Runs, delay, rep.Elapsed.Round(time.Second))
+	fmt.Fprintln(w, "| hosts | wall | vs 1 host | client CPU | client CPU per host | peak heap+stacks per host | peak RSS growth per host | goroutines (peak) | fleet CPU |")
+	fmt.Fprintln(w, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	var base time.Duration
+	if rs, ok := rep.Runs[1]; ok {
+		base = Median(rs).Wall
+	}
+	for _, n := range o.Hosts {
+		m := Median(rep.Runs[n])
+		ratio := "-"
+		if base > 0 {
+			ratio = fmt.Sprintf("%.2fx", m.Wall.Seconds()/base.Seconds())
+		}
+		fleet := "-"
+		if d := medianDuration(rep.FleetCPU[n]); d > 0 {
+			fleet = fmt.Sprintf("%.3f s", d.Seconds())
+		}
+		fmt.Fprintf(w, "| %d | %.2f s | %s | %.3f s | %.2f ms | %d KiB | %d KiB | %d | %s |\n",
+			n, m.Wall.Seconds(), ratio, m.CPU().Seconds(), float64(m.CPUPerHost().Microseconds())/1000,
+			(m.PeakHeap+m.PeakStacks)/int64(n)>>10, m.RSSGrowth/int64(n)>>10, m.Goroutines, fleet)
+	}
+	most := slices.Max(o.Hosts)
+	if rs, ok := rep.Runs[most]; ok && base > 0 && most > 1 {
+		m := Median(rs)
+		ratio := m.Wall.Seconds() / base.Seconds()
+		fmt.Fprintf(w, "\nTargets: wall time at %d hosts %.2fx the 1-host time (target at most %.0fx): %s; client memory %d KiB per host (target at most %d KiB): %s.\n",
+			most, ratio, TargetWallRatio, verdict(ratio <= TargetWallRatio), m.MemoryPerHost()>>10, TargetMemoryPerHost>>10, verdict(m.MemoryPerHost() <= TargetMemoryPerHost))
+	}
+}
+
+func medianDuration(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "**missed**"
+}
+
+func joinInts(ns []int) string {
+	s := make([]string, len(ns))
+	for i, n := range ns {
+		s[i] = fmt.Sprint(n)
+	}
+	return strings.Join(s, ",")
+}
+
+// machine describes the CPU, memory, OS and Go version, as far as known.
+func machine() string {
+	parts := []string{}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+				parts = append(parts, strings.TrimSpace(v))
+				break
+			}
+		}
+	}
+	parts = append(parts, fmt.Sprintf("%d CPUs", runtime.NumCPU()))
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb int64
+		if _, err := fmt.Sscanf(string(b), "MemTotal: %d kB", &kb); err == nil {
+			parts = append(parts, fmt.Sprintf("%d GB RAM", (kb+(1<<19))>>20))
+		}
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		parts = append(parts, runtime.GOOS+" "+strings.TrimSpace(string(b)))
+	} else {
+		parts = append(parts, runtime.GOOS)
+	}
+	parts = append(parts, runtime.Version())
+	return strings.Join(parts, ", ")
+}

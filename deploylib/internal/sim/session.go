@@ -1,0 +1,182 @@
+package sim
+
+import (
+	"bytes"
+	"io"
+	"strings"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// pid is the process ID the servers report for every command (the client
+// needs one only to stop a cancelled command).
+const pid = "4242"
+
+// Revision is the commit the emulated repository resolves every branch to.
+const Revision = "5a1b2c3d4e5f60718293a4b5c6d7e8f901234567"
+
+// revisionTime is its commit time (unix seconds).
+const revisionTime = "1795640000"
+
+// respond emulates cmd: the standard output the deploy flow parses, and
+// success.
+func respond(cmd string) (stdout string) {
+	switch {
+	case strings.Contains(cmd, "git ls-remote"):
+		return Revision + "\trefs/heads/main\n"
+	case strings.Contains(cmd, "echo mirror-exists"):
+		return "mirror-exists\n" // every host has its mirror, as on any deploy but the first
+	case strings.Contains(cmd, ".capstan/lock.new-"):
+		return "capstan-lock-taken\n/srv/sim/releases/20261101000000\n" // current's previous target
+	case strings.Contains(cmd, "--format=%H %ct"):
+		return Revision + " " + revisionTime + "\n"
+	case strings.Contains(cmd, "echo --capstan--"):
+		return "--capstan--\n--capstan--\n--capstan--\n" // nothing to clean up
+	}
+	return ""
+}
+
+// handleSession serves one session channel: "exec /bin/sh" (or a shell
+// request) is the client's command shell, any other exec request one
+// command. Other requests (env, pty-req, signal) are refused.
+func (f *Fleet) handleSession(ch ssh.Channel, reqs <-chan *ssh.Request) {
+	started := false
+	done := make(chan struct{})
+	for req := range reqs {
+		var cmd string
+		switch req.Type {
+		case "exec":
+			var p struct{ Command string }
+			if ssh.Unmarshal(req.Payload, &p) != nil {
+				req.Reply(false, nil)
+				continue
+			}
+			cmd = p.Command
+		case "shell":
+			cmd = "exec /bin/sh"
+		default:
+			req.Reply(false, nil)
+			continue
+		}
+		if started {
+			req.Reply(false, nil)
+			continue
+		}
+		started = true
+		req.Reply(true, nil)
+		go func() {
+			defer close(done)
+			if cmd == "exec /bin/sh" {
+				f.commandShell(ch)
+			} else {
+				f.exec(ch, cmd)
+			}
+			ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{0}))
+			ch.Close()
+		}()
+	}
+	if started {
+		<-done
+	}
+	ch.Close()
+}
+
+// exec emulates a session of its own: the PID marker line, if the command
+// starts with one (sshbackend's pidMarker), then the command's output once
+// its standard input ended.
+func (f *Fleet) exec(ch ssh.Channel, cmd string) {
+	f.stats.Commands.Add(1)
+	var out strings.Builder
+	if first, rest, ok := strings.Cut(cmd, "\n"); ok && strings.HasPrefix(first, "echo capstan-pid:") {
+		out.WriteString(strings.Replace(strings.TrimPrefix(first, "echo "), "$$", pid, 1) + "\n")
+		cmd = rest
+	}
+	io.Copy(io.Discard, ch) // an upload's tar stream
+	out.WriteString(respond(cmd))
+	io.WriteString(ch, out.String())
+}
+
+// Pieces of sshbackend's command shell script (shell.go, scriptTemplate).
+const (
+	beginPrefix = `printf '%s%s %s\n' capstan-begin: `
+	endPrefix   = `printf '%s%s\n' capstan-end: `
+	cmdPrefix   = `exec "$capstan_sh" -c `
+)
+
+// commandShell emulates the command shell: it reads the scripts the
+// client writes on standard input and answers each with the begin and end
+// lines the client waits for, on both streams, until standard input ends.
+func (f *Fleet) commandShell(ch ssh.Channel) {
+	var buf []byte
+	chunk := make([]byte, 4096)
+	for {
+		n, err := ch.Read(chunk)
+		buf = append(buf, chunk[:n]...)
+		for {
+			tok, cmd, rest, ok := nextScript(buf)
+			if !ok {
+				break
+			}
+			buf = rest
+			f.stats.Commands.Add(1)
+			io.WriteString(ch, "capstan-begin:"+tok+" "+pid+"\n"+respond(cmd)+"capstan-end:"+tok+" 0 -\n")
+			io.WriteString(ch.Stderr(), "capstan-begin:"+tok+"\ncapstan-end:"+tok+"\n")
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// nextScript finds the first complete script in buf and returns its
+// token, its command (unquoted) and what follows it.
+func nextScript(buf []byte) (tok, cmd string, rest []byte, ok bool) {
+	i := bytes.Index(buf, []byte(beginPrefix))
+	if i < 0 {
+		return "", "", buf, false
+	}
+	s := buf[i+len(beginPrefix):]
+	sp := bytes.IndexByte(s, ' ')
+	if sp < 0 {
+		return "", "", buf, false
+	}
+	tok = string(s[:sp])
+	end := []byte(endPrefix + tok + " >&2\n")
+	j := bytes.Index(s, end)
+	if j < 0 {
+		return "", "", buf, false
+	}
+	script := s[:j]
+	if k := bytes.Index(script, []byte(cmdPrefix)); k >= 0 {
+		cmd = unquoteWord(string(script[k+len(cmdPrefix):]))
+	}
+	return tok, cmd, s[j+len(end):], true
+}
+
+// unquoteWord reads the first shell word of s: unquoted characters,
+// backslash escapes and single-quoted strings, as shell.Quote writes them.
+func unquoteWord(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case ' ', '\t', '\n':
+			return b.String()
+		case '\\':
+			if i+1 < len(s) {
+				i++
+				b.WriteByte(s[i])
+			}
+		case '\'':
+			j := strings.IndexByte(s[i+1:], '\'')
+			if j < 0 {
+				b.WriteString(s[i+1:])
+				return b.String()
+			}
+			b.WriteString(s[i+1 : i+1+j])
+			i += j + 1
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}

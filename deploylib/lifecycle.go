@@ -1,0 +1,159 @@
+package deploylib
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"time"
+)
+
+// How a run ends, whatever happens to it.
+//
+// A run owns SIGINT, SIGTERM and SIGHUP while it runs. Mage's own handler
+// cancels the target's context on Ctrl-C and then kills the process five
+// seconds later, which can cut a cleanup short; SIGTERM (what CI sends) it
+// does not handle at all. So the run detaches mage's handler
+// (signal.Ignore) and installs its own (signal.Notify). The first signal
+// cancels the run's context: the backends stop the commands in flight (the
+// Local backend kills their process group, the SSH backend kills the
+// remote process group), no new task starts, and the cleanup runs on a
+// context of its own: hosts already switched are switched back if
+// publishing was under way, deploy:failed removes the half-built release,
+// and the deploy lock is released. Start then returns an
+// [*InterruptedError], which mage turns into exit status 130 (SIGINT), 143
+// (SIGTERM) or 129 (SIGHUP). A second signal cancels the cleanup too, and
+// Start returns at most abandonWait later, saying what may be left behind.
+
+// cleanupTimeout bounds the work done after a failure or an interrupt.
+const cleanupTimeout = 60 * time.Second
+
+// supervise runs task to its end under r's signal handling.
+func (r *Run) supervise(ctx context.Context, task *Task) error {
+	ctx, stop := r.watchInterrupts(ctx)
+	defer stop()
+	r.dialAhead(ctx) // dial.go
+	done := make(chan error, 1)
+	go func() { done <- r.runToEnd(ctx, task) }()
+	select {
+	case err := <-done:
+		return err
+	case <-r.intr.abandon:
+		err := fmt.Errorf("the cleanup was abandoned: hosts may still hold this run's deploy lock (clear it with mage %s deploy:unlock) and its half-built release (the next deploy's cleanup removes it)", r.Stage.Name)
+		r.console.Warn("%v", err)
+		return &InterruptedError{Signal: r.intr.signal(), Err: err}
+	}
+}
+
+// runToEnd runs task, then what its outcome requires: on success the lock
+// release; on failure or interrupt deploy:failed (which removes the
+// half-built release), the per-host publishing report and the lock
+// release.
+func (r *Run) runToEnd(ctx context.Context, task *Task) error {
+	err := r.invokeRoot(ctx, task)
+	// The lock's release has a budget of its own: a slow deploy:failed
+	// hook or removal cannot leave the lock behind.
+	release := func() error {
+		lctx, cancel := r.cleanupContext(ctx, lockReleaseTimeout)
+		defer cancel()
+		return r.releaseLocks(lctx)
+	}
+	if err == nil {
+		if lerr := release(); lerr != nil {
+			// The work is done, but a lock left behind refuses the next
+			// deploy: the exit status says so.
+			err = fmt.Errorf("%s finished, but the deploy lock could not be released: %w", r.root.name, lerr)
+			r.finish(err)
+			return &runError{err: err}
+		}
+		r.finish(nil)
+		return nil
+	}
+	cctx, cancel := r.cleanupContext(ctx, r.cleanupTimeout)
+	defer cancel()
+	var locked *LockedError
+	if !errors.As(err, &locked) {
+		// A run refused by another run's lock did nothing; its
+		// deploy:failed hooks must not act while the other run works.
+		if ferr := r.invokeRecovered(cctx, Failed); ferr != nil {
+			err = errors.Join(err, fmt.Errorf("while handling the failure: %w", ferr))
+		}
+	}
+	cancel()
+	if lerr := release(); lerr != nil {
+		err = errors.Join(err, lerr)
+	}
+	sig := r.intr.signal()
+	if sig != nil {
+		r.console.Warn("interrupted by %s; cleanup done", signalName(sig))
+	}
+	for _, l := range r.hostReport() {
+		r.console.Warn("%s", l)
+	}
+	r.finish(err)
+	if sig != nil {
+		return &InterruptedError{Signal: sig, Err: err}
+	}
+	return &runError{err: err}
+}
+
+// invokeRoot invokes task as the root of the run, taking the deploy lock
+// first when task changes the servers and does not take it itself.
+func (r *Run) invokeRoot(ctx context.Context, task *Task) error {
+	if r.needsLock(task) {
+		if err := r.invokeRecovered(ctx, Lock); err != nil {
+			return err
+		}
+	}
+	return r.invokeRecovered(ctx, task)
+}
+
+// invokeRecovered invokes t, turning a panic of a task or hook into an
+// error, so the failure handling still runs.
+func (r *Run) invokeRecovered(ctx context.Context, t *Task) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = &TaskError{Task: t.name, Err: fmt.Errorf("panic: %v\n%s", p, debug.Stack())}
+		}
+	}()
+	return r.invoke(ctx, t, false)
+}
+
+// needsLock reports whether task, started on its own, must hold the
+// deploy lock: every standard task does (deploy:cleanup run beside a deploy
+// would remove that deploy's unfinished release), except those that only
+// read and the lock tasks themselves. A team's own tasks and ad-hoc
+// commands do not lock.
+func (r *Run) needsLock(task *Task) bool {
+	switch task {
+	case Lock, Unlock, GitCheck:
+		return false
+	}
+	standard := false
+	for _, t := range StandardTasks() {
+		if t == task {
+			standard = true
+			break
+		}
+	}
+	if !standard {
+		return false
+	}
+	seen := map[*Task]bool{}
+	reachable(r.Config, task, seen)
+	return !seen[Lock]
+}
+
+// eachHost runs fn for every host in parallel and waits for all.
+func eachHost(hosts []*Host, fn func(h *Host)) {
+	var wg sync.WaitGroup
+	for _, h := range hosts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fn(h)
+		}()
+	}
+	wg.Wait()
+}
