@@ -3,6 +3,8 @@ package deploylib
 import (
 	"errors"
 	"fmt"
+
+	"github.com/capstan-deploy/capstan/deploylib/backend/sshbackend"
 )
 
 // ConnectError reports a host that could not be reached or logged in to:
@@ -15,7 +17,18 @@ type ConnectError struct {
 	Err  error
 }
 
-func (e *ConnectError) Error() string { return fmt.Sprintf("cannot connect to %s: %v", e.Host, e.Err) }
+func (e *ConnectError) Error() string {
+	cause := e.Err.Error()
+	var op *sshbackend.OpError
+	if errors.As(e.Err, &op) && e.Err == error(op) {
+		// The host is named already: say the step and its error.
+		cause = op.Op + ": " + op.Err.Error()
+		if op.Op == "dial" {
+			cause = op.Err.Error() // "dial tcp ...: connection refused"
+		}
+	}
+	return fmt.Sprintf("cannot connect to %s: %s", e.Host, cause)
+}
 
 func (e *ConnectError) Unwrap() error { return e.Err }
 

@@ -55,7 +55,7 @@ func TestConnectionRefusedOverSSH(t *testing.T) {
 	err = Start(context.Background(), Deploy, WithStage(st), WithOutput(&out), WithColor(false))
 	lines := strings.Split(strings.TrimSpace(fmt.Sprint(err)), "\n")
 	last := lines[len(lines)-1]
-	if !strings.HasPrefix(last, "git:check: cannot connect to deploy@"+addr+": ") || !strings.Contains(last, "connection refused") {
+	if !strings.HasPrefix(last, "git:check: cannot connect to deploy@"+addr+": dial tcp "+addr+": ") || !strings.Contains(last, "connection refused") {
 		t.Errorf("last line of the error: %s\nwant git:check: cannot connect to deploy@%s: ...connection refused", last, addr)
 	}
 }
