@@ -222,7 +222,7 @@ func cleanup(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if r.DryRun() {
+		if r.dryRun {
 			return nil // nothing was listed, so nothing to remove
 		}
 		l, err := r.layout().ParseListing(out)
@@ -317,7 +317,7 @@ func (r *Run) runRelease(t *Task) (string, error) {
 			what = t.name
 		}
 		return "", fmt.Errorf("%s works on the release this run creates or rolls back to, and this run has none: run it within mage %s deploy or mage %s rollback", what, r.Stage.Name, r.Stage.Name)
-	case !remote.IsReleaseName(name) && !r.DryRun():
+	case !remote.IsReleaseName(name) && !r.dryRun:
 		return "", fmt.Errorf("%q is not a release name (14 digits)", name)
 	}
 	return path.Join(r.ReleasesPath(), name), nil

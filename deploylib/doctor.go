@@ -185,7 +185,9 @@ func Doctor(ctx context.Context, opts ...Option) error {
 	for i, h := range r.hosts {
 		reports[i] = &hostReport{host: h, checks: map[string]doctorCheck{}}
 	}
-	On(ctx, All(), func(ctx context.Context, h *Host) error {
+	// Every host's problems go into its report; only a failure to select
+	// hosts is an error of its own.
+	if err := On(ctx, All(), func(ctx context.Context, h *Host) error {
 		i := 0
 		for i < len(r.hosts) && r.hosts[i] != h {
 			i++
@@ -194,15 +196,18 @@ func Doctor(ctx context.Context, opts ...Option) error {
 		defer cancel()
 		reports[i].diagnose(ctx, r, cmd, gitCheck != nil)
 		return nil
-	})
+	}); err != nil {
+		r.logEnd("deploy:check", err)
+		return err
+	}
 	text, notReady := formatDoctor(r, reports)
 	r.console.Print(text)
-	var err2 error
+	var verdict error
 	if notReady > 0 {
-		err2 = fmt.Errorf("deploy:check: %s of %d not ready; see what to do above", countOf(notReady, "host"), len(reports))
+		verdict = fmt.Errorf("deploy:check: %s of %d not ready; see what to do above", countOf(notReady, "host"), len(reports))
 	}
-	r.logEnd("deploy:check", err2)
-	return err2
+	r.logEnd("deploy:check", verdict)
+	return verdict
 }
 
 // diagnose runs the doctor's command on the host and fills the report.
@@ -228,13 +233,11 @@ func (hr *hostReport) diagnose(ctx context.Context, r *Run, cmd shell.Command, g
 		return
 	}
 	// A NoRelease server only needs to accept the login.
-	user, err := h.Capture(ctx, "id", "-un")
-	if err != nil {
+	if _, err := h.Capture(ctx, "id", "-un"); err != nil {
 		hr.checks["login"] = loginProblem(h, err)
 		return
 	}
 	hr.checks["login"] = doctorCheck{status: "ok"}
-	_ = user
 }
 
 // loginProblem explains a failure to run anything on h.

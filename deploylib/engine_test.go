@@ -35,7 +35,7 @@ var gitRules = []backend.Rule{
 // lockTaken answers the lock command as taken, with current pointing at
 // previous ("" for none).
 func lockTaken(previous string) backend.Rule {
-	return backend.Rule{Match: "/srv/shop/.capstan/lock.new-", Reply: backend.Reply{Stdout: remote.LockTaken + "\n" + previous + "\n"}}
+	return backend.Rule{Match: "ln -sn lock.d-", Reply: backend.Reply{Stdout: remote.LockTaken + "\n" + previous + "\n"}}
 }
 
 // trace records the order in which tasks and hooks run.

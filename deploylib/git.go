@@ -75,7 +75,7 @@ func gitCheck(ctx context.Context) error {
 		if err != nil {
 			return err // the host, not the repository
 		}
-		if out == "" && !r.DryRun() {
+		if out == "" && !r.dryRun {
 			return fmt.Errorf("branch %q does not exist in %s", r.Config.Branch, r.Config.RepoURL)
 		}
 		return nil
@@ -119,7 +119,7 @@ func gitUpdate(ctx context.Context) error {
 		return fmt.Errorf("no server takes part in releases (all are NoRelease)")
 	}
 	rev := Revision{Branch: r.Config.Branch}
-	if r.DryRun() {
+	if r.dryRun {
 		rev.SHA = "<revision-of-" + r.Config.Branch + ">"
 	} else if rev.SHA, rev.Time, err = remote.ParseResolved(resolved[hosts[0]]); err != nil {
 		return fmt.Errorf("%s: resolving %q: %w", hosts[0], r.Config.Branch, err)

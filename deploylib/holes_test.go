@@ -268,7 +268,7 @@ func TestFailedSwitchLeavesNoScratch(t *testing.T) {
 	}
 	log := rec.Log()
 	last := log[len(log)-1].Command
-	if !strings.HasPrefix(last, "rm -rf -- /srv/shop/.capstan/switch-run0001 ") || !strings.Contains(last, "lock.released-run0001") {
+	if !strings.HasPrefix(last, "rm -rf -- /srv/shop/.capstan/switch-run0001 ") || !strings.Contains(last, "rm -f -- /srv/shop/.capstan/lock &&") {
 		t.Errorf("the last command does not remove the switch directory with the lock: %s", last)
 	}
 }

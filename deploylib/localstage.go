@@ -9,9 +9,9 @@ import (
 	"github.com/capstan-deploy/capstan/deploylib/backend"
 )
 
-// LocalDeployDir is where the local stage deploys, relative to the
+// localDeployDir is where the local stage deploys, relative to the
 // repository's top level. The repository's .gitignore lists it.
-const LocalDeployDir = ".deploy/local"
+const localDeployDir = ".deploy/local"
 
 // LocalStage returns the embedded default stage for the git repository
 // containing dir: one server, this machine, reached through /bin/sh; the
@@ -38,7 +38,7 @@ func LocalStage(dir string) (Stage, error) {
 		Name:     "local",
 		Branch:   branch,
 		RepoURL:  top,
-		DeployTo: filepath.Join(top, filepath.FromSlash(LocalDeployDir)),
+		DeployTo: filepath.Join(top, filepath.FromSlash(localDeployDir)),
 		Servers: []Server{
 			{Host: "localhost", Roles: []string{"app", "web", "db"}, Primary: true, Local: true},
 		},

@@ -16,15 +16,16 @@ import (
 
 // The deploy lock keeps two runs from changing the same servers at once.
 //
-// It is the directory <deploy_to>/.capstan/lock. A run builds it aside,
-// as .capstan/lock.new-<run id> holding a details file (run id, user, local
-// host, pid, stage, task, branch, local start time and the server's time
-// when taken) and a heartbeat file (the server's clock, in seconds), and
-// renames it into place with rename(2), which fails when a lock is there
-// already: of two runs, exactly one succeeds, and a lock is never visible
-// without its holder's details. deploy:check takes it on every release
-// host, the first host by name first, and fails at once, naming the holder,
-// if another run holds it anywhere; the locks this run took are then
+// It is <deploy_to>/.capstan/lock, a symbolic link to the holder's data
+// directory .capstan/lock.d-<run id>, which holds a details file (run id,
+// user, local host, pid, stage, task, branch, local start time and the
+// server's time when taken) and a heartbeat file (the server's clock, in
+// seconds). A run builds its data directory first and then makes the link
+// with ln -sn, a symlink(2) that fails when a lock is there already: of
+// two runs, exactly one succeeds, and a lock is never visible without its
+// holder's details. deploy:check takes it on every release host, the
+// first host by name first, and fails at once, naming the holder, if
+// another run holds it anywhere; the locks this run took are then
 // released. Because every run starts with the same host and never waits,
 // runs cannot deadlock, and of two runs started together over the same
 // hosts exactly one proceeds.
@@ -283,7 +284,7 @@ func takeLock(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("taking the deploy lock: %w", err)
 		}
-		if r.DryRun() {
+		if r.dryRun {
 			st.locked, st.previousKnown = true, true
 			return nil
 		}
@@ -451,7 +452,7 @@ func unlock(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("reading the deploy lock: %w", err)
 		}
-		if r.DryRun() {
+		if r.dryRun {
 			return nil
 		}
 		i := strings.Index(out, remote.LockHeld)

@@ -310,7 +310,7 @@ func TestLocalConcurrentDeploys(t *testing.T) {
 func TestLockReleasedWhereTheReplyWasLost(t *testing.T) {
 	isolate(t, testConfig())
 	rec, out, err := hookedRunIO(t, testStage("web1", "web2"), Deploy, func(ctx context.Context, host, cmd string, stdio backend.Stdio) (bool, error) {
-		if host == "web2" && strings.Contains(cmd, "mkdir /srv/shop/.capstan/lock.new-") {
+		if host == "web2" && strings.Contains(cmd, "mkdir /srv/shop/.capstan/lock.d-") {
 			return true, errors.New("connection lost")
 		}
 		return false, nil
@@ -320,7 +320,7 @@ func TestLockReleasedWhereTheReplyWasLost(t *testing.T) {
 	}
 	released := map[string]bool{}
 	for _, c := range rec.Log() {
-		if strings.Contains(c.Command, "grep -qxF -- run_id=run0001") && strings.Contains(c.Command, "lock.released-run0001") {
+		if strings.Contains(c.Command, "grep -qxF -- run_id=run0001") && strings.Contains(c.Command, "rm -f -- /srv/shop/.capstan/lock &&") {
 			released[c.Host] = true
 		}
 	}
@@ -347,7 +347,7 @@ func TestLockReleasedAfterASlowFailedHook(t *testing.T) {
 		t.Fatalf("error = %v", err)
 	}
 	log := rec.Log()
-	if last := log[len(log)-1].Command; !strings.Contains(last, "lock.released-run0001") {
+	if last := log[len(log)-1].Command; !strings.Contains(last, "rm -f -- /srv/shop/.capstan/lock &&") {
 		t.Errorf("the lock was not released after the slow hook; last command: %s\n%s", last, out.String())
 	}
 }
@@ -358,7 +358,7 @@ func TestLockReleasedAfterASlowFailedHook(t *testing.T) {
 func TestUnreleasedLockFailsTheRun(t *testing.T) {
 	isolate(t, testConfig())
 	_, out, err := hookedRunIO(t, testStage("web1", "web2"), Deploy, func(ctx context.Context, host, cmd string, stdio backend.Stdio) (bool, error) {
-		if host == "web2" && strings.Contains(cmd, "lock.released-run0001") {
+		if host == "web2" && strings.Contains(cmd, "rm -f -- /srv/shop/.capstan/lock &&") {
 			return true, errors.New("connection lost")
 		}
 		return false, nil

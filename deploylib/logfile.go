@@ -12,9 +12,9 @@ import (
 	"github.com/capstan-deploy/capstan/deploylib/console"
 )
 
-// DefaultLogFile is where a run appends its log, relative to the directory
+// logFileDefault is where a run appends its log, relative to the directory
 // mage runs in (the repository's top level).
-const DefaultLogFile = "log/deploy.log"
+const logFileDefault = "log/deploy.log"
 
 // SettingLogFile is the key of Config.Settings that moves the log file
 // ("off" turns it off). The CAPSTAN_LOG_FILE environment variable
@@ -28,10 +28,10 @@ func WithLogFile(path string) Option {
 }
 
 // defaultLogFile is where a run logs when nothing else says:
-// DefaultLogFile. This package's tests set it to "" (nolog_test.go), so
+// logFileDefault. This package's tests set it to "" (nolog_test.go), so
 // that their runs leave no log/ in the package directory; production code
 // does not import testing to find out.
-var defaultLogFile = DefaultLogFile
+var defaultLogFile = logFileDefault
 
 // logFilePath decides where the run logs: the option, else envFile
 // (CAPSTAN_LOG_FILE), else the log_file setting, else defaultLogFile. ""

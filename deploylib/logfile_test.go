@@ -159,13 +159,12 @@ func TestLogFilePath(t *testing.T) {
 	}
 }
 
-// TestDryrunTargetSelectsDryRun: UseDryRun (the dryrun target) makes the
-// next run print and log every command, hidden ones included, and run
-// none.
+// TestDryrunTargetSelectsDryRun: DRY_RUN=1 (what the dryrun target sets)
+// makes the next run print and log every command, hidden ones included,
+// and run none.
 func TestDryrunTargetSelectsDryRun(t *testing.T) {
 	isolate(t, testConfig())
-	UseDryRun()
-	t.Cleanup(func() { dryRunSelected.Store(false) })
+	t.Setenv("DRY_RUN", "1")
 	rec, out, err := recorderRun(t, testStage("deploy@web1"), Check, gitRules...)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)

@@ -11,7 +11,7 @@ func init() { defaultLogFile = "" }
 // logs to log/deploy.log, whatever binary it is in.
 func TestLogFileDefaultOutsideTests(t *testing.T) {
 	old := defaultLogFile
-	defaultLogFile = DefaultLogFile
+	defaultLogFile = logFileDefault
 	t.Cleanup(func() { defaultLogFile = old })
 	t.Setenv("CAPSTAN_LOG_FILE", "")
 	if got := logFilePath(nil, Config{}, ""); got != "log/deploy.log" {

@@ -80,7 +80,7 @@ func revertRelease(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if r.DryRun() {
+		if r.dryRun {
 			return nil
 		}
 		target, err := rollbackTarget(l, want)
@@ -97,7 +97,7 @@ func revertRelease(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if r.DryRun() {
+	if r.dryRun {
 		r.setRelease("<rollback-target>")
 		return nil
 	}

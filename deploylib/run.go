@@ -12,7 +12,6 @@ import (
 	"os/user"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/capstan-deploy/capstan/deploylib/internal/remote"
@@ -154,14 +153,6 @@ type runOptions struct {
 	cleanupTimeout time.Duration // tests: a shorter budget after a failure
 }
 
-// dryRunSelected is set by [UseDryRun] for every later run of the process.
-var dryRunSelected atomic.Bool
-
-// UseDryRun makes every later run of this process a dry run, as DRY_RUN=1
-// does: the Dryrun target calls it, so mage production dryrun deploy
-// prints the deploy's commands and runs nothing.
-func UseDryRun() { dryRunSelected.Store(true) }
-
 // WithStage runs against s instead of the stage chosen with UseStage.
 func WithStage(s Stage) Option { return func(o *runOptions) { o.stage = &s } }
 
@@ -204,7 +195,7 @@ func newRun(opts ...Option) (*Run, error) {
 		opt(&o)
 	}
 	env := readEnv()
-	if env.dryRun || dryRunSelected.Load() {
+	if env.dryRun {
 		o.dryRun = true
 	}
 	var st Stage
@@ -460,9 +451,6 @@ func (r *Run) conn(ctx context.Context, h *Host) (backend.Conn, error) {
 
 // Hosts returns the run's hosts after the HOSTS and ROLES filters.
 func (r *Run) Hosts() []*Host { return append([]*Host(nil), r.hosts...) }
-
-// DryRun reports whether commands are printed instead of run.
-func (r *Run) DryRun() bool { return r.dryRun }
 
 // ReleaseName returns the release this run deploys or rolls back to, "" if
 // not chosen yet.

@@ -157,11 +157,6 @@ func redact(s string) string {
 	return s
 }
 
-// Redact returns s with every registered secret, and every password written
-// in a URL, replaced by [REDACTED]. Code that prints or logs on its own
-// (a team's hook writing a report) uses it.
-func Redact(s string) string { return redact(s) }
-
 // secretVar is one secret environment variable of a Host.
 type secretVar struct {
 	key   string

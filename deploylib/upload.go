@@ -110,7 +110,7 @@ func uploadCheck(ctx context.Context) error {
 	r := CurrentRun(ctx)
 	u, _ := strategyAs[Upload](r.Config.Strategy)
 	if u.Build != nil {
-		if r.DryRun() {
+		if r.dryRun {
 			r.console.Info("dry run: Upload.Build not run")
 		} else if err := u.Build(ctx); err != nil {
 			return fmt.Errorf("Upload.Build: %w", err)

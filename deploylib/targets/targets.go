@@ -63,8 +63,9 @@ func Ssh(ctx context.Context, host *string) error {
 }
 
 // Dryrun makes the tasks after it print every command and run nothing: mage production dryrun deploy.
-func Dryrun() {
-	deploylib.UseDryRun()
+func Dryrun() error {
+	// The run reads DRY_RUN when it starts, as if the user had set it.
+	return os.Setenv("DRY_RUN", "1")
 }
 
 // Logs follows a file on the selected hosts (tail -F, relative to the current release), lines prefixed by host, until Ctrl-C: mage production logs log/production.log.

@@ -1,4 +1,4 @@
-// Package bench is the benchmark of issue 7: Capstan against Capistrano
+// Package bench is the benchmark of DESIGN.md section 6: Capstan against Capistrano
 // 3.17 and against the floor (one ssh connection and one shell script per
 // host), deploying the same repository with the same settings to the same
 // real sshd hosts behind a latency-injecting proxy.

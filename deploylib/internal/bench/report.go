@@ -180,7 +180,7 @@ func (r *Report) Markdown() string {
 	}
 	if t := r.targets(); t != "" {
 		w("")
-		w("### Targets (issue 7)")
+		w("### Targets (DESIGN.md section 6)")
 		w("")
 		b.WriteString(t)
 	}

@@ -15,15 +15,28 @@ const (
 	LockCleared = "capstan-lock-cleared"
 )
 
-// LockDir is the lock directory; LockDetails and LockHeartbeat the files
-// inside it.
+// LockDir is the lock: a symbolic link to the holder's lock data
+// directory (LockData). LockDetails and LockHeartbeat are the files in it,
+// reached through the link.
 func (l Layout) LockDir() string       { return path.Join(l.State(), "lock") }
 func (l Layout) LockDetails() string   { return path.Join(l.LockDir(), "details") }
 func (l Layout) LockHeartbeat() string { return path.Join(l.LockDir(), "heartbeat") }
 
-// lockAside is where a run builds its lock, or moves a lock it removes.
+// LockData is the directory holding runID's lock details and heartbeat,
+// built before the lock link points at it.
+func (l Layout) LockData(runID string) string { return path.Join(l.State(), lockDataPrefix+runID) }
+
+const lockDataPrefix = "lock.d-"
+
+// lockAside is where a lock is moved to be removed.
 func (l Layout) lockAside(what, runID string) string {
 	return path.Join(l.State(), "lock."+what+"-"+runID)
+}
+
+// lockExists succeeds when there is a lock: a link (even a dangling one)
+// or, as older Capstan versions made it, a directory.
+func (l Layout) lockExists() shell.Command {
+	return shell.New("test", "-L", l.LockDir()).Or(shell.New("test", "-e", l.LockDir()))
 }
 
 // heartbeatLine writes "heartbeat=<server seconds>" to file.
@@ -41,34 +54,39 @@ func (l Layout) LockState() shell.Command {
 // ShowLock prints LockHeld and [Layout.LockState] when there is a lock,
 // and nothing otherwise; it always succeeds.
 func (l Layout) ShowLock() shell.Command {
-	return shell.New("test", "-d", l.LockDir()).And(shell.New("echo", LockHeld)).And(l.LockState()).Or(shell.New("true"))
+	return l.lockExists().And(shell.New("echo", LockHeld)).And(l.LockState()).Or(shell.New("true"))
 }
 
-// TakeLock takes the lock: it builds the lock directory aside with the
-// details (lines, then the server's time) and a heartbeat, and renames it
-// into place (mv -T, a rename(2) that fails when a lock is there); then it
-// prints LockTaken, where current points (an empty line when nowhere) and
-// the names in releases/, one per line. If a lock is there already, it
-// removes what it built and prints LockHeld and the holder's details,
-// heartbeat and the server's clock instead, and still succeeds. Any other
-// failure (no space left, no permission) fails and leaves nothing.
+// TakeLock takes the lock: it builds runID's lock data directory with the
+// details (lines, then the server's time) and a heartbeat, then makes the
+// lock link point at it with ln -sn, a symlink(2) that fails when a lock
+// is there (portable: GNU, BSD and BusyBox ln alike), so a lock is never
+// visible without its details. Then it prints LockTaken, where current
+// points (an empty line when nowhere) and the names in releases/, one per
+// line. If a lock is there already, it removes what it built and prints
+// LockHeld and the holder's details, heartbeat and the server's clock
+// instead, and still succeeds. Any other failure (no space left, no
+// permission) fails and leaves nothing.
 func (l Layout) TakeLock(runID string, lines []string) shell.Command {
-	dir, aside := l.LockDir(), l.lockAside("new", runID)
-	details := path.Join(aside, "details")
-	build := shell.New("mkdir", aside).
+	lock, data := l.LockDir(), l.LockData(runID)
+	details := path.Join(data, "details")
+	build := shell.New("mkdir", data).
 		And(shell.New("printf", append([]string{`%s\n`}, lines...)...).WriteTo(details)).
 		And(shell.New("date", "-u", "+locked_at=%Y-%m-%dT%H:%M:%SZ").AppendTo(details)).
-		And(heartbeatLine(path.Join(aside, "heartbeat")))
+		And(heartbeatLine(path.Join(data, "heartbeat")))
+	// ln would put the link inside a lock directory of an older version.
+	notADirectory := shell.New("test", "-L", lock).Or(shell.New("test", "!", "-d", lock))
+	link := shown(shell.New("ln", "-sn", lockDataPrefix+runID, lock))
 	taken := shell.New("echo", LockTaken).
 		And(shell.New("readlink", l.Current()).Quiet().Or(shell.New("echo"))).
 		And(shell.New("ls", "-1", l.Releases()).Quiet().Or(shell.New("true")))
-	held := shell.New("rm", "-rf", "--", aside).
-		And(shell.New("test", "-d", dir)).
+	held := shell.New("rm", "-rf", "--", data).
+		And(l.lockExists()).
 		And(shell.New("echo", LockHeld)).
 		And(l.LockState())
-	take := build.And(shown(shell.New("mv", "-T", "--", aside, dir))).And(taken)
+	take := build.And(notADirectory).And(link.Quiet()).And(taken)
 	return shell.New("mkdir", "-p", l.State()).
-		And(shell.New("rm", "-rf", "--", aside)).
+		And(shell.New("rm", "-rf", "--", data)).
 		And(take.Or(held))
 }
 
@@ -80,24 +98,24 @@ func (l Layout) ownsLock(runID string) shell.Command {
 // Heartbeat refreshes the heartbeat of runID's lock; it does nothing when
 // the lock is not runID's.
 func (l Layout) Heartbeat(runID string) shell.Command {
-	tmp := l.LockHeartbeat() + ".new-" + runID
+	tmp := path.Join(l.LockData(runID), "heartbeat.new")
 	return l.ownsLock(runID).
 		And(heartbeatLine(tmp)).
-		And(shell.New("mv", "--", tmp, l.LockHeartbeat())).
+		And(shell.New("mv", "--", tmp, path.Join(l.LockData(runID), "heartbeat"))).
 		Or(shell.New("true"))
 }
 
-// ReleaseLock removes the lock if runID holds it: it renames the lock
-// aside, so that it disappears at once and whole, and removes that;
-// otherwise it prints LockNotOurs and the details found, and fails.
+// ReleaseLock removes the lock if runID holds it: the link first, so the
+// lock disappears at once and whole, then its data. Otherwise it removes
+// runID's own lock data, if a take was cut short, prints LockNotOurs and
+// the details found, and fails.
 func (l Layout) ReleaseLock(runID string) shell.Command {
-	notOurs := shell.New("echo", LockNotOurs).
+	notOurs := shell.New("rm", "-rf", "--", l.LockData(runID)).
+		And(shell.New("echo", LockNotOurs)).
 		And(shell.New("cat", l.LockDetails()).Quiet().Or(shell.New("true"))).
 		And(shell.New("false"))
-	aside := l.lockAside("released", runID)
-	remove := shell.New("mv", "-T", "--", l.LockDir(), aside).And(shell.New("rm", "-rf", "--", aside)).
-		Shown(shell.New("rm", "-rf", l.LockDir()).String())
-	return l.ownsLock(runID).Or(notOurs).And(remove)
+	remove := shown(shell.New("rm", "-f", "--", l.LockDir())).And(shell.New("rm", "-rf", "--", l.LockData(runID)))
+	return l.ownsLock(runID).And(remove).Or(notOurs)
 }
 
 // LockFence fails, saying why, unless runID still holds the lock. The
@@ -110,19 +128,21 @@ func (l Layout) LockFence(runID string) shell.Command {
 }
 
 // ClearLock removes the lock of the run holderID (any lock, when holderID
-// is empty), for runID's deploy:unlock: it renames the directory aside
+// is empty), for runID's deploy:unlock: it renames the lock aside
 // (atomically, so what it prints is exactly what it removed), prints
-// LockCleared and the details, and removes it. When the lock is gone, or
-// is now another run's, it prints LockNone.
+// LockCleared and the details, and removes it with the holder's data.
+// When the lock is gone, or is now another run's, it prints LockNone.
 func (l Layout) ClearLock(holderID, runID string) shell.Command {
-	dir, aside := l.LockDir(), l.lockAside("cleared", runID)
-	move := shell.New("mv", "-T", "--", dir, aside)
+	aside := l.lockAside("cleared", runID)
+	move := l.lockExists().And(shell.New("mv", "--", l.LockDir(), aside))
+	remove := []string{"-rf", "--", aside}
 	if holderID != "" {
 		move = l.ownsLock(holderID).And(move)
+		remove = append(remove, l.LockData(holderID))
 	}
 	clear := move.
 		And(shell.New("echo", LockCleared)).
 		And(shell.New("cat", path.Join(aside, "details")).Quiet().Or(shell.New("true"))).
-		And(shell.New("rm", "-rf", "--", aside))
+		And(shell.New("rm", remove...))
 	return clear.Or(shell.New("echo", LockNone))
 }

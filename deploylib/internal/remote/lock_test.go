@@ -39,8 +39,8 @@ func TestLockCommands(t *testing.T) {
 	if b, _ := os.ReadFile(At(deployTo).LockHeartbeat()); !strings.HasPrefix(string(b), "heartbeat=") {
 		t.Errorf("heartbeat = %q", b)
 	}
-	if ents, _ := os.ReadDir(At(deployTo).State()); len(ents) != 1 {
-		t.Errorf("taking the lock left %v in the state directory", ents)
+	if ents, _ := os.ReadDir(At(deployTo).State()); len(ents) != 2 {
+		t.Errorf("taking the lock left %v in the state directory, want the lock and its data", ents)
 	}
 
 	os.MkdirAll(filepath.Join(deployTo, "releases", "20261125214038"), 0o755)
@@ -54,7 +54,7 @@ func TestLockCommands(t *testing.T) {
 			t.Errorf("the held lock's answer lacks %q: %q", want, out)
 		}
 	}
-	if ents, _ := os.ReadDir(At(deployTo).State()); len(ents) != 1 {
+	if ents, _ := os.ReadDir(At(deployTo).State()); len(ents) != 2 {
 		t.Errorf("a refused lock left %v in the state directory", ents)
 	}
 
@@ -165,7 +165,7 @@ func TestLockRaceAlwaysShowsTheHolder(t *testing.T) {
 // lock, also when a switch was cut short (a leftover switch-<run id>).
 func TestScratchRemovedWithTheLock(t *testing.T) {
 	deployTo := t.TempDir()
-	for _, d := range []string{"switch-r1", "switch-r1-back", "lock.new-r1", "switch-r2"} {
+	for _, d := range []string{"switch-r1", "switch-r1-back", "switch-r2"} {
 		os.MkdirAll(filepath.Join(At(deployTo).State(), d), 0o755)
 	}
 	if out, err := sh(t, At(deployTo).ScratchCleanup("r1"), ""); err != nil {
@@ -186,5 +186,51 @@ func TestReleaseNameAfter(t *testing.T) {
 		if got := ReleaseNameAfter(in); got != want {
 			t.Errorf("ReleaseNameAfter(%s) = %s, want %s", in, got, want)
 		}
+	}
+}
+
+// A lock directory left by an older Capstan (mkdir .capstan/lock) is held:
+// taking the lock never puts a link inside it.
+func TestLockDirectoryOfAnOlderVersionIsHeld(t *testing.T) {
+	l := At(t.TempDir())
+	os.MkdirAll(l.LockDir(), 0o755)
+	os.WriteFile(l.LockDetails(), []byte("run_id=old\nuser=bob\n"), 0o644)
+	out, err := sh(t, l.TakeLock("new", []string{"run_id=new"}), "")
+	if err != nil || !strings.Contains(out, LockHeld) || !strings.Contains(out, "run_id=old") {
+		t.Fatalf("%v %q, want held by old", err, out)
+	}
+	if ents, _ := os.ReadDir(l.LockDir()); len(ents) != 1 {
+		t.Errorf("the old lock directory now holds %v", ents)
+	}
+	if ents, _ := os.ReadDir(l.State()); len(ents) != 1 {
+		t.Errorf("a refused take left %v", ents)
+	}
+	out, err = sh(t, l.ClearLock("", "u1"), "")
+	if err != nil || !strings.Contains(out, LockCleared) || !strings.Contains(out, "run_id=old") {
+		t.Fatalf("clearing the old lock: %v %q", err, out)
+	}
+	if ents, _ := os.ReadDir(l.State()); len(ents) != 0 {
+		t.Errorf("clearing left %v", ents)
+	}
+}
+
+// A take cut short after building its data leaves nothing once the run
+// releases: ReleaseLock removes the run's own data even when the lock is
+// not its own.
+func TestReleaseRemovesACutShortTake(t *testing.T) {
+	l := At(t.TempDir())
+	if out, err := sh(t, l.TakeLock("holder", []string{"run_id=holder"}), ""); err != nil {
+		t.Fatal(err, out)
+	}
+	os.MkdirAll(l.LockData("cut"), 0o755) // built, never linked
+	out, err := sh(t, l.ReleaseLock("cut"), "")
+	if err == nil || !strings.Contains(out, LockNotOurs) {
+		t.Fatalf("%v %q, want not ours", err, out)
+	}
+	if _, err := os.Stat(l.LockData("cut")); !os.IsNotExist(err) {
+		t.Errorf("the cut-short take's data is left: %v", err)
+	}
+	if _, err := os.Stat(l.LockDetails()); err != nil {
+		t.Errorf("the holder's lock was touched: %v", err)
 	}
 }

@@ -26,7 +26,7 @@ func respond(cmd string) (stdout string) {
 		return Revision + "\trefs/heads/main\n"
 	case strings.Contains(cmd, "echo mirror-exists"):
 		return "mirror-exists\n" // every host has its mirror, as on any deploy but the first
-	case strings.Contains(cmd, ".capstan/lock.new-"):
+	case strings.Contains(cmd, "ln -sn lock.d-"):
 		return "capstan-lock-taken\n/srv/sim/releases/20261101000000\n" // current's previous target
 	case strings.Contains(cmd, "--format=%H %ct"):
 		return Revision + " " + revisionTime + "\n"
