@@ -150,20 +150,32 @@ func Shell(ctx context.Context, host string, opts ...Option) error {
 	return nil
 }
 
-// pickHost finds host among hosts: by name, as written in the stage, or as
-// user@host. "" picks the first.
+// pickHost finds host among hosts the way HOSTS does (host name,
+// host:port, user@host, or as written in the stage); "" picks the first.
+// A name that several hosts share is an error listing them.
 func pickHost(hosts []*Host, host string) (*Host, error) {
 	if host == "" {
 		return hosts[0], nil
 	}
+	var found []*Host
 	var names []string
 	for _, h := range hosts {
-		if host == h.Name() || host == h.Server.Host || host == h.String() {
-			return h, nil
+		if h.Server.matches(host) || host == h.String() {
+			found = append(found, h)
 		}
-		names = append(names, h.Name())
+		names = append(names, h.Server.Host)
 	}
-	return nil, fmt.Errorf("ssh: no selected server is called %q; choose one of %s", host, strings.Join(names, ", "))
+	switch len(found) {
+	case 1:
+		return found[0], nil
+	case 0:
+		return nil, fmt.Errorf("ssh: no selected server is called %q; choose one of %s", host, strings.Join(names, ", "))
+	}
+	names = names[:0]
+	for _, h := range found {
+		names = append(names, h.Server.Host)
+	}
+	return nil, fmt.Errorf("ssh: %q names %d servers (%s); give the port too (-host=host:port) or write it as in the stage", host, len(found), strings.Join(names, ", "))
 }
 
 // shellArgv returns the command line that opens a shell on h, and the

@@ -47,6 +47,10 @@ type Config struct {
 	// CommandTimeout, when positive, stops any remote command running
 	// longer than this.
 	CommandTimeout time.Duration
+	// HealthCheck, when set, must pass on every release host after current
+	// switched, else every host goes back to its previous release
+	// (healthcheck.go).
+	HealthCheck *HealthCheck
 	// RevisionLogMessage, when set, replaces Capistrano's line that
 	// deploy:log_revision appends to revisions.log for a deploy
 	// (Capistrano's revision_log_message). Rollbacks keep Capistrano's line.
@@ -86,6 +90,7 @@ func (c Config) withDefaults(s Stage) Config {
 	if s.Branch != "" {
 		c.Branch = s.Branch
 	}
+	c = s.configure(c) // stageconfig.go
 	if c.Branch == "" {
 		c.Branch = "main"
 	}
@@ -104,7 +109,7 @@ func (c Config) validate() error {
 	case strings.TrimSpace(c.DeployTo) == "":
 		return fmt.Errorf("config: DeployTo is empty; set it to the directory that holds releases/ on the servers")
 	case !path.IsAbs(c.DeployTo):
-		return fmt.Errorf("config: DeployTo %q is not an absolute path", c.DeployTo)
+		return fmt.Errorf("config: DeployTo %q is not an absolute path%s", c.DeployTo, homeHint(c.DeployTo)) // homeHint: selectwarn.go
 	case path.Clean(c.DeployTo) == "/":
 		return fmt.Errorf("config: DeployTo is %q; deploying into / would let cleanup remove system directories", c.DeployTo)
 	case strings.ContainsAny(c.DeployTo, "\n\r\x00"):
@@ -141,6 +146,9 @@ func (c Config) validate() error {
 		if !shell.ValidEnvKey(k) {
 			return fmt.Errorf("config: Env: %q is not a valid variable name", k)
 		}
+	}
+	if err := c.HealthCheck.validate(); err != nil {
+		return err
 	}
 	return c.Strategy.Validate(c)
 }

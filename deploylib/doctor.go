@@ -245,7 +245,9 @@ func loginProblem(h *Host, err error) doctorCheck {
 	if errors.As(err, &ce) {
 		msg = ce.Err.Error()
 	}
-	msg = strings.TrimPrefix(msg, "connecting: ")
+	if cerr := connectErrorOf(err); cerr != nil {
+		msg = cerr.Err.Error()
+	}
 	low := strings.ToLower(msg)
 	switch {
 	case strings.Contains(low, "host key"):

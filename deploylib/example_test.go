@@ -54,4 +54,6 @@ func ExamplePrintFlow() {
 	//     deploy:cleanup_rollback
 	//   deploy:finished
 	//     deploy:log_revision
+	// (when a task above fails)
+	// deploy:failed
 }

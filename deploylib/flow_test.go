@@ -98,3 +98,31 @@ func TestFlowByName(t *testing.T) {
 		t.Errorf("FlowByName(deplyo) error = %v", err)
 	}
 }
+
+func notifyChat(context.Context) error { return nil }
+func strayHook(context.Context) error  { return nil }
+
+// TestFlowShowsFailedAndOrphanHooks: mage flow deploy shows the hooks on
+// deploy:failed, and the hooks hung on tasks no flow runs, and fails for
+// the latter.
+func TestFlowShowsFailedAndOrphanHooks(t *testing.T) {
+	isolate(t, Config{})
+	After(Failed, notifyChat)
+	var b strings.Builder
+	if err := PrintFlow(&b, Deploy); err != nil {
+		t.Fatal(err)
+	}
+	if want := "(when a task above fails)\ndeploy:failed\n  [after]\n    deploylib.notifyChat\n"; !strings.HasSuffix(b.String(), want) {
+		t.Errorf("mage flow deploy:\n%s\nwant it to end with\n%s", b.String(), want)
+	}
+
+	Before(UploadCreateRelease, strayHook) // the git strategy never runs it
+	b.Reset()
+	err := PrintFlow(&b, Deploy)
+	if want := "(never run: hung on tasks that no flow runs; every run refuses to start)\n  deploylib.strayHook, before upload:create_release\n"; !strings.HasSuffix(b.String(), want) {
+		t.Errorf("mage flow deploy:\n%s\nwant it to end with\n%s", b.String(), want)
+	}
+	if err == nil || !strings.Contains(err.Error(), "deploylib.strayHook is registered before task upload:create_release, which no flow runs") {
+		t.Errorf("PrintFlow error = %v, want one naming the stray hook", err)
+	}
+}

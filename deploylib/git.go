@@ -69,8 +69,11 @@ func gitCheck(ctx context.Context) error {
 	cmd := remote.GitCheck(r.Config.RepoURL, r.Config.Branch)
 	return On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
 		out, err := h.CaptureCommand(ctx, cmd)
-		if err != nil {
+		if err != nil && connectErrorOf(err) == nil {
 			return fmt.Errorf("cannot read repository %s: %w", r.Config.RepoURL, err)
+		}
+		if err != nil {
+			return err // the host, not the repository
 		}
 		if out == "" && !r.dryRun {
 			return fmt.Errorf("branch %q does not exist in %s", r.Config.Branch, r.Config.RepoURL)

@@ -28,6 +28,8 @@ type Host struct {
 	env    map[string]string
 	// secretEnv travels on each command's standard input (secret.go).
 	secretEnv []secretVar
+	// asUser runs each command through sudo as this user (asuser.go).
+	asUser string
 }
 
 // String returns "user@host", with ":port" for a port other than 22, as
@@ -154,6 +156,10 @@ type runOpts struct {
 	hidden  bool // test and capture commands: shown only when verbose
 	capture bool
 	stdin   io.Reader
+	stdout  io.Writer // receives standard output instead of the console and log
+	// untilStopped: the command runs until ctx ends, which is its normal
+	// end, not a failure (logs.go).
+	untilStopped bool
 }
 
 // stderrTail is how many bytes of stderr a CommandError keeps: the last
@@ -190,7 +196,7 @@ func (h *Host) runCommand(ctx context.Context, c shell.Command, o runOpts) (stri
 	}
 	conn, err := r.conn(ctx, h)
 	if err != nil {
-		return "", &CommandError{Host: h.String(), Command: redact(c.String()), Status: -1, Err: fmt.Errorf("connecting: %w", err)}
+		return "", &CommandError{Host: h.String(), Command: redact(c.String()), Status: -1, Err: &ConnectError{Host: h.String(), Err: err}}
 	}
 	cmdStr := c.String()
 	if len(h.secretEnv) > 0 {
@@ -200,6 +206,9 @@ func (h *Host) runCommand(ctx context.Context, c shell.Command, o runOpts) (stri
 		if c, cmdStr, o.stdin, serr = withSecretStdin(h.secretEnv, c, o.stdin); serr != nil {
 			return "", &CommandError{Host: h.String(), Command: redact(cmdStr), Status: -1, Err: serr}
 		}
+	}
+	if h.asUser != "" {
+		c, cmdStr = asUserCmd(h.asUser, c, cmdStr) // asuser.go
 	}
 	parent := ctx
 	if t := r.Config.CommandTimeout; t > 0 {
@@ -227,6 +236,9 @@ func (h *Host) runCommand(ctx context.Context, c shell.Command, o runOpts) (stri
 	if o.capture {
 		stdio.Stdout = io.MultiWriter(out, ex.Stdout())
 	}
+	if o.stdout != nil {
+		stdio.Stdout = o.stdout // a download: the data is not output (download.go)
+	}
 	stdio.Stderr = io.MultiWriter(&tailBuffer{max: stderrTail, buf: &errBuf}, ex.Stderr())
 	err = conn.Run(ctx, c, stdio)
 	if err == nil && out.n > out.max {
@@ -237,6 +249,10 @@ func (h *Host) runCommand(ctx context.Context, c shell.Command, o runOpts) (stri
 	if err == nil {
 		ex.End(nil, 0)
 		return out.buf.String(), nil
+	}
+	if o.untilStopped && parent.Err() != nil {
+		ex.Stopped()
+		return "", nil
 	}
 	ce := &CommandError{Host: h.String(), Command: redact(cmdStr), Status: -1, Stderr: console.Sanitize(redact(errBuf.String())), Err: err}
 	var ee *backend.ExitError
@@ -307,6 +323,9 @@ type CommandError struct {
 }
 
 func (e *CommandError) Error() string {
+	if ce := connectErrorOf(e.Err); ce != nil {
+		return ce.Error() // nothing ran: the command is beside the point
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: %s: %v", e.Host, e.Command, e.Err)
 	if s := lastLines(e.Stderr, 5); s != "" {

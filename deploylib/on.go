@@ -44,6 +44,9 @@ func Roles(roles ...string) Selector {
 				}
 			}
 		}
+		if len(out) == 0 {
+			r.warnFiltered(fmt.Sprintf("Roles(%s)", quoteList(roles)), roles)
+		}
 		return out, nil
 	}
 }
@@ -65,6 +68,7 @@ func Primary(role string) Selector {
 			}
 		}
 		if first == nil {
+			r.warnFiltered(fmt.Sprintf("Primary(%q)", role), []string{role})
 			return nil, nil
 		}
 		return []*Host{first}, nil
@@ -129,19 +133,36 @@ func On(ctx context.Context, sel Selector, fn func(ctx context.Context, h *Host)
 					// process before the failure handling runs.
 					if p := recover(); p != nil {
 						errs[i] = fmt.Errorf("%s: panic: %v", hosts[i], p)
+						r.console.HostFailed(hosts[i].String(), fmt.Sprintf("panic: %v", p))
 					}
 				}()
 				if err := fn(ctx, hosts[i]); err != nil {
 					errs[i] = hostError(hosts[i], err)
+					showHostError(ctx, r, hosts[i], err)
 				}
 			}()
 		}
 		wg.Wait()
-		if err := errors.Join(errs[start:end]...); err != nil && o.limit < len(hosts) {
+		if err := joinHostErrors(errs[start:end]...); err != nil && o.limit < len(hosts) {
 			return err
 		}
 	}
-	return errors.Join(errs...)
+	return joinHostErrors(errs...) // hosterrors.go
+}
+
+// showHostError prints a ✘ line for h when fn's error is its own (a hook
+// that returned a plain error): a failed command already printed its ✘
+// line, and an interrupted run says so once.
+func showHostError(ctx context.Context, r *Run, h *Host, err error) {
+	var ce *CommandError
+	if errors.As(err, &ce) || ctx.Err() != nil {
+		return
+	}
+	var le *LockedError
+	if errors.As(err, &le) {
+		return
+	}
+	r.console.HostFailed(h.String(), err.Error())
 }
 
 // hostError makes sure err names h.

@@ -38,6 +38,7 @@ type Run struct {
 	Started time.Time
 
 	hosts   []*Host
+	filter  string // "HOSTS=web1 ROLES=app", the filters that chose hosts (selectwarn.go)
 	dryRun  bool
 	console *console.Console
 	logPath string    // the log file, "" when none (logfile.go)
@@ -47,6 +48,7 @@ type Run struct {
 	now     func() time.Time
 
 	mu       sync.Mutex
+	warned   map[string]bool // selector warnings given (selectwarn.go)
 	invoked  map[*Task]bool
 	release  string // the release this run deploys or rolls back to
 	revision Revision
@@ -126,7 +128,7 @@ func CurrentRun(ctx context.Context) *Run {
 func runOf(ctx context.Context) (*Run, error) {
 	r := CurrentRun(ctx)
 	if r == nil {
-		return nil, errors.New("deploylib: called outside a run; tasks and hooks get their context from deploylib")
+		return nil, errOutsideRun
 	}
 	return r, nil
 }
@@ -250,6 +252,7 @@ func newRun(opts ...Option) (*Run, error) {
 		cleanupTimeout: cmp.Or(o.cleanupTimeout, cleanupTimeout),
 		invoked:        map[*Task]bool{},
 		state:          map[*Host]*hostState{},
+		filter:         describeFilters(os.Getenv("HOSTS"), os.Getenv("ROLES")),
 	}
 	for _, s := range servers {
 		addr, _ := ParseAddress(s.Host)

@@ -24,6 +24,17 @@ type Stage struct {
 	Servers []Server
 	// SSH holds the SSH settings of every server of the stage.
 	SSH SSHOptions
+	// Settings are set over Config.Settings for this stage, key by key
+	// (Capistrano's set in a stage file); hooks read them with Setting.
+	Settings map[string]string
+	// Env is exported to every remote command of this stage, over
+	// Config.Env key by key.
+	Env map[string]string
+	// Configure, when set, changes anything else of the configuration for
+	// this stage (KeepReleases, LinkedFiles, Strategy, ...). It gets a copy,
+	// with the stage's other overrides applied, when a run starts. A stage
+	// encoded as JSON leaves it out.
+	Configure func(*Config) `json:"-"`
 }
 
 // Server is one host of a stage.
@@ -137,13 +148,10 @@ func filterServers(servers []Server, hosts, roles string) ([]Server, error) {
 	if hosts = strings.TrimSpace(hosts); hosts != "" {
 		want := splitList(hosts)
 		out = slices.DeleteFunc(slices.Clone(out), func(s Server) bool {
-			a, _ := ParseAddress(s.Host)
-			return !slices.ContainsFunc(want, func(w string) bool {
-				return w == a.Host || w == s.Host || (a.Port != 0 && w == net.JoinHostPort(a.Host, strconv.Itoa(a.Port)))
-			})
+			return !slices.ContainsFunc(want, s.matches)
 		})
 		if len(out) == 0 {
-			return nil, fmt.Errorf("HOSTS=%s matches no server of the stage", hosts)
+			return nil, fmt.Errorf("HOSTS=%s matches no server of the stage; its servers are %s", hosts, serverList(servers))
 		}
 	}
 	if roles = strings.TrimSpace(roles); roles != "" {
@@ -152,10 +160,25 @@ func filterServers(servers []Server, hosts, roles string) ([]Server, error) {
 			return !slices.ContainsFunc(want, s.HasRole)
 		})
 		if len(out) == 0 {
-			return nil, fmt.Errorf("ROLES=%s matches no server of the stage", roles)
+			return nil, fmt.Errorf("ROLES=%s matches no server of the stage; the roles of its servers are %s", roles, roleList(servers))
 		}
 	}
 	return out, nil
+}
+
+// matches reports whether w names s the way HOSTS does: by host name,
+// as host:port, as user@host, or as written in the stage.
+func (s Server) matches(w string) bool {
+	a, _ := ParseAddress(s.Host)
+	switch {
+	case w == a.Host || w == s.Host:
+		return true
+	case a.Port != 0 && w == net.JoinHostPort(a.Host, strconv.Itoa(a.Port)):
+		return true
+	case a.User != "" && w == a.User+"@"+a.Host:
+		return true
+	}
+	return false
 }
 
 func splitList(s string) []string {

@@ -21,11 +21,22 @@ type Task struct {
 	action func(ctx context.Context) error
 }
 
-// NewTask returns a task named name (Capistrano style: "deploy:migrate")
-// that runs fn. doc is its one-line description. Use it for team tasks
-// that other hooks hang on, or that appear in mage flow by name.
+// NewTask returns a task named name (Capistrano style: "app:restart")
+// that runs fn, and registers it as a team task: mage <stage> task
+// app:restart and mage flow app:restart find it by name, and hooks hung on
+// it with Before and After run whenever it runs. doc is its one-line
+// description. Run it from a mage target with [Start]:
+//
+//	var AppRestart = deploylib.NewTask("app:restart", "restarts the app", restart)
+//
+//	type App mg.Namespace
+//
+//	// Restart restarts the app: mage production app:restart.
+//	func (App) Restart(ctx context.Context) error { return deploylib.Start(ctx, AppRestart) }
 func NewTask(name, doc string, fn func(ctx context.Context) error) *Task {
-	return &Task{name: name, doc: doc, action: fn}
+	t := &Task{name: name, doc: doc, action: fn}
+	registerTeamTask(t) // teamtask.go
+	return t
 }
 
 func newPhase(name, doc string, steps ...*Task) *Task {
@@ -64,6 +75,7 @@ type registry struct {
 	before map[*Task][]hook
 	steps  map[*Task][]hook // added with Append
 	after  map[*Task][]hook
+	team   []*Task // made with NewTask, in order (teamtask.go)
 }
 
 func newRegistry() registry {

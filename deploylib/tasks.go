@@ -1,7 +1,5 @@
 package deploylib
 
-import "fmt"
-
 // The standard tasks. Each is a Go value, so Before and After can hang a
 // hook on any of them. The deploy and rollback flows are trees of these
 // tasks; mage flow deploy prints the tree with every hook.
@@ -94,7 +92,12 @@ func init() {
 		return []*Task{NewReleasePath, c.Strategy.CreateReleaseTask(), SetCurrentRevision, SymlinkShared}
 	}
 	fixed(SymlinkShared, SymlinkLinkedFiles, SymlinkLinkedDirs)
-	fixed(Publishing, SymlinkRelease)
+	Publishing.steps = func(c Config) []*Task {
+		if c.HealthCheck != nil {
+			return []*Task{SymlinkRelease, CheckHealth} // healthcheck.go
+		}
+		return []*Task{SymlinkRelease}
+	}
 	fixed(Finishing, Cleanup)
 	fixed(Finished, LogRevision)
 	fixed(Reverting, RevertRelease)
@@ -119,10 +122,19 @@ func init() {
 	GitCreateRelease.action = gitCreateRelease
 }
 
-// standardTasks lists every task a target may start on its own, so that a
-// hook on any of them is valid.
+// flowRoots are the roots of everything a run may invoke, so that a hook
+// on any task they reach is valid: the flows, the failure handler,
+// deploy:unlock, and the team's own tasks that do something (made with
+// NewTask and a function), which their mage targets start. A team task
+// without a function is only a hook point, run where a flow reaches it.
 func flowRoots() []*Task {
-	return []*Task{Deploy, Rollback, Failed, Unlock}
+	roots := []*Task{Deploy, Rollback, Failed, Unlock}
+	for _, t := range TeamTasks() {
+		if t.action != nil {
+			roots = append(roots, t)
+		}
+	}
+	return roots
 }
 
 // standardTasks returns every standard task, flows first.
@@ -133,18 +145,22 @@ func standardTasks() []*Task {
 		Reverting, Reverted, FinishingRollback, Failed,
 		Check, CheckDirectories, Lock, Unlock, SetPreviousRevision, NewReleasePath, SetCurrentRevision,
 		SymlinkShared, SymlinkLinkedFiles, SymlinkLinkedDirs, SymlinkRelease,
-		Cleanup, CleanupRollback, RevertRelease, LogRevision,
+		CheckHealth, Cleanup, CleanupRollback, RevertRelease, LogRevision,
 		GitCheck, GitClone, GitUpdate, GitCreateRelease,
 		UploadCheck, UploadCreateRelease,
 	}
 }
 
-// TaskByName returns the standard task called name ("git:create_release").
+// TaskByName returns the standard task called name ("git:create_release"),
+// else the team task of that name made with [NewTask] ("app:restart").
 func TaskByName(name string) (*Task, error) {
 	for _, t := range standardTasks() {
 		if t.name == name {
 			return t, nil
 		}
 	}
-	return nil, fmt.Errorf("no standard task is called %q; mage flow deploy and mage flow rollback list them", name)
+	if t := teamTaskByName(name); t != nil {
+		return t, nil
+	}
+	return nil, noTaskError(name)
 }

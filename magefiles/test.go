@@ -21,6 +21,7 @@ var testRequirements = []requirement{
 	{"git", "git"},
 	{"/usr/sbin/sshd", "openssh-server"},
 	{"ssh-keygen", "openssh-client"},
+	{"sudo", "sudo"},      // Host.As runs commands as another user with sudo
 	{"cap", "capistrano"}, // the compatibility test deploys with Capistrano 3
 }
 

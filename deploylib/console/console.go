@@ -339,11 +339,7 @@ func (c *Console) Failed(f Failure) {
 	if f.Task != "" {
 		c.writeLocked(star + " task:    " + f.Task)
 	}
-	for _, fc := range f.Commands {
-		c.writeLocked(star + " host:    " + fc.Host)
-		c.writeLocked(star + " command: " + oneLine(fc.Command))
-		c.writeLocked(star + " status:  " + fc.Status)
-	}
+	c.failedCommandsLocked(star, f.Commands) // failed.go
 	if f.Message != "" {
 		for i, l := range strings.Split(strings.TrimRight(f.Message, "\n"), "\n") {
 			if i == 0 {

@@ -195,13 +195,58 @@ func TestScaffoldEndToEnd(t *testing.T) {
 	out = run(true, nil, "go", "test", "-count=1", "-tags", "mage", "./magefiles/")
 	mustContain("go test -tags mage ./magefiles/", out, "ok  \texample.com/shop/magefiles")
 
+	// A team task, as the README's "Your own tasks" writes it.
+	os.WriteFile(filepath.Join(dir, "magefiles", "app.go"), []byte(`//go:build mage
+
+package main
+
+import (
+	"context"
+
+	"github.com/capstan-deploy/capstan/deploylib"
+	"github.com/magefile/mage/mg"
+)
+
+// AppRestart restarts the app on every app server.
+var AppRestart = deploylib.NewTask("app:restart", "restarts the app", restartApp)
+
+// App is the app: namespace.
+type App mg.Namespace
+
+// Restart restarts the app: mage production app:restart.
+func (App) Restart(ctx context.Context) error { return deploylib.Start(ctx, AppRestart) }
+
+func init() {
+	deploylib.Before(AppRestart, drainLoadBalancer)
+}
+
+func drainLoadBalancer(ctx context.Context) error {
+	deploylib.Logf(ctx, "draining")
+	return nil
+}
+
+func restartApp(ctx context.Context) error {
+	return deploylib.On(ctx, deploylib.Roles("app"), func(ctx context.Context, h *deploylib.Host) error {
+		return h.Execute(ctx, "echo", "restarted")
+	})
+}
+`), 0o644)
 	os.WriteFile(filepath.Join(dir, ".gitignore"), []byte("/.deploy/\n/log/\n"), 0o644)
 	run(true, nil, "git", "add", "-A")
 	run(true, nil, "git", "commit", "-q", "-m", "scaffold")
 
 	out = run(true, nil, "go", "tool", "mage", "-l")
 	mustContain("mage -l", out, "deploy ", "deploy:check ", "deploy:rollback ", "dryrun ", "flow ", "local ", "production ",
-		"releases ", "rollback ", "run ", "ssh ", "staging ")
+		"releases ", "rollback ", "run ", "ssh ", "staging ", "app:restart ", "restarts the app: mage production app:restart", "config ", "logs ")
+	out = run(true, nil, "go", "tool", "mage", "local", "app:restart", "task", "app:restart")
+	mustContain("team task", out, "00:00 main.drainLoadBalancer\n      draining\n00:00 app:restart\n", "01 localhost | restarted", "app:restart finished: 1 host")
+	if n := strings.Count(out, "app:restart finished"); n != 2 {
+		t.Errorf("app:restart and task app:restart: %d runs finished, want 2:\n%s", n, out)
+	}
+	out = run(true, nil, "go", "tool", "mage", "flow", "app:restart")
+	mustContain("flow app:restart", out, "app:restart\n  [before]\n    main.drainLoadBalancer\n")
+	out = run(true, nil, "go", "tool", "mage", "local", "config")
+	mustContain("config", out, "configuration of stage local", "deploy_to        "+filepath.Join(dir, ".deploy", "local"), "localhost  app, web, db  primary, local")
 
 	// Dry runs: mage runs the targets of one command line in order, and
 	// dryrun makes every later one a dry run.
@@ -245,7 +290,7 @@ func TestScaffoldEndToEnd(t *testing.T) {
 		t.Fatalf("log/deploy.log: %v %v", fi, err)
 	}
 	log, _ := os.ReadFile(filepath.Join(dir, "log", "deploy.log"))
-	if n := strings.Count(string(log), " INFO START "); n != 9 {
+	if n := strings.Count(string(log), " INFO START "); n != 12 {
 		t.Errorf("%d START lines in log/deploy.log, want one per run", n)
 	}
 

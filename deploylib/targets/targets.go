@@ -25,7 +25,7 @@ func Rollback(ctx context.Context) error {
 	return deploylib.Start(ctx, deploylib.Rollback)
 }
 
-// Flow prints the deploy or rollback flow with every hook: mage flow deploy.
+// Flow prints the deploy or rollback flow (or any task) with every hook: mage flow deploy.
 func Flow(name string) error {
 	t, err := deploylib.FlowByName(name)
 	if err != nil {
@@ -34,8 +34,7 @@ func Flow(name string) error {
 	return deploylib.PrintFlow(os.Stdout, t)
 }
 
-// Task runs one standard task by its Capistrano name, with its hooks:
-// mage production task git:create_release.
+// Task runs one standard or team task by its name, with its hooks: mage production task git:create_release.
 func Task(ctx context.Context, name string) error {
 	t, err := deploylib.TaskByName(name)
 	if err != nil {
@@ -67,4 +66,14 @@ func Ssh(ctx context.Context, host *string) error {
 func Dryrun() error {
 	// The run reads DRY_RUN when it starts, as if the user had set it.
 	return os.Setenv("DRY_RUN", "1")
+}
+
+// Logs follows a file on the selected hosts (tail -F, relative to the current release), lines prefixed by host, until Ctrl-C: mage production logs log/production.log.
+func Logs(ctx context.Context, file string) error {
+	return deploylib.FollowLog(ctx, file)
+}
+
+// Config prints the resolved configuration of the stage, secrets redacted: mage production config.
+func Config(ctx context.Context) error {
+	return deploylib.ShowConfig(ctx)
 }

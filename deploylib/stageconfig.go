@@ -1,0 +1,31 @@
+package deploylib
+
+import (
+	"maps"
+	"slices"
+)
+
+// configure applies the stage's Settings, Env and Configure to c, a copy of
+// the configuration: the maps and slices are copied first, so that a
+// stage's Configure cannot change the configuration other runs see.
+func (s Stage) configure(c Config) Config {
+	if len(s.Settings) == 0 && len(s.Env) == 0 && s.Configure == nil {
+		return c
+	}
+	c.Settings = maps.Clone(c.Settings)
+	c.Env = maps.Clone(c.Env)
+	c.LinkedFiles = slices.Clone(c.LinkedFiles)
+	c.LinkedDirs = slices.Clone(c.LinkedDirs)
+	if len(s.Settings) > 0 && c.Settings == nil {
+		c.Settings = map[string]string{}
+	}
+	maps.Copy(c.Settings, s.Settings)
+	if len(s.Env) > 0 && c.Env == nil {
+		c.Env = map[string]string{}
+	}
+	maps.Copy(c.Env, s.Env)
+	if s.Configure != nil {
+		s.Configure(&c)
+	}
+	return c
+}

@@ -1,0 +1,71 @@
+package deploylib
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestStageSettings: a stage sets settings, environment and anything else
+// of the configuration for itself; the run sees them, the configuration
+// passed to Configure does not change.
+func TestStageSettings(t *testing.T) {
+	base := testConfig()
+	base.Settings = map[string]string{"slack_channel": "#deploys", "region": "eu"}
+	base.Env = map[string]string{"APP_ENV": "development"}
+	isolate(t, base)
+	st := testStage("deploy@web1")
+	st.Settings = map[string]string{"slack_channel": "#prod"}
+	st.Env = map[string]string{"APP_ENV": "production"}
+	st.Configure = func(c *Config) {
+		c.KeepReleases = 10
+		c.LinkedFiles = append(c.LinkedFiles, "config/master.key")
+		c.Settings["maintenance"] = "on"
+	}
+	var seen Config
+	var channel string
+	After(Updated, func(ctx context.Context) error {
+		seen = CurrentRun(ctx).Config
+		channel = Setting(ctx, "slack_channel", "")
+		return nil
+	})
+	rec, out, err := recorderRun(t, st, Deploy, gitRules...)
+	if err != nil {
+		t.Fatalf("deploy: %v\n%s", err, out)
+	}
+	for _, c := range []struct{ what, got, want string }{
+		{"Setting(slack_channel)", channel, "#prod"},
+		{"Settings[region]", seen.Settings["region"], "eu"},
+		{"Settings[maintenance]", seen.Settings["maintenance"], "on"},
+		{"Env[APP_ENV]", seen.Env["APP_ENV"], "production"},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %q, want %q", c.what, c.got, c.want)
+		}
+	}
+	if seen.KeepReleases != 10 || !slices.Contains(seen.LinkedFiles, "config/master.key") {
+		t.Errorf("Configure not applied: KeepReleases %d, LinkedFiles %v", seen.KeepReleases, seen.LinkedFiles)
+	}
+	if !strings.Contains(transcript(rec), "/srv/shop/shared/config/master.key") {
+		t.Errorf("the stage's linked file is not linked:\n%s", transcript(rec))
+	}
+	if !strings.Contains(transcript(rec), "APP_ENV=production") {
+		t.Errorf("the stage's Env is not exported:\n%s", transcript(rec))
+	}
+	// The configuration passed to Configure is unchanged.
+	if c := CurrentConfig(); c.Settings["slack_channel"] != "#deploys" || c.Settings["maintenance"] != "" || len(c.LinkedFiles) != 1 || c.Env["APP_ENV"] != "development" {
+		t.Errorf("the stage changed the shared configuration: %+v", c)
+	}
+}
+
+// TestStageStillEncodes: a Stage with a Configure function still encodes
+// as JSON (the fault suite hands stages to child processes that way).
+func TestStageStillEncodes(t *testing.T) {
+	st := testStage("deploy@web1")
+	st.Configure = func(c *Config) { c.KeepReleases = 2 }
+	if _, err := json.Marshal(st); err != nil {
+		t.Errorf("json.Marshal(Stage): %v", err)
+	}
+}
