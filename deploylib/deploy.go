@@ -17,7 +17,7 @@ import (
 func checkDirectories(ctx context.Context) error {
 	r := CurrentRun(ctx)
 	cmd := r.layout().CheckDirectories(r.Config.LinkedDirs, r.Config.LinkedFiles)
-	return On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
+	return On(ctx, ReleaseHosts(), func(ctx context.Context, h *Host) error {
 		out, err := h.runCommand(ctx, cmd, runOpts{hidden: true, capture: true})
 		if err != nil {
 			return err
@@ -44,7 +44,7 @@ func checkDirectories(ctx context.Context) error {
 func setPreviousRevision(ctx context.Context) error {
 	r := CurrentRun(ctx)
 	cmd := r.layout().PreviousRevision()
-	return On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
+	return On(ctx, ReleaseHosts(), func(ctx context.Context, h *Host) error {
 		st := r.hostState(h)
 		if st.previousKnown {
 			return nil // deploy:lock read it, under the lock
@@ -89,7 +89,7 @@ func setCurrentRevision(ctx context.Context) error {
 		return errors.New("no revision was resolved; the strategy must call deploylib.SetRevision")
 	}
 	cmd := remote.WriteRevision(release, rev.Recorded(), rev.Time)
-	return On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
+	return On(ctx, ReleaseHosts(), func(ctx context.Context, h *Host) error {
 		if r.hostState(h).revisionWritten {
 			return nil // written with the release's files
 		}
@@ -115,7 +115,7 @@ func symlinkLinked(ctx context.Context, t *Task, names []string) error {
 		return err
 	}
 	cmd := r.layout().Link(release, names)
-	return On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
+	return On(ctx, ReleaseHosts(), func(ctx context.Context, h *Host) error {
 		return h.ExecuteCommand(ctx, cmd)
 	})
 }
@@ -132,7 +132,7 @@ func symlinkRelease(ctx context.Context) error {
 	cmd := r.layout().Switch(release, r.ID)
 	// A run switches current only while it holds the deploy lock (lock.go).
 	fenced := r.layout().LockFence(r.ID).And(cmd)
-	err = On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
+	err = On(ctx, ReleaseHosts(), func(ctx context.Context, h *Host) error {
 		st := r.hostState(h)
 		st.switchTried = true
 		c := cmd
@@ -217,7 +217,7 @@ func firstLine(s string) string {
 
 func cleanup(ctx context.Context) error {
 	r := CurrentRun(ctx)
-	return On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
+	return On(ctx, ReleaseHosts(), func(ctx context.Context, h *Host) error {
 		out, err := h.CaptureCommand(ctx, r.layout().ListReleases())
 		if err != nil {
 			return err
@@ -263,7 +263,7 @@ func logRevision(ctx context.Context) error {
 		}
 	}
 	cmd := r.layout().AppendLog(line)
-	err := On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
+	err := On(ctx, ReleaseHosts(), func(ctx context.Context, h *Host) error {
 		return h.ExecuteCommand(ctx, cmd)
 	})
 	if err != nil && ctx.Err() == nil {
@@ -290,7 +290,7 @@ func failed(ctx context.Context) error {
 	// Never the release current points at, whatever the bookkeeping says
 	// (a switch that was cut off after its rename).
 	cmd := r.layout().RemoveOwnRelease(name, r.ID)
-	return On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
+	return On(ctx, ReleaseHosts(), func(ctx context.Context, h *Host) error {
 		st := r.hostState(h)
 		if !st.created || st.switched {
 			return nil

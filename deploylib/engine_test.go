@@ -224,7 +224,7 @@ func TestRolesAndFilters(t *testing.T) {
 		for _, sel := range []struct {
 			name string
 			sel  Selector
-		}{{"db", Roles("db")}, {"primary", Primary("db")}, {"release", ReleaseRoles()}, {"none", Roles("mail")}} {
+		}{{"db", Roles("db")}, {"primary", Primary("db")}, {"release", ReleaseHosts()}, {"none", Roles("mail")}} {
 			On(ctx, sel.sel, func(ctx context.Context, h *Host) error {
 				mu.Lock()
 				defer mu.Unlock()

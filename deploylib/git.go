@@ -67,7 +67,7 @@ func validateRepoURL(u string) error {
 func gitCheck(ctx context.Context) error {
 	r := CurrentRun(ctx)
 	cmd := remote.GitCheck(r.Config.RepoURL, r.Config.Branch)
-	return On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
+	return On(ctx, ReleaseHosts(), func(ctx context.Context, h *Host) error {
 		out, err := h.CaptureCommand(ctx, cmd)
 		if err != nil && connectErrorOf(err) == nil {
 			return fmt.Errorf("cannot read repository %s: %w", r.Config.RepoURL, err)
@@ -86,7 +86,7 @@ func gitClone(ctx context.Context) error {
 	r := CurrentRun(ctx)
 	g, _ := strategyAs[Git](r.Config.Strategy)
 	cmd := r.layout().GitClone(r.Config.RepoURL, g.ShallowClone)
-	return On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
+	return On(ctx, ReleaseHosts(), func(ctx context.Context, h *Host) error {
 		if r.hostState(h).mirrorExists {
 			return nil // deploy:check:directories saw repo/HEAD
 		}
@@ -102,10 +102,10 @@ func gitUpdate(ctx context.Context) error {
 	r := CurrentRun(ctx)
 	g, _ := strategyAs[Git](r.Config.Strategy)
 	cmd := r.layout().GitUpdate(r.Config.RepoURL, r.Config.Branch, g.ShallowClone)
-	hosts, _ := ReleaseRoles()(r)
+	hosts, _ := ReleaseHosts()(r)
 	resolved := make(map[*Host]string, len(hosts))
 	var mu sync.Mutex
-	err := On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
+	err := On(ctx, ReleaseHosts(), func(ctx context.Context, h *Host) error {
 		out, err := h.runCommand(ctx, cmd, runOpts{capture: true})
 		mu.Lock()
 		resolved[h] = lastLine(out)
@@ -148,7 +148,7 @@ func gitCreateRelease(ctx context.Context) error {
 	l := r.layout()
 	cmd := l.CreateRelease(path.Base(release), r.ID, l.GitArchive(rev.SHA, r.Config.RepoTree, release)).
 		And(remote.WriteRevision(release, rev.Recorded(), rev.Time))
-	return On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
+	return On(ctx, ReleaseHosts(), func(ctx context.Context, h *Host) error {
 		st := r.hostState(h)
 		st.created = true
 		if err := h.ExecuteCommand(ctx, cmd); err != nil {

@@ -86,7 +86,7 @@ func checkHealth(ctx context.Context) error {
 	}
 	hc := r.Config.HealthCheck.withDefaults()
 	cmd := hc.healthCmd()
-	err := On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
+	err := On(ctx, ReleaseHosts(), func(ctx context.Context, h *Host) error {
 		return hc.probe(ctx, h.Within(r.ReleasePath()), cmd)
 	})
 	if err == nil {

@@ -263,7 +263,7 @@ func (e *LockedError) Error() string {
 // starts.
 func takeLock(ctx context.Context) error {
 	r := CurrentRun(ctx)
-	hosts, _ := ReleaseRoles()(r)
+	hosts, _ := ReleaseHosts()(r)
 	hosts = slices.Clone(hosts)
 	slices.SortStableFunc(hosts, func(a, b *Host) int { return strings.Compare(a.Server.Host, b.Server.Host) })
 	if len(hosts) == 0 {
@@ -447,7 +447,7 @@ func (r *Run) releaseLocks(ctx context.Context) error {
 // run stays.
 func unlock(ctx context.Context) error {
 	r := CurrentRun(ctx)
-	return On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
+	return On(ctx, ReleaseHosts(), func(ctx context.Context, h *Host) error {
 		out, err := h.CaptureCommand(ctx, r.layout().ShowLock())
 		if err != nil {
 			return fmt.Errorf("reading the deploy lock: %w", err)

@@ -16,9 +16,9 @@ func All() Selector {
 	return func(r *Run) ([]*Host, error) { return r.Hosts(), nil }
 }
 
-// ReleaseRoles selects every host that takes part in releases (all but
+// ReleaseHosts selects every host that takes part in releases (all but
 // the NoRelease servers); the standard tasks run on these.
-func ReleaseRoles() Selector {
+func ReleaseHosts() Selector {
 	return func(r *Run) ([]*Host, error) {
 		var out []*Host
 		for _, h := range r.hosts {

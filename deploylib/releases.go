@@ -142,7 +142,7 @@ func ListReleases(ctx context.Context) ([]HostReleases, error) {
 	if err != nil {
 		return nil, err
 	}
-	hosts, _ := ReleaseRoles()(r)
+	hosts, _ := ReleaseHosts()(r)
 	out := make([]HostReleases, len(hosts))
 	index := map[*Host]int{}
 	for i, h := range hosts {
@@ -151,7 +151,7 @@ func ListReleases(ctx context.Context) ([]HostReleases, error) {
 	}
 	var mu sync.Mutex
 	cmd := r.layout().ReleasesReport()
-	err = On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
+	err = On(ctx, ReleaseHosts(), func(ctx context.Context, h *Host) error {
 		text, err := h.CaptureCommand(ctx, cmd)
 		var hr HostReleases
 		if err == nil && !r.dryRun {

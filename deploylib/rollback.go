@@ -71,7 +71,7 @@ func revertRelease(ctx context.Context) error {
 	want := r.env.rollbackRelease
 	var mu sync.Mutex
 	targets := map[string][]string{}
-	err := On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
+	err := On(ctx, ReleaseHosts(), func(ctx context.Context, h *Host) error {
 		out, err := h.CaptureCommand(ctx, r.layout().ListReleases())
 		if err != nil {
 			return err
@@ -121,7 +121,7 @@ func revertRelease(ctx context.Context) error {
 func cleanupRollback(ctx context.Context) error {
 	r := CurrentRun(ctx)
 	target := r.ReleaseName()
-	return On(ctx, ReleaseRoles(), func(ctx context.Context, h *Host) error {
+	return On(ctx, ReleaseHosts(), func(ctx context.Context, h *Host) error {
 		from := r.hostState(h).rolledFrom
 		// Only release names are ever removed: a hand-made
 		// releases/hotfix that was current stays where it is.

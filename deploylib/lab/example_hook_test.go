@@ -32,7 +32,7 @@ func init() { deploylib.After(deploylib.Updated, writeReleaseInfo) }
 func writeReleaseInfo(ctx context.Context) error {
 	r := deploylib.CurrentRun(ctx)
 	info := fmt.Sprintf("release: %s\nrevision: %s\n", r.ReleaseName(), r.Revision().SHA)
-	return deploylib.On(ctx, deploylib.ReleaseRoles(), func(ctx context.Context, h *deploylib.Host) error {
+	return deploylib.On(ctx, deploylib.ReleaseHosts(), func(ctx context.Context, h *deploylib.Host) error {
 		return h.Within(h.ReleasePath()).ExecuteCommand(ctx, shell.New("printf", "%s", info).WriteTo("config/release.yml"))
 	})
 }
