@@ -23,8 +23,8 @@ func adhocCmd(current, command string) shell.Command {
 	return shell.New("cd", current).Quiet().Then(shell.Raw(command))
 }
 
-// AdhocError reports the hosts where an ad-hoc command failed.
-type AdhocError struct {
+// adhocError reports the hosts where an ad-hoc command failed.
+type adhocError struct {
 	// Failed are the failed commands, one per host.
 	Failed []*CommandError
 	// Hosts is how many hosts ran the command.
@@ -33,7 +33,7 @@ type AdhocError struct {
 	Err error
 }
 
-func (e *AdhocError) Error() string {
+func (e *adhocError) Error() string {
 	var hosts []string
 	for _, ce := range e.Failed {
 		hosts = append(hosts, ce.Host+" ("+ce.status()+")")
@@ -44,11 +44,11 @@ func (e *AdhocError) Error() string {
 	return fmt.Sprintf("failed on %d of %d hosts: %s", len(e.Failed), e.Hosts, strings.Join(hosts, ", "))
 }
 
-func (e *AdhocError) Unwrap() error { return e.Err }
+func (e *adhocError) Unwrap() error { return e.Err }
 
 // ExitStatus returns the first failed host's exit status (1 when it had
 // none), so that mage exits with it.
-func (e *AdhocError) ExitStatus() int {
+func (e *adhocError) ExitStatus() int {
 	for _, ce := range e.Failed {
 		if ce.Status > 0 {
 			return ce.Status
@@ -60,7 +60,7 @@ func (e *AdhocError) ExitStatus() int {
 // RunCommand runs command, a shell command line typed by the operator, on
 // every selected host of the stage (HOSTS and ROLES apply) at once, in the
 // current release directory where there is one. Output lines are prefixed
-// by host. It fails with an [*AdhocError] if the command failed on any
+// by host. It fails, naming every host where the command failed, with the exit status of one of them (mage exits with it), if the command failed on any
 // host. It is the run target: mage production run "uptime".
 func RunCommand(ctx context.Context, command string, opts ...Option) error {
 	if strings.TrimSpace(command) == "" {
@@ -83,7 +83,7 @@ func RunCommand(ctx context.Context, command string, opts ...Option) error {
 		r.console.Success("run finished: %s, %.1fs", countOf(len(r.hosts), "host"), r.now().Sub(r.Started).Seconds())
 		return nil
 	}
-	ae := &AdhocError{Failed: commandErrors(err), Hosts: len(r.hosts), Err: err}
+	ae := &adhocError{Failed: commandErrors(err), Hosts: len(r.hosts), Err: err}
 	r.console.Error("run " + ae.Error())
 	return ae
 }

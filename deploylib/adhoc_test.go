@@ -49,9 +49,9 @@ func TestRunCommandLocal(t *testing.T) {
 	}
 
 	out, err = run("echo half; exit 3")
-	var ae *AdhocError
+	var ae *adhocError
 	if !errors.As(err, &ae) || ae.ExitStatus() != 3 {
-		t.Fatalf("error = %v, want an AdhocError with exit status 3\n%s", err, out)
+		t.Fatalf("error = %v, want an adhocError with exit status 3\n%s", err, out)
 	}
 	if !strings.Contains(out, "    ✘ 01 localhost 0.000s\n") || !strings.Contains(err.Error(), "failed on 1 of 1 hosts: localhost (exit status 3)") {
 		t.Errorf("failure not shown:\n%s\n%v", out, err)
@@ -80,7 +80,7 @@ func TestRunCommandFilters(t *testing.T) {
 	t.Setenv("ROLES", "app")
 	var out bytes.Buffer
 	err := RunCommand(context.Background(), "uptime | cut -d, -f1", WithStage(st), WithOutput(&out), WithColor(false), perHostDialer(recs))
-	var ae *AdhocError
+	var ae *adhocError
 	if !errors.As(err, &ae) || ae.ExitStatus() != 2 || !strings.Contains(err.Error(), "failed on 1 of 2 hosts: deploy@web2 (exit status 2)") {
 		t.Fatalf("error = %v", err)
 	}
