@@ -60,8 +60,9 @@ func (e *adhocError) ExitStatus() int {
 // RunCommand runs command, a shell command line typed by the operator, on
 // every selected host of the stage (HOSTS and ROLES apply) at once, in the
 // current release directory where there is one. Output lines are prefixed
-// by host. It fails, naming every host where the command failed, with the exit status of one of them (mage exits with it), if the command failed on any
-// host. It is the run target: mage production run "uptime".
+// by host. If the command failed on any host, the error names every such
+// host and carries the exit status of one of them, which mage exits with.
+// It is the run target: mage production run "uptime".
 func RunCommand(ctx context.Context, command string, opts ...Option) error {
 	if strings.TrimSpace(command) == "" {
 		return errors.New(`run: give the command to run, e.g. mage production run "uptime"`)
