@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/capstan-deploy/capstan/deploylib/internal/measure"
 	"github.com/capstan-deploy/capstan/deploylib/lab"
 	"github.com/capstan-deploy/capstan/deploylib/lab/latency"
 )
@@ -572,22 +573,7 @@ func tail(file string, n int) string {
 
 // machine describes this machine for the report.
 func machine() string {
-	var parts []string
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				parts = append(parts, strings.TrimSpace(v))
-				break
-			}
-		}
-	}
-	parts = append(parts, fmt.Sprintf("%d CPUs", runtime.NumCPU()))
-	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
-		var kb int64
-		if _, err := fmt.Sscanf(string(b), "MemTotal: %d kB", &kb); err == nil {
-			parts = append(parts, fmt.Sprintf("%d GB RAM", (kb+512*1024)/(1024*1024)))
-		}
-	}
+	parts := measure.Machine()
 	if b, err := os.ReadFile("/etc/os-release"); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			if v, ok := strings.CutPrefix(line, "PRETTY_NAME="); ok {
@@ -638,5 +624,5 @@ func spawnCost() time.Duration {
 		}
 		ds = append(ds, time.Since(start))
 	}
-	return median(ds)
+	return measure.Median(ds)
 }

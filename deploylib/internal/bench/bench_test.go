@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/capstan-deploy/capstan/deploylib/internal/measure"
 )
 
 func TestCountLog(t *testing.T) {
@@ -50,10 +52,10 @@ func TestMedianAndSpan(t *testing.T) {
 		}
 		return ds
 	}
-	if got := median(ms(5, 1, 3)); got != 3*time.Millisecond {
+	if got := measure.Median(ms(5, 1, 3)); got != 3*time.Millisecond {
 		t.Errorf("median odd = %v", got)
 	}
-	if got := median(ms(4, 1, 3, 2)); got != 2500*time.Microsecond {
+	if got := measure.Median(ms(4, 1, 3, 2)); got != 2500*time.Microsecond {
 		t.Errorf("median even = %v", got)
 	}
 	if span([]int{12, 12}) != "12" || span([]int{13, 12}) != "12-13" || span(nil) != "-" {

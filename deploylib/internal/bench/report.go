@@ -5,21 +5,9 @@ import (
 	"slices"
 	"strings"
 	"time"
-)
 
-// median returns the median of ds (the mean of the middle two for an
-// even count), 0 for none.
-func median(ds []time.Duration) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
+	"github.com/capstan-deploy/capstan/deploylib/internal/measure"
+)
 
 // span formats the range of ns: "12", or "12-13" when they differ.
 func span(ns []int) string {
@@ -39,7 +27,7 @@ func (t *ToolResult) Wall() time.Duration {
 	for _, s := range t.Samples {
 		ds = append(ds, s.Wall)
 	}
-	return median(ds)
+	return measure.Median(ds)
 }
 
 // CPU returns the median client CPU time of the timed runs.
@@ -48,7 +36,7 @@ func (t *ToolResult) CPU() time.Duration {
 	for _, s := range t.Samples {
 		ds = append(ds, s.CPU)
 	}
-	return median(ds)
+	return measure.Median(ds)
 }
 
 func (hr *HostsResult) tool(name string) *ToolResult {

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/capstan-deploy/capstan/deploylib/internal/measure"
 )
 
 // Targets of DESIGN.md section 6 for the simulation.
@@ -77,7 +79,7 @@ func (rep *Report) Write(w io.Writer) {
 			ratio = fmt.Sprintf("%.2fx", m.Wall.Seconds()/base.Seconds())
 		}
 		fleet := "-"
-		if d := medianDuration(rep.FleetCPU[n]); d > 0 {
+		if d := measure.Median(rep.FleetCPU[n]); d > 0 {
 			fleet = fmt.Sprintf("%.3f s", d.Seconds())
 		}
 		fmt.Fprintf(w, "| %d | %.2f s | %s | %.3f s | %.2f ms | %d KiB | %d KiB | %d | %s |\n",
@@ -91,18 +93,6 @@ func (rep *Report) Write(w io.Writer) {
 		fmt.Fprintf(w, "\nTargets: wall time at %d hosts %.2fx the 1-host time (target at most %.0fx): %s; client memory %d KiB per host (target at most %d KiB): %s.\n",
 			most, ratio, TargetWallRatio, verdict(ratio <= TargetWallRatio), m.MemoryPerHost()>>10, TargetMemoryPerHost>>10, verdict(m.MemoryPerHost() <= TargetMemoryPerHost))
 	}
-}
-
-func medianDuration(ds []time.Duration) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 func verdict(ok bool) string {
@@ -122,22 +112,7 @@ func joinInts(ns []int) string {
 
 // machine describes the CPU, memory, OS and Go version, as far as known.
 func machine() string {
-	parts := []string{}
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
-				parts = append(parts, strings.TrimSpace(v))
-				break
-			}
-		}
-	}
-	parts = append(parts, fmt.Sprintf("%d CPUs", runtime.NumCPU()))
-	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
-		var kb int64
-		if _, err := fmt.Sscanf(string(b), "MemTotal: %d kB", &kb); err == nil {
-			parts = append(parts, fmt.Sprintf("%d GB RAM", (kb+(1<<19))>>20))
-		}
-	}
+	parts := measure.Machine()
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		parts = append(parts, runtime.GOOS+" "+strings.TrimSpace(string(b)))
 	} else {
