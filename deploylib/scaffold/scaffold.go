@@ -523,7 +523,7 @@ func TestHooks(t *testing.T) {
 			rec := backend.NewRecorder("")
 			dial := func(ctx context.Context, s deploylib.Server) (backend.Conn, error) { return rec.ForHost(s.Host), nil }
 			err := deploylib.Start(context.Background(), deploylib.NewTask("test:"+tc.name, "runs one hook", tc.hook),
-				deploylib.WithStage(testStage), deploylib.WithDialer(dial), deploylib.WithOutput(io.Discard))
+				deploylib.WithStage(testStage), deploylib.WithDialer(dial), deploylib.WithOutput(io.Discard), deploylib.WithLogFile(""))
 			if err != nil {
 				t.Fatalf("%s: %v", tc.name, err)
 			}
