@@ -234,15 +234,41 @@ func cleanup(ctx context.Context) error {
 			return nil
 		}
 		sort.Strings(victims)
+		st := r.hostState(h)
 		for start := 0; start < len(victims); start += 100 {
-			cmd, err := r.layout().RemoveReleases(victims[start:min(start+100, len(victims))])
+			batch := victims[start:min(start+100, len(victims))]
+			cmd, err := r.layout().RemoveReleases(batch)
 			if err != nil {
 				return err
 			}
+			st.removing = batch // finished by deploy:failed if cut short
 			if err := h.ExecuteCommand(ctx, cmd); err != nil {
 				return err
 			}
+			st.removing = nil
 		}
+		return nil
+	})
+}
+
+// finishRemovals completes, on every host, a removal of old releases that
+// an interrupt or a lost reply cut short: those releases are already
+// marked for removal and may be half gone, so they are removed whole, as
+// the next cleanup would, rather than left for rollback to stumble on.
+func (r *Run) finishRemovals(ctx context.Context) error {
+	return On(ctx, ReleaseHosts(), func(ctx context.Context, h *Host) error {
+		st := r.hostState(h)
+		if len(st.removing) == 0 {
+			return nil
+		}
+		cmd, err := r.layout().RemoveReleases(st.removing)
+		if err != nil {
+			return err
+		}
+		if err := h.ExecuteCommand(ctx, cmd); err != nil {
+			return err
+		}
+		st.removing = nil
 		return nil
 	})
 }
@@ -275,11 +301,15 @@ func logRevision(ctx context.Context) error {
 	return err
 }
 
-// failed removes the release this run created on every host where it was
-// not published. The unfinished marker holds the run id, so a release of
+// failed finishes a removal of old releases that was cut short, then
+// removes the release this run created on every host where it was not
+// published. The unfinished marker holds the run id, so a release of
 // another run is never removed.
 func failed(ctx context.Context) error {
 	r := CurrentRun(ctx)
+	if err := r.finishRemovals(ctx); err != nil {
+		return err
+	}
 	if r.root != Deploy {
 		return nil
 	}

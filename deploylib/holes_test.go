@@ -2,10 +2,13 @@ package deploylib
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -270,5 +273,44 @@ func TestFailedSwitchLeavesNoScratch(t *testing.T) {
 	last := log[len(log)-1].Command
 	if !strings.HasPrefix(last, "rm -rf -- /srv/shop/.capstan/switch-run0001 ") || !strings.Contains(last, "rm -f -- /srv/shop/.capstan/lock &&") {
 		t.Errorf("the last command does not remove the switch directory with the lock: %s", last)
+	}
+}
+
+// SIGTERM while deploy:cleanup removes old releases: the removal is
+// finished by the cleanup after the interrupt, so no old release is left
+// marked for removal and half gone (rollback would then find the hosts
+// disagreeing on its target).
+func TestInterruptedCleanupRemovalIsFinished(t *testing.T) {
+	isolate(t, testConfig())
+	listing := backend.Rule{Match: "ls -1 /srv/shop/releases", Reply: backend.Reply{Stdout: "20261120000000\n20261121000000\n20261122000000\n20261123000000\n20261124000000\n20261125214038\n20261125214042\n--capstan--\n--capstan--\n/srv/shop/releases/20261125214042\n--capstan--\n"}}
+	removal := "rm -rf /srv/shop/releases/20261120000000"
+	var mu sync.Mutex
+	interrupted := false
+	rec, out, err := hookedRunIO(t, testStage("web1"), Deploy, func(ctx context.Context, host, cmd string, _ backend.Stdio) (bool, error) {
+		mu.Lock()
+		first := strings.Contains(cmd, removal) && !interrupted
+		if first {
+			interrupted = true
+		}
+		mu.Unlock()
+		if !first {
+			return false, nil
+		}
+		deliverSignal(syscall.SIGTERM)
+		<-ctx.Done() // the remote removal is killed half-way
+		return true, ctx.Err()
+	}, append([]backend.Rule{listing}, gitRules...)...)
+	var ie *InterruptedError
+	if !errors.As(err, &ie) || ie.ExitStatus() != 143 {
+		t.Fatalf("error = %v, want SIGTERM's 143\n%s", err, out)
+	}
+	finished := false
+	for _, c := range rec.Log() {
+		if strings.Contains(c.Command, removal) {
+			finished = true
+		}
+	}
+	if !finished {
+		t.Errorf("the cut-short removal was not finished after the interrupt:\n%s", transcript(rec))
 	}
 }

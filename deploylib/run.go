@@ -81,8 +81,9 @@ type hostState struct {
 	// mirrorExists: deploy:check:directories found the git mirror, so
 	// git:clone has nothing to do.
 	mirrorExists bool
-	switched     bool   // current points at this run's release
-	rolledFrom   string // the release a rollback moves current away from
+	switched     bool     // current points at this run's release
+	rolledFrom   string   // the release a rollback moves current away from
+	removing     []string // old releases whose removal was sent and has not reported back
 
 	locked   bool // this run holds the deploy lock on the host (lock.go)
 	lockSent bool // the command taking the lock was sent to the host
