@@ -3,6 +3,7 @@ package sshbackend
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -46,6 +47,9 @@ type Conn struct {
 	deadOnce sync.Once
 	dead     chan struct{} // closed when keepalives declared the host dead
 	deadErr  error
+
+	gone    chan struct{} // closed when the connection has ended, for any reason
+	goneErr error         // why, as the client reported it
 }
 
 var _ backend.Conn = (*Conn)(nil)
@@ -182,10 +186,14 @@ func (c *Conn) newSession(ctx context.Context) (*ssh.Session, error) {
 	delay := 2 * time.Millisecond
 	deadline := time.Now().Add(sessionRetry)
 	for {
-		s, err := c.client.NewSession()
+		s, err := c.openChannel(ctx)
 		if err == nil {
 			c.sessionsOpened.Add(1)
 			return s, nil
+		}
+		var ours *OpError
+		if errors.As(err, &ours) {
+			return nil, err // ctx ended or the connection is gone
 		}
 		if berr := c.broken(); berr != nil {
 			return nil, berr
@@ -204,6 +212,42 @@ func (c *Conn) newSession(ctx context.Context) (*ssh.Session, error) {
 			return nil, c.broken()
 		}
 		delay = min(2*delay, 100*time.Millisecond)
+	}
+}
+
+// openChannel opens a session, giving up when ctx ends or the connection
+// does: x/crypto's NewSession waits for the server's answer without a
+// deadline, and a channel opened just as the connection ends is never
+// answered.
+func (c *Conn) openChannel(ctx context.Context) (*ssh.Session, error) {
+	type opened struct {
+		s   *ssh.Session
+		err error
+	}
+	ch := make(chan opened, 1)
+	go func() {
+		s, err := c.client.NewSession()
+		ch <- opened{s, err}
+	}()
+	abandon := func() {
+		go func() {
+			if o := <-ch; o.s != nil {
+				o.s.Close()
+			}
+		}()
+	}
+	select {
+	case o := <-ch:
+		return o.s, o.err
+	case <-ctx.Done():
+		abandon()
+		return nil, &OpError{Addr: c.addr, Op: "session", Err: ctx.Err()}
+	case <-c.gone:
+		abandon()
+		if err := c.broken(); err != nil {
+			return nil, err
+		}
+		return nil, &OpError{Addr: c.addr, Op: "session", Err: fmt.Errorf("the connection was lost: %v", c.goneErr)}
 	}
 }
 

@@ -96,7 +96,12 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		running:      make(map[pidSource]bool),
 		shellOff:     cfg.SessionPerCommand,
 		dead:         make(chan struct{}),
+		gone:         make(chan struct{}),
 	}
+	go func() {
+		c.goneErr = c.client.Wait()
+		close(c.gone)
+	}()
 	if r.keepAlive > 0 {
 		c.wg.Add(1)
 		go c.keepAlive(r.keepAlive, r.maxMissed)
