@@ -17,18 +17,19 @@ import (
 // TestRunCommandLocal runs ad-hoc commands on a local deploy: in the
 // current release, output prefixed by host, the exit status passed on.
 func TestRunCommandLocal(t *testing.T) {
+	t.Parallel()
 	repo := newGitRepo(t)
-	isolate(t, Config{Application: "app"})
+	d := isolate(t, Config{Application: "app"})
 	st, err := LocalStage(repo)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out, err := localRun(t, st, Deploy, time.Date(2026, 11, 25, 21, 40, 38, 0, time.UTC)); err != nil {
+	if out, err := localRun(t, d, st, Deploy, time.Date(2026, 11, 25, 21, 40, 38, 0, time.UTC)); err != nil {
 		t.Fatalf("deploy: %v\n%s", err, out)
 	}
 	run := func(command string) (string, error) {
 		var out bytes.Buffer
-		err := RunCommand(context.Background(), command, WithStage(st), WithOutput(&out), WithColor(false), WithClock(fixedClock(0)))
+		err := RunCommand(context.Background(), command, withDeployment(d), WithStage(st), WithOutput(&out), WithColor(false), WithClock(fixedClock(0)))
 		return out.String(), err
 	}
 	out, err := run(`pwd; cat README; echo "to stderr" >&2`)
@@ -66,7 +67,8 @@ func TestRunCommandLocal(t *testing.T) {
 // the operator's command as typed, in current, and a failure on one host
 // names it.
 func TestRunCommandFilters(t *testing.T) {
-	isolate(t, testConfig())
+	t.Parallel()
+	d := isolate(t, testConfig())
 	st := Stage{Name: "prod", Servers: []Server{
 		{Host: "deploy@web1", Roles: []string{"app"}},
 		{Host: "deploy@web2", Roles: []string{"app"}},
@@ -77,9 +79,9 @@ func TestRunCommandFilters(t *testing.T) {
 		"deploy@web2": backend.NewRecorder("deploy@web2", backend.Rule{Match: "uptime", Reply: backend.Reply{Status: 2, Stderr: "uptime: not found\n"}}),
 		"deploy@db1":  backend.NewRecorder("deploy@db1"),
 	}
-	t.Setenv("ROLES", "app")
+	setenv(d, "ROLES", "app")
 	var out bytes.Buffer
-	err := RunCommand(context.Background(), "uptime | cut -d, -f1", WithStage(st), WithOutput(&out), WithColor(false), perHostDialer(recs))
+	err := RunCommand(context.Background(), "uptime | cut -d, -f1", withDeployment(d), WithStage(st), WithOutput(&out), WithColor(false), perHostDialer(recs))
 	var ae *adhocError
 	if !errors.As(err, &ae) || ae.ExitStatus() != 2 || !strings.Contains(err.Error(), "failed on 1 of 2 hosts: deploy@web2 (exit status 2)") {
 		t.Fatalf("error = %v", err)
@@ -154,7 +156,7 @@ func TestSSHArgv(t *testing.T) {
 // release, with $SHELL a script that records where it started.
 func TestShellLocal(t *testing.T) {
 	repo := newGitRepo(t)
-	isolate(t, Config{Application: "app"})
+	d := isolate(t, Config{Application: "app"})
 	st, err := LocalStage(repo)
 	if err != nil {
 		t.Fatal(err)
@@ -179,7 +181,7 @@ func TestShellLocal(t *testing.T) {
 	}
 	assertFile(t, record, st.DeployTo+"\n")
 
-	if out, err := localRun(t, st, Deploy, time.Date(2026, 11, 25, 21, 40, 38, 0, time.UTC)); err != nil {
+	if out, err := localRun(t, d, st, Deploy, time.Date(2026, 11, 25, 21, 40, 38, 0, time.UTC)); err != nil {
 		t.Fatalf("deploy: %v\n%s", err, out)
 	}
 	out, err := shell("localhost")

@@ -117,7 +117,7 @@ func TestCapistranoCompatibility(t *testing.T) {
 	}
 	l := lab.Start(t, lab.Options{Hosts: 2})
 	needSharedDeployTo(t, l)
-	configure(t, l)
+	d := configure(t, l)
 	prepareShared(t, l)
 	st := sshStage(l)
 	cap := capProject(t, l)
@@ -128,7 +128,7 @@ func TestCapistranoCompatibility(t *testing.T) {
 	capRelease := viewOf(t, l.Hosts[0]).current
 	// 2. Capstan deploys on top, one second later at least.
 	next := time.Now().UTC().Add(2 * time.Second)
-	if out, err := start(t, st, deploylib.Deploy, next); err != nil {
+	if out, err := start(t, d, st, deploylib.Deploy, next); err != nil {
 		t.Fatalf("capstan deploy: %v\n%s", err, out)
 	}
 	capstanRelease := remote.ReleaseNameAt(next)
@@ -146,7 +146,7 @@ func TestCapistranoCompatibility(t *testing.T) {
 		}
 	}
 	// 3. Capstan rolls back to Capistrano's release.
-	if out, err := start(t, st, deploylib.Rollback, next.Add(2*time.Second)); err != nil {
+	if out, err := start(t, d, st, deploylib.Rollback, next.Add(2*time.Second)); err != nil {
 		t.Fatalf("capstan rollback: %v\n%s", err, out)
 	}
 	for _, h := range l.Hosts {
@@ -163,7 +163,7 @@ func TestCapistranoCompatibility(t *testing.T) {
 	}
 	// 4. Capstan deploys again, then Capistrano rolls back to its release.
 	again := next.Add(4 * time.Second)
-	if out, err := start(t, st, deploylib.Deploy, again); err != nil {
+	if out, err := start(t, d, st, deploylib.Deploy, again); err != nil {
 		t.Fatalf("capstan deploy: %v\n%s", err, out)
 	}
 	cap("deploy:rollback")

@@ -5,7 +5,6 @@ import (
 	"path"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/capstan-deploy/capstan/deploylib/shell"
@@ -55,28 +54,6 @@ type Config struct {
 	// deploy:log_revision appends to revisions.log for a deploy
 	// (Capistrano's revision_log_message). Rollbacks keep Capistrano's line.
 	RevisionLogMessage func(rev Revision, release, user string) string
-}
-
-var (
-	regMu      sync.Mutex
-	configured Config
-	stage      *Stage
-	stageErr   error
-)
-
-// Configure sets the application's configuration. Call it from init in the
-// magefile; a later call replaces the earlier one.
-func Configure(c Config) {
-	regMu.Lock()
-	defer regMu.Unlock()
-	configured = c
-}
-
-// CurrentConfig returns the configuration passed to [Configure].
-func CurrentConfig() Config {
-	regMu.Lock()
-	defer regMu.Unlock()
-	return configured
 }
 
 // withDefaults returns c with stage overrides and defaults applied.

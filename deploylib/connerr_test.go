@@ -16,9 +16,10 @@ import (
 // TestConnectionFailureNamesTheHost: a host that refuses the connection is
 // reported as such, not as a repository that cannot be read.
 func TestConnectionFailureNamesTheHost(t *testing.T) {
-	isolate(t, testConfig())
+	t.Parallel()
+	d := isolate(t, testConfig())
 	var out bytes.Buffer
-	err := Start(context.Background(), Deploy, WithStage(testStage("deploy@127.0.0.1:2299")), WithOutput(&out), WithColor(false),
+	err := d.Start(context.Background(), Deploy, WithStage(testStage("deploy@127.0.0.1:2299")), WithOutput(&out), WithColor(false),
 		WithDialer(func(ctx context.Context, s Server) (backend.Conn, error) {
 			return nil, errors.New("dial tcp 127.0.0.1:2299: connect: connection refused")
 		}))
@@ -42,7 +43,8 @@ func TestConnectionFailureNamesTheHost(t *testing.T) {
 // TestConnectionRefusedOverSSH: the same through the SSH backend, to a
 // port where nothing listens.
 func TestConnectionRefusedOverSSH(t *testing.T) {
-	isolate(t, testConfig())
+	t.Parallel()
+	d := isolate(t, testConfig())
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +54,7 @@ func TestConnectionRefusedOverSSH(t *testing.T) {
 	st := testStage("deploy@" + addr)
 	st.SSH = SSHOptions{ConfigFile: "none", KnownHostsFile: filepath.Join(t.TempDir(), "known_hosts"), KnownHostsOnly: true}
 	var out bytes.Buffer
-	err = Start(context.Background(), Deploy, WithStage(st), WithOutput(&out), WithColor(false))
+	err = d.Start(context.Background(), Deploy, WithStage(st), WithOutput(&out), WithColor(false))
 	lines := strings.Split(strings.TrimSpace(fmt.Sprint(err)), "\n")
 	last := lines[len(lines)-1]
 	if !strings.HasPrefix(last, "git:check: cannot connect to deploy@"+addr+": dial tcp "+addr+": ") || !strings.Contains(last, "connection refused") {

@@ -23,19 +23,20 @@ func localFleet(dir string) Stage {
 }
 
 // runTask starts a team task made of fn against st, console in out.
-func runTask(t *testing.T, st Stage, out *syncWriter, fn func(ctx context.Context) error, opts ...Option) error {
+func runTask(t *testing.T, d *Deployment, st Stage, out *syncWriter, fn func(ctx context.Context) error, opts ...Option) error {
 	t.Helper()
-	return Start(context.Background(), NewTask("test:task", "", fn),
+	return d.Start(context.Background(), d.NewTask("test:task", "", fn),
 		append([]Option{WithStage(st), WithOutput(out), WithColor(false), WithClock(fixedClock(0))}, opts...)...)
 }
 
 // TestAsCommand: Host.As wraps the whole command (directory, environment)
 // in sudo -n -u, quoted.
 func TestAsCommand(t *testing.T) {
-	isolate(t, Config{Application: "shop", DeployTo: "/srv/shop", Strategy: Upload{}})
+	t.Parallel()
+	d := isolate(t, Config{Application: "shop", DeployTo: "/srv/shop", Strategy: Upload{}})
 	rec := backend.NewRecorder("")
 	var out syncWriter
-	err := runTask(t, testStage("deploy@web1"), &out, func(ctx context.Context) error {
+	err := runTask(t, d, testStage("deploy@web1"), &out, func(ctx context.Context) error {
 		return On(ctx, All(), func(ctx context.Context, h *Host) error {
 			return h.As("www-data").Within("/srv/shop/current").WithEnv("RAILS_ENV", "production").Execute(ctx, "./bin/cache", "clear it")
 		})
@@ -51,6 +52,7 @@ func TestAsCommand(t *testing.T) {
 
 // TestAsUserLocal runs a command as another user for real, with sudo.
 func TestAsUserLocal(t *testing.T) {
+	t.Parallel()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root, to sudo to nobody without a password")
 	}
@@ -60,11 +62,11 @@ func TestAsUserLocal(t *testing.T) {
 		}
 		t.Skip("needs sudo")
 	}
-	isolate(t, Config{Application: "shop", Strategy: Upload{}})
+	d := isolate(t, Config{Application: "shop", Strategy: Upload{}})
 	var out syncWriter
 	var mu sync.Mutex
 	got := map[string]string{}
-	err := runTask(t, localFleet(t.TempDir()), &out, func(ctx context.Context) error {
+	err := runTask(t, d, localFleet(t.TempDir()), &out, func(ctx context.Context) error {
 		return On(ctx, All(), func(ctx context.Context, h *Host) error {
 			who, err := h.As("nobody").Capture(ctx, "id", "-un")
 			mu.Lock()
@@ -86,7 +88,8 @@ func TestAsUserLocal(t *testing.T) {
 // TestDownloadLocal downloads a file from each of two hosts: one file per
 // host, its contents not on the console.
 func TestDownloadLocal(t *testing.T) {
-	isolate(t, Config{Application: "shop", Strategy: Upload{}})
+	t.Parallel()
+	d := isolate(t, Config{Application: "shop", Strategy: Upload{}})
 	remote := filepath.Join(t.TempDir(), "production.log")
 	content := "line 1\nsecret-ish line 2\n" + strings.Repeat("x", 100000) + "\n"
 	if err := os.WriteFile(remote, []byte(content), 0o644); err != nil {
@@ -94,7 +97,7 @@ func TestDownloadLocal(t *testing.T) {
 	}
 	local := t.TempDir()
 	var out syncWriter
-	err := runTask(t, localFleet(t.TempDir()), &out, func(ctx context.Context) error {
+	err := runTask(t, d, localFleet(t.TempDir()), &out, func(ctx context.Context) error {
 		return On(ctx, All(), func(ctx context.Context, h *Host) error {
 			_, err := h.Download(ctx, remote, local)
 			return err
@@ -118,7 +121,7 @@ func TestDownloadLocal(t *testing.T) {
 	}
 
 	// A missing file fails on the host, naming it, and leaves no file.
-	err = runTask(t, localFleet(t.TempDir()), &out, func(ctx context.Context) error {
+	err = runTask(t, d, localFleet(t.TempDir()), &out, func(ctx context.Context) error {
 		return On(ctx, Primary("app"), func(ctx context.Context, h *Host) error {
 			_, err := h.Download(ctx, remote+".missing", local)
 			return err
@@ -173,7 +176,8 @@ func (w *notifyWriter) when(s string) <-chan struct{} {
 // what is appended, prefixed by host, until the context ends, which is a
 // success.
 func TestFollowLogLocal(t *testing.T) {
-	isolate(t, Config{Application: "shop", Strategy: Upload{}})
+	t.Parallel()
+	d := isolate(t, Config{Application: "shop", Strategy: Upload{}})
 	dir := t.TempDir()
 	file := filepath.Join(dir, "app.log")
 	os.WriteFile(file, []byte("old line\n"), 0o644)
@@ -184,7 +188,7 @@ func TestFollowLogLocal(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		done <- FollowLog(ctx, file, WithStage(localFleet(dir)), WithOutput(out), WithColor(false), WithClock(fixedClock(0)))
+		done <- FollowLog(ctx, file, withDeployment(d), WithStage(localFleet(dir)), WithOutput(out), WithColor(false), WithClock(fixedClock(0)))
 	}()
 	<-old1
 	<-old2
@@ -207,19 +211,20 @@ func TestFollowLogLocal(t *testing.T) {
 // TestShowConfig prints a stage's resolved configuration with secrets
 // redacted.
 func TestShowConfig(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig()
 	cfg.Settings = map[string]string{"slack_channel": "#deploys", "slack_token": "xoxb-1234567890"}
 	cfg.Env = map[string]string{"APP_ENV": "production", "API_KEY": "k-123456789"}
 	cfg.HealthCheck = &HealthCheck{URL: "http://127.0.0.1:8080/healthz", Retries: 3}
-	isolate(t, cfg)
-	t.Setenv("HOSTS", "web1,db1")
+	d := isolate(t, cfg)
+	setenv(d, "HOSTS", "web1,db1")
 	st := Stage{Name: "production", Servers: []Server{
 		{Host: "deploy@web1", Roles: []string{"app", "web"}, Primary: true, Properties: map[string]string{"az": "a", "db_password": "hunter22"}},
 		{Host: "deploy@web2", Roles: []string{"app", "web"}},
 		{Host: "deploy@db1:2222", Roles: []string{"db"}, NoRelease: true},
 	}, Settings: map[string]string{"slack_channel": "#prod"}, SSH: SSHOptions{ProxyJump: "ops@bastion"}}
 	var out bytes.Buffer
-	if err := ShowConfig(context.Background(), WithStage(st), WithOutput(&out), WithColor(false)); err != nil {
+	if err := ShowConfig(context.Background(), withDeployment(d), WithStage(st), WithOutput(&out), WithColor(false)); err != nil {
 		t.Fatal(err)
 	}
 	for _, secret := range []string{"xoxb-1234567890", "k-123456789", "hunter22"} {

@@ -16,7 +16,8 @@ import (
 // host before its first task needs one: a hook that runs before anything
 // is sent sees every host dialed.
 func TestRunDialsEveryHostAsItStarts(t *testing.T) {
-	isolate(t, testConfig())
+	t.Parallel()
+	d := isolate(t, testConfig())
 	hosts := []string{"web1", "web2", "web3"}
 	rec := backend.NewRecorder("", gitRules...)
 	var mu sync.Mutex
@@ -31,7 +32,7 @@ func TestRunDialsEveryHostAsItStarts(t *testing.T) {
 		}
 		return rec.ForHost(s.Host), nil
 	}
-	Before(Starting, func(ctx context.Context) error {
+	d.Before(Starting, func(ctx context.Context) error {
 		if n := len(rec.Log()); n != 0 {
 			t.Errorf("%d commands ran before deploy:starting", n)
 		}
@@ -43,7 +44,7 @@ func TestRunDialsEveryHostAsItStarts(t *testing.T) {
 		}
 	})
 	var out bytes.Buffer
-	err := Start(context.Background(), Deploy, WithStage(testStage(hosts...)), WithOutput(&out), WithColor(false),
+	err := d.Start(context.Background(), Deploy, WithStage(testStage(hosts...)), WithOutput(&out), WithColor(false),
 		WithClock(fixedClock(0)), WithDialer(dial))
 	if err != nil {
 		t.Fatalf("deploy: %v\n%s", err, out.String())
@@ -54,7 +55,8 @@ func TestRunDialsEveryHostAsItStarts(t *testing.T) {
 // reached fails the first task that sends it a command, naming the host
 // and the dial's error, as when hosts were dialed on first use.
 func TestDialFailureReportedAtFirstCommand(t *testing.T) {
-	isolate(t, testConfig())
+	t.Parallel()
+	d := isolate(t, testConfig())
 	rec := backend.NewRecorder("", gitRules...)
 	dial := func(ctx context.Context, s Server) (backend.Conn, error) {
 		if s.Host == "web2" {
@@ -63,7 +65,7 @@ func TestDialFailureReportedAtFirstCommand(t *testing.T) {
 		return rec.ForHost(s.Host), nil
 	}
 	var out bytes.Buffer
-	err := Start(context.Background(), Deploy, WithStage(testStage("web1", "web2", "web3")), WithOutput(&out),
+	err := d.Start(context.Background(), Deploy, WithStage(testStage("web1", "web2", "web3")), WithOutput(&out),
 		WithColor(false), WithClock(fixedClock(0)), WithDialer(dial))
 	if err == nil {
 		t.Fatalf("deploy succeeded with web2 unreachable\n%s", out.String())

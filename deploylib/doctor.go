@@ -445,7 +445,7 @@ func formatDoctor(r *Run, reports []*hostReport) (string, int) {
 			b.WriteString("  " + f + "\n")
 		}
 	}
-	if unknown := unknownSettings(r.Config.Settings); len(unknown) > 0 {
+	if unknown := unknownSettings(r.Config.Settings, r.setup.settings); len(unknown) > 0 {
 		b.WriteString("\nConfiguration:\n")
 		for _, u := range unknown {
 			b.WriteString("  " + u + "\n")

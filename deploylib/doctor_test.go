@@ -37,10 +37,11 @@ const gitOK = "git version 2.39.2\n0123456789abcdef0123456789abcdef01234567\tref
 // TestDoctorReport pins the doctor's table and advice for a fleet with
 // one of each problem.
 func TestDoctorReport(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig()
 	cfg.Settings = map[string]string{"log_fiel": "x", "slack_channel": "#deploys"}
-	isolate(t, cfg)
-	DeclareSetting("slack_channel", "where the notification hook posts")
+	d := isolate(t, cfg)
+	d.DeclareSetting("slack_channel", "where the notification hook posts")
 	fresh := map[string]string{"/srv": "edw", "/": "ed"}
 	locked := map[string]string{"/srv": "ed", "/": "ed"}
 	badDirs := map[string]string{"/srv/shop": "edw", "/srv/shop/releases": "ed", "/srv/shop/shared": "edw", "/srv/shop/current": "edw", "/srv": "ed", "/": "ed"}
@@ -68,7 +69,7 @@ func TestDoctorReport(t *testing.T) {
 		return recs[s.Host], nil
 	})
 	var out bytes.Buffer
-	err := Doctor(context.Background(), WithStage(st), WithOutput(&out), WithColor(false), WithClock(fixedClock(0)), dial)
+	err := Doctor(context.Background(), withDeployment(d), WithStage(st), WithOutput(&out), WithColor(false), WithClock(fixedClock(0)), dial)
 	if err == nil || err.Error() != "deploy:check: 4 hosts of 6 not ready; see what to do above" {
 		t.Errorf("error = %v", err)
 	}
@@ -84,15 +85,16 @@ func TestDoctorReport(t *testing.T) {
 // missing linked file makes the host not ready; once it exists, the host
 // is ready.
 func TestDoctorLocal(t *testing.T) {
+	t.Parallel()
 	repo := newGitRepo(t)
-	isolate(t, Config{Application: "app", LinkedFiles: []string{"config/secrets.yml"}, Settings: map[string]string{"log_flie": "off"}})
+	d := isolate(t, Config{Application: "app", LinkedFiles: []string{"config/secrets.yml"}, Settings: map[string]string{"log_flie": "off"}})
 	st, err := LocalStage(repo)
 	if err != nil {
 		t.Fatal(err)
 	}
 	doctor := func() (string, error) {
 		var out bytes.Buffer
-		err := Doctor(context.Background(), WithStage(st), WithOutput(&out), WithColor(false))
+		err := Doctor(context.Background(), withDeployment(d), WithStage(st), WithOutput(&out), WithColor(false))
 		return out.String(), err
 	}
 	out, err := doctor()
@@ -131,7 +133,7 @@ func TestDoctorLocal(t *testing.T) {
 }
 
 func TestUnknownSettings(t *testing.T) {
-	got := unknownSettings(map[string]string{"log_file": "x", "LOG_FILE": "y", "zzzzzzzz": "z"})
+	got := unknownSettings(map[string]string{"log_file": "x", "LOG_FILE": "y", "zzzzzzzz": "z"}, capstanSettings)
 	want := []string{
 		`Settings["LOG_FILE"] is not a setting Capstan knows or the magefile declared with deploylib.DeclareSetting`,
 		`Settings["zzzzzzzz"] is not a setting Capstan knows or the magefile declared with deploylib.DeclareSetting`,

@@ -54,15 +54,16 @@ func (tr *trace) hook(name string) func(context.Context) error {
 }
 
 func TestHooksRunInOrder(t *testing.T) {
-	isolate(t, testConfig())
+	t.Parallel()
+	d := isolate(t, testConfig())
 	var tr trace
-	Before(Updated, tr.hook("before-1"))
-	Before(Updated, tr.hook("before-2"))
-	After(Updated, tr.hook("after-1"))
-	After(Updated, tr.hook("after-2"))
-	Before(Publishing, tr.hook("before-publishing"))
-	After(Finished, tr.hook("after-finished"))
-	if _, out, err := recorderRun(t, testStage("web1"), Deploy, gitRules...); err != nil {
+	d.Before(Updated, tr.hook("before-1"))
+	d.Before(Updated, tr.hook("before-2"))
+	d.After(Updated, tr.hook("after-1"))
+	d.After(Updated, tr.hook("after-2"))
+	d.Before(Publishing, tr.hook("before-publishing"))
+	d.After(Finished, tr.hook("after-finished"))
+	if _, out, err := recorderRun(t, d, testStage("web1"), Deploy, gitRules...); err != nil {
 		t.Fatalf("deploy: %v\n%s", err, out)
 	}
 	want := "before-1 before-2 after-1 after-2 before-publishing after-finished"
@@ -72,17 +73,18 @@ func TestHooksRunInOrder(t *testing.T) {
 }
 
 func TestTaskRunsOncePerRun(t *testing.T) {
-	isolate(t, testConfig())
+	t.Parallel()
+	d := isolate(t, testConfig())
 	var tr trace
-	shared := NewTask("team:notify", "", tr.hook("notify"))
-	After(Updated, shared)
-	After(Published, shared) // already ran: skipped
-	again := NewTask("team:again", "", func(ctx context.Context) error {
+	shared := d.NewTask("team:notify", "", tr.hook("notify"))
+	d.AfterTask(Updated, shared)
+	d.AfterTask(Published, shared) // already ran: skipped
+	again := d.NewTask("team:again", "", func(ctx context.Context) error {
 		tr.hook("again")(ctx)
 		return Reinvoke(ctx, shared) // explicit re-invoke runs it again
 	})
-	After(Finished, again)
-	if _, out, err := recorderRun(t, testStage("web1"), Deploy, gitRules...); err != nil {
+	d.AfterTask(Finished, again)
+	if _, out, err := recorderRun(t, d, testStage("web1"), Deploy, gitRules...); err != nil {
 		t.Fatalf("deploy: %v\n%s", err, out)
 	}
 	if got := strings.Join(tr.steps, " "); got != "notify again notify" {
@@ -91,11 +93,12 @@ func TestTaskRunsOncePerRun(t *testing.T) {
 }
 
 func TestFailureRunsFailedHooksAndNamesTaskAndHost(t *testing.T) {
-	isolate(t, testConfig())
+	t.Parallel()
+	d := isolate(t, testConfig())
 	var tr trace
-	After(Failed, tr.hook("failed"))
-	After(Finished, tr.hook("never"))
-	rec, out, err := recorderRun(t, testStage("web1", "web2"), Deploy, append([]backend.Rule{
+	d.After(Failed, tr.hook("failed"))
+	d.After(Finished, tr.hook("never"))
+	rec, out, err := recorderRun(t, d, testStage("web1", "web2"), Deploy, append([]backend.Rule{
 		{Match: "ln -s /srv/shop/shared/log", Reply: backend.Reply{Status: 3, Stderr: "ln: disk on fire\n"}},
 	}, gitRules...)...)
 	if err == nil {
@@ -134,10 +137,11 @@ func TestFailureRunsFailedHooksAndNamesTaskAndHost(t *testing.T) {
 }
 
 func TestFailedHooksRunForRollback(t *testing.T) {
-	isolate(t, testConfig())
+	t.Parallel()
+	d := isolate(t, testConfig())
 	var tr trace
-	After(Failed, tr.hook("failed"))
-	_, _, err := recorderRun(t, testStage("web1"), Rollback, gitRules...)
+	d.After(Failed, tr.hook("failed"))
+	_, _, err := recorderRun(t, d, testStage("web1"), Rollback, gitRules...)
 	if !errors.Is(err, ErrNoPreviousRelease) {
 		t.Fatalf("rollback error = %v, want ErrNoPreviousRelease", err)
 	}
@@ -147,12 +151,13 @@ func TestFailedHooksRunForRollback(t *testing.T) {
 }
 
 func TestBadInputChangesNothing(t *testing.T) {
+	t.Parallel()
 	good := testConfig()
 	tests := []struct {
 		name  string
 		cfg   func(*Config)
 		stage Stage
-		setup func()
+		setup func(*Deployment)
 		want  string
 	}{
 		{"empty deploy_to", func(c *Config) { c.DeployTo = "" }, testStage("web1"), nil, "DeployTo is empty"},
@@ -164,9 +169,11 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"option branch", func(c *Config) { c.Branch = "--upload-pack=touch /tmp/pwned" }, testStage("web1"), nil, "would be read as an option"},
 		{"ext url", func(c *Config) { c.RepoURL = "ext::sh -c touch% /tmp/pwned" }, testStage("web1"), nil, "remote helper"},
 		{"linked file escapes", func(c *Config) { c.LinkedFiles = []string{"../etc/passwd"} }, testStage("web1"), nil, "leaves the release"},
-		{"unreachable hook", nil, testStage("web1"), func() { After(NewTask("team:orphan", "", nil), func(context.Context) error { return nil }) }, "team:orphan, which no flow runs"},
-		{"hosts filter", nil, testStage("web1"), func() { t.Setenv("HOSTS", "web9") }, "HOSTS=web9 matches no server"},
-		{"roles filter", nil, testStage("web1"), func() { t.Setenv("ROLES", "db") }, "ROLES=db matches no server"},
+		{"unreachable hook", nil, testStage("web1"), func(d *Deployment) {
+			d.After(d.NewTask("team:orphan", "", nil), func(context.Context) error { return nil })
+		}, "team:orphan, which no flow runs"},
+		{"hosts filter", nil, testStage("web1"), func(d *Deployment) { setenv(d, "HOSTS", "web9") }, "HOSTS=web9 matches no server"},
+		{"roles filter", nil, testStage("web1"), func(d *Deployment) { setenv(d, "ROLES", "db") }, "ROLES=db matches no server"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -174,11 +181,11 @@ func TestBadInputChangesNothing(t *testing.T) {
 			if tt.cfg != nil {
 				tt.cfg(&cfg)
 			}
-			isolate(t, cfg)
+			d := isolate(t, cfg)
 			if tt.setup != nil {
-				tt.setup()
+				tt.setup(d)
 			}
-			rec, _, err := recorderRun(t, tt.stage, Deploy)
+			rec, _, err := recorderRun(t, d, tt.stage, Deploy)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error = %v, want one containing %q", err, tt.want)
 			}
@@ -190,37 +197,39 @@ func TestBadInputChangesNothing(t *testing.T) {
 }
 
 func TestStageSelection(t *testing.T) {
-	isolate(t, testConfig())
-	if _, err := SelectedStage(); err == nil || !strings.Contains(err.Error(), "no stage selected") {
+	t.Parallel()
+	d := isolate(t, testConfig())
+	if _, err := d.snapshot().selectedStage(); err == nil || !strings.Contains(err.Error(), "no stage selected") {
 		t.Errorf("no stage: error = %v", err)
 	}
-	UseStage(testStage("web1"))
-	if s, err := SelectedStage(); err != nil || s.Name != "test" {
+	d.UseStage(testStage("web1"))
+	if s, err := d.snapshot().selectedStage(); err != nil || s.Name != "test" {
 		t.Errorf("one stage: %v, %v", s.Name, err)
 	}
-	UseStage(Stage{Name: "staging"})
-	if _, err := SelectedStage(); err == nil || !strings.Contains(err.Error(), "two stages selected (test and staging)") {
+	d.UseStage(Stage{Name: "staging"})
+	if _, err := d.snapshot().selectedStage(); err == nil || !strings.Contains(err.Error(), "two stages selected (test and staging)") {
 		t.Errorf("two stages: error = %v", err)
 	}
-	err := Start(context.Background(), Deploy, WithOutput(new(strings.Builder)))
+	err := d.Start(context.Background(), Deploy, WithOutput(new(strings.Builder)))
 	if err == nil || !strings.Contains(err.Error(), "two stages") {
 		t.Errorf("Start with two stages: %v", err)
 	}
 }
 
 func TestRolesAndFilters(t *testing.T) {
-	isolate(t, testConfig())
+	t.Parallel()
+	d := isolate(t, testConfig())
 	st := Stage{Name: "prod", Servers: []Server{
 		{Host: "deploy@web1:2222", Roles: []string{"app", "web"}},
 		{Host: "deploy@web2", Roles: []string{"app", "web"}},
 		{Host: "deploy@db1", Roles: []string{"db"}, NoRelease: true},
 		{Host: "deploy@db2", Roles: []string{"db"}, Primary: true, NoRelease: true},
 	}}
-	t.Setenv("ROLES", "web,db")
-	t.Setenv("HOSTS", "web2,db1,db2")
+	setenv(d, "ROLES", "web,db")
+	setenv(d, "HOSTS", "web2,db1,db2")
 	var mu sync.Mutex
 	var seen []string
-	check := NewTask("team:roles", "", func(ctx context.Context) error {
+	check := d.NewTask("team:roles", "", func(ctx context.Context) error {
 		for _, sel := range []struct {
 			name string
 			sel  Selector
@@ -234,8 +243,8 @@ func TestRolesAndFilters(t *testing.T) {
 		}
 		return nil
 	})
-	Before(Check, check)
-	_, out, err := recorderRun(t, st, Check, gitRules...)
+	d.BeforeTask(Check, check)
+	_, out, err := recorderRun(t, d, st, Check, gitRules...)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
@@ -245,8 +254,9 @@ func TestRolesAndFilters(t *testing.T) {
 }
 
 func TestOnCollectsErrorsFromEveryHost(t *testing.T) {
-	isolate(t, testConfig())
-	boom := NewTask("team:boom", "", func(ctx context.Context) error {
+	t.Parallel()
+	d := isolate(t, testConfig())
+	boom := d.NewTask("team:boom", "", func(ctx context.Context) error {
 		return On(ctx, All(), func(ctx context.Context, h *Host) error {
 			if h.Name() == "web2" {
 				return nil
@@ -254,8 +264,8 @@ func TestOnCollectsErrorsFromEveryHost(t *testing.T) {
 			return h.Execute(ctx, "false")
 		})
 	})
-	Before(Check, boom)
-	_, _, err := recorderRun(t, testStage("web1", "web2", "web3"), Check, backend.Rule{Match: "false", Reply: backend.Reply{Status: 1}})
+	d.BeforeTask(Check, boom)
+	_, _, err := recorderRun(t, d, testStage("web1", "web2", "web3"), Check, backend.Rule{Match: "false", Reply: backend.Reply{Status: 1}})
 	if err == nil {
 		t.Fatal("no error")
 	}

@@ -1,7 +1,7 @@
 package deploylib
 
 import (
-	"os"
+	"cmp"
 	"strings"
 )
 
@@ -19,34 +19,24 @@ type runEnv struct {
 	user            string // USER, LOGNAME or USERNAME: who deploys
 }
 
-// readEnv reads the run's environment variables.
-func readEnv() runEnv {
+// readEnv reads the run's environment variables with getenv (os.Getenv
+// outside tests).
+func readEnv(getenv func(string) string) runEnv {
+	// flag reports whether the variable is set to something other than ""
+	// or "0".
+	flag := func(name string) bool {
+		v := getenv(name)
+		return v != "" && v != "0"
+	}
 	return runEnv{
-		hosts:           os.Getenv("HOSTS"),
-		roles:           os.Getenv("ROLES"),
-		dryRun:          envFlag("DRY_RUN"),
-		verbose:         os.Getenv("VERBOSE") == "1" || os.Getenv("MAGEFILE_VERBOSE") == "1",
-		branch:          os.Getenv("BRANCH"),
-		rollbackRelease: strings.TrimSpace(os.Getenv("ROLLBACK_RELEASE")),
-		force:           envFlag("FORCE"),
-		logFile:         os.Getenv("CAPSTAN_LOG_FILE"),
-		user:            firstEnv("USER", "LOGNAME", "USERNAME"),
+		hosts:           getenv("HOSTS"),
+		roles:           getenv("ROLES"),
+		dryRun:          flag("DRY_RUN"),
+		verbose:         getenv("VERBOSE") == "1" || getenv("MAGEFILE_VERBOSE") == "1",
+		branch:          getenv("BRANCH"),
+		rollbackRelease: strings.TrimSpace(getenv("ROLLBACK_RELEASE")),
+		force:           flag("FORCE"),
+		logFile:         getenv("CAPSTAN_LOG_FILE"),
+		user:            cmp.Or(getenv("USER"), getenv("LOGNAME"), getenv("USERNAME")),
 	}
-}
-
-// envFlag reports whether the environment variable name is set to
-// something other than "" or "0".
-func envFlag(name string) bool {
-	v := os.Getenv(name)
-	return v != "" && v != "0"
-}
-
-// firstEnv returns the first of the variables that is set and not empty.
-func firstEnv(names ...string) string {
-	for _, k := range names {
-		if v := os.Getenv(k); v != "" {
-			return v
-		}
-	}
-	return ""
 }

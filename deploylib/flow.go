@@ -7,25 +7,23 @@ import (
 	"strings"
 )
 
-// PrintFlow writes the tree of tasks that invoking root runs, with every
-// registered hook under [before] and [after], in the format of
-// Capistrano's flow documentation, then deploy:failed with its hooks.
-// Strategy-dependent steps follow the configuration passed to
-// [Configure], with the stage's overrides when a stage was selected
-// (mage production flow deploy). Hooks hung on tasks that no flow runs are listed last, and
-// make it return an error (the runs refuse them too).
-func PrintFlow(w io.Writer, root *Task) error {
-	st, _ := SelectedStage() // mage production flow deploy: with the stage's Configure
-	cfg := CurrentConfig().withDefaults(st)
+// printFlow writes the tree of tasks that invoking root runs with s's
+// hooks, then deploy:failed with its hooks, then the hooks no flow runs
+// (and returns an error for them). The strategy-dependent steps follow the
+// configuration with the selected stage's overrides, when a stage was
+// selected (mage production flow deploy).
+func (s *setup) printFlow(w io.Writer, root *Task) error {
+	st, _ := s.selectedStage()
+	cfg := s.config.withDefaults(st)
 	var b strings.Builder
-	printTask(&b, cfg, root, 0, map[*Task]bool{})
+	s.printTask(&b, cfg, root, 0, map[*Task]bool{})
 	if root != Failed {
 		// deploy:failed runs after any failed task of any run: its hooks
 		// (a failure notifier) belong to every flow.
 		b.WriteString("(when a task above fails)\n")
-		printTask(&b, cfg, Failed, 0, map[*Task]bool{})
+		s.printTask(&b, cfg, Failed, 0, map[*Task]bool{})
 	}
-	orphans := orphanHooks(cfg)
+	orphans := s.orphanHooks(cfg, root)
 	if len(orphans) > 0 {
 		b.WriteString("(never run: hung on tasks that no flow runs; every run refuses to start)\n")
 		for _, o := range orphans {
@@ -41,7 +39,7 @@ func PrintFlow(w io.Writer, root *Task) error {
 	return nil
 }
 
-func printTask(b *strings.Builder, cfg Config, t *Task, depth int, path map[*Task]bool) {
+func (s *setup) printTask(b *strings.Builder, cfg Config, t *Task, depth int, path map[*Task]bool) {
 	indent := strings.Repeat("  ", depth)
 	b.WriteString(indent + t.name + "\n")
 	if path[t] {
@@ -49,64 +47,50 @@ func printTask(b *strings.Builder, cfg Config, t *Task, depth int, path map[*Tas
 	}
 	path[t] = true
 	defer delete(path, t)
-	before, appended, after := hooksOf(t)
-	printHooks(b, cfg, "[before]", before, depth+1, path)
+	before, appended, after := s.hooks.on(t)
+	s.printHooks(b, cfg, "[before]", before, depth+1, path)
 	if t.steps != nil {
-		for _, s := range t.steps(cfg) {
-			printTask(b, cfg, s, depth+1, path)
+		for _, st := range t.steps(cfg) {
+			s.printTask(b, cfg, st, depth+1, path)
 		}
 	}
-	printHookList(b, cfg, appended, depth+1, path)
-	printHooks(b, cfg, "[after]", after, depth+1, path)
+	s.printHookList(b, cfg, appended, depth+1, path)
+	s.printHooks(b, cfg, "[after]", after, depth+1, path)
 }
 
-func printHooks(b *strings.Builder, cfg Config, label string, hs []hook, depth int, path map[*Task]bool) {
+func (s *setup) printHooks(b *strings.Builder, cfg Config, label string, hs []hook, depth int, path map[*Task]bool) {
 	if len(hs) == 0 {
 		return
 	}
 	b.WriteString(strings.Repeat("  ", depth) + label + "\n")
-	printHookList(b, cfg, hs, depth+1, path)
+	s.printHookList(b, cfg, hs, depth+1, path)
 }
 
-func printHookList(b *strings.Builder, cfg Config, hs []hook, depth int, path map[*Task]bool) {
+func (s *setup) printHookList(b *strings.Builder, cfg Config, hs []hook, depth int, path map[*Task]bool) {
 	for _, h := range hs {
 		if h.task != nil {
-			printTask(b, cfg, h.task, depth, path)
+			s.printTask(b, cfg, h.task, depth, path)
 		} else {
 			b.WriteString(strings.Repeat("  ", depth) + h.name + "\n")
 		}
 	}
 }
 
-// FlowByName returns the flow the user names in mage flow <name>.
-func FlowByName(name string) (*Task, error) {
-	switch name {
-	case "deploy":
-		return Deploy, nil
-	case "rollback", "deploy:rollback":
-		return Rollback, nil
-	}
-	if t, err := TaskByName(name); err == nil {
-		return t, nil // a standard task or a team task: its own tree
-	}
-	return nil, fmt.Errorf("unknown flow %q: choose deploy or rollback, or name a task (mage flow app:restart)", name)
-}
-
 // reachable adds t, its steps and its hooks' tasks to seen.
-func reachable(cfg Config, t *Task, seen map[*Task]bool) {
+func (s *setup) reachable(cfg Config, t *Task, seen map[*Task]bool) {
 	if seen[t] {
 		return
 	}
 	seen[t] = true
-	before, appended, after := hooksOf(t)
+	before, appended, after := s.hooks.on(t)
 	for _, h := range append(append(before, appended...), after...) {
 		if h.task != nil {
-			reachable(cfg, h.task, seen)
+			s.reachable(cfg, h.task, seen)
 		}
 	}
 	if t.steps != nil {
-		for _, s := range t.steps(cfg) {
-			reachable(cfg, s, seen)
+		for _, st := range t.steps(cfg) {
+			s.reachable(cfg, st, seen)
 		}
 	}
 }
@@ -129,19 +113,22 @@ func (o orphan) err(cfg Config, n int) error {
 }
 
 // orphanHooks returns the hooks hung on a task that no flow runs (such a
-// hook would silently never run), sorted.
-func orphanHooks(cfg Config) []orphan {
+// hook would silently never run), sorted. root, the task a run starts or
+// a flow prints, counts as a flow.
+func (s *setup) orphanHooks(cfg Config, root *Task) []orphan {
 	seen := map[*Task]bool{}
-	for _, t := range flowRoots() {
-		reachable(cfg, t, seen)
+	roots := s.flowRoots()
+	if root != nil {
+		roots = append(roots, root)
 	}
-	regMu.Lock()
-	defer regMu.Unlock()
+	for _, t := range roots {
+		s.reachable(cfg, t, seen)
+	}
 	var out []orphan
 	for _, m := range []struct {
 		when  string
 		hooks map[*Task][]hook
-	}{{"before", hooks.before}, {"appended to", hooks.steps}, {"after", hooks.after}} {
+	}{{"before", s.hooks.before}, {"appended to", s.hooks.steps}, {"after", s.hooks.after}} {
 		for t, hs := range m.hooks {
 			if seen[t] {
 				continue
@@ -157,8 +144,8 @@ func orphanHooks(cfg Config) []orphan {
 
 // checkHookTargets refuses hooks hung on a task that no flow runs: such a
 // hook would silently never run.
-func checkHookTargets(cfg Config) error {
-	if o := orphanHooks(cfg); len(o) > 0 {
+func (s *setup) checkHookTargets(cfg Config, root *Task) error {
+	if o := s.orphanHooks(cfg, root); len(o) > 0 {
 		return o[0].err(cfg, len(o))
 	}
 	return nil

@@ -11,17 +11,18 @@ import (
 // checks that every line of the seed's trees appears in mage flow's
 // output, in the same order and at the same depth.
 func TestFlowMatchesSeed(t *testing.T) {
-	isolate(t, Config{})
+	t.Parallel()
+	d := isolate(t, Config{})
 	noop := func(context.Context) error { return nil }
-	task := func(name string) *Task { return NewTask(name, "", noop) }
-	Before(Starting, task("deploy:ensure_stage"))
-	Before(Starting, task("deploy:set_shared_assets"))
-	Before(Updated, task("deploy:bundle"))
-	After(Updated, task("deploy:migrate"))
-	After(Updated, task("deploy:compile_assets"))
-	After(Updated, task("deploy:normalise_assets"))
-	Append(Publishing, task("deploy:restart"))
-	After(Reverted, task("deploy:rollback_assets"))
+	task := func(name string) *Task { return d.NewTask(name, "", noop) }
+	d.BeforeTask(Starting, task("deploy:ensure_stage"))
+	d.BeforeTask(Starting, task("deploy:set_shared_assets"))
+	d.BeforeTask(Updated, task("deploy:bundle"))
+	d.AfterTask(Updated, task("deploy:migrate"))
+	d.AfterTask(Updated, task("deploy:compile_assets"))
+	d.AfterTask(Updated, task("deploy:normalise_assets"))
+	d.AppendTask(Publishing, task("deploy:restart"))
+	d.AfterTask(Reverted, task("deploy:rollback_assets"))
 
 	for _, tc := range []struct {
 		flow *Task
@@ -29,7 +30,7 @@ func TestFlowMatchesSeed(t *testing.T) {
 	}{{Deploy, "testdata/seed-deploy.txt"}, {Rollback, "testdata/seed-rollback.txt"}} {
 		t.Run(tc.flow.Name(), func(t *testing.T) {
 			var b strings.Builder
-			if err := PrintFlow(&b, tc.flow); err != nil {
+			if err := d.PrintFlow(&b, tc.flow); err != nil {
 				t.Fatal(err)
 			}
 			seed, err := os.ReadFile(tc.seed)
@@ -80,22 +81,30 @@ func assertSubtree(t *testing.T, got, want []string) {
 func depth(line string) int { return len(line) - len(strings.TrimLeft(line, " ")) }
 
 func TestPrintFlowDefault(t *testing.T) {
-	isolate(t, Config{})
+	t.Parallel()
+	d := isolate(t, Config{})
 	var b strings.Builder
-	if err := PrintFlow(&b, Deploy); err != nil {
+	if err := d.PrintFlow(&b, Deploy); err != nil {
 		t.Fatal(err)
 	}
 	golden(t, "flow-deploy.golden", b.String())
 }
 
-func TestFlowByName(t *testing.T) {
-	for name, want := range map[string]*Task{"deploy": Deploy, "rollback": Rollback, "deploy:rollback": Rollback} {
-		if got, err := FlowByName(name); err != nil || got != want {
-			t.Errorf("FlowByName(%q) = %v, %v", name, got, err)
+func TestTaskByName(t *testing.T) {
+	t.Parallel()
+	d := isolate(t, testConfig())
+	restart := d.NewTask("app:restart", "", func(context.Context) error { return nil })
+	for name, want := range map[string]*Task{"deploy": Deploy, "rollback": Rollback, "deploy:rollback": Rollback,
+		"git:create_release": GitCreateRelease, "app:restart": restart} {
+		if got, err := d.TaskByName(name); err != nil || got != want {
+			t.Errorf("TaskByName(%q) = %v, %v", name, got, err)
 		}
 	}
-	if _, err := FlowByName("deplyo"); err == nil || !strings.Contains(err.Error(), "deplyo") {
-		t.Errorf("FlowByName(deplyo) error = %v", err)
+	if _, err := d.TaskByName("deplyo"); err == nil || !strings.Contains(err.Error(), `"deplyo"`) || !strings.Contains(err.Error(), "app:restart") {
+		t.Errorf("TaskByName(deplyo) error = %v, want one naming it and the team's tasks", err)
+	}
+	if _, err := TaskByName("app:restart"); err == nil {
+		t.Errorf("the default Deployment found a task made on another one")
 	}
 }
 
@@ -106,19 +115,20 @@ func strayHook(context.Context) error  { return nil }
 // deploy:failed, and the hooks hung on tasks no flow runs, and fails for
 // the latter.
 func TestFlowShowsFailedAndOrphanHooks(t *testing.T) {
-	isolate(t, Config{})
-	After(Failed, notifyChat)
+	t.Parallel()
+	d := isolate(t, Config{})
+	d.After(Failed, notifyChat)
 	var b strings.Builder
-	if err := PrintFlow(&b, Deploy); err != nil {
+	if err := d.PrintFlow(&b, Deploy); err != nil {
 		t.Fatal(err)
 	}
 	if want := "(when a task above fails)\ndeploy:failed\n  [after]\n    deploylib.notifyChat\n"; !strings.HasSuffix(b.String(), want) {
 		t.Errorf("mage flow deploy:\n%s\nwant it to end with\n%s", b.String(), want)
 	}
 
-	Before(UploadCreateRelease, strayHook) // the git strategy never runs it
+	d.Before(UploadCreateRelease, strayHook) // the git strategy never runs it
 	b.Reset()
-	err := PrintFlow(&b, Deploy)
+	err := d.PrintFlow(&b, Deploy)
 	if want := "(never run: hung on tasks that no flow runs; every run refuses to start)\n  deploylib.strayHook, before upload:create_release\n"; !strings.HasSuffix(b.String(), want) {
 		t.Errorf("mage flow deploy:\n%s\nwant it to end with\n%s", b.String(), want)
 	}

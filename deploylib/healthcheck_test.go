@@ -21,6 +21,7 @@ import (
 // URL) switches current back to the previous release, removes the new
 // one, and fails the run saying so.
 func TestHealthCheckLocal(t *testing.T) {
+	t.Parallel()
 	healthy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	defer healthy.Close()
 	sick := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(503) }))
@@ -41,19 +42,19 @@ func TestHealthCheckLocal(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			repo := newGitRepo(t)
-			isolate(t, Config{Application: "app"})
+			d := isolate(t, Config{Application: "app"})
 			st, err := LocalStage(repo)
 			if err != nil {
 				t.Fatal(err)
 			}
 			t0 := time.Date(2026, 11, 25, 21, 40, 38, 0, time.UTC)
-			if out, err := localRun(t, st, Deploy, t0); err != nil {
+			if out, err := localRun(t, d, st, Deploy, t0); err != nil {
 				t.Fatalf("first deploy: %v\n%s", err, out)
 			}
 			commit(t, repo, "v2\n")
 			check := tt.check
-			Configure(Config{Application: "app", HealthCheck: &check})
-			out, err := localRun(t, st, Deploy, t0.Add(4*time.Second))
+			d.Configure(Config{Application: "app", HealthCheck: &check})
+			out, err := localRun(t, d, st, Deploy, t0.Add(4*time.Second))
 			r1 := filepath.Join(st.DeployTo, "releases", "20261125214038")
 			r2 := filepath.Join(st.DeployTo, "releases", "20261125214042")
 			current := readLink(t, filepath.Join(st.DeployTo, "current"))
@@ -92,8 +93,8 @@ func TestHealthCheckValidation(t *testing.T) {
 func TestInterruptDuringHealthCheckSwitchesBack(t *testing.T) {
 	cfg := testConfig()
 	cfg.HealthCheck = &HealthCheck{Command: []string{"./bin/healthy"}}
-	isolate(t, cfg)
-	rec, out, err := hookedRun(t, testStage("web1", "web2"), Deploy, func(ctx context.Context, host, cmd string) (bool, error) {
+	d := isolate(t, cfg)
+	rec, out, err := hookedRun(t, d, testStage("web1", "web2"), Deploy, func(ctx context.Context, host, cmd string) (bool, error) {
 		if host == "web2" && strings.Contains(cmd, "./bin/healthy") {
 			deliverSignal(syscall.SIGINT)
 			<-ctx.Done()

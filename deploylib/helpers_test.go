@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,25 +15,42 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
-// isolate resets the package's registries for one test and restores them
-// afterwards.
-func isolate(t *testing.T, cfg Config) {
+// isolate returns a Deployment of its own for one test, configured with
+// cfg, whose runs see an environment of their own (USER=alice and nothing
+// else; set more with setenv) instead of the process's: tests that use it
+// can run in parallel.
+func isolate(t *testing.T, cfg Config) *Deployment {
 	t.Helper()
-	regMu.Lock()
-	oldCfg, oldStage, oldErr, oldHooks := configured, stage, stageErr, hooks
-	regMu.Unlock()
-	resetHooks()
-	resetStage()
-	Configure(cfg)
-	for _, k := range []string{"HOSTS", "ROLES", "ROLLBACK_RELEASE", "DRY_RUN", "VERBOSE", "MAGEFILE_VERBOSE", "BRANCH"} {
-		t.Setenv(k, "")
-	}
-	t.Setenv("USER", "alice")
-	t.Cleanup(func() {
-		regMu.Lock()
-		configured, stage, stageErr, hooks = oldCfg, oldStage, oldErr, oldHooks
-		regMu.Unlock()
-	})
+	d := NewDeployment()
+	d.Configure(cfg)
+	env := &testEnv{vars: map[string]string{"USER": "alice"}}
+	d.getenv = env.get
+	testEnvs.Store(d, env)
+	t.Cleanup(func() { testEnvs.Delete(d) })
+	return d
+}
+
+// testEnv is the environment the runs of a test's Deployment read.
+type testEnv struct {
+	mu   sync.Mutex
+	vars map[string]string
+}
+
+func (e *testEnv) get(k string) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.vars[k]
+}
+
+// testEnvs maps each Deployment made by isolate to its environment.
+var testEnvs sync.Map
+
+// setenv sets k to v in the environment that d's runs read.
+func setenv(d *Deployment, k, v string) {
+	e, _ := testEnvs.Load(d)
+	e.(*testEnv).mu.Lock()
+	defer e.(*testEnv).mu.Unlock()
+	e.(*testEnv).vars[k] = v
 }
 
 // fixedClock returns a clock starting at 2026-11-25 21:40:42 UTC that
@@ -48,11 +66,11 @@ func fixedClock(step time.Duration) func() time.Time {
 
 // recorderRun starts task against stage with a Recorder shared by all
 // hosts, and returns the recorder, the console output and the error.
-func recorderRun(t *testing.T, st Stage, task *Task, rules ...backend.Rule) (*backend.Recorder, string, error) {
+func recorderRun(t *testing.T, d *Deployment, st Stage, task *Task, rules ...backend.Rule) (*backend.Recorder, string, error) {
 	t.Helper()
 	rec := backend.NewRecorder("", rules...)
 	var out bytes.Buffer
-	err := Start(context.Background(), task,
+	err := d.Start(context.Background(), task,
 		WithStage(st),
 		WithOutput(&out),
 		WithColor(false),
@@ -79,4 +97,10 @@ func golden(t *testing.T, name, got string) {
 	if string(want) != got {
 		t.Errorf("%s differs from the golden file; run go test ./deploylib -update and review the diff\n--- got\n%s", name, got)
 	}
+}
+
+// testTask returns a task that runs fn, registered nowhere: a test starts
+// it as the root of a run.
+func testTask(name string, fn func(context.Context) error) *Task {
+	return &Task{name: name, doc: "a test's task", action: fn}
 }

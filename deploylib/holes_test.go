@@ -60,14 +60,15 @@ func sameTree(t *testing.T, what string, before, after map[string]string) {
 // anything changes: a deploy used to remove shared/public/uploads through
 // the new public link and leave a link to itself.
 func TestNestedLinkedDirsRefusedBeforeAnythingChanges(t *testing.T) {
+	t.Parallel()
 	repo := newGitRepo(t)
-	isolate(t, Config{Application: "app", KeepReleases: 3, LinkedDirs: []string{"public"}})
+	d := isolate(t, Config{Application: "app", KeepReleases: 3, LinkedDirs: []string{"public"}})
 	st, err := LocalStage(repo)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t0 := time.Date(2026, 11, 25, 21, 40, 38, 0, time.UTC)
-	if out, err := localRun(t, st, Deploy, t0); err != nil {
+	if out, err := localRun(t, d, st, Deploy, t0); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	uploads := filepath.Join(st.DeployTo, "shared", "public", "uploads")
@@ -75,8 +76,8 @@ func TestNestedLinkedDirsRefusedBeforeAnythingChanges(t *testing.T) {
 	os.WriteFile(filepath.Join(uploads, "photo.jpg"), []byte("a customer's photo"), 0o644)
 	before := snapshot(t, st.DeployTo)
 
-	isolate(t, Config{Application: "app", KeepReleases: 3, LinkedDirs: []string{"public", "public/uploads"}})
-	out, err := localRun(t, st, Deploy, t0.Add(time.Minute))
+	d = isolate(t, Config{Application: "app", KeepReleases: 3, LinkedDirs: []string{"public", "public/uploads"}})
+	out, err := localRun(t, d, st, Deploy, t0.Add(time.Minute))
 	if err == nil || !strings.Contains(err.Error(), `"public/uploads" is inside the linked dir "public"`) {
 		t.Fatalf("error = %v, want the overlap named\n%s", err, out)
 	}
@@ -88,6 +89,7 @@ func TestNestedLinkedDirsRefusedBeforeAnythingChanges(t *testing.T) {
 // nothing outside the release changes. It used to remove the outside
 // directory's cache through the committed link.
 func TestCommittedSymlinkNeverFollowedByLinkSteps(t *testing.T) {
+	t.Parallel()
 	repo := newGitRepo(t)
 	outside := t.TempDir()
 	os.MkdirAll(filepath.Join(outside, "cache"), 0o755)
@@ -97,13 +99,13 @@ func TestCommittedSymlinkNeverFollowedByLinkSteps(t *testing.T) {
 	}
 	gitIn(t, repo, "add", "-A")
 	gitIn(t, repo, "commit", "-q", "-m", "storage link")
-	isolate(t, Config{Application: "app", KeepReleases: 3, LinkedDirs: []string{"storage/cache"}})
+	d := isolate(t, Config{Application: "app", KeepReleases: 3, LinkedDirs: []string{"storage/cache"}})
 	st, err := LocalStage(repo)
 	if err != nil {
 		t.Fatal(err)
 	}
 	before := snapshot(t, outside)
-	out, err := localRun(t, st, Deploy, time.Date(2026, 11, 25, 21, 40, 38, 0, time.UTC))
+	out, err := localRun(t, d, st, Deploy, time.Date(2026, 11, 25, 21, 40, 38, 0, time.UTC))
 	if err == nil || !strings.Contains(err.Error()+out, "is a symbolic link in the release") {
 		t.Fatalf("error = %v, want the committed symlink refused\n%s", err, out)
 	}
@@ -117,8 +119,9 @@ func TestCommittedSymlinkNeverFollowedByLinkSteps(t *testing.T) {
 // (mage <stage> task <name>), refuses with a clear error and changes
 // nothing. deploy:symlink:release used to point current at itself.
 func TestStandaloneReleaseTasksRefuse(t *testing.T) {
+	t.Parallel()
 	repo := newGitRepo(t)
-	isolate(t, Config{Application: "app", KeepReleases: 3, LinkedDirs: []string{"log"}, LinkedFiles: []string{"config/secrets.yml"}})
+	d := isolate(t, Config{Application: "app", KeepReleases: 3, LinkedDirs: []string{"log"}, LinkedFiles: []string{"config/secrets.yml"}})
 	st, err := LocalStage(repo)
 	if err != nil {
 		t.Fatal(err)
@@ -126,13 +129,13 @@ func TestStandaloneReleaseTasksRefuse(t *testing.T) {
 	os.MkdirAll(filepath.Join(st.DeployTo, "shared", "config"), 0o755)
 	os.WriteFile(filepath.Join(st.DeployTo, "shared", "config", "secrets.yml"), []byte("s"), 0o600)
 	t0 := time.Date(2026, 11, 25, 21, 40, 38, 0, time.UTC)
-	if out, err := localRun(t, st, Deploy, t0); err != nil {
+	if out, err := localRun(t, d, st, Deploy, t0); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	before := snapshot(t, st.DeployTo)
 	for _, task := range []*Task{SymlinkRelease, Publishing, SymlinkShared, SymlinkLinkedFiles, SymlinkLinkedDirs, SetCurrentRevision, GitCreateRelease, LogRevision} {
 		t.Run(task.Name(), func(t *testing.T) {
-			out, err := localRun(t, st, task, t0.Add(time.Minute))
+			out, err := localRun(t, d, st, task, t0.Add(time.Minute))
 			if err == nil || !strings.Contains(err.Error(), "works on the release this run creates or rolls back to") {
 				t.Fatalf("error = %v, want a refusal\n%s", err, out)
 			}
@@ -156,6 +159,7 @@ func TestStandaloneReleaseTasksRefuse(t *testing.T) {
 // refused before anything changes. The symlink used to publish a release
 // holding only REVISION and REVISION_TIME.
 func TestUploadDirIsSymlinkOrEmpty(t *testing.T) {
+	t.Parallel()
 	repo := newGitRepo(t)
 	base := t.TempDir()
 	build := filepath.Join(base, "build", "linux-amd64")
@@ -166,21 +170,21 @@ func TestUploadDirIsSymlinkOrEmpty(t *testing.T) {
 	empty := filepath.Join(base, "empty")
 	os.MkdirAll(empty, 0o755)
 
-	isolate(t, Config{Application: "shop", Strategy: Upload{Dir: dist, Repo: repo}})
+	d := isolate(t, Config{Application: "shop", Strategy: Upload{Dir: dist, Repo: repo}})
 	st, err := LocalStage(repo)
 	if err != nil {
 		t.Fatal(err)
 	}
 	st.RepoURL = ""
 	t0 := time.Date(2026, 11, 25, 21, 40, 42, 0, time.UTC)
-	if out, err := localRun(t, st, Deploy, t0); err != nil {
+	if out, err := localRun(t, d, st, Deploy, t0); err != nil {
 		t.Fatalf("deploy: %v\n%s", err, out)
 	}
 	assertFile(t, filepath.Join(st.DeployTo, "current", "shop"), "binary")
 
 	before := snapshot(t, st.DeployTo)
-	isolate(t, Config{Application: "shop", Strategy: Upload{Dir: empty, Repo: repo}})
-	out, err := localRun(t, st, Deploy, t0.Add(time.Minute))
+	d = isolate(t, Config{Application: "shop", Strategy: Upload{Dir: empty, Repo: repo}})
+	out, err := localRun(t, d, st, Deploy, t0.Add(time.Minute))
 	if err == nil || !strings.Contains(err.Error(), "is empty: refusing to publish an empty release") {
 		t.Fatalf("error = %v, want an empty release refused\n%s", err, out)
 	}
@@ -197,14 +201,15 @@ func TestUploadDirIsSymlinkOrEmpty(t *testing.T) {
 // hand-made releases/hotfix): current moves to the target, and hotfix is
 // neither archived nor removed.
 func TestRollbackKeepsAHandMadeRelease(t *testing.T) {
+	t.Parallel()
 	repo := newGitRepo(t)
-	isolate(t, Config{Application: "app", KeepReleases: 5})
+	d := isolate(t, Config{Application: "app", KeepReleases: 5})
 	st, err := LocalStage(repo)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t0 := time.Date(2026, 11, 25, 21, 40, 38, 0, time.UTC)
-	if out, err := localRun(t, st, Deploy, t0); err != nil {
+	if out, err := localRun(t, d, st, Deploy, t0); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	hotfix := filepath.Join(st.DeployTo, "releases", "hotfix")
@@ -213,7 +218,7 @@ func TestRollbackKeepsAHandMadeRelease(t *testing.T) {
 	current := filepath.Join(st.DeployTo, "current")
 	os.Remove(current)
 	os.Symlink(hotfix, current)
-	out, err := localRun(t, st, Rollback, t0.Add(time.Minute))
+	out, err := localRun(t, d, st, Rollback, t0.Add(time.Minute))
 	if err != nil {
 		t.Fatalf("rollback: %v\n%s", err, out)
 	}
@@ -234,18 +239,19 @@ func TestRollbackKeepsAHandMadeRelease(t *testing.T) {
 // order holds. The second deploy used to fail with "release ... already
 // exists" and run the deploy:failed hooks.
 func TestReleaseNamesAreUniqueAndLater(t *testing.T) {
+	t.Parallel()
 	repo := newGitRepo(t)
-	isolate(t, Config{Application: "app", KeepReleases: 5})
+	d := isolate(t, Config{Application: "app", KeepReleases: 5})
 	st, err := LocalStage(repo)
 	if err != nil {
 		t.Fatal(err)
 	}
 	failedHooks := 0
-	After(Failed, func(context.Context) error { failedHooks++; return nil })
+	d.After(Failed, func(context.Context) error { failedHooks++; return nil })
 	t0 := time.Date(2026, 11, 25, 21, 40, 38, 0, time.UTC)
 	var names []string
 	for _, at := range []time.Time{t0, t0, t0.Add(-time.Hour), t0.Add(time.Second)} {
-		if out, err := localRun(t, st, Deploy, at); err != nil {
+		if out, err := localRun(t, d, st, Deploy, at); err != nil {
 			t.Fatalf("deploy at %s: %v\n%s", at, err, out)
 		}
 		names = append(names, filepath.Base(readLink(t, filepath.Join(st.DeployTo, "current"))))
@@ -262,8 +268,9 @@ func TestReleaseNamesAreUniqueAndLater(t *testing.T) {
 // A run that fails while switching removes its switch directory with the
 // lock.
 func TestFailedSwitchLeavesNoScratch(t *testing.T) {
-	isolate(t, testConfig())
-	rec, out, err := recorderRun(t, testStage("web1"), Deploy, append([]backend.Rule{
+	t.Parallel()
+	d := isolate(t, testConfig())
+	rec, out, err := recorderRun(t, d, testStage("web1"), Deploy, append([]backend.Rule{
 		{Match: "/srv/shop/.capstan/switch-run0001/current", Reply: backend.Reply{Status: 1}},
 	}, gitRules...)...)
 	if err == nil {
@@ -281,12 +288,12 @@ func TestFailedSwitchLeavesNoScratch(t *testing.T) {
 // marked for removal and half gone (rollback would then find the hosts
 // disagreeing on its target).
 func TestInterruptedCleanupRemovalIsFinished(t *testing.T) {
-	isolate(t, testConfig())
+	d := isolate(t, testConfig())
 	listing := backend.Rule{Match: "ls -1 /srv/shop/releases", Reply: backend.Reply{Stdout: "20261120000000\n20261121000000\n20261122000000\n20261123000000\n20261124000000\n20261125214038\n20261125214042\n--capstan--\n--capstan--\n/srv/shop/releases/20261125214042\n--capstan--\n"}}
 	removal := "rm -rf /srv/shop/releases/20261120000000"
 	var mu sync.Mutex
 	interrupted := false
-	rec, out, err := hookedRunIO(t, testStage("web1"), Deploy, func(ctx context.Context, host, cmd string, _ backend.Stdio) (bool, error) {
+	rec, out, err := hookedRunIO(t, d, testStage("web1"), Deploy, func(ctx context.Context, host, cmd string, _ backend.Stdio) (bool, error) {
 		mu.Lock()
 		first := strings.Contains(cmd, removal) && !interrupted
 		if first {

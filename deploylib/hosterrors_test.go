@@ -12,15 +12,16 @@ import (
 // TestFailureSaysACommandOnce: a long command that fails on six hosts is
 // said once in the failure block and once in the error, with every host.
 func TestFailureSaysACommandOnce(t *testing.T) {
-	isolate(t, testConfig())
+	t.Parallel()
+	d := isolate(t, testConfig())
 	long := "./bin/warm-cache --all " + strings.Repeat("--region=eu-west-1 ", 30)
 	hosts := []string{"deploy@web1", "deploy@web2", "deploy@web3", "deploy@web4", "deploy@web5", "deploy@web6"}
-	warm := NewTask("app:warm", "", func(ctx context.Context) error {
+	warm := d.NewTask("app:warm", "", func(ctx context.Context) error {
 		return On(ctx, All(), func(ctx context.Context, h *Host) error {
 			return h.ExecuteCommand(ctx, shell.New("sh", "-c", long))
 		})
 	})
-	_, out, err := recorderRun(t, testStage(hosts...), warm,
+	_, out, err := recorderRun(t, d, testStage(hosts...), warm,
 		backend.Rule{Match: "warm-cache", Reply: backend.Reply{Status: 2, Stderr: "cache: no route to redis\n"}})
 	if err == nil {
 		t.Fatal("app:warm succeeded")

@@ -10,8 +10,9 @@ import (
 // TestHookErrorShowsHostFailed: a hook that returns its own error on one
 // host gets a ✘ line for that host on the console, with the error under it.
 func TestHookErrorShowsHostFailed(t *testing.T) {
-	isolate(t, testConfig())
-	After(Updated, func(ctx context.Context) error {
+	t.Parallel()
+	d := isolate(t, testConfig())
+	d.After(Updated, func(ctx context.Context) error {
 		return On(ctx, All(), func(ctx context.Context, h *Host) error {
 			if h.Name() == "web2" {
 				return errors.New("migrations pending\nrun ./bin/migrate status")
@@ -19,7 +20,7 @@ func TestHookErrorShowsHostFailed(t *testing.T) {
 			return nil
 		})
 	})
-	_, out, err := recorderRun(t, testStage("deploy@web1", "deploy@web2"), Deploy, gitRules...)
+	_, out, err := recorderRun(t, d, testStage("deploy@web1", "deploy@web2"), Deploy, gitRules...)
 	if err == nil {
 		t.Fatal("deploy succeeded")
 	}

@@ -48,35 +48,35 @@ func (c *hookConn) Run(ctx context.Context, cmd shell.Command, stdio backend.Std
 }
 
 // hookedRun starts task with a Recorder behind hook on every host.
-func hookedRun(t *testing.T, st Stage, task *Task, hook func(ctx context.Context, host, cmd string) (bool, error), rules ...backend.Rule) (*backend.Recorder, string, error) {
+func hookedRun(t *testing.T, d *Deployment, st Stage, task *Task, hook func(ctx context.Context, host, cmd string) (bool, error), rules ...backend.Rule) (*backend.Recorder, string, error) {
 	t.Helper()
-	return hookedRunIO(t, st, task, func(ctx context.Context, host, cmd string, _ backend.Stdio) (bool, error) {
+	return hookedRunIO(t, d, st, task, func(ctx context.Context, host, cmd string, _ backend.Stdio) (bool, error) {
 		return hook(ctx, host, cmd)
 	}, rules...)
 }
 
 // hookedRunRec is hookedRun that hands the Recorder to seen first.
-func hookedRunRec(t *testing.T, st Stage, task *Task, seen func(*backend.Recorder), hook func(ctx context.Context, host, cmd string) (bool, error), rules ...backend.Rule) (*backend.Recorder, string, error) {
+func hookedRunRec(t *testing.T, d *Deployment, st Stage, task *Task, seen func(*backend.Recorder), hook func(ctx context.Context, host, cmd string) (bool, error), rules ...backend.Rule) (*backend.Recorder, string, error) {
 	t.Helper()
-	return hookedRunFull(t, st, task, seen, func(ctx context.Context, host, cmd string, _ backend.Stdio) (bool, error) {
+	return hookedRunFull(t, d, st, task, seen, func(ctx context.Context, host, cmd string, _ backend.Stdio) (bool, error) {
 		return hook(ctx, host, cmd)
 	}, rules...)
 }
 
 // hookedRunIO is hookedRun with a hook that may answer on stdout.
-func hookedRunIO(t *testing.T, st Stage, task *Task, hook func(ctx context.Context, host, cmd string, stdio backend.Stdio) (bool, error), rules ...backend.Rule) (*backend.Recorder, string, error) {
+func hookedRunIO(t *testing.T, d *Deployment, st Stage, task *Task, hook func(ctx context.Context, host, cmd string, stdio backend.Stdio) (bool, error), rules ...backend.Rule) (*backend.Recorder, string, error) {
 	t.Helper()
-	return hookedRunFull(t, st, task, nil, hook, rules...)
+	return hookedRunFull(t, d, st, task, nil, hook, rules...)
 }
 
-func hookedRunFull(t *testing.T, st Stage, task *Task, seen func(*backend.Recorder), hook func(ctx context.Context, host, cmd string, stdio backend.Stdio) (bool, error), rules ...backend.Rule) (*backend.Recorder, string, error) {
+func hookedRunFull(t *testing.T, d *Deployment, st Stage, task *Task, seen func(*backend.Recorder), hook func(ctx context.Context, host, cmd string, stdio backend.Stdio) (bool, error), rules ...backend.Rule) (*backend.Recorder, string, error) {
 	t.Helper()
 	rec := backend.NewRecorder("", rules...)
 	if seen != nil {
 		seen(rec)
 	}
 	var out syncWriter
-	err := Start(context.Background(), task, WithStage(st), WithOutput(&out), WithColor(false), WithClock(fixedClock(0)),
+	err := d.Start(context.Background(), task, WithStage(st), WithOutput(&out), WithColor(false), WithClock(fixedClock(0)),
 		func(o *runOptions) { o.runID = "run0001" }, WithLogFile(""),
 		WithDialer(func(ctx context.Context, s Server) (backend.Conn, error) {
 			return &hookConn{Recorder: rec.ForHost(s.Host), hook: hook}, nil
@@ -109,7 +109,7 @@ const newRelease = "/srv/shop/releases/20261125214042"
 // previous release, the new release is marked unfinished again and
 // removed, the lock released, and Start returns exit status 130.
 func TestInterruptDuringPublishingSwitchesBack(t *testing.T) {
-	isolate(t, testConfig())
+	d := isolate(t, testConfig())
 	start := time.Now()
 	var rec *backend.Recorder
 	var recMu sync.Mutex
@@ -126,7 +126,7 @@ func TestInterruptDuringPublishingSwitchesBack(t *testing.T) {
 		}
 		return false
 	}
-	rec2, out, err := hookedRunRec(t, testStage("web1", "web2"), Deploy, func(r *backend.Recorder) { recMu.Lock(); rec = r; recMu.Unlock() }, func(ctx context.Context, host, cmd string) (bool, error) {
+	rec2, out, err := hookedRunRec(t, d, testStage("web1", "web2"), Deploy, func(r *backend.Recorder) { recMu.Lock(); rec = r; recMu.Unlock() }, func(ctx context.Context, host, cmd string) (bool, error) {
 		if host == "web2" && strings.Contains(cmd, "ln -s "+newRelease+" ") {
 			// Once web1 switched, Ctrl-C.
 			for !web1Switched(rec) {
@@ -176,10 +176,11 @@ func TestInterruptDuringPublishingSwitchesBack(t *testing.T) {
 // "not switched": the host is asked where current points, found switched,
 // and put back like the others.
 func TestSwitchLostAfterRenameIsSwitchedBack(t *testing.T) {
-	isolate(t, testConfig())
+	t.Parallel()
+	d := isolate(t, testConfig())
 	var mu sync.Mutex
 	switched := map[string]bool{}
-	rec, out, err := hookedRunIO(t, testStage("web1", "web2"), Deploy, func(ctx context.Context, host, cmd string, stdio backend.Stdio) (bool, error) {
+	rec, out, err := hookedRunIO(t, d, testStage("web1", "web2"), Deploy, func(ctx context.Context, host, cmd string, stdio backend.Stdio) (bool, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		switch {
@@ -216,9 +217,10 @@ func TestSwitchLostAfterRenameIsSwitchedBack(t *testing.T) {
 // Every host switched and a later hook fails: the new release stays live
 // everywhere (consistent), is not removed, and the report says so.
 func TestFailureAfterPublishingKeepsTheRelease(t *testing.T) {
-	isolate(t, testConfig())
-	After(Published, func(context.Context) error { return errors.New("restart failed") })
-	rec, out, err := recorderRun(t, testStage("web1", "web2"), Deploy, append([]backend.Rule{previousRule}, gitRules...)...)
+	t.Parallel()
+	d := isolate(t, testConfig())
+	d.After(Published, func(context.Context) error { return errors.New("restart failed") })
+	rec, out, err := recorderRun(t, d, testStage("web1", "web2"), Deploy, append([]backend.Rule{previousRule}, gitRules...)...)
 	if err == nil {
 		t.Fatal("deploy succeeded")
 	}
@@ -235,11 +237,12 @@ func TestFailureAfterPublishingKeepsTheRelease(t *testing.T) {
 // A panicking hook fails the run like an error: deploy:failed runs and the
 // lock is released.
 func TestPanickingHookStillCleansUp(t *testing.T) {
-	isolate(t, testConfig())
+	t.Parallel()
+	d := isolate(t, testConfig())
 	var tr trace
-	After(Failed, tr.hook("failed"))
-	After(Updated, func(context.Context) error { panic("boom") })
-	rec, _, err := recorderRun(t, testStage("web1"), Deploy, gitRules...)
+	d.After(Failed, tr.hook("failed"))
+	d.After(Updated, func(context.Context) error { panic("boom") })
+	rec, _, err := recorderRun(t, d, testStage("web1"), Deploy, gitRules...)
 	if err == nil || !strings.Contains(err.Error(), "panic: boom") {
 		t.Fatalf("error = %v", err)
 	}
@@ -254,9 +257,9 @@ func TestPanickingHookStillCleansUp(t *testing.T) {
 
 // A second signal abandons a cleanup that hangs; Start returns soon after.
 func TestSecondSignalAbandonsTheCleanup(t *testing.T) {
-	isolate(t, testConfig())
+	d := isolate(t, testConfig())
 	start := time.Now()
-	_, out, err := hookedRun(t, testStage("web1"), Deploy, func(ctx context.Context, host, cmd string) (bool, error) {
+	_, out, err := hookedRun(t, d, testStage("web1"), Deploy, func(ctx context.Context, host, cmd string) (bool, error) {
 		switch {
 		case strings.Contains(cmd, "ln -s /srv/shop/shared/log"):
 			deliverSignal(syscall.SIGTERM)
@@ -280,17 +283,18 @@ func TestSecondSignalAbandonsTheCleanup(t *testing.T) {
 
 // Config.CommandTimeout stops a local command and its children, and says so.
 func TestCommandTimeoutLocal(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
-	isolate(t, Config{Application: "app", DeployTo: dir, RepoURL: "/nonexistent", CommandTimeout: 200 * time.Millisecond})
+	d := isolate(t, Config{Application: "app", DeployTo: dir, RepoURL: "/nonexistent", CommandTimeout: 200 * time.Millisecond})
 	marker := dir + "/survived"
-	task := NewTask("team:slow", "", func(ctx context.Context) error {
+	task := d.NewTask("team:slow", "", func(ctx context.Context) error {
 		return On(ctx, All(), func(ctx context.Context, h *Host) error {
 			return h.Execute(ctx, "sh", "-c", "sleep 1; touch "+shell.Quote(marker))
 		})
 	})
 	st := Stage{Name: "local", Servers: []Server{{Host: "localhost", Local: true}}}
 	start := time.Now()
-	err := Start(context.Background(), task, WithStage(st), WithOutput(new(bytes.Buffer)), WithLogFile(""))
+	err := d.Start(context.Background(), task, WithStage(st), WithOutput(new(bytes.Buffer)), WithLogFile(""))
 	var te *TimeoutError
 	if !errors.As(err, &te) || !strings.Contains(err.Error(), "timed out after 200ms") {
 		t.Fatalf("error = %v", err)
@@ -315,10 +319,10 @@ func TestReadOnlyTargetsHandleInterrupts(t *testing.T) {
 		{"releases", ShowReleases},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			isolate(t, testConfig())
+			d := isolate(t, testConfig())
 			rec := backend.NewRecorder("", gitRules...)
 			var out syncWriter
-			err := tc.start(context.Background(), WithStage(testStage("web1")), WithOutput(&out), WithColor(false), WithLogFile(""),
+			err := tc.start(context.Background(), withDeployment(d), WithStage(testStage("web1")), WithOutput(&out), WithColor(false), WithLogFile(""),
 				WithDialer(func(ctx context.Context, s Server) (backend.Conn, error) {
 					return &hookConn{Recorder: rec.ForHost(s.Host), hook: func(ctx context.Context, host, cmd string, _ backend.Stdio) (bool, error) {
 						deliverSignal(syscall.SIGINT)

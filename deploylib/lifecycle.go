@@ -141,7 +141,7 @@ func (r *Run) needsLock(task *Task) bool {
 		return false
 	}
 	seen := map[*Task]bool{}
-	reachable(r.Config, task, seen)
+	r.setup.reachable(r.Config, task, seen)
 	return !seen[Lock]
 }
 

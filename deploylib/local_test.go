@@ -47,10 +47,10 @@ func commit(t *testing.T, dir, content string) string {
 
 // localRun runs task on the local stage of repo, with a clock that starts
 // at start.
-func localRun(t *testing.T, st Stage, task *Task, start time.Time) (string, error) {
+func localRun(t *testing.T, d *Deployment, st Stage, task *Task, start time.Time) (string, error) {
 	t.Helper()
 	var out bytes.Buffer
-	err := Start(context.Background(), task, WithStage(st), WithOutput(&out), WithColor(false),
+	err := d.Start(context.Background(), task, WithStage(st), WithOutput(&out), WithColor(false),
 		WithClock(func() time.Time { return start }))
 	return out.String(), err
 }
@@ -65,11 +65,12 @@ func readLink(t *testing.T, p string) string {
 }
 
 func TestLocalDeployAndRollback(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("git"); err != nil {
 		t.Fatal("git is required: apt-get install git")
 	}
 	repo := newGitRepo(t)
-	isolate(t, Config{Application: "app", KeepReleases: 5, LinkedFiles: []string{"config/secrets.yml"}, LinkedDirs: []string{"log"}})
+	d := isolate(t, Config{Application: "app", KeepReleases: 5, LinkedFiles: []string{"config/secrets.yml"}, LinkedDirs: []string{"log"}})
 	st, err := LocalStage(repo)
 	if err != nil {
 		t.Fatal(err)
@@ -80,11 +81,11 @@ func TestLocalDeployAndRollback(t *testing.T) {
 
 	t0 := time.Date(2026, 11, 25, 21, 40, 38, 0, time.UTC)
 	sha1 := gitIn(t, repo, "rev-parse", "HEAD")
-	if out, err := localRun(t, st, Deploy, t0); err != nil {
+	if out, err := localRun(t, d, st, Deploy, t0); err != nil {
 		t.Fatalf("first deploy: %v\n%s", err, out)
 	}
 	sha2 := commit(t, repo, "v2\n")
-	if out, err := localRun(t, st, Deploy, t0.Add(4*time.Second)); err != nil {
+	if out, err := localRun(t, d, st, Deploy, t0.Add(4*time.Second)); err != nil {
 		t.Fatalf("second deploy: %v\n%s", err, out)
 	}
 
@@ -114,7 +115,7 @@ func TestLocalDeployAndRollback(t *testing.T) {
 		t.Errorf("unfinished markers left: %v", entries)
 	}
 
-	if out, err := localRun(t, st, Rollback, t0.Add(8*time.Second)); err != nil {
+	if out, err := localRun(t, d, st, Rollback, t0.Add(8*time.Second)); err != nil {
 		t.Fatalf("rollback: %v\n%s", err, out)
 	}
 	if got := readLink(t, filepath.Join(deployTo, "current")); got != r1 {
@@ -132,7 +133,7 @@ func TestLocalDeployAndRollback(t *testing.T) {
 			"alice rolled back to release 20261125214038\n")
 
 	// A second rollback has nowhere to go.
-	out, err := localRun(t, st, Rollback, t0.Add(12*time.Second))
+	out, err := localRun(t, d, st, Rollback, t0.Add(12*time.Second))
 	if err == nil || !strings.Contains(err.Error(), "no older releases") {
 		t.Errorf("rollback with no previous release: %v\n%s", err, out)
 	}
@@ -142,8 +143,9 @@ func TestLocalDeployAndRollback(t *testing.T) {
 }
 
 func TestLocalDeployBadSource(t *testing.T) {
+	t.Parallel()
 	repo := newGitRepo(t)
-	isolate(t, Config{Application: "app"})
+	d := isolate(t, Config{Application: "app"})
 	st, err := LocalStage(repo)
 	if err != nil {
 		t.Fatal(err)
@@ -152,14 +154,14 @@ func TestLocalDeployBadSource(t *testing.T) {
 
 	missing := st
 	missing.Branch = "no-such-branch"
-	_, err = localRun(t, missing, Deploy, t0)
+	_, err = localRun(t, d, missing, Deploy, t0)
 	if err == nil || !strings.Contains(err.Error(), `branch "no-such-branch" does not exist`) {
 		t.Errorf("missing branch: %v", err)
 	}
 
 	unreadable := st
 	unreadable.RepoURL = filepath.Join(t.TempDir(), "nothing-here")
-	_, err = localRun(t, unreadable, Deploy, t0)
+	_, err = localRun(t, d, unreadable, Deploy, t0)
 	if err == nil || !strings.Contains(err.Error(), "cannot read repository") {
 		t.Errorf("unreadable repository: %v", err)
 	}
@@ -169,13 +171,14 @@ func TestLocalDeployBadSource(t *testing.T) {
 }
 
 func TestLocalDeployLinkedFileMissing(t *testing.T) {
+	t.Parallel()
 	repo := newGitRepo(t)
-	isolate(t, Config{Application: "app", LinkedFiles: []string{"config/database.yml", "config/secrets.yml"}})
+	d := isolate(t, Config{Application: "app", LinkedFiles: []string{"config/database.yml", "config/secrets.yml"}})
 	st, err := LocalStage(repo)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = localRun(t, st, Deploy, time.Now())
+	_, err = localRun(t, d, st, Deploy, time.Now())
 	if err == nil || !strings.Contains(err.Error(), "linked files missing from shared/") || !strings.Contains(err.Error(), "config/database.yml, ") {
 		t.Fatalf("error = %v", err)
 	}
@@ -197,15 +200,16 @@ func assertFile(t *testing.T, p, want string) {
 }
 
 func TestLocalGitRepoTreeAndShallow(t *testing.T) {
+	t.Parallel()
 	repo := newGitRepo(t)
 	commit(t, repo, "v2\n")
-	isolate(t, Config{Application: "app", RepoTree: "config", Strategy: Git{ShallowClone: 1}})
+	d := isolate(t, Config{Application: "app", RepoTree: "config", Strategy: Git{ShallowClone: 1}})
 	st, err := LocalStage(repo)
 	if err != nil {
 		t.Fatal(err)
 	}
 	st.RepoURL = "file://" + repo // a shallow clone needs a transport, not a path
-	if out, err := localRun(t, st, Deploy, time.Date(2026, 11, 25, 21, 40, 42, 0, time.UTC)); err != nil {
+	if out, err := localRun(t, d, st, Deploy, time.Date(2026, 11, 25, 21, 40, 42, 0, time.UTC)); err != nil {
 		t.Fatalf("deploy: %v\n%s", err, out)
 	}
 	rel := filepath.Join(st.DeployTo, "releases", "20261125214042")

@@ -51,13 +51,14 @@ func heldByBob() backend.Rule {
 }
 
 func TestDeployRefusedByLockChangesNothing(t *testing.T) {
-	isolate(t, testConfig())
+	t.Parallel()
+	d := isolate(t, testConfig())
 	var tr trace
-	After(Failed, tr.hook("failed"))
+	d.After(Failed, tr.hook("failed"))
 	rec := backend.NewRecorder("")
 	held := heldByBob()
 	var out bytes.Buffer
-	err := Start(context.Background(), Deploy, WithStage(testStage("web3", "web2", "web1")), WithOutput(&out), WithColor(false),
+	err := d.Start(context.Background(), Deploy, WithStage(testStage("web3", "web2", "web1")), WithOutput(&out), WithColor(false),
 		WithClock(fixedClock(0)), func(o *runOptions) { o.runID = "run0001" }, WithLogFile(""),
 		WithDialer(func(ctx context.Context, s Server) (backend.Conn, error) {
 			r := rec.ForHost(s.Host)
@@ -106,8 +107,9 @@ func TestDeployRefusedByLockChangesNothing(t *testing.T) {
 }
 
 func TestLockReleasedAfterFailure(t *testing.T) {
-	isolate(t, testConfig())
-	rec, _, err := recorderRun(t, testStage("web1"), Deploy, append([]backend.Rule{
+	t.Parallel()
+	d := isolate(t, testConfig())
+	rec, _, err := recorderRun(t, d, testStage("web1"), Deploy, append([]backend.Rule{
 		{Match: "ln -s /srv/shop/shared/log", Reply: backend.Reply{Status: 3}},
 	}, gitRules...)...)
 	if err == nil {
@@ -133,19 +135,20 @@ func TestLockReleasedAfterFailure(t *testing.T) {
 }
 
 func TestStandaloneTasksTakeTheLock(t *testing.T) {
-	isolate(t, testConfig())
-	r := &Run{Config: testConfig().withDefaults(Stage{})}
+	t.Parallel()
+	d := isolate(t, testConfig())
+	r := &Run{Config: testConfig().withDefaults(Stage{}), setup: d.snapshot()}
 	for task, want := range map[*Task]bool{
 		Cleanup: true, SymlinkRelease: true, GitCreateRelease: true, LogRevision: true, Published: true,
 		Deploy: false, Rollback: false, Check: false, Starting: false, // they reach deploy:lock themselves
 		GitCheck: false, Unlock: false, Lock: false,
-		NewTask("team:notify", "", nil): false,
+		d.NewTask("team:notify", "", nil): false,
 	} {
 		if got := r.needsLock(task); got != want {
 			t.Errorf("needsLock(%s) = %v, want %v", task.Name(), got, want)
 		}
 	}
-	rec, out, err := recorderRun(t, testStage("web1"), Cleanup, gitRules...)
+	rec, out, err := recorderRun(t, d, testStage("web1"), Cleanup, gitRules...)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
@@ -159,8 +162,9 @@ func TestStandaloneTasksTakeTheLock(t *testing.T) {
 // saying whose it was, and refuses one whose holder may be alive (a recent
 // heartbeat, no details) unless FORCE=1.
 func TestUnlock(t *testing.T) {
+	t.Parallel()
 	repo := newGitRepo(t)
-	isolate(t, Config{Application: "app"})
+	d := isolate(t, Config{Application: "app"})
 	st, err := LocalStage(repo)
 	if err != nil {
 		t.Fatal(err)
@@ -194,8 +198,8 @@ func TestUnlock(t *testing.T) {
 					os.WriteFile(remote.At(st.DeployTo).LockHeartbeat(), []byte("heartbeat="+tc.heartbeat+"\n"), 0o644)
 				}
 			}
-			t.Setenv("FORCE", map[bool]string{true: "1", false: ""}[tc.force])
-			out, err := localRun(t, st, Unlock, time.Now())
+			setenv(d, "FORCE", map[bool]string{true: "1", false: ""}[tc.force])
+			out, err := localRun(t, d, st, Unlock, time.Now())
 			_, statErr := os.Stat(remote.At(st.DeployTo).LockDir())
 			if gone := os.IsNotExist(statErr); gone != (tc.removed || tc.heartbeat == "none") {
 				t.Errorf("lock gone = %v\n%s", gone, out)
@@ -219,15 +223,16 @@ func TestUnlock(t *testing.T) {
 // A run that lasts refreshes its lock's heartbeat, so deploy:unlock keeps
 // refusing it.
 func TestLockHeartbeat(t *testing.T) {
+	t.Parallel()
 	repo := newGitRepo(t)
-	isolate(t, Config{Application: "app"})
+	d := isolate(t, Config{Application: "app"})
 	st, err := LocalStage(repo)
 	if err != nil {
 		t.Fatal(err)
 	}
 	beats := make(chan struct{})
 	var seen string
-	After(Updated, func(ctx context.Context) error {
+	d.After(Updated, func(ctx context.Context) error {
 		hb := remote.At(st.DeployTo).LockHeartbeat()
 		if err := os.WriteFile(hb, []byte("heartbeat=1\n"), 0o644); err != nil {
 			return err
@@ -239,7 +244,7 @@ func TestLockHeartbeat(t *testing.T) {
 		return err
 	})
 	var out bytes.Buffer
-	err = Start(context.Background(), Deploy, WithStage(st), WithOutput(&out), WithColor(false), func(o *runOptions) {
+	err = d.Start(context.Background(), Deploy, WithStage(st), WithOutput(&out), WithColor(false), func(o *runOptions) {
 		o.heartbeatEvery, o.heartbeats = time.Millisecond, beats
 	})
 	if err != nil {
@@ -258,14 +263,15 @@ func TestLockHeartbeat(t *testing.T) {
 // winner holds the lock until the loser has returned, so the outcome does
 // not depend on how fast either runs.
 func TestLocalConcurrentDeploys(t *testing.T) {
+	t.Parallel()
 	repo := newGitRepo(t)
-	isolate(t, Config{Application: "app"})
+	d := isolate(t, Config{Application: "app"})
 	st, err := LocalStage(repo)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var loserDone chan struct{}
-	After(Lock, func(context.Context) error {
+	d.After(Lock, func(context.Context) error {
 		select {
 		case <-loserDone:
 			return nil
@@ -282,7 +288,7 @@ func TestLocalConcurrentDeploys(t *testing.T) {
 		for range 2 {
 			go func() {
 				<-start
-				_, err := localRun(t, st, Deploy, at)
+				_, err := localRun(t, d, st, Deploy, at)
 				errs <- err
 			}()
 		}
@@ -308,8 +314,9 @@ func TestLocalConcurrentDeploys(t *testing.T) {
 // after the server took the lock): the run fails, and still releases the
 // lock there, guarded by its run id.
 func TestLockReleasedWhereTheReplyWasLost(t *testing.T) {
-	isolate(t, testConfig())
-	rec, out, err := hookedRunIO(t, testStage("web1", "web2"), Deploy, func(ctx context.Context, host, cmd string, stdio backend.Stdio) (bool, error) {
+	t.Parallel()
+	d := isolate(t, testConfig())
+	rec, out, err := hookedRunIO(t, d, testStage("web1", "web2"), Deploy, func(ctx context.Context, host, cmd string, stdio backend.Stdio) (bool, error) {
 		if host == "web2" && strings.Contains(cmd, "mkdir /srv/shop/.capstan/lock.d-") {
 			return true, errors.New("connection lost")
 		}
@@ -332,15 +339,16 @@ func TestLockReleasedWhereTheReplyWasLost(t *testing.T) {
 // A deploy:failed hook that outlasts the cleanup budget does not keep the
 // lock from being released: the release has a budget of its own.
 func TestLockReleasedAfterASlowFailedHook(t *testing.T) {
-	isolate(t, testConfig())
-	After(Updated, func(context.Context) error { return errors.New("migration failed") })
-	After(Failed, func(ctx context.Context) error {
+	t.Parallel()
+	d := isolate(t, testConfig())
+	d.After(Updated, func(context.Context) error { return errors.New("migration failed") })
+	d.After(Failed, func(ctx context.Context) error {
 		<-ctx.Done() // the whole cleanup budget
 		return ctx.Err()
 	})
 	rec := backend.NewRecorder("", gitRules...)
 	var out bytes.Buffer
-	err := Start(context.Background(), Deploy, WithStage(testStage("web1")), WithOutput(&out), WithColor(false),
+	err := d.Start(context.Background(), Deploy, WithStage(testStage("web1")), WithOutput(&out), WithColor(false),
 		WithClock(fixedClock(0)), WithLogFile(""), func(o *runOptions) { o.runID, o.cleanupTimeout = "run0001", 50*time.Millisecond },
 		WithDialer(func(ctx context.Context, s Server) (backend.Conn, error) { return rec.ForHost(s.Host), nil }))
 	if err == nil || !strings.Contains(err.Error(), "migration failed") {
@@ -356,8 +364,9 @@ func TestLockReleasedAfterASlowFailedHook(t *testing.T) {
 // after publishing) exits non-zero, saying that the release is live and
 // the lock stays: the next deploy would be refused.
 func TestUnreleasedLockFailsTheRun(t *testing.T) {
-	isolate(t, testConfig())
-	_, out, err := hookedRunIO(t, testStage("web1", "web2"), Deploy, func(ctx context.Context, host, cmd string, stdio backend.Stdio) (bool, error) {
+	t.Parallel()
+	d := isolate(t, testConfig())
+	_, out, err := hookedRunIO(t, d, testStage("web1", "web2"), Deploy, func(ctx context.Context, host, cmd string, stdio backend.Stdio) (bool, error) {
 		if host == "web2" && strings.Contains(cmd, "rm -f -- /srv/shop/.capstan/lock &&") {
 			return true, errors.New("connection lost")
 		}

@@ -13,7 +13,7 @@ import (
 
 // operatorRun starts task against st with a Recorder, a fixed clock and
 // run id, and returns the console output and the log.
-func operatorRun(t *testing.T, st Stage, task *Task, opts []Option, rules ...backend.Rule) (console, log string, err error) {
+func operatorRun(t *testing.T, d *Deployment, st Stage, task *Task, opts []Option, rules ...backend.Rule) (console, log string, err error) {
 	t.Helper()
 	var out, logBuf bytes.Buffer
 	rec := backend.NewRecorder("", rules...)
@@ -22,7 +22,7 @@ func operatorRun(t *testing.T, st Stage, task *Task, opts []Option, rules ...bac
 		func(o *runOptions) { o.runID = "run0001"; o.logW = &logBuf },
 		WithDialer(func(ctx context.Context, s Server) (backend.Conn, error) { return rec.ForHost(s.Host), nil }),
 	}, opts...)
-	err = Start(context.Background(), task, opts...)
+	err = d.Start(context.Background(), task, opts...)
 	return out.String(), logBuf.String(), err
 }
 
@@ -39,6 +39,7 @@ var deployRules = append([]backend.Rule{
 // TestOperatorGolden pins the console (colour off) and the log of a
 // deploy, a failed deploy and a dry run.
 func TestOperatorGolden(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		opts    []Option
@@ -53,9 +54,9 @@ func TestOperatorGolden(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			isolate(t, testConfig())
-			After(Updated, migrationsPending)
-			out, log, err := operatorRun(t, testStage("deploy@web1"), Deploy, tt.opts, tt.rules...)
+			d := isolate(t, testConfig())
+			d.After(Updated, migrationsPending)
+			out, log, err := operatorRun(t, d, testStage("deploy@web1"), Deploy, tt.opts, tt.rules...)
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("error = %v, want error %v\n%s", err, tt.wantErr, out)
 			}
@@ -69,9 +70,10 @@ func TestOperatorGolden(t *testing.T) {
 // appended to by each run with a START line, holding every command with
 // its output, and no secret.
 func TestLogFile(t *testing.T) {
-	isolate(t, testConfig())
+	t.Parallel()
+	d := isolate(t, testConfig())
 	secret := NewSecret("s3cr3t-token-for-the-log-test")
-	After(Updated, func(ctx context.Context) error {
+	d.After(Updated, func(ctx context.Context) error {
 		return On(ctx, All(), func(ctx context.Context, h *Host) error {
 			return h.Execute(ctx, "curl", "-H", "Authorization: "+secret.Reveal(), "https://hooks.example.com")
 		})
@@ -82,7 +84,7 @@ func TestLogFile(t *testing.T) {
 	for range 2 {
 		var out bytes.Buffer
 		rec := backend.NewRecorder("", rules...)
-		err := Start(context.Background(), Deploy, WithStage(testStage("deploy@web1")), WithOutput(&out), WithColor(false),
+		err := d.Start(context.Background(), Deploy, WithStage(testStage("deploy@web1")), WithOutput(&out), WithColor(false),
 			WithLogFile(p), WithDialer(func(ctx context.Context, s Server) (backend.Conn, error) { return rec.ForHost(s.Host), nil }))
 		if err != nil {
 			t.Fatalf("%v\n%s", err, out.String())
@@ -147,12 +149,11 @@ func TestLogFilePath(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Setenv("CAPSTAN_LOG_FILE", tt.env)
 			cfg := Config{Settings: map[string]string{}}
 			if tt.setting != "" {
 				cfg.Settings[SettingLogFile] = tt.setting
 			}
-			if got := logFilePath(tt.opt, cfg, readEnv().logFile); got != tt.want {
+			if got := logFilePath(tt.opt, cfg, tt.env); got != tt.want {
 				t.Errorf("got %q, want %q", got, tt.want)
 			}
 		})
@@ -163,9 +164,10 @@ func TestLogFilePath(t *testing.T) {
 // makes the next run print and log every command, hidden ones included,
 // and run none.
 func TestDryrunTargetSelectsDryRun(t *testing.T) {
-	isolate(t, testConfig())
-	t.Setenv("DRY_RUN", "1")
-	rec, out, err := recorderRun(t, testStage("deploy@web1"), Check, gitRules...)
+	t.Parallel()
+	d := isolate(t, testConfig())
+	setenv(d, "DRY_RUN", "1")
+	rec, out, err := recorderRun(t, d, testStage("deploy@web1"), Check, gitRules...)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
@@ -186,8 +188,9 @@ func TestDryrunTargetSelectsDryRun(t *testing.T) {
 // TestDryRunNamesHooksThatBranch: a hook that asks Test or Capture in a
 // dry run is told, by name, that the answers were assumed.
 func TestDryRunNamesHooksThatBranch(t *testing.T) {
-	isolate(t, testConfig())
-	probe := NewTask("team:probe", "", func(ctx context.Context) error {
+	t.Parallel()
+	d := isolate(t, testConfig())
+	probe := d.NewTask("team:probe", "", func(ctx context.Context) error {
 		return On(ctx, All(), func(ctx context.Context, h *Host) error {
 			if ok, err := h.Test(ctx, "test", "-f", "/srv/shop/MAINTENANCE"); err != nil || ok {
 				return err // in a dry run ok is true: this branch is taken
@@ -195,9 +198,9 @@ func TestDryRunNamesHooksThatBranch(t *testing.T) {
 			return nil
 		})
 	})
-	Before(Check, probe)
-	t.Setenv("DRY_RUN", "1")
-	_, out, err := recorderRun(t, testStage("deploy@web1"), Check, gitRules...)
+	d.BeforeTask(Check, probe)
+	setenv(d, "DRY_RUN", "1")
+	_, out, err := recorderRun(t, d, testStage("deploy@web1"), Check, gitRules...)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
@@ -218,11 +221,12 @@ func migrationsPending(ctx context.Context) error {
 // TestVerbose: mage -v (MAGEFILE_VERBOSE=1) and VERBOSE=1 show the
 // tests and captures too.
 func TestVerbose(t *testing.T) {
+	t.Parallel()
 	for _, env := range []string{"MAGEFILE_VERBOSE", "VERBOSE"} {
 		t.Run(env, func(t *testing.T) {
-			isolate(t, testConfig())
-			t.Setenv(env, "1")
-			_, out, err := recorderRun(t, testStage("deploy@web1"), Check, gitRules...)
+			d := isolate(t, testConfig())
+			setenv(d, env, "1")
+			_, out, err := recorderRun(t, d, testStage("deploy@web1"), Check, gitRules...)
 			if err != nil {
 				t.Fatalf("%v\n%s", err, out)
 			}

@@ -13,7 +13,6 @@ func TestLogFileDefaultOutsideTests(t *testing.T) {
 	old := defaultLogFile
 	defaultLogFile = logFileDefault
 	t.Cleanup(func() { defaultLogFile = old })
-	t.Setenv("CAPSTAN_LOG_FILE", "")
 	if got := logFilePath(nil, Config{}, ""); got != "log/deploy.log" {
 		t.Errorf("default log file %q, want log/deploy.log", got)
 	}

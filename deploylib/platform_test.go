@@ -16,10 +16,8 @@ func TestCurrentUser(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Setenv("USER", tc.user)
-			t.Setenv("LOGNAME", tc.logname)
-			t.Setenv("USERNAME", tc.username)
-			if got := currentUser(readEnv()); got != tc.want {
+			env := map[string]string{"USER": tc.user, "LOGNAME": tc.logname, "USERNAME": tc.username}
+			if got := currentUser(readEnv(func(k string) string { return env[k] })); got != tc.want {
 				t.Errorf("currentUser() = %q, want %q", got, tc.want)
 			}
 		})

@@ -95,7 +95,8 @@ func perHostDialer(recs map[string]*backend.Recorder) Option {
 // TestReleasesDisagree pins the releases report of three hosts: two that
 // disagree and one that cannot be reached. Each host gets one command.
 func TestReleasesDisagree(t *testing.T) {
-	isolate(t, testConfig())
+	t.Parallel()
+	d := isolate(t, testConfig())
 	const a, b = "0123456789abcdef0123456789abcdef01234567", "fedcba9876543210fedcba9876543210fedcba98"
 	log := "Branch main (at " + b + ") deployed as release 20261125214038 by alice\n" +
 		"Branch main (at " + a + ") deployed as release 20261125214042 by bob\n"
@@ -109,7 +110,7 @@ func TestReleasesDisagree(t *testing.T) {
 	}
 	st := testStage("deploy@web1", "deploy@web2", "deploy@web3")
 	var out bytes.Buffer
-	err := ShowReleases(context.Background(), WithStage(st), WithOutput(&out), WithColor(false), WithClock(fixedClock(0)), perHostDialer(recs))
+	err := ShowReleases(context.Background(), withDeployment(d), WithStage(st), WithOutput(&out), WithColor(false), WithClock(fixedClock(0)), perHostDialer(recs))
 	if err == nil || !strings.Contains(err.Error(), "connection refused") {
 		t.Errorf("error = %v, want web3's connection error", err)
 	}
@@ -125,8 +126,9 @@ func TestReleasesDisagree(t *testing.T) {
 // two deploys, a rollback (which archives the newer release), and a
 // release left unfinished.
 func TestReleasesLocal(t *testing.T) {
+	t.Parallel()
 	repo := newGitRepo(t)
-	isolate(t, Config{Application: "app"})
+	d := isolate(t, Config{Application: "app"})
 	st, err := LocalStage(repo)
 	if err != nil {
 		t.Fatal(err)
@@ -137,7 +139,7 @@ func TestReleasesLocal(t *testing.T) {
 		if i == 1 {
 			commit(t, repo, "v2\n")
 		}
-		if out, err := localRun(t, st, task, t0.Add(time.Duration(i)*4*time.Second)); err != nil {
+		if out, err := localRun(t, d, st, task, t0.Add(time.Duration(i)*4*time.Second)); err != nil {
 			t.Fatalf("step %d: %v\n%s", i, err, out)
 		}
 	}
@@ -147,7 +149,7 @@ func TestReleasesLocal(t *testing.T) {
 
 	var out bytes.Buffer
 	logPath := filepath.Join(t.TempDir(), "deploy.log")
-	if err := ShowReleases(context.Background(), WithStage(st), WithOutput(&out), WithColor(false), WithLogFile(logPath)); err != nil {
+	if err := ShowReleases(context.Background(), withDeployment(d), WithStage(st), WithOutput(&out), WithColor(false), WithLogFile(logPath)); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 	got := strings.TrimRight(out.String(), "\n")

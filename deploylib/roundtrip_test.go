@@ -39,8 +39,8 @@ func TestRepeatDeployRoundTripBudget(t *testing.T) {
 
 func checkRoundTripBudget(t *testing.T, budget int, name string, rules []backend.Rule) {
 	t.Helper()
-	isolate(t, testConfig())
-	rec, out, err := recorderRun(t, testStage("web1", "web2", "web3"), Deploy, rules...)
+	d := isolate(t, testConfig())
+	rec, out, err := recorderRun(t, d, testStage("web1", "web2", "web3"), Deploy, rules...)
 	if err != nil {
 		t.Fatalf("deploy: %v\n%s", err, out)
 	}

@@ -50,6 +50,7 @@ type Run struct {
 	mu       sync.Mutex
 	warned   map[string]bool // selector warnings given (selectwarn.go)
 	invoked  map[*Task]bool
+	setup    *setup // the Deployment as the run started
 	release  string // the release this run deploys or rolls back to
 	revision Revision
 	state    map[*Host]*hostState
@@ -146,13 +147,19 @@ type runOptions struct {
 	now     func() time.Time
 	verbose bool
 	runID   string
-	logFile *string   // WithLogFile (logfile.go)
+	logFile *string // WithLogFile (logfile.go)
+	root    *Task   // the task Start runs
+	deploy  *Deployment
+	env     *runEnv   // tests: the environment, instead of reading it
 	logW    io.Writer // tests: the log goes here instead of a file
 
 	heartbeatEvery time.Duration // tests: a faster lock heartbeat
 	heartbeats     chan struct{} // tests: told after every heartbeat round
 	cleanupTimeout time.Duration // tests: a shorter budget after a failure
 }
+
+// withDeployment runs d instead of the default Deployment.
+func withDeployment(d *Deployment) Option { return func(o *runOptions) { o.deploy = d } }
 
 // WithStage runs against s instead of the stage chosen with UseStage.
 func WithStage(s Stage) Option { return func(o *runOptions) { o.stage = &s } }
@@ -182,7 +189,7 @@ func WithClock(now func() time.Time) Option { return func(o *runOptions) { o.now
 // stage. When anything fails it invokes [Failed] and returns the error,
 // naming the task and host. It is what the mage targets call.
 func Start(ctx context.Context, task *Task, opts ...Option) error {
-	r, err := newRun(opts...)
+	r, err := newRun(append(opts, withRoot(task))...)
 	if err != nil {
 		return err
 	}
@@ -190,12 +197,24 @@ func Start(ctx context.Context, task *Task, opts ...Option) error {
 	return r.execute(ctx, task)
 }
 
+// withRoot names the task a run starts, so that hooks hung on it count as
+// reachable even when no flow runs it.
+func withRoot(t *Task) Option { return func(o *runOptions) { o.root = t } }
+
+// newRun starts a run of the Deployment the options name (the default
+// one): a snapshot of its setup, the environment read once, the stage's
+// hosts filtered, the console and the log opened.
 func newRun(opts ...Option) (*Run, error) {
-	o := runOptions{out: os.Stdout, now: time.Now}
+	o := runOptions{out: os.Stdout, now: time.Now, deploy: defaultDeployment}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	env := readEnv()
+	setup := o.deploy.snapshot()
+	getenv := os.Getenv
+	if o.deploy.getenv != nil {
+		getenv = o.deploy.getenv
+	}
+	env := readEnv(getenv) // env.go
 	if env.dryRun {
 		o.dryRun = true
 	}
@@ -204,14 +223,14 @@ func newRun(opts ...Option) (*Run, error) {
 		st = *o.stage
 	} else {
 		var err error
-		if st, err = SelectedStage(); err != nil {
+		if st, err = setup.selectedStage(); err != nil {
 			return nil, err
 		}
 	}
 	if err := st.validate(); err != nil {
 		return nil, err
 	}
-	cfg := CurrentConfig().withDefaults(st)
+	cfg := setup.config.withDefaults(st)
 	configured := cfg.Branch
 	if env.branch != "" { // Capistrano's BRANCH=feature-x cap staging deploy
 		cfg.Branch = env.branch
@@ -223,7 +242,7 @@ func newRun(opts ...Option) (*Run, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stage %s: %w", st.Name, err)
 	}
-	if err := checkHookTargets(cfg); err != nil {
+	if err := setup.checkHookTargets(cfg, o.root); err != nil {
 		return nil, err
 	}
 	colorOn := console.AutoColor(o.out)
@@ -253,7 +272,8 @@ func newRun(opts ...Option) (*Run, error) {
 		cleanupTimeout: cmp.Or(o.cleanupTimeout, cleanupTimeout),
 		invoked:        map[*Task]bool{},
 		state:          map[*Host]*hostState{},
-		filter:         describeFilters(os.Getenv("HOSTS"), os.Getenv("ROLES")),
+		filter:         describeFilters(env.hosts, env.roles),
+		setup:          setup,
 	}
 	for _, s := range servers {
 		addr, _ := ParseAddress(s.Host)
@@ -369,7 +389,7 @@ func (r *Run) invoke(ctx context.Context, t *Task, again bool) error {
 	r.invoked[t] = true
 	r.mu.Unlock()
 
-	before, appended, after := hooksOf(t)
+	before, appended, after := r.setup.hooks.on(t)
 	for _, h := range before {
 		if err := r.runHook(ctx, h); err != nil {
 			return err

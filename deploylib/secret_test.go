@@ -68,16 +68,17 @@ func TestRedact(t *testing.T) {
 // A secret environment variable travels on standard input, never on the
 // command line, and is redacted from the console.
 func TestSecretEnvTravelsOnStdin(t *testing.T) {
-	isolate(t, testConfig())
+	t.Parallel()
+	d := isolate(t, testConfig())
 	tok := NewSecret("tok-9f8e7d6c5b4a")
-	task := NewTask("team:notify", "", func(ctx context.Context) error {
+	task := d.NewTask("team:notify", "", func(ctx context.Context) error {
 		return On(ctx, All(), func(ctx context.Context, h *Host) error {
 			return h.WithEnv("PLAIN", "p").WithSecretEnv("API_TOKEN", tok).WithSecretEnv("OTHER", NewSecret("other-secret-1")).
 				Within("/srv/shop").Execute(ctx, "curl", "-H", "x")
 		})
 	})
-	Before(Check, task)
-	rec, out, err := recorderRun(t, testStage("web1"), Check, append([]backend.Rule{
+	d.BeforeTask(Check, task)
+	rec, out, err := recorderRun(t, d, testStage("web1"), Check, append([]backend.Rule{
 		{Match: "curl", Reply: backend.Reply{Stdout: "echoed tok-9f8e7d6c5b4a\n", Stderr: "and other-secret-1\n"}},
 	}, gitRules...)...)
 	if err != nil {
@@ -108,14 +109,15 @@ func TestSecretEnvTravelsOnStdin(t *testing.T) {
 }
 
 func TestSecretEnvRefusesNewlines(t *testing.T) {
-	isolate(t, testConfig())
-	task := NewTask("team:x", "", func(ctx context.Context) error {
+	t.Parallel()
+	d := isolate(t, testConfig())
+	task := d.NewTask("team:x", "", func(ctx context.Context) error {
 		return On(ctx, All(), func(ctx context.Context, h *Host) error {
 			return h.WithSecretEnv("K", NewSecret("two\nlines")).Execute(ctx, "true")
 		})
 	})
-	Before(Check, task)
-	rec, _, err := recorderRun(t, testStage("web1"), Check, gitRules...)
+	d.BeforeTask(Check, task)
+	rec, _, err := recorderRun(t, d, testStage("web1"), Check, gitRules...)
 	if err == nil || !strings.Contains(err.Error(), "contains a newline") {
 		t.Fatalf("error = %v", err)
 	}
@@ -129,7 +131,8 @@ func TestSecretEnvRefusesNewlines(t *testing.T) {
 // On this machine (the Local backend) the secret reaches the command
 // intact while no process's command line ever holds it.
 func TestSecretEnvNotInPs(t *testing.T) {
-	isolate(t, Config{Application: "app", DeployTo: t.TempDir(), RepoURL: "/nonexistent"})
+	t.Parallel()
+	d := isolate(t, Config{Application: "app", DeployTo: t.TempDir(), RepoURL: "/nonexistent"})
 	canary := "canary-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-x"
 	secret := NewSecret(canary)
 	sum := sha256.Sum256([]byte(canary))
@@ -157,7 +160,7 @@ func TestSecretEnvNotInPs(t *testing.T) {
 		}
 	}()
 	var got string
-	task := NewTask("team:secret", "", func(ctx context.Context) error {
+	task := d.NewTask("team:secret", "", func(ctx context.Context) error {
 		return On(ctx, All(), func(ctx context.Context, h *Host) error {
 			var err error
 			got, err = h.WithSecretEnv("TOKEN", secret).Capture(ctx, "sh", "-c", `sleep 0.3; printf %s "$TOKEN" | sha256sum`)
@@ -166,7 +169,7 @@ func TestSecretEnvNotInPs(t *testing.T) {
 	})
 	st := Stage{Name: "local", Servers: []Server{{Host: "localhost", Local: true}}}
 	var out bytes.Buffer
-	err := Start(context.Background(), task, WithStage(st), WithOutput(&out), WithColor(false), WithLogFile(""))
+	err := d.Start(context.Background(), task, WithStage(st), WithOutput(&out), WithColor(false), WithLogFile(""))
 	close(stop)
 	wg.Wait()
 	if err != nil {

@@ -16,12 +16,12 @@ import (
 // console output, the log file and the run's error.
 func secLocalRun(t *testing.T, task *Task, opts ...Option) (console, log string, err error) {
 	t.Helper()
-	isolate(t, Config{Application: "app", DeployTo: t.TempDir(), RepoURL: "/nonexistent"})
+	d := isolate(t, Config{Application: "app", DeployTo: t.TempDir(), RepoURL: "/nonexistent"})
 	logPath := filepath.Join(t.TempDir(), "capstan.log")
 	st := Stage{Name: "local", Servers: []Server{{Host: "localhost", Local: true}}}
 	var out bytes.Buffer
 	opts = append([]Option{WithStage(st), WithOutput(&out), WithColor(false), WithLogFile(logPath)}, opts...)
-	err = Start(context.Background(), task, opts...)
+	err = d.Start(context.Background(), task, opts...)
 	b, rerr := os.ReadFile(logPath)
 	if rerr != nil {
 		t.Fatal(rerr)
@@ -35,7 +35,7 @@ func secLocalRun(t *testing.T, task *Task, opts ...Option) (console, log string,
 func TestMultiLineSecretRedacted(t *testing.T) {
 	pem := "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\nAAAAMwAAAAtzc2gtZWQyNTUxOQAAACDmultiline\n-----END OPENSSH PRIVATE KEY-----"
 	s := NewSecret(pem)
-	task := NewTask("team:pem", "", func(ctx context.Context) error {
+	task := testTask("team:pem", func(ctx context.Context) error {
 		return On(ctx, All(), func(ctx context.Context, h *Host) error {
 			if err := h.Execute(ctx, "printf", "%s\n", s.Reveal()); err != nil {
 				return err
@@ -65,7 +65,7 @@ func TestMultiLineSecretRedacted(t *testing.T) {
 // A server's escape sequences reach neither the terminal nor the log nor
 // the error mage prints: they are shown as text.
 func TestHostileRemoteOutputIsText(t *testing.T) {
-	task := NewTask("team:hostile", "", func(ctx context.Context) error {
+	task := testTask("team:hostile", func(ctx context.Context) error {
 		return On(ctx, All(), func(ctx context.Context, h *Host) error {
 			return h.Execute(ctx, "sh", "-c", `printf '\033[2J\033]0;pwned\007\n'; printf '\033[32m\342\234\224 Deploy succeeded\r\n' >&2; exit 1`)
 		})
@@ -88,7 +88,7 @@ func TestHostileRemoteOutputIsText(t *testing.T) {
 func TestCaptureIsBounded(t *testing.T) {
 	var got string
 	var capErr error
-	task := NewTask("team:huge", "", func(ctx context.Context) error {
+	task := testTask("team:huge", func(ctx context.Context) error {
 		return On(ctx, All(), func(ctx context.Context, h *Host) error {
 			got, capErr = h.Capture(ctx, "sh", "-c", "tr '\\000' x </dev/zero | head -c $((16*1024*1024 + 1))")
 			return nil
@@ -106,7 +106,7 @@ func TestCaptureIsBounded(t *testing.T) {
 		t.Errorf("error: %v (printed %d)", capErr, tl.Printed)
 	}
 	// Exactly MaxCapture bytes are fine.
-	task = NewTask("team:big", "", func(ctx context.Context) error {
+	task = testTask("team:big", func(ctx context.Context) error {
 		return On(ctx, All(), func(ctx context.Context, h *Host) error {
 			got, capErr = h.Capture(ctx, "sh", "-c", "tr '\\000' x </dev/zero | head -c $((16*1024*1024))")
 			return capErr
@@ -122,11 +122,12 @@ func TestCaptureIsBounded(t *testing.T) {
 // lock records it. One git would read as an option is refused before
 // anything runs.
 func TestBranchFromEnvironment(t *testing.T) {
-	isolate(t, testConfig())
-	t.Setenv("BRANCH", "feature-x")
+	t.Parallel()
+	d := isolate(t, testConfig())
+	setenv(d, "BRANCH", "feature-x")
 	st := testStage("web1")
 	st.Branch = "stable"
-	rec, out, err := recorderRun(t, st, Check,
+	rec, out, err := recorderRun(t, d, st, Check,
 		backend.Rule{Match: "ls-remote", Reply: backend.Reply{Stdout: "0123456789abcdef0123456789abcdef01234567\trefs/heads/feature-x\n"}})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
@@ -150,8 +151,8 @@ func TestBranchFromEnvironment(t *testing.T) {
 		t.Errorf("the console does not show the branch:\n%s", out)
 	}
 
-	t.Setenv("BRANCH", "--upload-pack=touch /tmp/pwned")
-	rec, out, err = recorderRun(t, st, Check, gitRules...)
+	setenv(d, "BRANCH", "--upload-pack=touch /tmp/pwned")
+	rec, out, err = recorderRun(t, d, st, Check, gitRules...)
 	if err == nil || len(rec.Log()) != 0 {
 		t.Errorf("hostile BRANCH: %v, %d commands run\n%s", err, len(rec.Log()), out)
 	}

@@ -10,6 +10,7 @@ import (
 // naming the role and the filter; a filter that selects nothing lists
 // what exists; a deploy_to under ~ gets the absolute form suggested.
 func TestSelectorsAndFiltersSayWhy(t *testing.T) {
+	t.Parallel()
 	fleet := Stage{Name: "production", Servers: []Server{
 		{Host: "deploy@web1", Roles: []string{"app", "web"}},
 		{Host: "deploy@db1:2222", Roles: []string{"db"}},
@@ -39,11 +40,11 @@ func TestSelectorsAndFiltersSayWhy(t *testing.T) {
 			if tt.cfg != nil {
 				tt.cfg(&cfg)
 			}
-			isolate(t, cfg)
-			t.Setenv("HOSTS", tt.hosts)
-			t.Setenv("ROLES", tt.roles)
-			team := NewTask("main.migrate", "", migrate)
-			_, out, err := recorderRun(t, fleet, team)
+			d := isolate(t, cfg)
+			setenv(d, "HOSTS", tt.hosts)
+			setenv(d, "ROLES", tt.roles)
+			team := d.NewTask("main.migrate", "", migrate)
+			_, out, err := recorderRun(t, d, fleet, team)
 			if tt.wantErr == "" && err != nil {
 				t.Fatalf("%v\n%s", err, out)
 			}

@@ -4,35 +4,20 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"sync"
 )
 
 // Settings: the free-form Config.Settings that hooks read, the keys a
 // magefile declares, and the check for misspelt ones.
 
-var (
-	settingsMu sync.Mutex
-	// knownSettings are the Config.Settings keys that Capstan reads or a
-	// magefile declared, with their documentation.
-	knownSettings = map[string]string{
-		SettingLogFile: "where the run's log goes (default log/deploy.log; \"off\" for none)",
-	}
-)
-
-// DeclareSetting declares key as a setting of Config.Settings that the
-// team's hooks read with [Setting], so that deploy:check does not report it
-// as unknown (a likely typo). Call it from init in the magefile.
-func DeclareSetting(key, doc string) {
-	settingsMu.Lock()
-	defer settingsMu.Unlock()
-	knownSettings[key] = doc
+// capstanSettings are the Config.Settings keys that Capstan itself reads,
+// with their documentation; a Deployment starts with them declared.
+var capstanSettings = map[string]string{
+	SettingLogFile: "where the run's log goes (default log/deploy.log; \"off\" for none)",
 }
 
 // unknownSettings reports every key of settings that is not declared,
 // with the declared key it most likely misspells.
-func unknownSettings(settings map[string]string) []string {
-	settingsMu.Lock()
-	defer settingsMu.Unlock()
+func unknownSettings(settings, knownSettings map[string]string) []string {
 	var out []string
 	for k := range settings {
 		if _, ok := knownSettings[k]; ok {
@@ -56,9 +41,11 @@ func unknownSettings(settings map[string]string) []string {
 
 // Setting returns the team setting key from Config.Settings, or def.
 func Setting(ctx context.Context, key, def string) string {
-	cfg := CurrentConfig()
+	var cfg Config
 	if r := CurrentRun(ctx); r != nil {
 		cfg = r.Config
+	} else {
+		cfg = defaultDeployment.snapshot().config
 	}
 	if v, ok := cfg.Settings[key]; ok {
 		return v

@@ -47,13 +47,13 @@ func asLabUser(t *testing.T, l *lab.Lab, paths ...string) {
 
 func TestSSHMissingLinkedFileListedPerHost(t *testing.T) {
 	l := lab.Start(t, lab.Options{Hosts: 2})
-	configure(t, l, func(c *deploylib.Config) { c.LinkedFiles = []string{"config/secrets.yml", "config/db.yml"} })
+	d := configure(t, l, func(c *deploylib.Config) { c.LinkedFiles = []string{"config/secrets.yml", "config/db.yml"} })
 	prepareShared(t, l) // secrets.yml on both hosts, db.yml nowhere
 	db := filepath.Join(l.Hosts[0].Root, "app/shared/config/db.yml")
 	os.WriteFile(db, []byte("x"), 0o600)
 	asLabUser(t, l, db)
 
-	_, err := start(t, sshStage(l), deploylib.Deploy, time.Now())
+	_, err := start(t, d, sshStage(l), deploylib.Deploy, time.Now())
 	if err == nil {
 		t.Fatal("deploy succeeded with a missing linked file")
 	}
@@ -73,11 +73,11 @@ func TestSSHMissingLinkedFileListedPerHost(t *testing.T) {
 
 func TestSSHCleanupKeepsFinishedReleasesAndDropsUnfinished(t *testing.T) {
 	l := lab.Start(t, lab.Options{Hosts: 2})
-	configure(t, l, func(c *deploylib.Config) { c.KeepReleases = 2 })
+	d := configure(t, l, func(c *deploylib.Config) { c.KeepReleases = 2 })
 	prepareShared(t, l)
 	st := sshStage(l)
 	t0 := time.Date(2026, 11, 25, 21, 40, 0, 0, time.UTC)
-	if out, err := start(t, st, deploylib.Deploy, t0); err != nil {
+	if out, err := start(t, d, st, deploylib.Deploy, t0); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	// A crashed run left an unfinished release and the usual junk.
@@ -92,7 +92,7 @@ func TestSSHCleanupKeepsFinishedReleasesAndDropsUnfinished(t *testing.T) {
 		asLabUser(t, l, crashed, marker, junk)
 	}
 	for i := 1; i <= 3; i++ {
-		if out, err := start(t, st, deploylib.Deploy, t0.Add(time.Duration(i)*20*time.Second)); err != nil {
+		if out, err := start(t, d, st, deploylib.Deploy, t0.Add(time.Duration(i)*20*time.Second)); err != nil {
 			t.Fatalf("deploy %d: %v\n%s", i, err, out)
 		}
 	}
@@ -113,28 +113,28 @@ func TestSSHCleanupKeepsFinishedReleasesAndDropsUnfinished(t *testing.T) {
 		os.WriteFile(m, []byte("deadbeef\n"), 0o644)
 		asLabUser(t, l, m)
 	}
-	if _, err := start(t, st, deploylib.Rollback, t0.Add(time.Minute)); err == nil || !strings.Contains(err.Error(), "no older releases") {
+	if _, err := start(t, d, st, deploylib.Rollback, t0.Add(time.Minute)); err == nil || !strings.Contains(err.Error(), "no older releases") {
 		t.Errorf("rollback onto an unfinished release: %v", err)
 	}
 }
 
 func TestSSHRollbackTargets(t *testing.T) {
 	l := lab.Start(t, lab.Options{Hosts: 2})
-	configure(t, l)
+	d := configure(t, l)
 	prepareShared(t, l)
 	st := sshStage(l)
 	t0 := time.Date(2026, 11, 25, 21, 40, 0, 0, time.UTC)
 	for i := 0; i < 3; i++ {
-		if out, err := start(t, st, deploylib.Deploy, t0.Add(time.Duration(i)*time.Second)); err != nil {
+		if out, err := start(t, d, st, deploylib.Deploy, t0.Add(time.Duration(i)*time.Second)); err != nil {
 			t.Fatalf("deploy %d: %v\n%s", i, err, out)
 		}
 	}
 	t.Setenv("ROLLBACK_RELEASE", "20261125214099")
-	if _, err := start(t, st, deploylib.Rollback, t0.Add(time.Minute)); err == nil || !strings.Contains(err.Error(), "release 20261125214099 does not exist") {
+	if _, err := start(t, d, st, deploylib.Rollback, t0.Add(time.Minute)); err == nil || !strings.Contains(err.Error(), "release 20261125214099 does not exist") {
 		t.Errorf("rollback to a missing release: %v", err)
 	}
 	t.Setenv("ROLLBACK_RELEASE", "20261125214000")
-	if out, err := start(t, st, deploylib.Rollback, t0.Add(time.Minute)); err != nil {
+	if out, err := start(t, d, st, deploylib.Rollback, t0.Add(time.Minute)); err != nil {
 		t.Fatalf("rollback to the first release: %v\n%s", err, out)
 	}
 	for _, h := range l.Hosts {
@@ -144,11 +144,11 @@ func TestSSHRollbackTargets(t *testing.T) {
 	}
 	// Hosts that disagree on the target refuse the rollback.
 	t.Setenv("ROLLBACK_RELEASE", "")
-	if out, err := start(t, st, deploylib.Deploy, t0.Add(2*time.Minute)); err != nil {
+	if out, err := start(t, d, st, deploylib.Deploy, t0.Add(2*time.Minute)); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	os.RemoveAll(filepath.Join(l.Hosts[1].Root, "app/releases/20261125214001"))
-	_, err := start(t, st, deploylib.Rollback, t0.Add(3*time.Minute))
+	_, err := start(t, d, st, deploylib.Rollback, t0.Add(3*time.Minute))
 	if err == nil || !strings.Contains(err.Error(), "hosts disagree") || !strings.Contains(err.Error(), l.Hosts[1].Addr[:9]) {
 		t.Errorf("rollback with disagreeing hosts: %v", err)
 	}
@@ -165,12 +165,12 @@ func TestSSHUploadStrategy(t *testing.T) {
 	os.MkdirAll(filepath.Join(build, "bin"), 0o755)
 	os.WriteFile(filepath.Join(build, "bin", "shop"), []byte("#!/bin/sh\necho shop\n"), 0o755)
 	repo, _ := os.Getwd() // this repository gives the revision
-	configure(t, l, func(c *deploylib.Config) {
+	d := configure(t, l, func(c *deploylib.Config) {
 		c.RepoURL = ""
 		c.LinkedFiles = nil
 		c.Strategy = deploylib.Upload{Dir: build, Repo: repo}
 	})
-	if out, err := start(t, sshStage(l), deploylib.Deploy, time.Date(2026, 11, 25, 21, 40, 42, 0, time.UTC)); err != nil {
+	if out, err := start(t, d, sshStage(l), deploylib.Deploy, time.Date(2026, 11, 25, 21, 40, 42, 0, time.UTC)); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	for _, h := range l.Hosts {
@@ -186,20 +186,18 @@ func TestSSHUploadStrategy(t *testing.T) {
 
 func TestSSHGitRepoTreeAndShallowClone(t *testing.T) {
 	l := lab.Start(t, lab.Options{Hosts: 2})
-	configure(t, l, func(c *deploylib.Config) {
-		c.RepoURL = "file://" + l.Repo // shallow clones need a transport, not a path
-		c.LinkedFiles, c.LinkedDirs = nil, nil
-		c.Strategy = deploylib.Git{ShallowClone: 1, MaxConcurrent: 1}
-	})
 	// The lab repository's tree: find a directory in it to deploy alone.
 	tree := gitLsTree(t, l.Repo)
 	if tree == "" {
 		t.Fatal("the lab repository has no directory")
 	}
-	cfg := deploylib.CurrentConfig()
-	cfg.RepoTree = tree
-	deploylib.Configure(cfg)
-	if out, err := start(t, sshStage(l), deploylib.Deploy, time.Date(2026, 11, 25, 21, 40, 42, 0, time.UTC)); err != nil {
+	d := configure(t, l, func(c *deploylib.Config) {
+		c.RepoURL = "file://" + l.Repo // shallow clones need a transport, not a path
+		c.LinkedFiles, c.LinkedDirs = nil, nil
+		c.Strategy = deploylib.Git{ShallowClone: 1, MaxConcurrent: 1}
+		c.RepoTree = tree
+	})
+	if out, err := start(t, d, sshStage(l), deploylib.Deploy, time.Date(2026, 11, 25, 21, 40, 42, 0, time.UTC)); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	for _, h := range l.Hosts {

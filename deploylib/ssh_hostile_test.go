@@ -66,10 +66,10 @@ func TestSSHConnectionDroppedMidCommand(t *testing.T) {
 			t.Skip("the lab's hosts share no deploy_to: run as root")
 		}
 	}
-	isolate(t, Config{Application: "app", RepoURL: l.Repo, DeployTo: l.Hosts[0].DeployTo})
+	d := isolate(t, Config{Application: "app", RepoURL: l.Repo, DeployTo: l.Hosts[0].DeployTo})
 	h1, h2 := l.Hosts[0], l.Hosts[1]
 	marker := fmt.Sprintf("60.%d", h2.Port)
-	After(Updated, NewTask("team:hang", "", func(ctx context.Context) error {
+	d.AfterTask(Updated, d.NewTask("team:hang", "", func(ctx context.Context) error {
 		return On(ctx, All(), func(ctx context.Context, h *Host) error {
 			if h.Address.Port == h2.Port {
 				return h.Execute(ctx, "sleep", marker)
@@ -84,7 +84,7 @@ func TestSSHConnectionDroppedMidCommand(t *testing.T) {
 	errc := make(chan error, 1)
 	var out bytes.Buffer
 	go func() {
-		errc <- Start(context.Background(), Deploy, WithStage(st), WithOutput(&out), WithColor(false), WithLogFile(""))
+		errc <- d.Start(context.Background(), Deploy, WithStage(st), WithOutput(&out), WithColor(false), WithLogFile(""))
 	}()
 	var sleeps []int
 	deadline := time.Now().Add(30 * time.Second)

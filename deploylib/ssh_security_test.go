@@ -19,7 +19,7 @@ import (
 // about it once, and every host is still verified.
 func TestSSHBadKnownHostsLineWarnsOnce(t *testing.T) {
 	l := lab.Start(t, lab.Options{Hosts: 2})
-	configure(t, l)
+	d := configure(t, l)
 	prepareShared(t, l)
 	st := sshStage(l)
 	b, err := os.ReadFile(l.KnownHosts)
@@ -31,7 +31,7 @@ func TestSSHBadKnownHostsLineWarnsOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	st.SSH.KnownHostsFile = file
-	out, err := start(t, st, deploylib.Check, time.Now())
+	out, err := start(t, d, st, deploylib.Check, time.Now())
 	if err != nil {
 		t.Fatalf("deploy:check: %v\n%s", err, out)
 	}
@@ -51,7 +51,7 @@ func TestSSHShellJumpHostUsesStageHostKeyPolicy(t *testing.T) {
 		t.Skip("ssh is not installed")
 	}
 	l := lab.Start(t, lab.Options{Hosts: 3})
-	configure(t, l)
+	d := configure(t, l)
 	bastion, middle, target := l.Hosts[0], l.Hosts[1], l.Hosts[2]
 	dir := t.TempDir()
 	userKnown := filepath.Join(dir, "user_known_hosts")
@@ -96,7 +96,7 @@ func TestSSHShellJumpHostUsesStageHostKeyPolicy(t *testing.T) {
 				st.SSH.ProxyJump = fmt.Sprintf(tt.jump, l.User, bastion.Port, middle.Port)
 			}
 			var out bytes.Buffer
-			err := deploylib.Shell(context.Background(), "", deploylib.WithStage(st), deploylib.WithOutput(&out), deploylib.WithColor(false))
+			err := d.Shell(context.Background(), "", deploylib.WithStage(st), deploylib.WithOutput(&out), deploylib.WithColor(false))
 			if tt.ok && err != nil {
 				t.Fatalf("ssh through known jump hosts: %v\n%s", err, out.String())
 			}

@@ -65,11 +65,9 @@ func prepareShared(t *testing.T, l *lab.Lab) {
 
 // configure sets the configuration the lab tests deploy with; edits
 // change it.
-func configure(t *testing.T, l *lab.Lab, edits ...func(*deploylib.Config)) {
+func configure(t *testing.T, l *lab.Lab, edits ...func(*deploylib.Config)) *deploylib.Deployment {
 	t.Helper()
 	needSharedDeployTo(t, l)
-	old := deploylib.CurrentConfig()
-	t.Cleanup(func() { deploylib.Configure(old) })
 	cfg := deploylib.Config{
 		Application: "app",
 		RepoURL:     l.Repo,
@@ -80,17 +78,19 @@ func configure(t *testing.T, l *lab.Lab, edits ...func(*deploylib.Config)) {
 	for _, e := range edits {
 		e(&cfg)
 	}
-	deploylib.Configure(cfg)
+	d := deploylib.NewDeployment()
+	d.Configure(cfg)
 	for _, k := range []string{"HOSTS", "ROLES", "ROLLBACK_RELEASE", "DRY_RUN", "BRANCH"} {
 		t.Setenv(k, "")
 	}
 	t.Setenv("USER", "alice")
+	return d
 }
 
-func start(t *testing.T, st deploylib.Stage, task *deploylib.Task, at time.Time) (string, error) {
+func start(t *testing.T, d *deploylib.Deployment, st deploylib.Stage, task *deploylib.Task, at time.Time) (string, error) {
 	t.Helper()
 	var out bytes.Buffer
-	err := deploylib.Start(context.Background(), task, deploylib.WithStage(st), deploylib.WithOutput(&out),
+	err := d.Start(context.Background(), task, deploylib.WithStage(st), deploylib.WithOutput(&out),
 		deploylib.WithColor(false), deploylib.WithClock(func() time.Time { return at }))
 	return out.String(), err
 }
@@ -106,7 +106,7 @@ func link(t *testing.T, p string) string {
 
 func TestSSHDeployAndRollbackThreeHosts(t *testing.T) {
 	l := lab.Start(t, lab.Options{Hosts: 3})
-	configure(t, l)
+	d := configure(t, l)
 	prepareShared(t, l)
 	st := sshStage(l)
 	t0 := time.Date(2026, 11, 25, 21, 40, 38, 0, time.UTC)
@@ -119,7 +119,7 @@ func TestSSHDeployAndRollbackThreeHosts(t *testing.T) {
 		return n
 	}
 	before := logins()
-	if out, err := start(t, st, deploylib.Deploy, t0); err != nil {
+	if out, err := start(t, d, st, deploylib.Deploy, t0); err != nil {
 		t.Fatalf("first deploy: %v\n%s", err, out)
 	}
 	after := logins()
@@ -128,7 +128,7 @@ func TestSSHDeployAndRollbackThreeHosts(t *testing.T) {
 			t.Errorf("%s: %d SSH connections for one deploy, want 1", l.Hosts[i].Name, after[i]-before[i])
 		}
 	}
-	if out, err := start(t, st, deploylib.Deploy, t0.Add(4*time.Second)); err != nil {
+	if out, err := start(t, d, st, deploylib.Deploy, t0.Add(4*time.Second)); err != nil {
 		t.Fatalf("second deploy: %v\n%s", err, out)
 	}
 	head := l.Commits[len(l.Commits)-1]
@@ -149,7 +149,7 @@ func TestSSHDeployAndRollbackThreeHosts(t *testing.T) {
 		}
 	}
 
-	if out, err := start(t, st, deploylib.Rollback, t0.Add(8*time.Second)); err != nil {
+	if out, err := start(t, d, st, deploylib.Rollback, t0.Add(8*time.Second)); err != nil {
 		t.Fatalf("rollback: %v\n%s", err, out)
 	}
 	for _, h := range l.Hosts {
@@ -172,18 +172,18 @@ func TestSSHDeployAndRollbackThreeHosts(t *testing.T) {
 
 func TestSSHFilters(t *testing.T) {
 	l := lab.Start(t, lab.Options{Hosts: 3})
-	configure(t, l)
+	d := configure(t, l)
 	prepareShared(t, l)
 	st := sshStage(l)
 	t0 := time.Date(2026, 11, 25, 21, 40, 38, 0, time.UTC)
 
 	t.Setenv("HOSTS", l.Hosts[1].Addr)
-	if out, err := start(t, st, deploylib.Deploy, t0); err != nil {
+	if out, err := start(t, d, st, deploylib.Deploy, t0); err != nil {
 		t.Fatalf("HOSTS deploy: %v\n%s", err, out)
 	}
 	t.Setenv("HOSTS", "")
 	t.Setenv("ROLES", "db")
-	if out, err := start(t, st, deploylib.Deploy, t0.Add(4*time.Second)); err != nil {
+	if out, err := start(t, d, st, deploylib.Deploy, t0.Add(4*time.Second)); err != nil {
 		t.Fatalf("ROLES deploy: %v\n%s", err, out)
 	}
 	want := map[string]string{
@@ -198,22 +198,22 @@ func TestSSHFilters(t *testing.T) {
 		}
 	}
 	t.Setenv("ROLES", "mail")
-	if _, err := start(t, st, deploylib.Deploy, t0.Add(8*time.Second)); err == nil || !strings.Contains(err.Error(), "ROLES=mail matches no server") {
+	if _, err := start(t, d, st, deploylib.Deploy, t0.Add(8*time.Second)); err == nil || !strings.Contains(err.Error(), "ROLES=mail matches no server") {
 		t.Errorf("ROLES=mail: %v", err)
 	}
 }
 
 func TestSSHCommandFailureNamesHostCommandStatusAndStderr(t *testing.T) {
 	l := lab.Start(t, lab.Options{Hosts: 2})
-	configure(t, l)
+	d := configure(t, l)
 	st := sshStage(l)
 	t.Setenv("HOSTS", l.Hosts[1].Addr)
-	task := deploylib.NewTask("lab:fail", "", func(ctx context.Context) error {
+	task := d.NewTask("lab:fail", "", func(ctx context.Context) error {
 		return deploylib.On(ctx, deploylib.All(), func(ctx context.Context, h *deploylib.Host) error {
 			return h.Execute(ctx, "sh", "-c", "echo working; echo 'disk on fire' >&2; exit 7")
 		})
 	})
-	_, err := start(t, st, task, time.Now())
+	_, err := start(t, d, st, task, time.Now())
 	var ce *deploylib.CommandError
 	if !errors.As(err, &ce) {
 		t.Fatalf("error %v is not a CommandError", err)
@@ -230,10 +230,10 @@ func TestSSHCommandFailureNamesHostCommandStatusAndStderr(t *testing.T) {
 
 func TestSSHUnknownHostKeyRefusedBeforeAnythingRuns(t *testing.T) {
 	l := lab.Start(t, lab.Options{Hosts: 1})
-	configure(t, l)
+	d := configure(t, l)
 	st := sshStage(l)
 	st.SSH.KnownHostsFile = filepath.Join(t.TempDir(), "empty_known_hosts")
-	out, err := start(t, st, deploylib.Deploy, time.Now())
+	out, err := start(t, d, st, deploylib.Deploy, time.Now())
 	if err == nil || !strings.Contains(strings.ToLower(err.Error()), "unknown") {
 		t.Fatalf("deploy with unknown host key: %v\n%s", err, out)
 	}

@@ -84,41 +84,6 @@ func (s Server) HasRole(role string) bool {
 	return role == "all" || slices.Contains(s.Roles, role)
 }
 
-// UseStage selects s as the stage of this mage invocation. A stage target
-// calls it and does nothing else; connecting happens inside the flow.
-// Selecting a second stage in one invocation is an error, reported when a
-// flow starts.
-func UseStage(s Stage) {
-	regMu.Lock()
-	defer regMu.Unlock()
-	if stage != nil && stageErr == nil {
-		stageErr = fmt.Errorf("two stages selected (%s and %s): run one stage per command, e.g. mage %s deploy", stage.Name, s.Name, stage.Name)
-		return
-	}
-	stage = &s
-}
-
-// SelectedStage returns the stage chosen with [UseStage], or an error saying
-// how to choose one.
-func SelectedStage() (Stage, error) {
-	regMu.Lock()
-	defer regMu.Unlock()
-	if stageErr != nil {
-		return Stage{}, stageErr
-	}
-	if stage == nil {
-		return Stage{}, fmt.Errorf("no stage selected: name one before the task, e.g. mage production deploy (stages are the targets of your stages package, see mage -l)")
-	}
-	return *stage, nil
-}
-
-// resetStage forgets the selected stage; tests use it.
-func resetStage() {
-	regMu.Lock()
-	defer regMu.Unlock()
-	stage, stageErr = nil, nil
-}
-
 // validate checks the stage's own fields.
 func (s Stage) validate() error {
 	if s.Name == "" {

@@ -12,10 +12,11 @@ import (
 // of the configuration for itself; the run sees them, the configuration
 // passed to Configure does not change.
 func TestStageSettings(t *testing.T) {
+	t.Parallel()
 	base := testConfig()
 	base.Settings = map[string]string{"slack_channel": "#deploys", "region": "eu"}
 	base.Env = map[string]string{"APP_ENV": "development"}
-	isolate(t, base)
+	d := isolate(t, base)
 	st := testStage("deploy@web1")
 	st.Settings = map[string]string{"slack_channel": "#prod"}
 	st.Env = map[string]string{"APP_ENV": "production"}
@@ -26,12 +27,12 @@ func TestStageSettings(t *testing.T) {
 	}
 	var seen Config
 	var channel string
-	After(Updated, func(ctx context.Context) error {
+	d.After(Updated, func(ctx context.Context) error {
 		seen = CurrentRun(ctx).Config
 		channel = Setting(ctx, "slack_channel", "")
 		return nil
 	})
-	rec, out, err := recorderRun(t, st, Deploy, gitRules...)
+	rec, out, err := recorderRun(t, d, st, Deploy, gitRules...)
 	if err != nil {
 		t.Fatalf("deploy: %v\n%s", err, out)
 	}
@@ -55,7 +56,7 @@ func TestStageSettings(t *testing.T) {
 		t.Errorf("the stage's Env is not exported:\n%s", transcript(rec))
 	}
 	// The configuration passed to Configure is unchanged.
-	if c := CurrentConfig(); c.Settings["slack_channel"] != "#deploys" || c.Settings["maintenance"] != "" || len(c.LinkedFiles) != 1 || c.Env["APP_ENV"] != "development" {
+	if c := d.snapshot().config; c.Settings["slack_channel"] != "#deploys" || c.Settings["maintenance"] != "" || len(c.LinkedFiles) != 1 || c.Env["APP_ENV"] != "development" {
 		t.Errorf("the stage changed the shared configuration: %+v", c)
 	}
 }

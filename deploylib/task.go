@@ -4,6 +4,7 @@ import (
 	"context"
 	"reflect"
 	"runtime"
+	"slices"
 	"strings"
 )
 
@@ -19,24 +20,6 @@ type Task struct {
 	steps func(Config) []*Task
 	// action runs after the before hooks and before the steps.
 	action func(ctx context.Context) error
-}
-
-// NewTask returns a task named name (Capistrano style: "app:restart")
-// that runs fn, and registers it as a team task: mage <stage> task
-// app:restart and mage flow app:restart find it by name, and hooks hung on
-// it with Before and After run whenever it runs. doc is its one-line
-// description. Run it from a mage target with [Start]:
-//
-//	var AppRestart = deploylib.NewTask("app:restart", "restarts the app", restart)
-//
-//	type App mg.Namespace
-//
-//	// Restart restarts the app: mage production app:restart.
-//	func (App) Restart(ctx context.Context) error { return deploylib.Start(ctx, AppRestart) }
-func NewTask(name, doc string, fn func(ctx context.Context) error) *Task {
-	t := &Task{name: name, doc: doc, action: fn}
-	registerTeamTask(t) // teamtask.go
-	return t
 }
 
 func newPhase(name, doc string, steps ...*Task) *Task {
@@ -71,53 +54,84 @@ func (h hook) label() string {
 	return h.name
 }
 
-type registry struct {
+// hookKind says where a hook runs: before its task, as its last step, or
+// after it.
+type hookKind int
+
+const (
+	hookBefore hookKind = iota
+	hookStep            // added with Append
+	hookAfter
+)
+
+// hookSet is the hooks hung on tasks, by kind.
+type hookSet struct {
 	before map[*Task][]hook
-	steps  map[*Task][]hook // added with Append
+	steps  map[*Task][]hook
 	after  map[*Task][]hook
-	team   []*Task // made with NewTask, in order (teamtask.go)
 }
 
-func newRegistry() registry {
-	return registry{before: map[*Task][]hook{}, steps: map[*Task][]hook{}, after: map[*Task][]hook{}}
+func (s hookSet) add(kind hookKind, t *Task, h hook) {
+	m := s.of(kind)
+	m[t] = append(m[t], h)
 }
 
-var hooks = newRegistry()
+func (s hookSet) of(kind hookKind) map[*Task][]hook {
+	switch kind {
+	case hookBefore:
+		return s.before
+	case hookStep:
+		return s.steps
+	default:
+		return s.after
+	}
+}
 
-// Before hangs h on t: h runs every time t is invoked, before t's own work,
-// after hooks registered earlier. Call it from init in the magefile.
-func Before[H Hook](t *Task, h H) { register(hooks.before, t, h) }
+// clone returns a copy of s that later registrations do not change.
+func (s hookSet) clone() hookSet {
+	c := func(m map[*Task][]hook) map[*Task][]hook {
+		out := make(map[*Task][]hook, len(m))
+		for t, hs := range m {
+			out[t] = slices.Clone(hs)
+		}
+		return out
+	}
+	return hookSet{before: c(s.before), steps: c(s.steps), after: c(s.after)}
+}
 
-// After hangs h on t: h runs every time t is invoked, after t's own work,
-// after hooks registered earlier.
-func After[H Hook](t *Task, h H) { register(hooks.after, t, h) }
+// on returns t's before hooks, appended steps and after hooks.
+func (s hookSet) on(t *Task) (before, steps, after []hook) {
+	return s.before[t], s.steps[t], s.after[t]
+}
 
-// Append adds h as the last step of t: it runs at the end of t's own work,
-// before t's After hooks, and mage flow shows it as one of t's steps rather
-// than under [after]. Capistrano's example flow shows deploy:restart this
-// way, as a step of deploy:publishing.
-func Append[H Hook](t *Task, h H) { register(hooks.steps, t, h) }
+// hookOf makes a hook of a function or a task hung on t.
+func hookOf[H Hook](t *Task, h H) hook {
+	switch v := any(h).(type) {
+	case *Task:
+		return taskHook(t, v)
+	default:
+		return funcHook(t, any(h).(func(context.Context) error))
+	}
+}
 
-func register[H Hook](m map[*Task][]hook, t *Task, h H) {
+func taskHook(t, h *Task) hook {
 	if t == nil {
 		panic("deploylib: hook registered on a nil task")
 	}
-	var hk hook
-	switch v := any(h).(type) {
-	case *Task:
-		if v == nil {
-			panic("deploylib: nil task registered as a hook on " + t.name)
-		}
-		hk = hook{task: v}
-	case func(context.Context) error:
-		if v == nil {
-			panic("deploylib: nil function registered as a hook on " + t.name)
-		}
-		hk = hook{fn: v, name: funcName(v)}
+	if h == nil {
+		panic("deploylib: nil task registered as a hook on " + t.name)
 	}
-	regMu.Lock()
-	defer regMu.Unlock()
-	m[t] = append(m[t], hk)
+	return hook{task: h}
+}
+
+func funcHook(t *Task, fn func(context.Context) error) hook {
+	if t == nil {
+		panic("deploylib: hook registered on a nil task")
+	}
+	if fn == nil {
+		panic("deploylib: nil function registered as a hook on " + t.name)
+	}
+	return hook{fn: fn, name: funcName(fn)}
 }
 
 // funcName returns "pkg.Func" for a function value.
@@ -127,21 +141,6 @@ func funcName(fn any) string {
 		name = name[i+1:]
 	}
 	return name
-}
-
-// hooksOf returns copies of t's before hooks, appended steps and after
-// hooks.
-func hooksOf(t *Task) (before, steps, after []hook) {
-	regMu.Lock()
-	defer regMu.Unlock()
-	return append([]hook(nil), hooks.before[t]...), append([]hook(nil), hooks.steps[t]...), append([]hook(nil), hooks.after[t]...)
-}
-
-// resetHooks removes every registered hook; tests use it.
-func resetHooks() {
-	regMu.Lock()
-	defer regMu.Unlock()
-	hooks = newRegistry()
 }
 
 // Invoke runs t within the current run, with its hooks, unless it already

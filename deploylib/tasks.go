@@ -127,9 +127,9 @@ func init() {
 // deploy:unlock, and the team's own tasks that do something (made with
 // NewTask and a function), which their mage targets start. A team task
 // without a function is only a hook point, run where a flow reaches it.
-func flowRoots() []*Task {
+func (s *setup) flowRoots() []*Task {
 	roots := []*Task{Deploy, Rollback, Failed, Unlock}
-	for _, t := range TeamTasks() {
+	for _, t := range s.team {
 		if t.action != nil {
 			roots = append(roots, t)
 		}
@@ -151,16 +151,22 @@ func standardTasks() []*Task {
 	}
 }
 
-// TaskByName returns the standard task called name ("git:create_release"),
-// else the team task of that name made with [NewTask] ("app:restart").
-func TaskByName(name string) (*Task, error) {
+// taskByName returns the standard task called name ("git:create_release"),
+// else the team task of that name ("app:restart"); "rollback" is short for
+// deploy:rollback, as in mage flow rollback.
+func (s *setup) taskByName(name string) (*Task, error) {
+	if name == "rollback" {
+		name = Rollback.name
+	}
 	for _, t := range standardTasks() {
 		if t.name == name {
 			return t, nil
 		}
 	}
-	if t := teamTaskByName(name); t != nil {
-		return t, nil
+	for _, t := range s.team {
+		if t.name == name {
+			return t, nil
+		}
 	}
-	return nil, noTaskError(name)
+	return nil, s.noTaskError(name)
 }

@@ -3,7 +3,6 @@ package deploylib
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 )
 
@@ -15,39 +14,11 @@ var errOutsideRun = errors.New(`deploylib: called outside a run; tasks and hooks
 	`and func (App) Restart(ctx context.Context) error { return deploylib.Start(ctx, AppRestart) } ` +
 	`(see "Your own tasks" in Capstan's README)`)
 
-// registerTeamTask records t, made with NewTask, so that TaskByName and
-// FlowByName find it and hooks hung on it are valid. A later task of the
-// same name replaces an earlier one.
-func registerTeamTask(t *Task) {
-	regMu.Lock()
-	defer regMu.Unlock()
-	hooks.team = slices.DeleteFunc(hooks.team, func(o *Task) bool { return o.name == t.name })
-	hooks.team = append(hooks.team, t)
-}
-
-// TeamTasks returns the tasks made with [NewTask], in the order they were
-// made.
-func TeamTasks() []*Task {
-	regMu.Lock()
-	defer regMu.Unlock()
-	return slices.Clone(hooks.team)
-}
-
-// teamTaskByName returns the team task called name, or nil.
-func teamTaskByName(name string) *Task {
-	for _, t := range TeamTasks() {
-		if t.name == name {
-			return t
-		}
-	}
-	return nil
-}
-
 // noTaskError says that no task is called name, and which ones exist.
-func noTaskError(name string) error {
-	msg := fmt.Sprintf("no standard task is called %q; mage flow deploy and mage flow rollback list them", name)
+func (s *setup) noTaskError(name string) error {
+	msg := fmt.Sprintf("no task is called %q: name a flow (deploy, rollback) or a standard task; mage flow deploy and mage flow rollback list them", name)
 	var names []string
-	for _, t := range TeamTasks() {
+	for _, t := range s.team {
 		names = append(names, t.name)
 	}
 	if len(names) > 0 {

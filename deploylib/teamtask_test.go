@@ -9,24 +9,25 @@ import (
 // TestTeamTask runs a team's own task the way its mage target does, with
 // its own hooks, and finds it by name for mage <stage> task and mage flow.
 func TestTeamTask(t *testing.T) {
-	isolate(t, testConfig())
+	t.Parallel()
+	d := isolate(t, testConfig())
 	var tr trace
-	restart := NewTask("app:restart", "restarts the app", func(ctx context.Context) error {
+	restart := d.NewTask("app:restart", "restarts the app", func(ctx context.Context) error {
 		tr.hook("restart")(ctx)
 		return On(ctx, Roles("app"), func(ctx context.Context, h *Host) error {
 			return h.Execute(ctx, "systemctl", "restart", "shop")
 		})
 	})
-	Before(restart, tr.hook("before"))
-	After(restart, tr.hook("after"))
+	d.Before(restart, tr.hook("before"))
+	d.After(restart, tr.hook("after"))
 
 	for _, name := range []string{"app:restart"} {
-		got, err := TaskByName(name)
+		got, err := d.TaskByName(name)
 		if err != nil || got != restart {
-			t.Fatalf("TaskByName(%q) = %v, %v; want the team task", name, got, err)
+			t.Fatalf("d.TaskByName(%q) = %v, %v; want the team task", name, got, err)
 		}
 	}
-	rec, out, err := recorderRun(t, testStage("deploy@web1", "deploy@web2"), restart)
+	rec, out, err := recorderRun(t, d, testStage("deploy@web1", "deploy@web2"), restart)
 	if err != nil {
 		t.Fatalf("app:restart: %v\n%s", err, out)
 	}
@@ -40,19 +41,19 @@ func TestTeamTask(t *testing.T) {
 		t.Errorf("console:\n%s", out)
 	}
 
-	flow, err := FlowByName("app:restart")
+	flow, err := d.TaskByName("app:restart")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var b strings.Builder
-	if err := PrintFlow(&b, flow); err != nil {
+	if err := d.PrintFlow(&b, flow); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.HasPrefix(b.String(), "app:restart\n  [before]\n") || !strings.Contains(b.String(), "\n  [after]\n") {
 		t.Errorf("mage flow app:restart shows no hooks:\n%s", b.String())
 	}
 
-	_, err = TaskByName("app:restrat")
+	_, err = d.TaskByName("app:restrat")
 	if err == nil || !strings.Contains(err.Error(), "app:restart") {
 		t.Errorf("an unknown task's error should list the team's tasks: %v", err)
 	}

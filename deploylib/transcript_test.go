@@ -30,8 +30,9 @@ func transcript(rec *backend.Recorder) string {
 }
 
 func TestDeployTranscript(t *testing.T) {
-	isolate(t, testConfig())
-	rec, out, err := recorderRun(t, testStage("deploy@web1"), Deploy, append([]backend.Rule{
+	t.Parallel()
+	d := isolate(t, testConfig())
+	rec, out, err := recorderRun(t, d, testStage("deploy@web1"), Deploy, append([]backend.Rule{
 		lockTaken("/srv/shop/releases/20261125214038"),
 		{Match: "ls -1 /srv/shop/releases", Reply: backend.Reply{Stdout: "20261120000000\n20261121000000\n20261122000000\n20261123000000\n20261124000000\n20261125214038\n20261125214042\njunk\n--capstan--\n20261120000000\n--capstan--\n/srv/shop/releases/20261125214042\n--capstan--\n"}},
 	}, gitRules...)...)
@@ -43,8 +44,9 @@ func TestDeployTranscript(t *testing.T) {
 }
 
 func TestRollbackTranscript(t *testing.T) {
-	isolate(t, testConfig())
-	rec, out, err := recorderRun(t, testStage("deploy@web1"), Rollback, append([]backend.Rule{
+	t.Parallel()
+	d := isolate(t, testConfig())
+	rec, out, err := recorderRun(t, d, testStage("deploy@web1"), Rollback, append([]backend.Rule{
 		{Match: "ls -1 /srv/shop/releases", Reply: backend.Reply{Stdout: "20261125214038\n20261125214040\n20261125214042\n--capstan--\n20261125214040\n--capstan--\n/srv/shop/releases/20261125214042\n--capstan--\n/srv/shop/releases/20261125214038/REVISION\n/srv/shop/releases/20261125214040/REVISION\n/srv/shop/releases/20261125214042/REVISION\n"}},
 	}, gitRules...)...)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 )
 
 func TestUploadDirectory(t *testing.T) {
+	t.Parallel()
 	repo := newGitRepo(t)
 	build := filepath.Join(t.TempDir(), "dist")
 	os.MkdirAll(filepath.Join(build, "bin"), 0o755)
@@ -19,13 +20,13 @@ func TestUploadDirectory(t *testing.T) {
 	os.WriteFile(filepath.Join(build, "VERSION"), []byte("1.2.3\n"), 0o644)
 	os.Symlink("bin/shop", filepath.Join(build, "run"))
 
-	isolate(t, Config{Application: "shop", Strategy: Upload{Dir: build, Repo: repo}, LinkedDirs: []string{"log"}})
+	d := isolate(t, Config{Application: "shop", Strategy: Upload{Dir: build, Repo: repo}, LinkedDirs: []string{"log"}})
 	st, err := LocalStage(repo)
 	if err != nil {
 		t.Fatal(err)
 	}
 	st.RepoURL = "" // the upload strategy needs no repository on the servers
-	out, err := localRun(t, st, Deploy, time.Date(2026, 11, 25, 21, 40, 42, 0, time.UTC))
+	out, err := localRun(t, d, st, Deploy, time.Date(2026, 11, 25, 21, 40, 42, 0, time.UTC))
 	if err != nil {
 		t.Fatalf("deploy: %v\n%s", err, out)
 	}
@@ -48,13 +49,14 @@ func TestUploadDirectory(t *testing.T) {
 }
 
 func TestUploadGitArchiveWithRepoTree(t *testing.T) {
+	t.Parallel()
 	repo := newGitRepo(t)
-	isolate(t, Config{Application: "shop", Strategy: Upload{Repo: repo}, RepoTree: "config"})
+	d := isolate(t, Config{Application: "shop", Strategy: Upload{Repo: repo}, RepoTree: "config"})
 	st, err := LocalStage(repo)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := localRun(t, st, Deploy, time.Date(2026, 11, 25, 21, 40, 42, 0, time.UTC))
+	out, err := localRun(t, d, st, Deploy, time.Date(2026, 11, 25, 21, 40, 42, 0, time.UTC))
 	if err != nil {
 		t.Fatalf("deploy: %v\n%s", err, out)
 	}
@@ -69,6 +71,7 @@ func TestUploadGitArchiveWithRepoTree(t *testing.T) {
 // from a working tree with uncommitted changes is recorded as <sha>-dirty,
 // with a warning.
 func TestUploadBuildBeforeTheLockAndDirtyTree(t *testing.T) {
+	t.Parallel()
 	repo := newGitRepo(t)
 	dist := filepath.Join(t.TempDir(), "dist")
 	var lockedDuringBuild []bool
@@ -79,7 +82,7 @@ func TestUploadBuildBeforeTheLockAndDirtyTree(t *testing.T) {
 		os.MkdirAll(dist, 0o755)
 		return os.WriteFile(filepath.Join(dist, "shop"), []byte("built"), 0o755)
 	}
-	isolate(t, Config{Application: "shop", Strategy: Upload{Dir: dist, Repo: repo, Build: build}})
+	d := isolate(t, Config{Application: "shop", Strategy: Upload{Dir: dist, Repo: repo, Build: build}})
 	st, err := LocalStage(repo)
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +90,7 @@ func TestUploadBuildBeforeTheLockAndDirtyTree(t *testing.T) {
 	st.RepoURL = ""
 	head := gitIn(t, repo, "rev-parse", "HEAD")
 	t0 := time.Date(2026, 11, 25, 21, 40, 42, 0, time.UTC)
-	out, err := localRun(t, st, Deploy, t0)
+	out, err := localRun(t, d, st, Deploy, t0)
 	if err != nil {
 		t.Fatalf("deploy: %v\n%s", err, out)
 	}
@@ -98,7 +101,7 @@ func TestUploadBuildBeforeTheLockAndDirtyTree(t *testing.T) {
 	}
 
 	os.WriteFile(filepath.Join(repo, "README"), []byte("edited, not committed\n"), 0o644)
-	out, err = localRun(t, st, Deploy, t0.Add(time.Minute))
+	out, err = localRun(t, d, st, Deploy, t0.Add(time.Minute))
 	if err != nil {
 		t.Fatalf("deploy: %v\n%s", err, out)
 	}

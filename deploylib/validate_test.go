@@ -182,6 +182,7 @@ func TestOnlyAllowedRawCommands(t *testing.T) {
 // git allows but a shell would run, deploy on this machine exactly like
 // plain ones; no canary file appears.
 func TestLocalDeployHostileNames(t *testing.T) {
+	t.Parallel()
 	repo := newGitRepo(t)
 	canary := t.TempDir()
 	weird := filepath.Join(t.TempDir(), "my app's \"dir\" $(touch "+canary+"/p1) `touch "+canary+"/p2` ;x")
@@ -190,7 +191,7 @@ func TestLocalDeployHostileNames(t *testing.T) {
 		gitIn(t, repo, "update-ref", "refs/heads/"+b, "HEAD")
 	}
 	linked := "config/a;touch${IFS}" + canary + "/p6 $(touch " + canary + "/p7).yml"
-	isolate(t, Config{Application: "app", KeepReleases: 2, LinkedFiles: []string{linked},
+	d := isolate(t, Config{Application: "app", KeepReleases: 2, LinkedFiles: []string{linked},
 		Env: map[string]string{"HOSTILE": "$(touch " + canary + "/p8)`touch " + canary + "/p9`"}})
 	st, err := LocalStage(repo)
 	if err != nil {
@@ -204,7 +205,7 @@ func TestLocalDeployHostileNames(t *testing.T) {
 	for i, b := range branches {
 		st.Branch = b
 		rel := remote.ReleaseNameAt(t0.Add(time.Duration(i) * 2 * time.Second))
-		if out, err := localRun(t, st, Deploy, t0.Add(time.Duration(i)*2*time.Second)); err != nil {
+		if out, err := localRun(t, d, st, Deploy, t0.Add(time.Duration(i)*2*time.Second)); err != nil {
 			t.Fatalf("branch %q: %v\n%s", b, err, out)
 		}
 		if got := readLink(t, filepath.Join(weird, "current")); got != filepath.Join(weird, "releases", rel) {
@@ -216,19 +217,19 @@ func TestLocalDeployHostileNames(t *testing.T) {
 			t.Errorf("revisions.log does not end with %q:\n%s", want, log)
 		}
 	}
-	if out, err := localRun(t, st, Rollback, t0.Add(time.Minute)); err != nil {
+	if out, err := localRun(t, d, st, Rollback, t0.Add(time.Minute)); err != nil {
 		t.Fatalf("rollback: %v\n%s", err, out)
 	}
 	for _, bad := range []string{"--output=" + canary + "/p10", "-h"} {
 		st.Branch = bad
-		if _, err := localRun(t, st, Deploy, t0.Add(2*time.Minute)); err == nil || !strings.Contains(err.Error(), "would be read as an option") {
+		if _, err := localRun(t, d, st, Deploy, t0.Add(2*time.Minute)); err == nil || !strings.Contains(err.Error(), "would be read as an option") {
 			t.Errorf("branch %q: %v", bad, err)
 		}
 	}
 	st.Branch = "main"
 	for i, u := range []string{"--upload-pack=touch " + canary + "/p11", "ext::sh -c touch% " + canary + "/p12"} {
 		st.RepoURL = u
-		if _, err := localRun(t, st, Deploy, t0.Add(3*time.Minute+time.Duration(i)*2*time.Second)); err == nil {
+		if _, err := localRun(t, d, st, Deploy, t0.Add(3*time.Minute+time.Duration(i)*2*time.Second)); err == nil {
 			t.Errorf("repository %q accepted", u)
 		}
 	}

@@ -27,9 +27,9 @@ func Rollback(ctx context.Context) error {
 
 // Flow prints the deploy or rollback flow (or any task) with every hook: mage flow deploy.
 func Flow(name string) error {
-	t, err := deploylib.FlowByName(name)
+	t, err := deploylib.TaskByName(name)
 	if err != nil {
-		return err
+		return fmt.Errorf("flow: %w", err)
 	}
 	return deploylib.PrintFlow(os.Stdout, t)
 }

@@ -26,6 +26,7 @@ import (
 // to run and check them.
 type fleet struct {
 	t        *testing.T
+	d        *deploylib.Deployment // the configuration and hooks of the fleet's runs
 	l        *lab.Lab
 	st       deploylib.Stage
 	deployTo string // the same on every host: /srv/app
@@ -51,7 +52,7 @@ func newFleet(t *testing.T, n int, edits ...func(*deploylib.Config)) *fleet {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fleet{t: t, l: l, deployTo: l.Hosts[0].DeployTo, clock: time.Date(2026, 11, 25, 21, 40, 38, 0, time.UTC)}
+	f := &fleet{t: t, d: deploylib.NewDeployment(), l: l, deployTo: l.Hosts[0].DeployTo, clock: time.Date(2026, 11, 25, 21, 40, 38, 0, time.UTC)}
 	f.uid, _ = strconv.Atoi(u.Uid)
 	f.gid, _ = strconv.Atoi(u.Gid)
 	f.canary = filepath.Join(l.Dir, "canary")
@@ -90,8 +91,6 @@ func needRoot(t *testing.T) {
 
 // configure sets the configuration of the deploys; edits change it.
 func (f *fleet) configure(edits ...func(*deploylib.Config)) {
-	old := deploylib.CurrentConfig()
-	f.t.Cleanup(func() { deploylib.Configure(old) })
 	cfg := deploylib.Config{
 		Application:  "app",
 		RepoURL:      f.l.Repo,
@@ -104,7 +103,7 @@ func (f *fleet) configure(edits ...func(*deploylib.Config)) {
 		e(&cfg)
 	}
 	f.deployTo = cfg.DeployTo
-	deploylib.Configure(cfg)
+	f.d.Configure(cfg)
 	for _, k := range []string{"HOSTS", "ROLES", "ROLLBACK_RELEASE", "DRY_RUN", "CAPSTAN_LOG_FILE"} {
 		f.t.Setenv(k, "")
 	}
@@ -156,7 +155,7 @@ func (f *fleet) run(task *deploylib.Task, at time.Time, opts ...deploylib.Option
 		deploylib.WithStage(f.st), deploylib.WithOutput(&out), deploylib.WithColor(false),
 		deploylib.WithClock(func() time.Time { return at }), deploylib.WithLogFile(f.logFile),
 	}, opts...)
-	err := deploylib.Start(context.Background(), task, all...)
+	err := f.d.Start(context.Background(), task, all...)
 	return out.String(), err
 }
 
@@ -370,52 +369,6 @@ func (f *fleet) dialer(interval time.Duration, wrap func(h *lab.Host, c backend.
 			return wrap(h, c), nil
 		}
 		return c, nil
-	})
-}
-
-// hooks lets each test hang its own functions on the standard tasks: the
-// hook registry is global and has no removal, so one dispatcher per task
-// is registered once, and calls what the running test set.
-var hooks struct {
-	mu     sync.Mutex
-	before map[*deploylib.Task]func(context.Context) error
-	after  map[*deploylib.Task]func(context.Context) error
-}
-
-// before makes fn run before task for the rest of the test.
-func before(t *testing.T, task *deploylib.Task, fn func(context.Context) error) {
-	setHook(t, &hooks.before, task, fn, deploylib.Before[func(context.Context) error])
-}
-
-// after makes fn run after task for the rest of the test.
-func after(t *testing.T, task *deploylib.Task, fn func(context.Context) error) {
-	setHook(t, &hooks.after, task, fn, deploylib.After[func(context.Context) error])
-}
-
-func setHook(t *testing.T, m *map[*deploylib.Task]func(context.Context) error, task *deploylib.Task, fn func(context.Context) error,
-	register func(*deploylib.Task, func(context.Context) error)) {
-	hooks.mu.Lock()
-	defer hooks.mu.Unlock()
-	if *m == nil {
-		*m = map[*deploylib.Task]func(context.Context) error{}
-	}
-	if _, ok := (*m)[task]; !ok {
-		mp := m
-		register(task, func(ctx context.Context) error {
-			hooks.mu.Lock()
-			fn := (*mp)[task]
-			hooks.mu.Unlock()
-			if fn == nil {
-				return nil
-			}
-			return fn(ctx)
-		})
-	}
-	(*m)[task] = fn
-	t.Cleanup(func() {
-		hooks.mu.Lock()
-		defer hooks.mu.Unlock()
-		(*m)[task] = nil
 	})
 }
 
