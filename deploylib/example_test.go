@@ -57,3 +57,33 @@ func ExamplePrintFlow() {
 	// (when a task above fails)
 	// deploy:failed
 }
+
+// A Deployment of its own holds a configuration and hooks apart from the
+// package-level ones, so that tests can run side by side; a run started
+// with its Start sees only what was registered on it.
+func ExampleDeployment() {
+	d := deploylib.NewDeployment()
+	d.Configure(deploylib.Config{Application: "shop", RepoURL: "git@example.com:acme/shop.git", DeployTo: "/srv/shop"})
+	notify := d.NewTask("chat:notify", "tells the team", func(ctx context.Context) error { return nil })
+	d.AfterTask(deploylib.Published, notify)
+
+	t, err := d.TaskByName("deploy:published")
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println("this deployment:")
+	d.PrintFlow(os.Stdout, t)
+	fmt.Println("the package-level one:")
+	deploylib.PrintFlow(os.Stdout, t)
+	// Output:
+	// this deployment:
+	// deploy:published
+	//   [after]
+	//     chat:notify
+	// (when a task above fails)
+	// deploy:failed
+	// the package-level one:
+	// deploy:published
+	// (when a task above fails)
+	// deploy:failed
+}

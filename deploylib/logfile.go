@@ -16,10 +16,10 @@ import (
 // mage runs in (the repository's top level).
 const logFileDefault = "log/deploy.log"
 
-// SettingLogFile is the key of Config.Settings that moves the log file
+// settingLogFile is the key of Config.Settings that moves the log file
 // ("off" turns it off). The CAPSTAN_LOG_FILE environment variable
 // overrides it, and [WithLogFile] overrides both.
-const SettingLogFile = "log_file"
+const settingLogFile = "log_file"
 
 // WithLogFile appends the run's log to path instead of log/deploy.log;
 // "" turns the log file off.
@@ -43,8 +43,8 @@ func logFilePath(opt *string, cfg Config, envFile string) string {
 		p = *opt
 	case envFile != "":
 		p = envFile
-	case cfg.Settings[SettingLogFile] != "":
-		p = cfg.Settings[SettingLogFile]
+	case cfg.Settings[settingLogFile] != "":
+		p = cfg.Settings[settingLogFile]
 	}
 	if p == "off" {
 		return ""

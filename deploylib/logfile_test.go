@@ -151,7 +151,7 @@ func TestLogFilePath(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := Config{Settings: map[string]string{}}
 			if tt.setting != "" {
-				cfg.Settings[SettingLogFile] = tt.setting
+				cfg.Settings[settingLogFile] = tt.setting
 			}
 			if got := logFilePath(tt.opt, cfg, tt.env); got != tt.want {
 				t.Errorf("got %q, want %q", got, tt.want)

@@ -16,7 +16,7 @@ func TestLogFileDefaultOutsideTests(t *testing.T) {
 	if got := logFilePath(nil, Config{}, ""); got != "log/deploy.log" {
 		t.Errorf("default log file %q, want log/deploy.log", got)
 	}
-	if got := logFilePath(nil, Config{Settings: map[string]string{SettingLogFile: "off"}}, ""); got != "" {
+	if got := logFilePath(nil, Config{Settings: map[string]string{settingLogFile: "off"}}, ""); got != "" {
 		t.Errorf("log_file off gives %q, want no log file", got)
 	}
 }

@@ -12,7 +12,7 @@ import (
 // capstanSettings are the Config.Settings keys that Capstan itself reads,
 // with their documentation; a Deployment starts with them declared.
 var capstanSettings = map[string]string{
-	SettingLogFile: "where the run's log goes (default log/deploy.log; \"off\" for none)",
+	settingLogFile: "where the run's log goes (default log/deploy.log; \"off\" for none)",
 }
 
 // unknownSettings reports every key of settings that is not declared,
