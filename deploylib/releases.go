@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -71,7 +70,7 @@ func parseReleases(out, deployTo string) (HostReleases, error) {
 	for i := range hr.Releases {
 		byName[hr.Releases[i].Name] = &hr.Releases[i]
 	}
-	for _, e := range ParseRevisionLog(rep.LogTail) {
+	for _, e := range remote.ParseRevisionsLog(rep.LogTail) {
 		rel := byName[e.Release]
 		switch {
 		case rel == nil:
@@ -86,52 +85,6 @@ func parseReleases(out, deployTo string) (HostReleases, error) {
 	}
 	slices.Reverse(hr.Releases)
 	return hr, nil
-}
-
-// RevisionLogEntry is one line of revisions.log.
-type RevisionLogEntry struct {
-	// Release is the release the line is about, "" when it names none.
-	Release string
-	// User deployed the release or rolled back to it.
-	User string
-	// Branch and SHA are set for a deploy line.
-	Branch string
-	SHA    string
-	// Rollback is set for a rollback line.
-	Rollback bool
-	// Line is the line as written.
-	Line string
-}
-
-var (
-	deployLine   = regexp.MustCompile(`^Branch (\S+) \(at (\S+)\) deployed as release ([0-9]{14}) by (.+)$`)
-	rollbackLine = regexp.MustCompile(`^(.+) rolled back to release ([0-9]{14})$`)
-	anyRelease   = regexp.MustCompile(`\b[0-9]{14}\b`)
-)
-
-// ParseRevisionLog reads revisions.log: Capistrano's deploy lines
-// ("Branch main (at <sha>) deployed as release <name> by alice") and
-// rollback lines ("alice rolled back to release <name>"). Other lines (a
-// custom RevisionLogMessage) are kept with the first release name they
-// mention, if any.
-func ParseRevisionLog(text string) []RevisionLogEntry {
-	var out []RevisionLogEntry
-	for _, line := range strings.Split(text, "\n") {
-		line = strings.TrimRight(line, "\r")
-		if strings.TrimSpace(line) == "" {
-			continue
-		}
-		e := RevisionLogEntry{Line: line}
-		if m := deployLine.FindStringSubmatch(line); m != nil {
-			e.Branch, e.SHA, e.Release, e.User = m[1], m[2], m[3], m[4]
-		} else if m := rollbackLine.FindStringSubmatch(line); m != nil {
-			e.User, e.Release, e.Rollback = m[1], m[2], true
-		} else {
-			e.Release = anyRelease.FindString(line)
-		}
-		out = append(out, e)
-	}
-	return out
 }
 
 // ListReleases asks every release host of the run of ctx, with one

@@ -14,41 +14,6 @@ import (
 	"github.com/capstan-deploy/capstan/deploylib/backend"
 )
 
-func TestParseRevisionLog(t *testing.T) {
-	log := "Branch main (at 0123456789abcdef0123456789abcdef01234567) deployed as release 20261125214038 by alice\n" +
-		"bob rolled back to release 20261125214038\n" +
-		"Deployed v1.2 as 20261125214042 (custom message)\n" +
-		"garbage\n\n"
-	got := ParseRevisionLog(log)
-	want := []RevisionLogEntry{
-		{Release: "20261125214038", User: "alice", Branch: "main", SHA: "0123456789abcdef0123456789abcdef01234567"},
-		{Release: "20261125214038", User: "bob", Rollback: true},
-		{Release: "20261125214042"},
-		{},
-	}
-	if len(got) != len(want) {
-		t.Fatalf("%d entries, want %d: %+v", len(got), len(want), got)
-	}
-	for i := range want {
-		want[i].Line = got[i].Line
-		if got[i] != want[i] {
-			t.Errorf("entry %d = %+v, want %+v", i, got[i], want[i])
-		}
-	}
-}
-
-func ExampleParseRevisionLog() {
-	log := `Branch main (at 0123456789abcdef0123456789abcdef01234567) deployed as release 20261125214038 by alice
-alice rolled back to release 20261125214038
-`
-	for _, e := range ParseRevisionLog(log) {
-		fmt.Printf("%s by %s, rollback %v\n", e.Release, e.User, e.Rollback)
-	}
-	// Output:
-	// 20261125214038 by alice, rollback false
-	// 20261125214038 by alice, rollback true
-}
-
 // releasesAnswer builds a host's answer to releasesCmd for /srv/shop.
 func releasesAnswer(releases []string, unfinished []string, current string, revisions map[string]string, log string) string {
 	var b strings.Builder

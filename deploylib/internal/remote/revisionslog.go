@@ -2,6 +2,8 @@ package remote
 
 import (
 	"fmt"
+	"regexp"
+	"strings"
 
 	"github.com/capstan-deploy/capstan/deploylib/shell"
 )
@@ -24,4 +26,50 @@ func DeployLogLine(branch, sha, release, user string) string {
 // RollbackLogLine is Capistrano's revisions.log line for a rollback.
 func RollbackLogLine(user, release string) string {
 	return fmt.Sprintf("%s rolled back to release %s", user, release)
+}
+
+// LogEntry is one line of revisions.log.
+type LogEntry struct {
+	// Release is the release the line is about, "" when it names none.
+	Release string
+	// User deployed the release or rolled back to it.
+	User string
+	// Branch and SHA are set for a deploy line.
+	Branch string
+	SHA    string
+	// Rollback is set for a rollback line.
+	Rollback bool
+	// Line is the line as written.
+	Line string
+}
+
+var (
+	deployLine   = regexp.MustCompile(`^Branch (\S+) \(at (\S+)\) deployed as release ([0-9]{14}) by (.+)$`)
+	rollbackLine = regexp.MustCompile(`^(.+) rolled back to release ([0-9]{14})$`)
+	anyRelease   = regexp.MustCompile(`\b[0-9]{14}\b`)
+)
+
+// ParseRevisionsLog reads revisions.log: Capistrano's deploy lines
+// ("Branch main (at <sha>) deployed as release <name> by alice") and
+// rollback lines ("alice rolled back to release <name>"). Other lines (a
+// custom RevisionLogMessage) are kept with the first release name they
+// mention, if any.
+func ParseRevisionsLog(text string) []LogEntry {
+	var out []LogEntry
+	for _, line := range strings.Split(text, "\n") {
+		line = strings.TrimRight(line, "\r")
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		e := LogEntry{Line: line}
+		if m := deployLine.FindStringSubmatch(line); m != nil {
+			e.Branch, e.SHA, e.Release, e.User = m[1], m[2], m[3], m[4]
+		} else if m := rollbackLine.FindStringSubmatch(line); m != nil {
+			e.User, e.Release, e.Rollback = m[1], m[2], true
+		} else {
+			e.Release = anyRelease.FindString(line)
+		}
+		out = append(out, e)
+	}
+	return out
 }
