@@ -112,7 +112,7 @@ func Shell(ctx context.Context, host string, opts ...Option) error {
 	}
 	r.logStart("ssh " + h.String())
 	where := r.CurrentPath()
-	if h.Local {
+	if h.Server.Local {
 		where = dir
 	}
 	r.console.Info("shell on %s in %s", h, where)
@@ -182,7 +182,7 @@ func pickHost(hosts []*Host, host string) (*Host, error) {
 // shellArgv returns the command line that opens a shell on h, and the
 // local directory to run it in ("" for ssh).
 func shellArgv(r *Run, h *Host) (argv []string, dir string, err error) {
-	if h.Local {
+	if h.Server.Local {
 		sh := os.Getenv("SHELL")
 		if sh == "" {
 			sh = "/bin/sh"

@@ -208,7 +208,7 @@ func doctor(ctx context.Context, r *Run) error {
 // diagnose runs the doctor's command on the host and fills the report.
 func (hr *hostReport) diagnose(ctx context.Context, r *Run, cmd shell.Command, git bool) {
 	h := hr.host
-	if !h.NoRelease {
+	if !h.Server.NoRelease {
 		for _, c := range doctorColumns {
 			hr.checks[c] = doctorCheck{status: "-"}
 		}
@@ -218,7 +218,7 @@ func (hr *hostReport) diagnose(ctx context.Context, r *Run, cmd shell.Command, g
 		hr.checks["login"] = doctorCheck{status: "-"}
 		return
 	}
-	if !h.NoRelease {
+	if !h.Server.NoRelease {
 		out, err := h.CaptureCommand(ctx, cmd)
 		if err != nil {
 			hr.checks["login"] = loginProblem(h, err)
@@ -432,7 +432,7 @@ func formatDoctor(r *Run, reports []*hostReport) (string, int) {
 		if !ok {
 			notReady++
 		}
-		if hr.host.NoRelease && ok {
+		if hr.host.Server.NoRelease && ok {
 			v += " (no releases)"
 		}
 		cells = append(cells, v)
