@@ -62,30 +62,35 @@ func (e *adhocError) ExitStatus() int {
 // current release directory where there is one. Output lines are prefixed
 // by host. If the command failed on any host, the error names every such
 // host and carries the exit status of one of them, which mage exits with.
-// It is the run target: mage production run "uptime".
+// Ctrl-C or SIGTERM stops the command on every host, and the error is an
+// [*InterruptedError]. It is the run target: mage production run "uptime".
 func RunCommand(ctx context.Context, command string, opts ...Option) error {
 	if strings.TrimSpace(command) == "" {
 		return errors.New(`run: give the command to run, e.g. mage production run "uptime"`)
 	}
-	r, err := newRun(opts...)
-	if err != nil {
-		return err
-	}
-	defer r.close()
-	ctx = context.WithValue(ctx, runKey{}, r)
-	r.logStart("run " + strconv.Quote(command))
+	return startReadOnly(ctx, "run "+strconv.Quote(command), opts, func(ctx context.Context, r *Run) error {
+		return runAdhoc(ctx, r, command)
+	})
+}
+
+// runAdhoc runs the operator's command on every host of r and reports
+// how it went.
+func runAdhoc(ctx context.Context, r *Run, command string) error {
 	r.console.Task("run")
 	cmd := adhocCmd(r.CurrentPath(), command)
-	err = On(ctx, All(), func(ctx context.Context, h *Host) error {
+	err := On(ctx, All(), func(ctx context.Context, h *Host) error {
 		return h.ExecuteCommand(ctx, cmd)
 	})
-	r.logEnd("run", err)
 	if err == nil {
 		r.console.Success("run finished: %s, %.1fs", countOf(len(r.hosts), "host"), r.now().Sub(r.Started).Seconds())
 		return nil
 	}
 	ae := &adhocError{Failed: commandErrors(err), Hosts: len(r.hosts), Err: err}
-	r.console.Error("run " + ae.Error())
+	if r.intr.signal() == nil {
+		// An interrupted command did not fail: the lifecycle says it was
+		// interrupted.
+		r.console.Error("run " + ae.Error())
+	}
 	return ae
 }
 
@@ -96,6 +101,11 @@ func RunCommand(ctx context.Context, command string, opts ...Option) error {
 // gets the system's ssh with the stage's known_hosts, identities, jump
 // hosts and ssh_config; a Local server gets $SHELL. It is the ssh target:
 // mage production ssh, mage production ssh -host=web2.
+//
+// On a terminal (but on Windows) the shell replaces this process, so
+// Ctrl-C and job control reach it and nothing else. Otherwise (a pipe, a
+// script) the shell runs as a child under the run's signal handling:
+// Ctrl-C or SIGTERM stops it, and the error is an [*InterruptedError].
 func Shell(ctx context.Context, host string, opts ...Option) error {
 	r, err := newRun(opts...)
 	if err != nil {
@@ -110,34 +120,50 @@ func Shell(ctx context.Context, host string, opts ...Option) error {
 	if err != nil {
 		return err
 	}
-	r.logStart("ssh " + h.String())
+	name := "ssh " + h.String()
 	where := r.CurrentPath()
-	if h.Local {
+	if h.Server.Local {
 		where = dir
 	}
-	r.console.Info("shell on %s in %s", h, where)
-	r.console.Log("INFO", "Running: "+quoteArgv(argv))
-	if r.dryRun {
-		r.console.Note("%s", quoteArgv(argv))
-		return nil
+	announce := func() {
+		r.console.Info("shell on %s in %s", h, where)
+		r.console.Log("INFO", "Running: "+quoteArgv(argv))
 	}
+	if !r.dryRun && replaceProcess && isatty.IsTerminal(os.Stdin.Fd()) && os.Getenv("CAPSTAN_SHELL_NO_EXEC") == "" {
+		// Hand the terminal over: the shell replaces this process, so
+		// Ctrl-C and job control reach it and nothing else. The run
+		// watches no signal: it ends here.
+		r.logStart(name)
+		announce()
+		path, err := exec.LookPath(argv[0])
+		if err != nil {
+			return fmt.Errorf("ssh: %w", err)
+		}
+		r.close()
+		if dir != "" {
+			if err := os.Chdir(dir); err != nil {
+				return fmt.Errorf("ssh: %w", err)
+			}
+		}
+		return fmt.Errorf("ssh: starting %s: %w", path, syscall.Exec(path, argv, os.Environ()))
+	}
+	return r.readOnly(ctx, name, dialNone, func(ctx context.Context, r *Run) error {
+		announce()
+		if r.dryRun {
+			r.console.Note("%s", quoteArgv(argv))
+			return nil
+		}
+		return runShell(ctx, h, argv, dir)
+	})
+}
+
+// runShell runs argv in dir as a child with this process's standard
+// input and output, and passes on its exit status.
+func runShell(ctx context.Context, h *Host, argv []string, dir string) error {
 	path, err := exec.LookPath(argv[0])
 	if err != nil {
 		return fmt.Errorf("ssh: %w", err)
 	}
-	if replaceProcess && isatty.IsTerminal(os.Stdin.Fd()) && os.Getenv("CAPSTAN_SHELL_NO_EXEC") == "" {
-		// Hand the terminal over: the shell replaces this process, so
-		// Ctrl-C and job control reach it and nothing else.
-		r.close()
-		if dir != "" {
-			if err := os.Chdir(dir); err != nil {
-				return err
-			}
-		}
-		return syscall.Exec(path, argv, os.Environ())
-	}
-	// Not a terminal (a pipe, a test), or Windows: run it as a child and
-	// pass on its exit status.
 	c := exec.CommandContext(ctx, path, argv[1:]...)
 	c.Dir = dir
 	c.Stdin, c.Stdout, c.Stderr = os.Stdin, os.Stdout, os.Stderr
@@ -146,7 +172,7 @@ func Shell(ctx context.Context, host string, opts ...Option) error {
 		if errors.As(err, &ee) {
 			return &CommandError{Host: h.String(), Command: quoteArgv(argv), Status: ee.ExitCode(), Err: err}
 		}
-		return err
+		return fmt.Errorf("ssh: %w", err)
 	}
 	return nil
 }
@@ -182,7 +208,7 @@ func pickHost(hosts []*Host, host string) (*Host, error) {
 // shellArgv returns the command line that opens a shell on h, and the
 // local directory to run it in ("" for ssh).
 func shellArgv(r *Run, h *Host) (argv []string, dir string, err error) {
-	if h.Local {
+	if h.Server.Local {
 		sh := os.Getenv("SHELL")
 		if sh == "" {
 			sh = "/bin/sh"

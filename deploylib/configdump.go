@@ -104,20 +104,20 @@ func writeConfig(w io.Writer, r *Run) {
 		for _, f := range []struct {
 			on   bool
 			name string
-		}{{h.Primary, "primary"}, {h.NoRelease, "no_release"}, {h.Local, "local"}} {
+		}{{h.Server.Primary, "primary"}, {h.Server.NoRelease, "no_release"}, {h.Server.Local, "local"}} {
 			if f.on {
 				flags = append(flags, f.name)
 			}
 		}
 		var props []string
-		for _, k := range slices.Sorted(maps.Keys(h.Properties)) {
-			v := redact(h.Properties[k])
+		for _, k := range slices.Sorted(maps.Keys(h.Server.Properties)) {
+			v := redact(h.Server.Properties[k])
 			if secretKey.MatchString(k) {
 				v = redacted
 			}
 			props = append(props, k+"="+v)
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", h.Server.Host, list(h.Roles), list(flags), list(props))
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", h.Server.Host, list(h.Server.Roles), list(flags), list(props))
 	}
 	tw.Flush()
 

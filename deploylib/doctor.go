@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -24,125 +23,6 @@ const (
 // doctorTimeout bounds each host's checks (git ls-remote may hang on an
 // unreachable git server).
 const doctorTimeout = 60 * time.Second
-
-// doctorCmd gathers, in one command, what the doctor checks on a host:
-// the login user; for deploy_to, its directories and its ancestors
-// whether each exists, is a directory, a link, writable; the free space
-// where deploy_to is (or would be); the linked files missing from shared/;
-// and, with the git strategy, git's presence and access to the repository.
-// Each section starts with an "@name" line. It always succeeds.
-func doctorCmd(deployTo string, linkedFiles []string, gitCheck *shell.Command) shell.Command {
-	cmd := shell.New("echo", "@user").Then(shell.New("id", "-un"))
-	cmd = cmd.Then(shell.New("echo", "@paths"))
-	for _, p := range doctorPaths(deployTo) {
-		for _, f := range []string{"e", "d", "L", "w"} {
-			cmd = cmd.Then(shell.New("test", "-"+f, p)).And(shell.New("echo", f, p))
-		}
-	}
-	cmd = cmd.Then(shell.New("echo", "@df"))
-	var df shell.Command
-	for _, p := range append([]string{deployTo}, parentDirs(deployTo)...) {
-		step := shell.New("df", "-Pk", p).Quiet()
-		if df.IsZero() {
-			df = step
-		} else {
-			df = df.Or(step)
-		}
-	}
-	cmd = cmd.Then(df)
-	cmd = cmd.Then(shell.New("echo", "@missing"))
-	shared := path.Join(deployTo, "shared")
-	for _, f := range linkedFiles {
-		cmd = cmd.Then(shell.New("test", "-f", path.Join(shared, f))).Or(shell.New("echo", f))
-	}
-	if gitCheck != nil {
-		cmd = cmd.Then(shell.New("echo", "@git")).
-			Then(shell.New("git", "--version").Quiet()).Or(shell.New("echo", "@no-git")).
-			Then(gitCheck.StderrToStdout().And(shell.New("echo", "@git-ok")).Or(shell.New("echo", "@git-failed")))
-	}
-	return cmd.Then(shell.New("true"))
-}
-
-// doctorPaths are the paths whose state the doctor reads.
-func doctorPaths(deployTo string) []string {
-	out := []string{deployTo}
-	for _, p := range []string{"releases", "shared", "current", "repo"} {
-		out = append(out, path.Join(deployTo, p))
-	}
-	return append(out, parentDirs(deployTo)...)
-}
-
-// ancestors returns the parents of p, nearest first, up to /.
-func parentDirs(p string) []string {
-	var out []string
-	for d := path.Dir(p); ; d = path.Dir(d) {
-		out = append(out, d)
-		if d == "/" || d == "." {
-			return out
-		}
-	}
-}
-
-// hostFacts is what doctorCmd reports.
-type hostFacts struct {
-	user    string
-	flags   map[string]string // path -> letters among e, d, L, w
-	dfMount string
-	dfAvail int64 // bytes, -1 when unknown
-	missing []string
-	git     bool // the git section is present
-	noGit   bool
-	gitOK   bool
-	gitOut  []string
-}
-
-func parseFacts(out string) hostFacts {
-	f := hostFacts{flags: map[string]string{}, dfAvail: -1}
-	section := ""
-	for _, line := range strings.Split(out, "\n") {
-		switch line {
-		case "@user", "@paths", "@df", "@missing", "@git":
-			section = line
-			f.git = f.git || line == "@git"
-			continue
-		case "@no-git":
-			f.noGit = true
-			continue
-		case "@git-ok":
-			f.gitOK = true
-			continue
-		case "@git-failed":
-			continue
-		}
-		switch section {
-		case "@user":
-			if line != "" {
-				f.user = line
-			}
-		case "@paths":
-			if flag, p, ok := strings.Cut(line, " "); ok {
-				f.flags[p] += flag
-			}
-		case "@df":
-			fields := strings.Fields(line)
-			if len(fields) >= 6 && fields[0] != "Filesystem" {
-				if kb, err := strconv.ParseInt(fields[3], 10, 64); err == nil {
-					f.dfAvail = kb * 1024
-					f.dfMount = fields[len(fields)-1]
-				}
-			}
-		case "@missing":
-			if line != "" {
-				f.missing = append(f.missing, line)
-			}
-		case "@git":
-			if line != "" && !strings.HasPrefix(line, "git version") {
-				f.gitOut = append(f.gitOut, line)
-			}
-		}
-	}
-	return f
-}
 
 // doctorCheck is one column of the doctor's table for one host.
 type doctorCheck struct {
@@ -173,29 +53,26 @@ func Doctor(ctx context.Context, opts ...Option) error {
 
 // doctor checks every host and prints the verdicts.
 func doctor(ctx context.Context, r *Run) error {
-	var gitCheck *shell.Command
+	var git *remote.DoctorGit
 	if _, isGit := strategyAs[Git](r.Config.Strategy); isGit {
-		c := remote.GitCheck(r.Config.RepoURL, r.Config.Branch)
-		gitCheck = &c
+		git = &remote.DoctorGit{RepoURL: r.Config.RepoURL, Branch: r.Config.Branch}
 	}
-	cmd := doctorCmd(r.Config.DeployTo, r.Config.LinkedFiles, gitCheck)
+	probe := r.layout().DoctorProbe(r.Config.LinkedFiles, git)
 	reports := make([]*hostReport, len(r.hosts))
+	byHost := make(map[*Host]*hostReport, len(r.hosts))
 	for i, h := range r.hosts {
 		reports[i] = &hostReport{host: h, checks: map[string]doctorCheck{}}
+		byHost[h] = reports[i]
 	}
 	// Every host's problems go into its report; only a failure to select
 	// hosts is an error of its own.
 	if err := On(ctx, All(), func(ctx context.Context, h *Host) error {
-		i := 0
-		for i < len(r.hosts) && r.hosts[i] != h {
-			i++
-		}
 		ctx, cancel := context.WithTimeout(ctx, doctorTimeout)
 		defer cancel()
-		reports[i].diagnose(ctx, r, cmd, gitCheck != nil)
+		byHost[h].diagnose(ctx, r, probe, git != nil)
 		return nil
 	}); err != nil {
-		return err
+		return fmt.Errorf("deploy:check: %w", err)
 	}
 	text, notReady := formatDoctor(r, reports)
 	r.console.Print(text)
@@ -205,26 +82,28 @@ func doctor(ctx context.Context, r *Run) error {
 	return nil
 }
 
-// diagnose runs the doctor's command on the host and fills the report.
-func (hr *hostReport) diagnose(ctx context.Context, r *Run, cmd shell.Command, git bool) {
+// diagnose runs the doctor's probe on the host and fills the report.
+func (hr *hostReport) diagnose(ctx context.Context, r *Run, probe shell.Command, git bool) {
 	h := hr.host
-	if !h.NoRelease {
+	if !h.Server.NoRelease {
 		for _, c := range doctorColumns {
 			hr.checks[c] = doctorCheck{status: "-"}
 		}
 	}
 	if r.dryRun {
-		h.CaptureCommand(ctx, cmd)
+		// The probe is only shown and logged: a dry run asks nothing, so
+		// there is neither an answer nor an error to read.
+		_, _ = h.CaptureCommand(ctx, probe)
 		hr.checks["login"] = doctorCheck{status: "-"}
 		return
 	}
-	if !h.NoRelease {
-		out, err := h.CaptureCommand(ctx, cmd)
+	if !h.Server.NoRelease {
+		out, err := h.CaptureCommand(ctx, probe)
 		if err != nil {
 			hr.checks["login"] = loginProblem(h, err)
 			return
 		}
-		hr.judge(r, parseFacts(out), git)
+		hr.judge(r, remote.ParseDoctorProbe(out), git)
 		return
 	}
 	// A NoRelease server only needs to accept the login.
@@ -259,6 +138,8 @@ func loginProblem(h *Host, err error) doctorCheck {
 	}
 }
 
+// userOf is the login user of h as the stage writes it, or "<user>" for
+// advice when the stage leaves it to the SSH configuration.
 func userOf(h *Host) string {
 	if h.Address.User != "" {
 		return h.Address.User
@@ -267,14 +148,15 @@ func userOf(h *Host) string {
 }
 
 // judge turns the facts a host reported into checks.
-func (hr *hostReport) judge(r *Run, f hostFacts, git bool) {
+func (hr *hostReport) judge(r *Run, f remote.DoctorFacts, git bool) {
 	h := hr.host
-	user := f.user
+	user := f.User
 	if user == "" {
 		user = userOf(h)
 	}
 	hr.checks["login"] = doctorCheck{status: "ok"}
-	deployTo := r.Config.DeployTo
+	l := r.layout()
+	deployTo := l.DeployTo
 
 	// Directories.
 	dirs := doctorCheck{status: "ok"}
@@ -285,62 +167,60 @@ func (hr *hostReport) judge(r *Run, f hostFacts, git bool) {
 			dirs = doctorCheck{status: "FAIL", fix: fix}
 		}
 	}
-	flags := func(p string) string { return f.flags[p] }
-	has := func(p, flag string) bool { return strings.Contains(flags(p), flag) }
+	top := f.Path(deployTo)
 	switch {
-	case !has(deployTo, "e"):
+	case !top.Exists:
 		var parent string
-		for _, a := range parentDirs(deployTo) {
-			if has(a, "e") {
+		for _, a := range l.Ancestors() {
+			if f.Path(a).Exists {
 				parent = a
 				break
 			}
 		}
-		if parent == "" || !has(parent, "w") {
+		if parent == "" || !f.Path(parent).Writable {
 			fail(fmt.Sprintf("%s does not exist and %s cannot create it: run sudo mkdir -p %s && sudo chown %s %s on the host",
 				deployTo, user, shell.Quote(deployTo), shell.Quote(user), shell.Quote(deployTo)))
 		} else {
 			dirs.status = "ok (created by the first deploy)"
 		}
-	case !has(deployTo, "d"):
+	case !top.Dir:
 		fail(fmt.Sprintf("%s is not a directory: move it away", deployTo))
-	case !has(deployTo, "w"):
+	case !top.Writable:
 		fail(fmt.Sprintf("%s is not writable by %s: run sudo chown %s %s on the host", deployTo, user, shell.Quote(user), shell.Quote(deployTo)))
 	}
-	for _, sub := range []string{"releases", "shared", "repo"} {
-		p := path.Join(deployTo, sub)
-		if has(p, "e") && !has(p, "w") {
+	for _, p := range []string{l.Releases(), l.Shared(), l.Repo()} {
+		if pf := f.Path(p); pf.Exists && !pf.Writable {
 			fail(fmt.Sprintf("%s is not writable by %s: run sudo chown -R %s %s on the host", p, user, shell.Quote(user), shell.Quote(p)))
 		}
 	}
-	if cur := path.Join(deployTo, "current"); has(cur, "d") && !has(cur, "L") {
-		fail(fmt.Sprintf("%s is a directory, not a symlink: move it away before deploying", cur))
+	if cur := f.Path(l.Current()); cur.Dir && !cur.Link {
+		fail(fmt.Sprintf("%s is a directory, not a symlink: move it away before deploying", l.Current()))
 	}
 	hr.checks["directories"] = dirs
 
 	// Disk space.
-	switch {
-	case f.dfAvail < 0:
+	switch free := f.Free; {
+	case free < 0:
 		hr.checks["disk free"] = doctorCheck{status: "WARN", fix: "could not read the free space (df -Pk) for " + deployTo}
-	case f.dfAvail < diskFail:
-		hr.checks["disk free"] = doctorCheck{status: "FAIL " + console.HumanBytes(f.dfAvail),
-			fix: fmt.Sprintf("only %s free on %s: free some space (mage deploy:cleanup removes old releases)", console.HumanBytes(f.dfAvail), f.dfMount)}
-	case f.dfAvail < diskWarn:
-		hr.checks["disk free"] = doctorCheck{status: "WARN " + console.HumanBytes(f.dfAvail),
-			fix: fmt.Sprintf("only %s free on %s; a release or two more may fill it", console.HumanBytes(f.dfAvail), f.dfMount)}
+	case free < diskFail:
+		hr.checks["disk free"] = doctorCheck{status: "FAIL " + console.HumanBytes(free),
+			fix: fmt.Sprintf("only %s free on %s: free some space (mage deploy:cleanup removes old releases)", console.HumanBytes(free), f.Mount)}
+	case free < diskWarn:
+		hr.checks["disk free"] = doctorCheck{status: "WARN " + console.HumanBytes(free),
+			fix: fmt.Sprintf("only %s free on %s; a release or two more may fill it", console.HumanBytes(free), f.Mount)}
 	default:
-		hr.checks["disk free"] = doctorCheck{status: console.HumanBytes(f.dfAvail)}
+		hr.checks["disk free"] = doctorCheck{status: console.HumanBytes(free)}
 	}
 
 	// Linked files.
-	if len(f.missing) == 0 {
+	if len(f.Missing) == 0 {
 		hr.checks["linked files"] = doctorCheck{status: "ok"}
 	} else {
 		var ps []string
-		for _, m := range f.missing {
-			ps = append(ps, path.Join(deployTo, "shared", m))
+		for _, m := range f.Missing {
+			ps = append(ps, path.Join(l.Shared(), m))
 		}
-		hr.checks["linked files"] = doctorCheck{status: fmt.Sprintf("FAIL %d missing", len(f.missing)),
+		hr.checks["linked files"] = doctorCheck{status: fmt.Sprintf("FAIL %d missing", len(f.Missing)),
 			fix: "create " + strings.Join(ps, ", ") + " on the host (deploys link them into each release and never create them)"}
 	}
 
@@ -350,12 +230,12 @@ func (hr *hostReport) judge(r *Run, f hostFacts, git bool) {
 		return
 	}
 	last := ""
-	if len(f.gitOut) > 0 {
-		last = f.gitOut[len(f.gitOut)-1]
+	if len(f.GitOutput) > 0 {
+		last = f.GitOutput[len(f.GitOutput)-1]
 	}
 	// said returns the first line of git's output holding any of words.
 	said := func(words ...string) string {
-		for _, l := range f.gitOut {
+		for _, l := range f.GitOutput {
 			for _, w := range words {
 				if strings.Contains(l, w) {
 					return l
@@ -366,16 +246,16 @@ func (hr *hostReport) judge(r *Run, f hostFacts, git bool) {
 	}
 	repo := r.Config.RepoURL
 	switch {
-	case f.noGit:
+	case f.NoGit:
 		hr.checks["git"] = doctorCheck{status: "FAIL", fix: "git is not installed on the host: install it (apt-get install git), or use the Upload strategy"}
-	case !f.gitOK && said("Host key verification failed") != "":
+	case !f.GitOK && said("Host key verification failed") != "":
 		hr.checks["git"] = doctorCheck{status: "FAIL", fix: fmt.Sprintf("the host does not know the git server's host key: as %s on the host, check and record it (ssh-keyscan <git host> >> ~/.ssh/known_hosts)", user)}
-	case !f.gitOK && said("Permission denied", "Authentication failed", "could not read Username") != "":
+	case !f.GitOK && said("Permission denied", "Authentication failed", "could not read Username") != "":
 		hr.checks["git"] = doctorCheck{status: "FAIL", fix: fmt.Sprintf("%s cannot read %s (%s): give it a deploy key in ~%s/.ssh/, or set ForwardAgent in the stage's SSH options",
 			user, repo, said("Permission denied", "Authentication failed", "could not read Username"), user)}
-	case !f.gitOK:
+	case !f.GitOK:
 		hr.checks["git"] = doctorCheck{status: "FAIL", fix: fmt.Sprintf("git ls-remote %s failed on the host: %s", repo, orDash(last))}
-	case len(f.gitOut) == 0:
+	case len(f.GitOutput) == 0:
 		hr.checks["git"] = doctorCheck{status: "FAIL", fix: fmt.Sprintf("branch %q does not exist in %s", r.Config.Branch, repo)}
 	default:
 		hr.checks["git"] = doctorCheck{status: "ok"}
@@ -432,7 +312,7 @@ func formatDoctor(r *Run, reports []*hostReport) (string, int) {
 		if !ok {
 			notReady++
 		}
-		if hr.host.NoRelease && ok {
+		if hr.host.Server.NoRelease && ok {
 			v += " (no releases)"
 		}
 		cells = append(cells, v)

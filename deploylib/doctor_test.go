@@ -10,13 +10,14 @@ import (
 	"testing"
 
 	"github.com/capstan-deploy/capstan/deploylib/backend"
+	"github.com/capstan-deploy/capstan/deploylib/internal/remote"
 )
 
-// facts builds a host's answer to doctorCmd for /srv/shop.
+// facts builds a host's answer to the doctor's probe for /srv/shop.
 func facts(user string, paths map[string]string, availKB string, missing []string, git string) string {
 	var b strings.Builder
 	b.WriteString("@user\n" + user + "\n@paths\n")
-	for _, p := range doctorPaths("/srv/shop") {
+	for _, p := range remote.At("/srv/shop").DoctorPaths() {
 		for _, f := range paths[p] {
 			b.WriteString(string(f) + " " + p + "\n")
 		}

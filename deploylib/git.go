@@ -64,6 +64,9 @@ func validateRepoURL(u string) error {
 	return nil
 }
 
+// gitCheck is git:check: every release host can list the branch in the
+// repository (git ls-remote), so a missing branch or credential fails the
+// deploy before anything changes.
 func gitCheck(ctx context.Context) error {
 	r := CurrentRun(ctx)
 	cmd := remote.GitCheck(r.Config.RepoURL, r.Config.Branch)
@@ -82,6 +85,8 @@ func gitCheck(ctx context.Context) error {
 	})
 }
 
+// gitClone is git:clone: it mirrors the repository into repo/ on every
+// release host that has no mirror yet.
 func gitClone(ctx context.Context) error {
 	r := CurrentRun(ctx)
 	g, _ := strategyAs[Git](r.Config.Strategy)
@@ -127,6 +132,7 @@ func gitUpdate(ctx context.Context) error {
 	return SetRevision(ctx, rev)
 }
 
+// lastLine returns the last line of s, without its newline.
 func lastLine(s string) string {
 	s = strings.TrimRight(s, "\n")
 	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
@@ -135,6 +141,9 @@ func lastLine(s string) string {
 	return s
 }
 
+// gitCreateRelease is git:create_release: every release host unpacks the
+// run's revision from its mirror into the new release directory and
+// writes REVISION and REVISION_TIME there, in one command.
 func gitCreateRelease(ctx context.Context) error {
 	r := CurrentRun(ctx)
 	rev := r.Revision()

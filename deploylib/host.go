@@ -17,9 +17,16 @@ import (
 // runs commands with [Host.Execute], [Host.Test] and [Host.Capture]; the
 // values returned by [Host.Within] and [Host.WithEnv] run them in a
 // directory or with extra environment.
+//
+// [Host.Name] is the host name ("web1"), [Host.String] the login as the
+// console shows it ("deploy@web1"), [Host.HasRole] and [Host.Property] read
+// the stage's description of the server, which Server holds whole.
 type Host struct {
-	Server
-	// Address is the parsed Server.Host.
+	// Server is the server as the stage describes it: Server.Host is the
+	// address as written there ("deploy@web1:2222"), with its roles,
+	// properties and flags.
+	Server Server
+	// Address is Server.Host parsed: user, host name and port.
 	Address Address
 
 	run    *Run
@@ -45,8 +52,12 @@ func (h *Host) String() string {
 // Name returns the host name without user and port.
 func (h *Host) Name() string { return h.Address.Host }
 
-// Property returns the server property key, or "".
-func (h *Host) Property(key string) string { return h.Properties[key] }
+// HasRole reports whether the host's server plays role; the role "all"
+// matches every server.
+func (h *Host) HasRole(role string) bool { return h.Server.HasRole(role) }
+
+// Property returns the server's property key (Server.Properties), or "".
+func (h *Host) Property(key string) string { return h.Server.Properties[key] }
 
 func (h *Host) origin() *Host {
 	if h.parent != nil {

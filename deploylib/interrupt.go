@@ -17,6 +17,7 @@ const abandonWait = 3 * time.Second
 
 // interrupts is a run's record of the signals it received.
 type interrupts struct {
+	cleanup   bool // the run cleans up after an interrupt (lifecycle.go)
 	mu        sync.Mutex
 	sig       os.Signal // the first signal, nil until one arrives
 	count     int
@@ -36,10 +37,17 @@ func (in *interrupts) signal() os.Signal {
 	return in.sig
 }
 
+// Whether a run has work to do after an interrupt, for watchInterrupts.
+const (
+	withCleanup   = true  // a task's run: deploy:failed, switching back, the lock
+	nothingToUndo = false // a read-only run: stopping is all there is to do
+)
+
 // watchInterrupts subscribes r to the interrupt signals. It returns the
 // context the run's tasks use, cancelled by the first signal, and a
-// function to call when the run ends.
-func (r *Run) watchInterrupts(parent context.Context) (context.Context, func()) {
+// function to call when the run ends. cleanup says whether the run does
+// work after an interrupt, which the warnings mention.
+func (r *Run) watchInterrupts(parent context.Context, cleanup bool) (context.Context, func()) {
 	ctx, cancel := context.WithCancelCause(parent)
 	stopDeadline := func() {}
 	if dl, ok := parent.Deadline(); ok {
@@ -49,7 +57,7 @@ func (r *Run) watchInterrupts(parent context.Context) (context.Context, func()) 
 		ctx, stopDeadline = context.WithDeadline(ctx, dl.Add(-reserve))
 	}
 	hard, stopHard := context.WithCancel(context.WithoutCancel(parent))
-	r.intr = &interrupts{cancelRun: cancel, hard: hard, stopHard: stopHard, abandon: make(chan struct{})}
+	r.intr = &interrupts{cleanup: cleanup, cancelRun: cancel, hard: hard, stopHard: stopHard, abandon: make(chan struct{})}
 	unsubscribe := subscribeSignals(r.onSignal)
 	return ctx, func() {
 		unsubscribe()
@@ -70,12 +78,19 @@ func (r *Run) onSignal(sig os.Signal) {
 		in.sig = sig
 	}
 	in.mu.Unlock()
-	switch n {
-	case 1:
+	switch {
+	case n == 1 && in.cleanup:
 		r.console.Warn("%s received: stopping the commands in flight, then cleaning up (switching hosts back if needed, removing the half-built release, releasing the deploy lock); send it again to abandon the cleanup", signalName(sig))
 		in.cancelRun(&interruptCause{sig: sig})
-	case 2:
-		r.console.Warn("%s received again: abandoning the cleanup", signalName(sig))
+	case n == 1:
+		r.console.Warn("%s received: stopping the commands in flight; send it again to stop waiting for them", signalName(sig))
+		in.cancelRun(&interruptCause{sig: sig})
+	case n == 2:
+		if in.cleanup {
+			r.console.Warn("%s received again: abandoning the cleanup", signalName(sig))
+		} else {
+			r.console.Warn("%s received again: no longer waiting for the commands in flight", signalName(sig))
+		}
 		in.stopHard()
 		time.AfterFunc(abandonWait, func() { in.abandoned.Do(func() { close(in.abandon) }) })
 	default:

@@ -308,8 +308,8 @@ func TestCommandTimeoutLocal(t *testing.T) {
 	}
 }
 
-// deploy:check (the doctor) and releases handle Ctrl-C as a deploy does:
-// the command in flight is stopped and the run exits 130.
+// deploy:check (the doctor), releases and run handle Ctrl-C as a deploy
+// does: the command in flight is stopped and the run exits 130.
 func TestReadOnlyTargetsHandleInterrupts(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -317,6 +317,7 @@ func TestReadOnlyTargetsHandleInterrupts(t *testing.T) {
 	}{
 		{"deploy:check", Doctor},
 		{"releases", ShowReleases},
+		{"run", func(ctx context.Context, opts ...Option) error { return RunCommand(ctx, "uptime", opts...) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := isolate(t, testConfig())
@@ -335,5 +336,36 @@ func TestReadOnlyTargetsHandleInterrupts(t *testing.T) {
 				t.Fatalf("error = %v, want an interrupt with exit status 130\n%s", err, out.String())
 			}
 		})
+	}
+}
+
+// A second signal stops a read-only run from waiting for a command that
+// does not stop: it returns at most abandonWait later, interrupted.
+func TestSecondSignalStopsWaitingForReadOnly(t *testing.T) {
+	isolate(t, testConfig())
+	release := make(chan struct{})
+	defer close(release)
+	rec := backend.NewRecorder("", gitRules...)
+	var out syncWriter
+	start := time.Now()
+	err := RunCommand(context.Background(), "uptime", WithStage(testStage("web1")), WithOutput(&out), WithColor(false), WithLogFile(""),
+		WithDialer(func(ctx context.Context, s Server) (backend.Conn, error) {
+			return &hookConn{Recorder: rec.ForHost(s.Host), hook: func(ctx context.Context, host, cmd string, _ backend.Stdio) (bool, error) {
+				deliverSignal(syscall.SIGTERM)
+				<-ctx.Done()
+				deliverSignal(syscall.SIGTERM)
+				<-release // a command that does not stop
+				return true, ctx.Err()
+			}}, nil
+		}))
+	var ie *InterruptedError
+	if !errors.As(err, &ie) || ie.ExitStatus() != 143 || !strings.Contains(err.Error(), "gave up waiting") {
+		t.Fatalf("error = %v\n%s", err, out.String())
+	}
+	if d := time.Since(start); d > abandonWait+5*time.Second {
+		t.Errorf("RunCommand returned after %v", d)
+	}
+	if o := out.String(); !strings.Contains(o, "SIGTERM received again: no longer waiting for the commands in flight") {
+		t.Errorf("console:\n%s", o)
 	}
 }

@@ -31,7 +31,7 @@ const cleanupTimeout = 60 * time.Second
 
 // supervise runs task to its end under r's signal handling.
 func (r *Run) supervise(ctx context.Context, task *Task) error {
-	ctx, stop := r.watchInterrupts(ctx)
+	ctx, stop := r.watchInterrupts(ctx, withCleanup)
 	defer stop()
 	r.dialAhead(ctx) // dial.go
 	done := make(chan error, 1)
@@ -159,23 +159,55 @@ func eachHost(hosts []*Host, fn func(h *Host)) {
 }
 
 // startReadOnly runs fn as the root of a run that changes nothing on the
-// servers (deploy:check's doctor, releases): it starts as [Start] does
-// (stage, environment, log file, dialing every host ahead) and handles
-// Ctrl-C and SIGTERM the same way, stopping the commands in flight and
-// returning an [*InterruptedError]; it takes no lock and runs no
-// deploy:failed, since there is nothing to undo.
+// servers (deploy:check's doctor, releases, run): it builds the run as
+// [Start] does (stage, environment, log file) and runs fn under
+// [Run.readOnly], dialing every host ahead.
 func startReadOnly(ctx context.Context, name string, opts []Option, fn func(ctx context.Context, r *Run) error) error {
 	r, err := newRun(opts...)
 	if err != nil {
 		return err
 	}
 	defer r.close()
+	return r.readOnly(ctx, name, dialHosts, fn)
+}
+
+// Whether a read-only run connects to its hosts ahead.
+const (
+	dialHosts = true  // the operation runs commands over the run's connections
+	dialNone  = false // it reaches its host its own way (ssh runs the system's ssh)
+)
+
+// readOnly runs fn as the root of r, a run that changes nothing on the
+// servers, with the log's START and END lines naming it. It handles
+// Ctrl-C, SIGTERM and SIGHUP as [Start] does: the first signal stops the
+// commands in flight and readOnly returns an [*InterruptedError]; a second
+// one stops waiting for them, and readOnly returns at most abandonWait
+// later. It takes no lock and runs no deploy:failed, since there is
+// nothing to undo. With dialAhead every host is dialed ahead (dial.go).
+func (r *Run) readOnly(ctx context.Context, name string, dialAhead bool, fn func(ctx context.Context, r *Run) error) error {
 	ctx = context.WithValue(ctx, runKey{}, r)
-	ctx, stop := r.watchInterrupts(ctx)
+	ctx, stop := r.watchInterrupts(ctx, nothingToUndo)
 	defer stop()
-	r.dialAhead(ctx) // dial.go
+	if dialAhead {
+		r.dialAhead(ctx)
+	}
 	r.logStart(name)
-	err = fn(ctx, r)
+	done := make(chan error, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				done <- fmt.Errorf("%s: panic: %v\n%s", name, p, debug.Stack())
+			}
+		}()
+		done <- fn(ctx, r)
+	}()
+	var err error
+	select {
+	case err = <-done:
+	case <-r.intr.abandon:
+		err = fmt.Errorf("%s: gave up waiting for the commands in flight to stop", name)
+		r.console.Warn("%v", err)
+	}
 	r.logEnd(name, err)
 	if sig := r.intr.signal(); sig != nil {
 		r.console.Warn("interrupted by %s", signalName(sig))

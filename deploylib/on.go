@@ -22,7 +22,7 @@ func ReleaseHosts() Selector {
 	return func(r *Run) ([]*Host, error) {
 		var out []*Host
 		for _, h := range r.hosts {
-			if !h.NoRelease {
+			if !h.Server.NoRelease {
 				out = append(out, h)
 			}
 		}
@@ -60,7 +60,7 @@ func Primary(role string) Selector {
 			if !h.HasRole(role) {
 				continue
 			}
-			if h.Primary {
+			if h.Server.Primary {
 				return []*Host{h}, nil
 			}
 			if first == nil {

@@ -24,7 +24,7 @@ func (r *Run) hostReport() []string {
 	final := map[string]bool{}
 	unknown := false
 	for _, h := range r.hosts {
-		if h.NoRelease {
+		if h.Server.NoRelease {
 			continue
 		}
 		st := r.state[h]

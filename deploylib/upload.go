@@ -86,7 +86,7 @@ func (u Upload) resolve(branch string) (Revision, error) {
 			rev.Branch = b
 		}
 	}
-	out, err := gitOutput(u.repo(), "--no-pager", "log", "-1", "--no-walk", "--format=%H %ct", "--end-of-options", spec+"^{commit}", "--")
+	out, err := gitOutput(u.repo(), remote.GitResolveArgs(spec)...)
 	if err != nil {
 		return rev, fmt.Errorf("resolving %q in the local repository %s: %w", spec, u.repo(), err)
 	}

@@ -68,7 +68,9 @@ func GitResolve(branch string) shell.Command {
 }
 
 // GitResolveArgs are the arguments of git that print the full commit id
-// and commit time of branch; a local repository runs them too.
+// and commit time of branch, as [ParseResolved] reads them: the servers'
+// mirror runs them through [GitResolve], the Upload strategy's local
+// repository directly.
 func GitResolveArgs(branch string) []string {
 	return []string{"--no-pager", "log", "-1", "--no-walk", "--format=%H %ct", "--end-of-options", branch + "^{commit}", "--"}
 }
