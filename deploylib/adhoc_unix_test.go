@@ -21,7 +21,7 @@ import (
 // to a FIFO that the test reads).
 func TestRunCommandInterrupted(t *testing.T) {
 	dir := t.TempDir()
-	isolate(t, Config{Application: "app", DeployTo: filepath.Join(dir, "app"), RepoURL: "/nonexistent"})
+	d := isolate(t, Config{Application: "app", DeployTo: filepath.Join(dir, "app"), RepoURL: "/nonexistent"})
 	started := filepath.Join(dir, "started")
 	if err := syscall.Mkfifo(started, 0o600); err != nil {
 		t.Fatal(err)
@@ -44,7 +44,7 @@ func TestRunCommandInterrupted(t *testing.T) {
 	st := Stage{Name: "local", Servers: []Server{{Host: "localhost", Local: true}}}
 	var out syncWriter
 	begin := time.Now()
-	err = RunCommand(context.Background(), "echo s > "+shell.Quote(started)+"; sleep 60", WithStage(st), WithOutput(&out), WithColor(false), WithLogFile(""))
+	err = d.RunCommand(context.Background(), "echo s > "+shell.Quote(started)+"; sleep 60", WithStage(st), WithOutput(&out), WithColor(false), WithLogFile(""))
 	took := time.Since(begin)
 	fifo.Write([]byte("x")) // lets the reader go if the command never started
 	<-signalled
@@ -76,7 +76,7 @@ func TestRunCommandInterrupted(t *testing.T) {
 // signal like any command, and the error is an InterruptedError.
 func TestShellInterrupted(t *testing.T) {
 	dir := t.TempDir()
-	isolate(t, Config{Application: "app", DeployTo: filepath.Join(dir, "app"), RepoURL: "/nonexistent"})
+	d := isolate(t, Config{Application: "app", DeployTo: filepath.Join(dir, "app"), RepoURL: "/nonexistent"})
 	started := filepath.Join(dir, "started")
 	if err := syscall.Mkfifo(started, 0o600); err != nil {
 		t.Fatal(err)
@@ -103,7 +103,7 @@ func TestShellInterrupted(t *testing.T) {
 	st := Stage{Name: "local", Servers: []Server{{Host: "localhost", Local: true}}}
 	var out syncWriter
 	begin := time.Now()
-	err = Shell(context.Background(), "", WithStage(st), WithOutput(&out), WithColor(false), WithLogFile(""))
+	err = d.Shell(context.Background(), "", WithStage(st), WithOutput(&out), WithColor(false), WithLogFile(""))
 	took := time.Since(begin)
 	fifo.Write([]byte("x"))
 	<-signalled

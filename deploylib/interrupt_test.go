@@ -342,13 +342,13 @@ func TestReadOnlyTargetsHandleInterrupts(t *testing.T) {
 // A second signal stops a read-only run from waiting for a command that
 // does not stop: it returns at most abandonWait later, interrupted.
 func TestSecondSignalStopsWaitingForReadOnly(t *testing.T) {
-	isolate(t, testConfig())
+	d := isolate(t, testConfig())
 	release := make(chan struct{})
 	defer close(release)
 	rec := backend.NewRecorder("", gitRules...)
 	var out syncWriter
 	start := time.Now()
-	err := RunCommand(context.Background(), "uptime", WithStage(testStage("web1")), WithOutput(&out), WithColor(false), WithLogFile(""),
+	err := d.RunCommand(context.Background(), "uptime", WithStage(testStage("web1")), WithOutput(&out), WithColor(false), WithLogFile(""),
 		WithDialer(func(ctx context.Context, s Server) (backend.Conn, error) {
 			return &hookConn{Recorder: rec.ForHost(s.Host), hook: func(ctx context.Context, host, cmd string, _ backend.Stdio) (bool, error) {
 				deliverSignal(syscall.SIGTERM)
