@@ -1,6 +1,7 @@
 package deploylib
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"syscall"
@@ -66,3 +67,11 @@ type TaskError struct {
 func (e *TaskError) Error() string { return fmt.Sprintf("%s: %v", e.Task, e.Err) }
 
 func (e *TaskError) Unwrap() error { return e.Err }
+
+// errOutsideRun is what the functions that need a run (On, Invoke, ...)
+// return when ctx does not come from one: most often a mage target that
+// calls a hook directly instead of starting it as a task.
+var errOutsideRun = errors.New(`deploylib: called outside a run; tasks and hooks get their context from deploylib. ` +
+	`A mage target runs its work as a task: var AppRestart = deploylib.NewTask("app:restart", "restarts the app", restart) ` +
+	`and func (App) Restart(ctx context.Context) error { return deploylib.Start(ctx, AppRestart) } ` +
+	`(see "Your own tasks" in Capstan's README)`)

@@ -1,5 +1,11 @@
 package deploylib
 
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
 // The standard tasks. Each is a Go value, so Before and After can hang a
 // hook on any of them. The deploy and rollback flows are trees of these
 // tasks; mage flow deploy prints the tree with every hook.
@@ -169,4 +175,17 @@ func (s *setup) taskByName(name string) (*Task, error) {
 		}
 	}
 	return nil, s.noTaskError(name)
+}
+
+// noTaskError says that no task is called name, and which ones exist.
+func (s *setup) noTaskError(name string) error {
+	msg := fmt.Sprintf("no task is called %q: name a flow (deploy, rollback) or a standard task; mage flow deploy and mage flow rollback list them", name)
+	var names []string
+	for _, t := range s.team {
+		names = append(names, t.name)
+	}
+	if len(names) > 0 {
+		msg = fmt.Sprintf("no standard or team task is called %q; the team's tasks (deploylib.NewTask) are %s, mage flow deploy and mage flow rollback list the standard ones", name, strings.Join(names, ", "))
+	}
+	return errors.New(msg)
 }
