@@ -22,32 +22,13 @@ import (
 func TestRunCommandInterrupted(t *testing.T) {
 	dir := t.TempDir()
 	d := isolate(t, Config{Application: "app", DeployTo: filepath.Join(dir, "app"), RepoURL: "/nonexistent"})
-	started := filepath.Join(dir, "started")
-	if err := syscall.Mkfifo(started, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	// Opened for reading and writing, the FIFO never blocks its opening;
-	// a read waits for the command to write.
-	fifo, err := os.OpenFile(started, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fifo.Close()
-	signalled := make(chan struct{})
-	go func() {
-		defer close(signalled)
-		b := make([]byte, 1)
-		if _, err := fifo.Read(b); err == nil && b[0] == 's' {
-			deliverSignal(syscall.SIGTERM)
-		}
-	}()
+	started, signalled := signalOnStart(t, dir, syscall.SIGTERM)
 	st := Stage{Name: "local", Servers: []Server{{Host: "localhost", Local: true}}}
 	var out syncWriter
 	begin := time.Now()
-	err = d.RunCommand(context.Background(), "echo s > "+shell.Quote(started)+"; sleep 60", WithStage(st), WithOutput(&out), WithColor(false), WithLogFile(""))
+	err := d.RunCommand(context.Background(), "echo s > "+shell.Quote(started)+"; sleep 60", WithStage(st), WithOutput(&out), WithColor(false), WithLogFile(""))
 	took := time.Since(begin)
-	fifo.Write([]byte("x")) // lets the reader go if the command never started
-	<-signalled
+	signalled()
 
 	var ie *InterruptedError
 	if !errors.As(err, &ie) || ie.ExitStatus() != 143 {
@@ -77,36 +58,19 @@ func TestRunCommandInterrupted(t *testing.T) {
 func TestShellInterrupted(t *testing.T) {
 	dir := t.TempDir()
 	d := isolate(t, Config{Application: "app", DeployTo: filepath.Join(dir, "app"), RepoURL: "/nonexistent"})
-	started := filepath.Join(dir, "started")
-	if err := syscall.Mkfifo(started, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	fifo, err := os.OpenFile(started, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fifo.Close()
+	started, signalled := signalOnStart(t, dir, syscall.SIGINT)
 	script := filepath.Join(dir, "fake-shell")
 	if err := os.WriteFile(script, []byte("#!/bin/sh\necho s > "+shell.Quote(started)+"\nexec sleep 60\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("SHELL", script)
 	t.Setenv("CAPSTAN_SHELL_NO_EXEC", "1")
-	signalled := make(chan struct{})
-	go func() {
-		defer close(signalled)
-		b := make([]byte, 1)
-		if _, err := fifo.Read(b); err == nil && b[0] == 's' {
-			deliverSignal(syscall.SIGINT)
-		}
-	}()
 	st := Stage{Name: "local", Servers: []Server{{Host: "localhost", Local: true}}}
 	var out syncWriter
 	begin := time.Now()
-	err = d.Shell(context.Background(), "", WithStage(st), WithOutput(&out), WithColor(false), WithLogFile(""))
+	err := d.Shell(context.Background(), "", WithStage(st), WithOutput(&out), WithColor(false), WithLogFile(""))
 	took := time.Since(begin)
-	fifo.Write([]byte("x"))
-	<-signalled
+	signalled()
 
 	var ie *InterruptedError
 	if !errors.As(err, &ie) || ie.ExitStatus() != 130 {
@@ -117,5 +81,36 @@ func TestShellInterrupted(t *testing.T) {
 	}
 	if o := out.String(); !strings.Contains(o, "shell on localhost") || !strings.Contains(o, "interrupted by SIGINT") {
 		t.Errorf("console:\n%s", o)
+	}
+}
+
+// signalOnStart makes a FIFO in dir that a command writes "s" to once it
+// has started, and delivers sig to the runs in progress when it does. It
+// returns the FIFO's path and a function to call once the run returned,
+// which waits for the reader (releasing it if the command never started).
+func signalOnStart(t *testing.T, dir string, sig syscall.Signal) (string, func()) {
+	t.Helper()
+	started := filepath.Join(dir, "started")
+	if err := syscall.Mkfifo(started, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Opened for reading and writing, the FIFO never blocks its opening;
+	// a read waits for the command to write.
+	fifo, err := os.OpenFile(started, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fifo.Close() })
+	signalled := make(chan struct{})
+	go func() {
+		defer close(signalled)
+		b := make([]byte, 1)
+		if _, err := fifo.Read(b); err == nil && b[0] == 's' {
+			deliverSignal(sig)
+		}
+	}()
+	return started, func() {
+		fifo.Write([]byte("x"))
+		<-signalled
 	}
 }
