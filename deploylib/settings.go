@@ -45,7 +45,9 @@ func Setting(ctx context.Context, key, def string) string {
 	if r := CurrentRun(ctx); r != nil {
 		cfg = r.Config
 	} else {
-		cfg = defaultDeployment.snapshot().config
+		defaultDeployment.mu.Lock()
+		cfg = defaultDeployment.config
+		defaultDeployment.mu.Unlock()
 	}
 	if v, ok := cfg.Settings[key]; ok {
 		return v
