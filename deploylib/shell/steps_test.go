@@ -1,0 +1,59 @@
+package shell
+
+import (
+	"bytes"
+	"errors"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+func TestStepsString(t *testing.T) {
+	c := Steps("run1-ab", New("echo", "a b"), New("true").In("/tmp"))
+	want := "( echo 'a b' )\n" +
+		`capstan_s=$?; printf '\n%s%s %s %s\n' capstan-step: run1-ab 1 "$capstan_s"; printf '\n%s%s %s %s\n' capstan-step: run1-ab 1 "$capstan_s" >&2; [ "$capstan_s" -eq 0 ] || exit "$capstan_s"` + "\n" +
+		"( cd /tmp && true )\n" +
+		`capstan_s=$?; printf '\n%s%s %s %s\n' capstan-step: run1-ab 2 "$capstan_s"; printf '\n%s%s %s %s\n' capstan-step: run1-ab 2 "$capstan_s" >&2; [ "$capstan_s" -eq 0 ] || exit "$capstan_s"`
+	if got := c.String(); got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+	if strings.Contains(c.String(), "capstan-step:run1-ab") {
+		t.Error("the script holds its own marker")
+	}
+	tok, cmds := c.StepList()
+	if tok != "run1-ab" || len(cmds) != 2 || cmds[0].String() != "echo 'a b'" {
+		t.Errorf("StepList = %q, %v", tok, cmds)
+	}
+	if tok, cmds := New("true").StepList(); tok != "" || cmds != nil {
+		t.Errorf("StepList of a plain command = %q, %v", tok, cmds)
+	}
+}
+
+// TestStepsRun runs scripts with /bin/sh: the markers follow each step's
+// output on both streams, a step's cd stays in it, and the first failure
+// ends the script with its status.
+func TestStepsRun(t *testing.T) {
+	c := Steps("t0k",
+		New("cd", "/").And(New("printf", "no newline")),
+		New("pwd").And(New("echo", "err").ToStderr()),
+		New("sh", "-c", "exit 3"),
+		New("echo", "never"),
+	)
+	cmd := exec.Command("/bin/sh", "-c", c.String())
+	cmd.Dir = "/usr"
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 3 {
+		t.Fatalf("exit: %v, want status 3", err)
+	}
+	wantOut := "no newline" + StepMarker("t0k", 1, 0) + "/usr\n" + StepMarker("t0k", 2, 0) + StepMarker("t0k", 3, 3)
+	if out.String() != wantOut {
+		t.Errorf("stdout %q, want %q", out.String(), wantOut)
+	}
+	wantErr := StepMarker("t0k", 1, 0) + "err\n" + StepMarker("t0k", 2, 0) + StepMarker("t0k", 3, 3)
+	if errb.String() != wantErr {
+		t.Errorf("stderr %q, want %q", errb.String(), wantErr)
+	}
+}
