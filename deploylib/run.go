@@ -52,6 +52,7 @@ type Run struct {
 	invoked  map[*Task]bool
 	release  string // the release this run deploys or rolls back to
 	revision Revision
+	pinned   string // the commit git:check pinned (git.go)
 	state    map[*Host]*hostState
 	intr     *interrupts // signals received (interrupt.go)
 
@@ -63,6 +64,8 @@ type Run struct {
 
 	dialing     sync.WaitGroup // the dials dialAhead started
 	stopDialing func()         // cancels them; nil when none started
+
+	plan planner // runs hook-free standard tasks as one script per host (plan.go)
 }
 
 // hostState is what the engine tracks per host during a run.
@@ -81,6 +84,12 @@ type hostState struct {
 	// mirrorExists: deploy:check:directories found the git mirror, so
 	// git:clone has nothing to do.
 	mirrorExists bool
+	// mirrorAt is the commit the branch was at in the mirror before the
+	// run fetched, "" when unknown (deploy:check:directories).
+	mirrorAt string
+	// listing is what releases/ held when the lock was taken, nil when
+	// the lock's answer did not say (deploy:cleanup then lists them).
+	listing *remote.Listing
 	switched     bool     // current points at this run's release
 	rolledFrom   string   // the release a rollback moves current away from
 	removing     []string // old releases whose removal was sent and has not reported back
@@ -387,7 +396,7 @@ func (r *Run) invoke(ctx context.Context, t *Task, again bool) error {
 	}
 	if t.action != nil {
 		r.console.Task(t.name)
-		if err := t.action(ctx); err != nil {
+		if err := r.act(ctx, t); err != nil { // plan.go
 			return wrapTask(t.name, err)
 		}
 	}
@@ -401,7 +410,7 @@ func (r *Run) invoke(ctx context.Context, t *Task, again bool) error {
 
 func (r *Run) runHook(ctx context.Context, h hook) error {
 	if h.task != nil {
-		return r.invoke(ctx, h.task, false)
+		return r.invoke(byHand(ctx), h.task, false)
 	}
 	if err := ctx.Err(); err != nil {
 		return &TaskError{Task: h.name, Err: fmt.Errorf("interrupted: %w", err)}

@@ -9,13 +9,13 @@ import (
 // where each one ended, so that the caller can tell their output and exit
 // status apart:
 //
-//	( STEP1 )
+//	STEP1
 //	capstan_s=$?; printf '\n%s%s %s %s\n' capstan-step: TOKEN 1 "$capstan_s"; printf ... >&2; [ "$capstan_s" -eq 0 ] || exit "$capstan_s"
-//	( STEP2 )
+//	( cd DIR && STEP2 )
 //	...
 //
-// Each step runs in a subshell of its own (a cd or a variable stays
-// there). After it, a marker line, "capstan-step:TOKEN N STATUS" preceded
+// A step that changes directory runs in a subshell of its own, so its cd
+// stays there (a command with environment is a subshell already). After it, a marker line, "capstan-step:TOKEN N STATUS" preceded
 // by a newline, goes to standard output and to standard error; a step
 // that fails ends the script with its exit status, so the steps after it
 // never run. The marker is printed in two parts, so the script's own text
@@ -63,9 +63,15 @@ func (s *steps) render(b *strings.Builder) {
 		if i > 0 {
 			b.WriteByte('\n')
 		}
-		b.WriteString("( ")
-		c.render(b)
-		b.WriteString(" )\n")
+		if c.Dir != "" || c.raw != "" || c.script != nil {
+			// Its cd (or whatever a script does) stays in a subshell.
+			b.WriteString("( ")
+			c.render(b)
+			b.WriteString(" )\n")
+		} else {
+			c.render(b)
+			b.WriteByte('\n')
+		}
 		n := strconv.Itoa(i + 1)
 		marker := `printf '\n%s%s %s %s\n' capstan-step: ` + tok + " " + n + ` "$capstan_s"`
 		b.WriteString(`capstan_s=$?; ` + marker + "; " + marker + ` >&2; [ "$capstan_s" -eq 0 ] || exit "$capstan_s"`)
