@@ -89,10 +89,10 @@ type hostState struct {
 	mirrorAt string
 	// listing is what releases/ held when the lock was taken, nil when
 	// the lock's answer did not say (deploy:cleanup then lists them).
-	listing *remote.Listing
-	switched     bool     // current points at this run's release
-	rolledFrom   string   // the release a rollback moves current away from
-	removing     []string // old releases whose removal was sent and has not reported back
+	listing    *remote.Listing
+	switched   bool     // current points at this run's release
+	rolledFrom string   // the release a rollback moves current away from
+	removing   []string // old releases whose removal was sent and has not reported back
 
 	locked   bool // this run holds the deploy lock on the host (lock.go)
 	lockSent bool // the command taking the lock was sent to the host
