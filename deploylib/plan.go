@@ -83,6 +83,9 @@ type step struct {
 	turns     int
 	// last: no step may follow it in a script (its done runs commands).
 	last bool
+	// gate stops h's script after the step when its answer fails it: it
+	// must fail exactly where done fails on the answer alone.
+	gate shell.Gate
 }
 
 // stepBuilder returns t's step as a member of seg, or false when t cannot
@@ -267,6 +270,7 @@ type segment struct {
 type hostRun struct {
 	built bool // its script is built: res says which steps it has
 	ended bool
+	gated bool // a step's gate stopped the script
 	res   []stepResult
 }
 
@@ -340,6 +344,17 @@ func (seg *segment) start(ctx context.Context) {
 	}
 	go func() {
 		defer close(seg.ended)
+		upto := len(seg.steps)
+		if !seg.connected(ctx) {
+			// A host cannot be reached: its first step fails there, and no
+			// host goes past that step, as when each task ran on its own.
+			upto = slices.IndexFunc(seg.steps, func(s *step) bool { return s.cmd != nil }) + 1
+			if upto == 0 {
+				upto = len(seg.steps)
+			}
+			all(seg.hosts, upto)
+			return
+		}
 		if ordered < 0 || len(seg.hosts) < 2 {
 			all(seg.hosts, len(seg.steps))
 			return
@@ -351,14 +366,15 @@ func (seg *segment) start(ctx context.Context) {
 		run(hosts[0], len(seg.steps))
 		rest, upto := hosts[1:], len(seg.steps)
 		seg.mu.Lock()
-		first := seg.runs[hosts[0]].res
-		failedBefore := slices.ContainsFunc(first[:ordered], func(res stepResult) bool { return res.err != nil })
-		res := first[ordered]
+		res := seg.runs[hosts[0]].res[ordered]
 		seg.mu.Unlock()
 		switch {
-		case failedBefore:
-			upto = ordered // the others still report the checks before the lock
-		case !res.included || res.err != nil || !seg.steps[ordered].proceed(string(res.out), nil):
+		case res.ran && res.err == nil && seg.steps[ordered].proceed(string(res.out), nil):
+		case !res.ran:
+			// A check before the lock failed there: the others still
+			// report their checks, and take no lock.
+			upto = ordered
+		default:
 			rest = nil
 		}
 		if rest == nil {
@@ -374,6 +390,22 @@ func (seg *segment) start(ctx context.Context) {
 	}()
 }
 
+// connected waits for every host's connection (dialed as the run
+// started) and reports whether all are up.
+func (seg *segment) connected(ctx context.Context) bool {
+	errs := make([]error, len(seg.hosts))
+	var wg sync.WaitGroup
+	for i, h := range seg.hosts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = seg.r.conn(ctx, h)
+		}()
+	}
+	wg.Wait()
+	return !slices.ContainsFunc(errs, func(err error) bool { return err != nil })
+}
+
 // runHost runs steps [0, upto) on h as one script.
 func (seg *segment) runHost(ctx context.Context, h *Host, upto int) {
 	r := seg.r
@@ -384,7 +416,7 @@ func (seg *segment) runHost(ctx context.Context, h *Host, upto int) {
 		seg.cond.Broadcast()
 		seg.mu.Unlock()
 	}()
-	var cmds []shell.Command
+	var cmds []shell.Step
 	var idx []int
 	seg.mu.Lock()
 	for k, s := range seg.steps[:upto] {
@@ -401,7 +433,7 @@ func (seg *segment) runHost(ctx context.Context, h *Host, upto int) {
 		if c.HasDisplay() {
 			res.shown = c.Display()
 		}
-		cmds = append(cmds, c)
+		cmds = append(cmds, shell.Step{Cmd: c, Gate: s.gate})
 		idx = append(idx, k)
 	}
 	hr.built = true
@@ -447,6 +479,10 @@ func (seg *segment) runHost(ctx context.Context, h *Host, upto int) {
 	mark := func(n, status int, part []byte, stderr bool) {
 		seg.mu.Lock()
 		defer seg.mu.Unlock()
+		if n == 0 && !stderr {
+			hr.gated = true
+			return
+		}
 		if n < 1 || n > len(idx) {
 			return
 		}
@@ -475,7 +511,10 @@ func (seg *segment) runHost(ctx context.Context, h *Host, upto int) {
 	for _, k := range idx {
 		res := &hr.res[k]
 		switch {
-		case stopped:
+		case stopped || (hr.gated && !res.ran):
+			// An earlier step failed, or its gate stopped the script:
+			// this one never started.
+			stopped = true
 			if s := seg.steps[k]; s.unsent != nil {
 				s.unsent(h)
 			}
@@ -604,7 +643,12 @@ func (seg *segment) reportStep(ctx context.Context, k int) error {
 		if s.done == nil {
 			continue
 		}
-		if err := s.done(ctx, h, string(res.out), res.err); err != nil {
+		err := s.done(ctx, h, string(res.out), res.err)
+		if err == nil && res.err == nil && !s.gate.IsZero() && !s.gate.Passes(string(res.out)) {
+			// The gate stopped the script: the steps after it did not run.
+			err = fmt.Errorf("%s stopped the script on this host, yet reported no error", seg.stepName(k))
+		}
+		if err != nil {
 			errs[i] = hostError(h, err)
 			showHostError(ctx, r, h, err)
 		}

@@ -56,6 +56,7 @@ func planGitCheck(_ context.Context, r *Run, _ *segment) (*step, bool) {
 	return &step{
 		cmd:  everywhere(remote.GitCheck(r.Config.RepoURL, r.Config.Branch)),
 		opts: captured,
+		gate: shell.Gate{NonEmpty: true}, // else the branch does not exist
 		done: func(_ context.Context, h *Host, out string, err error) error {
 			out = strings.TrimSpace(out)
 			mu.Lock()
@@ -76,6 +77,8 @@ func planCheckDirectories(_ context.Context, r *Run, _ *segment) (*step, bool) {
 	return &step{
 		cmd:  everywhere(r.checkDirectoriesCmd()),
 		opts: captured,
+		// What checkDirectoriesResult refuses: nothing after it runs.
+		gate: shell.Gate{RejectLines: []string{remote.CurrentIsDirectory}, RejectPrefixes: []string{remote.MissingPrefix}},
 		done: func(_ context.Context, h *Host, out string, err error) error {
 			if err != nil {
 				return err

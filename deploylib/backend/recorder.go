@@ -28,7 +28,8 @@ type Rule struct {
 // the rendered command wins; no match means success with no output). One
 // Recorder may be shared by several hosts; Log keeps them apart. A script
 // of steps (shell.Steps) is recorded as one command and answered step by
-// step, each step by the rules, with the markers a shell would print.
+// step, each step by the rules, with the markers a shell would print,
+// stopping where a step fails or its gate does.
 type Recorder struct {
 	Host  string
 	Rules []Rule
@@ -74,7 +75,7 @@ func (r *Recorder) Run(ctx context.Context, cmd shell.Command, stdio Stdio) erro
 		// by step as a shell would: each step's reply, then its marker,
 		// until a step fails.
 		for i, step := range steps {
-			rep := r.reply(step.String())
+			rep := r.reply(step.Cmd.String())
 			if err := answer(Reply{Stdout: rep.Stdout, Stderr: rep.Stderr}, stdio); err != nil {
 				return err
 			}
@@ -87,6 +88,12 @@ func (r *Recorder) Run(ctx context.Context, cmd shell.Command, stdio Stdio) erro
 			}
 			if rep.Status != 0 {
 				return &ExitError{Status: rep.Status}
+			}
+			if !step.Gate.Passes(rep.Stdout) {
+				if stdio.Stdout != nil {
+					io.WriteString(stdio.Stdout, shell.StepMarker(tok, 0, 0))
+				}
+				return nil
 			}
 		}
 		return nil

@@ -22,10 +22,10 @@ type Command struct {
 	// Env holds environment variables exported for the command.
 	Env map[string]string
 
-	raw      string // a script given by the user on purpose, never quoted
-	script   *steps // a script of steps with markers (Steps)
-	shown    string // what people are shown instead (Shown)
-	covers   int    // how many links of next shown covers
+	raw      string      // a script given by the user on purpose, never quoted
+	script   *stepScript // a script of steps with markers (Steps)
+	shown    string      // what people are shown instead (Shown)
+	covers   int         // how many links of next shown covers
 	negate   bool
 	redirect []string // already rendered redirections, such as "2>/dev/null"
 	next     []link

@@ -15,40 +15,126 @@ import (
 //	...
 //
 // A step that changes directory runs in a subshell of its own, so its cd
-// stays there (a command with environment is a subshell already). After it, a marker line, "capstan-step:TOKEN N STATUS" preceded
-// by a newline, goes to standard output and to standard error; a step
-// that fails ends the script with its exit status, so the steps after it
-// never run. The marker is printed in two parts, so the script's own text
-// never contains it (a shell tracing its commands, or an error message
-// quoting the script, cannot fake one).
+// stays there (a command with environment is a subshell already). After
+// each step, a marker line, "capstan-step:TOKEN N STATUS" preceded by a
+// newline, goes to standard output and to standard error; a step that
+// fails ends the script with its exit status, so the steps after it never
+// run. The marker is printed in two parts, so the script's own text never
+// contains it (a shell tracing its commands, or an error message quoting
+// the script, cannot fake one).
+//
+// A step may have a [Gate]: a check of its standard output (a check whose
+// answer is in what it prints, not in its exit status). When the gate
+// fails, the script prints the marker of step 0 on standard output after
+// the step's own marker and ends with status 0: the step ran, and the
+// steps after it did not.
 
-// steps is the script of a Steps command.
-type steps struct {
-	token string
-	cmds  []Command
+// Step is one command of a script of steps, and its gate.
+type Step struct {
+	Cmd  Command
+	Gate Gate
 }
 
-// Steps returns a command that runs cmds in turn, as one script, printing
+// Gate checks what a step printed on standard output: the steps after it
+// run only when it passes.
+type Gate struct {
+	// NonEmpty requires output other than white space.
+	NonEmpty bool
+	// RejectLines fails on a line equal to any of them.
+	RejectLines []string
+	// RejectPrefixes fails on a line that starts with any of them.
+	RejectPrefixes []string
+}
+
+// IsZero reports whether g checks nothing.
+func (g Gate) IsZero() bool {
+	return !g.NonEmpty && len(g.RejectLines) == 0 && len(g.RejectPrefixes) == 0
+}
+
+// Passes reports whether output out passes g, as the script decides it.
+func (g Gate) Passes(out string) bool {
+	if g.NonEmpty && strings.TrimSpace(out) == "" {
+		return false
+	}
+	for _, line := range strings.Split(out, "\n") {
+		for _, r := range g.RejectLines {
+			if line == r {
+				return false
+			}
+		}
+		for _, p := range g.RejectPrefixes {
+			if strings.HasPrefix(line, p) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// command returns the shell command that checks the output in $capstan_o.
+func (g Gate) command() string {
+	out := `printf '%s' "$capstan_o"`
+	var checks []string
+	if g.NonEmpty {
+		checks = append(checks, out+` | grep -q '[^[:space:]]'`)
+	}
+	if len(g.RejectLines) > 0 {
+		c := "! " + out + " | grep -q -x -F"
+		for _, l := range g.RejectLines {
+			c += " -e " + Quote(l)
+		}
+		checks = append(checks, c)
+	}
+	if len(g.RejectPrefixes) > 0 {
+		c := "! " + out + " | grep -q"
+		for _, p := range g.RejectPrefixes {
+			c += " -e " + Quote("^"+bre(p))
+		}
+		checks = append(checks, c)
+	}
+	return strings.Join(checks, " && ")
+}
+
+// bre escapes s for a basic regular expression.
+func bre(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`.[]*^$\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// stepScript is the script of a Steps command.
+type stepScript struct {
+	token string
+	steps []Step
+}
+
+// Steps returns a command that runs steps in turn, as one script, printing
 // the marker of [StepMarker] after each (numbered from 1) and stopping at
-// the first that fails. token must be made of letters, digits, '-' and
-// '.' only, and should be unique to the run: output that holds the marker
-// would be taken for it.
-func Steps(token string, cmds ...Command) Command {
-	return Command{script: &steps{token: token, cmds: append([]Command(nil), cmds...)}}
+// the first that fails, or whose gate fails. token must be made of
+// letters, digits, '-' and '.' only, and should be unique to the run:
+// output that holds the marker would be taken for it.
+func Steps(token string, steps ...Step) Command {
+	return Command{script: &stepScript{token: token, steps: append([]Step(nil), steps...)}}
 }
 
 // StepList returns the token and the steps of a command made with
 // [Steps], or "" and nil for any other command. Test backends use it to
 // answer each step as a shell would.
-func (c Command) StepList() (token string, cmds []Command) {
+func (c Command) StepList() (token string, list []Step) {
 	if c.script == nil {
 		return "", nil
 	}
-	return c.script.token, append([]Command(nil), c.script.cmds...)
+	return c.script.token, append([]Step(nil), c.script.steps...)
 }
 
 // StepMarker returns what a script of steps prints, on standard output and
-// on standard error, after step n (counted from 1) ended with status.
+// on standard error, after step n (counted from 1) ended with status; step
+// 0 is the gate's stop, on standard output only.
 func StepMarker(token string, n, status int) string {
 	return StepMarkerPrefix(token) + strconv.Itoa(n) + " " + strconv.Itoa(status) + "\n"
 }
@@ -57,23 +143,39 @@ func StepMarker(token string, n, status int) string {
 // number: a newline and "capstan-step:TOKEN ".
 func StepMarkerPrefix(token string) string { return "\ncapstan-step:" + token + " " }
 
-func (s *steps) render(b *strings.Builder) {
+func (s *stepScript) render(b *strings.Builder) {
 	tok := Quote(s.token)
-	for i, c := range s.cmds {
+	marker := func(n string) string {
+		return `printf '\n%s%s %s %s\n' capstan-step: ` + tok + " " + n + ` "$capstan_s"`
+	}
+	for i, st := range s.steps {
+		c := st.Cmd
 		if i > 0 {
 			b.WriteByte('\n')
 		}
-		if c.Dir != "" || c.raw != "" || c.script != nil {
+		gated := !st.Gate.IsZero()
+		switch {
+		case gated:
+			// Its output is kept (with its last newlines: the x) for the gate.
+			b.WriteString("capstan_o=$( ")
+			c.render(b)
+			b.WriteString("\ncapstan_s=$?; printf x; exit \"$capstan_s\" ); capstan_s=$?; capstan_o=${capstan_o%x}; printf '%s' \"$capstan_o\"; ")
+		case c.Dir != "" || c.raw != "" || c.script != nil:
 			// Its cd (or whatever a script does) stays in a subshell.
 			b.WriteString("( ")
 			c.render(b)
 			b.WriteString(" )\n")
-		} else {
+		default:
 			c.render(b)
 			b.WriteByte('\n')
 		}
 		n := strconv.Itoa(i + 1)
-		marker := `printf '\n%s%s %s %s\n' capstan-step: ` + tok + " " + n + ` "$capstan_s"`
-		b.WriteString(`capstan_s=$?; ` + marker + "; " + marker + ` >&2; [ "$capstan_s" -eq 0 ] || exit "$capstan_s"`)
+		if !gated {
+			b.WriteString(`capstan_s=$?; `)
+		}
+		b.WriteString(marker(n) + "; " + marker(n) + ` >&2; [ "$capstan_s" -eq 0 ] || exit "$capstan_s"`)
+		if gated {
+			b.WriteString("\n" + st.Gate.command() + ` || { ` + marker("0") + `; exit 0; }`)
+		}
 	}
 }
