@@ -27,12 +27,14 @@ func checkDirectories(ctx context.Context) error {
 	})
 }
 
-// checkDirectoriesCmd is deploy:check:directories' command; with the git
-// strategy it also says where the mirror is, which tells whether git:update
-// will fetch (plan.go).
+// checkDirectoriesCmd is deploy:check:directories' command. With the git
+// strategy and more hosts than may fetch at once (Git.MaxConcurrent), it
+// also says where each mirror is: a host whose mirror has the revision
+// fetches nothing, so it needs no turn (plan.go).
 func (r *Run) checkDirectoriesCmd() shell.Command {
 	cmd := r.layout().CheckDirectories(r.Config.LinkedDirs, r.Config.LinkedFiles)
-	if _, isGit := strategyAs[Git](r.Config.Strategy); isGit {
+	hosts, _ := ReleaseHosts()(r)
+	if g, isGit := strategyAs[Git](r.Config.Strategy); isGit && len(hosts) > g.maxConcurrent() {
 		cmd = cmd.Then(r.layout().MirrorAt(r.Config.Branch))
 	}
 	return cmd

@@ -71,41 +71,30 @@ func (g Gate) Passes(out string) bool {
 	return true
 }
 
-// command returns the shell command that checks the output in $capstan_o.
-func (g Gate) command() string {
-	out := `printf '%s' "$capstan_o"`
-	var checks []string
+// command returns the shell command that runs stop unless the output in
+// $capstan_o passes: shell builtins only (case), no process.
+func (g Gate) command(stop string) string {
+	var b strings.Builder
 	if g.NonEmpty {
-		checks = append(checks, out+` | grep -q '[^[:space:]]'`)
+		b.WriteString(`case "$capstan_o" in *[![:space:]]*) ;; *) ` + stop + ` ;; esac; `)
 	}
-	if len(g.RejectLines) > 0 {
-		c := "! " + out + " | grep -q -x -F"
-		for _, l := range g.RejectLines {
-			c += " -e " + Quote(l)
-		}
-		checks = append(checks, c)
+	var pats []string
+	for _, l := range g.RejectLines {
+		pats = append(pats, `*"$capstan_n"`+literal(l)+`"$capstan_n"*`)
 	}
-	if len(g.RejectPrefixes) > 0 {
-		c := "! " + out + " | grep -q"
-		for _, p := range g.RejectPrefixes {
-			c += " -e " + Quote("^"+bre(p))
-		}
-		checks = append(checks, c)
+	for _, p := range g.RejectPrefixes {
+		pats = append(pats, `*"$capstan_n"`+literal(p)+`*`)
 	}
-	return strings.Join(checks, " && ")
+	if len(pats) > 0 {
+		// Every line between newlines: one before the first, one after the last.
+		b.WriteString(`case "$capstan_n$capstan_o$capstan_n" in ` + strings.Join(pats, "|") + `) ` + stop + ` ;; esac; `)
+	}
+	return strings.TrimSuffix(b.String(), " ")
 }
 
-// bre escapes s for a basic regular expression.
-func bre(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if strings.ContainsRune(`.[]*^$\`, r) {
-			b.WriteByte('\\')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
+// literal quotes s for a case pattern: always in single quotes, so that
+// no character of it is a pattern character.
+func literal(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // stepScript is the script of a Steps command.
 type stepScript struct {
@@ -148,6 +137,12 @@ func (s *stepScript) render(b *strings.Builder) {
 	marker := func(n string) string {
 		return `printf '\n%s%s %s %s\n' capstan-step: ` + tok + " " + n + ` "$capstan_s"`
 	}
+	for _, st := range s.steps {
+		if !st.Gate.IsZero() {
+			b.WriteString("capstan_n='\n'\n") // a newline, for the gates
+			break
+		}
+	}
 	for i, st := range s.steps {
 		c := st.Cmd
 		if i > 0 {
@@ -175,7 +170,7 @@ func (s *stepScript) render(b *strings.Builder) {
 		}
 		b.WriteString(marker(n) + "; " + marker(n) + ` >&2; [ "$capstan_s" -eq 0 ] || exit "$capstan_s"`)
 		if gated {
-			b.WriteString("\n" + st.Gate.command() + ` || { ` + marker("0") + `; exit 0; }`)
+			b.WriteString("\n" + st.Gate.command(`{ `+marker("0")+`; exit 0; }`))
 		}
 	}
 }
