@@ -467,7 +467,8 @@ func (seg *segment) runHost(ctx context.Context, h *Host, upto int) {
 	for _, k := range idx {
 		names = append(names, seg.stepName(k))
 	}
-	r.console.Log("DEBUG", fmt.Sprintf("Sending to %s as one remote command, the steps of %s:\n%s", h, strings.Join(names, ", "), script))
+	r.console.Log("DEBUG", fmt.Sprintf("Sending to %s as one remote command, %d steps (%s), each reported below with its task:\n%s",
+		h, len(cmds), strings.Join(names, ", "), script))
 	rctx := ctx
 	if t := r.Config.CommandTimeout; t > 0 {
 		var cancel context.CancelFunc
