@@ -231,7 +231,7 @@ func (r *Run) buildSegment(ctx context.Context, t *Task) *segment {
 			break
 		}
 	}
-	if atEnd && r.root != Lock {
+	if atEnd && r.root != Lock && (seg.has(Lock) || r.holdsLockSomewhere()) {
 		// Nothing runs after the last task: the lock's release joins it.
 		seg.steps = append(seg.steps, r.releaseStep(seg))
 		seg.localErr = append(seg.localErr, nil)
@@ -243,6 +243,12 @@ func (r *Run) buildSegment(ctx context.Context, t *Task) *segment {
 	p.seg = seg
 	seg.start(ctx)
 	return seg
+}
+
+// holdsLockSomewhere reports whether the lock command was sent to a host.
+func (r *Run) holdsLockSomewhere() bool {
+	sent, _ := r.lockHosts()
+	return len(sent) > 0
 }
 
 func (r *Run) wasInvoked(t *Task) bool {
