@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/capstan-deploy/capstan/deploylib/backend"
 	"github.com/capstan-deploy/capstan/deploylib/shell"
@@ -293,5 +294,106 @@ func TestStepSplitter(t *testing.T) {
 	}
 	if string(s.buf) != "rest" {
 		t.Errorf("left %q", s.buf)
+	}
+}
+
+// deploy:cleanup removes what a listing after the switch would have
+// listed, computed from the lock's answer: in the last script, behind the
+// lock's fence and a refusal to remove the release current points at.
+func TestPlannedCleanupFromTheLock(t *testing.T) {
+	cfg := testConfig()
+	cfg.KeepReleases = 2
+	isolate(t, cfg)
+	lock := backend.Rule{Match: "ln -sn lock.d-", Reply: backend.Reply{Stdout: "capstan-lock-taken\n/srv/shop/releases/20261124000000\n" +
+		"20261120000000\n20261121000000\n20261122000000\n20261124000000\ncapstan-lock-unfinished\n20261122000000\n"}}
+	f, out, err := fleetRun(t, testStage("web1"), Deploy, func(host string) []backend.Rule {
+		return append([]backend.Rule{lock}, standard(host)...)
+	})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	cmds := f.log("web1")
+	if len(cmds) != repeatDeployCommandsPerHost {
+		t.Errorf("%d commands, want %d", len(cmds), repeatDeployCommandsPerHost)
+	}
+	last := cmds[len(cmds)-1]
+	for _, want := range []string{
+		"grep -qxF -- run_id=run0001 /srv/shop/.capstan/lock/details",
+		"test '!' /srv/shop/releases/20261120000000 -ef /srv/shop/current",
+		"rm -rf /srv/shop/releases/20261120000000 /srv/shop/releases/20261121000000 /srv/shop/releases/20261122000000 ",
+		"deployed as release 20261125214042",
+		"capstan-lock-not-ours",
+	} {
+		if !strings.Contains(last, want) {
+			t.Errorf("the last script lacks %q:\n%s", want, last)
+		}
+	}
+	if strings.Contains(last, "/srv/shop/releases/20261124000000 ") || strings.Contains(last, "echo --capstan--") {
+		t.Errorf("the last script removes the kept release or lists releases:\n%s", last)
+	}
+	if !strings.Contains(out, "00:00 deploy:cleanup\n      01 rm -rf /srv/shop/releases/20261120000000") {
+		t.Errorf("the console does not show the removal under deploy:cleanup:\n%s", out)
+	}
+}
+
+// turnConn holds every script that fetches (git:update's step) until
+// release is closed, saying on started which host began one.
+type turnConn struct {
+	*backend.Recorder
+	started chan string
+	release chan struct{}
+}
+
+func (c *turnConn) Run(ctx context.Context, cmd shell.Command, stdio backend.Stdio) error {
+	if strings.Contains(cmd.String(), "git cat-file -e") {
+		c.started <- c.Host
+		<-c.release
+	}
+	return c.Recorder.Run(ctx, cmd, stdio)
+}
+
+// With more hosts than Git.MaxConcurrent, only the hosts whose mirror
+// lacks the pinned revision wait for a turn to fetch.
+func TestPlannedFetchTurns(t *testing.T) {
+	const sha = "0123456789abcdef0123456789abcdef01234567"
+	cfg := testConfig()
+	cfg.Strategy = Git{MaxConcurrent: 1}
+	isolate(t, cfg)
+	started, release := make(chan string, 4), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		var buf bytes.Buffer
+		done <- Start(context.Background(), Deploy, WithStage(testStage("web1", "web2", "web3", "web4")), WithOutput(&buf), WithColor(false),
+			WithClock(fixedClock(0)), func(o *runOptions) { o.runID = "run0001" }, WithLogFile(""),
+			WithDialer(func(ctx context.Context, s Server) (backend.Conn, error) {
+				at := sha // web1 and web2 have it
+				if s.Host == "web3" || s.Host == "web4" {
+					at = "fedcba9876543210fedcba9876543210fedcba98"
+				}
+				mirror := backend.Rule{Match: "echo mirror-exists", Reply: backend.Reply{Stdout: "mirror-exists\nmirror-at " + at + "\n"}}
+				rec := backend.NewRecorder(s.Host, append([]backend.Rule{lockListed, mirror}, gitRules...)...)
+				return &turnConn{Recorder: rec, started: started, release: release}, nil
+			}))
+	}()
+	got := map[string]bool{}
+	for len(got) < 3 {
+		select {
+		case h := <-started:
+			got[h] = true
+		case err := <-done:
+			t.Fatalf("the deploy ended (%v) with %v fetching", err, got)
+		case <-time.After(30 * time.Second):
+			t.Fatalf("only %v started their fetch: the hosts that have the revision must not wait for a turn", got)
+		}
+	}
+	if !got["web1"] || !got["web2"] || got["web3"] == got["web4"] {
+		t.Errorf("first to start: %v; want web1, web2 and one of web3 and web4", got)
+	}
+	close(release)
+	if h := <-started; got[h] {
+		t.Errorf("%s started twice", h)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

@@ -204,6 +204,15 @@ func newRun(opts ...Option) (*Run, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
+	// Hosts read the clock at once (plan.go times each step of a script
+	// as its end arrives): a clock given with WithClock need not be safe
+	// for that.
+	now, clockMu := o.now, new(sync.Mutex)
+	o.now = func() time.Time {
+		clockMu.Lock()
+		defer clockMu.Unlock()
+		return now()
+	}
 	env := readEnv()
 	if env.dryRun {
 		o.dryRun = true
