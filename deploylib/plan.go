@@ -375,6 +375,7 @@ func (seg *segment) start(ctx context.Context) {
 		res := seg.runs[hosts[0]].res[ordered]
 		seg.mu.Unlock()
 		switch {
+		case !res.included: // it held the lock already: nothing to decide
 		case res.ran && res.err == nil && seg.steps[ordered].proceed(string(res.out), nil):
 		case !res.ran:
 			// A check before the lock failed there: the others still
