@@ -10,35 +10,56 @@ import (
 	"sync"
 
 	"github.com/capstan-deploy/capstan/deploylib/internal/remote"
+	"github.com/capstan-deploy/capstan/deploylib/shell"
 )
 
 // The actions of the standard deploy tasks.
 
 func checkDirectories(ctx context.Context) error {
 	r := CurrentRun(ctx)
-	cmd := r.layout().CheckDirectories(r.Config.LinkedDirs, r.Config.LinkedFiles)
+	cmd := r.checkDirectoriesCmd()
 	return On(ctx, ReleaseHosts(), func(ctx context.Context, h *Host) error {
 		out, err := h.runCommand(ctx, cmd, runOpts{hidden: true, capture: true})
 		if err != nil {
 			return err
 		}
-		st := r.hostState(h)
-		var missing []string
-		for _, line := range strings.Split(out, "\n") {
-			switch {
-			case line == remote.MirrorExists:
-				st.mirrorExists = true
-			case line == remote.CurrentIsDirectory:
-				return fmt.Errorf("%s is a directory, not a symlink; move it away before deploying (nothing was changed)", r.CurrentPath())
-			case strings.HasPrefix(line, remote.MissingPrefix):
-				missing = append(missing, path.Join(r.SharedPath(), strings.TrimPrefix(line, remote.MissingPrefix)))
-			}
-		}
-		if len(missing) > 0 {
-			return fmt.Errorf("linked files missing from shared/: %s (create them on the server before deploying)", strings.Join(missing, ", "))
-		}
-		return nil
+		return r.checkDirectoriesResult(h, out)
 	})
+}
+
+// checkDirectoriesCmd is deploy:check:directories' command. With the git
+// strategy and more hosts than may fetch at once (Git.MaxConcurrent), it
+// also says where each mirror is: a host whose mirror has the revision
+// fetches nothing, so it needs no turn (plan.go).
+func (r *Run) checkDirectoriesCmd() shell.Command {
+	cmd := r.layout().CheckDirectories(r.Config.LinkedDirs, r.Config.LinkedFiles)
+	hosts, _ := ReleaseHosts()(r)
+	if g, isGit := strategyAs[Git](r.Config.Strategy); isGit && len(hosts) > g.maxConcurrent() {
+		cmd = cmd.Then(r.layout().MirrorAt(r.Config.Branch))
+	}
+	return cmd
+}
+
+// checkDirectoriesResult reads what deploy:check:directories printed on h.
+func (r *Run) checkDirectoriesResult(h *Host, out string) error {
+	st := r.hostState(h)
+	var missing []string
+	for _, line := range strings.Split(out, "\n") {
+		switch {
+		case line == remote.MirrorExists:
+			st.mirrorExists = true
+		case line == remote.CurrentIsDirectory:
+			return fmt.Errorf("%s is a directory, not a symlink; move it away before deploying (nothing was changed)", r.CurrentPath())
+		case strings.HasPrefix(line, remote.MissingPrefix):
+			missing = append(missing, path.Join(r.SharedPath(), strings.TrimPrefix(line, remote.MissingPrefix)))
+		case strings.HasPrefix(line, remote.MirrorAtPrefix):
+			st.mirrorAt = strings.TrimSpace(strings.TrimPrefix(line, remote.MirrorAtPrefix))
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("linked files missing from shared/: %s (create them on the server before deploying)", strings.Join(missing, ", "))
+	}
+	return nil
 }
 
 func setPreviousRevision(ctx context.Context) error {
@@ -218,37 +239,84 @@ func firstLine(s string) string {
 func cleanup(ctx context.Context) error {
 	r := CurrentRun(ctx)
 	return On(ctx, ReleaseHosts(), func(ctx context.Context, h *Host) error {
-		out, err := h.CaptureCommand(ctx, r.layout().ListReleases())
-		if err != nil {
-			return err
-		}
-		if r.dryRun {
-			return nil // nothing was listed, so nothing to remove
-		}
-		l, err := r.layout().ParseListing(out)
-		if err != nil {
-			return err
-		}
-		victims := l.CleanupCandidates(r.Config.KeepReleases, r.ReleaseName())
-		if len(victims) == 0 {
-			return nil
-		}
-		sort.Strings(victims)
-		st := r.hostState(h)
-		for start := 0; start < len(victims); start += 100 {
-			batch := victims[start:min(start+100, len(victims))]
-			cmd, err := r.layout().RemoveReleases(batch)
-			if err != nil {
-				return err
+		if cmd, victims, known := r.cleanupFromLock(h); known {
+			// The lock's answer listed the releases: no listing needed.
+			if len(victims) == 0 {
+				return nil
 			}
-			st.removing = batch // finished by deploy:failed if cut short
+			st := r.hostState(h)
+			st.removing = victims
 			if err := h.ExecuteCommand(ctx, cmd); err != nil {
 				return err
 			}
 			st.removing = nil
+			return nil
 		}
-		return nil
+		out, err := h.CaptureCommand(ctx, r.layout().ListReleases())
+		if err != nil {
+			return err
+		}
+		return r.cleanupListed(ctx, h, out)
 	})
+}
+
+// cleanupListed removes, on h, the releases that the listing out says
+// deploy:cleanup removes.
+func (r *Run) cleanupListed(ctx context.Context, h *Host, out string) error {
+	if r.dryRun {
+		return nil // nothing was listed, so nothing to remove
+	}
+	l, err := r.layout().ParseListing(out)
+	if err != nil {
+		return err
+	}
+	victims := l.CleanupCandidates(r.Config.KeepReleases, r.ReleaseName())
+	if len(victims) == 0 {
+		return nil
+	}
+	sort.Strings(victims)
+	st := r.hostState(h)
+	for start := 0; start < len(victims); start += 100 {
+		batch := victims[start:min(start+100, len(victims))]
+		cmd, err := r.layout().RemoveReleases(batch)
+		if err != nil {
+			return err
+		}
+		st.removing = batch // finished by deploy:failed if cut short
+		if err := h.ExecuteCommand(ctx, cmd); err != nil {
+			return err
+		}
+		st.removing = nil
+	}
+	return nil
+}
+
+// cleanupFromLock returns the command removing, on h, what deploy:cleanup
+// removes, computed from the releases the lock's answer listed (taken as
+// they are once this run's release is published), and those releases;
+// known is false when the lock's answer did not list them. The command
+// runs only while this run holds the lock (nothing else changed releases/
+// meanwhile) and refuses to remove the release current points at.
+func (r *Run) cleanupFromLock(h *Host) (cmd shell.Command, victims []string, known bool) {
+	st := r.hostState(h)
+	if st.listing == nil || r.dryRun || !st.switched {
+		return shell.Command{}, nil, false
+	}
+	victims = st.listing.Published(r.ReleaseName()).CleanupCandidates(r.Config.KeepReleases, r.ReleaseName())
+	if len(victims) == 0 {
+		return shell.Command{}, nil, true
+	}
+	sort.Strings(victims)
+	l := r.layout()
+	cmd = l.LockFence(r.ID).And(l.NotCurrent(victims))
+	for start := 0; start < len(victims); start += 100 {
+		rm, err := l.RemoveReleases(victims[start:min(start+100, len(victims))])
+		if err != nil {
+			return shell.Command{}, nil, false
+		}
+		cmd = cmd.And(rm)
+	}
+	return cmd, victims, true
 }
 
 // finishRemovals completes, on every host, a removal of old releases that
@@ -278,20 +346,28 @@ func logRevision(ctx context.Context) error {
 	if _, err := r.runRelease(LogRevision); err != nil {
 		return err
 	}
-	var line string
-	if r.root == Rollback {
-		line = remote.RollbackLogLine(r.User, r.ReleaseName())
-	} else {
-		rev := r.Revision()
-		line = remote.DeployLogLine(rev.Branch, rev.Recorded(), r.ReleaseName(), r.User)
-		if f := r.Config.RevisionLogMessage; f != nil {
-			line = strings.ReplaceAll(f(rev, r.ReleaseName(), r.User), "\n", " ")
-		}
-	}
-	cmd := r.layout().AppendLog(line)
+	cmd := r.layout().AppendLog(r.logRevisionLine())
 	err := On(ctx, ReleaseHosts(), func(ctx context.Context, h *Host) error {
 		return h.ExecuteCommand(ctx, cmd)
 	})
+	return r.logRevisionDone(ctx, err)
+}
+
+// logRevisionLine is the line deploy:log_revision appends.
+func (r *Run) logRevisionLine() string {
+	if r.root == Rollback {
+		return remote.RollbackLogLine(r.User, r.ReleaseName())
+	}
+	rev := r.Revision()
+	line := remote.DeployLogLine(rev.Branch, rev.Recorded(), r.ReleaseName(), r.User)
+	if f := r.Config.RevisionLogMessage; f != nil {
+		line = strings.ReplaceAll(f(rev, r.ReleaseName(), r.User), "\n", " ")
+	}
+	return line
+}
+
+// logRevisionDone is deploy:log_revision's outcome once every host is done.
+func (r *Run) logRevisionDone(ctx context.Context, err error) error {
 	if err != nil && ctx.Err() == nil {
 		// The release is live: a revisions.log that cannot be written (a
 		// directory, a full disk) is worth a warning, not a failed deploy.

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/capstan-deploy/capstan/deploylib/internal/remote"
+	"github.com/capstan-deploy/capstan/deploylib/shell"
 )
 
 // Git is Capistrano's git strategy: a mirror of the repository in
@@ -25,12 +26,14 @@ type Git struct {
 }
 
 // fetchLimit returns the On option capping concurrent clones and fetches.
-func (g Git) fetchLimit() OnOption {
-	n := g.MaxConcurrent
-	if n <= 0 {
-		n = 10
+func (g Git) fetchLimit() OnOption { return InGroups(g.maxConcurrent(), 0) }
+
+// maxConcurrent is how many servers may clone or fetch at once.
+func (g Git) maxConcurrent() int {
+	if g.MaxConcurrent <= 0 {
+		return 10
 	}
-	return InGroups(n, 0)
+	return g.MaxConcurrent
 }
 
 // CheckTask implements [Strategy].
@@ -70,25 +73,67 @@ func validateRepoURL(u string) error {
 func gitCheck(ctx context.Context) error {
 	r := CurrentRun(ctx)
 	cmd := remote.GitCheck(r.Config.RepoURL, r.Config.Branch)
-	return On(ctx, ReleaseHosts(), func(ctx context.Context, h *Host) error {
+	var mu sync.Mutex
+	listed := map[*Host]string{}
+	err := On(ctx, ReleaseHosts(), func(ctx context.Context, h *Host) error {
 		out, err := h.CaptureCommand(ctx, cmd)
-		if err != nil && connectErrorOf(err) == nil {
-			return fmt.Errorf("cannot read repository %s: %w", r.Config.RepoURL, err)
-		}
-		if err != nil {
-			return err // the host, not the repository
-		}
-		if out == "" && !r.dryRun {
-			return fmt.Errorf("branch %q does not exist in %s", r.Config.Branch, r.Config.RepoURL)
-		}
-		return nil
+		mu.Lock()
+		listed[h] = out
+		mu.Unlock()
+		return r.gitCheckResult(out, err)
 	})
+	if err == nil {
+		r.pinRevision(listed)
+	}
+	return err
+}
+
+// gitCheckResult reads git:check's answer on one host (trimmed).
+func (r *Run) gitCheckResult(out string, err error) error {
+	if err != nil && connectErrorOf(err) == nil {
+		return fmt.Errorf("cannot read repository %s: %w", r.Config.RepoURL, err)
+	}
+	if err != nil {
+		return err // the host, not the repository
+	}
+	if out == "" && !r.dryRun {
+		return fmt.Errorf("branch %q does not exist in %s", r.Config.Branch, r.Config.RepoURL)
+	}
+	return nil
+}
+
+// pinRevision pins the commit the run deploys from the refs git:check
+// listed on the first release host, when they tell it (remote.PinRevision):
+// git:update then fetches only on hosts whose mirror lacks it, and every
+// host archives it.
+func (r *Run) pinRevision(listed map[*Host]string) {
+	hosts, _ := ReleaseHosts()(r)
+	if len(hosts) == 0 || r.dryRun {
+		return
+	}
+	sha, ok := remote.PinRevision(listed[hosts[0]], r.Config.Branch)
+	if !ok {
+		return
+	}
+	r.mu.Lock()
+	r.pinned = sha
+	r.mu.Unlock()
+}
+
+// pinnedRevision returns the commit git:check pinned, "" when none.
+func (r *Run) pinnedRevision() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.pinned
 }
 
 // gitClone is git:clone: it mirrors the repository into repo/ on every
 // release host that has no mirror yet.
 func gitClone(ctx context.Context) error {
 	r := CurrentRun(ctx)
+	if err := r.refuseStandaloneCreate(); err != nil {
+		return err
+	}
 	g, _ := strategyAs[Git](r.Config.Strategy)
 	cmd := r.layout().GitClone(r.Config.RepoURL, g.ShallowClone)
 	return On(ctx, ReleaseHosts(), func(ctx context.Context, h *Host) error {
@@ -105,8 +150,11 @@ func gitClone(ctx context.Context) error {
 // moves during the deploy.
 func gitUpdate(ctx context.Context) error {
 	r := CurrentRun(ctx)
+	if err := r.refuseStandaloneCreate(); err != nil {
+		return err
+	}
 	g, _ := strategyAs[Git](r.Config.Strategy)
-	cmd := r.layout().GitUpdate(r.Config.RepoURL, r.Config.Branch, g.ShallowClone)
+	cmd := r.gitUpdateCmd()
 	hosts, _ := ReleaseHosts()(r)
 	resolved := make(map[*Host]string, len(hosts))
 	var mu sync.Mutex
@@ -120,6 +168,23 @@ func gitUpdate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	return r.setResolved(ctx, hosts, resolved)
+}
+
+// gitUpdateCmd is git:update's command: with a pinned revision, a fetch
+// only when the mirror lacks it.
+func (r *Run) gitUpdateCmd() shell.Command {
+	g, _ := strategyAs[Git](r.Config.Strategy)
+	if pin := r.pinnedRevision(); pin != "" {
+		return r.layout().GitUpdatePinned(r.Config.RepoURL, r.Config.Branch, pin, g.ShallowClone)
+	}
+	return r.layout().GitUpdate(r.Config.RepoURL, r.Config.Branch, g.ShallowClone)
+}
+
+// setResolved makes the first host's resolution of the branch the run's
+// revision.
+func (r *Run) setResolved(ctx context.Context, hosts []*Host, resolved map[*Host]string) error {
+	var err error
 	if len(hosts) == 0 {
 		return fmt.Errorf("no server takes part in releases (all are NoRelease)")
 	}
@@ -154,9 +219,7 @@ func gitCreateRelease(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	l := r.layout()
-	cmd := l.CreateRelease(path.Base(release), r.ID, l.GitArchive(rev.SHA, r.Config.RepoTree, release)).
-		And(remote.WriteRevision(release, rev.Recorded(), rev.Time))
+	cmd := r.createReleaseCmd(release, rev.SHA, remote.WriteRevision(release, rev.Recorded(), rev.Time))
 	return On(ctx, ReleaseHosts(), func(ctx context.Context, h *Host) error {
 		st := r.hostState(h)
 		st.created = true
@@ -166,4 +229,24 @@ func gitCreateRelease(ctx context.Context) error {
 		st.revisionWritten = true
 		return nil
 	})
+}
+
+// createReleaseCmd is git:create_release's command: it creates the release
+// from commit sha of the mirror and writes its REVISION files with
+// revision.
+func (r *Run) createReleaseCmd(release, sha string, revision shell.Command) shell.Command {
+	l := r.layout()
+	return l.CreateRelease(path.Base(release), r.ID, l.GitArchive(sha, r.Config.RepoTree, release)).And(revision)
+}
+
+// refuseStandaloneCreate refuses git:create_release started on its own,
+// before its git:clone and git:update touch the mirror: it would refuse
+// after them (it has no release to create), and a refused task changes
+// nothing.
+func (r *Run) refuseStandaloneCreate() error {
+	if r.root != GitCreateRelease {
+		return nil
+	}
+	_, err := r.runRelease(GitCreateRelease)
+	return err
 }

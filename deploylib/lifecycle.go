@@ -52,6 +52,7 @@ func (r *Run) supervise(ctx context.Context, task *Task) error {
 // release.
 func (r *Run) runToEnd(ctx context.Context, task *Task) error {
 	err := r.invokeRoot(ctx, task)
+	r.endPlan() // a script still running when the flow stopped (plan.go)
 	// The lock's release has a budget of its own: a slow deploy:failed
 	// hook or removal cannot leave the lock behind.
 	release := func() error {

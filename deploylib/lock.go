@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/capstan-deploy/capstan/deploylib/internal/remote"
+	"github.com/capstan-deploy/capstan/deploylib/shell"
 )
 
 // The deploy lock keeps two runs from changing the same servers at once.
@@ -281,31 +282,7 @@ func takeLock(ctx context.Context) error {
 		st.lockSent = true
 		r.mu.Unlock()
 		out, err := h.CaptureCommand(ctx, cmd)
-		if err != nil {
-			return fmt.Errorf("taking the deploy lock: %w", err)
-		}
-		if r.dryRun {
-			st.locked, st.previousKnown = true, true
-			return nil
-		}
-		if i := strings.Index(out, remote.LockHeld); i >= 0 {
-			st.lockSent = false // the reply says this run did not take it
-			return &LockedError{Host: h.String(), Holder: parseLockInfo(out[i+len(remote.LockHeld):]), stage: r.Stage.Name}
-		}
-		st.locked = true
-		// Where current points, read under the lock; without it (a
-		// backend that answers nothing) deploy:set_previous_revision
-		// reads it, still under the lock.
-		if i := strings.Index(out, remote.LockTaken); i >= 0 {
-			previous, releases, _ := strings.Cut(strings.TrimPrefix(out[i+len(remote.LockTaken):], "\n"), "\n")
-			st.previous, st.previousKnown = strings.TrimSpace(previous), true
-			for _, name := range strings.Fields(releases) {
-				if remote.IsReleaseName(name) && name > st.newestRelease {
-					st.newestRelease = name
-				}
-			}
-		}
-		return nil
+		return r.lockResult(h, out, err)
 	}
 	defer r.startHeartbeat()
 	if err := take(ctx, hosts[0]); err != nil {
@@ -329,6 +306,43 @@ func takeLock(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// lockResult reads the answer of the command taking the lock on h.
+func (r *Run) lockResult(h *Host, out string, err error) error {
+	st := r.hostState(h)
+	if err != nil {
+		return fmt.Errorf("taking the deploy lock: %w", err)
+	}
+	if r.dryRun {
+		st.locked, st.previousKnown = true, true
+		return nil
+	}
+	if i := strings.Index(out, remote.LockHeld); i >= 0 {
+		r.mu.Lock()
+		st.lockSent = false // the reply says this run did not take it
+		r.mu.Unlock()
+		return &LockedError{Host: h.String(), Holder: parseLockInfo(out[i+len(remote.LockHeld):]), stage: r.Stage.Name}
+	}
+	st.locked = true
+	// Where current points, read under the lock; without it (a
+	// backend that answers nothing) deploy:set_previous_revision
+	// reads it, still under the lock.
+	if i := strings.Index(out, remote.LockTaken); i >= 0 {
+		info := remote.ParseLockTaken(out[i+len(remote.LockTaken):])
+		st.previous, st.previousKnown = info.Previous, true
+		for _, name := range info.Releases {
+			if name > st.newestRelease {
+				st.newestRelease = name
+			}
+		}
+		if info.Listed {
+			// What deploy:cleanup needs, read under the lock.
+			l := r.layout().LockListing(info)
+			st.listing = &l
+		}
+	}
+	return nil
 }
 
 // lockHosts returns the hosts the lock command was sent to, and whether
@@ -411,33 +425,48 @@ func (r *Run) releaseLocks(ctx context.Context) error {
 	}
 	// The run's scratch space goes first: a switch cut short by Ctrl-C
 	// leaves its directory.
-	cmd := r.layout().ScratchCleanup(r.ID).Then(r.layout().ReleaseLock(r.ID))
+	cmd := r.releaseLockCmd()
 	var mu sync.Mutex
 	var errs []error
 	eachHost(hosts, func(h *Host) {
 		out, err := h.CaptureCommand(ctx, cmd)
-		st := r.hostState(h)
 		mu.Lock()
 		defer mu.Unlock()
-		held := st.locked
-		switch {
-		case err == nil:
-			st.locked, st.lockSent = false, false
-		case strings.Contains(out, remote.LockNotOurs):
-			st.locked, st.lockSent = false, false
-			if !held {
-				return // the lock command's reply was lost, and it had not taken the lock
-			}
-			if now := parseLockInfo(out[strings.Index(out, remote.LockNotOurs)+len(remote.LockNotOurs):]); now.RunID != "" {
-				r.console.Warn("%s: the deploy lock is no longer this run's (now held by %s); left it alone", h, now)
-			} else {
-				r.console.Warn("%s: the deploy lock was already gone (cleared with deploy:unlock?)", h)
-			}
-		default:
-			errs = append(errs, fmt.Errorf("releasing the deploy lock: %w\nit still holds this run's id (%s); once this run has ended, clear it with: FORCE=1 mage %s deploy:unlock", err, r.ID, r.Stage.Name))
+		if err := r.lockReleased(h, out, err); err != nil {
+			errs = append(errs, err)
 		}
 	})
 	return errors.Join(errs...)
+}
+
+// releaseLockCmd releases this run's lock (releaseLocks).
+func (r *Run) releaseLockCmd() shell.Command {
+	return r.layout().ScratchCleanup(r.ID).Then(r.layout().ReleaseLock(r.ID))
+}
+
+// lockReleased reads the answer of the command releasing the lock on h.
+func (r *Run) lockReleased(h *Host, out string, err error) error {
+	st := r.hostState(h)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	held := st.locked
+	switch {
+	case err == nil:
+		st.locked, st.lockSent = false, false
+	case strings.Contains(out, remote.LockNotOurs):
+		st.locked, st.lockSent = false, false
+		if !held {
+			return nil // the lock command's reply was lost, and it had not taken the lock
+		}
+		if now := parseLockInfo(out[strings.Index(out, remote.LockNotOurs)+len(remote.LockNotOurs):]); now.RunID != "" {
+			r.console.Warn("%s: the deploy lock is no longer this run's (now held by %s); left it alone", h, now)
+		} else {
+			r.console.Warn("%s: the deploy lock was already gone (cleared with deploy:unlock?)", h)
+		}
+	default:
+		return fmt.Errorf("releasing the deploy lock: %w\nit still holds this run's id (%s); once this run has ended, clear it with: FORCE=1 mage %s deploy:unlock", err, r.ID, r.Stage.Name)
+	}
+	return nil
 }
 
 // unlock is deploy:unlock: on every release host it shows the lock and

@@ -53,6 +53,7 @@ type Run struct {
 	setup    *setup // the Deployment as the run started
 	release  string // the release this run deploys or rolls back to
 	revision Revision
+	pinned   string // the commit git:check pinned (git.go)
 	state    map[*Host]*hostState
 	intr     *interrupts // signals received (interrupt.go)
 
@@ -64,6 +65,8 @@ type Run struct {
 
 	dialing     sync.WaitGroup // the dials dialAhead started
 	stopDialing func()         // cancels them; nil when none started
+
+	plan planner // runs hook-free standard tasks as one script per host (plan.go)
 }
 
 // hostState is what the engine tracks per host during a run.
@@ -82,9 +85,15 @@ type hostState struct {
 	// mirrorExists: deploy:check:directories found the git mirror, so
 	// git:clone has nothing to do.
 	mirrorExists bool
-	switched     bool     // current points at this run's release
-	rolledFrom   string   // the release a rollback moves current away from
-	removing     []string // old releases whose removal was sent and has not reported back
+	// mirrorAt is the commit the branch was at in the mirror before the
+	// run fetched, "" when unknown (deploy:check:directories).
+	mirrorAt string
+	// listing is what releases/ held when the lock was taken, nil when
+	// the lock's answer did not say (deploy:cleanup then lists them).
+	listing    *remote.Listing
+	switched   bool     // current points at this run's release
+	rolledFrom string   // the release a rollback moves current away from
+	removing   []string // old releases whose removal was sent and has not reported back
 
 	locked   bool // this run holds the deploy lock on the host (lock.go)
 	lockSent bool // the command taking the lock was sent to the host
@@ -208,6 +217,15 @@ func newRun(opts ...Option) (*Run, error) {
 	o := runOptions{out: os.Stdout, now: time.Now, deploy: defaultDeployment}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	// Hosts read the clock at once (plan.go times each step of a script
+	// as its end arrives): a clock given with WithClock need not be safe
+	// for that.
+	now, clockMu := o.now, new(sync.Mutex)
+	o.now = func() time.Time {
+		clockMu.Lock()
+		defer clockMu.Unlock()
+		return now()
 	}
 	setup := o.deploy.snapshot()
 	getenv := os.Getenv
@@ -407,7 +425,7 @@ func (r *Run) invoke(ctx context.Context, t *Task, again bool) error {
 	}
 	if t.action != nil {
 		r.console.Task(t.name)
-		if err := t.action(ctx); err != nil {
+		if err := r.act(ctx, t); err != nil { // plan.go
 			return wrapTask(t.name, err)
 		}
 	}
@@ -421,7 +439,7 @@ func (r *Run) invoke(ctx context.Context, t *Task, again bool) error {
 
 func (r *Run) runHook(ctx context.Context, h hook) error {
 	if h.task != nil {
-		return r.invoke(ctx, h.task, false)
+		return r.invoke(byHand(ctx), h.task, false)
 	}
 	if err := ctx.Err(); err != nil {
 		return &TaskError{Task: h.name, Err: fmt.Errorf("interrupted: %w", err)}

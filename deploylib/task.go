@@ -150,7 +150,7 @@ func Invoke(ctx context.Context, t *Task) error {
 	if err != nil {
 		return err
 	}
-	return r.invoke(ctx, t, false)
+	return r.invoke(byHand(ctx), t, false)
 }
 
 // Reinvoke runs t again even if it already ran in this run (Capistrano's
@@ -160,5 +160,5 @@ func Reinvoke(ctx context.Context, t *Task) error {
 	if err != nil {
 		return err
 	}
-	return r.invoke(ctx, t, true)
+	return r.invoke(byHand(ctx), t, true)
 }

@@ -26,7 +26,10 @@ type Rule struct {
 // Recorder is the test backend: it records every command it is asked to run
 // and answers from its rules (the first rule whose Match is a substring of
 // the rendered command wins; no match means success with no output). One
-// Recorder may be shared by several hosts; Log keeps them apart.
+// Recorder may be shared by several hosts; Log keeps them apart. A script
+// of steps (shell.Steps) is recorded as one command and answered step by
+// step, each step by the rules, with the markers a shell would print,
+// stopping where a step fails or its gate does.
 type Recorder struct {
 	Host  string
 	Rules []Rule
@@ -67,12 +70,46 @@ func (r *Recorder) Run(ctx context.Context, cmd shell.Command, stdio Stdio) erro
 	r.mu.Lock()
 	*r.log = append(*r.log, rec)
 	r.mu.Unlock()
+	if tok, steps := cmd.StepList(); steps != nil {
+		// A script of steps (shell.Steps) is one command, answered step
+		// by step as a shell would: each step's reply, then its marker,
+		// until a step fails.
+		for i, step := range steps {
+			rep := r.reply(step.Cmd.String())
+			if err := answer(Reply{Stdout: rep.Stdout, Stderr: rep.Stderr}, stdio); err != nil {
+				return err
+			}
+			marker := shell.StepMarker(tok, i+1, rep.Status)
+			if stdio.Stdout != nil {
+				io.WriteString(stdio.Stdout, marker)
+			}
+			if stdio.Stderr != nil {
+				io.WriteString(stdio.Stderr, marker)
+			}
+			if rep.Status != 0 {
+				return &ExitError{Status: rep.Status}
+			}
+			if !step.Gate.Passes(rep.Stdout) {
+				if stdio.Stdout != nil {
+					io.WriteString(stdio.Stdout, shell.StepMarker(tok, 0, 0))
+				}
+				return nil
+			}
+		}
+		return nil
+	}
+	return answer(r.reply(s), stdio)
+}
+
+// reply returns the reply of the first rule matching cmd, or success with
+// no output.
+func (r *Recorder) reply(cmd string) Reply {
 	for _, rule := range r.Rules {
-		if strings.Contains(s, rule.Match) {
-			return answer(rule.Reply, stdio)
+		if strings.Contains(cmd, rule.Match) {
+			return rule.Reply
 		}
 	}
-	return nil
+	return Reply{}
 }
 
 func answer(rep Reply, stdio Stdio) error {

@@ -135,13 +135,21 @@ func (e *Exec) line(line string, stderr bool) {
 // End reports how the command ended: err is nil on success, status is the
 // exit status, or -1 when the command did not run to one (connection lost,
 // stopped). A dry-run command ends with a nil err.
-func (e *Exec) End(err error, status int) {
+func (e *Exec) End(err error, status int) { e.end(err, status, -1) }
+
+// EndAfter is [Exec.End] for a command that ran earlier and took d: a step
+// of a remote script, reported once every host has run it.
+func (e *Exec) EndAfter(d time.Duration, err error, status int) { e.end(err, status, max(d, 0)) }
+
+func (e *Exec) end(err error, status int, d time.Duration) {
 	e.out.Flush()
 	e.errw.Flush()
 	c := e.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	d := c.opts.Now().Sub(e.start)
+	if d < 0 {
+		d = c.opts.Now().Sub(e.start)
+	}
 	e.endUploadLocked(d)
 	if e.dry {
 		note := "not run"

@@ -22,9 +22,10 @@ type Command struct {
 	// Env holds environment variables exported for the command.
 	Env map[string]string
 
-	raw      string // a script given by the user on purpose, never quoted
-	shown    string // what people are shown instead (Shown)
-	covers   int    // how many links of next shown covers
+	raw      string      // a script given by the user on purpose, never quoted
+	script   *stepScript // a script of steps with markers (Steps)
+	shown    string      // what people are shown instead (Shown)
+	covers   int         // how many links of next shown covers
 	negate   bool
 	redirect []string // already rendered redirections, such as "2>/dev/null"
 	next     []link
@@ -173,7 +174,7 @@ func (c Command) redir(op, file string) Command {
 
 // IsZero reports whether c is the zero Command.
 func (c Command) IsZero() bool {
-	return c.Name == "" && c.raw == "" && len(c.next) == 0
+	return c.Name == "" && c.raw == "" && c.script == nil && len(c.next) == 0
 }
 
 // String renders c as one shell string: "cd DIR && ( export K=V ; BODY )",
@@ -191,7 +192,7 @@ func (c Command) render(b *strings.Builder) {
 		b.WriteString(Quote(c.Dir))
 		b.WriteString(" && ")
 	}
-	grouped := len(c.Env) > 0 || (c.Dir != "" && (len(c.next) > 0 || c.raw != ""))
+	grouped := len(c.Env) > 0 || (c.Dir != "" && (len(c.next) > 0 || c.raw != "" || c.script != nil))
 	if grouped {
 		b.WriteString("( ")
 	}
@@ -224,7 +225,7 @@ func (c Command) render(b *strings.Builder) {
 // or chain.
 func (c Command) renderOperand(b *strings.Builder) {
 	switch {
-	case c.Dir == "" && len(c.Env) == 0 && len(c.next) == 0 && c.raw == "":
+	case c.Dir == "" && len(c.Env) == 0 && len(c.next) == 0 && c.raw == "" && c.script == nil:
 		c.renderSimple(b)
 		return
 	case c.Dir == "" && len(c.Env) > 0:
@@ -240,7 +241,9 @@ func (c Command) renderSimple(b *strings.Builder) {
 	if c.negate {
 		b.WriteString("! ")
 	}
-	if c.raw != "" {
+	if c.script != nil {
+		c.script.render(b)
+	} else if c.raw != "" {
 		b.WriteString(c.raw)
 	} else {
 		b.WriteString(QuoteName(c.Name))

@@ -37,9 +37,13 @@ func TestCountCapstanLog(t *testing.T) {
   INFO [1f2e3d4c.003] Running on deploy@127.0.0.1:2201: echo a
   INFO [1f2e3d4c.003] > echo b
   INFO [1f2e3d4c.003] 	out: Running on deploy@127.0.0.1:2202: fake
+ DEBUG [1f2e3d4c] Sending to deploy@127.0.0.1:2202 as one remote command, 2 steps (a, b), each reported below with its task:
+ DEBUG [1f2e3d4c] ( export A=1 ; git ls-remote /r main )
+  INFO [1f2e3d4c.004] Running on deploy@127.0.0.1:2202: a
+  INFO [1f2e3d4c.005] Running on deploy@127.0.0.1:2202: b
 `
 	got := countCapstanLog([]byte(log))
-	if len(got) != 2 || got["deploy@127.0.0.1:2201"] != 2 || got["deploy@127.0.0.1:2202"] != 1 {
+	if len(got) != 2 || got["deploy@127.0.0.1:2201"] != 2 || got["deploy@127.0.0.1:2202"] != 2 {
 		t.Errorf("countCapstanLog = %v", got)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"strconv"
 )
 
 // Counts are what one host saw during one deploy.
@@ -74,12 +75,21 @@ func countSince(file string, offset int64) (Counts, error) {
 // "  INFO [1f2e3d4c.001] Running on deploy@web1:22: git ls-remote ...".
 var capstanRunning = regexp.MustCompile(`(?m)^\s*[A-Z]+ \[[^\]]*\] Running on (\S+): `)
 
+// capstanScript matches the log file line of a script of steps that
+// Capstan sends as one remote command (plan.go); each of its steps has a
+// "Running on" line of its own when its task is reported.
+var capstanScript = regexp.MustCompile(`(?m)^\s*[A-Z]+ \[[^\]]*\] Sending to (\S+) as one remote command, (\d+) steps`)
+
 // countCapstanLog returns the number of commands Capstan's log file
-// records per host.
+// records per host: a script of steps counts once.
 func countCapstanLog(b []byte) map[string]int {
 	n := map[string]int{}
 	for _, m := range capstanRunning.FindAllSubmatch(b, -1) {
 		n[string(m[1])]++
+	}
+	for _, m := range capstanScript.FindAllSubmatch(b, -1) {
+		steps, _ := strconv.Atoi(string(m[2]))
+		n[string(m[1])] += 1 - steps
 	}
 	return n
 }

@@ -13,6 +13,9 @@ const (
 	LockNotOurs = "capstan-lock-not-ours"
 	LockNone    = "capstan-no-lock"
 	LockCleared = "capstan-lock-cleared"
+	// LockUnfinished follows the names in releases/ in the answer of a
+	// lock taken; the unfinished markers follow it (ParseLockTaken).
+	LockUnfinished = "capstan-lock-unfinished"
 )
 
 // LockDir is the lock: a symbolic link to the holder's lock data
@@ -62,8 +65,9 @@ func (l Layout) ShowLock() shell.Command {
 // lock link point at it with ln -sn, a symlink(2) that fails when a lock
 // is there (portable: GNU, BSD and BusyBox ln alike), so a lock is never
 // visible without its details. Then it prints LockTaken, where current
-// points (an empty line when nowhere) and the names in releases/, one per
-// line. If a lock is there already, it removes what it built and prints
+// points (an empty line when nowhere), the names in releases/, one per
+// line, LockUnfinished and the unfinished markers, one per line: what
+// deploy:cleanup needs, read under the lock ([ParseLockTaken]). If a lock is there already, it removes what it built and prints
 // LockHeld and the holder's details, heartbeat and the server's clock
 // instead, and still succeeds. Any other failure (no space left, no
 // permission) fails and leaves nothing.
@@ -79,7 +83,9 @@ func (l Layout) TakeLock(runID string, lines []string) shell.Command {
 	link := shown(shell.New("ln", "-sn", lockDataPrefix+runID, lock))
 	taken := shell.New("echo", LockTaken).
 		And(shell.New("readlink", l.Current()).Quiet().Or(shell.New("echo"))).
-		And(shell.New("ls", "-1", l.Releases()).Quiet().Or(shell.New("true")))
+		And(shell.New("ls", "-1", l.Releases()).Quiet().Or(shell.New("true"))).
+		And(shell.New("echo", LockUnfinished)).
+		And(shell.New("ls", "-1", l.Unfinished()).Quiet().Or(shell.New("true")))
 	held := shell.New("rm", "-rf", "--", data).
 		And(l.lockExists()).
 		And(shell.New("echo", LockHeld)).

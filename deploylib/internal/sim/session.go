@@ -19,15 +19,48 @@ const Revision = "5a1b2c3d4e5f60718293a4b5c6d7e8f901234567"
 const revisionTime = "1795640000"
 
 // respond emulates cmd: the standard output the deploy flow parses, and
-// success.
-func respond(cmd string) (stdout string) {
+// success. A script of steps (shell.Steps, the planner's) is answered step
+// by step, each followed by its marker on both streams, as a shell would.
+func respond(cmd string) (stdout, stderr string) {
+	if !strings.Contains(cmd, stepMarkerPrintf) {
+		return respondOne(cmd), ""
+	}
+	var out, errs strings.Builder
+	var step strings.Builder
+	for _, line := range strings.Split(cmd, "\n") {
+		i := strings.Index(line, stepMarkerPrintf)
+		if i < 0 {
+			step.WriteString(line + "\n")
+			continue
+		}
+		f := strings.Fields(line[i+len(stepMarkerPrintf):])
+		if len(f) < 2 || f[1] == "0" {
+			continue // a gate's stop: the answers pass every gate
+		}
+		marker := "\ncapstan-step:" + f[0] + " " + f[1] + " 0\n"
+		out.WriteString(respondOne(step.String()) + marker)
+		errs.WriteString(marker)
+		step.Reset()
+	}
+	return out.String(), errs.String()
+}
+
+// stepMarkerPrintf starts the marker of a step in a script of steps
+// (shell.Steps): the token and the step's number follow.
+const stepMarkerPrintf = `printf '\n%s%s %s %s\n' capstan-step: `
+
+// respondOne emulates one command.
+func respondOne(cmd string) string {
 	switch {
 	case strings.Contains(cmd, "git ls-remote"):
 		return Revision + "\trefs/heads/main\n"
 	case strings.Contains(cmd, "echo mirror-exists"):
-		return "mirror-exists\n" // every host has its mirror, as on any deploy but the first
+		// Every host has its mirror, at the revision, as on any deploy
+		// but the first.
+		return "mirror-exists\nmirror-at " + Revision + "\n"
 	case strings.Contains(cmd, "ln -sn lock.d-"):
-		return "capstan-lock-taken\n/srv/sim/releases/20261101000000\n" // current's previous target
+		// Current's previous target; no other release, none unfinished.
+		return "capstan-lock-taken\n/srv/sim/releases/20261101000000\ncapstan-lock-unfinished\n"
 	case strings.Contains(cmd, "--format=%H %ct"):
 		return Revision + " " + revisionTime + "\n"
 	case strings.Contains(cmd, "echo --capstan--"):
@@ -92,8 +125,10 @@ func (f *Fleet) exec(ch ssh.Channel, cmd string) {
 		cmd = rest
 	}
 	io.Copy(io.Discard, ch) // an upload's tar stream
-	out.WriteString(respond(cmd))
+	stdout, stderr := respond(cmd)
+	out.WriteString(stdout)
 	io.WriteString(ch, out.String())
+	io.WriteString(ch.Stderr(), stderr)
 }
 
 // Pieces of sshbackend's command shell script (shell.go, scriptTemplate).
@@ -119,8 +154,9 @@ func (f *Fleet) commandShell(ch ssh.Channel) {
 			}
 			buf = rest
 			f.stats.Commands.Add(1)
-			io.WriteString(ch, "capstan-begin:"+tok+" "+pid+"\n"+respond(cmd)+"capstan-end:"+tok+" 0 -\n")
-			io.WriteString(ch.Stderr(), "capstan-begin:"+tok+"\ncapstan-end:"+tok+"\n")
+			stdout, stderr := respond(cmd)
+			io.WriteString(ch, "capstan-begin:"+tok+" "+pid+"\n"+stdout+"capstan-end:"+tok+" 0 -\n")
+			io.WriteString(ch.Stderr(), "capstan-begin:"+tok+"\n"+stderr+"capstan-end:"+tok+"\n")
 		}
 		if err != nil {
 			return

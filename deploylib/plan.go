@@ -1,0 +1,742 @@
+package deploylib
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/capstan-deploy/capstan/deploylib/backend"
+	"github.com/capstan-deploy/capstan/deploylib/console"
+	"github.com/capstan-deploy/capstan/deploylib/shell"
+)
+
+// The planner: consecutive standard tasks with no hook between them run as
+// one remote command per host, a script of steps (shell.Steps), and are
+// still reported task by task.
+//
+// Every remote command costs at least one network round trip, so a deploy
+// of eleven commands per host pays eleven; planned, a repeat deploy pays
+// four: [git:check, deploy:check:directories, deploy:lock],
+// [deploy:set_previous_revision ... deploy:symlink:linked_dirs],
+// [deploy:symlink:release], [deploy:cleanup, deploy:log_revision, the
+// lock's release]. What separates them:
+//   - a hook (Before, After, Append) on any task on the way: it runs where
+//     it always ran, after the tasks before it ended on every host and
+//     before any task after it started anywhere;
+//   - a task without a plan (the switch of current, which is all or
+//     nothing across hosts and so a barrier between hosts; the health
+//     check; upload steps; a team's own tasks);
+//   - a task that needs what an earlier task of the same script answers
+//     (deploy:new_release_path needs the releases the lock listed).
+//
+// When the flow reaches the first task of such a run, the engine builds
+// every host's script from the tasks' steps, sends them, and reports the
+// first task once every host has run its step (or stopped); each later
+// task is reported when the flow reaches it, as if it had run then: its
+// console line, each host's command with its output, ✔ or ✘ and duration,
+// the same lines in the log file, which also keeps every script as sent.
+// A step that fails ends its host's script; the task whose step failed
+// fails, naming the host, and the tasks after it are not reported as run.
+// Other hosts may have run further: what those steps did is recorded
+// (settle), so that the failure handling (deploy:failed, the lock's
+// release) knows it.
+//
+// Not planned: a dry run (each command is shown on its own), and tasks
+// invoked by hand or as hooks.
+
+// A step is one task's part of a script: its command on each host, and
+// what to make of the answers, as the task does when it runs on its own.
+type step struct {
+	task *Task // nil for the lock's release that ends a run (releaseStep)
+	// local does the task's work on this machine; it runs while the
+	// script is built, and its task has no command.
+	local func(ctx context.Context) error
+	// cmd is the command for h; ok false when h has nothing to do.
+	cmd func(h *Host) (c shell.Command, ok bool)
+	// opts says how the command is shown (hidden, captured).
+	opts runOpts
+	// done reads h's answer (out untrimmed; err a *CommandError), as the
+	// task's On block does; its error fails h.
+	done func(ctx context.Context, h *Host, out string, err error) error
+	// finish runs once every host is done, with their errors joined.
+	finish func(ctx context.Context, err error) error
+	// sending is called just before a script holding the step goes to
+	// h; unsent when the script certainly stopped before the step.
+	sending, unsent func(h *Host)
+	// settle records what the step did on h when the flow stopped before
+	// reporting it.
+	settle func(h *Host, out string, err error)
+	// ordered: the script runs on the first host by name, alone, before
+	// the others; they run it only when proceed says so of that host's
+	// answer to this step (the lock).
+	ordered bool
+	proceed func(out string, err error) bool
+	// needsTurn: h's script waits for one of turns slots (the fetches
+	// Git.MaxConcurrent allows at once).
+	needsTurn func(h *Host) bool
+	turns     int
+	// last: no step may follow it in a script (its done runs commands).
+	last bool
+	// gate stops h's script after the step when its answer fails it: it
+	// must fail exactly where done fails on the answer alone.
+	gate shell.Gate
+}
+
+// stepBuilder returns t's step as a member of seg, or false when t cannot
+// join seg (it needs what a step of seg answers) or must run on its own.
+type stepBuilder func(ctx context.Context, r *Run, seg *segment) (*step, bool)
+
+// planner is a run's planning state.
+type planner struct {
+	mu     sync.Mutex
+	flat   []*Task // the root's flow: tasks with an action, nil for a hook
+	built  bool
+	cursor int      // where in flat the flow is
+	seg    *segment // the script being reported, nil when none
+	count  int      // scripts built, for their tokens
+}
+
+type byHandKey struct{}
+
+// byHand marks ctx as that of a task invoked by hand (Invoke, Reinvoke) or
+// as a hook: its tasks run as they always did, one command at a time, so
+// that nothing after the hook's own position starts early.
+func byHand(ctx context.Context) context.Context { return context.WithValue(ctx, byHandKey{}, true) }
+
+// hooked says whether t has hooks before it, and after it (appended steps
+// or after hooks): the one place the planner asks the hook registry.
+func (r *Run) hooked(t *Task) (before, after bool) {
+	b, appended, a := r.setup.hooks.on(t)
+	return len(b) > 0, len(appended)+len(a) > 0
+}
+
+// flatten appends t's flow to out: tasks with an action in the order
+// invoke runs them, and nil where a hook runs.
+func (r *Run) flatten(t *Task, seen map[*Task]bool, out []*Task) []*Task {
+	if seen[t] {
+		return out // a task runs once per run
+	}
+	seen[t] = true
+	before, after := r.hooked(t)
+	if before {
+		out = append(out, nil)
+	}
+	if t.steps != nil {
+		for _, s := range t.steps(r.Config) {
+			out = r.flatten(s, seen, out)
+		}
+	}
+	if t.action != nil {
+		out = append(out, t)
+	}
+	if after {
+		out = append(out, nil)
+	}
+	return out
+}
+
+// act runs t's action, as part of a script when t is planned.
+func (r *Run) act(ctx context.Context, t *Task) error {
+	p := &r.plan
+	p.mu.Lock()
+	seg := p.seg
+	p.mu.Unlock()
+	if seg != nil {
+		if seg.has(t) {
+			return seg.report(ctx, t)
+		}
+		r.endPlan() // the flow left the script: should not happen
+	}
+	if seg := r.buildSegment(ctx, t); seg != nil {
+		return seg.report(ctx, t)
+	}
+	return t.action(ctx)
+}
+
+// endPlan waits for the script under way, if any, and records what its
+// unreported steps did.
+func (r *Run) endPlan() {
+	p := &r.plan
+	p.mu.Lock()
+	seg := p.seg
+	p.seg = nil
+	p.mu.Unlock()
+	if seg != nil {
+		seg.abandon()
+	}
+}
+
+// buildSegment builds and starts the script that begins with t, when the
+// flow is at t and at least one task after it can join it.
+func (r *Run) buildSegment(ctx context.Context, t *Task) *segment {
+	if r.dryRun || r.root == nil || ctx.Value(byHandKey{}) != nil {
+		return nil
+	}
+	p := &r.plan
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.built {
+		p.flat, p.built = r.flatten(r.root, map[*Task]bool{}, nil), true
+	}
+	// t must be the next task of the flow, past those that ran already.
+	j := -1
+	for k := p.cursor; k < len(p.flat); k++ {
+		if p.flat[k] == t {
+			j = k
+			break
+		}
+		if p.flat[k] != nil && !r.wasInvoked(p.flat[k]) {
+			break
+		}
+	}
+	if j < 0 {
+		return nil
+	}
+	p.cursor = j + 1
+	p.count++
+	seg := &segment{r: r, token: r.ID + "-" + strconv.Itoa(p.count), ended: make(chan struct{})}
+	seg.cond = sync.NewCond(&seg.mu)
+	seg.hosts, _ = ReleaseHosts()(r)
+	atEnd := true
+	for k := j; k < len(p.flat); k++ {
+		task := p.flat[k]
+		build := plans[task]
+		if task == nil || build == nil || (k > j && r.wasInvoked(task)) {
+			atEnd = false
+			break
+		}
+		s, ok := build(ctx, r, seg)
+		if !ok {
+			atEnd = false
+			break
+		}
+		s.task = task
+		seg.steps = append(seg.steps, s)
+		seg.localErr = append(seg.localErr, nil)
+		if s.local != nil {
+			if err := s.local(ctx); err != nil {
+				seg.localErr[len(seg.localErr)-1] = err
+				atEnd = false
+				break
+			}
+		}
+		if s.last {
+			atEnd = false
+			break
+		}
+	}
+	if atEnd && r.root != Lock && (seg.has(Lock) || r.holdsLockSomewhere()) {
+		// Nothing runs after the last task: the lock's release joins it.
+		seg.steps = append(seg.steps, r.releaseStep(seg))
+		seg.localErr = append(seg.localErr, nil)
+	}
+	if len(seg.steps) == 0 || len(seg.steps) == 1 && seg.steps[0].local == nil {
+		return nil // one task alone runs as it always did
+	}
+	p.cursor = j + len(seg.steps)
+	p.seg = seg
+	seg.start(ctx)
+	return seg
+}
+
+// holdsLockSomewhere reports whether the lock command was sent to a host.
+func (r *Run) holdsLockSomewhere() bool {
+	sent, _ := r.lockHosts()
+	return len(sent) > 0
+}
+
+func (r *Run) wasInvoked(t *Task) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.invoked[t]
+}
+
+// segment is a run of steps sent as one script per host.
+type segment struct {
+	r        *Run
+	token    string
+	steps    []*step
+	localErr []error
+	hosts    []*Host
+
+	mu    sync.Mutex
+	cond  *sync.Cond
+	runs  map[*Host]*hostRun
+	next  int           // the first step not reported yet
+	ended chan struct{} // closed once every host's script ended
+}
+
+// hostRun is one host's script and its answers.
+type hostRun struct {
+	built bool // its script is built: res says which steps it has
+	ended bool
+	gated bool // a step's gate stopped the script
+	res   []stepResult
+}
+
+// stepResult is how one step went on one host.
+type stepResult struct {
+	included bool // the host's script has the step
+	ran      bool // it started (then it has an answer, or an error)
+	noExec   bool // it never reached the host (dial failed, interrupted)
+	outDone  bool // its marker came on standard output
+	errDone  bool // and on standard error
+	cmd      string
+	shown    string
+	out      []byte
+	errOut   []byte
+	status   int
+	err      error // a *CommandError, or nil
+	took     time.Duration
+}
+
+func (seg *segment) has(t *Task) bool {
+	for _, s := range seg.steps {
+		if s.task == t {
+			return true
+		}
+	}
+	return false
+}
+
+// start sends every host's script.
+func (seg *segment) start(ctx context.Context) {
+	seg.runs = map[*Host]*hostRun{}
+	for _, h := range seg.hosts {
+		seg.runs[h] = &hostRun{res: make([]stepResult, len(seg.steps))}
+	}
+	ordered := -1
+	turns := 0
+	var needsTurn []func(*Host) bool
+	for k, s := range seg.steps {
+		if s.ordered && ordered < 0 {
+			ordered = k
+		}
+		if s.needsTurn != nil {
+			needsTurn = append(needsTurn, s.needsTurn)
+			turns = max(turns, s.turns)
+		}
+	}
+	var slots chan struct{}
+	if turns > 0 {
+		slots = make(chan struct{}, turns)
+	}
+	run := func(h *Host, upto int) {
+		if slots != nil && slices.ContainsFunc(needsTurn, func(f func(*Host) bool) bool { return f(h) }) {
+			select {
+			case slots <- struct{}{}:
+				defer func() { <-slots }()
+			case <-ctx.Done():
+			}
+		}
+		seg.runHost(ctx, h, upto)
+	}
+	all := func(hosts []*Host, upto int) {
+		var wg sync.WaitGroup
+		for _, h := range hosts {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				run(h, upto)
+			}()
+		}
+		wg.Wait()
+	}
+	go func() {
+		defer close(seg.ended)
+		upto := len(seg.steps)
+		if !seg.connected(ctx) {
+			// A host cannot be reached: its first step fails there, and no
+			// host goes past that step, as when each task ran on its own.
+			upto = slices.IndexFunc(seg.steps, func(s *step) bool { return s.cmd != nil }) + 1
+			if upto == 0 {
+				upto = len(seg.steps)
+			}
+			all(seg.hosts, upto)
+			return
+		}
+		if ordered < 0 || len(seg.hosts) < 2 {
+			all(seg.hosts, len(seg.steps))
+			return
+		}
+		// Of two runs over the same hosts, the first host's lock decides
+		// (lock.go): the others follow only once it is taken there.
+		hosts := slices.Clone(seg.hosts)
+		slices.SortStableFunc(hosts, func(a, b *Host) int { return strings.Compare(a.Server.Host, b.Server.Host) })
+		run(hosts[0], len(seg.steps))
+		rest, upto := hosts[1:], len(seg.steps)
+		seg.mu.Lock()
+		res := seg.runs[hosts[0]].res[ordered]
+		seg.mu.Unlock()
+		switch {
+		case !res.included: // it held the lock already: nothing to decide
+		case res.ran && res.err == nil && seg.steps[ordered].proceed(string(res.out), nil):
+		case !res.ran:
+			// A check before the lock failed there: the others still
+			// report their checks, and take no lock.
+			upto = ordered
+		default:
+			rest = nil
+		}
+		if rest == nil {
+			seg.mu.Lock()
+			for _, h := range hosts[1:] {
+				seg.runs[h].ended = true
+			}
+			seg.cond.Broadcast()
+			seg.mu.Unlock()
+			return
+		}
+		all(rest, upto)
+	}()
+}
+
+// connected waits for every host's connection (dialed as the run
+// started) and reports whether all are up.
+func (seg *segment) connected(ctx context.Context) bool {
+	errs := make([]error, len(seg.hosts))
+	var wg sync.WaitGroup
+	for i, h := range seg.hosts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = seg.r.conn(ctx, h)
+		}()
+	}
+	wg.Wait()
+	return !slices.ContainsFunc(errs, func(err error) bool { return err != nil })
+}
+
+// runHost runs steps [0, upto) on h as one script.
+func (seg *segment) runHost(ctx context.Context, h *Host, upto int) {
+	r := seg.r
+	hr := seg.runs[h]
+	defer func() {
+		seg.mu.Lock()
+		hr.ended = true
+		seg.cond.Broadcast()
+		seg.mu.Unlock()
+	}()
+	var cmds []shell.Step
+	var idx []int
+	seg.mu.Lock()
+	for k, s := range seg.steps[:upto] {
+		if s.cmd == nil {
+			continue
+		}
+		c, ok := s.cmd(h)
+		if !ok {
+			continue
+		}
+		c = h.wrap(c)
+		res := &hr.res[k]
+		res.included, res.cmd = true, c.String()
+		if c.HasDisplay() {
+			res.shown = c.Display()
+		}
+		cmds = append(cmds, shell.Step{Cmd: c, Gate: s.gate})
+		idx = append(idx, k)
+	}
+	hr.built = true
+	seg.mu.Unlock()
+	if len(cmds) == 0 {
+		return
+	}
+	fail := func(err error) {
+		seg.mu.Lock()
+		defer seg.mu.Unlock()
+		res := &hr.res[idx[0]]
+		res.ran, res.noExec = true, true
+		res.err = &CommandError{Host: h.String(), Command: redact(res.cmd), Status: -1, Err: err}
+	}
+	if err := ctx.Err(); err != nil {
+		fail(err)
+		return
+	}
+	conn, err := r.conn(ctx, h)
+	if err != nil {
+		fail(&ConnectError{Host: h.String(), Err: err})
+		return
+	}
+	for _, k := range idx {
+		if s := seg.steps[k]; s.sending != nil {
+			s.sending(h)
+		}
+	}
+	script := shell.Steps(seg.token, cmds...)
+	var names []string
+	for _, k := range idx {
+		names = append(names, seg.stepName(k))
+	}
+	r.console.Log("DEBUG", fmt.Sprintf("Sending to %s as one remote command, %d steps (%s), each reported below with its task:\n%s",
+		h, len(cmds), strings.Join(names, ", "), script))
+	rctx := ctx
+	if t := r.Config.CommandTimeout; t > 0 {
+		var cancel context.CancelFunc
+		rctx, cancel = context.WithTimeout(ctx, t*time.Duration(len(cmds)))
+		defer cancel()
+	}
+	sent := r.now()
+	last := sent
+	mark := func(n, status int, part []byte, stderr bool) {
+		seg.mu.Lock()
+		defer seg.mu.Unlock()
+		if n == 0 && !stderr {
+			hr.gated = true
+			return
+		}
+		if n < 1 || n > len(idx) {
+			return
+		}
+		res := &hr.res[idx[n-1]]
+		res.ran, res.status = true, status
+		if stderr {
+			res.errOut, res.errDone = part, true
+		} else {
+			res.out, res.outDone = part, true
+			now := r.now()
+			res.took, last = now.Sub(last), now
+		}
+		if res.outDone && res.errDone && status != 0 {
+			res.err = seg.commandError(h, res, &backend.ExitError{Status: status}, status)
+		}
+		seg.cond.Broadcast()
+	}
+	prefix := []byte(shell.StepMarkerPrefix(seg.token))
+	stdout := &stepSplitter{prefix: prefix, mark: func(n, s int, p []byte) { mark(n, s, p, false) }}
+	stderr := &stepSplitter{prefix: prefix, mark: func(n, s int, p []byte) { mark(n, s, p, true) }}
+	err = conn.Run(rctx, script, backend.Stdio{Stdout: stdout, Stderr: stderr})
+
+	seg.mu.Lock()
+	defer seg.mu.Unlock()
+	stopped := false // an earlier step failed: the rest never started
+	for _, k := range idx {
+		res := &hr.res[k]
+		switch {
+		case stopped || (hr.gated && !res.ran):
+			// An earlier step failed, or its gate stopped the script:
+			// this one never started.
+			stopped = true
+			if s := seg.steps[k]; s.unsent != nil {
+				s.unsent(h)
+			}
+			continue
+		case res.outDone:
+			if res.status != 0 {
+				if res.err == nil {
+					res.err = seg.commandError(h, res, &backend.ExitError{Status: res.status}, res.status)
+				}
+				stopped = true
+			}
+			continue
+		}
+		// The script ended during this step: how, the backend says.
+		res.ran = true
+		res.out = append(res.out, stdout.buf...)
+		if !res.errDone {
+			res.errOut = append(res.errOut, stderr.buf...)
+		}
+		res.took = r.now().Sub(last)
+		status := -1
+		cause := err
+		var ee *backend.ExitError
+		switch {
+		case cause == nil:
+			cause = errors.New("the script ended before this step reported its end")
+		case ctx.Err() == nil && errors.Is(rctx.Err(), context.DeadlineExceeded):
+			cause = &TimeoutError{After: r.Config.CommandTimeout * time.Duration(len(cmds)), Err: cause}
+		case errors.As(cause, &ee):
+			status = ee.Status
+		}
+		res.status = status
+		res.err = seg.commandError(h, res, cause, status)
+		// The steps after it may have run or not: what was recorded as
+		// they were sent stays.
+		break
+	}
+}
+
+func (seg *segment) stepName(k int) string {
+	if t := seg.steps[k].task; t != nil {
+		return t.name
+	}
+	return "the lock's release"
+}
+
+// commandError is the *CommandError of a step, as runCommand makes it.
+func (seg *segment) commandError(h *Host, res *stepResult, err error, status int) error {
+	var tail bytes.Buffer
+	(&tailBuffer{max: stderrTail, buf: &tail}).Write(res.errOut)
+	return &CommandError{Host: h.String(), Command: redact(res.cmd), Status: status, Stderr: console.Sanitize(redact(tail.String())), Err: err}
+}
+
+// complete reports whether step k is over on every host: the host's
+// script ended, or does not have the step, or said where it ended.
+func (seg *segment) complete(k int) bool {
+	for _, h := range seg.hosts {
+		hr := seg.runs[h]
+		res := hr.res[k]
+		if !hr.ended && !(hr.built && !res.included) && !(res.outDone && res.errDone) {
+			return false
+		}
+	}
+	return true
+}
+
+// report reports t's step, once every host has run it, as t would have
+// reported running on its own.
+func (seg *segment) report(ctx context.Context, t *Task) error {
+	k := slices.IndexFunc(seg.steps, func(s *step) bool { return s.task == t })
+	err := seg.reportStep(ctx, k)
+	// The lock's release that ends the run is reported with the last task.
+	for err == nil && k+1 < len(seg.steps) && seg.steps[k+1].task == nil {
+		k++
+		err = seg.reportStep(ctx, k)
+	}
+	seg.mu.Lock()
+	seg.next = k + 1
+	over := seg.next == len(seg.steps)
+	seg.mu.Unlock()
+	if err != nil || over {
+		r := seg.r
+		r.plan.mu.Lock()
+		if r.plan.seg == seg {
+			r.plan.seg = nil
+		}
+		r.plan.mu.Unlock()
+		seg.abandon()
+	}
+	return err
+}
+
+func (seg *segment) reportStep(ctx context.Context, k int) error {
+	r, s := seg.r, seg.steps[k]
+	if s.local != nil {
+		return seg.localErr[k]
+	}
+	seg.mu.Lock()
+	for !seg.complete(k) {
+		seg.cond.Wait()
+	}
+	results := make([]stepResult, len(seg.hosts))
+	for i, h := range seg.hosts {
+		results[i] = seg.runs[h].res[k]
+	}
+	seg.mu.Unlock()
+	kind := console.Execute
+	switch {
+	case s.opts.hidden && s.opts.capture:
+		kind = console.Capture
+	case s.opts.hidden:
+		kind = console.Test
+	}
+	errs := make([]error, len(seg.hosts))
+	for i, h := range seg.hosts {
+		res := results[i]
+		if !res.ran {
+			continue
+		}
+		if !res.noExec {
+			ex := r.console.Start(h.String(), res.cmd, console.ExecOptions{Kind: kind, Shown: res.shown})
+			ex.Stdout().Write(res.out)
+			ex.Stderr().Write(res.errOut)
+			ex.EndAfter(res.took, errorOf(res.err), res.status)
+		}
+		if s.done == nil {
+			continue
+		}
+		err := s.done(ctx, h, string(res.out), res.err)
+		if err == nil && res.err == nil && !s.gate.IsZero() && !s.gate.Passes(string(res.out)) {
+			// The gate stopped the script: the steps after it did not run.
+			err = fmt.Errorf("%s stopped the script on this host, yet reported no error", seg.stepName(k))
+		}
+		if err != nil {
+			errs[i] = hostError(h, err)
+			showHostError(ctx, r, h, err)
+		}
+	}
+	err := joinHostErrors(errs...)
+	if s.finish != nil {
+		err = s.finish(ctx, err)
+	}
+	return err
+}
+
+// errorOf is the cause of a step's failure, as the console shows it.
+func errorOf(err error) error {
+	var ce *CommandError
+	if errors.As(err, &ce) {
+		return ce.Err
+	}
+	return err
+}
+
+// abandon waits for every host's script to end and records what the
+// steps not reported did.
+func (seg *segment) abandon() {
+	<-seg.ended
+	seg.mu.Lock()
+	defer seg.mu.Unlock()
+	for k := seg.next; k < len(seg.steps); k++ {
+		s := seg.steps[k]
+		if s.settle == nil {
+			continue
+		}
+		for _, h := range seg.hosts {
+			if res := seg.runs[h].res[k]; res.ran {
+				s.settle(h, string(res.out), res.err)
+			}
+		}
+	}
+	seg.next = len(seg.steps)
+}
+
+// stepSplitter cuts a script's output stream at the markers of its steps
+// (shell.StepMarker), handing each step's part to mark.
+type stepSplitter struct {
+	prefix []byte
+	mark   func(n, status int, part []byte)
+	buf    []byte
+}
+
+func (s *stepSplitter) Write(p []byte) (int, error) {
+	s.buf = append(s.buf, p...)
+	from := 0
+	for {
+		i := bytes.Index(s.buf[from:], s.prefix)
+		if i < 0 {
+			break
+		}
+		i += from
+		rest := s.buf[i+len(s.prefix):]
+		j := bytes.IndexByte(rest, '\n')
+		if j < 0 {
+			break
+		}
+		f := strings.Fields(string(rest[:j]))
+		var n, status int
+		var err1, err2 error
+		if len(f) == 2 {
+			n, err1 = strconv.Atoi(f[0])
+			status, err2 = strconv.Atoi(f[1])
+		}
+		if len(f) != 2 || err1 != nil || err2 != nil {
+			from = i + 1 // not a marker after all
+			continue
+		}
+		s.mark(n, status, append([]byte(nil), s.buf[:i]...))
+		s.buf = append(s.buf[:0:0], rest[j+1:]...)
+		from = 0
+	}
+	if over := len(s.buf) - MaxCapture; over > 0 {
+		// A step that never stops printing: keep what a marker needs.
+		s.buf = append(s.buf[:0:0], s.buf[len(s.buf)-len(s.prefix)-48:]...)
+	}
+	return len(p), nil
+}

@@ -1,0 +1,100 @@
+package shell
+
+import (
+	"bytes"
+	"errors"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+func TestStepsString(t *testing.T) {
+	c := Steps("run1-ab", Step{Cmd: New("echo", "a b")}, Step{Cmd: New("true").In("/tmp")})
+	want := "echo 'a b'\n" +
+		`capstan_s=$?; printf '\n%s%s %s %s\n' capstan-step: run1-ab 1 "$capstan_s"; printf '\n%s%s %s %s\n' capstan-step: run1-ab 1 "$capstan_s" >&2; [ "$capstan_s" -eq 0 ] || exit "$capstan_s"` + "\n" +
+		"( cd /tmp && true )\n" +
+		`capstan_s=$?; printf '\n%s%s %s %s\n' capstan-step: run1-ab 2 "$capstan_s"; printf '\n%s%s %s %s\n' capstan-step: run1-ab 2 "$capstan_s" >&2; [ "$capstan_s" -eq 0 ] || exit "$capstan_s"`
+	if got := c.String(); got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+	if strings.Contains(c.String(), "capstan-step:run1-ab") {
+		t.Error("the script holds its own marker")
+	}
+	tok, cmds := c.StepList()
+	if tok != "run1-ab" || len(cmds) != 2 || cmds[0].Cmd.String() != "echo 'a b'" {
+		t.Errorf("StepList = %q, %v", tok, cmds)
+	}
+	if tok, cmds := New("true").StepList(); tok != "" || cmds != nil {
+		t.Errorf("StepList of a plain command = %q, %v", tok, cmds)
+	}
+}
+
+// TestStepsRun runs scripts with /bin/sh: the markers follow each step's
+// output on both streams, a step's cd stays in it, and the first failure
+// ends the script with its status.
+func TestStepsRun(t *testing.T) {
+	c := Steps("t0k",
+		Step{Cmd: Raw("cd / && printf 'no newline'")},
+		Step{Cmd: New("pwd").And(New("echo", "err").ToStderr())},
+		Step{Cmd: New("sh", "-c", "exit 3")},
+		Step{Cmd: New("echo", "never")},
+	)
+	cmd := exec.Command("/bin/sh", "-c", c.String())
+	cmd.Dir = "/usr"
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 3 {
+		t.Fatalf("exit: %v, want status 3", err)
+	}
+	wantOut := "no newline" + StepMarker("t0k", 1, 0) + "/usr\n" + StepMarker("t0k", 2, 0) + StepMarker("t0k", 3, 3)
+	if out.String() != wantOut {
+		t.Errorf("stdout %q, want %q", out.String(), wantOut)
+	}
+	wantErr := StepMarker("t0k", 1, 0) + "err\n" + StepMarker("t0k", 2, 0) + StepMarker("t0k", 3, 3)
+	if errb.String() != wantErr {
+		t.Errorf("stderr %q, want %q", errb.String(), wantErr)
+	}
+}
+
+// TestStepsGate: a gate that fails stops the script after its step, with
+// status 0 and the marker of step 0; its step's output is kept whole.
+func TestStepsGate(t *testing.T) {
+	gate := Gate{NonEmpty: true, RejectLines: []string{"current-is-directory"}, RejectPrefixes: []string{"missing ."}}
+	for _, tt := range []struct {
+		name, out string
+		passes    bool
+	}{
+		{"passes", "fine\nmissing x\n\n", true},
+		{"empty", " \n\n", false},
+		{"line", "a\ncurrent-is-directory\n", false},
+		{"prefix, dot taken literally", "missing .env\n", false},
+		{"no newline at the end", "ok", true},
+	} {
+		if got := gate.Passes(tt.out); got != tt.passes {
+			t.Errorf("%s: Passes = %v", tt.name, got)
+		}
+		c := Steps("g", Step{Cmd: New("printf", "%s", tt.out), Gate: gate}, Step{Cmd: New("echo", "next")})
+		out, err := exec.Command("/bin/sh", "-c", c.String()).Output()
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		want := tt.out + StepMarker("g", 1, 0)
+		if tt.passes {
+			want += "next\n" + StepMarker("g", 2, 0)
+		} else {
+			want += StepMarker("g", 0, 0)
+		}
+		if string(out) != want {
+			t.Errorf("%s: stdout %q, want %q", tt.name, out, want)
+		}
+	}
+	// A gated step that fails fails the script, as any step does.
+	c := Steps("g", Step{Cmd: New("sh", "-c", "echo out; exit 4"), Gate: gate}, Step{Cmd: New("echo", "next")})
+	out, err := exec.Command("/bin/sh", "-c", c.String()).Output()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 4 || string(out) != "out\n"+StepMarker("g", 1, 4) {
+		t.Errorf("failing gated step: %v %q", err, out)
+	}
+}
