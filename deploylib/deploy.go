@@ -47,13 +47,13 @@ func (r *Run) checkDirectoriesResult(h *Host, out string) error {
 	for _, line := range strings.Split(out, "\n") {
 		switch {
 		case line == remote.MirrorExists:
-			st.mirrorExists = true
+			st.learned.mirrorExists = true
 		case line == remote.CurrentIsDirectory:
 			return fmt.Errorf("%s is a directory, not a symlink; move it away before deploying (nothing was changed)", r.CurrentPath())
 		case strings.HasPrefix(line, remote.MissingPrefix):
 			missing = append(missing, path.Join(r.SharedPath(), strings.TrimPrefix(line, remote.MissingPrefix)))
 		case strings.HasPrefix(line, remote.MirrorAtPrefix):
-			st.mirrorAt = strings.TrimSpace(strings.TrimPrefix(line, remote.MirrorAtPrefix))
+			st.learned.mirrorAt = strings.TrimSpace(strings.TrimPrefix(line, remote.MirrorAtPrefix))
 		}
 	}
 	if len(missing) > 0 {
@@ -67,7 +67,7 @@ func setPreviousRevision(ctx context.Context) error {
 	cmd := r.layout().PreviousRevision()
 	return On(ctx, ReleaseHosts(), func(ctx context.Context, h *Host) error {
 		st := r.hostState(h)
-		if st.previousKnown {
+		if st.learned.previousKnown {
 			return nil // deploy:lock read it, under the lock
 		}
 		out, err := h.CaptureCommand(ctx, cmd)
@@ -75,7 +75,7 @@ func setPreviousRevision(ctx context.Context) error {
 			return err
 		}
 		link, _, _ := strings.Cut(out, "\n")
-		st.previous = strings.TrimSpace(link)
+		st.learned.previous = strings.TrimSpace(link)
 		return nil
 	})
 }
@@ -91,7 +91,7 @@ func newReleasePath(ctx context.Context) error {
 	r := CurrentRun(ctx)
 	name := remote.ReleaseNameAt(r.Started)
 	for _, h := range r.hosts {
-		if newest := r.hostState(h).newestRelease; newest >= name {
+		if newest := r.hostState(h).learned.newestRelease; newest >= name {
 			name = remote.ReleaseNameAfter(newest)
 		}
 	}
@@ -111,7 +111,7 @@ func setCurrentRevision(ctx context.Context) error {
 	}
 	cmd := remote.WriteRevision(release, rev.Recorded(), rev.Time)
 	return On(ctx, ReleaseHosts(), func(ctx context.Context, h *Host) error {
-		if r.hostState(h).revisionWritten {
+		if r.hostState(h).learned.revisionWritten {
 			return nil // written with the release's files
 		}
 		return h.ExecuteCommand(ctx, cmd)
@@ -203,13 +203,13 @@ func (r *Run) switchBack(ctx context.Context) error {
 			}
 			st.switched = true
 		}
-		previous := st.previous
+		previous := st.learned.previous
 		if previous != "" && !path.IsAbs(previous) {
 			previous = path.Join(deployTo, previous) // a relative link, as readlink printed it
 		}
 		cmd := r.layout().Switch(previous, r.ID+"-back")
-		what := "switched back to " + st.previous
-		if st.previous == "" {
+		what := "switched back to " + st.learned.previous
+		if st.learned.previous == "" {
 			cmd = r.layout().RemoveCurrent()
 			what = "removed current again (there was no release before this run)"
 		}
@@ -299,10 +299,10 @@ func (r *Run) cleanupListed(ctx context.Context, h *Host, out string) error {
 // meanwhile) and refuses to remove the release current points at.
 func (r *Run) cleanupFromLock(h *Host) (cmd shell.Command, victims []string, known bool) {
 	st := r.hostState(h)
-	if st.listing == nil || r.dryRun || !st.switched {
+	if st.learned.listing == nil || r.dryRun || !st.switched {
 		return shell.Command{}, nil, false
 	}
-	victims = st.listing.Published(r.ReleaseName()).CleanupCandidates(r.Config.KeepReleases, r.ReleaseName())
+	victims = st.learned.listing.Published(r.ReleaseName()).CleanupCandidates(r.Config.KeepReleases, r.ReleaseName())
 	if len(victims) == 0 {
 		return shell.Command{}, nil, true
 	}

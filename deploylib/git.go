@@ -137,7 +137,7 @@ func gitClone(ctx context.Context) error {
 	g, _ := strategyAs[Git](r.Config.Strategy)
 	cmd := r.layout().GitClone(r.Config.RepoURL, g.ShallowClone)
 	return On(ctx, ReleaseHosts(), func(ctx context.Context, h *Host) error {
-		if r.hostState(h).mirrorExists {
+		if r.hostState(h).learned.mirrorExists {
 			return nil // deploy:check:directories saw repo/HEAD
 		}
 		return h.ExecuteCommand(ctx, cmd)
@@ -226,7 +226,7 @@ func gitCreateRelease(ctx context.Context) error {
 		if err := h.ExecuteCommand(ctx, cmd); err != nil {
 			return err
 		}
-		st.revisionWritten = true
+		st.learned.revisionWritten = true
 		return nil
 	})
 }

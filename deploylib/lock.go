@@ -315,7 +315,7 @@ func (r *Run) lockResult(h *Host, out string, err error) error {
 		return fmt.Errorf("taking the deploy lock: %w", err)
 	}
 	if r.dryRun {
-		st.locked, st.previousKnown = true, true
+		st.locked, st.learned.previousKnown = true, true
 		return nil
 	}
 	if i := strings.Index(out, remote.LockHeld); i >= 0 {
@@ -330,16 +330,16 @@ func (r *Run) lockResult(h *Host, out string, err error) error {
 	// reads it, still under the lock.
 	if i := strings.Index(out, remote.LockTaken); i >= 0 {
 		info := remote.ParseLockTaken(out[i+len(remote.LockTaken):])
-		st.previous, st.previousKnown = info.Previous, true
+		st.learned.previous, st.learned.previousKnown = info.Previous, true
 		for _, name := range info.Releases {
-			if name > st.newestRelease {
-				st.newestRelease = name
+			if name > st.learned.newestRelease {
+				st.learned.newestRelease = name
 			}
 		}
 		if info.Listed {
 			// What deploy:cleanup needs, read under the lock.
 			l := r.layout().LockListing(info)
-			st.listing = &l
+			st.learned.listing = &l
 		}
 	}
 	return nil

@@ -138,7 +138,7 @@ func planSetPreviousRevision(_ context.Context, r *Run, seg *segment) (*step, bo
 	cmd := r.layout().PreviousRevision()
 	return &step{
 		cmd: func(h *Host) (shell.Command, bool) {
-			return cmd, !r.hostState(h).previousKnown
+			return cmd, !r.hostState(h).learned.previousKnown
 		},
 		opts: captured,
 		done: func(_ context.Context, h *Host, out string, err error) error {
@@ -146,7 +146,7 @@ func planSetPreviousRevision(_ context.Context, r *Run, seg *segment) (*step, bo
 				return err
 			}
 			link, _, _ := strings.Cut(strings.TrimSpace(out), "\n")
-			r.hostState(h).previous = strings.TrimSpace(link)
+			r.hostState(h).learned.previous = strings.TrimSpace(link)
 			return nil
 		},
 	}, true
@@ -165,7 +165,7 @@ func planGitClone(_ context.Context, r *Run, seg *segment) (*step, bool) {
 	}
 	g, _ := strategyAs[Git](r.Config.Strategy)
 	cmd := r.layout().GitClone(r.Config.RepoURL, g.ShallowClone)
-	noMirror := func(h *Host) bool { return !r.hostState(h).mirrorExists }
+	noMirror := func(h *Host) bool { return !r.hostState(h).learned.mirrorExists }
 	return &step{
 		cmd: func(h *Host) (shell.Command, bool) {
 			return cmd, noMirror(h)
@@ -202,7 +202,7 @@ func planGitUpdate(_ context.Context, r *Run, seg *segment) (*step, bool) {
 		// A host whose mirror is at the pinned revision fetches nothing.
 		needsTurn: func(h *Host) bool {
 			pin := r.pinnedRevision()
-			return pin == "" || r.hostState(h).mirrorAt != pin
+			return pin == "" || r.hostState(h).learned.mirrorAt != pin
 		},
 		turns: g.maxConcurrent(),
 	}, true
@@ -233,12 +233,12 @@ func planGitCreateRelease(_ context.Context, r *Run, seg *segment) (*step, bool)
 			if err != nil {
 				return err
 			}
-			r.hostState(h).revisionWritten = true
+			r.hostState(h).learned.revisionWritten = true
 			return nil
 		},
 		settle: func(h *Host, _ string, err error) {
 			if err == nil {
-				r.hostState(h).revisionWritten = true
+				r.hostState(h).learned.revisionWritten = true
 			}
 		},
 	}, true
@@ -256,7 +256,7 @@ func planSetCurrentRevision(_ context.Context, r *Run, seg *segment) (*step, boo
 	cmd := remote.WriteRevision(release, rev.Recorded(), rev.Time)
 	return &step{
 		cmd: func(h *Host) (shell.Command, bool) {
-			return cmd, !r.hostState(h).revisionWritten
+			return cmd, !r.hostState(h).learned.revisionWritten
 		},
 		done: failure,
 	}, true

@@ -28,7 +28,7 @@ func (r *Run) hostReport() []string {
 			continue
 		}
 		st := r.state[h]
-		prev := st.previous
+		prev := st.learned.previous
 		if prev == "" {
 			prev = "(no release)"
 		}

@@ -71,38 +71,52 @@ type Run struct {
 
 // hostState is what the engine tracks per host during a run.
 type hostState struct {
-	conn     backend.Conn
-	dialErr  error
-	dialOnce sync.Once
-	created  bool   // this run created the release directory on the host
-	previous string // the release current pointed at before publishing
-	// previousKnown: deploy:lock read previous under the lock, so
-	// deploy:set_previous_revision needs no command of its own.
+	conn       backend.Conn
+	dialErr    error
+	dialOnce   sync.Once
+	created    bool      // this run created the release directory on the host
+	learned    hostFacts // what earlier tasks of the run learned about the host
+	switched   bool      // current points at this run's release
+	rolledFrom string    // the release a rollback moves current away from
+	removing   []string  // old releases whose removal was sent and has not reported back
+
+	locked       bool   // this run holds the deploy lock on the host (lock.go)
+	lockSent     bool   // the command taking the lock was sent to the host
+	switchTried  bool   // the switch of current was sent to the host
+	switchedBack bool   // current was put back on previous after a failure
+	unknown      string // why the host's current is unknown after a failure
+}
+
+// hostFacts is what a task of the run learned about a host that a later
+// task uses instead of asking the host again: each fact names the task
+// that learns it and the tasks that use it, in the order the flows
+// (tasks.go) run them. A task that finds a fact unknown (run on its own,
+// or after a host answered nothing) asks the host itself, so the facts
+// save round trips and never change what a task decides.
+type hostFacts struct {
+	// previous is the release current pointed at before the run.
+	// deploy:lock reads it under the lock (previousKnown), else
+	// deploy:set_previous_revision does; the switch back after a failure
+	// and the host report use it.
+	previous      string
 	previousKnown bool
-	// revisionWritten: the release's REVISION and REVISION_TIME were
-	// written with its files, so deploy:set_current_revision has no work.
-	revisionWritten bool
 	// mirrorExists: deploy:check:directories found the git mirror, so
-	// git:clone has nothing to do.
+	// git:clone skips the host.
 	mirrorExists bool
 	// mirrorAt is the commit the branch was at in the mirror before the
-	// run fetched, "" when unknown (deploy:check:directories).
+	// run fetched, "" when unknown (deploy:check:directories); git:update
+	// fetches only where it lacks the pinned revision.
 	mirrorAt string
-	// listing is what releases/ held when the lock was taken, nil when
-	// the lock's answer did not say (deploy:cleanup then lists them).
-	listing    *remote.Listing
-	switched   bool     // current points at this run's release
-	rolledFrom string   // the release a rollback moves current away from
-	removing   []string // old releases whose removal was sent and has not reported back
-
-	locked   bool // this run holds the deploy lock on the host (lock.go)
-	lockSent bool // the command taking the lock was sent to the host
-	// newestRelease is the last release name in releases/, read under the
-	// lock: a new release is named after it.
+	// listing is what releases/ held when deploy:lock took the lock, nil
+	// when its answer did not say; deploy:cleanup then lists them itself.
+	listing *remote.Listing
+	// newestRelease is the last release name in releases/, read by
+	// deploy:lock; deploy:new_release_path names the release after it.
 	newestRelease string
-	switchTried   bool   // the switch of current was sent to the host
-	switchedBack  bool   // current was put back on previous after a failure
-	unknown       string // why the host's current is unknown after a failure
+	// revisionWritten: the strategy's create_release task wrote REVISION
+	// and REVISION_TIME with the release's files, so
+	// deploy:set_current_revision has nothing to do on the host.
+	revisionWritten bool
 }
 
 // Revision is the commit being deployed.

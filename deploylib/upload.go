@@ -184,7 +184,7 @@ func uploadCreateRelease(ctx context.Context) error {
 		if err := h.Stream(ctx, cmd, io.NewSectionReader(tmp, 0, size)); err != nil {
 			return err
 		}
-		st.revisionWritten = true
+		st.learned.revisionWritten = true
 		return nil
 	})
 }
