@@ -188,6 +188,9 @@ func TestFloorScriptDeploys(t *testing.T) {
 	if err != nil || cur != filepath.Join(deployTo, "releases", "20260101000002") {
 		t.Fatalf("current -> %q, %v", cur, err)
 	}
+	if _, err := os.Stat(filepath.Join(cur, "tmp", "restart.txt")); err != nil {
+		t.Errorf("the floor's restart hook did not run: %v", err)
+	}
 	for _, f := range []string{"README", "REVISION", "REVISION_TIME", "config/secrets.yml", "log", "tmp/pids"} {
 		if _, err := os.Stat(filepath.Join(cur, f)); err != nil {
 			t.Error(err)

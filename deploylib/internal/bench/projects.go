@@ -74,9 +74,21 @@ func teamGoMod(capstanGoMod []byte, repoRoot string) ([]byte, error) {
 	return out, nil
 }
 
+// The hooks every tool's deploy runs, as real teams hang them: a check of
+// the servers before deploy:check, a step in the new release after
+// deploy:updated (a migration, say) on the app hosts, and a restart after
+// deploy:published (Passenger's tmp/restart.txt) on every host. Each runs
+// one command per host.
+const (
+	hookCheck   = "test -w <deploy_to>, on every host, before deploy:check"
+	hookUpdated = "test -f REVISION in the release, on the app hosts, after deploy:updated"
+	hookRestart = "touch current/tmp/restart.txt, on every host, after deploy:published"
+)
+
 // teamMagefile is the benchmark's team project: the standard deploy,
-// configured like the Capistrano project, and a stage target "bench"
-// whose servers come from the environment.
+// configured like the Capistrano project, with the benchmark's three
+// hooks, and a stage target "bench" whose servers come from the
+// environment.
 func teamMagefile() string {
 	return fmt.Sprintf(`//go:build mage
 
@@ -86,7 +98,9 @@ func teamMagefile() string {
 package main
 
 import (
+	"context"
 	"os"
+	"path"
 	"strings"
 
 	"github.com/capstan-deploy/capstan/deploylib"
@@ -103,6 +117,30 @@ func init() {
 		KeepReleases: %d,
 		LinkedFiles:  %#v,
 		LinkedDirs:   %#v,
+	})
+	deploylib.Before(deploylib.Check, checkWritable)
+	deploylib.After(deploylib.Updated, migrate)
+	deploylib.After(deploylib.Published, restart)
+}
+
+// checkWritable checks that every host can write deploy_to.
+func checkWritable(ctx context.Context) error {
+	return deploylib.On(ctx, deploylib.All(), func(ctx context.Context, h *deploylib.Host) error {
+		return h.Execute(ctx, "test", "-w", deploylib.CurrentRun(ctx).Config.DeployTo)
+	})
+}
+
+// migrate stands for a step in the new release on the app hosts.
+func migrate(ctx context.Context) error {
+	return deploylib.On(ctx, deploylib.Roles("app"), func(ctx context.Context, h *deploylib.Host) error {
+		return h.Within(h.ReleasePath()).Execute(ctx, "test", "-f", "REVISION")
+	})
+}
+
+// restart restarts the application the way Passenger is told to.
+func restart(ctx context.Context) error {
+	return deploylib.On(ctx, deploylib.All(), func(ctx context.Context, h *deploylib.Host) error {
+		return h.Execute(ctx, "touch", path.Join(deploylib.CurrentRun(ctx).CurrentPath(), "tmp/restart.txt"))
 	})
 }
 
@@ -196,6 +234,28 @@ set :deploy_to, ENV.fetch(%s)
 set :linked_files, %s
 set :linked_dirs, %s
 set :keep_releases, %d
+
+# The benchmark's three hooks, as in the Capstan project.
+namespace :bench do
+  task :check_writable do
+    on roles(:all) do
+      execute :test, "-w", deploy_to
+    end
+  end
+  task :migrate do
+    on roles(:app) do
+      within(release_path) { execute :test, "-f", "REVISION" }
+    end
+  end
+  task :restart do
+    on roles(:all) do
+      execute :touch, current_path.join("tmp/restart.txt")
+    end
+  end
+end
+before "deploy:check", "bench:check_writable"
+after "deploy:updated", "bench:migrate"
+after "deploy:published", "bench:restart"
 `, rubyString(application), rubyString(envRepo), rubyString(branch), rubyString(envDeployTo),
 		rubyArray(linkedFiles), rubyArray(linkedDirs), keepReleases)
 }
@@ -326,7 +386,7 @@ func ensureLabTools(ctx context.Context, install bool, progress io.Writer) error
 // floorScript is the whole deploy of one host as one shell script: what
 // the standard flow does (directories, linked file check, mirror update,
 // archive of the branch's commit, REVISION, links, atomic switch, cleanup
-// and revisions.log) with no checks beyond set -e.
+// and revisions.log) and the three hooks, with no checks beyond set -e.
 func floorScript(deployTo, repo, release, user string) string {
 	q := shell.Quote
 	var b strings.Builder
@@ -334,6 +394,7 @@ func floorScript(deployTo, repo, release, user string) string {
 	d := deployTo
 	r := d + "/releases/" + release
 	w("set -e")
+	w("test -w %s", q(d)) // the check hook
 	dirs := []string{d + "/shared", d + "/releases"}
 	for _, ld := range linkedDirs {
 		dirs = append(dirs, d+"/shared/"+ld)
@@ -370,8 +431,10 @@ func floorScript(deployTo, repo, release, user string) string {
 	for _, n := range append(append([]string(nil), linkedFiles...), linkedDirs...) {
 		w("ln -s %s %s", q(d+"/shared/"+n), q(r+"/"+n))
 	}
+	w("(cd %s && test -f REVISION)", q(r)) // the hook after deploy:updated
 	w("ln -s %s %s", q(r), q(d+"/releases/current"))
 	w("mv %s %s", q(d+"/releases/current"), q(d))
+	w("touch %s", q(d+"/current/tmp/restart.txt")) // the restart hook
 	w("cd %s && ls -1 | grep -E '^[0-9]{14}$' | sort | head -n -%d | xargs -r rm -rf", q(d+"/releases"), keepReleases)
 	w("echo \"Branch %s (at $sha) deployed as release %s by %s\" >> %s", branch, release, user, q(d+"/revisions.log"))
 	return b.String()
