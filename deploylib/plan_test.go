@@ -81,6 +81,7 @@ func taskLines(out string) []string {
 // deploy:symlink:linked_dirs sees the linked files done and the linked
 // dirs not. Each hook at a phase boundary costs only its own commands.
 func TestHookSplitsTheScript(t *testing.T) {
+	t.Parallel()
 	d := isolate(t, testConfig())
 	hosts := []string{"web1", "web2", "web3"}
 	var f *fleet
@@ -153,6 +154,7 @@ func TestHookSplitsTheScript(t *testing.T) {
 // Hooks where teams hang them (before deploy:check, after deploy:updated,
 // after deploy:published) cost only their own commands.
 func TestPhaseHooksCostOnlyTheirCommands(t *testing.T) {
+	t.Parallel()
 	d := isolate(t, testConfig())
 	hook := func(ctx context.Context) error {
 		return On(ctx, All(), func(ctx context.Context, h *Host) error { return h.Execute(ctx, "true") })
@@ -175,6 +177,7 @@ func TestPhaseHooksCostOnlyTheirCommands(t *testing.T) {
 // after it are not reported as run; deploy:failed removes the release on
 // every host whose script created it, and the lock is released everywhere.
 func TestPlannedStepFailure(t *testing.T) {
+	t.Parallel()
 	d := isolate(t, testConfig())
 	f, out, err := fleetRun(t, d, testStage("web1", "web2", "web3"), Deploy, func(host string) []backend.Rule {
 		rules := standard(host)
@@ -217,6 +220,7 @@ func TestPlannedStepFailure(t *testing.T) {
 // The lock decides on the first host by name alone: when another run holds
 // it there, the other hosts are not touched at all.
 func TestPlannedLockHeldOnFirstHost(t *testing.T) {
+	t.Parallel()
 	d := isolate(t, testConfig())
 	held := backend.Rule{Match: "ln -sn lock.d-", Reply: backend.Reply{Stdout: "capstan-lock-held\nrun_id=other\nuser=bob\n"}}
 	f, out, err := fleetRun(t, d, testStage("web3", "web1", "web2"), Deploy, func(host string) []backend.Rule {
@@ -239,6 +243,7 @@ func TestPlannedLockHeldOnFirstHost(t *testing.T) {
 // When the first host fails its checks before the lock, every host still
 // reports its checks, and no host takes the lock.
 func TestPlannedChecksFailBeforeTheLock(t *testing.T) {
+	t.Parallel()
 	d := isolate(t, testConfig())
 	missing := backend.Rule{Match: "echo missing config/secrets.yml", Reply: backend.Reply{Stdout: "missing config/secrets.yml\n"}}
 	f, out, err := fleetRun(t, d, testStage("web1", "web2"), Deploy, func(host string) []backend.Rule {
@@ -261,6 +266,7 @@ func TestPlannedChecksFailBeforeTheLock(t *testing.T) {
 
 // A dry run shows every command on its own, as before.
 func TestDryRunIsNotPlanned(t *testing.T) {
+	t.Parallel()
 	d := isolate(t, testConfig())
 	var buf bytes.Buffer
 	err := d.Start(context.Background(), Deploy, WithStage(testStage("web1")), WithOutput(&buf), WithColor(false), WithClock(fixedClock(0)),
@@ -301,6 +307,7 @@ func TestStepSplitter(t *testing.T) {
 // listed, computed from the lock's answer: in the last script, behind the
 // lock's fence and a refusal to remove the release current points at.
 func TestPlannedCleanupFromTheLock(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig()
 	cfg.KeepReleases = 2
 	d := isolate(t, cfg)
@@ -355,6 +362,7 @@ func (c *turnConn) Run(ctx context.Context, cmd shell.Command, stdio backend.Std
 // With more hosts than Git.MaxConcurrent, only the hosts whose mirror
 // lacks the pinned revision wait for a turn to fetch.
 func TestPlannedFetchTurns(t *testing.T) {
+	t.Parallel()
 	const sha = "0123456789abcdef0123456789abcdef01234567"
 	cfg := testConfig()
 	cfg.Strategy = Git{MaxConcurrent: 1}
