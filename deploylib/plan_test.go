@@ -40,6 +40,12 @@ func (f *fleet) log(host string) []string {
 func fleetRun(t *testing.T, d *Deployment, st Stage, task *Task, rules func(host string) []backend.Rule) (*fleet, string, error) {
 	t.Helper()
 	f := &fleet{recs: map[string]*backend.Recorder{}}
+	out, err := f.run(d, st, task, rules)
+	return f, out, err
+}
+
+// run starts task on f's recorders, made as the hosts are dialed.
+func (f *fleet) run(d *Deployment, st Stage, task *Task, rules func(host string) []backend.Rule) (string, error) {
 	var out bytes.Buffer
 	err := d.Start(context.Background(), task, WithStage(st), WithOutput(&out), WithColor(false), WithClock(fixedClock(0)),
 		func(o *runOptions) { o.runID = "run0001" }, WithLogFile(""),
@@ -50,7 +56,7 @@ func fleetRun(t *testing.T, d *Deployment, st Stage, task *Task, rules func(host
 			f.recs[s.Host] = rec
 			return rec, nil
 		}))
-	return f, out.String(), err
+	return out.String(), err
 }
 
 // standard answers the flow's commands as real hosts that hold a mirror,
@@ -112,22 +118,8 @@ func TestHookSplitsTheScript(t *testing.T) {
 		checked = append(checked, "linked_dirs")
 		return nil
 	})
-	var out string
-	var err error
 	f = &fleet{recs: map[string]*backend.Recorder{}}
-	{
-		var buf bytes.Buffer
-		err = d.Start(context.Background(), Deploy, WithStage(testStage(hosts...)), WithOutput(&buf), WithColor(false), WithClock(fixedClock(0)),
-			func(o *runOptions) { o.runID = "run0001" }, WithLogFile(""),
-			WithDialer(func(ctx context.Context, s Server) (backend.Conn, error) {
-				f.mu.Lock()
-				defer f.mu.Unlock()
-				rec := backend.NewRecorder(s.Host, standard(s.Host)...)
-				f.recs[s.Host] = rec
-				return rec, nil
-			}))
-		out = buf.String()
-	}
+	out, err := f.run(d, testStage(hosts...), Deploy, standard)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
