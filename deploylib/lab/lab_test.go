@@ -161,7 +161,7 @@ func TestPauseAndResume(t *testing.T) {
 }
 
 func TestTwentyHosts(t *testing.T) {
-	if testing.Short() {
+	if testing.Short() && os.Getenv("CI") != "true" {
 		t.Skip("short")
 	}
 	lab.Require(t)

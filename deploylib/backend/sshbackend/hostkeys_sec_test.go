@@ -102,7 +102,7 @@ func TestAcceptNewHonoursOtherProcessUnderLock(t *testing.T) {
 
 // An unparseable line, for any host, is skipped with one warning; the
 // other lines still apply, so unknown and changed keys are still refused.
-func TestKnownHostsSkipsBadLines(t *testing.T) {
+func TestKnownHostsIgnoresBadLines(t *testing.T) {
 	good, other := newPub(t, "ed25519"), newPub(t, "ed25519")
 	content := strings.Join([]string{
 		"# comment",

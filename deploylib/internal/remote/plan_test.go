@@ -129,7 +129,7 @@ func TestNotCurrent(t *testing.T) {
 // REVISION_TIME from the mirror.
 func TestPinnedUpdate(t *testing.T) {
 	if _, err := exec.LookPath("git"); err != nil {
-		t.Skip("no git")
+		t.Fatal("git is required (go tool mage test installs it)")
 	}
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src")
