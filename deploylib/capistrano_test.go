@@ -116,7 +116,7 @@ func TestCapistranoCompatibility(t *testing.T) {
 		t.Skip("cap is not installed: apt-get install capistrano")
 	}
 	l := lab.Start(t, lab.Options{Hosts: 2})
-	needSharedDeployTo(t, l)
+	l.RequireSharedDeployTo(t)
 	d := configure(t, l)
 	prepareShared(t, l)
 	st := sshStage(l)
@@ -184,20 +184,6 @@ func TestCapistranoCompatibility(t *testing.T) {
 	for _, h := range l.Hosts {
 		if v := viewOf(t, h); v.current == capRelease || v.revision != head {
 			t.Errorf("%s after cap deploy: current %s revision %s", h.Name, v.current, v.revision)
-		}
-	}
-}
-
-// needSharedDeployTo skips (fails under CI) when the lab's hosts cannot
-// share one deploy_to, which needs root for private mount namespaces.
-func needSharedDeployTo(t *testing.T, l *lab.Lab) {
-	t.Helper()
-	for _, h := range l.Hosts {
-		if h.DeployTo != l.Hosts[0].DeployTo {
-			if os.Getenv("CI") == "true" {
-				t.Fatal("the lab's hosts need their own /srv (run the tests as root)")
-			}
-			t.Skip("the lab's hosts share no deploy_to: run as root for private mount namespaces")
 		}
 	}
 }

@@ -58,14 +58,7 @@ func sshdAbove(pid int) int {
 // half-built release) still happens on the other host.
 func TestSSHConnectionDroppedMidCommand(t *testing.T) {
 	l := lab.Start(t, lab.Options{Hosts: 2})
-	for _, h := range l.Hosts {
-		if h.DeployTo != l.Hosts[0].DeployTo {
-			if os.Getenv("CI") == "true" {
-				t.Fatal("the lab's hosts need their own /srv (run the tests as root)")
-			}
-			t.Skip("the lab's hosts share no deploy_to: run as root")
-		}
-	}
+	l.RequireSharedDeployTo(t)
 	d := isolate(t, Config{Application: "app", RepoURL: l.Repo, DeployTo: l.Hosts[0].DeployTo})
 	h1, h2 := l.Hosts[0], l.Hosts[1]
 	marker := fmt.Sprintf("60.%d", h2.Port)

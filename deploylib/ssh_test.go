@@ -67,7 +67,7 @@ func prepareShared(t *testing.T, l *lab.Lab) {
 // change it.
 func configure(t *testing.T, l *lab.Lab, edits ...func(*deploylib.Config)) *deploylib.Deployment {
 	t.Helper()
-	needSharedDeployTo(t, l)
+	l.RequireSharedDeployTo(t)
 	cfg := deploylib.Config{
 		Application: "app",
 		RepoURL:     l.Repo,

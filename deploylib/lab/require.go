@@ -61,3 +61,34 @@ func missingTools() []string {
 	}
 	return missing
 }
+
+// RequireRoot skips t (fails it, under CI=true) unless the test runs as
+// root, which a lab needs to give each host its own /srv and a login user
+// of its own. why says what in the test needs root.
+func RequireRoot(t testing.TB, why string) {
+	t.Helper()
+	Require(t)
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal(why + " needs root; CI=true: run the tests as root")
+		}
+		t.Skip(why + " needs root")
+	}
+}
+
+// RequireSharedDeployTo skips t (fails it, under CI=true) unless every
+// host of l has the same DeployTo (/srv/app in a /srv of its own), as the
+// servers of a real stage do: the lab runs as root with private mount
+// namespaces. Tests that deploy several hosts with one configuration need
+// it.
+func (l *Lab) RequireSharedDeployTo(t testing.TB) {
+	t.Helper()
+	for _, h := range l.Hosts {
+		if h.DeployTo != l.Hosts[0].DeployTo {
+			if os.Getenv("CI") == "true" {
+				t.Fatal("the lab's hosts have no /srv of their own (run the tests as root, with mount namespaces)")
+			}
+			t.Skip("the lab's hosts share no DeployTo: run as root for private mount namespaces")
+		}
+	}
+}

@@ -41,13 +41,9 @@ type fleet struct {
 // instead of skipping.
 func newFleet(t *testing.T, n int, edits ...func(*deploylib.Config)) *fleet {
 	t.Helper()
-	needRoot(t)
+	lab.RequireRoot(t, "the fault suite (private mount namespaces, tmpfs)")
 	l := lab.Start(t, lab.Options{Hosts: n})
-	for _, h := range l.Hosts {
-		if h.DeployTo != l.Hosts[0].DeployTo {
-			t.Fatal("the lab's hosts have no private /srv (no mount namespaces)")
-		}
-	}
+	l.RequireSharedDeployTo(t)
 	u, err := user.Lookup(l.User)
 	if err != nil {
 		t.Fatal(err)
@@ -76,17 +72,6 @@ func newFleet(t *testing.T, n int, edits ...func(*deploylib.Config)) *fleet {
 	f.configure(edits...)
 	f.prepare()
 	return f
-}
-
-func needRoot(t *testing.T) {
-	t.Helper()
-	lab.Require(t)
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("the fault suite needs root (private mount namespaces, tmpfs); CI must run it as root")
-		}
-		t.Skip("the fault suite needs root (private mount namespaces, tmpfs)")
-	}
 }
 
 // configure sets the configuration of the deploys; edits change it.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/capstan-deploy/capstan/deploylib"
 	"github.com/capstan-deploy/capstan/deploylib/internal/remote"
+	"github.com/capstan-deploy/capstan/deploylib/lab"
 )
 
 // ciSeeds is how many seeds go test runs by default (CISeeds(ciSeeds)):
@@ -73,7 +74,7 @@ func replay(seed uint64) string {
 // TestInvariants runs generated scenarios on lab hosts and checks the
 // invariants after every operation (see the package documentation).
 func TestInvariants(t *testing.T) {
-	needRoot(t)
+	lab.RequireRoot(t, suiteNeedsRoot)
 	list, until := seeds(t)
 	type finding struct {
 		seed uint64

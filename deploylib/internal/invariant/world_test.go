@@ -44,23 +44,14 @@ type world struct {
 	manual string
 }
 
-// needRoot fails (under CI=true) or skips t unless the lab can give each
-// host its own /srv: root, sshd, git, mount namespaces.
-func needRoot(t *testing.T) {
-	t.Helper()
-	lab.Require(t)
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("the invariant suite needs root (private mount namespaces give each host its own /srv); CI must run it as root")
-		}
-		t.Skip("the invariant suite needs root (private mount namespaces give each host its own /srv)")
-	}
-}
-
 // newWorld starts the lab of sc and prepares the hosts and the repository.
+// suiteNeedsRoot says why the suite needs root: private mount namespaces
+// give each host its own /srv.
+const suiteNeedsRoot = "the invariant suite (private mount namespaces give each host its own /srv)"
+
 func newWorld(t *testing.T, sc Scenario) *world {
 	t.Helper()
-	needRoot(t)
+	lab.RequireRoot(t, suiteNeedsRoot)
 	l := lab.Start(t, lab.Options{Hosts: sc.Hosts})
 	if l.Hosts[0].DeployTo != "/srv/app" {
 		t.Fatal("the lab's hosts have no private /srv (no mount namespaces)")
