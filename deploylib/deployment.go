@@ -209,7 +209,7 @@ func (s *setup) selectedStage() (Stage, error) {
 		return Stage{}, s.stageErr
 	}
 	if s.stage == nil {
-		return Stage{}, fmt.Errorf("no stage selected: name one before the task, e.g. mage production deploy (stages are the targets of your stages package, see mage -l)")
+		return Stage{}, fmt.Errorf("no stage selected: name one before the task, e.g. mage production deploy (stages are the targets of your stages package, see mage -l; from Go code, pass deploylib.WithStage)")
 	}
 	return *s.stage, nil
 }
