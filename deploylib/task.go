@@ -22,10 +22,6 @@ type Task struct {
 	action func(ctx context.Context) error
 }
 
-func newPhase(name, doc string, steps ...*Task) *Task {
-	return &Task{name: name, doc: doc, steps: func(Config) []*Task { return steps }}
-}
-
 // Name returns the task's name, such as "deploy:updated".
 func (t *Task) Name() string { return t.name }
 

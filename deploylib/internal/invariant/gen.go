@@ -204,10 +204,6 @@ var (
 	}
 )
 
-// StandardTaskNames returns the standard tasks the generator runs on their
-// own (every standard task except deploy and deploy:rollback).
-func StandardTaskNames() []string { return slices.Clone(standardTaskPool) }
-
 // Generate returns the scenario of seed: the same seed always gives the
 // same scenario.
 func Generate(seed uint64) Scenario {
