@@ -379,14 +379,15 @@ func (r *Run) logRevisionDone(ctx context.Context, err error) error {
 
 // failed finishes a removal of old releases that was cut short, then
 // removes the release this run created on every host where it was not
-// published. The unfinished marker holds the run id, so a release of
-// another run is never removed.
+// published: a deploy's, or that of a task run on its own that creates
+// one (deploy:updating). The unfinished marker holds the run id, so a
+// release of another run is never removed.
 func failed(ctx context.Context) error {
 	r := CurrentRun(ctx)
 	if err := r.finishRemovals(ctx); err != nil {
 		return err
 	}
-	if r.root != Deploy {
+	if r.root == Rollback {
 		return nil
 	}
 	name := r.ReleaseName()
