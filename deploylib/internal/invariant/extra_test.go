@@ -477,5 +477,3 @@ func secretHook(secret deploylib.Secret, addr string, before, after int, fail bo
 		})
 	})
 }
-
-
