@@ -412,10 +412,12 @@ func (w *world) checkUnpublished(c *checker, op Op, res result, after []hostView
 }
 
 // cleanedUp reports whether a run of res ran deploy:cleanup to its end:
-// a successful deploy, deploy:cleanup or deploy:finishing.
+// a successful deploy, deploy:cleanup or deploy:finishing (what a run is
+// may be followed by a note, as in "deploy (the holder)").
 func cleanedUp(res result) bool {
 	for _, r := range res.runs {
-		if !r.failed() && (r.what == "deploy" || r.what == "deploy:cleanup" || r.what == "deploy:finishing") {
+		what, _, _ := strings.Cut(r.what, " ")
+		if !r.failed() && (what == "deploy" || what == "deploy:cleanup" || what == "deploy:finishing") {
 			return true
 		}
 	}

@@ -501,29 +501,61 @@ func (sc Scenario) Features() []string {
 	}
 	for _, op := range sc.Ops {
 		f = append(f, "op "+string(op.Kind))
+		if op.Variant != "" {
+			f = append(f, "op "+string(op.Kind)+" "+op.Variant)
+		}
+		if op.Kind == OpSecretLine && op.Fail {
+			f = append(f, "op "+string(op.Kind)+" failing")
+		}
 	}
 	return f
 }
 
 // CISeeds returns n seeds that between them exercise every strategy,
-// every risk and every kind of operation: the seeds from 1 up, each taken
-// when it adds something the ones before lack, then the next ones. The
-// same generator always gives the same list.
+// every risk and every kind of operation: chosen greedily among the seeds
+// 1 to 1000, each the one that adds the most features the ones before
+// lack (the smallest on a tie), then, if fewer than n were needed, the
+// smallest seeds not chosen. More than n are returned only if n cannot
+// cover everything. The same generator always gives the same list.
 func CISeeds(n int) []uint64 {
+	const pool = 1000
+	features := make([][]string, pool+1)
+	all := map[string]bool{}
+	for seed := 1; seed <= pool; seed++ {
+		features[seed] = Generate(uint64(seed)).Features()
+		for _, f := range features[seed] {
+			all[f] = true
+		}
+	}
 	covered := map[string]bool{}
+	chosen := map[uint64]bool{}
 	var out []uint64
-	for seed := uint64(1); len(out) < n && seed < 10_000; seed++ {
-		news := false
-		for _, f := range Generate(seed).Features() {
-			news = news || !covered[f]
+	for len(covered) < len(all) {
+		best, gain := 0, 0
+		for seed := 1; seed <= pool; seed++ {
+			g := 0
+			seen := map[string]bool{}
+			for _, f := range features[seed] {
+				if !covered[f] && !seen[f] {
+					g++
+					seen[f] = true
+				}
+			}
+			if g > gain {
+				best, gain = seed, g
+			}
 		}
-		if !news && seed <= uint64(5*n) {
-			continue
-		}
-		for _, f := range Generate(seed).Features() {
+		for _, f := range features[best] {
 			covered[f] = true
 		}
-		out = append(out, seed)
+		chosen[uint64(best)] = true
+		out = append(out, uint64(best))
 	}
+	for seed := uint64(1); len(out) < n; seed++ {
+		if !chosen[seed] {
+			out = append(out, seed)
+		}
+	}
+	slices.Sort(out)
 	return out
 }

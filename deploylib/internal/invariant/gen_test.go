@@ -16,8 +16,8 @@ func TestGenerateIsReproducible(t *testing.T) {
 	}
 }
 
-// The CI seeds cover every kind of operation, every strategy and every
-// questionable configuration.
+// The CI seeds cover every kind of operation (and every variant of the
+// newer ones), every strategy and every questionable configuration.
 func TestCISeedsCoverEverything(t *testing.T) {
 	got := map[string]bool{}
 	list := CISeeds(ciSeeds)
@@ -37,6 +37,17 @@ func TestCISeedsCoverEverything(t *testing.T) {
 	}
 	for _, r := range risks {
 		want = append(want, "risk "+r)
+	}
+	for kind, variants := range map[OpKind][]string{
+		OpForeignUnlock: {"pid-namespace", "machine"},
+		OpHostileLock:   {"shared", "releases", "outside", "shell"},
+		OpFarFuture:     {"all", "one"},
+		OpStuckRemoval:  {"immutable", "root-owned"},
+		OpSecretLine:    {"failing"},
+	} {
+		for _, v := range variants {
+			want = append(want, "op "+string(kind)+" "+v)
+		}
 	}
 	for _, f := range want {
 		if !got[f] {
