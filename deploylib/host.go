@@ -95,6 +95,9 @@ func (h *Host) CurrentPath() string { return h.run.CurrentPath() }
 // SharedPath returns <deploy_to>/shared.
 func (h *Host) SharedPath() string { return h.run.SharedPath() }
 
+// RepoPath returns <deploy_to>/repo, the git strategy's mirror.
+func (h *Host) RepoPath() string { return h.run.RepoPath() }
+
 func (h *Host) wrap(c shell.Command) shell.Command {
 	for k, v := range h.run.Config.Env {
 		if _, ok := c.Env[k]; !ok {
@@ -129,6 +132,52 @@ func (h *Host) Test(ctx context.Context, name string, args ...string) (bool, err
 // stops printing cannot exhaust this machine's memory.
 func (h *Host) Capture(ctx context.Context, name string, args ...string) (string, error) {
 	return h.CaptureCommand(ctx, shell.New(name, args...))
+}
+
+// Sh runs line as the team wrote it, read by the shell on the server (what
+// SSHKit's execute does with one string): operators, pipes, globs and
+// variables work, as in "mkdir -p tmp && touch tmp/restart.txt". h's
+// directory, environment and user still wrap it ([Host.Within],
+// [Host.WithEnv], [Host.WithSecretEnv], [Host.As]); the console shows the
+// line as written, the log file the whole command; secrets are redacted
+// from both; a dry run prints it and runs nothing. It fails unless the line
+// exits 0.
+//
+// Nothing in line is quoted. Write it as a literal, or build it only from
+// values the team controls: never put input from outside (a branch name,
+// an argument given on the command line, a captured output) into it. For
+// a command with such arguments use [Host.Execute], which quotes each one.
+func (h *Host) Sh(ctx context.Context, line string) error {
+	c, err := shLine(line)
+	if err != nil {
+		return fmt.Errorf("%s: Sh: %w", h, err)
+	}
+	return h.ExecuteCommand(ctx, c)
+}
+
+// CaptureSh runs line as [Host.Sh] does and returns its standard output as
+// [Host.Capture] does: trimmed, not shown on the console (only with -v or
+// in a dry run), and failing unless the line exits 0.
+func (h *Host) CaptureSh(ctx context.Context, line string) (string, error) {
+	c, err := shLine(line)
+	if err != nil {
+		return "", fmt.Errorf("%s: CaptureSh: %w", h, err)
+	}
+	return h.CaptureCommand(ctx, c)
+}
+
+// shLine returns line as a command for the shell, shown as written.
+func shLine(line string) (shell.Command, error) {
+	if strings.TrimSpace(line) == "" {
+		return shell.Command{}, errors.New("empty shell line")
+	}
+	script := line
+	if strings.Contains(line, "#") {
+		// A comment at the end of the line would swallow the ")" that
+		// closes the directory or environment group around it.
+		script += "\n"
+	}
+	return shell.Raw(script).Shown(line), nil
 }
 
 // ExecuteCommand is [Host.Execute] for a command value.
@@ -202,6 +251,12 @@ func (e *OutputTooLargeError) Error() string {
 func (h *Host) runCommand(ctx context.Context, c shell.Command, o runOpts) (string, error) {
 	r := h.run
 	c = h.wrap(c)
+	// What the console shows is taken before the secret variables and the
+	// other user wrap c: they are plumbing around the command.
+	var shown string
+	if c.HasDisplay() {
+		shown = c.Display()
+	}
 	if err := ctx.Err(); err != nil {
 		return "", &CommandError{Host: h.String(), Command: redact(c.String()), Status: -1, Err: err}
 	}
@@ -236,10 +291,6 @@ func (h *Host) runCommand(ctx context.Context, c shell.Command, o runOpts) (stri
 	}
 	// The console numbers, shows and logs the command (console.Exec); in
 	// a dry run the Printer backend runs nothing.
-	var shown string
-	if c.HasDisplay() {
-		shown = c.Display()
-	}
 	ex := r.console.Start(h.String(), cmdStr, console.ExecOptions{Kind: kind, DryRun: r.dryRun, Shown: shown})
 	var errBuf bytes.Buffer
 	out := &capBuffer{max: MaxCapture}
