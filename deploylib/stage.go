@@ -30,8 +30,17 @@ type Stage struct {
 	// Env is exported to every remote command of this stage, over
 	// Config.Env key by key.
 	Env map[string]string
+	// KeepReleases, when above 0, overrides Config.KeepReleases for this
+	// stage (Capistrano's set :keep_releases in a stage file).
+	KeepReleases int
+	// AppendLinkedFiles are added after Config.LinkedFiles for this stage
+	// (Capistrano's append :linked_files in a stage file).
+	AppendLinkedFiles []string
+	// AppendLinkedDirs are added after Config.LinkedDirs for this stage
+	// (Capistrano's append :linked_dirs in a stage file).
+	AppendLinkedDirs []string
 	// Configure, when set, changes anything else of the configuration for
-	// this stage (KeepReleases, LinkedFiles, Strategy, ...). It gets a copy,
+	// this stage (Strategy, CommandTimeout, ...). It gets a copy,
 	// with the stage's other overrides applied, when a run starts. A stage
 	// encoded as JSON leaves it out.
 	Configure func(*Config) `json:"-"`
