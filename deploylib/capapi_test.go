@@ -270,3 +270,43 @@ func TestStageAppendDeploys(t *testing.T) {
 		t.Errorf("KeepReleases in the run = %d, want 2", keep)
 	}
 }
+
+// TestPrintTasks pins mage tasks: the standard tasks in the order the
+// flows run them with the team tasks hung on them, deploy:failed, the
+// standard tasks no flow runs, and the team tasks with their first
+// sentence and where they hang. Function hooks are not tasks and are not
+// listed.
+func TestPrintTasks(t *testing.T) {
+	t.Parallel()
+	d := isolate(t, testConfig())
+	noop := func(context.Context) error { return nil }
+	migrate := d.NewTask("db:migrate", "Runs the migrations on the primary db server. Needs DATABASE_URL.", noop)
+	restart := d.NewTask("app:restart", "Restarts the service.\nOne host at a time.", noop)
+	drain := d.NewTask("lb:drain", "takes the host out of the load balancer", noop)
+	d.NewTask("app:logs", "Shows the service's log", noop)
+	d.AfterTask(Updated, migrate)
+	d.AfterTask(Published, restart)
+	d.AfterTask(Reverted, migrate)
+	d.BeforeTask(restart, drain)
+	d.After(Published, noop) // a function hook: mage flow shows it, mage tasks does not
+	var b strings.Builder
+	if err := d.PrintTasks(&b); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "tasks.golden", b.String())
+}
+
+func TestFirstSentence(t *testing.T) {
+	for _, tc := range []struct{ doc, want string }{
+		{"", ""},
+		{"restarts the app", "restarts the app"},
+		{"Restarts the app.", "Restarts the app."},
+		{"Restarts the app. Then waits.", "Restarts the app."},
+		{"Restarts the\n  app.\nThen waits.", "Restarts the app."},
+		{"Serves v1.2 files.", "Serves v1.2 files."},
+	} {
+		if got := firstSentence(tc.doc); got != tc.want {
+			t.Errorf("firstSentence(%q) = %q, want %q", tc.doc, got, tc.want)
+		}
+	}
+}
