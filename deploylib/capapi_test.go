@@ -310,3 +310,78 @@ func TestFirstSentence(t *testing.T) {
 		}
 	}
 }
+
+// TestWithSecretFromEnv: the deployer's variable reaches the command on
+// standard input under its own name, never on the command line, console
+// or log; unset, the command fails without running, naming the variable
+// and the host.
+func TestWithSecretFromEnv(t *testing.T) {
+	const value = "postgres://orders:s3cr3t-pw@db1/orders"
+	for _, tc := range []struct {
+		name    string
+		set     bool
+		wantErr string
+	}{
+		{name: "set", set: true},
+		{name: "unset", wantErr: "deploy@web1: ./bin/orders migrate up: secret DATABASE_URL_TEST: the environment variable is unset or empty"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.set {
+				t.Setenv("DATABASE_URL_TEST", value)
+			} else {
+				t.Setenv("DATABASE_URL_TEST", "")
+			}
+			d := isolate(t, testConfig())
+			rec := backend.NewRecorder("")
+			task := testTask("db:migrate", func(ctx context.Context) error {
+				return On(ctx, All(), func(ctx context.Context, h *Host) error {
+					return h.WithSecretFromEnv("DATABASE_URL_TEST").Execute(ctx, "./bin/orders", "migrate", "up")
+				})
+			})
+			console, log, err := operatorRun(t, d, testStage("deploy@web1"), task,
+				[]Option{WithDialer(func(ctx context.Context, s Server) (backend.Conn, error) { return rec.ForHost(s.Host), nil })})
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+				if len(rec.Log()) != 0 {
+					t.Errorf("a command ran: %v", rec.Log())
+				}
+				if !strings.Contains(console, "✘ deploy@web1") {
+					t.Errorf("the console does not say which host failed:\n%s", console)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("%v\n%s", err, console)
+			}
+			cmds := rec.Log()
+			if len(cmds) != 1 || !strings.Contains(cmds[0].Command, "IFS= read -r DATABASE_URL_TEST") || strings.Contains(cmds[0].Command, value) {
+				t.Errorf("sent %q: want the value read from standard input", cmds)
+			}
+			if !strings.HasPrefix(cmds[0].Stdin, value+"\n") {
+				t.Errorf("standard input %q does not carry the value", cmds[0].Stdin)
+			}
+			if strings.Contains(console+log, "s3cr3t-pw") {
+				t.Errorf("the secret shows:\n%s\n%s", console, log)
+			}
+		})
+	}
+}
+
+func TestTargetNameOf(t *testing.T) {
+	for _, tc := range []struct{ fn, want string }{
+		{"example.com/orders/stages.Staging", "staging"},
+		{"example.com/orders/stages.QA", "qa"},
+		{"main.Stage.Production", "stage:production"},
+		{"example.com/orders/stages.Staging.func1", ""},
+		{"example.com/orders/stages.(*Stage).Production", ""},
+		{"example.com/orders/stages.staging", ""},
+		{"testing.tRunner", ""},
+		{"main.init.0", ""},
+	} {
+		if got := targetNameOf(tc.fn); got != tc.want {
+			t.Errorf("targetNameOf(%q) = %q, want %q", tc.fn, got, tc.want)
+		}
+	}
+}

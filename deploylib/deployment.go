@@ -58,6 +58,9 @@ func (d *Deployment) Configure(c Config) {
 // UseStage selects s as the stage that runs deploy to. Selecting a second
 // stage is an error, reported when a run starts.
 func (d *Deployment) UseStage(s Stage) {
+	if s.Name == "" {
+		s.Name = targetName() // stage.go
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.stage != nil && d.stageErr == nil {

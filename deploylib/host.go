@@ -2,6 +2,7 @@ package deploylib
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -37,6 +38,9 @@ type Host struct {
 	secretEnv []secretVar
 	// asUser runs each command through sudo as this user (asuser.go).
 	asUser string
+	// secretErr fails every command: a secret that WithSecretFromEnv could
+	// not read.
+	secretErr error
 }
 
 // String returns "user@host", with ":port" for a port other than 22, as
@@ -180,6 +184,23 @@ func shLine(line string) (shell.Command, error) {
 	return shell.Raw(script).Shown(line), nil
 }
 
+// WithSecretFromEnv returns h exporting the variable key of the
+// environment mage runs in (the deployer's) to its commands under the same
+// name, as [Host.WithSecretEnv] does with [SecretFromEnv](key): the value
+// travels on standard input, never on a command line, and is redacted from
+// all output. When the variable is unset or empty, every command of the
+// returned host fails without running, naming the variable.
+//
+//	h.Within(h.ReleasePath()).WithSecretFromEnv("DATABASE_URL").Execute(ctx, "./bin/migrate", "up")
+func (h *Host) WithSecretFromEnv(key string) *Host {
+	s, err := SecretFromEnv(key)
+	c := h.WithSecretEnv(key, s)
+	if err != nil && c.secretErr == nil {
+		c.secretErr = err
+	}
+	return c
+}
+
 // ExecuteCommand is [Host.Execute] for a command value.
 func (h *Host) ExecuteCommand(ctx context.Context, c shell.Command) error {
 	_, err := h.runCommand(ctx, c, runOpts{})
@@ -259,6 +280,10 @@ func (h *Host) runCommand(ctx context.Context, c shell.Command, o runOpts) (stri
 	}
 	if err := ctx.Err(); err != nil {
 		return "", &CommandError{Host: h.String(), Command: redact(c.String()), Status: -1, Err: err}
+	}
+	if h.secretErr != nil {
+		// Not a CommandError: nothing ran, so On shows the host's ✘ line.
+		return "", fmt.Errorf("%s: %w", redact(cmp.Or(shown, c.String())), h.secretErr)
 	}
 	conn, err := r.conn(ctx, h)
 	if err != nil {
