@@ -3,6 +3,7 @@ package deploylib_test
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io/fs"
 	"maps"
 	"os"
@@ -236,5 +237,37 @@ func TestCapistranoProjectFlow(t *testing.T) {
 		if !strings.Contains(config, want) {
 			t.Errorf("mage staging config lacks %q:\n%s", want, config)
 		}
+	}
+}
+
+// TestCapistranoGuide: docs/capistrano.md shows both projects as they are
+// in testdata, with the counts TestCapistranoLineCount computes.
+func TestCapistranoGuide(t *testing.T) {
+	b, err := os.ReadFile("../docs/capistrano.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	var totals []int
+	for _, side := range []string{"capistrano", "capstan"} {
+		dir := filepath.Join(capCompare, side)
+		files, total := projectLines(t, dir)
+		totals = append(totals, total)
+		for f, n := range files {
+			text, err := os.ReadFile(filepath.Join(dir, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(doc, "\n"+string(text)+"```\n") {
+				t.Errorf("docs/capistrano.md does not show %s/%s as it is", side, f)
+			}
+			if row := fmt.Sprintf("`%s` | %d |", f, n); !strings.Contains(doc, row) {
+				t.Errorf("docs/capistrano.md lacks the count %q", row)
+			}
+		}
+	}
+	want := fmt.Sprintf("| **total** | **%d** | **total** | **%d** (%.2f times) |", totals[0], totals[1], float64(totals[1])/float64(totals[0]))
+	if !strings.Contains(doc, want) {
+		t.Errorf("docs/capistrano.md lacks the totals %q", want)
 	}
 }
