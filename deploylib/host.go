@@ -15,9 +15,11 @@ import (
 )
 
 // Host is one server of a run, as tasks and hooks see it inside [On]. It
-// runs commands with [Host.Execute], [Host.Test] and [Host.Capture]; the
-// values returned by [Host.Within] and [Host.WithEnv] run them in a
-// directory or with extra environment.
+// runs commands with [Host.Execute], [Host.Test] and [Host.Capture], and a
+// shell line as written with [Host.Sh] and [Host.CaptureSh]; the values
+// returned by [Host.Within], [Host.WithEnv], [Host.WithSecretFromEnv] and
+// [Host.As] run them in a directory, with extra environment or as another
+// user.
 //
 // [Host.Name] is the host name ("web1"), [Host.String] the login as the
 // console shows it ("deploy@web1"), [Host.HasRole] and [Host.Property] read
