@@ -172,20 +172,6 @@ func (h *Host) CaptureSh(ctx context.Context, line string) (string, error) {
 	return h.CaptureCommand(ctx, c)
 }
 
-// shLine returns line as a command for the shell, shown as written.
-func shLine(line string) (shell.Command, error) {
-	if strings.TrimSpace(line) == "" {
-		return shell.Command{}, errors.New("empty shell line")
-	}
-	script := line
-	if strings.Contains(line, "#") {
-		// A comment at the end of the line would swallow the ")" that
-		// closes the directory or environment group around it.
-		script += "\n"
-	}
-	return shell.Raw(script).Shown(line), nil
-}
-
 // WithSecretFromEnv returns h exporting the variable key of the
 // environment mage runs in (the deployer's) to its commands under the same
 // name, as [Host.WithSecretEnv] does with [SecretFromEnv](key): the value
