@@ -34,6 +34,11 @@ func Flow(name string) error {
 	return deploylib.PrintFlow(os.Stdout, t)
 }
 
+// Tasks lists the standard and team tasks with the first sentence of their doc, in the order the flows run them: mage tasks.
+func Tasks() error {
+	return deploylib.PrintTasks(os.Stdout)
+}
+
 // Task runs one standard or team task by its name, with its hooks: mage production task git:create_release.
 func Task(ctx context.Context, name string) error {
 	t, err := deploylib.TaskByName(name)
