@@ -213,7 +213,7 @@ func (r *Run) switchBack(ctx context.Context) error {
 			cmd = r.layout().RemoveCurrent()
 			what = "removed current again (there was no release before this run)"
 		}
-		if st.created && r.root == Deploy {
+		if st.created && !r.named(Rollback) {
 			cmd = cmd.And(r.layout().MarkUnfinished(path.Base(release), r.ID))
 		}
 		if st.locked {
@@ -386,8 +386,8 @@ func failed(ctx context.Context) error {
 	if err := r.finishRemovals(ctx); err != nil {
 		return err
 	}
-	if r.root != Deploy {
-		return nil
+	if r.named(Rollback) {
+		return nil // the release is the one rolled back to, never this run's
 	}
 	name := r.ReleaseName()
 	if name == "" || !remote.IsReleaseName(name) {

@@ -34,13 +34,13 @@ func Flow(name string) error {
 	return deploylib.PrintFlow(os.Stdout, t)
 }
 
-// Task runs one standard or team task by its name, with its hooks: mage production task git:create_release.
-func Task(ctx context.Context, name string) error {
-	t, err := deploylib.TaskByName(name)
+// Task runs standard or team tasks by name, with their hooks, in one run (several separated by spaces or commas): mage production task "deploy:new_release_path git:create_release".
+func Task(ctx context.Context, names string) error {
+	tasks, err := deploylib.TasksByName(names)
 	if err != nil {
 		return fmt.Errorf("task: %w", err)
 	}
-	return deploylib.Start(ctx, t)
+	return deploylib.StartTasks(ctx, tasks)
 }
 
 // Releases lists each host's releases, newest first, with the current one, its revision, who deployed it and when: mage production releases.
