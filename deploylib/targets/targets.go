@@ -62,6 +62,11 @@ func Ssh(ctx context.Context, host *string) error {
 	return deploylib.Shell(ctx, h)
 }
 
+// Download copies a file from each selected host into DIR/<host>/ (relative to the current release, or absolute; HOSTS and ROLES apply): mage production download log/production.log ./logs.
+func Download(ctx context.Context, remote, dir string) error {
+	return deploylib.DownloadFiles(ctx, remote, dir)
+}
+
 // Dryrun makes the tasks after it print every command and run nothing: mage production dryrun deploy.
 func Dryrun() error {
 	// The run reads DRY_RUN when it starts, as if the user had set it.
