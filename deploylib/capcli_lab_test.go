@@ -137,3 +137,50 @@ func TestSSHDownload(t *testing.T) {
 		t.Errorf("a host was asked although DIR cannot be written:\n%s", out)
 	}
 }
+
+// TestSSHShellReadsCapstansFiles: mage lab ssh runs the system's ssh with
+// the files Capstan's own SSH reads. The stage names its known_hosts and
+// key with "~/", and $HOME is not the account's home directory: ssh left
+// to itself expands "~" with the account's home (getpwuid) and finds
+// neither, so it refuses the host key.
+func TestSSHShellReadsCapstansFiles(t *testing.T) {
+	l := lab.Start(t, lab.Options{Hosts: 1})
+	d := configure(t, l)
+	prepareShared(t, l)
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("CAPSTAN_SHELL_NO_EXEC", "1")
+	for from, to := range map[string]string{l.KnownHosts: "kh", l.ClientKey: "key"} {
+		b, err := os.ReadFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(home, to), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := sshStage(l)
+	st.SSH = deploylib.SSHOptions{KnownHostsFile: "~/kh", KnownHostsOnly: true, IdentityFiles: []string{"~/key"}}
+
+	// The login shell reads its commands from standard input.
+	h := l.Hosts[0]
+	script := filepath.Join(t.TempDir(), "script")
+	os.WriteFile(script, []byte("pwd > "+h.DeployTo+"/shell-was-here\nexit 0\n"), 0o644)
+	in, err := os.Open(script)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	stdin := os.Stdin
+	os.Stdin = in
+	defer func() { os.Stdin = stdin }()
+
+	var out bytes.Buffer
+	if err := d.Shell(context.Background(), "", deploylib.WithStage(st), deploylib.WithOutput(&out), deploylib.WithColor(false)); err != nil {
+		t.Fatalf("ssh: %v\n%s", err, out.String())
+	}
+	got, err := os.ReadFile(filepath.Join(h.Root, "app", "shell-was-here"))
+	if err != nil || string(got) != h.DeployTo+"\n" {
+		t.Errorf("the shell did not run in %s: %q, %v\n%s", h.DeployTo, got, err, out.String())
+	}
+}
