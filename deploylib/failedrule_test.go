@@ -201,3 +201,27 @@ func TestStartTasksIsOneRun(t *testing.T) {
 		t.Errorf("deploy:unlock with another task: %v", err)
 	}
 }
+
+// TestStartTasksManualRollbackLogsARollback: a rollback composed by hand
+// (deploy:revert_release deploy:symlink:release deploy:log_revision)
+// records a rollback in revisions.log, as Capistrano's log_revision does
+// once a rollback target is chosen, not a deploy of the release.
+func TestStartTasksManualRollbackLogsARollback(t *testing.T) {
+	t.Parallel()
+	d := isolate(t, testConfig())
+	rec := backend.NewRecorder("", append([]backend.Rule{
+		{Match: "ls -1 /srv/shop/releases", Reply: backend.Reply{Stdout: "20261125214038\n20261125214042\n--capstan--\n--capstan--\n/srv/shop/releases/20261125214042\n--capstan--\n/srv/shop/releases/20261125214038/REVISION\n/srv/shop/releases/20261125214042/REVISION\n"}},
+	}, gitRules...)...)
+	var out bytes.Buffer
+	err := d.StartTasks(context.Background(), []*Task{RevertRelease, SymlinkRelease, LogRevision},
+		WithStage(testStage("deploy@web1")), WithOutput(&out), WithColor(false), WithClock(fixedClock(0)),
+		func(o *runOptions) { o.runID = "run0001" },
+		WithDialer(func(ctx context.Context, s Server) (backend.Conn, error) { return rec.ForHost(s.Host), nil }))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	got := transcript(rec)
+	if !strings.Contains(got, "alice rolled back to release 20261125214038") || strings.Contains(got, "deployed as release") {
+		t.Errorf("revisions.log does not record a rollback to 20261125214038:\n%s", got)
+	}
+}

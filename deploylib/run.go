@@ -212,8 +212,11 @@ func WithDialer(dial func(ctx context.Context, s Server) (backend.Conn, error)) 
 func WithClock(now func() time.Time) Option { return func(o *runOptions) { o.now = now } }
 
 // Start runs task, with its hooks and sub-tasks, against the selected
-// stage. When anything fails it invokes [Failed] and returns the error,
-// naming the task and host. It is what the mage targets call.
+// stage. When anything fails it returns the error, naming the task and
+// host, after the failure handling: for the deploy and rollback flows
+// [Failed] with its hooks; for any other task Failed's own work alone
+// (removing the release the run half-built), without the hooks, as in
+// Capistrano. It is what the mage targets call.
 func Start(ctx context.Context, task *Task, opts ...Option) error {
 	r, err := newRun(append(opts, withRoot(task))...)
 	if err != nil {
@@ -332,6 +335,13 @@ func (s *setup) closestTask(name string) string {
 
 // named reports whether t is one of the tasks the run was started with.
 func (r *Run) named(t *Task) bool { return slices.Contains(r.tasks, t) }
+
+// rollsBack reports whether the run rolls back: the rollback flow, or
+// tasks named by hand that chose a release to roll back to
+// (deploy:revert_release). Its release is then an existing one, never
+// the run's own, and revisions.log records a rollback, as Capistrano
+// decides by the rollback target being set.
+func (r *Run) rollsBack() bool { return r.named(Rollback) || r.wasInvoked(RevertRelease) }
 
 // withRoot names the task a run starts, so that hooks hung on it count as
 // reachable even when no flow runs it.
