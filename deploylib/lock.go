@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"regexp"
 	"runtime"
 	"slices"
@@ -438,8 +439,31 @@ func (r *Run) lockResult(h *Host, out string, err error) error {
 			l := r.layout().LockListing(info)
 			st.learned.listing = &l
 		}
+		if err := r.checkNewestRelease(h, st.learned.newestRelease); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// checkNewestRelease fails, before anything changed, when the newest name
+// in h's releases/ leaves no name for a new release and this run creates
+// one. Releases are ordered by name (rollback goes back to the one before
+// current, cleanup removes the first ones), so a new release must sort
+// after every other one; a directory named 99999999999999, say, sorts
+// after every release name there can be. It is not removed: it may be
+// someone's, and only its owner can tell. A run that creates no release
+// (a rollback) goes on: the directory does not change what it does.
+func (r *Run) checkNewestRelease(h *Host, newest string) error {
+	if newest == "" || remote.HasReleaseNameAfter(newest) || r.root == nil {
+		return nil
+	}
+	if !slices.Contains(r.flatten(r.root, map[*Task]bool{}, nil), NewReleasePath) {
+		return nil
+	}
+	dir := r.layout().Release(newest)
+	return fmt.Errorf("%s: %s sorts after every release name a new release can have (releases are named UTC %%Y%%m%%d%%H%%M%%S and ordered by name, so a new release must sort after it); no release was made. If it is not a real release, move it out of releases/ on %s (mv %s %s) and deploy again",
+		h, dir, h, dir, path.Join(r.layout().DeployTo, "not-a-release-"+newest))
 }
 
 // lockHosts returns the hosts the lock command was sent to, and whether

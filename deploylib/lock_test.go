@@ -565,3 +565,60 @@ func TestUnlockRefusesHostileDetails(t *testing.T) {
 		}
 	}
 }
+
+// A directory in releases/ named after every release name a new release
+// can have (99999999999999) stops a deploy at the lock, before the fetch,
+// with an error naming the host and the directory and saying what to do;
+// nothing else is made and the lock is released. A rollback, which makes
+// no release, still works, and cleanup leaves the directory alone.
+func TestDeployRefusesReleaseNamedPastEveryName(t *testing.T) {
+	t.Parallel()
+	repo := newGitRepo(t)
+	d := isolate(t, Config{Application: "app", KeepReleases: 5})
+	st, err := LocalStage(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := remote.At(st.DeployTo)
+	t0 := time.Date(2026, 11, 25, 21, 40, 38, 0, time.UTC)
+	for i := range 2 {
+		if out, err := localRun(t, d, st, Deploy, t0.Add(time.Duration(i)*4*time.Second)); err != nil {
+			t.Fatalf("deploy %d: %v\n%s", i, err, out)
+		}
+	}
+	bogus := l.Release("99999999999999")
+	if err := os.MkdirAll(bogus, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	mirrorBefore, _ := os.ReadFile(filepath.Join(l.Repo(), "FETCH_HEAD"))
+	commit(t, repo, "v3\n")
+	out, err := localRun(t, d, st, Deploy, t0.Add(10*time.Second))
+	all := out + fmt.Sprint(err)
+	for _, want := range []string{"localhost: " + bogus + " sorts after every release name", "mv " + bogus + " " + filepath.Join(st.DeployTo, "not-a-release-99999999999999")} {
+		if err == nil || !strings.Contains(all, want) {
+			t.Errorf("deploy error = %v, want it to say %q\n%s", err, want, out)
+		}
+	}
+	if strings.Contains(out, "git:update") || strings.Contains(out, "git remote update") {
+		t.Errorf("the deploy went on past the lock:\n%s", out)
+	}
+	if b, _ := os.ReadFile(filepath.Join(l.Repo(), "FETCH_HEAD")); !bytes.Equal(b, mirrorBefore) {
+		t.Errorf("the deploy fetched before refusing")
+	}
+	ents, _ := os.ReadDir(l.Releases())
+	if len(ents) != 3 {
+		t.Errorf("releases/ holds %v, want the two releases and the bogus directory", ents)
+	}
+	if _, err := os.Lstat(l.LockDir()); !os.IsNotExist(err) {
+		t.Errorf("the lock was left: %v", err)
+	}
+	if out, err := localRun(t, d, st, Rollback, t0.Add(20*time.Second)); err != nil {
+		t.Fatalf("rollback: %v\n%s", err, out)
+	}
+	if got := readLink(t, l.Current()); got != l.Release("20261125214038") {
+		t.Errorf("after rollback current -> %s", got)
+	}
+	if _, err := os.Stat(bogus); err != nil {
+		t.Errorf("the bogus directory was removed: %v", err)
+	}
+}

@@ -72,3 +72,9 @@ func ReleaseNameAfter(name string) string {
 	n, _ := strconv.ParseUint(name, 10, 64)
 	return fmt.Sprintf("%014d", n+1)
 }
+
+// HasReleaseNameAfter reports whether a release name sorts after name, so
+// that a new release can be named after it ([ReleaseNameAfter]). Only a
+// name that is no valid time and counts up past 14 digits
+// (99999999999999) has none.
+func HasReleaseNameAfter(name string) bool { return IsReleaseName(ReleaseNameAfter(name)) }
