@@ -216,18 +216,34 @@ func parseLockInfo(s string) LockInfo {
 		}
 	}
 	li.Idle = -1
-	nowS, err1 := strconv.ParseInt(now, 10, 64)
-	beatS, err2 := strconv.ParseInt(heartbeat, 10, 64)
-	if err2 != nil {
+	nowS, ok1 := epochSeconds(now)
+	beatS, ok2 := epochSeconds(heartbeat)
+	if !ok2 && heartbeat == "" {
 		// A lock of an older Capstan has no heartbeat: its age counts.
-		if t, err := time.Parse(time.RFC3339, li.LockedAt); err == nil {
-			beatS, err2 = t.Unix(), nil
+		if t, err := time.Parse(time.RFC3339, li.LockedAt); err == nil && t.Year() >= 1970 && t.Year() < 5000 {
+			beatS, ok2 = t.Unix(), true
 		}
 	}
-	if err1 == nil && err2 == nil {
-		li.Idle = max(0, time.Duration(nowS-beatS)*time.Second)
+	if ok1 && ok2 {
+		li.Idle = time.Duration(min(max(0, nowS-beatS), maxLockIdle)) * time.Second
 	}
 	return li
+}
+
+// maxLockIdle caps a lock's idle time, in seconds, so that it stays a
+// time.Duration: a heartbeat older than that is stale all the same.
+const maxLockIdle = 100 * 365 * 24 * 3600
+
+// epochSeconds reads a time in unix seconds as date +%s prints it: 1 to
+// 11 decimal digits (until the year 5138). Anything else, a sign, spaces,
+// a number that would overflow, is unreadable: the lock's age is then
+// unknown, and its holder counts as alive.
+func epochSeconds(s string) (int64, bool) {
+	if len(s) == 0 || len(s) > 11 || strings.Trim(s, "0123456789") != "" {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil
 }
 
 // known reports whether the lock had readable details.
