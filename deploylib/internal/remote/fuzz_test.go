@@ -172,3 +172,26 @@ func FuzzParseDoctorProbe(f *testing.F) {
 		}
 	})
 }
+
+// The release a switch back goes to was read from the server (where
+// current pointed): only a release of releases/ has its unfinished
+// marker removed; any other target names no marker.
+func TestSwitchRemovesOnlyAReleaseMarker(t *testing.T) {
+	l := At(fuzzDeployTo)
+	for _, tc := range []struct {
+		release, marker string
+	}{
+		{l.Release("20261125214038"), l.UnfinishedMarker("20261125214038")},
+		{l.Releases() + "/./20261125214038", l.UnfinishedMarker("20261125214038")},
+		{l.Release("hotfix"), ""},
+		{l.Releases() + "/..", ""},
+		{"/opt/elsewhere/20261125214038", ""},
+		{l.Shared(), ""},
+	} {
+		cmd := l.Switch(tc.release, "r1").String()
+		has := strings.Contains(cmd, "rm -f "+l.Unfinished())
+		if tc.marker == "" && has || tc.marker != "" && !strings.HasSuffix(cmd, "rm -f "+tc.marker) {
+			t.Errorf("Switch(%q) = %s, want marker %q removed", tc.release, cmd, tc.marker)
+		}
+	}
+}
