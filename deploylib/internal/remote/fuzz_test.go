@@ -95,6 +95,7 @@ func FuzzParseListing(f *testing.F) {
 	f.Add("20261125214038\n20261125214042\nhotfix\n--capstan--\n20261125214042\n--capstan--\n/srv/app/releases/20261125214038\n--capstan--\n/srv/app/releases/20261125214038/REVISION\n")
 	f.Add("--capstan--\n--capstan--\n--capstan--\n")
 	f.Add("99999999999999\n--capstan--\n--capstan--\nreleases/../../etc\n--capstan--\n/srv/app/releases/x/../20261125214038/REVISION\n")
+	f.Add("99991231235959\n20261125214038\n--capstan--\n--capstan--\n--capstan--\n")
 	f.Add("garbage")
 	f.Fuzz(func(t *testing.T, out string) {
 		li, err := At(fuzzDeployTo).ParseListing(out)
@@ -192,6 +193,36 @@ func TestSwitchRemovesOnlyAReleaseMarker(t *testing.T) {
 		has := strings.Contains(cmd, "rm -f "+l.Unfinished())
 		if tc.marker == "" && has || tc.marker != "" && !strings.HasSuffix(cmd, "rm -f "+tc.marker) {
 			t.Errorf("Switch(%q) = %s, want marker %q removed", tc.release, cmd, tc.marker)
+		}
+	}
+}
+
+func TestHasReleaseNameAfter(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		want bool
+	}{
+		{"20261125214038", true},
+		{"99991231235959", true}, // year 10000 has 5 digits: counted up
+		{"20261399000000", true}, // no valid time: counted up
+		{"99999999999998", true},
+		{"99999999999999", false},
+	} {
+		if got := HasReleaseNameAfter(tc.name); got != tc.want {
+			t.Errorf("HasReleaseNameAfter(%q) = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestSanitize(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"x/../../shared", `"x/../../shared"`},
+		{"a\nrun_id=b\x1b[2J", `"a\nrun_id=b\x1b[2J"`},
+		{strings.Repeat("é", 81), `"` + strings.Repeat("é", 80) + `"...`},
+		{"\xff", `"\xff"`},
+	} {
+		if got := Sanitize(tc.in); got != tc.want {
+			t.Errorf("Sanitize(%q) = %s, want %s", tc.in, got, tc.want)
 		}
 	}
 }
