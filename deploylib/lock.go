@@ -130,10 +130,12 @@ var lockMachine = sync.OnceValue(func() string {
 // between machines or shared through a home directory would make them look
 // alike, and it cannot tell PID namespaces apart.
 //
-// Elsewhere (macOS, Windows, BSDs), or when any part cannot be read (no
-// machine-id, /proc not mounted or of another PID namespace), it returns
-// "": a holder is then always treated as running elsewhere, and only its
-// heartbeat tells whether it is gone.
+// When any part cannot be read (no machine-id, /proc not mounted or of
+// another PID namespace) it returns "", as lockMachine does on other
+// systems (macOS, Windows, BSDs): the details then have no machine, a
+// holder is always treated as running elsewhere, and only its heartbeat
+// tells whether it is gone. readFile and readlink are os.ReadFile and
+// os.Readlink, or a test's.
 func machineIdentity(readFile func(string) ([]byte, error), readlink func(string) (string, error)) string {
 	read := func(paths ...string) string {
 		for _, p := range paths {
