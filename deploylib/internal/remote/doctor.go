@@ -159,8 +159,8 @@ func ParseDoctorProbe(out string) DoctorFacts {
 			}
 		case probePaths:
 			flag, p, ok := strings.Cut(line, " ")
-			if !ok {
-				continue
+			if !ok || !path.IsAbs(p) {
+				continue // the probe asks about absolute paths only
 			}
 			pf := f.Paths[p]
 			switch flag {
