@@ -310,3 +310,41 @@ func TestStaleBinaryNeverDeploys(t *testing.T) {
 		t.Fatalf("after the rebuild, go tool mage local config is refused:\n%s", out)
 	}
 }
+
+// BenchmarkCheck times the check as a magefile binary of this repository
+// runs it: reading its file table, then Check against the checkout (the
+// first part runs once per process, the second once per run). It builds
+// the binary with go tool mage -compile first.
+func BenchmarkCheck(b *testing.B) {
+	_, me, _, _ := runtime.Caller(0)
+	root := filepath.Clean(filepath.Join(filepath.Dir(me), "..", "..", ".."))
+	bin := filepath.Join(b.TempDir(), "capstan-mage")
+	c := exec.Command("go", "tool", "mage", "-compile", bin)
+	c.Dir = root
+	if out, err := c.CombinedOutput(); err != nil {
+		b.Fatalf("go tool mage -compile: %v\n%s", err, out)
+	}
+	var bin1 *Binary
+	for b.Loop() {
+		fi, err := os.Stat(bin)
+		if err != nil {
+			b.Fatal(err)
+		}
+		files, err := sourceFiles(bin)
+		if err != nil {
+			b.Fatal(err)
+		}
+		bin1 = &Binary{Path: bin, Built: fi.ModTime(), Files: files, GoRoot: goroot()}
+		if err := bin1.Check(root, []string{"local", "deploy"}, getenv); err != nil {
+			b.Fatal(err)
+		}
+	}
+	dirs := map[string]bool{}
+	for _, f := range bin1.Files {
+		if within(f, root) {
+			dirs[filepath.Dir(f)] = true
+		}
+	}
+	b.ReportMetric(float64(len(bin1.Files)), "files-in-table")
+	b.ReportMetric(float64(len(dirs)), "dirs-listed")
+}

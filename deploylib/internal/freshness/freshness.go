@@ -230,7 +230,7 @@ func (c *comparison) packages() {
 	dirs := map[string][]string{} // directory -> the files compiled in from it
 	for _, f := range c.b.Files {
 		f = filepath.FromSlash(f)
-		if !filepath.IsAbs(f) || (c.b.GoRoot != "" && within(f, c.b.GoRoot)) {
+		if !filepath.IsAbs(f) || (c.b.GoRoot != "" && strings.HasPrefix(f, c.b.GoRoot+string(filepath.Separator))) {
 			continue
 		}
 		slashed := filepath.ToSlash(f)
