@@ -260,7 +260,10 @@ func (c *comparison) packages() {
 		for _, e := range entries {
 			name := e.Name()
 			present[name] = true
-			if e.IsDir() || !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") || name == mainfile {
+			// As go build: tests, and names starting with . or _ (an
+			// editor's lock file .#deploy.go), are not compiled.
+			if e.IsDir() || !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") || name == mainfile ||
+				strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") {
 				continue
 			}
 			fi, err := e.Info()

@@ -170,6 +170,8 @@ func TestCheck(t *testing.T) {
 			cwd: func(p *project) string { return filepath.Join(p.root, "app", "sub") },
 		},
 		{name: "test file", change: edit("hooks/hooks_test.go")},
+		{name: "editor's lock file", change: edit("hooks/.#hooks.go")},
+		{name: "file go build ignores", change: edit("hooks/_old.go")},
 		{name: "application package not compiled in", change: edit("app/main.go")},
 		{name: "file that is not Go", change: edit("README.md")},
 		{name: "module cache", change: func(t *testing.T, p *project) { write(t, p.binary.Files[1], "package lib // changed\n") }},
