@@ -173,7 +173,7 @@ func (b *Binary) Check(cwd string, args []string, getenv func(string) string) er
 	c := &comparison{b: b, root: root}
 
 	// Another checkout of the same project: the HASHFAST cache is shared.
-	if here := moduleRoot(cwd); here != "" && here != root && !within(magefiles, here) && !within(cwd, root) {
+	if here := moduleRoot(cwd); here != "" && !sameDir(here, root) && !within(magefiles, here) && !within(cwd, root) {
 		if st, err := os.Stat(filepath.Join(here, "magefiles")); err == nil && st.IsDir() {
 			c.reasons = append(c.reasons, fmt.Sprintf("it was built from the checkout %s, and this is %s", root, here))
 		}
@@ -403,6 +403,18 @@ func moduleRoot(dir string) string {
 func within(path, dir string) bool {
 	rel, err := filepath.Rel(dir, path)
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
+}
+
+// sameDir reports whether a and b name the same directory, through
+// symbolic links (the working directory may be reached through one, the
+// build's paths through another).
+func sameDir(a, b string) bool {
+	if a == b {
+		return true
+	}
+	ra, errA := filepath.EvalSymlinks(a)
+	rb, errB := filepath.EvalSymlinks(b)
+	return errA == nil && errB == nil && ra == rb
 }
 
 func isMainfile(f string) bool { return filepath.Base(filepath.FromSlash(f)) == mainfile }

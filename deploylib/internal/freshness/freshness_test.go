@@ -169,6 +169,15 @@ func TestCheck(t *testing.T) {
 			},
 			cwd: func(p *project) string { return filepath.Join(p.root, "app", "sub") },
 		},
+		{
+			name: "the checkout through a symbolic link",
+			change: func(t *testing.T, p *project) {
+				if err := os.Symlink(p.root, filepath.Join(p.dir, "link")); err != nil {
+					t.Fatal(err)
+				}
+			},
+			cwd: func(p *project) string { return filepath.Join(p.dir, "link") },
+		},
 		{name: "test file", change: edit("hooks/hooks_test.go")},
 		{name: "editor's lock file", change: edit("hooks/.#hooks.go")},
 		{name: "file go build ignores", change: edit("hooks/_old.go")},
