@@ -16,6 +16,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/capstan-deploy/capstan/deploylib/internal/freshness"
 	"github.com/capstan-deploy/capstan/deploylib/internal/remote"
 
 	"github.com/capstan-deploy/capstan/deploylib/backend"
@@ -368,6 +369,9 @@ func newRun(opts ...Option) (*Run, error) {
 	getenv := os.Getenv
 	if o.deploy.getenv != nil {
 		getenv = o.deploy.getenv
+	}
+	if err := freshness.Check(getenv); err != nil { // a magefile binary older than its sources
+		return nil, err
 	}
 	env := readEnv(getenv) // env.go
 	if env.dryRun {
