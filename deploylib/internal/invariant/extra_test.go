@@ -181,16 +181,19 @@ func (w *world) hostileLock(op Op, at time.Time, before []hostView) result {
 		os.Setenv("FORCE", "")
 		forced.what = "deploy:unlock (FORCE=1)"
 		res.runs = append(res.runs, forced)
-		if forced.failed() {
+		if forced.failed() && w.sc.questionable() == "" {
 			res.viol = append(res.viol, Violation{"exit-status", h.Name, "FORCE=1 deploy:unlock failed on a lock with hostile details: " + firstLines(forced.message(), 4)})
 		}
 	}
+	// A questionable configuration may refuse even deploy:unlock; then
+	// the lock stays, for the team to remove below.
+	refused := w.sc.questionable() != "" && allFailed(res.runs)
 	mid := w.views()
 	for i, v := range mid {
 		if w.dead[i] {
 			continue
 		}
-		if v.Locked {
+		if v.Locked && !refused {
 			res.viol = append(res.viol, Violation{"no-stale-lock", v.Name, "deploy:unlock (FORCE=1 at last) left the lock with hostile details: " + strings.TrimSpace(v.Lock)})
 		}
 		for _, rel := range sortedKeys(v.Team) {

@@ -260,29 +260,6 @@ func (w *world) unchanged(a, b []hostView) string {
 	return ""
 }
 
-// questionable reports why a careful tool may refuse sc's configuration
-// ("" if it may not): overlapping linked paths, a linked path below a
-// committed symlink, an empty upload directory. An upload directory given
-// as a symlink is not: Upload{Dir} follows a symlinked root, so its deploy
-// must succeed and hold the build's files (seed 968455924 found the model
-// still treating it as refusable).
-func (sc Scenario) questionable() string {
-	if o := sc.Overlapping(); len(o) > 0 {
-		return "overlapping linked paths " + strings.Join(o, ", ")
-	}
-	for _, p := range append(slices.Clone(sc.LinkedFiles), sc.LinkedDirs...) {
-		for s := range sc.Symlinks {
-			if strings.HasPrefix(p, s+"/") || p == s {
-				return "linked path " + p + " below the committed symlink " + s
-			}
-		}
-	}
-	if sc.Strategy == UploadEmpty {
-		return "the upload directory is empty"
-	}
-	return ""
-}
-
 // nextRelease is the name a deploy started at the clock's name gives its
 // release: that name, or one second after the newest release on any host
 // when that one is as late or later (names are new and sort last).
