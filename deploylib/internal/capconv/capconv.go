@@ -119,7 +119,7 @@ func Convert(o Options) (*Result, error) {
 	}
 	var stages []*srcFile
 	for _, name := range stageNames {
-		if err := validStageName(name); err != nil {
+		if err := CheckStageName(name); err != nil {
 			return nil, err
 		}
 		f, err := readRuby(o.Dir, "config/deploy/"+name+".rb")
@@ -152,7 +152,9 @@ func Convert(o Options) (*Result, error) {
 	return c.emit(o.Module)
 }
 
-func validStageName(name string) error {
+// CheckStageName says whether name can name a stage: letters, digits, -
+// and _, starting with a letter, and not the name of a Capstan target.
+func CheckStageName(name string) error {
 	if name == "" {
 		return errors.New("empty stage name")
 	}
@@ -170,6 +172,9 @@ func validStageName(name string) error {
 	}
 	return nil
 }
+
+// StageFunc is the name of the stage's function (its mage target).
+func StageFunc(name string) string { return goName(name) }
 
 // goName turns "app:clear_cache" or "production-eu" into AppClearCache,
 // ProductionEu.

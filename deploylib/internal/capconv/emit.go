@@ -469,7 +469,7 @@ func (c *converter) stageFile(e *stageEnv, base map[string]cval, first bool) (Fi
 	imports := importSet{"deploylib": true}
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...); b.WriteByte('\n') }
-	fn := goName(e.name)
+	fn := StageFunc(e.name)
 	w("// %s selects the stage converted from %s: go tool mage %s deploy.", fn, e.file, strings.ToLower(fn))
 	w("func %s() {", fn)
 	w("deploylib.UseStage(deploylib.Stage{")
@@ -625,10 +625,11 @@ func (c *converter) stageFile(e *stageEnv, base map[string]cval, first bool) (Fi
 	if err != nil {
 		return File{}, fmt.Errorf("capconv: the generated stages/%s.go does not parse (a converter bug): %v\n%s", e.name, err, out.String())
 	}
-	return File{Path: "stages/" + stageFileName(e.name) + ".go", Content: string(src)}, nil
+	return File{Path: "stages/" + StageFile(e.name) + ".go", Content: string(src)}, nil
 }
 
-func stageFileName(name string) string { return strings.ReplaceAll(strings.ToLower(name), "-", "_") }
+// StageFile is the name of the stage's file in stages/, without .go.
+func StageFile(name string) string { return strings.ReplaceAll(strings.ToLower(name), "-", "_") }
 
 func prefixOf(a, b []cval) bool {
 	for i := range a {
