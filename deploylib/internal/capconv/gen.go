@@ -1008,6 +1008,9 @@ func (g *gen) callValue(x *callExpr, sc *scope) (string, error) {
 			}
 			return g.fetch(k, def, sc)
 		}
+		if g.isHost(x, sc) {
+			return sc.host + ".Name()", nil // SSHKit's Host#to_s is its name
+		}
 		if x.name == "capture" {
 			return "", fmt.Errorf("capture inside an expression: assign it to a variable first (out = capture(...))")
 		}

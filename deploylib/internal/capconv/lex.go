@@ -383,6 +383,23 @@ func (l *lexer) quoted(open, cl rune, interp bool) ([]strPart, error) {
 				b.WriteByte(0)
 			case '\n':
 				l.line++
+			case 'u':
+				r, err := l.unicodeEscape()
+				if err != nil {
+					return nil, err
+				}
+				b.WriteString(r)
+			case 'x':
+				v := 0
+				i := 0
+				for ; i < 2 && isHex(l.peek(0)); i++ {
+					v = v*16 + hexVal(l.peek(0))
+					l.pos++
+				}
+				if i == 0 {
+					return nil, l.errf(l.line, "invalid \\x escape")
+				}
+				b.WriteByte(byte(v))
 			default:
 				b.WriteRune(n)
 			}
@@ -423,6 +440,54 @@ func (l *lexer) quoted(open, cl rune, interp bool) ([]strPart, error) {
 		}
 		b.WriteRune(r)
 		l.pos++
+	}
+}
+
+func isHex(r rune) bool {
+	return r >= '0' && r <= '9' || r >= 'a' && r <= 'f' || r >= 'A' && r <= 'F'
+}
+
+func hexVal(r rune) int {
+	switch {
+	case r >= 'a':
+		return int(r-'a') + 10
+	case r >= 'A':
+		return int(r-'A') + 10
+	}
+	return int(r - '0')
+}
+
+// unicodeEscape reads the XXXX of \uXXXX or the {X...} of \u{X...}.
+func (l *lexer) unicodeEscape() (string, error) {
+	var b strings.Builder
+	read := func(max int) error {
+		v, i := 0, 0
+		for ; i < max && isHex(l.peek(0)); i++ {
+			v = v*16 + hexVal(l.peek(0))
+			l.pos++
+		}
+		if i == 0 || max == 4 && i != 4 || v > unicode.MaxRune {
+			return l.errf(l.line, "invalid \\u escape")
+		}
+		b.WriteRune(rune(v))
+		return nil
+	}
+	if l.peek(0) != '{' {
+		err := read(4)
+		return b.String(), err
+	}
+	l.pos++
+	for {
+		for l.peek(0) == ' ' {
+			l.pos++
+		}
+		if l.peek(0) == '}' {
+			l.pos++
+			return b.String(), nil
+		}
+		if err := read(6); err != nil {
+			return "", err
+		}
 	}
 }
 

@@ -1,0 +1,187 @@
+package capconv
+
+import (
+	"errors"
+	"flag"
+	goparser "go/parser"
+	gotoken "go/token"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/*/want")
+
+// projects are the Capistrano projects in testdata, each in <name>/cap
+// with its expected Go in <name>/want.
+var projects = []string{"shop", "legacy", "hostile"}
+
+func convertProject(t *testing.T, name string) *Result {
+	t.Helper()
+	r, err := Convert(Options{Dir: filepath.Join("testdata", name, "cap"), Module: "example.com/" + name})
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return r
+}
+
+func notesText(r *Result) string {
+	var b strings.Builder
+	for _, n := range r.Notes {
+		b.WriteString(n.String() + "\n")
+	}
+	return b.String()
+}
+
+// TestConvertGolden pins the Go written for each test project, and the
+// summary of what was not translated.
+func TestConvertGolden(t *testing.T) {
+	for _, name := range projects {
+		t.Run(name, func(t *testing.T) {
+			r := convertProject(t, name)
+			files := append([]File{}, r.Files...)
+			files = append(files, File{Path: "NOTES", Content: notesText(r)})
+			want := filepath.Join("testdata", name, "want")
+			if *update {
+				os.RemoveAll(want)
+			}
+			seen := map[string]bool{}
+			for _, f := range files {
+				p := filepath.Join(want, filepath.FromSlash(f.Path))
+				seen[p] = true
+				if *update {
+					os.MkdirAll(filepath.Dir(p), 0o755)
+					os.WriteFile(p, []byte(f.Content), 0o644)
+				}
+				b, err := os.ReadFile(p)
+				if err != nil {
+					t.Fatalf("%v (go test -update writes it)", err)
+				}
+				if string(b) != f.Content {
+					t.Errorf("%s differs from %s: go test ./deploylib/internal/capconv -update, and review the diff\n%s", f.Path, p, f.Content)
+				}
+			}
+			filepath.WalkDir(want, func(p string, d os.DirEntry, err error) error {
+				if err == nil && !d.IsDir() && !seen[p] {
+					t.Errorf("%s is no longer written", p)
+				}
+				return nil
+			})
+		})
+	}
+}
+
+// TestHostileStrings: every Ruby string of the hostile project comes out
+// as a Go literal holding exactly the Ruby value, and no Go comment is
+// broken by what the Ruby lines hold.
+func TestHostileStrings(t *testing.T) {
+	r := convertProject(t, "hostile")
+	var deploy, qa string
+	for _, f := range r.Files {
+		fset := gotoken.NewFileSet()
+		if _, err := goparser.ParseFile(fset, f.Path, f.Content, goparser.ParseComments); err != nil {
+			t.Errorf("%s does not parse: %v", f.Path, err)
+		}
+		switch f.Path {
+		case "magefiles/deploy.go":
+			deploy = f.Content
+		case "stages/qa.go":
+			qa = f.Content
+		}
+	}
+	for _, want := range []string{
+		`Application: "evil\"app` + "`id`" + `"`,
+		`RepoURL:     "git@example.com:acme/it's \"quoted\".git"`,
+		`DeployTo:    "/srv/$(rm -rf ~)/evil\"app` + "`id`" + `"`,
+		`"motd":          "line one\nline two\t\"tab\" \\ back` + "`slash`" + ` $(whoami) ${HOME} */ // \u2028 end"`,
+		`"note":          "single #{not_interpolated} \\n stays"`,
+		`"weird_heredoc": "first \"line\" with ` + "`ticks`" + `\nsecond $(line) */\n"`,
+		// An argument is one quoted word, as Capstan quotes every argument.
+		`h2.Execute(ctx, "echo", "it's \"quoted\" $(touch /tmp/pwned) ` + "`id`" + ` ; rm -rf / #")`,
+		// A string with spaces is a shell line, as SSHKit runs it; a
+		// value interpolated into it is shell-quoted.
+		`shell.Raw("printf '%s' "+shell.Quote(deploylib.Setting(ctx, "motd", ""))+" > motd.txt")`,
+	} {
+		if !strings.Contains(deploy, want) {
+			t.Errorf("deploy.go lacks %s", want)
+		}
+	}
+	for _, want := range []string{`Branch: "feature/$(evil)"`, `Host: "deploy` + "`id`" + `@qa.example.com"`, `"label": "it's \"q\" $(x)"`} {
+		if !strings.Contains(qa, want) {
+			t.Errorf("stages/qa.go lacks %s", want)
+		}
+	}
+}
+
+func writeProject(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range files {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// TestBadInput: what cannot be converted is an error naming the file and
+// the line.
+func TestBadInput(t *testing.T) {
+	stage := map[string]string{"config/deploy/staging.rb": "server 'web1', roles: %w{app}\n"}
+	with := func(extra map[string]string) map[string]string {
+		out := map[string]string{}
+		for k, v := range stage {
+			out[k] = v
+		}
+		for k, v := range extra {
+			out[k] = v
+		}
+		return out
+	}
+	tests := []struct {
+		name   string
+		files  map[string]string
+		stages []string
+		want   string
+		is     error
+	}{
+		{"no deploy.rb", stage, nil, "has no config/deploy.rb", ErrNotCapistrano},
+		{"unterminated string", with(map[string]string{"config/deploy.rb": "set :application, \"shop\"\nset :repo_url, \"git@x:y.git\n"}), nil, "config/deploy.rb:2: unterminated string", nil},
+		{"block not closed", with(map[string]string{"config/deploy.rb": "set :application, 'shop'\n\nnamespace :app do\n  task :x do\n  end\n"}), nil, "config/deploy.rb:3: block not closed", nil},
+		{"bad rake file", with(map[string]string{"config/deploy.rb": "set :application, 'x'\n", "lib/capistrano/tasks/a.rake": "task :a do\n  execute 'x\nend\n"}), nil, "lib/capistrano/tasks/a.rake:2: unterminated string", nil},
+		{"unterminated heredoc", with(map[string]string{"config/deploy.rb": "set :a, <<~EOS\n  x\n"}), nil, "config/deploy.rb:1: heredoc <<EOS is not terminated", nil},
+		{"stage file missing", with(map[string]string{"config/deploy.rb": "set :application, 'x'\n"}), []string{"qa"}, "stage qa: config/deploy/qa.rb does not exist", nil},
+		{"no stages", map[string]string{"config/deploy.rb": "set :application, 'x'\n"}, nil, "no stage files in config/deploy/", nil},
+		{"stage named like a target", with(map[string]string{"config/deploy.rb": "set :application, 'x'\n", "config/deploy/deploy.rb": ""}), nil, `stage name "deploy" is taken by a Capstan target`, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := writeProject(t, tc.files)
+			_, err := Convert(Options{Dir: dir, Module: "example.com/x", Stages: tc.stages})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error containing %q", err, tc.want)
+			}
+			if tc.is != nil && !errors.Is(err, tc.is) {
+				t.Errorf("%v is not %v", err, tc.is)
+			}
+		})
+	}
+}
+
+// TestStagesOption: Stages picks the stage files to convert.
+func TestStagesOption(t *testing.T) {
+	r, err := Convert(Options{Dir: filepath.Join("testdata", "shop", "cap"), Module: "example.com/shop", Stages: []string{"staging"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	for _, f := range r.Files {
+		paths = append(paths, f.Path)
+	}
+	if got := strings.Join(paths, " "); got != "magefiles/deploy.go stages/staging.go" {
+		t.Errorf("files %s", got)
+	}
+}
