@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -94,6 +95,113 @@ func TestGeneratedProjectsBuild(t *testing.T) {
 			// mage compiles the magefiles with its own main: the binary a
 			// team's go tool mage runs.
 			runIn(t, dir, goEnv("MAGEFILE_CACHE="+t.TempDir()), "go", "tool", "mage", "-compile", filepath.Join(dir, "deploy-bin"))
+		})
+	}
+}
+
+// capTrace returns the tasks cap invokes for the first time, in order,
+// running cap <stage> deploy --dry-run --trace in the Capistrano project
+// dir. Plugins that are not installed here are replaced by empty files
+// (with stubs of the tasks the project hooks to): their tasks are not
+// converted, and the comparison leaves them out.
+func capTrace(t *testing.T, dir, stage string) []string {
+	t.Helper()
+	stubs := t.TempDir()
+	for name, content := range map[string]string{
+		"capistrano/bundler.rb":          "",
+		"capistrano/passenger.rb":        "namespace :passenger do\n  task :restart do\n  end\nend\n",
+		"capistrano/rbenv.rb":            "",
+		"capistrano/rails/migrations.rb": "",
+	} {
+		p := filepath.Join(stubs, filepath.FromSlash(name))
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.WriteFile(p, []byte(content), 0o644)
+	}
+	// cap writes log/capistrano.log into the project: run it on a copy.
+	work := t.TempDir()
+	if err := os.CopyFS(work, os.DirFS(dir)); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("cap", stage, "deploy", "--dry-run", "--trace")
+	cmd.Dir = work
+	cmd.Env = append(os.Environ(), "RUBYLIB="+stubs, "HOSTS=", "ROLES=", "BRANCH=")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("cap %s deploy --dry-run --trace: %v\n%s", stage, err, out)
+	}
+	var seq []string
+	for _, l := range strings.Split(string(out), "\n") {
+		// ask's prompt ("Please enter branch (main): ") may share a line.
+		if i := strings.Index(l, "** Invoke "); i >= 0 && strings.HasSuffix(l, " (first_time)") {
+			seq = append(seq, strings.TrimSuffix(l[i+len("** Invoke "):], " (first_time)"))
+		}
+	}
+	return seq
+}
+
+// flowTree returns the tasks of mage flow's tree in order, each once,
+// up to deploy:failed.
+func flowTree(out string) []string {
+	var seq []string
+	seen := map[string]bool{}
+	for _, l := range strings.Split(out, "\n") {
+		l = strings.TrimSpace(l)
+		if strings.HasPrefix(l, "(") {
+			break
+		}
+		if l == "" || l == "[before]" || l == "[after]" || seen[l] {
+			continue
+		}
+		seen[l] = true
+		seq = append(seq, l)
+	}
+	return seq
+}
+
+// comparable keeps the names of a that b has too, leaving out git:*:
+// Capistrano's git plugin hangs git:check as a before hook of
+// deploy:check, registered before the project's own, where Capstan runs
+// it as a step of deploy:check after them.
+func comparable(a, b []string) []string {
+	in := map[string]bool{}
+	for _, n := range b {
+		in[n] = true
+	}
+	var out []string
+	for _, n := range a {
+		if in[n] && !strings.HasPrefix(n, "git:") {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// TestFlowMatchesCap: for converted projects, go tool mage <stage> flow
+// deploy shows the project's hooks at the places where cap <stage>
+// deploy --dry-run invokes them (Capistrano 3, installed here).
+func TestFlowMatchesCap(t *testing.T) {
+	if _, err := exec.LookPath("cap"); err != nil {
+		t.Fatal("cap is missing: apt-get install capistrano")
+	}
+	for _, tc := range []struct{ project, stage string }{{"shop", "staging"}, {"shop", "production"}, {"legacy", "production"}} {
+		t.Run(tc.project+"/"+tc.stage, func(t *testing.T) {
+			r := convertProject(t, tc.project)
+			dir := teamModule(t, tc.project, r.Files)
+			capSeq := capTrace(t, filepath.Join("testdata", tc.project, "cap"), tc.stage)
+			mageSeq := flowTree(runIn(t, dir, goEnv("MAGEFILE_CACHE="+t.TempDir()), "go", "tool", "mage", tc.stage, "flow", "deploy"))
+			got, want := comparable(mageSeq, capSeq), comparable(capSeq, mageSeq)
+			if strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Errorf("mage flow deploy\n  %s\ncap deploy --dry-run\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+			}
+			// The comparison covers every converted hook.
+			for _, task := range []string{"deploy:restart", "deploy:migrate", "check:env", "notify:slack", "deploy:announce", "deploy:warm", "deploy:robots"} {
+				for _, n := range mageSeq {
+					if n == task && !slices.Contains(got, task) {
+						t.Errorf("%s is in the mage flow but not compared", task)
+					}
+				}
+			}
+			t.Logf("compared %d tasks in order: %s", len(got), strings.Join(got, " "))
 		})
 	}
 }

@@ -97,7 +97,7 @@ func checkEnv(ctx context.Context) error {
 func notifySlack(ctx context.Context) error {
 	// TODO(capstan-init): lib/capistrano/tasks/notify.rake:4: run_locally runs commands on this machine: write them with os/exec in the task
 	//	run_locally do
-	//	  execute :curl, "-s", "https://hooks.slack.com/x"
+	//	  execute :echo, "deployed", fetch(:application)
 	//	end
 	deploylib.Logf(ctx, "%s", "deployed "+deploylib.CurrentRun(ctx).Config.Application+" to "+deploylib.CurrentRun(ctx).Stage.Name)
 	return nil
