@@ -27,6 +27,7 @@ type gen struct {
 // on), the directory of within, the Ruby locals.
 type scope struct {
 	host      string // Go variable of the current *deploylib.Host; "" outside on
+	base      string // Go variable of the host of on, without within/with/as
 	hostParam string // the Ruby block parameter naming the host
 	dir       string // Go expression of the within directory
 	wrapped   bool   // within, with or as is in effect
@@ -40,7 +41,7 @@ type local struct {
 }
 
 func (s *scope) child() *scope {
-	return &scope{host: s.host, hostParam: s.hostParam, dir: s.dir, wrapped: s.wrapped, parent: s, locals: map[string]*local{}}
+	return &scope{host: s.host, base: s.base, hostParam: s.hostParam, dir: s.dir, wrapped: s.wrapped, parent: s, locals: map[string]*local{}}
 }
 
 func (s *scope) lookup(name string) *local {
@@ -287,7 +288,7 @@ func (g *gen) on(s stmt, sc *scope) {
 		}
 	}
 	inner := sc.child()
-	inner.host = "h"
+	inner.host, inner.base = "h", "h"
 	if len(call.block.params) > 0 {
 		inner.hostParam = call.block.params[0]
 	}
@@ -515,8 +516,12 @@ type command struct {
 	line string   // Go expression of the shell line
 }
 
-func (cmd command) call(h, method string) string {
+// call is the Go call of cmd on the host of sc: a shell line runs on the
+// host of on itself, as SSHKit ignores within, with and as for it.
+func (cmd command) call(sc *scope, method string) string {
+	h := sc.host
 	if cmd.name == "" {
+		h = sc.base
 		return h + "." + method + "Command(ctx, shell.Raw(" + cmd.line + "))"
 	}
 	parts := append([]string{"ctx", cmd.name}, cmd.args...)
@@ -550,8 +555,9 @@ func (g *gen) commandArgs(s stmt, args []expr, sc *scope) (command, *hashExpr, e
 		}
 		g.use("shell")
 		if sc.wrapped {
-			g.c.noteOnly(g.file, s.line, "SSHKit ignores within, with and as for a command string with spaces; Capstan applies them: check that this still runs where it should")
-			g.line("// NOTE(capstan-init): %s:%d: Capistrano ran this line without its within/with/as; Capstan applies them.", g.file, s.line)
+			g.c.noteOnly(g.file, s.line, "SSHKit runs a command string with spaces without the within, with and as around it, and so does the Go: use "+sc.host+" instead of "+sc.base+" there if the line should run inside them")
+			g.line("// NOTE(capstan-init): %s:%d: SSHKit runs a command string with spaces without the", g.file, s.line)
+			g.line("// within/with/as around it, and so does this line (%s); %s runs inside them.", sc.base, sc.host)
 		}
 		return command{line: joinConcat(parts)}, opts, nil
 	}
@@ -674,9 +680,9 @@ func (g *gen) execute(s stmt, sc *scope) {
 		}
 	}
 	if method == "Test" {
-		g.line("if _, err := %s; err != nil {", cmd.call(sc.host, "Test"))
+		g.line("if _, err := %s; err != nil {", cmd.call(sc, "Test"))
 	} else {
-		g.line("if err := %s; err != nil {", cmd.call(sc.host, "Execute"))
+		g.line("if err := %s; err != nil {", cmd.call(sc, "Execute"))
 	}
 	g.line("\treturn err")
 	g.line("}")
@@ -745,7 +751,7 @@ func (g *gen) assign(s stmt, sc *scope) {
 	}
 	if l := sc.lookup(s.assign); l != nil {
 		v := g.fresh("out")
-		g.line("%s, err := %s", v, cmd.call(sc.host, "Capture"))
+		g.line("%s, err := %s", v, cmd.call(sc, "Capture"))
 		g.line("if err != nil {")
 		g.line("\treturn err")
 		g.line("}")
@@ -754,7 +760,7 @@ func (g *gen) assign(s stmt, sc *scope) {
 	}
 	name := goLocal(s.assign)
 	sc.locals[s.assign] = &local{goName: name}
-	g.line("%s, err := %s", name, cmd.call(sc.host, "Capture"))
+	g.line("%s, err := %s", name, cmd.call(sc, "Capture"))
 	g.line("if err != nil {")
 	g.line("\treturn err")
 	g.line("}")
@@ -798,7 +804,7 @@ func (g *gen) ifStmt(s stmt, sc *scope) {
 		if neg {
 			ok = "!ok"
 		}
-		g.line("if ok, err := %s; err != nil {", cmd.call(sc.host, "Test"))
+		g.line("if ok, err := %s; err != nil {", cmd.call(sc, "Test"))
 		g.line("\treturn err")
 		g.line("} else if %s {", ok)
 	} else {

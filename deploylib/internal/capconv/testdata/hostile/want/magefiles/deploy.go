@@ -58,12 +58,14 @@ func evilQuotes(ctx context.Context) error {
 			if err := h2.Execute(ctx, "mkdir", "-p", "dir with spaces/$(id)"); err != nil {
 				return err
 			}
-			// NOTE(capstan-init): config/deploy.rb:20: Capistrano ran this line without its within/with/as; Capstan applies them.
-			if err := h2.ExecuteCommand(ctx, shell.Raw("echo raw line $(date) > raw.txt")); err != nil {
+			// NOTE(capstan-init): config/deploy.rb:20: SSHKit runs a command string with spaces without the
+			// within/with/as around it, and so does this line (h); h2 runs inside them.
+			if err := h.ExecuteCommand(ctx, shell.Raw("echo raw line $(date) > raw.txt")); err != nil {
 				return err
 			}
-			// NOTE(capstan-init): config/deploy.rb:21: Capistrano ran this line without its within/with/as; Capstan applies them.
-			if err := h2.ExecuteCommand(ctx, shell.Raw("printf '%s' "+shell.Quote(deploylib.Setting(ctx, "motd", ""))+" > motd.txt")); err != nil {
+			// NOTE(capstan-init): config/deploy.rb:21: SSHKit runs a command string with spaces without the
+			// within/with/as around it, and so does this line (h); h2 runs inside them.
+			if err := h.ExecuteCommand(ctx, shell.Raw("printf '%s' "+shell.Quote(deploylib.Setting(ctx, "motd", ""))+" > motd.txt")); err != nil {
 				return err
 			}
 			if err := h2.Execute(ctx, "echo", deploylib.Setting(ctx, "note", ""), "*/"); err != nil {
