@@ -109,6 +109,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	var files []File
 	var notes []capconv.Note
+	stages := stageNames(o)
 	if o.FromCapistrano != "" {
 		res, err := capconv.Convert(capconv.Options{Dir: o.FromCapistrano, Module: mod.Module.Path, Stages: o.Stages})
 		if err != nil {
@@ -119,6 +120,7 @@ func Run(ctx context.Context, o Options) error {
 		}
 		files = append(files, File{Path: ".vscode/settings.json", Content: vscodeSettings, Optional: true})
 		notes = res.Notes
+		stages = res.Stages
 	} else {
 		files, err = Files(o, mod.Module.Path)
 		if err != nil {
@@ -170,7 +172,7 @@ func Run(ctx context.Context, o Options) error {
 			return err
 		}
 	}
-	fmt.Fprint(o.Out, nextSteps(o, stageNames(o)))
+	fmt.Fprint(o.Out, nextSteps(o, stages))
 	return nil
 }
 
@@ -457,6 +459,9 @@ gopls; for other editors set GOFLAGS=-tags=mage in gopls' environment.
 		{"/log/", `(?m)^/?log/?$`, "each run appends to log/deploy.log"},
 		{"/.deploy/", `(?m)^/?\.deploy/?$`, "the local stage deploys into .deploy/local"},
 	} {
+		if p.entry == "/.deploy/" && o.FromCapistrano != "" {
+			continue // a conversion writes no local stage
+		}
 		if !regexp.MustCompile(p.re).Match(ig) {
 			ignore = append(ignore, fmt.Sprintf("%s (%s)", p.entry, p.why))
 		}
