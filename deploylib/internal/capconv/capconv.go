@@ -69,7 +69,8 @@ func readRuby(dir, rel string) (*srcFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &srcFile{rel: rel, stmts: stmts}, nil
+	// The name appears in comments of the Go: one line, always.
+	return &srcFile{rel: commentSafe(rel), stmts: stmts}, nil
 }
 
 // Convert reads the Capistrano project in o.Dir and returns the Go files.

@@ -2,6 +2,7 @@ package capconv
 
 import (
 	"errors"
+	"go/ast"
 	"flag"
 	goparser "go/parser"
 	gotoken "go/token"
@@ -183,5 +184,41 @@ func TestStagesOption(t *testing.T) {
 	}
 	if got := strings.Join(paths, " "); got != "magefiles/deploy.go stages/staging.go" {
 		t.Errorf("files %s", got)
+	}
+}
+
+// TestHostileNames: names that reach comments of the Go (task and
+// namespace names, file names) cannot end a comment and inject code.
+func TestHostileNames(t *testing.T) {
+	dir := writeProject(t, map[string]string{
+		"config/deploy.rb": "set :application, 'x'\n" +
+			"namespace \"ns\\nfunc init() { panic(1) }\\n//\" do\n  task \"t\\u2028x\\ny() //\" => [\"d\\nz()\"] do\n    on roles(:app) do\n      execute :true\n    end\n  end\nend\n" +
+			"after \"deploy:updated\", \"ns\\nfunc init() { panic(1) }\\n//:t\\u2028x\\ny() //\"\n",
+		"config/deploy/staging.rb":             "server 'web1', roles: %w{app}\n",
+		"lib/capistrano/tasks/a\nfunc x() {}.rake": "task :b do\nend\n",
+	})
+	r, err := Convert(Options{Dir: dir, Module: "example.com/x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range r.Files {
+		fset := gotoken.NewFileSet()
+		file, err := goparser.ParseFile(fset, f.Path, f.Content, goparser.ParseComments)
+		if err != nil {
+			t.Fatalf("%s does not parse: %v\n%s", f.Path, err, f.Content)
+		}
+		inits := 0
+		for _, d := range file.Decls {
+			fn, ok := d.(*ast.FuncDecl)
+			if !ok {
+				continue
+			}
+			if fn.Name.Name == "init" {
+				inits++
+			}
+			if fn.Name.Name == "x" || inits > 1 {
+				t.Errorf("%s declares %s: a name broke out of a comment\n%s", f.Path, fn.Name.Name, f.Content)
+			}
+		}
 	}
 }

@@ -200,7 +200,7 @@ func (c *converter) emit(module string) (*Result, error) {
 				c.note(t.file, t.line, t.src, "prerequisite "+d+" of "+t.name+" is neither one of the project's tasks nor a standard one")
 				continue
 			}
-			w("deploylib.Before(%s, %s) // %s:%d: task %s => %s", t.goVar, ref, t.file, t.line, t.name, d)
+			w("deploylib.Before(%s, %s) // %s:%d: task %s => %s", t.goVar, ref, t.file, t.line, commentSafe(t.name), commentSafe(d))
 		}
 	}
 	for _, h := range c.hooks {
@@ -247,7 +247,7 @@ func (c *converter) emit(module string) (*Result, error) {
 		}
 		taken[typ] = true
 		imports.add("mg", "context")
-		fmt.Fprintf(&nsB, "\n// %s is the Capistrano namespace %s: go tool mage <stage> %s:<task>.\ntype %s mg.Namespace\n", typ, ns, ns, typ)
+		fmt.Fprintf(&nsB, "\n// %s is the Capistrano namespace %s: go tool mage <stage> %s:<task>.\ntype %s mg.Namespace\n", typ, commentSafe(ns), commentSafe(ns), typ)
 		methods := map[string]bool{}
 		for _, t := range nsTasks[ns] {
 			m := goName(strings.Split(t.name, ":")[1])
@@ -260,7 +260,7 @@ func (c *converter) emit(module string) (*Result, error) {
 				doc = ": " + commentSafe(strings.TrimSuffix(t.desc, ".")) + "."
 			}
 			fmt.Fprintf(&nsB, "\n// %s runs the Capistrano task %s%s\nfunc (%s) %s(ctx context.Context) error { return deploylib.Start(ctx, %s) }\n",
-				m, t.name, doc, typ, m, t.goVar)
+				m, commentSafe(t.name), doc, typ, m, t.goVar)
 		}
 	}
 
@@ -271,7 +271,7 @@ func (c *converter) emit(module string) (*Result, error) {
 			doc = "converted from Capistrano"
 		}
 		fmt.Fprintf(&vars, "\n// %s is the Capistrano task %s (%s:%d).\nvar %s = deploylib.NewTask(%s, %s, %s)\n",
-			t.goVar, t.name, t.file, t.line, t.goVar, strconv.Quote(t.name), strconv.Quote(doc), t.goFunc)
+			t.goVar, commentSafe(t.name), t.file, t.line, t.goVar, strconv.Quote(t.name), strconv.Quote(doc), t.goFunc)
 	}
 
 	var helpers strings.Builder

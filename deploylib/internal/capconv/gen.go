@@ -100,7 +100,7 @@ func dedent(src string) string {
 // taskFunc writes the function of task t.
 func (g *gen) taskFunc(t *task) {
 	g.task = t
-	g.line("// %s is the body of the Capistrano task %s (%s:%d).", t.goFunc, t.name, t.file, t.line)
+	g.line("// %s is the body of the Capistrano task %s (%s:%d).", t.goFunc, commentSafe(t.name), t.file, t.line)
 	g.line("func %s(ctx context.Context) error {", t.goFunc)
 	g.depth++
 	sc := &scope{locals: map[string]*local{}}
