@@ -2,8 +2,8 @@ package capconv
 
 import (
 	"errors"
-	"go/ast"
 	"flag"
+	"go/ast"
 	goparser "go/parser"
 	gotoken "go/token"
 	"os"
@@ -154,6 +154,7 @@ func TestBadInput(t *testing.T) {
 		{"block not closed", with(map[string]string{"config/deploy.rb": "set :application, 'shop'\n\nnamespace :app do\n  task :x do\n  end\n"}), nil, "config/deploy.rb:3: block not closed", nil},
 		{"bad rake file", with(map[string]string{"config/deploy.rb": "set :application, 'x'\n", "lib/capistrano/tasks/a.rake": "task :a do\n  execute 'x\nend\n"}), nil, "lib/capistrano/tasks/a.rake:2: unterminated string", nil},
 		{"unterminated heredoc", with(map[string]string{"config/deploy.rb": "set :a, <<~EOS\n  x\n"}), nil, "config/deploy.rb:1: heredoc <<EOS is not terminated", nil},
+		{"end with nothing to close", with(map[string]string{"config/deploy.rb": "set :application, 'x'\nend\n"}), nil, `config/deploy.rb:2: unexpected "end" (more closed than opened)`, nil},
 		{"stage file missing", with(map[string]string{"config/deploy.rb": "set :application, 'x'\n"}), []string{"qa"}, "stage qa: config/deploy/qa.rb does not exist", nil},
 		{"no stages", map[string]string{"config/deploy.rb": "set :application, 'x'\n"}, nil, "no stage files in config/deploy/", nil},
 		{"stage named like a target", with(map[string]string{"config/deploy.rb": "set :application, 'x'\n", "config/deploy/deploy.rb": ""}), nil, `stage name "deploy" is taken by a Capstan target`, nil},
@@ -194,7 +195,7 @@ func TestHostileNames(t *testing.T) {
 		"config/deploy.rb": "set :application, 'x'\n" +
 			"namespace \"ns\\nfunc init() { panic(1) }\\n//\" do\n  task \"t\\u2028x\\ny() //\" => [\"d\\nz()\"] do\n    on roles(:app) do\n      execute :true\n    end\n  end\nend\n" +
 			"after \"deploy:updated\", \"ns\\nfunc init() { panic(1) }\\n//:t\\u2028x\\ny() //\"\n",
-		"config/deploy/staging.rb":             "server 'web1', roles: %w{app}\n",
+		"config/deploy/staging.rb":                 "server 'web1', roles: %w{app}\n",
 		"lib/capistrano/tasks/a\nfunc x() {}.rake": "task :b do\nend\n",
 	})
 	r, err := Convert(Options{Dir: dir, Module: "example.com/x"})

@@ -5,6 +5,8 @@ import (
 	gotoken "go/token"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // gen writes the Go of task bodies. Every Ruby string becomes a Go
@@ -79,15 +81,29 @@ func (g *gen) comment(s stmt, why string) {
 	}
 }
 
-// commentSafe keeps a Ruby line inside one Go line comment.
+// commentSafe keeps a Ruby line inside one Go line comment: line
+// breaks become spaces, and what Go source may not hold (NUL, a byte
+// order mark, invalid UTF-8) and other control characters are written
+// as escapes.
 func commentSafe(s string) string {
-	return strings.Map(func(r rune) rune {
-		switch r {
-		case '\r', '\n', '\u2028', '\u2029', '\u0085', '\v', '\f':
-			return ' '
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			fmt.Fprintf(&b, "\\x%02x", s[i])
+		case r == '\r' || r == '\n' || r == '\u2028' || r == '\u2029' || r == '\u0085' || r == '\v' || r == '\f':
+			b.WriteByte(' ')
+		case r == '\t':
+			b.WriteByte('\t')
+		case r == '\ufeff' || unicode.IsControl(r):
+			fmt.Fprintf(&b, "\\u%04x", r)
+		default:
+			b.WriteString(s[i : i+n])
 		}
-		return r
-	}, s)
+		i += n
+	}
+	return b.String()
 }
 
 func oneLine(s string) string { return commentSafe(s) }

@@ -188,6 +188,11 @@ func (p *parser) stmt() (s stmt, err error) {
 				p.pos = start
 				p.inArgs = inArgs
 				err = p.skipStmt()
+				if err == nil && p.pos == start {
+					// A closing token with nothing it closes (} or end).
+					t := p.cur()
+					err = &SyntaxError{File: p.file, Line: t.line, Msg: "unexpected " + describe(t) + " (more closed than opened)"}
+				}
 			}
 		}()
 		s = p.stmt1()
