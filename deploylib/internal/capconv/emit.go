@@ -166,10 +166,6 @@ func (c *converter) emit(module string) (*Result, error) {
 			w("%s: %s,", f.field, s)
 		}
 	}
-	if v, ok := base["default_env"]; ok && v.isList {
-		// default_env is kept as a list of name=value pairs by envPairs.
-		_ = v
-	}
 	if env := c.envMap(base); env != "" {
 		w("Env: %s,", env)
 	}
@@ -315,12 +311,12 @@ func (c *converter) emit(module string) (*Result, error) {
 // translation, and why.
 package main
 
-// go tool mage -l                         every task
-// go tool mage flow deploy                the deploy flow with every hook
-// go tool mage %s dryrun deploy    print every command, run nothing
-// go tool mage %s deploy
-
-`, commentSafe(appName), stageNames[0], stageNames[0])
+// %-40severy task
+// %-40sthe deploy flow with every hook
+// %-40sprint every command, run nothing
+// %-40sdeploy the stage
+`, commentSafe(appName), "go tool mage -l", "go tool mage flow deploy", "go tool mage "+stageNames[0]+" dryrun deploy", "go tool mage "+stageNames[0]+" deploy")
+	b.WriteString("\n")
 	extra := []string{
 		"\t//mage:import\n\t_ \"github.com/capstan-deploy/capstan/deploylib/targets\" // deploy, rollback, releases, run, ssh, dryrun, flow\n",
 		"\t//mage:import\n\t_ \"github.com/capstan-deploy/capstan/deploylib/targets/deployns\" // deploy:check, deploy:rollback, ...\n",
@@ -448,8 +444,8 @@ func (c *converter) settings(vals map[string]cval, imports importSet) string {
 	return "map[string]string{\n" + strings.Join(pairs, "\n") + "\n}"
 }
 
-// envMap writes default_env as an Env map. default_env is a hash, kept
-// by configValue as a list? No: hashes are read here from the source.
+// envMap writes default_env, which envPairs keeps as a list of names and
+// values, as an Env map.
 func (c *converter) envMap(vals map[string]cval) string {
 	v, ok := vals["default_env"]
 	if !ok || !v.isList {

@@ -24,7 +24,6 @@ const (
 	tWords           // %w{a b}, %i{a b}: words
 	tXString         // `...`: a local command, never translated
 	tOp              // punctuation and operators
-	tRegexp          // never produced; regexps fail to parse as expressions
 )
 
 // strPart is a literal piece of a string or an interpolated expression
@@ -213,7 +212,7 @@ func (l *lexer) token(space bool) error {
 		}
 		name := string(l.src[s:l.pos])
 		// A label (user: "x") but not a :: constant path or a ternary.
-		if l.peek(0) == ':' && l.peek(1) != ':' && !(l.valueEnded() && !space && false) {
+		if l.peek(0) == ':' && l.peek(1) != ':' {
 			if t := l.last(); t == nil || !(t.kind == tOp && t.text == "?") {
 				l.pos++
 				l.emit(token{kind: tLabel, text: name, line: line})

@@ -329,7 +329,7 @@ var standardTasks = map[string]string{
 // approximateTasks are Capistrano tasks whose work a larger Capstan task
 // does: a hook on them lands on that task.
 var approximateTasks = map[string]bool{
-	"git:set_current_revision": true, "deploy:check:linked_dirs": true, "deploy:check:make_linked_dirs": true, "deploy:check:linked_files": true, "rollback": false,
+	"git:set_current_revision": true, "deploy:check:linked_dirs": true, "deploy:check:make_linked_dirs": true, "deploy:check:linked_files": true,
 }
 
 // assignNames gives every task its Go variable and function names.

@@ -8,8 +8,8 @@ package main
 
 // go tool mage -l                         every task
 // go tool mage flow deploy                the deploy flow with every hook
-// go tool mage production dryrun deploy    print every command, run nothing
-// go tool mage production deploy
+// go tool mage production dryrun deploy   print every command, run nothing
+// go tool mage production deploy          deploy the stage
 
 import (
 	"context"
