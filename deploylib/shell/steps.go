@@ -53,7 +53,9 @@ func (g Gate) IsZero() bool {
 
 // Passes reports whether output out passes g, as the script decides it.
 func (g Gate) Passes(out string) bool {
-	if g.NonEmpty && strings.TrimSpace(out) == "" {
+	// The script's [:space:]: ASCII white space only (a no-break space
+	// is output, as sh sees it).
+	if g.NonEmpty && strings.Trim(out, " \t\n\v\f\r") == "" {
 		return false
 	}
 	for _, line := range strings.Split(out, "\n") {
