@@ -102,7 +102,7 @@ func TestHostileStrings(t *testing.T) {
 		`h2.Execute(ctx, "echo", "it's \"quoted\" $(touch /tmp/pwned) ` + "`id`" + ` ; rm -rf / #")`,
 		// A string with spaces is a shell line, as SSHKit runs it; a
 		// value interpolated into it is shell-quoted.
-		`shell.Raw("printf '%s' "+shell.Quote(deploylib.Setting(ctx, "motd", ""))+" > motd.txt")`,
+		`h.Sh(ctx, "printf '%s' "+shell.Quote(deploylib.Setting(ctx, "motd", ""))+" > motd.txt")`,
 	} {
 		if !strings.Contains(deploy, want) {
 			t.Errorf("deploy.go lacks %s", want)

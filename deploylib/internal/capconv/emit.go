@@ -481,6 +481,11 @@ func (c *converter) stageFile(e *stageEnv, base map[string]cval, first bool) (Fi
 		imports.add(v.imports...)
 		w("%s: %s,", f.field, v.goExpr())
 	}
+	if v, ok := e.vals["keep_releases"]; ok && v.code == "" && !v.isList {
+		if n, err := strconv.Atoi(v.lit); err == nil && n > 0 && base["keep_releases"].key() != v.key() {
+			w("KeepReleases: %d,", n)
+		}
+	}
 	w("Servers: []deploylib.Server{")
 	for _, sv := range e.servers {
 		host := sv.host
@@ -569,11 +574,6 @@ func (c *converter) stageFile(e *stageEnv, base map[string]cval, first bool) (Fi
 		conf = append(conf, "c.Application = "+v.goExpr())
 		imports.add(v.imports...)
 	}
-	if v, ok := own["keep_releases"]; ok && v.code == "" && !v.isList {
-		if _, err := strconv.Atoi(v.lit); err == nil {
-			conf = append(conf, "c.KeepReleases = "+v.lit)
-		}
-	}
 	for _, f := range []struct{ key, field string }{{"linked_files", "LinkedFiles"}, {"linked_dirs", "LinkedDirs"}} {
 		v, ok := own[f.key]
 		if !ok || !v.isList {
@@ -583,7 +583,7 @@ func (c *converter) stageFile(e *stageEnv, base map[string]cval, first bool) (Fi
 		if len(bv.list) <= len(v.list) && prefixOf(bv.list, v.list) {
 			s, imp := goStrings(v.list[len(bv.list):])
 			imports.add(imp...)
-			conf = append(conf, fmt.Sprintf("c.%s = append(c.%s, %s...)", f.field, f.field, s))
+			w("Append%s: %s,", f.field, s)
 			continue
 		}
 		s, imp := goStrings(v.list)

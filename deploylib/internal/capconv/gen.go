@@ -533,11 +533,19 @@ type command struct {
 }
 
 // call is the Go call of cmd on the host of sc: a shell line runs on the
-// host of on itself, as SSHKit ignores within, with and as for it.
-func (cmd command) call(sc *scope, method string) string {
+// host of on itself, as SSHKit ignores within, with and as for it, with
+// Host.Sh and Host.CaptureSh.
+func (g *gen) call(cmd command, sc *scope, method string) string {
 	h := sc.host
 	if cmd.name == "" {
 		h = sc.base
+		switch method {
+		case "Execute":
+			return h + ".Sh(ctx, " + cmd.line + ")"
+		case "Capture":
+			return h + ".CaptureSh(ctx, " + cmd.line + ")"
+		}
+		g.use("shell")
 		return h + "." + method + "Command(ctx, shell.Raw(" + cmd.line + "))"
 	}
 	parts := append([]string{"ctx", cmd.name}, cmd.args...)
@@ -569,7 +577,6 @@ func (g *gen) commandArgs(s stmt, args []expr, sc *scope) (command, *hashExpr, e
 			}
 			parts = append(parts, p)
 		}
-		g.use("shell")
 		if sc.wrapped {
 			g.c.noteOnly(g.file, s.line, "SSHKit runs a command string with spaces without the within, with and as around it, and so does the Go: use "+sc.host+" instead of "+sc.base+" there if the line should run inside them")
 			g.line("// NOTE(capstan-init): %s:%d: SSHKit runs a command string with spaces without the", g.file, s.line)
@@ -644,14 +651,14 @@ func shellSyntax(s *strExpr) bool {
 func (g *gen) shellWords(e expr, sc *scope) (string, error) {
 	str, ok := e.(*strExpr)
 	if !ok {
+		if sym, ok := e.(*symExpr); ok {
+			return strconv.Quote(sym.name), nil
+		}
 		v, err := g.value(e, sc)
 		if err != nil {
 			return "", err
 		}
 		g.use("shell")
-		if sym, ok := e.(*symExpr); ok {
-			return strconv.Quote(sym.name), nil
-		}
 		return "shell.Quote(" + v + ")", nil
 	}
 	var parts []string
@@ -696,9 +703,9 @@ func (g *gen) execute(s stmt, sc *scope) {
 		}
 	}
 	if method == "Test" {
-		g.line("if _, err := %s; err != nil {", cmd.call(sc, "Test"))
+		g.line("if _, err := %s; err != nil {", g.call(cmd, sc, "Test"))
 	} else {
-		g.line("if err := %s; err != nil {", cmd.call(sc, "Execute"))
+		g.line("if err := %s; err != nil {", g.call(cmd, sc, "Execute"))
 	}
 	g.line("\treturn err")
 	g.line("}")
@@ -767,7 +774,7 @@ func (g *gen) assign(s stmt, sc *scope) {
 	}
 	if l := sc.lookup(s.assign); l != nil {
 		v := g.fresh("out")
-		g.line("%s, err := %s", v, cmd.call(sc, "Capture"))
+		g.line("%s, err := %s", v, g.call(cmd, sc, "Capture"))
 		g.line("if err != nil {")
 		g.line("\treturn err")
 		g.line("}")
@@ -776,7 +783,7 @@ func (g *gen) assign(s stmt, sc *scope) {
 	}
 	name := goLocal(s.assign)
 	sc.locals[s.assign] = &local{goName: name}
-	g.line("%s, err := %s", name, cmd.call(sc, "Capture"))
+	g.line("%s, err := %s", name, g.call(cmd, sc, "Capture"))
 	g.line("if err != nil {")
 	g.line("\treturn err")
 	g.line("}")
@@ -820,7 +827,7 @@ func (g *gen) ifStmt(s stmt, sc *scope) {
 		if neg {
 			ok = "!ok"
 		}
-		g.line("if ok, err := %s; err != nil {", cmd.call(sc, "Test"))
+		g.line("if ok, err := %s; err != nil {", g.call(cmd, sc, "Test"))
 		g.line("\treturn err")
 		g.line("} else if %s {", ok)
 	} else {

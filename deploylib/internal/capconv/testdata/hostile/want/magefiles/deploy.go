@@ -60,12 +60,12 @@ func evilQuotes(ctx context.Context) error {
 			}
 			// NOTE(capstan-init): config/deploy.rb:20: SSHKit runs a command string with spaces without the
 			// within/with/as around it, and so does this line (h); h2 runs inside them.
-			if err := h.ExecuteCommand(ctx, shell.Raw("echo raw line $(date) > raw.txt")); err != nil {
+			if err := h.Sh(ctx, "echo raw line $(date) > raw.txt"); err != nil {
 				return err
 			}
 			// NOTE(capstan-init): config/deploy.rb:21: SSHKit runs a command string with spaces without the
 			// within/with/as around it, and so does this line (h); h2 runs inside them.
-			if err := h.ExecuteCommand(ctx, shell.Raw("printf '%s' "+shell.Quote(deploylib.Setting(ctx, "motd", ""))+" > motd.txt")); err != nil {
+			if err := h.Sh(ctx, "printf '%s' "+shell.Quote(deploylib.Setting(ctx, "motd", ""))+" > motd.txt"); err != nil {
 				return err
 			}
 			if err := h2.Execute(ctx, "echo", deploylib.Setting(ctx, "note", ""), "*/"); err != nil {

@@ -83,7 +83,7 @@ var Status = deploylib.NewTask("status", "converted from Capistrano", status)
 // logsTail is the body of the Capistrano task logs:tail (lib/capistrano/tasks/logs.rake:3).
 func logsTail(ctx context.Context) error {
 	if err := deploylib.On(ctx, deploylib.Roles("app"), func(ctx context.Context, h *deploylib.Host) error {
-		if err := h.ExecuteCommand(ctx, shell.Raw("tail -n 100 "+shell.Quote(h.SharedPath())+"/log/production.log")); err != nil {
+		if err := h.Sh(ctx, "tail -n 100 "+shell.Quote(h.SharedPath())+"/log/production.log"); err != nil {
 			return err
 		}
 		return nil

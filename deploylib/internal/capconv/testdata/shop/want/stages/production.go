@@ -19,9 +19,7 @@ func Production() {
 			{Host: "deploy@worker1.example.com", Roles: []string{"worker"}, Properties: map[string]string{"queue": "default"}},                   // config/deploy/production.rb:6
 			{Host: "deploy@worker2.example.com:2200", Roles: []string{"worker"}, Properties: map[string]string{"queue": "default"}},              // config/deploy/production.rb:6
 		},
-		SSH: deploylib.SSHOptions{IdentityFiles: []string{"~/.ssh/prod_ed25519"}, KnownHostsFile: "config/known_hosts", KnownHostsOnly: true},
-		Configure: func(c *deploylib.Config) {
-			c.LinkedDirs = append(c.LinkedDirs, []string{"storage"}...)
-		},
+		SSH:              deploylib.SSHOptions{IdentityFiles: []string{"~/.ssh/prod_ed25519"}, KnownHostsFile: "config/known_hosts", KnownHostsOnly: true},
+		AppendLinkedDirs: []string{"storage"},
 	})
 }
