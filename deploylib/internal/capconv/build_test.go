@@ -183,18 +183,29 @@ func TestFlowMatchesCap(t *testing.T) {
 	if _, err := exec.LookPath("cap"); err != nil {
 		t.Fatal("cap is missing: apt-get install capistrano")
 	}
-	for _, tc := range []struct{ project, stage string }{{"shop", "staging"}, {"shop", "production"}, {"legacy", "production"}} {
+	for _, tc := range []struct{ project, stage string }{
+		{"shop", "staging"}, {"shop", "production"}, {"legacy", "production"},
+		// The Capistrano half of docs/capistrano.md's deploy written both ways.
+		{"../../testdata/capcompare/capistrano", "staging"},
+	} {
 		t.Run(tc.project+"/"+tc.stage, func(t *testing.T) {
-			r := convertProject(t, tc.project)
-			dir := teamModule(t, tc.project, r.Files)
-			capSeq := capTrace(t, filepath.Join("testdata", tc.project, "cap"), tc.stage)
+			capDir := filepath.Join("testdata", tc.project, "cap")
+			if strings.HasPrefix(tc.project, "../") {
+				capDir = filepath.FromSlash(tc.project)
+			}
+			r, err := Convert(Options{Dir: capDir, Module: "example.com/app"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := teamModule(t, "app", r.Files)
+			capSeq := capTrace(t, capDir, tc.stage)
 			mageSeq := flowTree(runIn(t, dir, goEnv("MAGEFILE_CACHE="+t.TempDir()), "go", "tool", "mage", tc.stage, "flow", "deploy"))
 			got, want := comparable(mageSeq, capSeq), comparable(capSeq, mageSeq)
 			if strings.Join(got, "\n") != strings.Join(want, "\n") {
 				t.Errorf("mage flow deploy\n  %s\ncap deploy --dry-run\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 			}
 			// The comparison covers every converted hook.
-			for _, task := range []string{"deploy:restart", "deploy:migrate", "check:env", "notify:slack", "deploy:announce", "deploy:warm", "deploy:robots"} {
+			for _, task := range []string{"deploy:restart", "deploy:migrate", "check:env", "notify:slack", "deploy:announce", "deploy:warm", "deploy:robots", "deploy:build", "app:restart"} {
 				for _, n := range mageSeq {
 					if n == task && !slices.Contains(got, task) {
 						t.Errorf("%s is in the mage flow but not compared", task)

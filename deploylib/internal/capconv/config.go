@@ -181,6 +181,7 @@ func (c *converter) evalConfig(env *stageEnv, f *srcFile, stmts []stmt, quiet bo
 			v, err := c.configValue(env, k, vexpr)
 			if err != nil {
 				note(s, "set :%s not translated: %v", k, err)
+				c.untranslated[k] = true
 				continue
 			}
 			env.put(k, v, at)
@@ -276,7 +277,8 @@ func sensitive(name string) bool {
 			return true
 		}
 	}
-	return strings.HasSuffix(n, "_KEY")
+	// Connection strings carry their passwords.
+	return strings.HasSuffix(n, "_KEY") || strings.HasSuffix(n, "DATABASE_URL") || strings.HasSuffix(n, "DB_URL") || strings.Contains(n, "DSN")
 }
 
 // configValue evaluates a setting's value as cap would when loading.
@@ -395,6 +397,13 @@ func (c *converter) configValue(env *stageEnv, key string, e expr) (cval, error)
 			}
 			return cval{}, fmt.Errorf("fetch(:%s) of a setting not set before this line", k)
 		}
+		if k, ok := envRequired(x); ok {
+			// ENV.fetch("X"): cap fails when X is unset; the Go reads it.
+			if sensitive(k) || sensitive(key) {
+				return cval{secretEnv: k, set: true}, nil
+			}
+			return cval{code: "os.Getenv(" + strconv.Quote(k) + ")", imports: []string{"os"}, set: true}, nil
+		}
 		if k, d, ok := envFetch(x); ok {
 			if sensitive(k) || sensitive(key) {
 				return cval{}, fmt.Errorf("a default for the secret $%s would be inlined", k)
@@ -491,6 +500,18 @@ func envName(x *indexExpr) (string, bool) {
 		if s, ok := x.key.(*strExpr); ok {
 			return plainString(s)
 		}
+	}
+	return "", false
+}
+
+// envRequired reads ENV.fetch("X"), without a default.
+func envRequired(x *callExpr) (string, bool) {
+	c, ok := x.recv.(*constExpr)
+	if !ok || c.name != "ENV" || x.name != "fetch" || len(x.args) != 1 || x.block != nil {
+		return "", false
+	}
+	if s, ok := x.args[0].(*strExpr); ok {
+		return plainString(s)
 	}
 	return "", false
 }

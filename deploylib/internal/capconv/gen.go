@@ -3,6 +3,7 @@ package capconv
 import (
 	"fmt"
 	gotoken "go/token"
+	"regexp"
 	"strconv"
 	"strings"
 	"unicode"
@@ -476,6 +477,11 @@ func (g *gen) wrap(s stmt, sc *scope) {
 				return
 			}
 			name := strings.ToUpper(k)
+			if g.secretName(p.val) == name {
+				// The deployer's variable, under its own name.
+				hexpr += ".WithSecretFromEnv(" + strconv.Quote(name) + ")"
+				continue
+			}
 			if sec, ok := g.secretOf(p.val, sc); ok {
 				hexpr += ".WithSecretEnv(" + strconv.Quote(name) + ", " + sec + ")"
 				continue
@@ -517,9 +523,13 @@ func (g *gen) wrap(s stmt, sc *scope) {
 	}
 	hv := g.fresh("h")
 	g.line("%s := %s", hv, hexpr)
+	mark := g.b.Len()
 	inner.host = hv
 	g.stmts(call.block.body, inner)
 	g.unused(inner)
+	if !regexp.MustCompile(`\b` + hv + `\b`).MatchString(g.b.String()[mark:]) {
+		g.line("_ = %s // nothing above was translated", hv)
+	}
 	g.depth--
 	g.line("}")
 }
@@ -912,6 +922,20 @@ func (g *gen) isHostRoles(e expr, sc *scope) bool {
 // sensitive value (ENV["TOKEN"], fetch(:db_password) set from one); it
 // declares the secret first.
 func (g *gen) secretOf(e expr, sc *scope) (string, bool) {
+	name := g.secretName(e)
+	if name == "" {
+		return "", false
+	}
+	v := g.fresh("secret")
+	g.line("%s, err := deploylib.SecretFromEnv(%s)", v, strconv.Quote(name))
+	g.line("if err != nil {")
+	g.line("\treturn err")
+	g.line("}")
+	return v, true
+}
+
+// secretName is the environment variable of a sensitive value, or "".
+func (g *gen) secretName(e expr) string {
 	name := ""
 	switch x := e.(type) {
 	case *indexExpr:
@@ -925,15 +949,7 @@ func (g *gen) secretOf(e expr, sc *scope) (string, bool) {
 			}
 		}
 	}
-	if name == "" {
-		return "", false
-	}
-	v := g.fresh("secret")
-	g.line("%s, err := deploylib.SecretFromEnv(%s)", v, strconv.Quote(name))
-	g.line("if err != nil {")
-	g.line("\treturn err")
-	g.line("}")
-	return v, true
+	return name
 }
 
 // value is the Go string expression of a Ruby value in a task.
@@ -1133,6 +1149,9 @@ func (g *gen) fetch(k, def string, sc *scope) (string, error) {
 		return "strconv.Itoa(" + g.run() + ".Config.KeepReleases)", nil
 	case "linked_files", "linked_dirs", "ssh_options", "default_env":
 		return "", fmt.Errorf("fetch(:%s) is not a string", k)
+	}
+	if g.c.untranslated[k] {
+		return "", fmt.Errorf("fetch(:%s) of a setting whose value was not translated", k)
 	}
 	return "deploylib.Setting(ctx, " + strconv.Quote(k) + ", " + def + ")", nil
 }

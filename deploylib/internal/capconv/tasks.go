@@ -20,6 +20,9 @@ type converter struct {
 	stages  []*stageEnv
 	base    *stageEnv // config/deploy.rb alone
 	plugins []string
+	// untranslated are the settings whose value was not translated: a
+	// task that fetches one is not translated either.
+	untranslated map[string]bool
 }
 
 type todo struct {
@@ -50,7 +53,7 @@ type hookDef struct {
 }
 
 func newConverter() *converter {
-	return &converter{noted: map[string]bool{}, todos: map[string][]todo{}, byName: map[string]*task{}}
+	return &converter{noted: map[string]bool{}, todos: map[string][]todo{}, byName: map[string]*task{}, untranslated: map[string]bool{}}
 }
 
 // note records a statement that was not translated; the same line and

@@ -8,6 +8,8 @@ set :default_env, { path: "/opt/blog/bin:$PATH", 'NODE_ENV' => 'production' }
 set :api_token, ENV['BLOG_API_TOKEN']
 set :app_port, 3000
 set :workers, [:web, :jobs]
+set :database_url, -> { ENV.fetch("DATABASE_URL") }
+set :build_host, -> { `hostname`.strip }
 
 namespace :deploy do
   desc 'Upload the robots file'
@@ -28,6 +30,9 @@ namespace :deploy do
         execute :touch, "#{shared_path}/warm"
       end
       revision = capture(:cat, "#{release_path}/REVISION")
+      with database_url: fetch(:database_url) do
+        execute :echo, fetch(:build_host)
+      end
       with api_token: fetch(:api_token) do
         execute :curl, '-fsS', '-X', 'POST', "https://example.com/deploys/#{revision}"
       end

@@ -50,10 +50,10 @@ func init() {
 	deploylib.DeclareSetting("app_port", "converted from Capistrano's set :app_port (config/deploy.rb:9)")
 	deploylib.DeclareSetting("rbenv_ruby", "converted from Capistrano's set :rbenv_ruby (config/deploy.rb:6)")
 	deploylib.DeclareSetting("workers", "converted from Capistrano's set :workers (config/deploy.rb:10)")
-	deploylib.Before(DeployWarm, DeployRobots)              // config/deploy.rb:20: task deploy:warm => robots
-	deploylib.Before(deploylib.Publishing, DeployAnnounce)  // config/deploy.rb:37
-	deploylib.After(deploylib.Published, DeployWarm)        // config/deploy.rb:43
-	deploylib.After(deploylib.Finishing, deploylib.Cleanup) // config/deploy.rb:44
+	deploylib.Before(DeployWarm, DeployRobots)              // config/deploy.rb:22: task deploy:warm => robots
+	deploylib.Before(deploylib.Publishing, DeployAnnounce)  // config/deploy.rb:42
+	deploylib.After(deploylib.Published, DeployWarm)        // config/deploy.rb:48
+	deploylib.After(deploylib.Finishing, deploylib.Cleanup) // config/deploy.rb:49
 }
 
 // Not translated (capstan-init -from-capistrano):
@@ -64,20 +64,22 @@ func init() {
 //	require 'capistrano/rbenv'
 // TODO(capstan-init): config/deploy.rb:7: default_env PATH: SSHKit let the remote shell expand $ in the value; Capstan exports it as written
 //	set :default_env, { path: "/opt/blog/bin:$PATH", 'NODE_ENV' => 'production' }
+// TODO(capstan-init): config/deploy.rb:12: set :build_host not translated: the value is not a literal, fetch or ENV
+//	set :build_host, -> { `hostname`.strip }
 
 // LogsTail is the Capistrano task logs:tail (lib/capistrano/tasks/logs.rake:3).
 var LogsTail = deploylib.NewTask("logs:tail", "Tail the application log", logsTail)
 
-// DeployRobots is the Capistrano task deploy:robots (config/deploy.rb:14).
+// DeployRobots is the Capistrano task deploy:robots (config/deploy.rb:16).
 var DeployRobots = deploylib.NewTask("deploy:robots", "Upload the robots file", deployRobots)
 
-// DeployWarm is the Capistrano task deploy:warm (config/deploy.rb:20).
+// DeployWarm is the Capistrano task deploy:warm (config/deploy.rb:22).
 var DeployWarm = deploylib.NewTask("deploy:warm", "converted from Capistrano", deployWarm)
 
-// DeployAnnounce is the Capistrano task deploy:announce (config/deploy.rb:37).
+// DeployAnnounce is the Capistrano task deploy:announce (config/deploy.rb:42).
 var DeployAnnounce = deploylib.NewTask("deploy:announce", "converted from Capistrano", deployAnnounce)
 
-// Status is the Capistrano task status (config/deploy.rb:47).
+// Status is the Capistrano task status (config/deploy.rb:52).
 var Status = deploylib.NewTask("status", "converted from Capistrano", status)
 
 // logsTail is the body of the Capistrano task logs:tail (lib/capistrano/tasks/logs.rake:3).
@@ -93,7 +95,7 @@ func logsTail(ctx context.Context) error {
 	return nil
 }
 
-// deployRobots is the body of the Capistrano task deploy:robots (config/deploy.rb:14).
+// deployRobots is the body of the Capistrano task deploy:robots (config/deploy.rb:16).
 func deployRobots(ctx context.Context) error {
 	if err := deploylib.On(ctx, deploylib.Roles("web"), func(ctx context.Context, h *deploylib.Host) error {
 		if err := uploadFile(ctx, h, "config/robots.txt", h.ReleasePath()+"/public/robots.txt"); err != nil {
@@ -106,7 +108,7 @@ func deployRobots(ctx context.Context) error {
 	return nil
 }
 
-// deployWarm is the body of the Capistrano task deploy:warm (config/deploy.rb:20).
+// deployWarm is the body of the Capistrano task deploy:warm (config/deploy.rb:22).
 func deployWarm(ctx context.Context) error {
 	if err := deploylib.On(ctx, deploylib.Roles("web"), func(ctx context.Context, h *deploylib.Host) error {
 		if ok, err := h.Test(ctx, "curl", "-fsS", "http://localhost:"+deploylib.Setting(ctx, "app_port", "")+"/health"); err != nil {
@@ -126,13 +128,19 @@ func deployWarm(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		secret2, err := deploylib.SecretFromEnv("BLOG_API_TOKEN")
+		{
+			h2 := h.WithSecretFromEnv("DATABASE_URL")
+			// TODO(capstan-init): config/deploy.rb:34: execute: fetch(:build_host) of a setting whose value was not translated
+			//	execute :echo, fetch(:build_host)
+			_ = h2 // nothing above was translated
+		}
+		secret3, err := deploylib.SecretFromEnv("BLOG_API_TOKEN")
 		if err != nil {
 			return err
 		}
 		{
-			h3 := h.WithSecretEnv("API_TOKEN", secret2)
-			if err := h3.Execute(ctx, "curl", "-fsS", "-X", "POST", "https://example.com/deploys/"+revision); err != nil {
+			h4 := h.WithSecretEnv("API_TOKEN", secret3)
+			if err := h4.Execute(ctx, "curl", "-fsS", "-X", "POST", "https://example.com/deploys/"+revision); err != nil {
 				return err
 			}
 		}
@@ -143,7 +151,7 @@ func deployWarm(ctx context.Context) error {
 	return nil
 }
 
-// deployAnnounce is the body of the Capistrano task deploy:announce (config/deploy.rb:37).
+// deployAnnounce is the body of the Capistrano task deploy:announce (config/deploy.rb:42).
 func deployAnnounce(ctx context.Context) error {
 	if err := deploylib.On(ctx, deploylib.All(), func(ctx context.Context, h *deploylib.Host) error {
 		if err := h.Execute(ctx, "logger", "deploying "+deploylib.CurrentRun(ctx).Config.Application+" "+deploylib.CurrentRun(ctx).Revision().Branch); err != nil {
@@ -156,7 +164,7 @@ func deployAnnounce(ctx context.Context) error {
 	return nil
 }
 
-// status is the body of the Capistrano task status (config/deploy.rb:47).
+// status is the body of the Capistrano task status (config/deploy.rb:52).
 func status(ctx context.Context) error {
 	if err := deploylib.Invoke(ctx, DeployRobots); err != nil {
 		return err
@@ -169,11 +177,11 @@ func status(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	// TODO(capstan-init): config/deploy.rb:52: run_locally runs commands on this machine: write them with os/exec in the task
+	// TODO(capstan-init): config/deploy.rb:57: run_locally runs commands on this machine: write them with os/exec in the task
 	//	run_locally do
 	//	  execute :git, :status
 	//	end
-	// TODO(capstan-init): config/deploy.rb:55: not translated: a method call on a value
+	// TODO(capstan-init): config/deploy.rb:60: not translated: a method call on a value
 	//	roles(:web).each do |h|
 	//	  puts h
 	//	end
