@@ -40,6 +40,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strings"
@@ -48,28 +49,41 @@ import (
 )
 
 func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is capstan-init with its arguments; it returns the exit status: 0,
+// 1 for a failure, 2 for bad flags, 3 when files exist.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var o scaffold.Options
-	flag.StringVar(&o.Dir, "dir", ".", "the module's top level (where go.mod is)")
-	flag.StringVar(&o.Application, "app", "", "the application's name (default: the last element of the module path)")
-	flag.StringVar(&o.RepoURL, "repo", "", `the repository the servers clone (default: git remote "origin")`)
-	flag.StringVar(&o.Branch, "branch", "", "the branch to deploy (default: the checked-out branch)")
-	flag.StringVar(&o.DeployTo, "deploy-to", "", "the directory on the servers (default /srv/<app>)")
-	flag.StringVar(&o.Version, "version", "", "the Capstan version to require (default: this program's own, else latest)")
-	flag.BoolVar(&o.SkipGoMod, "no-go-mod", false, "leave go.mod alone and print the go commands to run")
-	stages := flag.String("stages", "", "the stages to write, comma-separated (default production,staging; with -from-capistrano every config/deploy/*.rb)")
-	flag.StringVar(&o.FromCapistrano, "from-capistrano", "", "convert the Capistrano project in this directory (Capfile, config/deploy.rb, config/deploy/*.rb, lib/capistrano/tasks)")
-	flag.BoolVar(&o.Force, "force", false, "overwrite magefiles/deploy.go and stage files that exist")
-	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run github.com/capstan-deploy/capstan/deploylib/cmd/capstan-init@latest [flags]\n\n"+
+	o.Out = stdout
+	fs := flag.NewFlagSet("capstan-init", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.Dir, "dir", ".", "the module's top level (where go.mod is)")
+	fs.StringVar(&o.Application, "app", "", "the application's name (default: the last element of the module path)")
+	fs.StringVar(&o.RepoURL, "repo", "", `the repository the servers clone (default: git remote "origin")`)
+	fs.StringVar(&o.Branch, "branch", "", "the branch to deploy (default: the checked-out branch)")
+	fs.StringVar(&o.DeployTo, "deploy-to", "", "the directory on the servers (default /srv/<app>)")
+	fs.StringVar(&o.Version, "version", "", "the Capstan version to require (default: this program's own, else latest)")
+	fs.BoolVar(&o.SkipGoMod, "no-go-mod", false, "leave go.mod alone and print the go commands to run")
+	stages := fs.String("stages", "", "the stages to write, comma-separated (default production,staging; with -from-capistrano every config/deploy/*.rb)")
+	fs.StringVar(&o.FromCapistrano, "from-capistrano", "", "convert the Capistrano project in this directory (Capfile, config/deploy.rb, config/deploy/*.rb, lib/capistrano/tasks)")
+	fs.BoolVar(&o.Force, "force", false, "overwrite magefiles/deploy.go and stage files that exist")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: go run github.com/capstan-deploy/capstan/deploylib/cmd/capstan-init@latest [flags]\n\n"+
 			"Writes magefiles/deploy.go and deploy_test.go, stages/production.go, staging.go and local.go, and\n"+
 			".vscode/settings.json, and adds Capstan and mage to go.mod.\n"+
 			"With -from-capistrano DIR, converts that Capistrano project instead.\n\n")
-		flag.PrintDefaults()
+		fs.PrintDefaults()
 	}
-	flag.Parse()
-	if flag.NArg() > 0 {
-		flag.Usage()
-		os.Exit(2)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return 2
 	}
 	if *stages != "" {
 		for _, s := range strings.Split(*stages, ",") {
@@ -79,16 +93,15 @@ func main() {
 		}
 	}
 	if o.FromCapistrano != "" && (o.Application != "" || o.RepoURL != "" || o.Branch != "" || o.DeployTo != "") {
-		fmt.Fprintln(os.Stderr, "capstan-init: -app, -repo, -branch and -deploy-to come from the Capistrano project with -from-capistrano; edit the result instead")
-		os.Exit(2)
+		fmt.Fprintln(stderr, "capstan-init: -app, -repo, -branch and -deploy-to come from the Capistrano project with -from-capistrano; edit the result instead")
+		return 2
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
 	if err := scaffold.Run(ctx, o); err != nil {
-		fmt.Fprintln(os.Stderr, "capstan-init:", err)
+		fmt.Fprintln(stderr, "capstan-init:", err)
 		if errors.Is(err, scaffold.ErrExists) {
-			os.Exit(3)
+			return 3
 		}
-		os.Exit(1)
+		return 1
 	}
+	return 0
 }
