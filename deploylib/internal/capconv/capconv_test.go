@@ -223,3 +223,40 @@ func TestHostileNames(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigForms: settings and servers written in the other ways
+// Capistrano accepts.
+func TestConfigForms(t *testing.T) {
+	dir := writeProject(t, map[string]string{
+		"config/deploy.rb":            "set :application, 'x'\nset :keep_releases, ENV['KEEP'] || 5\nset :linked_dirs, 'log'\n",
+		"config/deploy/production.rb": "role :app, 'deploy@a1', 'a2:2222', %w{a3}, user: 'ops'\nrole :db, 'a1'\n",
+	})
+	r, err := Convert(Options{Dir: dir, Module: "example.com/x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	notes := notesText(r)
+	for _, want := range []string{
+		"config/deploy.rb:2: set :keep_releases not translated: KeepReleases needs a number above 0 written in the file",
+		"config/deploy.rb:3: set :linked_dirs not translated: not a list",
+	} {
+		if !strings.Contains(notes, want) {
+			t.Errorf("notes lack %q:\n%s", want, notes)
+		}
+	}
+	var stage string
+	for _, f := range r.Files {
+		if f.Path == "stages/production.go" {
+			stage = f.Content
+		}
+	}
+	for _, want := range []string{
+		`{Host: "ops@a1", Roles: []string{"app", "db"}}`,
+		`{Host: "ops@a2:2222", Roles: []string{"app"}}`,
+		`{Host: "ops@a3", Roles: []string{"app"}}`,
+	} {
+		if !strings.Contains(stage, want) {
+			t.Errorf("stages/production.go lacks %s:\n%s", want, stage)
+		}
+	}
+}

@@ -179,6 +179,9 @@ func (c *converter) evalConfig(env *stageEnv, f *srcFile, stmts []stmt, quiet bo
 				continue
 			}
 			v, err := c.configValue(env, k, vexpr)
+			if err == nil {
+				err = checkMapped(k, v)
+			}
 			if err != nil {
 				note(s, "set :%s not translated: %v", k, err)
 				c.untranslated[k] = true
@@ -236,6 +239,25 @@ func (c *converter) evalConfig(env *stageEnv, f *srcFile, stmts []stmt, quiet bo
 			note(s, "not translated: %s is not part of the Capistrano DSL the converter reads", call.name)
 		}
 	}
+}
+
+// checkMapped checks the value of a setting that has a field of its own.
+func checkMapped(k string, v cval) error {
+	switch k {
+	case "keep_releases":
+		if n, err := strconv.Atoi(v.lit); v.code != "" || v.isList || err != nil || n < 1 {
+			return fmt.Errorf("KeepReleases needs a number above 0 written in the file")
+		}
+	case "linked_files", "linked_dirs":
+		if !v.isList {
+			return fmt.Errorf("not a list")
+		}
+	case "application", "repo_url", "branch", "deploy_to", "repo_tree":
+		if v.isList || v.secretEnv != "" {
+			return fmt.Errorf("not a string")
+		}
+	}
+	return nil
 }
 
 func firstArg(c *callExpr) expr {
@@ -780,16 +802,27 @@ func (c *converter) roleLine(env *stageEnv, s stmt, f *srcFile, quiet bool) {
 		}
 		return
 	}
-	v, err := c.configValue(env, "role", call.args[1])
-	if err != nil {
-		if !quiet {
-			c.note(f.rel, s.line, s.src, fmt.Sprintf("role :%s: %v", role, err))
+	// role :app, %w{a b}, "c", user: "x": every argument but the
+	// options names hosts.
+	var hosts []cval
+	var opts []*hashExpr
+	for _, a := range call.args[1:] {
+		if h, ok := a.(*hashExpr); ok {
+			opts = append(opts, h)
+			continue
 		}
-		return
-	}
-	hosts := []cval{v}
-	if v.isList {
-		hosts = v.list
+		v, err := c.configValue(env, "role", a)
+		if err != nil {
+			if !quiet {
+				c.note(f.rel, s.line, s.src, fmt.Sprintf("role :%s: %v", role, err))
+			}
+			return
+		}
+		if v.isList {
+			hosts = append(hosts, v.list...)
+		} else {
+			hosts = append(hosts, v)
+		}
 	}
 	for _, hv := range hosts {
 		if hv.code != "" {
@@ -800,10 +833,8 @@ func (c *converter) roleLine(env *stageEnv, s stmt, f *srcFile, quiet bool) {
 		}
 		sv := &server{file: f.rel, line: s.line, roles: []string{role}}
 		splitHost(sv, hv.lit)
-		for _, a := range call.args[2:] {
-			if h, ok := a.(*hashExpr); ok {
-				c.hostOptions(env, s, f, sv, h, quiet)
-			}
+		for _, h := range opts {
+			c.hostOptions(env, s, f, sv, h, quiet)
 		}
 		env.addServer(sv)
 	}
