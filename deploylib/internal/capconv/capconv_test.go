@@ -260,3 +260,27 @@ func TestConfigForms(t *testing.T) {
 		}
 	}
 }
+
+// TestLocalNames: Ruby locals named like what the generated code uses
+// (hosts, err, packages) get names of their own, and the project builds.
+func TestLocalNames(t *testing.T) {
+	dir := writeProject(t, map[string]string{
+		"config/deploy.rb": "set :application, 'x'\ntask :t do\n  on roles(:app) do\n    within release_path do\n" +
+			"      h1 = capture(:hostname)\n      err = capture(:id)\n      strings = capture(:ls)\n      ok = capture(:true)\n" +
+			"      execute :echo, h1, err, strings, ok\n    end\n  end\nend\n",
+		"config/deploy/production.rb": "server 'a1', roles: %w{app}\n",
+	})
+	r, err := Convert(Options{Dir: dir, Module: "example.com/x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deploy := r.Files[0].Content
+	for _, want := range []string{"h1Value, err := h1.Capture(ctx, \"hostname\")", "errValue, err := h1.Capture(ctx, \"id\")", "stringsValue, err :=", "okValue, err :=",
+		`h1.Execute(ctx, "echo", h1Value, errValue, stringsValue, okValue)`} {
+		if !strings.Contains(deploy, want) {
+			t.Errorf("deploy.go lacks %s:\n%s", want, deploy)
+		}
+	}
+	mod := teamModule(t, "x", r.Files)
+	runIn(t, mod, goEnv(), "go", "vet", "-tags", "mage", "./...")
+}

@@ -457,12 +457,10 @@ func (g *gen) wrap(s stmt, sc *scope) {
 				dir = "path.Join(" + sc.dir + ", " + dir + ")"
 			}
 		}
-		tmp := g.fresh("dir")
 		g.line("{")
 		g.depth++
-		g.line("%s := %s", tmp, dir)
-		inner.dir = tmp
-		hexpr = sc.host + ".Within(" + tmp + ")"
+		inner.dir = dir
+		hexpr = sc.host + ".Within(" + dir + ")"
 	case "with":
 		h, ok := call.args[0].(*hashExpr)
 		if !ok || len(call.args) != 1 {
@@ -811,7 +809,10 @@ func (g *gen) declare(name, v string, sc *scope) {
 
 func goLocal(name string) string {
 	n := lowerFirst(goName(name))
-	if gotoken.IsKeyword(n) || n == "ctx" || n == "h" || n == "err" || strings.HasPrefix(n, "dir") || strings.HasPrefix(n, "out") || strings.HasPrefix(n, "secret") {
+	// Not a keyword, nor a name the generated code uses: ctx, err, the
+	// hosts (h, h1, ...), captures and secrets, and the packages.
+	if gotoken.IsKeyword(n) || regexp.MustCompile(`^(h|out|secret)\d*$`).MatchString(n) || importPaths[n] != "" ||
+		n == "ctx" || n == "err" || n == "ok" || n == "uploadFile" || n == "uploadString" {
 		n += "Value"
 	}
 	return n

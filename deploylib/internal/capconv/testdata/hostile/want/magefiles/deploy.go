@@ -50,25 +50,24 @@ var EvilQuotes = deploylib.NewTask("evil:quotes", "Quotes \"everywhere\" */ and 
 func evilQuotes(ctx context.Context) error {
 	if err := deploylib.On(ctx, deploylib.Roles("app"), func(ctx context.Context, h *deploylib.Host) error {
 		{
-			dir1 := h.ReleasePath()
-			h2 := h.Within(dir1)
-			if err := h2.Execute(ctx, "echo", "it's \"quoted\" $(touch /tmp/pwned) `id` ; rm -rf / #"); err != nil {
+			h1 := h.Within(h.ReleasePath())
+			if err := h1.Execute(ctx, "echo", "it's \"quoted\" $(touch /tmp/pwned) `id` ; rm -rf / #"); err != nil {
 				return err
 			}
-			if err := h2.Execute(ctx, "mkdir", "-p", "dir with spaces/$(id)"); err != nil {
+			if err := h1.Execute(ctx, "mkdir", "-p", "dir with spaces/$(id)"); err != nil {
 				return err
 			}
 			// NOTE(capstan-init): config/deploy.rb:20: SSHKit runs a command string with spaces without the
-			// within/with/as around it, and so does this line (h); h2 runs inside them.
+			// within/with/as around it, and so does this line (h); h1 runs inside them.
 			if err := h.Sh(ctx, "echo raw line $(date) > raw.txt"); err != nil {
 				return err
 			}
 			// NOTE(capstan-init): config/deploy.rb:21: SSHKit runs a command string with spaces without the
-			// within/with/as around it, and so does this line (h); h2 runs inside them.
+			// within/with/as around it, and so does this line (h); h1 runs inside them.
 			if err := h.Sh(ctx, "printf '%s' "+shell.Quote(deploylib.Setting(ctx, "motd", ""))+" > motd.txt"); err != nil {
 				return err
 			}
-			if err := h2.Execute(ctx, "echo", deploylib.Setting(ctx, "note", ""), "*/"); err != nil {
+			if err := h1.Execute(ctx, "echo", deploylib.Setting(ctx, "note", ""), "*/"); err != nil {
 				return err
 			}
 		}

@@ -126,9 +126,8 @@ func notifyHosts(ctx context.Context) error {
 func deployRestart(ctx context.Context) error {
 	if err := deploylib.On(ctx, deploylib.Roles("app"), func(ctx context.Context, h *deploylib.Host) error {
 		{
-			dir1 := h.ReleasePath()
-			h2 := h.Within(dir1)
-			if err := h2.Execute(ctx, "touch", "tmp/restart.txt"); err != nil {
+			h1 := h.Within(h.ReleasePath())
+			if err := h1.Execute(ctx, "touch", "tmp/restart.txt"); err != nil {
 				return err
 			}
 		}
@@ -143,15 +142,14 @@ func deployRestart(ctx context.Context) error {
 func deployMigrate(ctx context.Context) error {
 	if err := deploylib.On(ctx, deploylib.Primary("db"), func(ctx context.Context, h *deploylib.Host) error {
 		{
-			dir3 := h.ReleasePath()
-			h4 := h.Within(dir3)
-			secret5, err := deploylib.SecretFromEnv("DB_PASSWORD")
+			h2 := h.Within(h.ReleasePath())
+			secret3, err := deploylib.SecretFromEnv("DB_PASSWORD")
 			if err != nil {
 				return err
 			}
 			{
-				h6 := h4.WithEnv("RAILS_ENV", deploylib.Setting(ctx, "rails_env", "")).WithSecretEnv("DATABASE_PASSWORD", secret5)
-				if err := h6.Execute(ctx, "bundle", "exec", "rake", "db:migrate"); err != nil {
+				h4 := h2.WithEnv("RAILS_ENV", deploylib.Setting(ctx, "rails_env", "")).WithSecretEnv("DATABASE_PASSWORD", secret3)
+				if err := h4.Execute(ctx, "bundle", "exec", "rake", "db:migrate"); err != nil {
 					return err
 				}
 			}
