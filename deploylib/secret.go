@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
-	"os"
 	"regexp"
 	"sort"
 	"strings"
@@ -52,7 +51,7 @@ func NewSecret(value string) Secret {
 // SecretFromEnv returns the environment variable name as a Secret; it is an
 // error if the variable is unset or empty.
 func SecretFromEnv(name string) (Secret, error) {
-	v := os.Getenv(name)
+	v := lookupEnv(name) // env.go
 	if v == "" {
 		return Secret{}, fmt.Errorf("secret %s: the environment variable is unset or empty", name)
 	}
