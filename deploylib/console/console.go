@@ -239,7 +239,7 @@ func (c *Console) resultLine(n int, host string, d time.Duration, failed bool) s
 // complete line is printed as "      NN host | line"; call Flush on the
 // returned writer when the command ends to print a last partial line.
 func (c *Console) Output(n int, host string, stderr bool) *LineWriter {
-	return NewLineWriter(func(line string) { c.writeLine(c.outputLine(n, host, line, stderr)) })
+	return newRedactingLineWriter(func(line string) { c.writeLine(c.outputLine(n, host, line, stderr)) }, c.opts.Redact)
 }
 
 func (c *Console) outputLine(n int, host, line string, stderr bool) string {
