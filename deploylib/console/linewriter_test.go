@@ -109,4 +109,3 @@ func TestRedactingLineWriterIsBounded(t *testing.T) {
 		t.Errorf("emitted %d bytes, want %d", total, 200*5000)
 	}
 }
-
