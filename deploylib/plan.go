@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/capstan-deploy/capstan/deploylib/backend"
@@ -476,11 +477,20 @@ func (seg *segment) runHost(ctx context.Context, h *Host, upto int) {
 	}
 	r.console.Log("DEBUG", fmt.Sprintf("Sending to %s as one remote command, %d steps (%s), each reported below with its task:\n%s",
 		h, len(cmds), strings.Join(names, ", "), script))
-	rctx := ctx
+	// Config.CommandTimeout is per command, steps of a script included:
+	// each step gets its own deadline, which restarts as the previous
+	// step's end marker arrives (mark), and the script is stopped when one
+	// step overruns it.
+	rctx, stopScript := context.WithCancel(ctx)
+	defer stopScript()
+	var stepTimer *time.Timer
+	var timedOut atomic.Bool
 	if t := r.Config.CommandTimeout; t > 0 {
-		var cancel context.CancelFunc
-		rctx, cancel = context.WithTimeout(ctx, t*time.Duration(len(cmds)))
-		defer cancel()
+		stepTimer = time.AfterFunc(t, func() {
+			timedOut.Store(true)
+			stopScript()
+		})
+		defer stepTimer.Stop()
 	}
 	sent := r.now()
 	last := sent
@@ -502,6 +512,9 @@ func (seg *segment) runHost(ctx context.Context, h *Host, upto int) {
 			res.out, res.outDone = part, true
 			now := r.now()
 			res.took, last = now.Sub(last), now
+			if stepTimer != nil && !timedOut.Load() {
+				stepTimer.Reset(r.Config.CommandTimeout) // the next step starts
+			}
 		}
 		if res.outDone && res.errDone && status != 0 {
 			res.err = seg.commandError(h, res, &backend.ExitError{Status: status}, status)
@@ -549,8 +562,8 @@ func (seg *segment) runHost(ctx context.Context, h *Host, upto int) {
 		switch {
 		case cause == nil:
 			cause = errors.New("the script ended before this step reported its end")
-		case ctx.Err() == nil && errors.Is(rctx.Err(), context.DeadlineExceeded):
-			cause = &TimeoutError{After: r.Config.CommandTimeout * time.Duration(len(cmds)), Err: cause}
+		case ctx.Err() == nil && timedOut.Load():
+			cause = &TimeoutError{After: r.Config.CommandTimeout, Err: cause}
 		case errors.As(cause, &ee):
 			status = ee.Status
 		}
