@@ -6,9 +6,15 @@ import (
 )
 
 // configure applies the stage's Settings, Env and Configure to c, a copy of
-// the configuration: the maps and slices are copied first, so that a
-// stage's Configure cannot change the configuration other runs see.
+// the configuration: the maps, slices and the health check are copied
+// first, so that a stage's Configure (or a hook reading the run's Config)
+// cannot change the configuration other runs see.
 func (s Stage) configure(c Config) Config {
+	if hc := c.HealthCheck; hc != nil {
+		copied := *hc
+		copied.Command = slices.Clone(hc.Command)
+		c.HealthCheck = &copied
+	}
 	if len(s.Settings) == 0 && len(s.Env) == 0 && s.Configure == nil {
 		return c
 	}
