@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -471,6 +472,17 @@ func (seg *segment) runHost(ctx context.Context, h *Host, upto int) {
 		}
 	}
 	script := shell.Steps(seg.token, cmds...)
+	// Config.SecretEnv reaches every step as it reaches a single command:
+	// the script reads the values from its standard input first
+	// (secret.go); its steps and their markers are unchanged.
+	var stdin io.Reader
+	if vars := mergeSecretVars(r.Config.SecretEnv, nil); len(vars) > 0 {
+		var err error
+		if script, _, stdin, err = withSecretStdin(vars, script, nil); err != nil {
+			fail(err)
+			return
+		}
+	}
 	var names []string
 	for _, k := range idx {
 		names = append(names, seg.stepName(k))
@@ -524,7 +536,7 @@ func (seg *segment) runHost(ctx context.Context, h *Host, upto int) {
 	prefix := []byte(shell.StepMarkerPrefix(seg.token))
 	stdout := &stepSplitter{prefix: prefix, mark: func(n, s int, p []byte) { mark(n, s, p, false) }}
 	stderr := &stepSplitter{prefix: prefix, mark: func(n, s int, p []byte) { mark(n, s, p, true) }}
-	err = conn.Run(rctx, script, backend.Stdio{Stdout: stdout, Stderr: stderr})
+	err = conn.Run(rctx, script, backend.Stdio{Stdin: stdin, Stdout: stdout, Stderr: stderr})
 
 	seg.mu.Lock()
 	defer seg.mu.Unlock()

@@ -7,10 +7,7 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -29,8 +26,7 @@ func TestCommandTimeoutPerStepOfAScript(t *testing.T) {
 	const timeout = 3 * time.Second
 	d := isolate(t, Config{Application: "app", RepoURL: l.Repo, DeployTo: l.Hosts[0].DeployTo, CommandTimeout: timeout})
 	h := l.Hosts[0]
-	st := Stage{Name: "lab", SSH: SSHOptions{KnownHostsFile: l.KnownHosts, KnownHostsOnly: true, IdentityFiles: []string{l.ClientKey}, ConfigFile: "none"},
-		Servers: []Server{{Host: l.User + "@" + h.Addr, Roles: []string{"app"}}}}
+	st := labStage(l)
 	deploy := func(ctx context.Context, at time.Time) (string, error) {
 		var out bytes.Buffer
 		err := d.Start(ctx, Deploy, WithStage(st), WithOutput(&out), WithColor(false), WithLogFile(""), WithClock(func() time.Time { return at }))
@@ -43,31 +39,9 @@ func TestCommandTimeoutPerStepOfAScript(t *testing.T) {
 	// A new commit makes the next deploy fetch; the mirror's fetch runs
 	// its upload-pack through a shell that first reads a FIFO, which
 	// nothing ever writes to.
-	git := func(args ...string) string {
-		cmd := exec.Command("git", append([]string{"-C", l.Repo}, args...)...)
-		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com", "GIT_CONFIG_NOSYSTEM=1", "HOME="+t.TempDir())
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-		return strings.TrimSpace(string(out))
-	}
-	sha := git("commit-tree", "main^{tree}", "-p", "main", "-m", "a commit the mirror lacks")
-	git("update-ref", "refs/heads/main", sha)
-	dir := filepath.Join(l.Dir, "hang")
-	if err := os.Mkdir(dir, 0o777); err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(dir, 0o777)
-	fifo := filepath.Join(dir, "fifo")
-	if err := syscall.Mkfifo(fifo, 0o666); err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(fifo, 0o666)
-	if err := h.Execute(context.Background(), "git", "-C", filepath.Join(l.Hosts[0].DeployTo, "repo"), "config", "remote.origin.uploadpack",
-		"cat "+shell.Quote(fifo)+" >/dev/null; git-upload-pack"); err != nil {
-		t.Fatal(err)
-	}
+	labCommit(t, l)
+	_, fifo := labShared(t, l, "hang")
+	setUploadPack(t, h, l.Hosts[0].DeployTo, "cat "+shell.Quote(fifo)+" >/dev/null")
 
 	type result struct {
 		out string

@@ -30,6 +30,10 @@ type Stage struct {
 	// Env is exported to every remote command of this stage, over
 	// Config.Env key by key.
 	Env map[string]string
+	// SecretEnv is exported to every remote command of this stage, over
+	// Config.SecretEnv key by key, without its values on any command line
+	// (see Config.SecretEnv).
+	SecretEnv map[string]Secret `json:"-"`
 	// Configure, when set, changes anything else of the configuration for
 	// this stage (KeepReleases, LinkedFiles, Strategy, ...). It gets a copy,
 	// with the stage's other overrides applied, when a run starts. A stage

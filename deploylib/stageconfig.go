@@ -5,7 +5,7 @@ import (
 	"slices"
 )
 
-// configure applies the stage's Settings, Env and Configure to c, a copy of
+// configure applies the stage's Settings, Env, SecretEnv and Configure to c, a copy of
 // the configuration: the maps, slices and the health check are copied
 // first, so that a stage's Configure (or a hook reading the run's Config)
 // cannot change the configuration other runs see.
@@ -15,11 +15,12 @@ func (s Stage) configure(c Config) Config {
 		copied.Command = slices.Clone(hc.Command)
 		c.HealthCheck = &copied
 	}
-	if len(s.Settings) == 0 && len(s.Env) == 0 && s.Configure == nil {
+	if len(s.Settings) == 0 && len(s.Env) == 0 && len(s.SecretEnv) == 0 && s.Configure == nil {
 		return c
 	}
 	c.Settings = maps.Clone(c.Settings)
 	c.Env = maps.Clone(c.Env)
+	c.SecretEnv = maps.Clone(c.SecretEnv)
 	c.LinkedFiles = slices.Clone(c.LinkedFiles)
 	c.LinkedDirs = slices.Clone(c.LinkedDirs)
 	if len(s.Settings) > 0 && c.Settings == nil {
@@ -30,6 +31,10 @@ func (s Stage) configure(c Config) Config {
 		c.Env = map[string]string{}
 	}
 	maps.Copy(c.Env, s.Env)
+	if len(s.SecretEnv) > 0 && c.SecretEnv == nil {
+		c.SecretEnv = map[string]Secret{}
+	}
+	maps.Copy(c.SecretEnv, s.SecretEnv)
 	if s.Configure != nil {
 		s.Configure(&c)
 	}
