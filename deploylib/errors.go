@@ -74,4 +74,4 @@ func (e *TaskError) Unwrap() error { return e.Err }
 var errOutsideRun = errors.New(`deploylib: called outside a run; tasks and hooks get their context from deploylib. ` +
 	`A mage target runs its work as a task: var AppRestart = deploylib.NewTask("app:restart", "restarts the app", restart) ` +
 	`and func (App) Restart(ctx context.Context) error { return deploylib.Start(ctx, AppRestart) } ` +
-	`(see "Your own tasks" in Capstan's README)`)
+	`(see docs/hooks.md, "Your own tasks")`)

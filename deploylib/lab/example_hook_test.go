@@ -1,9 +1,9 @@
 package lab_test
 
 // This file and example_hooktest_test.go are the worked example of the
-// README's section "Testing your hooks against real servers", as a team
-// would write them in its magefiles (package main, build tag mage).
-// TestREADMEHookExample keeps the README's code and these files the same.
+// section "Against real servers" of docs/testing.md, as a team would write
+// them in its magefiles (package main, build tag mage).
+// TestDocsHookExample keeps the docs' code and these files the same.
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 	"github.com/capstan-deploy/capstan/deploylib/shell"
 )
 
-// The team's configuration, as in the README's magefiles/deploy.go.
+// The team's configuration, as in magefiles/deploy.go of docs/getting-started.md.
 func init() {
 	deploylib.Configure(deploylib.Config{
 		Application:  "shop",

@@ -72,7 +72,7 @@ func hostsWord(n int) string {
 	return fmt.Sprintf("%d hosts", n)
 }
 
-// Markdown renders the report as the README shows it.
+// Markdown renders the report as docs/performance.md shows it.
 func (r *Report) Markdown() string {
 	o := r.Options
 	var b strings.Builder
