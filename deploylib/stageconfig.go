@@ -5,17 +5,19 @@ import (
 	"slices"
 )
 
-// configure applies the stage's Settings, Env, SecretEnv and Configure to c, a copy of
-// the configuration: the maps, slices and the health check are copied
-// first, so that a stage's Configure (or a hook reading the run's Config)
-// cannot change the configuration other runs see.
+// configure applies the stage's Settings, Env, SecretEnv, KeepReleases,
+// appended linked paths and Configure (in that order) to c, a copy of the
+// configuration: the maps, slices and the health check are copied first,
+// so that a stage's Configure (or a hook reading the run's Config) cannot
+// change the configuration other runs see.
 func (s Stage) configure(c Config) Config {
 	if hc := c.HealthCheck; hc != nil {
 		copied := *hc
 		copied.Command = slices.Clone(hc.Command)
 		c.HealthCheck = &copied
 	}
-	if len(s.Settings) == 0 && len(s.Env) == 0 && len(s.SecretEnv) == 0 && s.Configure == nil {
+	if len(s.Settings) == 0 && len(s.Env) == 0 && len(s.SecretEnv) == 0 && s.Configure == nil &&
+		s.KeepReleases <= 0 && len(s.AppendLinkedFiles) == 0 && len(s.AppendLinkedDirs) == 0 {
 		return c
 	}
 	c.Settings = maps.Clone(c.Settings)
@@ -35,6 +37,11 @@ func (s Stage) configure(c Config) Config {
 		c.SecretEnv = map[string]Secret{}
 	}
 	maps.Copy(c.SecretEnv, s.SecretEnv)
+	if s.KeepReleases > 0 {
+		c.KeepReleases = s.KeepReleases
+	}
+	c.LinkedFiles = append(c.LinkedFiles, s.AppendLinkedFiles...)
+	c.LinkedDirs = append(c.LinkedDirs, s.AppendLinkedDirs...)
 	if s.Configure != nil {
 		s.Configure(&c)
 	}
