@@ -372,7 +372,7 @@ func newRun(opts ...Option) (*Run, error) {
 		return now()
 	}
 	setup := o.deploy.snapshot()
-	getenv := envReader(o.deploy.getenv) // env.go
+	getenv := envReader(o.deploy.getenv)            // env.go
 	if err := freshness.Check(getenv); err != nil { // a magefile binary older than its sources
 		return nil, err
 	}
