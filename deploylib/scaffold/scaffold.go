@@ -486,6 +486,11 @@ package main
 // {{pad 41 (print "go tool mage " .First " rollback")}}back to the previous release
 // go tool mage flow deploy                 the deploy flow with every hook
 //
+// Fast start: export MAGEFILE_HASHFAST=1 (shell profile, CI) and mage reuses
+// its compiled binary instead of relinking it on every run; that binary
+// refuses to run, printing the command that rebuilds it, once stages/, a
+// hook's package or go.mod changed after it was built.
+//
 // Editors and go test see this file only with the build tag mage:
 // go test -tags mage ./magefiles/ runs deploy_test.go; .vscode/settings.json
 // sets the tag for gopls (elsewhere: GOFLAGS=-tags=mage).
