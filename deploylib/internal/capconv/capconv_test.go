@@ -99,7 +99,7 @@ func TestHostileStrings(t *testing.T) {
 		`"note":          "single #{not_interpolated} \\n stays"`,
 		`"weird_heredoc": "first \"line\" with ` + "`ticks`" + `\nsecond $(line) */\n"`,
 		// An argument is one quoted word, as Capstan quotes every argument.
-		`h2.Execute(ctx, "echo", "it's \"quoted\" $(touch /tmp/pwned) ` + "`id`" + ` ; rm -rf / #")`,
+		`h1.Execute(ctx, "echo", "it's \"quoted\" $(touch /tmp/pwned) ` + "`id`" + ` ; rm -rf / #")`,
 		// A string with spaces is a shell line, as SSHKit runs it; a
 		// value interpolated into it is shell-quoted.
 		`h.Sh(ctx, "printf '%s' "+shell.Quote(deploylib.Setting(ctx, "motd", ""))+" > motd.txt")`,
