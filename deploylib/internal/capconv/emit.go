@@ -315,6 +315,11 @@ package main
 // %-40sthe deploy flow with every hook
 // %-40sprint every command, run nothing
 // %-40sdeploy the stage
+//
+// Fast start: export MAGEFILE_HASHFAST=1 (shell profile, CI) and mage reuses
+// its compiled binary instead of relinking it on every run; that binary
+// refuses to run, printing the command that rebuilds it, once stages/, a
+// hook's package or go.mod changed after it was built.
 `, commentSafe(appName), "go tool mage -l", "go tool mage flow deploy", "go tool mage "+stageNames[0]+" dryrun deploy", "go tool mage "+stageNames[0]+" deploy")
 	b.WriteString("\n")
 	extra := []string{

@@ -10,6 +10,11 @@ package main
 // go tool mage flow deploy                the deploy flow with every hook
 // go tool mage production dryrun deploy   print every command, run nothing
 // go tool mage production deploy          deploy the stage
+//
+// Fast start: export MAGEFILE_HASHFAST=1 (shell profile, CI) and mage reuses
+// its compiled binary instead of relinking it on every run; that binary
+// refuses to run, printing the command that rebuilds it, once stages/, a
+// hook's package or go.mod changed after it was built.
 
 import (
 	"cmp"
