@@ -102,6 +102,8 @@ func literal(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) 
 type stepScript struct {
 	token string
 	steps []Step
+	// before and after enclose the steps (StepsWithin).
+	before, after string
 }
 
 // Steps returns a command that runs steps in turn, as one script, printing
@@ -135,6 +137,8 @@ func StepMarker(token string, n, status int) string {
 func StepMarkerPrefix(token string) string { return "\ncapstan-step:" + token + " " }
 
 func (s *stepScript) render(b *strings.Builder) {
+	b.WriteString(s.before)
+	defer b.WriteString(s.after)
 	tok := Quote(s.token)
 	marker := func(n string) string {
 		return `printf '\n%s%s %s %s\n' capstan-step: ` + tok + " " + n + ` "$capstan_s"`
@@ -175,4 +179,14 @@ func (s *stepScript) render(b *strings.Builder) {
 			b.WriteString("\n" + st.Gate.command(`{ `+marker("0")+`; exit 0; }`))
 		}
 	}
+}
+
+// StepsWithin returns [Steps] enclosed in before and after, shell text
+// written on purpose (not quoted), such as a preamble that reads values
+// from standard input and the brace that closes it. The result is still
+// a script of steps: [Command.StepList] returns its steps.
+func StepsWithin(before, after, token string, steps ...Step) Command {
+	c := Steps(token, steps...)
+	c.script.before, c.script.after = before, after
+	return c
 }
