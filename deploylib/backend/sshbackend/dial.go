@@ -103,8 +103,7 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		close(c.gone)
 	}()
 	if r.keepAlive > 0 {
-		c.wg.Add(1)
-		go c.keepAlive(r.keepAlive, r.maxMissed)
+		c.keepalive = c.startKeepAlive(r.keepAlive, r.maxMissed)
 	}
 	return c, nil
 }
