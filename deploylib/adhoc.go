@@ -220,33 +220,42 @@ func shellArgv(r *Run, h *Host) (argv []string, dir string, err error) {
 		}
 		return []string{sh}, "", nil
 	}
-	jumps, err := sshConfig(r.Stage.SSH, h.Server).JumpHosts()
+	cfg := sshConfig(r.Stage.SSH, h.Server)
+	jumps, err := cfg.JumpHosts()
+	if err != nil {
+		return nil, "", fmt.Errorf("ssh: %w", err)
+	}
+	files, err := cfg.Files()
 	if err != nil {
 		return nil, "", fmt.Errorf("ssh: %w", err)
 	}
 	tty := isatty.IsTerminal(os.Stdin.Fd())
-	return sshArgv(h.Address, r.Stage.SSH, jumps, r.CurrentPath(), r.Config.DeployTo, tty), "", nil
+	return sshArgv(h.Address, r.Stage.SSH, files, jumps, r.CurrentPath(), r.Config.DeployTo, tty), "", nil
 }
 
 // sshArgv builds the ssh command line for an interactive shell on a in
 // current (else deployTo), with the stage's SSH options. Host keys are
 // verified: StrictHostKeyChecking=yes, or accept-new when the stage
-// accepts new keys. The jump hosts (the stage's ProxyJump, else the SSH
-// config's) are reached through a ProxyCommand running ssh with the same
-// host key options, hop by hop, not with -J: OpenSSH gives the -J child
-// none of the -o options, so the jump hosts would be checked with the
-// user's own policy instead of the stage's.
-func sshArgv(a Address, o SSHOptions, jumps []sshbackend.JumpHost, current, deployTo string, tty bool) []string {
+// accepts new keys. files are the files Capstan's own SSH reads for the
+// host (sshbackend's Config.Files, "~" expanded against $HOME): ssh gets
+// them explicitly, since it would expand "~" with the account's home
+// directory and read its own defaults from there. The jump hosts (the
+// stage's ProxyJump, else the SSH config's) are reached through a
+// ProxyCommand running ssh with the same options, hop by hop, not with
+// -J: OpenSSH gives the -J child none of the -o options, so the jump
+// hosts would be checked with the user's own policy instead of the
+// stage's.
+func sshArgv(a Address, o SSHOptions, files sshbackend.Files, jumps []sshbackend.JumpHost, current, deployTo string, tty bool) []string {
 	argv := []string{"ssh"}
 	if tty {
 		argv = append(argv, "-t")
 	}
-	argv = append(argv, hostKeyArgs(o)...)
+	argv = append(argv, hostKeyArgs(o, files)...)
 	if o.ForwardAgent {
 		argv = append(argv, "-A")
 	}
 	if len(jumps) > 0 {
-		argv = append(argv, "-o", "ProxyCommand="+proxyCommand(o, jumps))
+		argv = append(argv, "-o", "ProxyCommand="+proxyCommand(o, files, jumps))
 	}
 	if a.Port != 0 {
 		argv = slices.Insert(argv, slices.Index(argv, "-o"), "-p", strconv.Itoa(a.Port))
@@ -262,25 +271,24 @@ func sshArgv(a Address, o SSHOptions, jumps []sshbackend.JumpHost, current, depl
 }
 
 // hostKeyArgs returns the ssh options that every hop gets: the config
-// file, the host key policy and the identities.
-func hostKeyArgs(o SSHOptions) []string {
-	var argv []string
-	if o.ConfigFile != "" {
-		argv = append(argv, "-F", o.ConfigFile)
-	}
+// file, the host key policy, the known_hosts files (the global one
+// off: Capstan's own SSH does not read it) and the identities, the
+// files as Capstan's own SSH reads them.
+func hostKeyArgs(o SSHOptions, files sshbackend.Files) []string {
+	argv := []string{"-F", files.SSHConfig}
 	check := "yes"
 	if o.AcceptNewHostKeys {
 		check = "accept-new"
 	}
-	argv = append(argv, "-o", "StrictHostKeyChecking="+check)
-	if o.KnownHostsFile != "" {
-		files := sshConfigWord(o.KnownHostsFile)
-		if !o.KnownHostsOnly {
-			files += " ~/.ssh/known_hosts"
+	argv = append(argv, "-o", "StrictHostKeyChecking="+check, "-o", "GlobalKnownHostsFile=none")
+	if len(files.KnownHosts) > 0 {
+		words := make([]string, len(files.KnownHosts))
+		for i, f := range files.KnownHosts {
+			words[i] = sshConfigWord(f)
 		}
-		argv = append(argv, "-o", "UserKnownHostsFile="+files)
+		argv = append(argv, "-o", "UserKnownHostsFile="+strings.Join(words, " "))
 	}
-	for _, id := range o.IdentityFiles {
+	for _, id := range files.Identities {
 		argv = append(argv, "-i", id)
 	}
 	return argv
@@ -290,13 +298,13 @@ func hostKeyArgs(o SSHOptions) []string {
 // jumps: ssh -W to the last jump host, itself reached through the
 // ProxyCommand of the jump hosts before it; the first one is reached
 // directly (ProxyCommand=none, whatever the SSH config says).
-func proxyCommand(o SSHOptions, jumps []sshbackend.JumpHost) string {
+func proxyCommand(o SSHOptions, files sshbackend.Files, jumps []sshbackend.JumpHost) string {
 	inner := "none"
 	if len(jumps) > 1 {
-		inner = proxyCommand(o, jumps[:len(jumps)-1])
+		inner = proxyCommand(o, files, jumps[:len(jumps)-1])
 	}
 	j := jumps[len(jumps)-1]
-	argv := append(hostKeyArgs(o), "-o", "ProxyCommand="+inner)
+	argv := append(hostKeyArgs(o, files), "-o", "ProxyCommand="+inner)
 	if j.User != "" {
 		argv = append(argv, "-l", j.User)
 	}

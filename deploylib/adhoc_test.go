@@ -107,46 +107,77 @@ func TestRunCommandFilters(t *testing.T) {
 	}
 }
 
+// TestSSHArgv: the ssh command line of mage <stage> ssh. ssh reads the
+// files Capstan's own SSH reads, "~" expanded against $HOME (ssh would
+// expand it with the account's home directory and read its own
+// defaults from there): the config file (-F, none when $HOME has none),
+// the known_hosts files (the global one off) and the identities.
 func TestSSHArgv(t *testing.T) {
 	const remote = `cd /srv/shop/current 2>/dev/null || cd /srv/shop 2>/dev/null ; exec sh -c 'exec "${SHELL:-/bin/sh}" -l'`
 	tests := []struct {
 		name string
 		host string
 		opts SSHOptions
+		home []string // files made under $HOME
 		tty  bool
-		want []string
+		want []string // $HOME stands for the home directory
 	}{
-		{"plain", "deploy@web1", SSHOptions{}, true,
-			[]string{"ssh", "-t", "-o", "StrictHostKeyChecking=yes", "--", "deploy@web1", remote}},
-		{"no terminal, port, no user", "web1:2222", SSHOptions{}, false,
-			[]string{"ssh", "-p", "2222", "-o", "StrictHostKeyChecking=yes", "--", "web1", remote}},
-		{"ipv6", "deploy@[::1]:2222", SSHOptions{}, false,
-			[]string{"ssh", "-p", "2222", "-o", "StrictHostKeyChecking=yes", "--", "deploy@::1", remote}},
+		{"plain", "deploy@web1", SSHOptions{}, nil, true,
+			[]string{"ssh", "-t", "-F", "none", "-o", "StrictHostKeyChecking=yes", "-o", "GlobalKnownHostsFile=none",
+				"-o", "UserKnownHostsFile=$HOME/.ssh/known_hosts", "--", "deploy@web1", remote}},
+		{"no terminal, port, no user", "web1:2222", SSHOptions{}, nil, false,
+			[]string{"ssh", "-F", "none", "-p", "2222", "-o", "StrictHostKeyChecking=yes", "-o", "GlobalKnownHostsFile=none",
+				"-o", "UserKnownHostsFile=$HOME/.ssh/known_hosts", "--", "web1", remote}},
+		{"ipv6", "deploy@[::1]:2222", SSHOptions{}, nil, false,
+			[]string{"ssh", "-F", "none", "-p", "2222", "-o", "StrictHostKeyChecking=yes", "-o", "GlobalKnownHostsFile=none",
+				"-o", "UserKnownHostsFile=$HOME/.ssh/known_hosts", "--", "deploy@::1", remote}},
+		{"defaults read from $HOME", "deploy@web1", SSHOptions{}, []string{".ssh/config", ".ssh/id_ed25519", ".ssh/id_rsa"}, false,
+			[]string{"ssh", "-F", "$HOME/.ssh/config", "-o", "StrictHostKeyChecking=yes", "-o", "GlobalKnownHostsFile=none",
+				"-o", "UserKnownHostsFile=$HOME/.ssh/known_hosts", "-i", "$HOME/.ssh/id_ed25519", "-i", "$HOME/.ssh/id_rsa",
+				"--", "deploy@web1", remote}},
 		{"every option", "deploy@web1", SSHOptions{
 			KnownHostsFile: "/etc/capstan/known hosts", AcceptNewHostKeys: true,
 			IdentityFiles: []string{"~/.ssh/deploy", "/keys/b"}, ForwardAgent: true,
-			ProxyJump: "ops@bastion:22", ConfigFile: "ssh_config"}, true,
-			[]string{"ssh", "-t", "-F", "ssh_config", "-o", "StrictHostKeyChecking=accept-new",
-				"-o", `UserKnownHostsFile="/etc/capstan/known hosts" ~/.ssh/known_hosts`,
-				"-i", "~/.ssh/deploy", "-i", "/keys/b", "-A",
-				"-o", `ProxyCommand=ssh -W '[%h]:%p' -F ssh_config -o StrictHostKeyChecking=accept-new -o 'UserKnownHostsFile="/etc/capstan/known hosts" ~/.ssh/known_hosts' -i '~/.ssh/deploy' -i /keys/b -o ProxyCommand=none -l ops -p 22 -- bastion`,
+			ProxyJump: "ops@bastion:22", ConfigFile: "~/ssh_config"}, []string{"ssh_config"}, true,
+			[]string{"ssh", "-t", "-F", "$HOME/ssh_config", "-o", "StrictHostKeyChecking=accept-new", "-o", "GlobalKnownHostsFile=none",
+				"-o", `UserKnownHostsFile="/etc/capstan/known hosts" $HOME/.ssh/known_hosts`,
+				"-i", "$HOME/.ssh/deploy", "-i", "/keys/b", "-A",
+				"-o", `ProxyCommand=ssh -W '[%h]:%p' -F $HOME/ssh_config -o StrictHostKeyChecking=accept-new -o GlobalKnownHostsFile=none -o 'UserKnownHostsFile="/etc/capstan/known hosts" $HOME/.ssh/known_hosts' -i $HOME/.ssh/deploy -i /keys/b -o ProxyCommand=none -l ops -p 22 -- bastion`,
 				"--", "deploy@web1", remote}},
-		{"known hosts only", "deploy@web1", SSHOptions{KnownHostsFile: "/kh", KnownHostsOnly: true}, false,
-			[]string{"ssh", "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=/kh", "--", "deploy@web1", remote}},
+		{"known hosts only, from ~", "deploy@web1", SSHOptions{KnownHostsFile: "~/kh", KnownHostsOnly: true, ConfigFile: "none"}, nil, false,
+			[]string{"ssh", "-F", "none", "-o", "StrictHostKeyChecking=yes", "-o", "GlobalKnownHostsFile=none",
+				"-o", "UserKnownHostsFile=$HOME/kh", "--", "deploy@web1", remote}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			home := t.TempDir()
+			t.Setenv("HOME", home)
+			for _, f := range tt.home {
+				os.MkdirAll(filepath.Dir(filepath.Join(home, f)), 0o700)
+				if err := os.WriteFile(filepath.Join(home, f), []byte("# a test's file\n"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
 			a, err := ParseAddress(tt.host)
 			if err != nil {
 				t.Fatal(err)
 			}
-			jumps, err := sshConfig(tt.opts, Server{Host: tt.host}).JumpHosts()
+			cfg := sshConfig(tt.opts, Server{Host: tt.host})
+			jumps, err := cfg.JumpHosts()
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := sshArgv(a, tt.opts, jumps, "/srv/shop/current", "/srv/shop", tt.tty)
-			if !slices.Equal(got, tt.want) {
-				t.Errorf("got  %q\nwant %q", got, tt.want)
+			files, err := cfg.Files()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := sshArgv(a, tt.opts, files, jumps, "/srv/shop/current", "/srv/shop", tt.tty)
+			want := make([]string, len(tt.want))
+			for i, w := range tt.want {
+				want[i] = strings.ReplaceAll(w, "$HOME", home)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("got  %q\nwant %q", got, want)
 			}
 		})
 	}

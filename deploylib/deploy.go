@@ -213,7 +213,7 @@ func (r *Run) switchBack(ctx context.Context) error {
 			cmd = r.layout().RemoveCurrent()
 			what = "removed current again (there was no release before this run)"
 		}
-		if st.created && r.root == Deploy {
+		if st.created && !r.rollsBack() {
 			cmd = cmd.And(r.layout().MarkUnfinished(path.Base(release), r.ID))
 		}
 		if st.locked {
@@ -355,7 +355,7 @@ func logRevision(ctx context.Context) error {
 
 // logRevisionLine is the line deploy:log_revision appends.
 func (r *Run) logRevisionLine() string {
-	if r.root == Rollback {
+	if r.rollsBack() {
 		return remote.RollbackLogLine(r.User, r.ReleaseName())
 	}
 	rev := r.Revision()
@@ -386,8 +386,8 @@ func failed(ctx context.Context) error {
 	if err := r.finishRemovals(ctx); err != nil {
 		return err
 	}
-	if r.root != Deploy {
-		return nil
+	if r.rollsBack() {
+		return nil // the release is the one rolled back to, never this run's
 	}
 	name := r.ReleaseName()
 	if name == "" || !remote.IsReleaseName(name) {

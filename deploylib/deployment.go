@@ -58,6 +58,9 @@ func (d *Deployment) Configure(c Config) {
 // UseStage selects s as the stage that runs deploy to. Selecting a second
 // stage is an error, reported when a run starts.
 func (d *Deployment) UseStage(s Stage) {
+	if s.Name == "" {
+		s.Name = targetName() // stage.go
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.stage != nil && d.stageErr == nil {
@@ -242,11 +245,14 @@ func Append[H Hook](t *Task, h H) { defaultDeployment.register(hookStep, t, hook
 
 // NewTask returns a task named name (Capistrano style: "app:restart")
 // that runs fn, and registers it as a team task: mage <stage> task
-// app:restart and mage flow app:restart find it by name, and hooks hung on
-// it with Before and After run whenever it runs. doc is its one-line
-// description. Run it from a mage target with [Start]:
+// app:restart and mage flow app:restart find it by name, mage tasks lists
+// it with the first sentence of doc, and hooks hung on it with Before and
+// After run whenever it runs. One declaration is enough:
 //
-//	var AppRestart = deploylib.NewTask("app:restart", "restarts the app", restart)
+//	var AppRestart = deploylib.NewTask("app:restart", "Restarts the app.", restart)
+//
+// A mage target that starts it with [Start] only adds mage production
+// app:restart and a line in mage -l:
 //
 //	type App mg.Namespace
 //

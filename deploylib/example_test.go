@@ -80,10 +80,6 @@ func ExampleDeployment() {
 	// deploy:published
 	//   [after]
 	//     chat:notify
-	// (when a task above fails)
-	// deploy:failed
 	// the package-level one:
 	// deploy:published
-	// (when a task above fails)
-	// deploy:failed
 }

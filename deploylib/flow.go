@@ -8,8 +8,8 @@ import (
 )
 
 // printFlow writes the tree of tasks that invoking root runs with s's
-// hooks, then deploy:failed with its hooks, then the hooks no flow runs
-// (and returns an error for them). The strategy-dependent steps follow the
+// hooks, then, for the deploy and rollback flows, deploy:failed with its
+// hooks, then the hooks no flow runs (and returns an error for them). The strategy-dependent steps follow the
 // configuration with the selected stage's overrides, when a stage was
 // selected (mage production flow deploy).
 func (s *setup) printFlow(w io.Writer, root *Task) error {
@@ -17,9 +17,10 @@ func (s *setup) printFlow(w io.Writer, root *Task) error {
 	cfg := s.config.withDefaults(st)
 	var b strings.Builder
 	s.printTask(&b, cfg, root, 0, map[*Task]bool{})
-	if root != Failed {
-		// deploy:failed runs after any failed task of any run: its hooks
-		// (a failure notifier) belong to every flow.
+	if root == Deploy || root == Rollback {
+		// deploy:failed runs when a task of the deploy or rollback flow
+		// fails (lifecycle.go recoverFailure): its hooks (a failure
+		// notifier) belong to these flows, not to a task run alone.
 		b.WriteString("(when a task above fails)\n")
 		s.printTask(&b, cfg, Failed, 0, map[*Task]bool{})
 	}

@@ -239,12 +239,13 @@ func (r *Run) createReleaseCmd(release, sha string, revision shell.Command) shel
 	return l.CreateRelease(path.Base(release), r.ID, l.GitArchive(sha, r.Config.RepoTree, release)).And(revision)
 }
 
-// refuseStandaloneCreate refuses git:create_release started on its own,
-// before its git:clone and git:update touch the mirror: it would refuse
-// after them (it has no release to create), and a refused task changes
-// nothing.
+// refuseStandaloneCreate refuses git:create_release started by name (on
+// its own, or listed before deploy:new_release_path) when the run has no
+// release yet, before its git:clone and git:update touch the mirror: it
+// would refuse after them (it has no release to create), and a refused
+// task changes nothing.
 func (r *Run) refuseStandaloneCreate() error {
-	if r.root != GitCreateRelease {
+	if !r.named(GitCreateRelease) {
 		return nil
 	}
 	_, err := r.runRelease(GitCreateRelease)

@@ -2,6 +2,7 @@ package deploylib
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,9 +15,11 @@ import (
 )
 
 // Host is one server of a run, as tasks and hooks see it inside [On]. It
-// runs commands with [Host.Execute], [Host.Test] and [Host.Capture]; the
-// values returned by [Host.Within] and [Host.WithEnv] run them in a
-// directory or with extra environment.
+// runs commands with [Host.Execute], [Host.Test] and [Host.Capture], and a
+// shell line as written with [Host.Sh] and [Host.CaptureSh]; the values
+// returned by [Host.Within], [Host.WithEnv], [Host.WithSecretFromEnv] and
+// [Host.As] run them in a directory, with extra environment or as another
+// user.
 //
 // [Host.Name] is the host name ("web1"), [Host.String] the login as the
 // console shows it ("deploy@web1"), [Host.HasRole] and [Host.Property] read
@@ -37,6 +40,9 @@ type Host struct {
 	secretEnv []secretVar
 	// asUser runs each command through sudo as this user (asuser.go).
 	asUser string
+	// secretErr fails every command: a secret that WithSecretFromEnv could
+	// not read.
+	secretErr error
 }
 
 // String returns "user@host", with ":port" for a port other than 22, as
@@ -95,6 +101,9 @@ func (h *Host) CurrentPath() string { return h.run.CurrentPath() }
 // SharedPath returns <deploy_to>/shared.
 func (h *Host) SharedPath() string { return h.run.SharedPath() }
 
+// RepoPath returns <deploy_to>/repo, the git strategy's mirror.
+func (h *Host) RepoPath() string { return h.run.RepoPath() }
+
 func (h *Host) wrap(c shell.Command) shell.Command {
 	for k, v := range h.run.Config.Env {
 		if _, ok := c.Env[k]; !ok {
@@ -129,6 +138,55 @@ func (h *Host) Test(ctx context.Context, name string, args ...string) (bool, err
 // stops printing cannot exhaust this machine's memory.
 func (h *Host) Capture(ctx context.Context, name string, args ...string) (string, error) {
 	return h.CaptureCommand(ctx, shell.New(name, args...))
+}
+
+// Sh runs line as the team wrote it, read by the shell on the server (what
+// SSHKit's execute does with one string): operators, pipes, globs and
+// variables work, as in "mkdir -p tmp && touch tmp/restart.txt". h's
+// directory, environment and user still wrap it ([Host.Within],
+// [Host.WithEnv], [Host.WithSecretEnv], [Host.As]); the console shows the
+// line as written, the log file the whole command; secrets are redacted
+// from both; a dry run prints it and runs nothing. It fails unless the line
+// exits 0.
+//
+// Nothing in line is quoted. Write it as a literal, or build it only from
+// values the team controls: never put input from outside (a branch name,
+// an argument given on the command line, a captured output) into it. For
+// a command with such arguments use [Host.Execute], which quotes each one.
+func (h *Host) Sh(ctx context.Context, line string) error {
+	c, err := shLine(line)
+	if err != nil {
+		return fmt.Errorf("%s: Sh: %w", h, err)
+	}
+	return h.ExecuteCommand(ctx, c)
+}
+
+// CaptureSh runs line as [Host.Sh] does and returns its standard output as
+// [Host.Capture] does: trimmed, not shown on the console (only with -v or
+// in a dry run), and failing unless the line exits 0.
+func (h *Host) CaptureSh(ctx context.Context, line string) (string, error) {
+	c, err := shLine(line)
+	if err != nil {
+		return "", fmt.Errorf("%s: CaptureSh: %w", h, err)
+	}
+	return h.CaptureCommand(ctx, c)
+}
+
+// WithSecretFromEnv returns h exporting the variable key of the
+// environment mage runs in (the deployer's) to its commands under the same
+// name, as [Host.WithSecretEnv] does with [SecretFromEnv](key): the value
+// travels on standard input, never on a command line, and is redacted from
+// all output. When the variable is unset or empty, every command of the
+// returned host fails without running, naming the variable.
+//
+//	h.Within(h.ReleasePath()).WithSecretFromEnv("DATABASE_URL").Execute(ctx, "./bin/migrate", "up")
+func (h *Host) WithSecretFromEnv(key string) *Host {
+	s, err := SecretFromEnv(key)
+	c := h.WithSecretEnv(key, s)
+	if err != nil && c.secretErr == nil {
+		c.secretErr = err
+	}
+	return c
 }
 
 // ExecuteCommand is [Host.Execute] for a command value.
@@ -202,8 +260,18 @@ func (e *OutputTooLargeError) Error() string {
 func (h *Host) runCommand(ctx context.Context, c shell.Command, o runOpts) (string, error) {
 	r := h.run
 	c = h.wrap(c)
+	// What the console shows is taken before the secret variables and the
+	// other user wrap c: they are plumbing around the command.
+	var shown string
+	if c.HasDisplay() {
+		shown = c.Display()
+	}
 	if err := ctx.Err(); err != nil {
 		return "", &CommandError{Host: h.String(), Command: redact(c.String()), Status: -1, Err: err}
+	}
+	if h.secretErr != nil {
+		// Not a CommandError: nothing ran, so On shows the host's ✘ line.
+		return "", fmt.Errorf("%s: %w", redact(cmp.Or(shown, c.String())), h.secretErr)
 	}
 	conn, err := r.conn(ctx, h)
 	if err != nil {
@@ -236,10 +304,6 @@ func (h *Host) runCommand(ctx context.Context, c shell.Command, o runOpts) (stri
 	}
 	// The console numbers, shows and logs the command (console.Exec); in
 	// a dry run the Printer backend runs nothing.
-	var shown string
-	if c.HasDisplay() {
-		shown = c.Display()
-	}
 	ex := r.console.Start(h.String(), cmdStr, console.ExecOptions{Kind: kind, DryRun: r.dryRun, Shown: shown})
 	var errBuf bytes.Buffer
 	out := &capBuffer{max: MaxCapture}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 )
@@ -76,8 +77,8 @@ func (r *Run) runToEnd(ctx context.Context, task *Task) error {
 	var locked *LockedError
 	if !errors.As(err, &locked) {
 		// A run refused by another run's lock did nothing; its
-		// deploy:failed hooks must not act while the other run works.
-		if ferr := r.invokeRecovered(cctx, Failed); ferr != nil {
+		// deploy:failed must not act while the other run works.
+		if ferr := r.recoverFailure(cctx); ferr != nil {
 			err = errors.Join(err, fmt.Errorf("while handling the failure: %w", ferr))
 		}
 	}
@@ -99,10 +100,64 @@ func (r *Run) runToEnd(ctx context.Context, task *Task) error {
 	return &runError{err: err}
 }
 
+// recoverFailure does what a failed run requires. For the deploy and
+// rollback flows it invokes deploy:failed with its hooks, as Capistrano
+// does: the team's "deploy failed" notification belongs there. Any other
+// run (mage production task deploy:check, a team's own task) runs
+// deploy:failed's own work alone, without the hooks: it finishes a removal
+// of old releases that was cut short and removes the release this run
+// half-built, and says so under its own task line; when there is nothing
+// to undo it prints nothing.
+func (r *Run) recoverFailure(ctx context.Context) error {
+	if r.runsFlow() {
+		return r.invokeRecovered(ctx, Failed)
+	}
+	if !r.recoveryPending() {
+		return nil
+	}
+	return r.recoverAlone(ctx)
+}
+
+// recoverAlone runs deploy:failed's own work without its hooks, turning a
+// panic into an error.
+func (r *Run) recoverAlone(ctx context.Context) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = &TaskError{Task: Failed.name, Err: fmt.Errorf("panic: %v\n%s", p, debug.Stack())}
+		}
+	}()
+	r.console.Task(Failed.name + " (Capstan's cleanup only; the hooks run when deploy or rollback fails)")
+	if err := Failed.action(ctx); err != nil {
+		return wrapTask(Failed.name, err)
+	}
+	return nil
+}
+
+// runsFlow reports whether the run is the deploy or rollback flow (alone
+// or among the tasks named on the command line): the runs whose failure
+// invokes deploy:failed with its hooks.
+func (r *Run) runsFlow() bool {
+	return r.named(Deploy) || r.named(Rollback)
+}
+
+// recoveryPending reports whether deploy:failed's own work has something
+// to do: a removal of old releases cut short, or a release this run
+// created and did not publish.
+func (r *Run) recoveryPending() bool {
+	for _, h := range r.hosts {
+		st := r.state[h]
+		if len(st.removing) > 0 || st.created && !st.switched {
+			return true
+		}
+	}
+	return false
+}
+
 // invokeRoot invokes task as the root of the run, taking the deploy lock
-// first when task changes the servers and does not take it itself.
+// first when the tasks the run was started with change the servers and do
+// not take it themselves.
 func (r *Run) invokeRoot(ctx context.Context, task *Task) error {
-	if r.needsLock(task) {
+	if r.needsLock(r.tasks...) {
 		if err := r.invokeRecovered(ctx, Lock); err != nil {
 			return err
 		}
@@ -121,29 +176,40 @@ func (r *Run) invokeRecovered(ctx context.Context, t *Task) (err error) {
 	return r.invoke(ctx, t, false)
 }
 
-// needsLock reports whether task, started on its own, must hold the
-// deploy lock: every standard task does (deploy:cleanup run beside a deploy
-// would remove that deploy's unfinished release), except those that only
-// read and the lock tasks themselves. A team's own tasks and ad-hoc
-// commands do not lock.
-func (r *Run) needsLock(task *Task) bool {
+// needsLock reports whether a run started with tasks, in this order, must
+// take the deploy lock before the first: every standard task must hold it
+// (deploy:cleanup run beside a deploy would remove that deploy's
+// unfinished release), except those that only read and the lock tasks
+// themselves. A team's own tasks and ad-hoc commands do not lock. A task
+// that reaches deploy:lock itself (deploy:starting, deploy:check) takes it
+// in its place in the flow, so the run needs it ahead only when a task
+// that must hold it comes before any task that takes it.
+func (r *Run) needsLock(tasks ...*Task) bool {
+	seen := map[*Task]bool{}
+	for _, task := range tasks {
+		reach := map[*Task]bool{}
+		r.setup.reachable(r.Config, task, reach)
+		if reach[Lock] || seen[Lock] {
+			return false
+		}
+		if mustHoldLock(task) {
+			return true
+		}
+		for t := range reach {
+			seen[t] = true
+		}
+	}
+	return false
+}
+
+// mustHoldLock reports whether task, a standard task that changes the
+// servers, must run under the deploy lock.
+func mustHoldLock(task *Task) bool {
 	switch task {
 	case Lock, Unlock, GitCheck:
 		return false
 	}
-	standard := false
-	for _, t := range standardTasks() {
-		if t == task {
-			standard = true
-			break
-		}
-	}
-	if !standard {
-		return false
-	}
-	seen := map[*Task]bool{}
-	r.setup.reachable(r.Config, task, seen)
-	return !seen[Lock]
+	return slices.Contains(standardTasks(), task)
 }
 
 // eachHost runs fn for every host in parallel and waits for all.

@@ -10,9 +10,11 @@ import (
 	"io"
 	"os"
 	"os/user"
+	"slices"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/capstan-deploy/capstan/deploylib/internal/remote"
 
@@ -45,6 +47,7 @@ type Run struct {
 	logFile io.Closer // closed with the run
 	dial    func(ctx context.Context, s Server) (backend.Conn, error)
 	root    *Task
+	tasks   []*Task // the tasks the run was started with, in order (root alone, or StartTasks's)
 	now     func() time.Time
 
 	mu       sync.Mutex
@@ -209,8 +212,11 @@ func WithDialer(dial func(ctx context.Context, s Server) (backend.Conn, error)) 
 func WithClock(now func() time.Time) Option { return func(o *runOptions) { o.now = now } }
 
 // Start runs task, with its hooks and sub-tasks, against the selected
-// stage. When anything fails it invokes [Failed] and returns the error,
-// naming the task and host. It is what the mage targets call.
+// stage. When anything fails it returns the error, naming the task and
+// host, after the failure handling: for the deploy and rollback flows
+// [Failed] with its hooks; for any other task Failed's own work alone
+// (removing the release the run half-built), without the hooks, as in
+// Capistrano. It is what the mage targets call.
 func Start(ctx context.Context, task *Task, opts ...Option) error {
 	r, err := newRun(append(opts, withRoot(task))...)
 	if err != nil {
@@ -219,6 +225,123 @@ func Start(ctx context.Context, task *Task, opts ...Option) error {
 	defer r.close()
 	return r.execute(ctx, task)
 }
+
+// StartTasks runs tasks in order as one run against the selected stage,
+// as cap staging deploy:new_release_path git:create_release does: one
+// deploy lock decision, one release name, one log file and one report, so
+// that tasks which need the run's release can be composed by hand. Each
+// task runs with its hooks; the first failure stops the run and is
+// handled as [Start] handles it. A task named twice, or reached by an
+// earlier one, runs once (tasks run once per run). One task is [Start].
+// It is the task target: mage staging task "deploy:new_release_path
+// git:create_release".
+func StartTasks(ctx context.Context, tasks []*Task, opts ...Option) error {
+	if len(tasks) == 0 {
+		return errors.New("task: name at least one task")
+	}
+	for i, t := range tasks {
+		if t == nil {
+			return fmt.Errorf("task: task %d of %d is nil", i+1, len(tasks))
+		}
+		if t == Unlock && len(tasks) > 1 {
+			return fmt.Errorf("task: %s clears another run's lock; run it on its own, not with other tasks", Unlock.name)
+		}
+	}
+	if len(tasks) == 1 {
+		return Start(ctx, tasks[0], opts...)
+	}
+	root := sequence(tasks)
+	r, err := newRun(append(opts, withRoot(root))...)
+	if err != nil {
+		return err
+	}
+	defer r.close()
+	r.tasks = tasks
+	return r.execute(ctx, root)
+}
+
+// StartTasks runs tasks in order as one run against d's stage (see the
+// package-level [StartTasks]).
+func (d *Deployment) StartTasks(ctx context.Context, tasks []*Task, opts ...Option) error {
+	return StartTasks(ctx, tasks, append(opts, withDeployment(d))...)
+}
+
+// sequence returns the task that invokes tasks in order: the root of a
+// run of several tasks, named after them.
+func sequence(tasks []*Task) *Task {
+	names := make([]string, len(tasks))
+	for i, t := range tasks {
+		names[i] = t.name
+	}
+	steps := slices.Clone(tasks)
+	return &Task{name: strings.Join(names, " "), doc: "the tasks named on the command line, in order",
+		steps: func(Config) []*Task { return steps }}
+}
+
+// TasksByName returns the tasks that names lists, separated by spaces or
+// commas, in order: "deploy:new_release_path git:create_release". Each is
+// found as [TaskByName] finds it; a name that is no task is refused,
+// with the closest task name suggested, before anything runs.
+func TasksByName(names string) ([]*Task, error) { return defaultDeployment.TasksByName(names) }
+
+// TasksByName returns the tasks that names lists, among d's (see the
+// package-level [TasksByName]).
+func (d *Deployment) TasksByName(names string) ([]*Task, error) {
+	return d.snapshot().tasksByName(names)
+}
+
+func (s *setup) tasksByName(names string) ([]*Task, error) {
+	fields := strings.FieldsFunc(names, func(c rune) bool { return c == ',' || unicode.IsSpace(c) })
+	if len(fields) == 0 {
+		return nil, errors.New(`name a task, or several separated by spaces or commas: mage production task "deploy:new_release_path git:create_release"`)
+	}
+	var tasks []*Task
+	for _, name := range fields {
+		t, err := s.taskByName(name)
+		if err != nil {
+			if best := s.closestTask(name); best != "" {
+				return nil, fmt.Errorf("%w (did you mean %s?)", err, best)
+			}
+			return nil, err
+		}
+		if !slices.Contains(tasks, t) {
+			tasks = append(tasks, t)
+		}
+	}
+	return tasks, nil
+}
+
+// closestTask returns the task name nearest to name, "" when none is
+// near enough to be a likely misspelling.
+func (s *setup) closestTask(name string) string {
+	candidates := []string{"rollback"}
+	for _, t := range standardTasks() {
+		candidates = append(candidates, t.name)
+	}
+	for _, t := range s.team {
+		candidates = append(candidates, t.name)
+	}
+	best, bestD := "", 0
+	for _, c := range candidates {
+		if d := editDistance(name, c); best == "" || d < bestD {
+			best, bestD = c, d
+		}
+	}
+	if bestD > max(2, len(name)/3) {
+		return ""
+	}
+	return best
+}
+
+// named reports whether t is one of the tasks the run was started with.
+func (r *Run) named(t *Task) bool { return slices.Contains(r.tasks, t) }
+
+// rollsBack reports whether the run rolls back: the rollback flow, or
+// tasks named by hand that chose a release to roll back to
+// (deploy:revert_release). Its release is then an existing one, never
+// the run's own, and revisions.log records a rollback, as Capistrano
+// decides by the rollback target being set.
+func (r *Run) rollsBack() bool { return r.named(Rollback) || r.wasInvoked(RevertRelease) }
 
 // withRoot names the task a run starts, so that hooks hung on it count as
 // reachable even when no flow runs it.
@@ -354,6 +477,9 @@ func currentUser(env runEnv) string {
 // execute invokes task as the root of the run and handles failure.
 func (r *Run) execute(ctx context.Context, task *Task) error {
 	r.root = task
+	if r.tasks == nil {
+		r.tasks = []*Task{task}
+	}
 	ctx = context.WithValue(ctx, runKey{}, r)
 	r.logStart(task.name) // logfile.go
 	if r.dryRun {

@@ -3,9 +3,11 @@ package deploylib
 import (
 	"fmt"
 	"net"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 // Stage is one deployment target: a named set of servers with its own
@@ -13,6 +15,8 @@ import (
 // it from a mage target with [UseStage].
 type Stage struct {
 	// Name is what the user types: "production" in mage production deploy.
+	// Left empty, [UseStage] names the stage after the mage target that
+	// calls it, as mage does: func Production gives "production".
 	Name string
 	// Branch overrides Config.Branch for this stage.
 	Branch string
@@ -30,8 +34,17 @@ type Stage struct {
 	// Env is exported to every remote command of this stage, over
 	// Config.Env key by key.
 	Env map[string]string
+	// KeepReleases, when above 0, overrides Config.KeepReleases for this
+	// stage (Capistrano's set :keep_releases in a stage file).
+	KeepReleases int
+	// AppendLinkedFiles are added after Config.LinkedFiles for this stage
+	// (Capistrano's append :linked_files in a stage file).
+	AppendLinkedFiles []string
+	// AppendLinkedDirs are added after Config.LinkedDirs for this stage
+	// (Capistrano's append :linked_dirs in a stage file).
+	AppendLinkedDirs []string
 	// Configure, when set, changes anything else of the configuration for
-	// this stage (KeepReleases, LinkedFiles, Strategy, ...). It gets a copy,
+	// this stage (Strategy, CommandTimeout, ...). It gets a copy,
 	// with the stage's other overrides applied, when a run starts. A stage
 	// encoded as JSON leaves it out.
 	Configure func(*Config) `json:"-"`
@@ -87,7 +100,7 @@ func (s Server) HasRole(role string) bool {
 // validate checks the stage's own fields.
 func (s Stage) validate() error {
 	if s.Name == "" {
-		return fmt.Errorf("stage has no name")
+		return fmt.Errorf("stage has no name: set Stage.Name, or call UseStage from the stage's mage target, which names it")
 	}
 	if len(s.Servers) == 0 {
 		return fmt.Errorf("stage %s has no servers", s.Name)
@@ -154,4 +167,40 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// targetName returns the mage target name of the first function on the
+// call stack outside this package: "production" for stages.Production,
+// "stage:production" for the method Production of a namespace type
+// Stage, and "" when that function is not a target (a closure, a test).
+func targetName() string {
+	pcs := make([]uintptr, 16)
+	frames := runtime.CallersFrames(pcs[:runtime.Callers(2, pcs)])
+	const self = "github.com/capstan-deploy/capstan/deploylib."
+	for {
+		f, more := frames.Next()
+		if !strings.HasPrefix(f.Function, self) {
+			return targetNameOf(f.Function)
+		}
+		if !more {
+			return ""
+		}
+	}
+}
+
+// targetNameOf turns a function's full name (runtime.Frame.Function) into
+// its mage target name, or "".
+func targetNameOf(fn string) string {
+	fn = fn[strings.LastIndex(fn, "/")+1:]
+	_, fn, ok := strings.Cut(fn, ".") // drop the package name
+	parts := strings.Split(fn, ".")
+	if !ok || len(parts) > 2 {
+		return ""
+	}
+	for _, p := range parts {
+		if p == "" || !unicode.IsUpper([]rune(p)[0]) || strings.ContainsAny(p, "()*[]") {
+			return ""
+		}
+	}
+	return strings.ToLower(strings.Join(parts, ":"))
 }

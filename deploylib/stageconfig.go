@@ -5,11 +5,13 @@ import (
 	"slices"
 )
 
-// configure applies the stage's Settings, Env and Configure to c, a copy of
+// configure applies the stage's Settings, Env, KeepReleases, appended
+// linked paths and Configure (in that order) to c, a copy of
 // the configuration: the maps and slices are copied first, so that a
 // stage's Configure cannot change the configuration other runs see.
 func (s Stage) configure(c Config) Config {
-	if len(s.Settings) == 0 && len(s.Env) == 0 && s.Configure == nil {
+	if len(s.Settings) == 0 && len(s.Env) == 0 && s.Configure == nil &&
+		s.KeepReleases <= 0 && len(s.AppendLinkedFiles) == 0 && len(s.AppendLinkedDirs) == 0 {
 		return c
 	}
 	c.Settings = maps.Clone(c.Settings)
@@ -24,6 +26,11 @@ func (s Stage) configure(c Config) Config {
 		c.Env = map[string]string{}
 	}
 	maps.Copy(c.Env, s.Env)
+	if s.KeepReleases > 0 {
+		c.KeepReleases = s.KeepReleases
+	}
+	c.LinkedFiles = append(c.LinkedFiles, s.AppendLinkedFiles...)
+	c.LinkedDirs = append(c.LinkedDirs, s.AppendLinkedDirs...)
 	if s.Configure != nil {
 		s.Configure(&c)
 	}

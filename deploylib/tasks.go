@@ -3,7 +3,10 @@ package deploylib
 import (
 	"errors"
 	"fmt"
+	"io"
+	"slices"
 	"strings"
+	"text/tabwriter"
 )
 
 // The standard tasks. Each is a Go value, so Before and After can hang a
@@ -188,4 +191,153 @@ func (s *setup) noTaskError(name string) error {
 		msg = fmt.Sprintf("no standard or team task is called %q; the team's tasks (deploylib.NewTask) are %s, mage flow deploy and mage flow rollback list the standard ones", name, strings.Join(names, ", "))
 	}
 	return errors.New(msg)
+}
+
+// PrintTasks writes every task a run can start, with the first sentence of
+// its doc, grouped: the deploy flow and the rollback flow in the order they
+// run their tasks (with the team tasks hung on them as hooks, under
+// [before] and [after]), deploy:failed, the standard tasks no flow runs
+// with this configuration, and the team's own tasks made with [NewTask],
+// with where they hang. It is the tasks target (Capistrano's cap -T):
+// mage tasks, or mage production tasks for a stage's strategy. mage -l
+// lists only mage targets; mage flow deploy shows every hook but no doc.
+func PrintTasks(w io.Writer) error { return defaultDeployment.PrintTasks(w) }
+
+// PrintTasks writes d's tasks as the package-level [PrintTasks] does.
+func (d *Deployment) PrintTasks(w io.Writer) error {
+	return d.snapshot().printTasks(w)
+}
+
+// taskLister writes the groups of PrintTasks.
+type taskLister struct {
+	s     *setup
+	cfg   Config
+	tw    *tabwriter.Writer
+	shown map[*Task]bool
+	// hungOn records, per team task, where it hangs, in the order the
+	// flows reach it.
+	hungOn map[*Task][]string
+}
+
+func (s *setup) printTasks(w io.Writer) error {
+	st, _ := s.selectedStage()
+	l := &taskLister{s: s, cfg: s.config.withDefaults(st), shown: map[*Task]bool{}, hungOn: map[*Task][]string{}}
+	var b strings.Builder
+	group := func(title string, list func()) {
+		if b.Len() > 0 {
+			b.WriteString("\n")
+		}
+		b.WriteString(title + "\n")
+		l.tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+		list()
+		l.tw.Flush()
+	}
+	group("deploy, in the order mage <stage> deploy runs it:", func() { l.tree(Deploy, "", 1) })
+	group("rollback, in the order mage <stage> rollback runs it (tasks listed above are not expanded):", func() { l.tree(Rollback, "", 1) })
+	group("when a task fails:", func() { l.tree(Failed, "", 1) })
+	var others []*Task
+	for _, t := range standardTasks() {
+		if !l.shown[t] {
+			others = append(others, t)
+		}
+	}
+	if len(others) > 0 {
+		group(fmt.Sprintf("standard tasks no flow runs with this configuration (%T strategy), mage <stage> task <name>:", l.cfg.Strategy), func() {
+			for _, t := range others {
+				l.row(1, t.name, t.doc)
+			}
+		})
+	}
+	if len(s.team) > 0 {
+		group("team tasks (deploylib.NewTask), mage <stage> task <name>:", func() {
+			for _, t := range s.team {
+				doc := firstSentence(t.doc)
+				if where := l.hookPlaces(t); where != "" {
+					doc += " (" + where + ")"
+				}
+				l.row(1, t.name, doc)
+			}
+		})
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// tree lists t, then its before hooks, steps, appended steps and after
+// hooks that are tasks, indented under it. A task listed before is not
+// expanded again.
+func (l *taskLister) tree(t *Task, label string, depth int) {
+	name := label + t.name
+	if l.shown[t] {
+		l.row(depth, name, "(see above)")
+		return
+	}
+	l.shown[t] = true
+	l.row(depth, name, firstSentence(t.doc))
+	before, appended, after := l.s.hooks.on(t)
+	hooks := func(kind string, hs []hook) {
+		for _, h := range hs {
+			if h.task == nil {
+				continue // a function hook: mage flow shows it
+			}
+			where := kind + " " + t.name
+			if !slices.Contains(l.hungOn[h.task], where) {
+				l.hungOn[h.task] = append(l.hungOn[h.task], where)
+			}
+			label := ""
+			if kind != "appended to" {
+				label = "[" + kind + "] "
+			}
+			l.tree(h.task, label, depth+1)
+		}
+	}
+	hooks("before", before)
+	if t.steps != nil {
+		for _, st := range t.steps(l.cfg) {
+			l.tree(st, "", depth+1)
+		}
+	}
+	hooks("appended to", appended)
+	hooks("after", after)
+}
+
+func (l *taskLister) row(depth int, name, doc string) {
+	fmt.Fprintf(l.tw, "%s%s\t%s\n", strings.Repeat("  ", depth), name, doc)
+}
+
+// hookPlaces says where team task t hangs: in the flows' order, then on
+// tasks no flow lists, sorted; "run by hand" when nowhere.
+func (l *taskLister) hookPlaces(t *Task) string {
+	places := slices.Clone(l.hungOn[t])
+	var rest []string
+	for _, m := range []struct {
+		kind  string
+		hooks map[*Task][]hook
+	}{{"before", l.s.hooks.before}, {"appended to", l.s.hooks.steps}, {"after", l.s.hooks.after}} {
+		for on, hs := range m.hooks {
+			for _, h := range hs {
+				if where := m.kind + " " + on.name; h.task == t && !slices.Contains(places, where) && !slices.Contains(rest, where) {
+					rest = append(rest, where)
+				}
+			}
+		}
+	}
+	slices.Sort(rest)
+	places = append(places, rest...)
+	if len(places) == 0 {
+		return "run by hand"
+	}
+	return "runs " + strings.Join(places, ", ")
+}
+
+// firstSentence returns doc up to the end of its first sentence: a period
+// followed by white space or the end.
+func firstSentence(doc string) string {
+	doc = strings.Join(strings.Fields(doc), " ")
+	for i := 0; i < len(doc); i++ {
+		if doc[i] == '.' && (i+1 == len(doc) || doc[i+1] == ' ') {
+			return doc[:i+1]
+		}
+	}
+	return doc
 }

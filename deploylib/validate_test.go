@@ -150,6 +150,7 @@ func TestConfigValidation(t *testing.T) {
 var rawAllowed = map[string]string{
 	"secret.go": "a fixed prefix of quoted variable names around a rendered command",
 	"adhoc.go":  "the operator's own command line (mage production run ...)",
+	"shline.go": "Host.Sh: a shell line the team wrote on purpose, documented as never to hold input",
 }
 
 func TestOnlyAllowedRawCommands(t *testing.T) {

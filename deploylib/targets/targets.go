@@ -34,13 +34,18 @@ func Flow(name string) error {
 	return deploylib.PrintFlow(os.Stdout, t)
 }
 
-// Task runs one standard or team task by its name, with its hooks: mage production task git:create_release.
-func Task(ctx context.Context, name string) error {
-	t, err := deploylib.TaskByName(name)
+// Tasks lists the standard and team tasks with the first sentence of their doc, in the order the flows run them: mage tasks.
+func Tasks() error {
+	return deploylib.PrintTasks(os.Stdout)
+}
+
+// Task runs standard or team tasks by name, with their hooks, in one run (several separated by spaces or commas): mage production task "deploy:new_release_path git:create_release".
+func Task(ctx context.Context, names string) error {
+	tasks, err := deploylib.TasksByName(names)
 	if err != nil {
 		return fmt.Errorf("task: %w", err)
 	}
-	return deploylib.Start(ctx, t)
+	return deploylib.StartTasks(ctx, tasks)
 }
 
 // Releases lists each host's releases, newest first, with the current one, its revision, who deployed it and when: mage production releases.
@@ -60,6 +65,11 @@ func Ssh(ctx context.Context, host *string) error {
 		h = *host
 	}
 	return deploylib.Shell(ctx, h)
+}
+
+// Download copies a file from each selected host into DIR/<host>/ (relative to the current release, or absolute; HOSTS and ROLES apply): mage production download log/production.log ./logs.
+func Download(ctx context.Context, remote, dir string) error {
+	return deploylib.DownloadFiles(ctx, remote, dir)
 }
 
 // Dryrun makes the tasks after it print every command and run nothing: mage production dryrun deploy.

@@ -18,17 +18,68 @@ type sshConfig struct {
 	c *ssh_config.Config
 }
 
+// Files are the files [Dial] reads to reach a host, with a leading "~"
+// expanded against $HOME as Dial expands it.
+type Files struct {
+	// SSHConfig is the SSH config file read, "none" when none is.
+	SSHConfig string
+	// KnownHosts are the known_hosts files host keys are checked against.
+	KnownHosts []string
+	// Identities are the private key files offered to the host (those
+	// that exist, for the defaults).
+	Identities []string
+}
+
+// Files returns the files Dial reads to reach cfg.Host. Code that starts
+// ssh(1) itself passes them explicitly (-F, -o UserKnownHostsFile, -i):
+// ssh expands "~" with the account's home directory (getpwuid), not
+// $HOME, and reads its own defaults from there, so left to itself it can
+// read other files than Capstan's own SSH.
+func (cfg Config) Files() (Files, error) {
+	var f Files
+	path, optional := sshConfigPath(cfg.SSHConfigFile)
+	f.SSHConfig = path
+	if _, err := os.Stat(path); optional && errors.Is(err, fs.ErrNotExist) {
+		f.SSHConfig = "none" // a missing ~/.ssh/config: Dial reads none
+	}
+	sc, err := loadSSHConfig(cfg.SSHConfigFile)
+	if err != nil {
+		return Files{}, err
+	}
+	f.KnownHosts = cfg.KnownHostsFiles
+	if f.KnownHosts == nil {
+		f.KnownHosts = []string{filepath.Join(homeDir(), ".ssh", "known_hosts")}
+	}
+	f.KnownHosts = expandTildes(f.KnownHosts)
+	e, err := sc.endpoint(cfg.Host, cfg.User, cfg.Port, expandTildes(cfg.IdentityFiles))
+	if err != nil {
+		return Files{}, err
+	}
+	f.Identities = e.identities
+	return f, nil
+}
+
+// sshConfigPath returns the SSH config file that path names ("" is
+// ~/.ssh/config, which may be missing; "none" is no file), with "~"
+// expanded, and whether a missing file is fine.
+func sshConfigPath(path string) (string, bool) {
+	if path == "none" {
+		return path, true
+	}
+	optional := path == ""
+	if optional {
+		path = filepath.Join(homeDir(), ".ssh", "config")
+	}
+	return expandTildes([]string{path})[0], optional
+}
+
 // loadSSHConfig reads the SSH config file at path ("" is ~/.ssh/config,
 // which may be missing; "none" is no file).
 func loadSSHConfig(path string) (sshConfig, error) {
 	if path == "none" {
 		return sshConfig{}, nil
 	}
-	optional := path == ""
-	if optional {
-		path = filepath.Join(homeDir(), ".ssh", "config")
-	}
-	path = expandTildes([]string{path})[0]
+	path, optional := sshConfigPath(path)
 	f, err := os.Open(path)
 	if err != nil {
 		if optional && errors.Is(err, fs.ErrNotExist) {
