@@ -1,6 +1,7 @@
 package deploylib
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -129,7 +130,7 @@ func Shell(ctx context.Context, host string, opts ...Option) error {
 		r.console.Info("shell on %s in %s", h, where)
 		r.console.Log("INFO", "Running: "+quoteArgv(argv))
 	}
-	if !r.dryRun && replaceProcess && isatty.IsTerminal(os.Stdin.Fd()) && os.Getenv("CAPSTAN_SHELL_NO_EXEC") == "" {
+	if !r.dryRun && replaceProcess && isatty.IsTerminal(os.Stdin.Fd()) && !r.env.shellNoExec {
 		// Hand the terminal over: the shell replaces this process, so
 		// Ctrl-C and job control reach it and nothing else. The run
 		// watches no signal: it ends here.
@@ -209,10 +210,7 @@ func pickHost(hosts []*Host, host string) (*Host, error) {
 // local directory to run it in ("" for ssh).
 func shellArgv(r *Run, h *Host) (argv []string, dir string, err error) {
 	if h.Server.Local {
-		sh := os.Getenv("SHELL")
-		if sh == "" {
-			sh = "/bin/sh"
-		}
+		sh := cmp.Or(r.env.shell, "/bin/sh")
 		for _, d := range []string{r.CurrentPath(), r.Config.DeployTo} {
 			if fi, err := os.Stat(d); err == nil && fi.IsDir() {
 				return []string{sh}, d, nil

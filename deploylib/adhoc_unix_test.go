@@ -63,8 +63,8 @@ func TestShellInterrupted(t *testing.T) {
 	if err := os.WriteFile(script, []byte("#!/bin/sh\necho s > "+shell.Quote(started)+"\nexec sleep 60\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("SHELL", script)
-	t.Setenv("CAPSTAN_SHELL_NO_EXEC", "1")
+	setenv(d, "SHELL", script)
+	setenv(d, "CAPSTAN_SHELL_NO_EXEC", "1")
 	st := Stage{Name: "local", Servers: []Server{{Host: "localhost", Local: true}}}
 	var out syncWriter
 	begin := time.Now()

@@ -39,8 +39,17 @@ type Config struct {
 	Strategy Strategy
 	// RepoTree, when set, deploys only this subdirectory of the repository.
 	RepoTree string
-	// Env is exported to every remote command.
+	// Env is exported to every remote command. Its values show on every
+	// command line, in the console, the log and ps on the servers: put
+	// secrets in SecretEnv instead.
 	Env map[string]string
+	// SecretEnv is exported to every remote command, single commands and
+	// the scripts that run several tasks at once alike, as
+	// [Host.WithSecretEnv] does: each value travels on the command's
+	// standard input, never on a command line, and is redacted from
+	// everything Capstan prints. A stage's SecretEnv is set over it key by
+	// key. Values must not contain a newline; a key must not also be in Env.
+	SecretEnv map[string]Secret
 	// Settings holds a team's own settings; read them with [Setting].
 	Settings map[string]string
 	// CommandTimeout, when positive, stops any remote command running
@@ -122,6 +131,18 @@ func (c Config) validate() error {
 	for k := range c.Env {
 		if !shell.ValidEnvKey(k) {
 			return fmt.Errorf("config: Env: %q is not a valid variable name", k)
+		}
+	}
+	for k, v := range c.SecretEnv {
+		switch _, inEnv := c.Env[k]; {
+		case !shell.ValidEnvKey(k):
+			return fmt.Errorf("config: SecretEnv: %q is not a valid variable name", k)
+		case inEnv:
+			return fmt.Errorf("config: %s is in both Env and SecretEnv; keep it in SecretEnv only", k)
+		case v.IsZero():
+			return fmt.Errorf("config: SecretEnv: %s is empty; make it with NewSecret or SecretFromEnv", k)
+		case strings.ContainsAny(v.value, "\n\r\x00"):
+			return fmt.Errorf("config: SecretEnv: %s contains a newline or NUL, which cannot be passed on standard input; upload it as a file instead", k)
 		}
 	}
 	if err := c.HealthCheck.validate(); err != nil {

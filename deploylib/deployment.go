@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"time"
 )
 
 // Deployment is one application's deploy setup: its configuration, the
@@ -32,7 +33,8 @@ type Deployment struct {
 	team     []*Task           // made with NewTask, in order
 	settings map[string]string // declared Config.Settings keys and their documentation
 
-	getenv func(string) string // tests: the environment a run reads, instead of os.Getenv
+	getenv func(string) string     // tests: the environment a run reads, instead of os.Getenv
+	clock  func() func() time.Time // tests: each run's clock when no WithClock is given, instead of time.Now
 }
 
 // NewDeployment returns an empty Deployment: no configuration, no stage,

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,10 +20,15 @@ var update = flag.Bool("update", false, "rewrite golden files")
 // cfg, whose runs see an environment of their own (USER=alice and nothing
 // else; set more with setenv) instead of the process's: tests that use it
 // can run in parallel.
+//
+// Its runs also read a clock of their own unless the test gives one with
+// WithClock ([testClocks]): what they print never depends on the wall
+// clock. A test that needs time to pass says so with WithClock(time.Now).
 func isolate(t *testing.T, cfg Config) *Deployment {
 	t.Helper()
 	d := NewDeployment()
 	d.Configure(cfg)
+	d.clock = testClocks()
 	env := &testEnv{vars: map[string]string{"USER": "alice"}}
 	d.getenv = env.get
 	testEnvs.Store(d, env)
@@ -51,6 +57,20 @@ func setenv(d *Deployment, k, v string) {
 	e.(*testEnv).mu.Lock()
 	defer e.(*testEnv).mu.Unlock()
 	e.(*testEnv).vars[k] = v
+}
+
+// testClocks returns the clock factory of an isolated Deployment: the
+// n-th run (from 0) sees the time stand still at 2026-11-25 21:40:42 UTC
+// plus n minutes, so every duration it prints is 0.000s (00:00 elapsed),
+// and runs made one after the other get release names in the order they
+// started.
+func testClocks() func() func() time.Time {
+	var runs atomic.Int64
+	base := time.Date(2026, 11, 25, 21, 40, 42, 0, time.UTC)
+	return func() func() time.Time {
+		now := base.Add(time.Duration(runs.Add(1)-1) * time.Minute)
+		return func() time.Time { return now }
+	}
 }
 
 // fixedClock returns a clock starting at 2026-11-25 21:40:42 UTC that

@@ -278,11 +278,11 @@ func (h *Host) runCommand(ctx context.Context, c shell.Command, o runOpts) (stri
 		return "", &CommandError{Host: h.String(), Command: redact(c.String()), Status: -1, Err: &ConnectError{Host: h.String(), Err: err}}
 	}
 	cmdStr := c.String()
-	if len(h.secretEnv) > 0 {
+	if vars := h.secretVars(); len(vars) > 0 {
 		// Secret values travel on standard input, never on the command
 		// line that ps shows (secret.go).
 		var serr error
-		if c, cmdStr, o.stdin, serr = withSecretStdin(h.secretEnv, c, o.stdin); serr != nil {
+		if c, cmdStr, o.stdin, serr = withSecretStdin(vars, c, o.stdin); serr != nil {
 			return "", &CommandError{Host: h.String(), Command: redact(cmdStr), Status: -1, Err: serr}
 		}
 	}

@@ -83,6 +83,8 @@ func (r *Run) runToEnd(ctx context.Context, task *Task) error {
 		}
 	}
 	cancel()
+	// Where current points is read back while the lock is still held.
+	report := r.hostReport(ctx) // report.go
 	if lerr := release(); lerr != nil {
 		err = errors.Join(err, lerr)
 	}
@@ -90,7 +92,7 @@ func (r *Run) runToEnd(ctx context.Context, task *Task) error {
 	if sig != nil {
 		r.console.Warn("interrupted by %s; cleanup done", signalName(sig))
 	}
-	for _, l := range r.hostReport() {
+	for _, l := range report {
 		r.console.Warn("%s", l)
 	}
 	r.finish(err)

@@ -2,9 +2,14 @@ package deploylib
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
+	"path"
+	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -77,11 +82,15 @@ type LockInfo struct {
 	User      string
 	LocalHost string // the machine the holder runs on
 	PID       string
-	Stage     string
-	Task      string // what the holder runs: deploy, deploy:rollback, ...
-	Branch    string
-	Started   string // when the holder started, by its own clock (RFC 3339)
-	LockedAt  string // when the lock was taken, by the server's clock
+	// Machine identifies the process space the holder's PID belongs to
+	// ([machineIdentity]); "" when the holder could not tell, or wrote
+	// its lock with an older Capstan.
+	Machine  string
+	Stage    string
+	Task     string // what the holder runs: deploy, deploy:rollback, ...
+	Branch   string
+	Started  string // when the holder started, by its own clock (RFC 3339)
+	LockedAt string // when the lock was taken, by the server's clock
 	// Idle is how long ago the holder last refreshed its heartbeat, by
 	// the server's clock; negative when unknown.
 	Idle time.Duration
@@ -93,6 +102,63 @@ var lockIdentity = func() (host string, pid int) {
 	host, _ = os.Hostname()
 	return host, os.Getpid()
 }
+
+// lockMachine returns [machineIdentity] of this process, read once; tests
+// replace it.
+var lockMachine = sync.OnceValue(func() string {
+	if runtime.GOOS != "linux" {
+		return ""
+	}
+	return machineIdentity(os.ReadFile, os.Readlink)
+})
+
+// machineIdentity returns an identifier of the space in which this
+// process's PID means something, for the lock's details: deploy:unlock
+// trusts "the holder's process is gone" only when the lock's identifier
+// equals its own. A host name cannot serve: two laptops are both called
+// MacBook-Pro, containers share the host's, and a process in another PID
+// namespace is invisible to kill(pid, 0) even on the same kernel.
+//
+// On Linux, it is a hash (so that the machine id itself, which should not
+// leak, is not written to servers) of three things that together say
+// "same PID space": /etc/machine-id (or /var/lib/dbus/machine-id), which
+// tells machines and most container images apart; the kernel's boot id,
+// since PIDs of an earlier boot mean nothing; and the PID namespace of
+// /proc/self/ns/pid, which tells apart containers that share a kernel (and
+// perhaps a machine id baked into their image) but not their PIDs. A
+// random client id kept in a file was the alternative, but one copied
+// between machines or shared through a home directory would make them look
+// alike, and it cannot tell PID namespaces apart.
+//
+// When any part cannot be read (no machine-id, /proc not mounted or of
+// another PID namespace) it returns "", as lockMachine does on other
+// systems (macOS, Windows, BSDs): the details then have no machine, a
+// holder is always treated as running elsewhere, and only its heartbeat
+// tells whether it is gone. readFile and readlink are os.ReadFile and
+// os.Readlink, or a test's.
+func machineIdentity(readFile func(string) ([]byte, error), readlink func(string) (string, error)) string {
+	read := func(paths ...string) string {
+		for _, p := range paths {
+			if b, err := readFile(p); err == nil {
+				if v := strings.TrimSpace(string(b)); v != "" {
+					return v
+				}
+			}
+		}
+		return ""
+	}
+	id := read("/etc/machine-id", "/var/lib/dbus/machine-id")
+	boot := read("/proc/sys/kernel/random/boot_id")
+	ns, _ := readlink("/proc/self/ns/pid")
+	if id == "" || boot == "" || !strings.HasPrefix(ns, "pid:[") {
+		return ""
+	}
+	sum := sha256.Sum256([]byte("capstan-lock-machine\n" + id + "\n" + boot + "\n" + ns))
+	return hex.EncodeToString(sum[:16])
+}
+
+// machineGrammar is what [machineIdentity] returns: 32 hex digits.
+var machineGrammar = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
 // lockDetailsFor returns the lines of the details file this run writes.
 func (r *Run) lockDetailsFor() []string {
@@ -107,14 +173,18 @@ func (r *Run) lockDetailsFor() []string {
 		{"user", r.User},
 		{"local_host", host},
 		{"pid", strconv.Itoa(pid)},
+		{"machine", lockMachine()},
 		{"stage", r.Stage.Name},
 		{"task", task},
 		{"branch", r.Config.Branch},
 		{"started", r.Started.UTC().Format(time.RFC3339)},
 	}
-	lines := make([]string, len(fields))
-	for i, f := range fields {
-		lines[i] = f[0] + "=" + cleanLockValue(f[1])
+	var lines []string
+	for _, f := range fields {
+		if f[0] == "machine" && f[1] == "" {
+			continue // unknown: the holder counts as elsewhere
+		}
+		lines = append(lines, f[0]+"="+cleanLockValue(f[1]))
 	}
 	return lines
 }
@@ -136,7 +206,7 @@ func parseLockInfo(s string) LockInfo {
 	var li LockInfo
 	var heartbeat, now string
 	fields := map[string]*string{
-		"run_id": &li.RunID, "user": &li.User, "local_host": &li.LocalHost, "pid": &li.PID,
+		"run_id": &li.RunID, "user": &li.User, "local_host": &li.LocalHost, "pid": &li.PID, "machine": &li.Machine,
 		"stage": &li.Stage, "task": &li.Task, "branch": &li.Branch,
 		"started": &li.Started, "locked_at": &li.LockedAt,
 		"heartbeat": &heartbeat, "server_now": &now,
@@ -148,44 +218,90 @@ func parseLockInfo(s string) LockInfo {
 		}
 	}
 	li.Idle = -1
-	nowS, err1 := strconv.ParseInt(now, 10, 64)
-	beatS, err2 := strconv.ParseInt(heartbeat, 10, 64)
-	if err2 != nil {
+	nowS, ok1 := epochSeconds(now)
+	beatS, ok2 := epochSeconds(heartbeat)
+	if !ok2 && heartbeat == "" {
 		// A lock of an older Capstan has no heartbeat: its age counts.
-		if t, err := time.Parse(time.RFC3339, li.LockedAt); err == nil {
-			beatS, err2 = t.Unix(), nil
+		if t, err := time.Parse(time.RFC3339, li.LockedAt); err == nil && t.Year() >= 1970 && t.Year() < 5000 {
+			beatS, ok2 = t.Unix(), true
 		}
 	}
-	if err1 == nil && err2 == nil {
-		li.Idle = max(0, time.Duration(nowS-beatS)*time.Second)
+	if ok1 && ok2 {
+		li.Idle = time.Duration(min(max(0, nowS-beatS), maxLockIdle)) * time.Second
 	}
 	return li
+}
+
+// maxLockIdle caps a lock's idle time, in seconds, so that it stays a
+// time.Duration: a heartbeat older than that is stale all the same.
+const maxLockIdle = 100 * 365 * 24 * 3600
+
+// epochSeconds reads a time in unix seconds as date +%s prints it: 1 to
+// 11 decimal digits (until the year 5138). Anything else, a sign, spaces,
+// a number that would overflow, is unreadable: the lock's age is then
+// unknown, and its holder counts as alive.
+func epochSeconds(s string) (int64, bool) {
+	if len(s) == 0 || len(s) > 11 || strings.Trim(s, "0123456789") != "" {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil
 }
 
 // known reports whether the lock had readable details.
 func (li LockInfo) known() bool { return li.RunID != "" || li.User != "" }
 
-// liveness tells whether the holder may still be running, and why: a
-// holder on this machine is alive exactly while its process exists; one
-// elsewhere while its heartbeat is younger than lockStaleAfter (or its
-// age cannot be told, or the lock has no details).
+// liveness tells whether the holder may still be running, and why. A
+// fresh heartbeat (younger than lockStaleAfter) always means alive. A
+// holder whose details name this process space ([machineIdentity], not
+// the host name) is alive while its process exists, and gone once it
+// does not and its heartbeat is stale or unknown. Any other holder (one
+// elsewhere, one of an older Capstan that wrote no machine, one whose
+// machine could not be told) is gone only once its heartbeat is stale; a
+// lock without details, or whose age cannot be told, counts as alive.
 func (li LockInfo) liveness() (alive bool, why string) {
-	host, _ := os.Hostname()
-	if pid, err := strconv.Atoi(li.PID); err == nil && pid > 0 && li.LocalHost != "" && li.LocalHost == host {
-		if processAlive(pid) {
-			return true, "process " + li.PID + " on this machine, which took it, is still running"
-		}
-		return false, "process " + li.PID + " on this machine, which took it, is gone"
+	here := lockMachine()
+	pid, err := strconv.Atoi(li.PID)
+	local := here != "" && li.Machine == here && err == nil && pid > 0
+	if local && processAlive(pid) {
+		return true, "process " + li.PID + " on this machine, which took it, is still running"
 	}
 	switch {
 	case !li.known():
 		return true, "it has no readable details"
+	case li.Idle >= 0 && li.Idle < lockStaleAfter:
+		why := fmt.Sprintf("its holder showed a heartbeat %s ago (a lock is stale after %s without one)", li.Idle.Round(time.Second), lockStaleAfter)
+		if local {
+			why = "process " + li.PID + " on this machine, which took it, is gone, but " + why
+		}
+		return true, why
+	case local:
+		return false, "process " + li.PID + " on this machine, which took it, is gone"
 	case li.Idle < 0:
 		return true, "its age cannot be told"
-	case li.Idle < lockStaleAfter:
-		return true, fmt.Sprintf("its holder showed a heartbeat %s ago (a lock is stale after %s without one)", li.Idle.Round(time.Second), lockStaleAfter)
 	}
 	return false, fmt.Sprintf("its holder has shown no heartbeat for %s", li.Idle.Round(time.Second))
+}
+
+// check returns a [remote.BadValueError] naming host ("" to leave it
+// out) when a field of the
+// lock's details that a command or this machine would use does not match
+// its grammar: run_id (a path under .capstan/), pid (kill(2)) and machine.
+func (li LockInfo) check(host string) error {
+	if li.RunID != "" {
+		if err := remote.CheckRunID(host, "the deploy lock's run_id", li.RunID); err != nil {
+			return err
+		}
+	}
+	if li.PID != "" {
+		if n, err := strconv.Atoi(li.PID); err != nil || n <= 0 || strconv.Itoa(n) != li.PID {
+			return &remote.BadValueError{Host: host, What: "the deploy lock's pid", Value: li.PID, Grammar: "a process id (a positive decimal number)"}
+		}
+	}
+	if li.Machine != "" && !machineGrammar.MatchString(li.Machine) {
+		return &remote.BadValueError{Host: host, What: "the deploy lock's machine", Value: li.Machine, Grammar: "a machine identity (32 hex digits)"}
+	}
+	return nil
 }
 
 // String describes the holder in one line.
@@ -341,8 +457,31 @@ func (r *Run) lockResult(h *Host, out string, err error) error {
 			l := r.layout().LockListing(info)
 			st.learned.listing = &l
 		}
+		if err := r.checkNewestRelease(h, st.learned.newestRelease); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// checkNewestRelease fails, before anything changed, when the newest name
+// in h's releases/ leaves no name for a new release and this run creates
+// one. Releases are ordered by name (rollback goes back to the one before
+// current, cleanup removes the first ones), so a new release must sort
+// after every other one; a directory named 99999999999999, say, sorts
+// after every release name there can be. It is not removed: it may be
+// someone's, and only its owner can tell. A run that creates no release
+// (a rollback) goes on: the directory does not change what it does.
+func (r *Run) checkNewestRelease(h *Host, newest string) error {
+	if newest == "" || remote.HasReleaseNameAfter(newest) || r.root == nil {
+		return nil
+	}
+	if !slices.Contains(r.flatten(r.root, map[*Task]bool{}, nil), NewReleasePath) {
+		return nil
+	}
+	dir := r.layout().Release(newest)
+	return fmt.Errorf("%s: %s sorts after every release name a new release can have (releases are named UTC %%Y%%m%%d%%H%%M%%S and ordered by name, so a new release must sort after it); no release was made. If it is not a real release, move it out of releases/ on %s (mv %s %s) and deploy again",
+		h, dir, h, dir, path.Join(r.layout().DeployTo, "not-a-release-"+newest))
 }
 
 // lockHosts returns the hosts the lock command was sent to, and whether
@@ -490,10 +629,24 @@ func unlock(ctx context.Context) error {
 			return nil
 		}
 		li := parseLockInfo(out[i+len(remote.LockHeld):])
-		if alive, why := li.liveness(); alive && !r.env.force {
+		holder := li.RunID
+		if err := li.check(""); err != nil { // On names the host
+			// Details that are not what Capstan writes: never used in
+			// a command. FORCE=1 removes the lock itself, not the
+			// directory its run_id would name.
+			if !r.env.force {
+				return fmt.Errorf("%w. Nothing was removed. Look at %s; to remove the lock alone (not what its details name), run: FORCE=1 mage %s deploy:unlock", err, r.layout().LockDir(), r.Stage.Name)
+			}
+			r.console.Warn("%s: %v; removing the lock alone (its data directory stays)", h, err)
+			holder = ""
+		} else if alive, why := li.liveness(); alive && !r.env.force {
 			return fmt.Errorf("the deploy lock is held by %s, and that run may be alive: %s. Nothing was removed. If you are sure it is gone, run: FORCE=1 mage %s deploy:unlock", li, why, r.Stage.Name)
 		}
-		out, err = h.CaptureCommand(ctx, r.layout().ClearLock(li.RunID, r.ID))
+		cmd, err := r.layout().ClearLock(holder, r.ID)
+		if err != nil {
+			return fmt.Errorf("clearing the deploy lock: %w", err)
+		}
+		out, err = h.CaptureCommand(ctx, cmd)
 		if err != nil {
 			return fmt.Errorf("clearing the deploy lock: %w", err)
 		}

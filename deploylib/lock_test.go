@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -21,6 +22,7 @@ import (
 // tests, so that transcripts do not depend on where they run.
 func init() {
 	lockIdentity = func() (string, int) { return "testhost", 4242 }
+	lockMachine = func() string { return "" } // no machine= line
 }
 
 // sh runs c through /bin/sh with stdin and returns its output and error.
@@ -374,5 +376,249 @@ func TestUnreleasedLockFailsTheRun(t *testing.T) {
 	}, gitRules...)
 	if err == nil || !strings.Contains(err.Error(), "deploy finished, but the deploy lock could not be released") || !strings.Contains(err.Error(), "web2") {
 		t.Fatalf("error = %v\n%s", err, out)
+	}
+}
+
+// fakeMachine answers machineIdentity's reads as a Linux machine with
+// this machine id, boot id and PID namespace.
+func fakeMachine(id, boot, ns string) string {
+	files := map[string]string{"/etc/machine-id": id, "/proc/sys/kernel/random/boot_id": boot}
+	return machineIdentity(func(p string) ([]byte, error) {
+		if v, ok := files[p]; ok && v != "" {
+			return []byte(v + "\n"), nil
+		}
+		return nil, os.ErrNotExist
+	}, func(string) (string, error) {
+		if ns == "" {
+			return "", os.ErrNotExist
+		}
+		return ns, nil
+	})
+}
+
+func TestMachineIdentity(t *testing.T) {
+	base := fakeMachine("3d1219c7c4c5404aaa1f6d2a48adfda4", "c7b37b83-e432", "pid:[4026531836]")
+	if !machineGrammar.MatchString(base) {
+		t.Fatalf("machineIdentity = %q, not 32 hex digits", base)
+	}
+	if strings.Contains(base, "3d1219c7") {
+		t.Errorf("machineIdentity leaks the machine id: %q", base)
+	}
+	for _, tc := range []struct {
+		name, id, boot, ns string
+		want               string // "same", "other" or "none"
+	}{
+		{"same", "3d1219c7c4c5404aaa1f6d2a48adfda4", "c7b37b83-e432", "pid:[4026531836]", "same"},
+		{"other machine", "99999999c4c5404aaa1f6d2a48adfda4", "c7b37b83-e432", "pid:[4026531836]", "other"},
+		{"other boot", "3d1219c7c4c5404aaa1f6d2a48adfda4", "00000000-0000", "pid:[4026531836]", "other"},
+		{"other PID namespace", "3d1219c7c4c5404aaa1f6d2a48adfda4", "c7b37b83-e432", "pid:[4026532001]", "other"},
+		{"no machine id", "", "c7b37b83-e432", "pid:[4026531836]", "none"},
+		{"no boot id", "3d1219c7c4c5404aaa1f6d2a48adfda4", "", "pid:[4026531836]", "none"},
+		{"no /proc", "3d1219c7c4c5404aaa1f6d2a48adfda4", "c7b37b83-e432", "", "none"},
+		{"not a PID namespace", "3d1219c7c4c5404aaa1f6d2a48adfda4", "c7b37b83-e432", "net:[4026531836]", "none"},
+	} {
+		got := fakeMachine(tc.id, tc.boot, tc.ns)
+		switch {
+		case tc.want == "same" && got != base, tc.want == "other" && (got == base || got == ""), tc.want == "none" && got != "":
+			t.Errorf("%s: machineIdentity = %q (base %q), want %s", tc.name, got, base, tc.want)
+		}
+	}
+	// The fallback for systems without /etc/machine-id.
+	if got := machineIdentity(func(p string) ([]byte, error) {
+		switch p {
+		case "/var/lib/dbus/machine-id":
+			return []byte("3d1219c7c4c5404aaa1f6d2a48adfda4\n"), nil
+		case "/proc/sys/kernel/random/boot_id":
+			return []byte("c7b37b83-e432\n"), nil
+		}
+		return nil, os.ErrNotExist
+	}, func(string) (string, error) { return "pid:[4026531836]", nil }); got != base {
+		t.Errorf("with /var/lib/dbus/machine-id only: %q, want %q", got, base)
+	}
+}
+
+// deploy:unlock trusts "the holder's process is gone" only for a holder in
+// this very process space (machine id, boot and PID namespace), never by
+// host name, and never over a fresh heartbeat. Not parallel: it sets
+// lockMachine.
+func TestUnlockTrustsOnlyThisMachinesPIDs(t *testing.T) {
+	here := fakeMachine("3d1219c7c4c5404aaa1f6d2a48adfda4", "c7b37b83-e432", "pid:[4026531836]")
+	otherMachine := fakeMachine("0123456789abcdef0123456789abcdef", "c7b37b83-e432", "pid:[4026531836]")
+	otherNS := fakeMachine("3d1219c7c4c5404aaa1f6d2a48adfda4", "c7b37b83-e432", "pid:[4026532001]")
+	saved := lockMachine
+	lockMachine = func() string { return here }
+	t.Cleanup(func() { lockMachine = saved })
+
+	dead := exec.Command(os.Args[0], "-test.run=^$") // this test binary, running no test
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	deadPID := strconv.Itoa(dead.Process.Pid)
+	if processAlive(dead.Process.Pid) {
+		t.Fatalf("pid %s of an exited child still exists", deadPID)
+	}
+	livePID := strconv.Itoa(os.Getpid())
+	hostname, _ := os.Hostname()
+
+	repo := newGitRepo(t)
+	d := isolate(t, Config{Application: "app"})
+	st, err := LocalStage(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := strconv.FormatInt(time.Now().Add(-10*time.Minute).Unix(), 10)
+	for _, tc := range []struct {
+		name      string
+		machine   string // "" for a lock of an older Capstan
+		pid       string
+		heartbeat string // "" for a fresh one
+		removed   bool
+		want      string
+	}{
+		{"same host name, other machine, fresh", otherMachine, deadPID, "", false, "its holder showed a heartbeat"},
+		{"same machine id, other PID namespace, fresh", otherNS, deadPID, "", false, "its holder showed a heartbeat"},
+		{"same host name, older lock without machine, fresh", "", deadPID, "", false, "its holder showed a heartbeat"},
+		{"this machine, process gone, fresh heartbeat", here, deadPID, "", false, "is gone, but its holder showed a heartbeat"},
+		{"this machine, process running, stale", here, livePID, stale, false, "process " + livePID + " on this machine, which took it, is still running"},
+		{"this machine, process gone, stale", here, deadPID, stale, true, "removed the deploy lock held by bob@" + hostname},
+		{"other machine, stale", otherMachine, livePID, stale, true, "removed the deploy lock held by bob@" + hostname},
+		{"same machine id, other PID namespace, stale", otherNS, livePID, stale, true, "removed the deploy lock"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := remote.At(st.DeployTo)
+			os.RemoveAll(l.State())
+			details := []string{"run_id=bob1", "user=bob", "local_host=" + hostname, "pid=" + tc.pid, "stage=production", "task=deploy"}
+			if tc.machine != "" {
+				details = append(details, "machine="+tc.machine)
+			}
+			if out, err := sh(t, l.TakeLock("bob1", details), ""); err != nil {
+				t.Fatalf("%v %s", err, out)
+			}
+			if tc.heartbeat != "" {
+				os.WriteFile(l.LockHeartbeat(), []byte("heartbeat="+tc.heartbeat+"\n"), 0o644)
+			}
+			setenv(d, "FORCE", "")
+			out, err := localRun(t, d, st, Unlock, time.Now())
+			_, statErr := os.Stat(l.LockDir())
+			if gone := os.IsNotExist(statErr); gone != tc.removed {
+				t.Errorf("lock gone = %v, want %v\n%s%v", gone, tc.removed, out, err)
+			}
+			if (err == nil) != tc.removed {
+				t.Errorf("error = %v", err)
+			}
+			if all := out + fmt.Sprint(err); !strings.Contains(all, tc.want) {
+				t.Errorf("output lacks %q:\n%s", tc.want, all)
+			}
+		})
+	}
+}
+
+// A lock's details are written on the server and may say anything: a
+// run_id that is not a run id is never used in a command. deploy:unlock
+// refuses it, naming the host and the value, and removes nothing (shared/
+// stays); FORCE=1 removes the lock link alone, never what run_id names.
+func TestUnlockRefusesHostileDetails(t *testing.T) {
+	t.Parallel()
+	repo := newGitRepo(t)
+	d := isolate(t, Config{Application: "app"})
+	st, err := LocalStage(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := remote.At(st.DeployTo)
+	stale := strconv.FormatInt(time.Now().Add(-10*time.Minute).Unix(), 10)
+	for _, tc := range []struct {
+		name, details, want string
+	}{
+		{"run_id climbing to shared", "run_id=x/../../shared\nuser=eve\n", `the deploy lock's run_id is "x/../../shared", which is not a run id`},
+		{"run_id with a space", "run_id=a -rf b\nuser=eve\n", `the deploy lock's run_id is "a -rf b"`},
+		{"pid not a number", "run_id=ok1\nuser=eve\npid=1;reboot\n", `the deploy lock's pid is "1;reboot"`},
+		{"machine not hex", "run_id=ok1\nuser=eve\nmachine=../../x\n", `the deploy lock's machine is "../../x"`},
+	} {
+		for _, force := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s, force=%v", tc.name, force), func(t *testing.T) {
+				os.RemoveAll(l.State())
+				os.MkdirAll(l.Shared()+"/config", 0o755)
+				os.WriteFile(l.Shared()+"/config/secrets.yml", []byte("keep\n"), 0o600)
+				if out, err := sh(t, l.TakeLock("evil", nil), ""); err != nil {
+					t.Fatalf("%v %s", err, out)
+				}
+				os.WriteFile(l.LockDetails(), []byte(tc.details), 0o644)
+				os.WriteFile(l.LockHeartbeat(), []byte("heartbeat="+stale+"\n"), 0o644)
+				setenv(d, "FORCE", map[bool]string{true: "1", false: ""}[force])
+				out, err := localRun(t, d, st, Unlock, time.Now())
+				all := out + fmt.Sprint(err)
+				if _, serr := os.Stat(l.Shared() + "/config/secrets.yml"); serr != nil {
+					t.Fatalf("unlock removed shared/: %v\n%s", serr, all)
+				}
+				if !strings.Contains(all, "localhost: "+tc.want) {
+					t.Errorf("output lacks %q:\n%s", tc.want, all)
+				}
+				_, statErr := os.Stat(l.LockDir())
+				if gone := os.IsNotExist(statErr); gone != force {
+					t.Errorf("lock gone = %v with force=%v\n%s", gone, force, all)
+				}
+				if (err == nil) != force {
+					t.Errorf("error = %v", err)
+				}
+			})
+		}
+	}
+}
+
+// A directory in releases/ named after every release name a new release
+// can have (99999999999999) stops a deploy at the lock, before the fetch,
+// with an error naming the host and the directory and saying what to do;
+// nothing else is made and the lock is released. A rollback, which makes
+// no release, still works, and cleanup leaves the directory alone.
+func TestDeployRefusesReleaseNamedPastEveryName(t *testing.T) {
+	t.Parallel()
+	repo := newGitRepo(t)
+	d := isolate(t, Config{Application: "app", KeepReleases: 5})
+	st, err := LocalStage(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := remote.At(st.DeployTo)
+	t0 := time.Date(2026, 11, 25, 21, 40, 38, 0, time.UTC)
+	for i := range 2 {
+		if out, err := localRun(t, d, st, Deploy, t0.Add(time.Duration(i)*4*time.Second)); err != nil {
+			t.Fatalf("deploy %d: %v\n%s", i, err, out)
+		}
+	}
+	bogus := l.Release("99999999999999")
+	if err := os.MkdirAll(bogus, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	mirrorBefore, _ := os.ReadFile(filepath.Join(l.Repo(), "FETCH_HEAD"))
+	commit(t, repo, "v3\n")
+	out, err := localRun(t, d, st, Deploy, t0.Add(10*time.Second))
+	all := out + fmt.Sprint(err)
+	for _, want := range []string{"localhost: " + bogus + " sorts after every release name", "mv " + bogus + " " + filepath.Join(st.DeployTo, "not-a-release-99999999999999")} {
+		if err == nil || !strings.Contains(all, want) {
+			t.Errorf("deploy error = %v, want it to say %q\n%s", err, want, out)
+		}
+	}
+	if strings.Contains(out, "git:update") || strings.Contains(out, "git remote update") {
+		t.Errorf("the deploy went on past the lock:\n%s", out)
+	}
+	if b, _ := os.ReadFile(filepath.Join(l.Repo(), "FETCH_HEAD")); !bytes.Equal(b, mirrorBefore) {
+		t.Errorf("the deploy fetched before refusing")
+	}
+	ents, _ := os.ReadDir(l.Releases())
+	if len(ents) != 3 {
+		t.Errorf("releases/ holds %v, want the two releases and the bogus directory", ents)
+	}
+	if _, err := os.Lstat(l.LockDir()); !os.IsNotExist(err) {
+		t.Errorf("the lock was left: %v", err)
+	}
+	if out, err := localRun(t, d, st, Rollback, t0.Add(20*time.Second)); err != nil {
+		t.Fatalf("rollback: %v\n%s", err, out)
+	}
+	if got := readLink(t, l.Current()); got != l.Release("20261125214038") {
+		t.Errorf("after rollback current -> %s", got)
+	}
+	if _, err := os.Stat(bogus); err != nil {
+		t.Errorf("the bogus directory was removed: %v", err)
 	}
 }

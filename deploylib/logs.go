@@ -40,13 +40,16 @@ func FollowLog(ctx context.Context, file string, opts ...Option) error {
 	r.logStart("logs " + strconv.Quote(file))
 	r.console.Task("logs " + file)
 	cmd := followCmd(r.CurrentPath(), file, 10)
+	// A command stopped by Ctrl-C (ctx ends) ends without an error: what
+	// was asked. Any other error is a host that failed, before or after
+	// the stop, and fails the whole.
 	err = On(ctx, All(), func(ctx context.Context, h *Host) error {
 		_, err := h.runCommand(ctx, cmd, runOpts{untilStopped: true})
+		if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			return nil // stopped before its command started (connecting)
+		}
 		return err
 	})
-	if ctx.Err() != nil {
-		err = nil // stopped by Ctrl-C: what was asked
-	}
 	r.logEnd("logs", err)
 	if err != nil {
 		r.console.Error("logs: " + err.Error())

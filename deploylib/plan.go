@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/capstan-deploy/capstan/deploylib/backend"
@@ -470,17 +472,37 @@ func (seg *segment) runHost(ctx context.Context, h *Host, upto int) {
 		}
 	}
 	script := shell.Steps(seg.token, cmds...)
+	// Config.SecretEnv reaches every step as it reaches a single command:
+	// the script reads the values from its standard input first
+	// (secret.go); its steps and their markers are unchanged.
+	var stdin io.Reader
+	if vars := mergeSecretVars(r.Config.SecretEnv, nil); len(vars) > 0 {
+		var err error
+		if script, _, stdin, err = withSecretStdin(vars, script, nil); err != nil {
+			fail(err)
+			return
+		}
+	}
 	var names []string
 	for _, k := range idx {
 		names = append(names, seg.stepName(k))
 	}
 	r.console.Log("DEBUG", fmt.Sprintf("Sending to %s as one remote command, %d steps (%s), each reported below with its task:\n%s",
 		h, len(cmds), strings.Join(names, ", "), script))
-	rctx := ctx
+	// Config.CommandTimeout is per command, steps of a script included:
+	// each step gets its own deadline, which restarts as the previous
+	// step's end marker arrives (mark), and the script is stopped when one
+	// step overruns it.
+	rctx, stopScript := context.WithCancel(ctx)
+	defer stopScript()
+	var stepTimer *time.Timer
+	var timedOut atomic.Bool
 	if t := r.Config.CommandTimeout; t > 0 {
-		var cancel context.CancelFunc
-		rctx, cancel = context.WithTimeout(ctx, t*time.Duration(len(cmds)))
-		defer cancel()
+		stepTimer = time.AfterFunc(t, func() {
+			timedOut.Store(true)
+			stopScript()
+		})
+		defer stepTimer.Stop()
 	}
 	sent := r.now()
 	last := sent
@@ -502,6 +524,9 @@ func (seg *segment) runHost(ctx context.Context, h *Host, upto int) {
 			res.out, res.outDone = part, true
 			now := r.now()
 			res.took, last = now.Sub(last), now
+			if stepTimer != nil && !timedOut.Load() {
+				stepTimer.Reset(r.Config.CommandTimeout) // the next step starts
+			}
 		}
 		if res.outDone && res.errDone && status != 0 {
 			res.err = seg.commandError(h, res, &backend.ExitError{Status: status}, status)
@@ -511,7 +536,7 @@ func (seg *segment) runHost(ctx context.Context, h *Host, upto int) {
 	prefix := []byte(shell.StepMarkerPrefix(seg.token))
 	stdout := &stepSplitter{prefix: prefix, mark: func(n, s int, p []byte) { mark(n, s, p, false) }}
 	stderr := &stepSplitter{prefix: prefix, mark: func(n, s int, p []byte) { mark(n, s, p, true) }}
-	err = conn.Run(rctx, script, backend.Stdio{Stdout: stdout, Stderr: stderr})
+	err = conn.Run(rctx, script, backend.Stdio{Stdin: stdin, Stdout: stdout, Stderr: stderr})
 
 	seg.mu.Lock()
 	defer seg.mu.Unlock()
@@ -549,8 +574,8 @@ func (seg *segment) runHost(ctx context.Context, h *Host, upto int) {
 		switch {
 		case cause == nil:
 			cause = errors.New("the script ended before this step reported its end")
-		case ctx.Err() == nil && errors.Is(rctx.Err(), context.DeadlineExceeded):
-			cause = &TimeoutError{After: r.Config.CommandTimeout * time.Duration(len(cmds)), Err: cause}
+		case ctx.Err() == nil && timedOut.Load():
+			cause = &TimeoutError{After: r.Config.CommandTimeout, Err: cause}
 		case errors.As(cause, &ee):
 			status = ee.Status
 		}

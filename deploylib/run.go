@@ -16,6 +16,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/capstan-deploy/capstan/deploylib/internal/freshness"
 	"github.com/capstan-deploy/capstan/deploylib/internal/remote"
 
 	"github.com/capstan-deploy/capstan/deploylib/backend"
@@ -351,9 +352,15 @@ func withRoot(t *Task) Option { return func(o *runOptions) { o.root = t } }
 // one): a snapshot of its setup, the environment read once, the stage's
 // hosts filtered, the console and the log opened.
 func newRun(opts ...Option) (*Run, error) {
-	o := runOptions{out: os.Stdout, now: time.Now, deploy: defaultDeployment}
+	o := runOptions{out: os.Stdout, deploy: defaultDeployment}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if o.now == nil {
+		o.now = time.Now
+		if o.deploy.clock != nil {
+			o.now = o.deploy.clock()
+		}
 	}
 	// Hosts read the clock at once (plan.go times each step of a script
 	// as its end arrives): a clock given with WithClock need not be safe
@@ -365,11 +372,11 @@ func newRun(opts ...Option) (*Run, error) {
 		return now()
 	}
 	setup := o.deploy.snapshot()
-	getenv := os.Getenv
-	if o.deploy.getenv != nil {
-		getenv = o.deploy.getenv
+	getenv := envReader(o.deploy.getenv)            // env.go
+	if err := freshness.Check(getenv); err != nil { // a magefile binary older than its sources
+		return nil, err
 	}
-	env := readEnv(getenv) // env.go
+	env := readEnv(getenv)
 	if env.dryRun {
 		o.dryRun = true
 	}
@@ -400,7 +407,7 @@ func newRun(opts ...Option) (*Run, error) {
 	if err := setup.checkHookTargets(cfg, o.root); err != nil {
 		return nil, err
 	}
-	colorOn := console.AutoColor(o.out)
+	colorOn := console.WantColor(o.out, env.color)
 	if o.color != nil {
 		colorOn = *o.color
 	}

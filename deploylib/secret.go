@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/url"
-	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -52,7 +53,7 @@ func NewSecret(value string) Secret {
 // SecretFromEnv returns the environment variable name as a Secret; it is an
 // error if the variable is unset or empty.
 func SecretFromEnv(name string) (Secret, error) {
-	v := os.Getenv(name)
+	v := lookupEnv(name) // env.go
 	if v == "" {
 		return Secret{}, fmt.Errorf("secret %s: the environment variable is unset or empty", name)
 	}
@@ -188,6 +189,26 @@ func (h *Host) WithSecretEnv(key string, value Secret) *Host {
 	return &c
 }
 
+// secretVars returns the secret variables of h's commands: the
+// configuration's (Config.SecretEnv, sorted by name), then h's own
+// (WithSecretEnv), which win over a configuration's of the same name.
+func (h *Host) secretVars() []secretVar {
+	return mergeSecretVars(h.run.Config.SecretEnv, h.secretEnv)
+}
+
+func mergeSecretVars(config map[string]Secret, own []secretVar) []secretVar {
+	if len(config) == 0 {
+		return own
+	}
+	vars := make([]secretVar, 0, len(config)+len(own))
+	for _, k := range slices.Sorted(maps.Keys(config)) {
+		if !slices.ContainsFunc(own, func(v secretVar) bool { return v.key == k }) {
+			vars = append(vars, secretVar{key: k, value: config[k]})
+		}
+	}
+	return append(vars, own...)
+}
+
 // withSecretStdin turns c into a script that first reads each secret
 // variable from standard input and exports it, then runs c; stdin becomes
 // the values, one per line, followed by the command's own input. It also
@@ -212,6 +233,11 @@ func withSecretStdin(vars []secretVar, c shell.Command, stdin io.Reader) (send s
 	if stdin != nil {
 		in = io.MultiReader(in, stdin)
 	}
-	// The newline before } ends a body that ends in a comment.
-	return shell.Raw(prefix.String() + "\n" + body + "\n}"), prefix.String() + " " + body + " ; }", in, nil
+	// The newline before } ends a body that ends in a comment. A script of
+	// steps stays one, so that test backends can answer its steps.
+	send = shell.Raw(prefix.String() + "\n" + body + "\n}")
+	if tok, steps := c.StepList(); steps != nil && c.Dir == "" && len(c.Env) == 0 {
+		send = shell.StepsWithin(prefix.String()+"\n", "\n}", tok, steps...)
+	}
+	return send, prefix.String() + " " + body + " ; }", in, nil
 }

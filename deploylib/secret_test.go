@@ -113,7 +113,7 @@ func TestSecretEnvRefusesNewlines(t *testing.T) {
 	d := isolate(t, testConfig())
 	task := d.NewTask("team:x", "", func(ctx context.Context) error {
 		return On(ctx, All(), func(ctx context.Context, h *Host) error {
-			return h.WithSecretEnv("K", NewSecret("two\nlines")).Execute(ctx, "true")
+			return h.WithSecretEnv("K", NewSecret("two\nlines-of-one-secret")).Execute(ctx, "true")
 		})
 	})
 	d.BeforeTask(Check, task)

@@ -34,6 +34,10 @@ type Stage struct {
 	// Env is exported to every remote command of this stage, over
 	// Config.Env key by key.
 	Env map[string]string
+	// SecretEnv is exported to every remote command of this stage, over
+	// Config.SecretEnv key by key, without its values on any command line
+	// (see Config.SecretEnv).
+	SecretEnv map[string]Secret `json:"-"`
 	// KeepReleases, when above 0, overrides Config.KeepReleases for this
 	// stage (Capistrano's set :keep_releases in a stage file).
 	KeepReleases int

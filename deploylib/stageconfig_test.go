@@ -70,3 +70,34 @@ func TestStageStillEncodes(t *testing.T) {
 		t.Errorf("json.Marshal(Stage): %v", err)
 	}
 }
+
+// A stage's Configure that changes the health check changes it for its
+// own run only: the next run, of another stage, sees the configured one.
+func TestStageConfigureCopiesHealthCheck(t *testing.T) {
+	t.Parallel()
+	base := testConfig()
+	base.HealthCheck = &HealthCheck{URL: "http://127.0.0.1:8080/healthz", Command: nil, Retries: 1}
+	d := isolate(t, base)
+	var seen []HealthCheck
+	d.After(Check, func(ctx context.Context) error {
+		seen = append(seen, *CurrentRun(ctx).Config.HealthCheck)
+		return nil
+	})
+	for _, st := range []Stage{
+		{Name: "production", Servers: []Server{{Host: "deploy@web1"}}, Configure: func(c *Config) {
+			c.HealthCheck.Retries = 9
+			c.HealthCheck.URL = "http://127.0.0.1:9090/up"
+		}},
+		{Name: "staging", Servers: []Server{{Host: "deploy@web1"}}},
+	} {
+		if _, out, err := recorderRun(t, d, st, Check, gitRules...); err != nil {
+			t.Fatalf("%s: %v\n%s", st.Name, err, out)
+		}
+	}
+	if len(seen) != 2 || seen[0].Retries != 9 || seen[1].Retries != 1 || seen[1].URL != "http://127.0.0.1:8080/healthz" {
+		t.Errorf("health checks seen: %+v", seen)
+	}
+	if hc := d.snapshot().config.HealthCheck; hc.Retries != 1 || hc.URL != "http://127.0.0.1:8080/healthz" {
+		t.Errorf("the stage changed the configured health check: %+v", *hc)
+	}
+}

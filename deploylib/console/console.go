@@ -100,18 +100,33 @@ func New(w io.Writer, opts Options) *Console {
 
 // AutoColor reports whether colour suits w: on only for a terminal, off
 // under NO_COLOR or TERM=dumb. CAPSTAN_COLOR=always (or FORCE_COLOR set to
-// anything but 0) forces it on, CAPSTAN_COLOR=never forces it off.
-func AutoColor(w io.Writer) bool {
-	switch os.Getenv("CAPSTAN_COLOR") {
+// anything but 0) forces it on, CAPSTAN_COLOR=never forces it off. It reads
+// the process environment; [WantColor] takes the variables as read.
+func AutoColor(w io.Writer) bool { return WantColor(w, ReadColorEnv(os.Getenv)) }
+
+// ColorEnv holds the environment variables that decide colour.
+type ColorEnv struct {
+	CapstanColor, ForceColor, NoColor, Term string
+}
+
+// ReadColorEnv reads the colour variables with getenv.
+func ReadColorEnv(getenv func(string) string) ColorEnv {
+	return ColorEnv{CapstanColor: getenv("CAPSTAN_COLOR"), ForceColor: getenv("FORCE_COLOR"), NoColor: getenv("NO_COLOR"), Term: getenv("TERM")}
+}
+
+// WantColor reports whether colour suits w under the variables e, as
+// [AutoColor] describes.
+func WantColor(w io.Writer, e ColorEnv) bool {
+	switch e.CapstanColor {
 	case "always":
 		return true
 	case "never":
 		return false
 	}
-	if f := os.Getenv("FORCE_COLOR"); f != "" && f != "0" {
+	if f := e.ForceColor; f != "" && f != "0" {
 		return true
 	}
-	if os.Getenv("NO_COLOR") != "" || os.Getenv("TERM") == "dumb" {
+	if e.NoColor != "" || e.Term == "dumb" {
 		return false
 	}
 	f, ok := w.(*os.File)
@@ -224,7 +239,7 @@ func (c *Console) resultLine(n int, host string, d time.Duration, failed bool) s
 // complete line is printed as "      NN host | line"; call Flush on the
 // returned writer when the command ends to print a last partial line.
 func (c *Console) Output(n int, host string, stderr bool) *LineWriter {
-	return NewLineWriter(func(line string) { c.writeLine(c.outputLine(n, host, line, stderr)) })
+	return newRedactingLineWriter(func(line string) { c.writeLine(c.outputLine(n, host, line, stderr)) }, c.opts.Redact)
 }
 
 func (c *Console) outputLine(n int, host, line string, stderr bool) string {

@@ -96,8 +96,8 @@ func (c *Console) Start(host, cmd string, o ExecOptions) *Exec {
 	for _, l := range lines[1:] {
 		c.logLocked(level, e.id, "> "+l)
 	}
-	e.out = NewLineWriter(func(line string) { e.line(line, false) })
-	e.errw = NewLineWriter(func(line string) { e.line(line, true) })
+	e.out = newRedactingLineWriter(func(line string) { e.line(line, false) }, c.opts.Redact)
+	e.errw = newRedactingLineWriter(func(line string) { e.line(line, true) }, c.opts.Redact)
 	e.start = c.opts.Now()
 	return e
 }

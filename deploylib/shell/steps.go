@@ -54,7 +54,9 @@ func (g Gate) IsZero() bool {
 
 // Passes reports whether output out passes g, as the script decides it.
 func (g Gate) Passes(out string) bool {
-	if g.NonEmpty && strings.TrimSpace(out) == "" {
+	// The script's [:space:]: ASCII white space only (a no-break space
+	// is output, as sh sees it).
+	if g.NonEmpty && strings.Trim(out, " \t\n\v\f\r") == "" {
 		return false
 	}
 	for _, line := range strings.Split(out, "\n") {
@@ -101,6 +103,8 @@ func literal(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) 
 type stepScript struct {
 	token string
 	steps []Step
+	// before and after enclose the steps (StepsWithin).
+	before, after string
 
 	once sync.Once // renders text on first use
 	text string
@@ -152,6 +156,8 @@ func (s *stepScript) rendered() string {
 }
 
 func (s *stepScript) build(b *strings.Builder) {
+	b.WriteString(s.before)
+	defer b.WriteString(s.after)
 	tok := Quote(s.token)
 	marker := func(n string) string {
 		return `printf '\n%s%s %s %s\n' capstan-step: ` + tok + " " + n + ` "$capstan_s"`
@@ -202,4 +208,14 @@ func (s *stepScript) build(b *strings.Builder) {
 			b.WriteString("\n" + st.Gate.command(`{ `+marker("0")+`; exit 0; }`))
 		}
 	}
+}
+
+// StepsWithin returns [Steps] enclosed in before and after, shell text
+// written on purpose (not quoted), such as a preamble that reads values
+// from standard input and the brace that closes it. The result is still
+// a script of steps: [Command.StepList] returns its steps.
+func StepsWithin(before, after, token string, steps ...Step) Command {
+	c := Steps(token, steps...)
+	c.script.before, c.script.after = before, after
+	return c
 }

@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"math"
 	"path"
 	"strconv"
 	"strings"
@@ -158,8 +159,8 @@ func ParseDoctorProbe(out string) DoctorFacts {
 			}
 		case probePaths:
 			flag, p, ok := strings.Cut(line, " ")
-			if !ok {
-				continue
+			if !ok || !path.IsAbs(p) {
+				continue // the probe asks about absolute paths only
 			}
 			pf := f.Paths[p]
 			switch flag {
@@ -179,7 +180,8 @@ func ParseDoctorProbe(out string) DoctorFacts {
 			// df -Pk: Filesystem 1024-blocks Used Available Capacity Mounted-on
 			fields := strings.Fields(line)
 			if len(fields) >= 6 && fields[0] != "Filesystem" {
-				if kb, err := strconv.ParseInt(fields[3], 10, 64); err == nil {
+				// A negative or overflowing size is no size.
+				if kb, err := strconv.ParseInt(fields[3], 10, 64); err == nil && kb >= 0 && kb <= math.MaxInt64/1024 {
 					f.Free = kb * 1024
 					f.Mount = strings.Join(fields[5:], " ")
 				}

@@ -64,11 +64,20 @@ func IsReleaseName(name string) bool { return releaseName.MatchString(name) }
 func ReleaseNameAt(t time.Time) string { return t.UTC().Format(NameLayout) }
 
 // ReleaseNameAfter returns the release name one second after name (14
-// digits); a name that is not a valid time is counted up as a number.
+// digits); a name that is not a valid time, or the last second of year
+// 9999, is counted up as a number. Only after 99999999999999 is there no
+// release name: it returns 15 digits ([HasReleaseNameAfter]).
 func ReleaseNameAfter(name string) string {
 	if t, err := time.Parse(NameLayout, name); err == nil {
-		return ReleaseNameAt(t.Add(time.Second))
+		if next := ReleaseNameAt(t.Add(time.Second)); IsReleaseName(next) {
+			return next
+		}
 	}
 	n, _ := strconv.ParseUint(name, 10, 64)
 	return fmt.Sprintf("%014d", n+1)
 }
+
+// HasReleaseNameAfter reports whether a release name sorts after name, so
+// that a new release can be named after it ([ReleaseNameAfter]). Only
+// 99999999999999 has none.
+func HasReleaseNameAfter(name string) bool { return IsReleaseName(ReleaseNameAfter(name)) }

@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"fmt"
 	"path"
 
 	"github.com/capstan-deploy/capstan/deploylib/shell"
@@ -138,7 +139,16 @@ func (l Layout) LockFence(runID string) shell.Command {
 // (atomically, so what it prints is exactly what it removed), prints
 // LockCleared and the details, and removes it with the holder's data.
 // When the lock is gone, or is now another run's, it prints LockNone.
-func (l Layout) ClearLock(holderID, runID string) shell.Command {
+// holderID comes from the lock's details, written on the server: unless
+// it is a run id ([IsRunID]) it is refused, since it becomes part of the
+// path that rm -rf removes (run_id=x/../../shared would remove shared/).
+func (l Layout) ClearLock(holderID, runID string) (shell.Command, error) {
+	if holderID != "" && !IsRunID(holderID) {
+		return shell.Command{}, fmt.Errorf("the deploy lock's run_id %s is not %s", Sanitize(holderID), RunIDGrammar)
+	}
+	if !IsRunID(runID) {
+		return shell.Command{}, fmt.Errorf("this run's id %s is not %s", Sanitize(runID), RunIDGrammar)
+	}
 	aside := l.lockAside("cleared", runID)
 	move := l.lockExists().And(shell.New("mv", "--", l.LockDir(), aside))
 	remove := []string{"-rf", "--", aside}
@@ -150,5 +160,5 @@ func (l Layout) ClearLock(holderID, runID string) shell.Command {
 		And(shell.New("echo", LockCleared)).
 		And(shell.New("cat", path.Join(aside, "details")).Quiet().Or(shell.New("true"))).
 		And(shell.New("rm", remove...))
-	return clear.Or(shell.New("echo", LockNone))
+	return clear.Or(shell.New("echo", LockNone)), nil
 }

@@ -99,18 +99,18 @@ func TestLockCommands(t *testing.T) {
 	}
 
 	// deploy:unlock's removal: only the lock of the run it showed.
-	out, err = sh(t, At(deployTo).ClearLock("run-a", "u1"), "")
+	out, err = sh(t, mustClear(t, At(deployTo), "run-a", "u1"), "")
 	if err != nil || !strings.Contains(out, LockNone) {
 		t.Errorf("clearing the lock of a run that no longer holds it: %v %q", err, out)
 	}
 	if _, err := os.Stat(At(deployTo).LockDir()); err != nil {
 		t.Fatalf("clearing another run's lock removed run-c's: %v", err)
 	}
-	out, err = sh(t, At(deployTo).ClearLock("run-c", "u2"), "")
+	out, err = sh(t, mustClear(t, At(deployTo), "run-c", "u2"), "")
 	if err != nil || !strings.Contains(out, LockCleared) || !strings.Contains(out, "run_id=run-c") {
 		t.Errorf("clearing run-c's lock: %v %q", err, out)
 	}
-	out, err = sh(t, At(deployTo).ClearLock("", "u3"), "")
+	out, err = sh(t, mustClear(t, At(deployTo), "", "u3"), "")
 	if err != nil || !strings.Contains(out, LockNone) {
 		t.Errorf("clearing with no lock: %v %q", err, out)
 	}
@@ -205,7 +205,7 @@ func TestLockDirectoryOfAnOlderVersionIsHeld(t *testing.T) {
 	if ents, _ := os.ReadDir(l.State()); len(ents) != 1 {
 		t.Errorf("a refused take left %v", ents)
 	}
-	out, err = sh(t, l.ClearLock("", "u1"), "")
+	out, err = sh(t, mustClear(t, l, "", "u1"), "")
 	if err != nil || !strings.Contains(out, LockCleared) || !strings.Contains(out, "run_id=old") {
 		t.Fatalf("clearing the old lock: %v %q", err, out)
 	}
@@ -232,5 +232,46 @@ func TestReleaseRemovesACutShortTake(t *testing.T) {
 	}
 	if _, err := os.Stat(l.LockDetails()); err != nil {
 		t.Errorf("the holder's lock was touched: %v", err)
+	}
+}
+
+// mustClear returns l.ClearLock(holderID, runID), failing t on an error.
+func mustClear(t *testing.T, l Layout, holderID, runID string) shell.Command {
+	t.Helper()
+	c, err := l.ClearLock(holderID, runID)
+	if err != nil {
+		t.Fatalf("ClearLock(%q, %q): %v", holderID, runID, err)
+	}
+	return c
+}
+
+// A run id read from a lock's details becomes part of a path that rm -rf
+// removes: ClearLock refuses any that is not a run id, so a hostile
+// details file cannot point it at shared/.
+func TestClearLockRefusesHostileRunID(t *testing.T) {
+	for _, tc := range []struct {
+		holder, run string
+		ok          bool
+	}{
+		{"run-a", "u1", true},
+		{"", "u1", true},
+		{"ab12cd34", "0f0f0f0f", true},
+		{"x/../../shared", "u1", false},
+		{"..", "u1", false},
+		{"a b", "u1", false},
+		{"-rf", "u1", false},
+		{"a\nb", "u1", false},
+		{"run.1", "u1", false},
+		{strings.Repeat("a", 65), "u1", false},
+		{"run-a", "../u1", false},
+		{"run-a", "", false},
+	} {
+		_, err := At("/srv/app").ClearLock(tc.holder, tc.run)
+		if (err == nil) != tc.ok {
+			t.Errorf("ClearLock(%q, %q) error = %v, want ok=%v", tc.holder, tc.run, err, tc.ok)
+		}
+		if err != nil && strings.ContainsAny(err.Error(), "\n\x00") {
+			t.Errorf("error not sanitised: %q", err)
+		}
 	}
 }

@@ -102,10 +102,12 @@ func (l Layout) Link(release string, names []string) shell.Command {
 // the new link is made under a directory unique to the run and moved into
 // deploy_to, so a leftover link cannot publish an old release. A current
 // that is a real directory is refused. The release's unfinished marker is
-// removed in the same command.
+// removed in the same command, when release is one of releases/ with a
+// release name: the release a switch back goes to is where current
+// pointed, read from the server, and may be anything.
 func (l Layout) Switch(release, runID string) shell.Command {
 	current, tmp := l.Current(), l.switchDir(runID)
-	return shell.New("test", "!", "-d", current).
+	cmd := shell.New("test", "!", "-d", current).
 		Or(shell.New("test", "-L", current)).
 		Or(shell.New("echo", "refusing to replace "+current+": it is a directory, not a symlink").ToStderr().And(shell.New("false"))).
 		And(shell.New("test", "-d", release).And(shell.New("test", "!", "-L", release)).
@@ -114,8 +116,11 @@ func (l Layout) Switch(release, runID string) shell.Command {
 		And(shell.New("mkdir", "-p", tmp)).
 		And(shell.New("ln", "-s", release, path.Join(tmp, "current")).Shown(shell.New("ln", "-s", release, current).String())).
 		And(shell.New("mv", path.Join(tmp, "current"), l.DeployTo)).
-		And(shell.New("rmdir", tmp)).
-		And(shell.New("rm", "-f", l.UnfinishedMarker(path.Base(release))))
+		And(shell.New("rmdir", tmp))
+	if name := path.Base(release); IsReleaseName(name) && path.Clean(release) == l.Release(name) {
+		cmd = cmd.And(shell.New("rm", "-f", l.UnfinishedMarker(name)))
+	}
+	return cmd
 }
 
 // RemoveCurrent removes current (publishing failed on a host that had no

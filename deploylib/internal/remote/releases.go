@@ -149,19 +149,37 @@ func (l Layout) RemoveReleases(names []string) (shell.Command, error) {
 		dirs = append(dirs, l.Release(n))
 	}
 	// Mark the releases unfinished first: a removal cut short leaves
-	// releases that cleanup removes again and rollback never targets.
+	// releases that cleanup removes again and rollback never targets. A
+	// marker goes only once its release is really gone: when rm -rf
+	// fails on part of one (a file it may not remove), the markers of
+	// the releases that are gone go, the others stay, and the command
+	// fails.
+	var partly shell.Command
+	for i, d := range dirs {
+		c := shell.New("test", "-e", d).Or(shell.New("test", "-L", d)).Or(shell.New("rm", "-f", markers[i]))
+		if partly.IsZero() {
+			partly = c
+		} else {
+			partly = partly.Then(c)
+		}
+	}
+	remove := shown(shell.New("rm", append([]string{"-rf"}, dirs...)...)).
+		And(shell.New("rm", append([]string{"-f"}, markers...)...))
 	return shell.New("mkdir", "-p", l.Unfinished()).
 		And(shell.New("touch", markers...)).
-		And(shown(shell.New("rm", append(append([]string{"-rf"}, dirs...), markers...)...))), nil
+		And(remove.Or(partly.Then(shell.New("false")))), nil
 }
 
 // RemoveOwnRelease removes release name and its marker when the marker
-// says runID made it, and never the release current points at.
+// says runID made it, and never the release current points at. The
+// marker goes only once the release is gone: a release rm -rf could not
+// remove whole stays unfinished.
 func (l Layout) RemoveOwnRelease(name, runID string) shell.Command {
 	marker := l.UnfinishedMarker(name)
 	return shell.New("test", "!", l.Release(name), "-ef", l.Current()).
 		And(shell.New("grep", "-qxF", "--", runID, marker).Quiet().
-			And(shown(shell.New("rm", "-rf", l.Release(name), marker))).
+			And(shown(shell.New("rm", "-rf", l.Release(name)))).
+			And(shell.New("rm", "-f", marker)).
 			Or(shell.New("true"))).
 		Or(shell.New("true"))
 }
