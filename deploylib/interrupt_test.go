@@ -219,7 +219,7 @@ func TestSwitchLostAfterRenameIsSwitchedBack(t *testing.T) {
 func TestFailureAfterPublishingKeepsTheRelease(t *testing.T) {
 	t.Parallel()
 	d := isolate(t, testConfig())
-	d.After(Published, func(context.Context) error { return errors.New("restart failed") })
+	AfterIn(d, Published, func(context.Context) error { return errors.New("restart failed") })
 	rec, out, err := recorderRun(t, d, testStage("web1", "web2"), Deploy, append([]backend.Rule{previousRule}, gitRules...)...)
 	if err == nil {
 		t.Fatal("deploy succeeded")
@@ -240,8 +240,8 @@ func TestPanickingHookStillCleansUp(t *testing.T) {
 	t.Parallel()
 	d := isolate(t, testConfig())
 	var tr trace
-	d.After(Failed, tr.hook("failed"))
-	d.After(Updated, func(context.Context) error { panic("boom") })
+	AfterIn(d, Failed, tr.hook("failed"))
+	AfterIn(d, Updated, func(context.Context) error { panic("boom") })
 	rec, _, err := recorderRun(t, d, testStage("web1"), Deploy, gitRules...)
 	if err == nil || !strings.Contains(err.Error(), "panic: boom") {
 		t.Fatalf("error = %v", err)
