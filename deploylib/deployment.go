@@ -121,9 +121,9 @@ func (d *Deployment) PrintFlow(w io.Writer, root *Task) error {
 // The operator tools, on d's stage and configuration: see the
 // package-level functions of the same names.
 
-// Doctor runs deploy:check's report on d's stage (see [Doctor]).
-func (d *Deployment) Doctor(ctx context.Context, opts ...Option) error {
-	return Doctor(ctx, append(opts, withDeployment(d))...)
+// Diagnose runs the doctor on d's stage (see [Diagnose]).
+func (d *Deployment) Diagnose(ctx context.Context, opts ...Option) error {
+	return Diagnose(ctx, append(opts, withDeployment(d))...)
 }
 
 // ShowReleases prints each host's releases (see [ShowReleases]).
@@ -136,14 +136,14 @@ func (d *Deployment) ShowConfig(ctx context.Context, opts ...Option) error {
 	return ShowConfig(ctx, append(opts, withDeployment(d))...)
 }
 
-// RunCommand runs command on the selected hosts (see [RunCommand]).
-func (d *Deployment) RunCommand(ctx context.Context, command string, opts ...Option) error {
-	return RunCommand(ctx, command, append(opts, withDeployment(d))...)
+// RunAdHoc runs command on the selected hosts (see [RunAdHoc]).
+func (d *Deployment) RunAdHoc(ctx context.Context, command string, opts ...Option) error {
+	return RunAdHoc(ctx, command, append(opts, withDeployment(d))...)
 }
 
-// Shell opens an interactive shell on a host (see [Shell]).
-func (d *Deployment) Shell(ctx context.Context, host string, opts ...Option) error {
-	return Shell(ctx, host, append(opts, withDeployment(d))...)
+// OpenShell opens an interactive shell on a host (see [OpenShell]).
+func (d *Deployment) OpenShell(ctx context.Context, host string, opts ...Option) error {
+	return OpenShell(ctx, host, append(opts, withDeployment(d))...)
 }
 
 // FollowLog follows file on the selected hosts (see [FollowLog]).

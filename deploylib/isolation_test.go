@@ -125,7 +125,7 @@ func TestIsolatedRunsIgnoreTheWallClock(t *testing.T) {
 	st := testStage("deploy@web1")
 	run := func() string {
 		var out bytes.Buffer
-		err := d.RunCommand(context.Background(), "uptime", WithStage(st), WithOutput(&out), WithColor(false), WithLogFile(""),
+		err := d.RunAdHoc(context.Background(), "uptime", WithStage(st), WithOutput(&out), WithColor(false), WithLogFile(""),
 			WithDialer(func(ctx context.Context, s Server) (backend.Conn, error) {
 				return slowConn{backend.NewRecorder(s.Host), 20 * time.Millisecond}, nil
 			}))
