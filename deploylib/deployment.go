@@ -260,8 +260,8 @@ func NewTask(name, doc string, fn func(ctx context.Context) error) *Task {
 }
 
 // DeclareSetting declares key as a setting of Config.Settings that the
-// team's hooks read with [Setting], so that deploy:check does not report it
-// as unknown (a likely typo). Call it from init in the magefile.
+// team's hooks read with [Setting], so that the doctor (mage production
+// doctor) does not report it as unknown (a likely typo). Call it from init in the magefile.
 func DeclareSetting(key, doc string) { defaultDeployment.DeclareSetting(key, doc) }
 
 // TaskByName returns the task the user names in mage flow <name> or mage

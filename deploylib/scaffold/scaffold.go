@@ -327,7 +327,7 @@ Next:
                                               deploys HEAD into .deploy/local, no server needed
   2. Put your servers in stages/production.go and stages/staging.go.
   3. go tool mage -l                          lists every task
-  4. go tool mage staging deploy:check        checks the servers, changes nothing
+  4. go tool mage staging doctor              checks the servers, changes nothing
   5. go tool mage staging dryrun deploy       prints every command, runs nothing
   6. go tool mage staging deploy
   7. go test -tags mage ./magefiles/          tests your hooks (magefiles/deploy_test.go)
@@ -360,7 +360,7 @@ package main
 // go tool mage local deploy                deploy HEAD into .deploy/local, no server (stages/local.go)
 // go tool mage production deploy           deploy (stages/production.go)
 // go tool mage production dryrun deploy    print every command, run nothing
-// go tool mage production deploy:check     check the servers, change nothing
+// go tool mage production doctor           check the servers, change nothing
 // go tool mage production releases         the releases on each server
 // go tool mage production rollback         back to the previous release
 // go tool mage flow deploy                 the deploy flow with every hook
@@ -379,7 +379,7 @@ import (
 
 	"github.com/capstan-deploy/capstan/deploylib"
 	//mage:import
-	_ "github.com/capstan-deploy/capstan/deploylib/targets" // deploy, rollback, releases, run, ssh, dryrun, flow
+	_ "github.com/capstan-deploy/capstan/deploylib/targets" // deploy, rollback, doctor, releases, run, ssh, dryrun, flow
 	//mage:import
 	_ "github.com/capstan-deploy/capstan/deploylib/targets/deployns" // deploy:check, deploy:rollback, ...
 	//mage:import
@@ -401,7 +401,7 @@ func init() {
 		KeepReleases: 5,
 		// Files and directories shared by every release: symlinks into
 		// <DeployTo>/shared/. Linked files must exist there before the
-		// first deploy (deploy:check says which are missing).
+		// first deploy (mage <stage> doctor says which are missing).
 		// LinkedFiles: []string{"config/production.env"},
 		LinkedDirs: []string{"log"},
 	})

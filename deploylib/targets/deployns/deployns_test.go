@@ -16,7 +16,8 @@ import (
 
 // TestCheckRunsTheTaskAndDoctorChangesNothing: mage <stage> deploy:check
 // runs the flow's deploy:check task with the hooks hung on deploylib.Check
-// and creates the directories, as Capistrano's does; mage <stage> doctor
+// and creates the directories, as Capistrano's does, and releases the lock
+// it took; mage <stage> doctor
 // runs no hook and changes nothing, before the first deploy:check and
 // after it.
 //
@@ -51,6 +52,9 @@ func TestCheckRunsTheTaskAndDoctorChangesNothing(t *testing.T) {
 	deploylib.UseStage(st)
 	hooks := 0
 	deploylib.Before(deploylib.Check, func(context.Context) error { hooks++; return nil })
+	lock := filepath.Join(st.DeployTo, ".capstan", "lock")
+	held := false
+	deploylib.After(deploylib.Lock, func(context.Context) error { _, err := os.Lstat(lock); held = err == nil; return nil })
 
 	ctx := context.Background()
 	before := tree(t, repo)
@@ -74,6 +78,10 @@ func TestCheckRunsTheTaskAndDoctorChangesNothing(t *testing.T) {
 		if fi, err := os.Stat(filepath.Join(st.DeployTo, dir)); err != nil || !fi.IsDir() {
 			t.Errorf("deploy:check did not create %s: %v", dir, err)
 		}
+	}
+
+	if _, err := os.Lstat(lock); !held || !os.IsNotExist(err) {
+		t.Errorf("deploy:check held the deploy lock %s: %v, and left it held: %v", lock, held, err)
 	}
 
 	before = tree(t, repo)
