@@ -14,9 +14,9 @@ import (
 	"github.com/capstan-deploy/capstan/deploylib/backend"
 )
 
-// TestRunCommandLocal runs ad-hoc commands on a local deploy: in the
+// TestRunAdHocLocal runs ad-hoc commands on a local deploy: in the
 // current release, output prefixed by host, the exit status passed on.
-func TestRunCommandLocal(t *testing.T) {
+func TestRunAdHocLocal(t *testing.T) {
 	t.Parallel()
 	repo := newGitRepo(t)
 	d := isolate(t, Config{Application: "app"})
@@ -63,10 +63,10 @@ func TestRunCommandLocal(t *testing.T) {
 	}
 }
 
-// TestRunCommandFilters: HOSTS and ROLES pick the hosts, every host gets
+// TestRunAdHocFilters: HOSTS and ROLES pick the hosts, every host gets
 // the operator's command as typed, in current, and a failure on one host
 // names it.
-func TestRunCommandFilters(t *testing.T) {
+func TestRunAdHocFilters(t *testing.T) {
 	t.Parallel()
 	d := isolate(t, testConfig())
 	st := Stage{Name: "prod", Servers: []Server{

@@ -19,7 +19,7 @@ import (
 // InterruptedError carrying the signal's exit status: here a local command
 // that would run for a minute, interrupted once it has started (it writes
 // to a FIFO that the test reads).
-func TestRunCommandInterrupted(t *testing.T) {
+func TestRunAdHocInterrupted(t *testing.T) {
 	dir := t.TempDir()
 	d := isolate(t, Config{Application: "app", DeployTo: filepath.Join(dir, "app"), RepoURL: "/nonexistent"})
 	started, signalled := signalOnStart(t, dir, syscall.SIGTERM)
