@@ -115,7 +115,7 @@ func TestRefusals(t *testing.T) {
 
 // TestScaffoldEndToEnd scaffolds a fresh module the way a team does, with
 // go run .../capstan-init, then runs mage there: mage -l, a dry run, a
-// deploy of a local stage, releases, run, deploy:check and ssh. The
+// deploy of a local stage, releases, run, doctor and ssh. The
 // module requires this checkout through a replace directive, so it builds
 // offline.
 func TestScaffoldEndToEnd(t *testing.T) {
