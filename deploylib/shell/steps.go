@@ -3,6 +3,7 @@ package shell
 import (
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // A script of steps runs several commands in one remote command, and says
@@ -104,6 +105,9 @@ type stepScript struct {
 	steps []Step
 	// before and after enclose the steps (StepsWithin).
 	before, after string
+
+	once sync.Once // renders text on first use
+	text string
 }
 
 // Steps returns a command that runs steps in turn, as one script, printing
@@ -136,7 +140,22 @@ func StepMarker(token string, n, status int) string {
 // number: a newline and "capstan-step:TOKEN ".
 func StepMarkerPrefix(token string) string { return "\ncapstan-step:" + token + " " }
 
-func (s *stepScript) render(b *strings.Builder) {
+// render writes the script: rendered once, as a Steps command is rendered
+// several times (the log, the backend) and is immutable.
+func (s *stepScript) render(b *strings.Builder) { b.WriteString(s.rendered()) }
+
+// rendered returns the script's text, rendering it on first use.
+func (s *stepScript) rendered() string {
+	s.once.Do(func() {
+		var sb strings.Builder
+		sb.Grow(1024)
+		s.build(&sb)
+		s.text = sb.String()
+	})
+	return s.text
+}
+
+func (s *stepScript) build(b *strings.Builder) {
 	b.WriteString(s.before)
 	defer b.WriteString(s.after)
 	tok := Quote(s.token)
@@ -174,7 +193,17 @@ func (s *stepScript) render(b *strings.Builder) {
 		if !gated {
 			b.WriteString(`capstan_s=$?; `)
 		}
-		b.WriteString(marker(n) + "; " + marker(n) + ` >&2; [ "$capstan_s" -eq 0 ] || exit "$capstan_s"`)
+		writeMarker := func() {
+			b.WriteString(`printf '\n%s%s %s %s\n' capstan-step: `)
+			b.WriteString(tok)
+			b.WriteByte(' ')
+			b.WriteString(n)
+			b.WriteString(` "$capstan_s"`)
+		}
+		writeMarker()
+		b.WriteString("; ")
+		writeMarker()
+		b.WriteString(` >&2; [ "$capstan_s" -eq 0 ] || exit "$capstan_s"`)
 		if gated {
 			b.WriteString("\n" + st.Gate.command(`{ `+marker("0")+`; exit 0; }`))
 		}
