@@ -13,18 +13,181 @@ import (
 	"github.com/capstan-deploy/capstan/deploylib/shell"
 )
 
-// The actions of the standard deploy tasks.
+// The standard deploy tasks that run a command on every release host.
+// Each is defined once, by its step (plan.go): the engine runs it alone,
+// or fused into one script per host with its neighbours.
+var (
+	// CheckDirectories creates releases/, shared/ and the linked dirs in
+	// shared/, and checks that every linked file exists in shared/ and
+	// that current is not a directory.
+	CheckDirectories = &Task{name: "deploy:check:directories", doc: "creates the directories and checks linked files",
+		plan: func(_ context.Context, r *Run, _ *segment, _ *Task) (*step, error) {
+			return &step{
+				cmd:  everywhere(r.checkDirectoriesCmd()),
+				opts: captured,
+				// What checkDirectoriesResult refuses: nothing after it runs.
+				gate: shell.Gate{RejectLines: []string{remote.CurrentIsDirectory}, RejectPrefixes: []string{remote.MissingPrefix}},
+				done: func(_ context.Context, h *Host, out string, err error) error {
+					if err != nil {
+						return err
+					}
+					return r.checkDirectoriesResult(h, out)
+				},
+			}, nil
+		}}
 
-func checkDirectories(ctx context.Context) error {
-	r := CurrentRun(ctx)
-	cmd := r.checkDirectoriesCmd()
-	return On(ctx, ReleaseHosts(), func(ctx context.Context, h *Host) error {
-		out, err := h.runCommand(ctx, cmd, runOpts{hidden: true, capture: true})
-		if err != nil {
-			return err
-		}
-		return r.checkDirectoriesResult(h, out)
-	})
+	// SetPreviousRevision records the revision and release that current
+	// points at before the deploy; the lock's answer, read under the lock,
+	// usually told it already.
+	SetPreviousRevision = &Task{name: "deploy:set_previous_revision", doc: "records the revision currently deployed",
+		plan: func(_ context.Context, r *Run, seg *segment, _ *Task) (*step, error) {
+			if seg.has(Lock) {
+				return nil, errNotHere // the lock's answer says where current points
+			}
+			cmd := r.layout().PreviousRevision()
+			return &step{
+				cmd:  func(h *Host) (shell.Command, bool) { return cmd, !r.hostState(h).learned.previousKnown },
+				opts: captured,
+				done: func(_ context.Context, h *Host, out string, err error) error {
+					if err != nil {
+						return err
+					}
+					link, _, _ := strings.Cut(strings.TrimSpace(out), "\n")
+					r.hostState(h).learned.previous = strings.TrimSpace(link)
+					return nil
+				},
+			}, nil
+		}}
+
+	// NewReleasePath names the new release: the run's start time, UTC
+	// %Y%m%d%H%M%S as Capistrano names it, unless a host already has a
+	// release of that name or a later one (a deploy less than a second
+	// ago, or a deployer whose clock was ahead of this machine's); then
+	// one second after the latest. So the name is new on every host and
+	// sorts after every release there, and rollback and cleanup, which go
+	// by name, keep their order. It runs no command.
+	NewReleasePath = &Task{name: "deploy:new_release_path", doc: "names the new release",
+		plan: func(_ context.Context, r *Run, seg *segment, _ *Task) (*step, error) {
+			if seg.has(Lock) {
+				return nil, errNotHere // the name follows the releases the lock listed
+			}
+			return &step{local: func(context.Context) error {
+				name := remote.ReleaseNameAt(r.Started)
+				for _, h := range r.hosts {
+					if newest := r.hostState(h).learned.newestRelease; newest >= name {
+						name = remote.ReleaseNameAfter(newest)
+					}
+				}
+				r.setRelease(name)
+				return nil
+			}}, nil
+		}}
+
+	// SetCurrentRevision writes REVISION and REVISION_TIME into the
+	// release, where the strategy did not write them with its files.
+	SetCurrentRevision = &Task{name: "deploy:set_current_revision", doc: "writes REVISION and REVISION_TIME",
+		plan: func(_ context.Context, r *Run, seg *segment, t *Task) (*step, error) {
+			if seg.has(GitCreateRelease) {
+				return &step{}, nil // written with the release's files
+			}
+			release, err := r.runRelease(t)
+			if err != nil {
+				return nil, err
+			}
+			rev := r.Revision()
+			if rev.SHA == "" {
+				return nil, errors.New("no revision was resolved; the strategy must call deploylib.SetRevision")
+			}
+			cmd := remote.WriteRevision(release, rev.Recorded(), rev.Time)
+			return &step{
+				cmd:  func(h *Host) (shell.Command, bool) { return cmd, !r.hostState(h).learned.revisionWritten },
+				done: failure,
+			}, nil
+		}}
+
+	// SymlinkLinkedFiles links each linked file from shared/.
+	SymlinkLinkedFiles = &Task{name: "deploy:symlink:linked_files", doc: "links the linked files into the release",
+		plan: func(_ context.Context, r *Run, _ *segment, t *Task) (*step, error) {
+			return r.linkStep(t, r.Config.LinkedFiles)
+		}}
+	// SymlinkLinkedDirs links each linked dir from shared/.
+	SymlinkLinkedDirs = &Task{name: "deploy:symlink:linked_dirs", doc: "links the linked directories into the release",
+		plan: func(_ context.Context, r *Run, _ *segment, t *Task) (*step, error) {
+			return r.linkStep(t, r.Config.LinkedDirs)
+		}}
+
+	// Cleanup removes old and unfinished releases, keeping KeepReleases.
+	// When the lock's answer listed the releases on every host, it removes
+	// them in one command that runs only while this run holds the lock and
+	// never removes the release current points at; else it lists them
+	// first, then removes them in batches (so nothing may follow it in a
+	// script). Removals cut short are finished by deploy:failed.
+	Cleanup = &Task{name: "deploy:cleanup", doc: "removes old releases",
+		plan: func(_ context.Context, r *Run, seg *segment, _ *Task) (*step, error) {
+			for _, h := range seg.hosts {
+				if _, _, known := r.cleanupFromLock(h); !known {
+					return &step{
+						cmd:  everywhere(r.layout().ListReleases()),
+						opts: captured,
+						done: func(ctx context.Context, h *Host, out string, err error) error {
+							if err != nil {
+								return err
+							}
+							return r.cleanupListed(ctx, h, strings.TrimSpace(out))
+						},
+						last: true,
+					}, nil
+				}
+			}
+			return &step{
+				cmd: func(h *Host) (shell.Command, bool) {
+					cmd, victims, _ := r.cleanupFromLock(h)
+					return cmd, len(victims) > 0
+				},
+				sending: func(h *Host) {
+					_, victims, _ := r.cleanupFromLock(h)
+					r.hostState(h).removing = victims // finished by deploy:failed if cut short
+				},
+				done: func(_ context.Context, h *Host, _ string, err error) error {
+					if err != nil {
+						return err
+					}
+					r.hostState(h).removing = nil
+					return nil
+				},
+				settle: func(h *Host, _ string, err error) {
+					if err == nil {
+						r.hostState(h).removing = nil
+					}
+				},
+			}, nil
+		}}
+
+	// LogRevision appends the deploy or rollback to revisions.log; a log
+	// that cannot be written is a warning, not a failed deploy.
+	LogRevision = &Task{name: "deploy:log_revision", doc: "appends to revisions.log",
+		plan: func(_ context.Context, r *Run, _ *segment, t *Task) (*step, error) {
+			if _, err := r.runRelease(t); err != nil {
+				return nil, err
+			}
+			return &step{
+				cmd:    everywhere(r.layout().AppendLog(r.logRevisionLine())),
+				done:   failure,
+				finish: r.logRevisionDone,
+			}, nil
+		}}
+)
+
+// linkStep links names from shared/ into the release of the run.
+func (r *Run) linkStep(t *Task, names []string) (*step, error) {
+	if len(names) == 0 {
+		return &step{}, nil
+	}
+	release, err := r.runRelease(t)
+	if err != nil {
+		return nil, err
+	}
+	return &step{cmd: everywhere(r.layout().Link(release, names)), done: failure}, nil
 }
 
 // checkDirectoriesCmd is deploy:check:directories' command. With the git
@@ -60,85 +223,6 @@ func (r *Run) checkDirectoriesResult(h *Host, out string) error {
 		return fmt.Errorf("linked files missing from shared/: %s (create them on the server before deploying)", strings.Join(missing, ", "))
 	}
 	return nil
-}
-
-func setPreviousRevision(ctx context.Context) error {
-	r := CurrentRun(ctx)
-	cmd := r.layout().PreviousRevision()
-	return On(ctx, ReleaseHosts(), func(ctx context.Context, h *Host) error {
-		st := r.hostState(h)
-		if st.learned.previousKnown {
-			return nil // deploy:lock read it, under the lock
-		}
-		out, err := h.CaptureCommand(ctx, cmd)
-		if err != nil {
-			return err
-		}
-		link, _, _ := strings.Cut(out, "\n")
-		st.learned.previous = strings.TrimSpace(link)
-		return nil
-	})
-}
-
-// newReleasePath names the new release: the run's start time, UTC
-// %Y%m%d%H%M%S as Capistrano names it, unless a host already has a release
-// of that name or a later one (a deploy less than a second ago, or a
-// deployer whose clock was ahead of this machine's); then one second after
-// the latest. So the name is new on every host and sorts after every
-// release there, and rollback and cleanup, which go by name, keep their
-// order.
-func newReleasePath(ctx context.Context) error {
-	r := CurrentRun(ctx)
-	name := remote.ReleaseNameAt(r.Started)
-	for _, h := range r.hosts {
-		if newest := r.hostState(h).learned.newestRelease; newest >= name {
-			name = remote.ReleaseNameAfter(newest)
-		}
-	}
-	r.setRelease(name)
-	return nil
-}
-
-func setCurrentRevision(ctx context.Context) error {
-	r := CurrentRun(ctx)
-	release, err := r.runRelease(SetCurrentRevision)
-	if err != nil {
-		return err
-	}
-	rev := r.Revision()
-	if rev.SHA == "" {
-		return errors.New("no revision was resolved; the strategy must call deploylib.SetRevision")
-	}
-	cmd := remote.WriteRevision(release, rev.Recorded(), rev.Time)
-	return On(ctx, ReleaseHosts(), func(ctx context.Context, h *Host) error {
-		if r.hostState(h).learned.revisionWritten {
-			return nil // written with the release's files
-		}
-		return h.ExecuteCommand(ctx, cmd)
-	})
-}
-
-func symlinkLinkedFiles(ctx context.Context) error {
-	return symlinkLinked(ctx, SymlinkLinkedFiles, CurrentRun(ctx).Config.LinkedFiles)
-}
-
-func symlinkLinkedDirs(ctx context.Context) error {
-	return symlinkLinked(ctx, SymlinkLinkedDirs, CurrentRun(ctx).Config.LinkedDirs)
-}
-
-func symlinkLinked(ctx context.Context, t *Task, names []string) error {
-	if len(names) == 0 {
-		return nil
-	}
-	r := CurrentRun(ctx)
-	release, err := r.runRelease(t)
-	if err != nil {
-		return err
-	}
-	cmd := r.layout().Link(release, names)
-	return On(ctx, ReleaseHosts(), func(ctx context.Context, h *Host) error {
-		return h.ExecuteCommand(ctx, cmd)
-	})
 }
 
 // symlinkRelease switches current on every host. If any host fails, the
@@ -236,30 +320,6 @@ func firstLine(s string) string {
 	return line
 }
 
-func cleanup(ctx context.Context) error {
-	r := CurrentRun(ctx)
-	return On(ctx, ReleaseHosts(), func(ctx context.Context, h *Host) error {
-		if cmd, victims, known := r.cleanupFromLock(h); known {
-			// The lock's answer listed the releases: no listing needed.
-			if len(victims) == 0 {
-				return nil
-			}
-			st := r.hostState(h)
-			st.removing = victims
-			if err := h.ExecuteCommand(ctx, cmd); err != nil {
-				return err
-			}
-			st.removing = nil
-			return nil
-		}
-		out, err := h.CaptureCommand(ctx, r.layout().ListReleases())
-		if err != nil {
-			return err
-		}
-		return r.cleanupListed(ctx, h, out)
-	})
-}
-
 // cleanupListed removes, on h, the releases that the listing out says
 // deploy:cleanup removes.
 func (r *Run) cleanupListed(ctx context.Context, h *Host, out string) error {
@@ -339,18 +399,6 @@ func (r *Run) finishRemovals(ctx context.Context) error {
 		st.removing = nil
 		return nil
 	})
-}
-
-func logRevision(ctx context.Context) error {
-	r := CurrentRun(ctx)
-	if _, err := r.runRelease(LogRevision); err != nil {
-		return err
-	}
-	cmd := r.layout().AppendLog(r.logRevisionLine())
-	err := On(ctx, ReleaseHosts(), func(ctx context.Context, h *Host) error {
-		return h.ExecuteCommand(ctx, cmd)
-	})
-	return r.logRevisionDone(ctx, err)
 }
 
 // logRevisionLine is the line deploy:log_revision appends.

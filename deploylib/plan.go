@@ -90,9 +90,15 @@ type step struct {
 	gate shell.Gate
 }
 
-// stepBuilder returns t's step as a member of seg, or false when t cannot
-// join seg (it needs what a step of seg answers) or must run on its own.
-type stepBuilder func(ctx context.Context, r *Run, seg *segment) (*step, bool)
+// stepBuilder is a standard task's definition: it returns the task's step
+// as a member of seg (an empty seg when the task runs alone), or
+// errNotHere when the task cannot join seg (it needs what a step of seg
+// answers), or the error that refuses the task.
+type stepBuilder func(ctx context.Context, r *Run, seg *segment, t *Task) (*step, error)
+
+// errNotHere is a stepBuilder's answer for a task that cannot join the
+// script being built: it runs on its own, after it.
+var errNotHere = errors.New("the task cannot join this script")
 
 // planner is a run's planning state.
 type planner struct {
@@ -134,7 +140,7 @@ func (r *Run) flatten(t *Task, seen map[*Task]bool, out []*Task) []*Task {
 			out = r.flatten(s, seen, out)
 		}
 	}
-	if t.action != nil {
+	if t.runs() {
 		out = append(out, t)
 	}
 	if after {
@@ -143,7 +149,8 @@ func (r *Run) flatten(t *Task, seen map[*Task]bool, out []*Task) []*Task {
 	return out
 }
 
-// act runs t's action, as part of a script when t is planned.
+// act runs t's definition: as part of a script when t is planned, else
+// alone (runAlone), or its action.
 func (r *Run) act(ctx context.Context, t *Task) error {
 	p := &r.plan
 	p.mu.Lock()
@@ -158,7 +165,69 @@ func (r *Run) act(ctx context.Context, t *Task) error {
 	if seg := r.buildSegment(ctx, t); seg != nil {
 		return seg.report(ctx, t)
 	}
+	if t.plan != nil {
+		return r.runAlone(ctx, t)
+	}
 	return t.action(ctx)
+}
+
+// runAlone runs t's step on its own: its command on every release host
+// (one command each, in parallel; the ordered step on the first host by
+// name first, the others only when its answer says so; at most turns
+// hosts at once), each host's answer read by done, then finish.
+func (r *Run) runAlone(ctx context.Context, t *Task) error {
+	seg := &segment{r: r}
+	seg.hosts, _ = ReleaseHosts()(r)
+	s, err := t.plan(ctx, r, seg, t)
+	switch {
+	case err != nil:
+		return err
+	case s.local != nil:
+		return s.local(ctx)
+	case s.cmd == nil:
+		return nil // nothing to do with this configuration
+	}
+	var mu sync.Mutex
+	answers := map[*Host]string{}
+	one := func(ctx context.Context, h *Host) error {
+		c, ok := s.cmd(h)
+		if !ok {
+			return nil
+		}
+		if s.sending != nil {
+			s.sending(h)
+		}
+		out, err := h.runCommand(ctx, c, s.opts)
+		mu.Lock()
+		answers[h] = out
+		mu.Unlock()
+		if s.done == nil {
+			return err
+		}
+		return s.done(ctx, h, out, err)
+	}
+	hosts := seg.hosts
+	if s.ordered && len(hosts) > 1 {
+		// The first host by name decides (lock.go): the others follow
+		// only when its answer says so.
+		hosts = slices.Clone(hosts)
+		slices.SortStableFunc(hosts, func(a, b *Host) int { return strings.Compare(a.Server.Host, b.Server.Host) })
+		err = On(ctx, hostsOf(hosts[:1]), one)
+		if err == nil && s.proceed(answers[hosts[0]], nil) {
+			err = On(ctx, hostsOf(hosts[1:]), one)
+		}
+	} else {
+		err = On(ctx, hostsOf(hosts), one, InGroups(s.turns, 0))
+	}
+	if s.finish != nil {
+		err = s.finish(ctx, err)
+	}
+	return err
+}
+
+// hostsOf is the selector of the given hosts.
+func hostsOf(hosts []*Host) Selector {
+	return func(*Run) ([]*Host, error) { return hosts, nil }
 }
 
 // endPlan waits for the script under way, if any, and records what its
@@ -208,13 +277,12 @@ func (r *Run) buildSegment(ctx context.Context, t *Task) *segment {
 	atEnd := true
 	for k := j; k < len(p.flat); k++ {
 		task := p.flat[k]
-		build := plans[task]
-		if task == nil || build == nil || (k > j && r.wasInvoked(task)) {
+		if task == nil || task.plan == nil || (k > j && r.wasInvoked(task)) {
 			atEnd = false
 			break
 		}
-		s, ok := build(ctx, r, seg)
-		if !ok {
+		s, err := task.plan(ctx, r, seg, task)
+		if err != nil { // it runs alone, which says why
 			atEnd = false
 			break
 		}
@@ -764,4 +832,43 @@ func (s *stepSplitter) Write(p []byte) (int, error) {
 		s.buf = append(s.buf[:0:0], s.buf[len(s.buf)-len(s.prefix)-48:]...)
 	}
 	return len(p), nil
+}
+
+// everywhere runs c on every host of the step.
+func everywhere(c shell.Command) func(*Host) (shell.Command, bool) {
+	return func(*Host) (shell.Command, bool) { return c, true }
+}
+
+// failure is the done of a step whose command's failure is the task's.
+func failure(_ context.Context, _ *Host, _ string, err error) error { return err }
+
+// captured is the options of a command whose output is read, not shown.
+var captured = runOpts{hidden: true, capture: true}
+// releaseStep releases the lock at the end of the script that ends the
+// run, as releaseLocks would right after; a release that fails there is
+// left to releaseLocks, which tries again and reports it.
+func (r *Run) releaseStep(seg *segment) *step {
+	cmd := r.releaseLockCmd()
+	takes := seg.has(Lock)
+	return &step{
+		cmd: func(h *Host) (shell.Command, bool) {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			st := r.state[h]
+			return cmd, takes || st.locked || st.lockSent
+		},
+		opts: captured,
+		sending: func(*Host) {
+			if r.stopHeartbeat != nil {
+				r.stopHeartbeat()
+			}
+		},
+		done: func(_ context.Context, h *Host, out string, err error) error {
+			r.lockReleased(h, strings.TrimSpace(out), err) // else releaseLocks tries again
+			return nil
+		},
+		settle: func(h *Host, out string, err error) {
+			r.lockReleased(h, strings.TrimSpace(out), err)
+		},
+	}
 }

@@ -570,7 +570,7 @@ func (r *Run) invoke(ctx context.Context, t *Task, again bool) error {
 			}
 		}
 	}
-	if t.action != nil {
+	if t.runs() {
 		r.console.Task(t.name)
 		if err := r.act(ctx, t); err != nil { // plan.go
 			return wrapTask(t.name, err)

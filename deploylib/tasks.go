@@ -47,45 +47,16 @@ var (
 	// Check verifies the servers are ready: source access, directories,
 	// linked files.
 	Check = &Task{name: "deploy:check", doc: "checks that every server is ready for a deploy"}
-	// CheckDirectories creates releases/, shared/ and the linked dirs in
-	// shared/, and checks that every linked file exists in shared/.
-	CheckDirectories = &Task{name: "deploy:check:directories", doc: "creates the directories and checks linked files"}
-	// SetPreviousRevision records the revision and release that current
-	// points at before the deploy.
-	SetPreviousRevision = &Task{name: "deploy:set_previous_revision", doc: "records the revision currently deployed"}
-	// NewReleasePath names the new release (UTC %Y%m%d%H%M%S, one name
-	// for every host of the run).
-	NewReleasePath = &Task{name: "deploy:new_release_path", doc: "names the new release"}
-	// SetCurrentRevision writes REVISION and REVISION_TIME into the release.
-	SetCurrentRevision = &Task{name: "deploy:set_current_revision", doc: "writes REVISION and REVISION_TIME"}
 	// SymlinkShared links the linked files and dirs into the release.
 	SymlinkShared = &Task{name: "deploy:symlink:shared", doc: "links shared files and directories into the release"}
-	// SymlinkLinkedFiles links each linked file from shared/.
-	SymlinkLinkedFiles = &Task{name: "deploy:symlink:linked_files", doc: "links the linked files into the release"}
-	// SymlinkLinkedDirs links each linked dir from shared/.
-	SymlinkLinkedDirs = &Task{name: "deploy:symlink:linked_dirs", doc: "links the linked directories into the release"}
 	// SymlinkRelease switches current to the release atomically on every
 	// host, all or nothing.
 	SymlinkRelease = &Task{name: "deploy:symlink:release", doc: "switches current to the release"}
-	// Cleanup removes old and unfinished releases, keeping KeepReleases.
-	Cleanup = &Task{name: "deploy:cleanup", doc: "removes old releases"}
 	// CleanupRollback archives and removes the release rolled away from.
 	CleanupRollback = &Task{name: "deploy:cleanup_rollback", doc: "archives and removes the release rolled back from"}
 	// RevertRelease chooses the release to roll back to.
 	RevertRelease = &Task{name: "deploy:revert_release", doc: "chooses the release to roll back to"}
-	// LogRevision appends the deploy or rollback to revisions.log.
-	LogRevision = &Task{name: "deploy:log_revision", doc: "appends to revisions.log"}
 
-	// GitCheck checks that every server can read the repository and that
-	// the branch exists.
-	GitCheck = &Task{name: "git:check", doc: "checks that the repository is reachable"}
-	// GitClone mirrors the repository into repo/ where it is missing.
-	GitClone = &Task{name: "git:clone", doc: "clones the repository mirror"}
-	// GitUpdate fetches the mirror.
-	GitUpdate = &Task{name: "git:update", doc: "updates the repository mirror"}
-	// GitCreateRelease resolves the revision once and archives it into the
-	// release on every server.
-	GitCreateRelease = &Task{name: "git:create_release", doc: "copies the revision into the release"}
 )
 
 func init() {
@@ -113,22 +84,10 @@ func init() {
 	fixed(FinishingRollback, CleanupRollback)
 	fixed(GitCreateRelease, GitClone, GitUpdate)
 
-	CheckDirectories.action = checkDirectories
-	SetPreviousRevision.action = setPreviousRevision
-	NewReleasePath.action = newReleasePath
-	SetCurrentRevision.action = setCurrentRevision
-	SymlinkLinkedFiles.action = symlinkLinkedFiles
-	SymlinkLinkedDirs.action = symlinkLinkedDirs
 	SymlinkRelease.action = symlinkRelease
-	Cleanup.action = cleanup
 	RevertRelease.action = revertRelease
 	CleanupRollback.action = cleanupRollback
-	LogRevision.action = logRevision
 	Failed.action = failed
-	GitCheck.action = gitCheck
-	GitClone.action = gitClone
-	GitUpdate.action = gitUpdate
-	GitCreateRelease.action = gitCreateRelease
 }
 
 // flowRoots are the roots of everything a run may invoke, so that a hook
@@ -139,7 +98,7 @@ func init() {
 func (s *setup) flowRoots() []*Task {
 	roots := []*Task{Deploy, Rollback, Failed, Unlock}
 	for _, t := range s.team {
-		if t.action != nil {
+		if t.runs() {
 			roots = append(roots, t)
 		}
 	}
