@@ -844,6 +844,7 @@ func failure(_ context.Context, _ *Host, _ string, err error) error { return err
 
 // captured is the options of a command whose output is read, not shown.
 var captured = runOpts{hidden: true, capture: true}
+
 // releaseStep releases the lock at the end of the script that ends the
 // run, as releaseLocks would right after; a release that fails there is
 // left to releaseLocks, which tries again and reports it.

@@ -56,7 +56,6 @@ var (
 	CleanupRollback = &Task{name: "deploy:cleanup_rollback", doc: "archives and removes the release rolled back from"}
 	// RevertRelease chooses the release to roll back to.
 	RevertRelease = &Task{name: "deploy:revert_release", doc: "chooses the release to roll back to"}
-
 )
 
 func init() {
