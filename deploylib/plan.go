@@ -108,6 +108,9 @@ type planner struct {
 	cursor int      // where in flat the flow is
 	seg    *segment // the script being reported, nil when none
 	count  int      // scripts built, for their tokens
+	// unfused runs every task alone, as a dry run does: the differential
+	// test compares such a run with a planned one.
+	unfused bool
 }
 
 type byHandKey struct{}
@@ -246,10 +249,10 @@ func (r *Run) endPlan() {
 // buildSegment builds and starts the script that begins with t, when the
 // flow is at t and at least one task after it can join it.
 func (r *Run) buildSegment(ctx context.Context, t *Task) *segment {
-	if r.dryRun || r.root == nil || ctx.Value(byHandKey{}) != nil {
+	p := &r.plan
+	if r.dryRun || p.unfused || r.root == nil || ctx.Value(byHandKey{}) != nil {
 		return nil
 	}
-	p := &r.plan
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.built {

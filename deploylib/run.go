@@ -183,6 +183,7 @@ type runOptions struct {
 	heartbeatEvery time.Duration // tests: a faster lock heartbeat
 	heartbeats     chan struct{} // tests: told after every heartbeat round
 	cleanupTimeout time.Duration // tests: a shorter budget after a failure
+	unfused        bool          // tests: every task alone, no script (plan.go)
 }
 
 // withDeployment runs d instead of the default Deployment.
@@ -422,6 +423,7 @@ func newRun(opts ...Option) (*Run, error) {
 		User:    currentUser(env),
 		Started: started,
 		dryRun:  o.dryRun,
+		plan:    planner{unfused: o.unfused},
 		console: console.New(o.out, console.Options{Color: colorOn, Verbose: verbose, Now: o.now, Redact: redact,
 			Log: logW, RunID: id, Width: console.AutoWidth(o.out)}),
 		logPath:        logPath,
