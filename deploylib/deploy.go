@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/capstan-deploy/capstan/deploylib/internal/remote"
+	"github.com/capstan-deploy/capstan/deploylib/internal/script"
 	"github.com/capstan-deploy/capstan/deploylib/shell"
 )
 
@@ -26,7 +27,7 @@ var (
 				cmd:  everywhere(r.checkDirectoriesCmd()),
 				opts: captured,
 				// What checkDirectoriesResult refuses: nothing after it runs.
-				gate: shell.Gate{RejectLines: []string{remote.CurrentIsDirectory}, RejectPrefixes: []string{remote.MissingPrefix}},
+				gate: script.Gate{RejectLines: []string{remote.CurrentIsDirectory}, RejectPrefixes: []string{remote.MissingPrefix}},
 				done: func(_ context.Context, h *Host, out string, err error) error {
 					if err != nil {
 						return err

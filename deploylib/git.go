@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/capstan-deploy/capstan/deploylib/internal/remote"
+	"github.com/capstan-deploy/capstan/deploylib/internal/script"
 	"github.com/capstan-deploy/capstan/deploylib/shell"
 )
 
@@ -28,7 +29,7 @@ var (
 			return &step{
 				cmd:  everywhere(remote.GitCheck(r.Config.RepoURL, r.Config.Branch)),
 				opts: captured,
-				gate: shell.Gate{NonEmpty: true}, // else the branch does not exist
+				gate: script.Gate{NonEmpty: true}, // else the branch does not exist
 				done: func(_ context.Context, h *Host, out string, err error) error {
 					out = strings.TrimSpace(out)
 					mu.Lock()

@@ -15,11 +15,12 @@ import (
 
 	"github.com/capstan-deploy/capstan/deploylib/backend"
 	"github.com/capstan-deploy/capstan/deploylib/console"
+	"github.com/capstan-deploy/capstan/deploylib/internal/script"
 	"github.com/capstan-deploy/capstan/deploylib/shell"
 )
 
 // The planner: consecutive standard tasks with no hook between them run as
-// one remote command per host, a script of steps (shell.Steps), and are
+// one remote command per host, a script of steps (internal/script), and are
 // still reported task by task.
 //
 // Every remote command costs at least one network round trip, so a deploy
@@ -87,7 +88,7 @@ type step struct {
 	last bool
 	// gate stops h's script after the step when its answer fails it: it
 	// must fail exactly where done fails on the answer alone.
-	gate shell.Gate
+	gate script.Gate
 }
 
 // stepBuilder is a standard task's definition: it returns the task's step
@@ -496,7 +497,7 @@ func (seg *segment) runHost(ctx context.Context, h *Host, upto int) {
 		seg.cond.Broadcast()
 		seg.mu.Unlock()
 	}()
-	var cmds []shell.Step
+	var cmds []script.Step
 	var idx []int
 	seg.mu.Lock()
 	for k, s := range seg.steps[:upto] {
@@ -513,7 +514,7 @@ func (seg *segment) runHost(ctx context.Context, h *Host, upto int) {
 		if c.HasDisplay() {
 			res.shown = c.Display()
 		}
-		cmds = append(cmds, shell.Step{Cmd: c, Gate: s.gate})
+		cmds = append(cmds, script.Step{Cmd: c, Gate: s.gate})
 		idx = append(idx, k)
 	}
 	hr.built = true
@@ -542,14 +543,14 @@ func (seg *segment) runHost(ctx context.Context, h *Host, upto int) {
 			s.sending(h)
 		}
 	}
-	script := shell.Steps(seg.token, cmds...)
+	sent := script.Steps(seg.token, cmds...)
 	// Config.SecretEnv reaches every step as it reaches a single command:
 	// the script reads the values from its standard input first
 	// (secret.go); its steps and their markers are unchanged.
 	var stdin io.Reader
 	if vars := mergeSecretVars(r.Config.SecretEnv, nil); len(vars) > 0 {
 		var err error
-		if script, _, stdin, err = withSecretStdin(vars, script, nil); err != nil {
+		if sent, _, stdin, err = withSecretStdin(vars, sent, nil); err != nil {
 			fail(err)
 			return
 		}
@@ -559,7 +560,7 @@ func (seg *segment) runHost(ctx context.Context, h *Host, upto int) {
 		names = append(names, seg.stepName(k))
 	}
 	r.console.Log("DEBUG", fmt.Sprintf("Sending to %s as one remote command, %d steps (%s), each reported below with its task:\n%s",
-		h, len(cmds), strings.Join(names, ", "), script))
+		h, len(cmds), strings.Join(names, ", "), sent))
 	// Config.CommandTimeout is per command, steps of a script included:
 	// each step gets its own deadline, which restarts as the previous
 	// step's end marker arrives (mark), and the script is stopped when one
@@ -575,8 +576,8 @@ func (seg *segment) runHost(ctx context.Context, h *Host, upto int) {
 		})
 		defer stepTimer.Stop()
 	}
-	sent := r.now()
-	last := sent
+	start := r.now()
+	last := start
 	mark := func(n, status int, part []byte, stderr bool) {
 		seg.mu.Lock()
 		defer seg.mu.Unlock()
@@ -604,10 +605,10 @@ func (seg *segment) runHost(ctx context.Context, h *Host, upto int) {
 		}
 		seg.cond.Broadcast()
 	}
-	prefix := []byte(shell.StepMarkerPrefix(seg.token))
-	stdout := &stepSplitter{prefix: prefix, mark: func(n, s int, p []byte) { mark(n, s, p, false) }}
-	stderr := &stepSplitter{prefix: prefix, mark: func(n, s int, p []byte) { mark(n, s, p, true) }}
-	err = conn.Run(rctx, script, backend.Stdio{Stdin: stdin, Stdout: stdout, Stderr: stderr})
+	prefix := []byte(script.MarkerPrefix(seg.token))
+	stdout := &script.Splitter{Prefix: prefix, Max: MaxCapture, Mark: func(n, s int, p []byte) { mark(n, s, p, false) }}
+	stderr := &script.Splitter{Prefix: prefix, Max: MaxCapture, Mark: func(n, s int, p []byte) { mark(n, s, p, true) }}
+	err = conn.Run(rctx, sent, backend.Stdio{Stdin: stdin, Stdout: stdout, Stderr: stderr})
 
 	seg.mu.Lock()
 	defer seg.mu.Unlock()
@@ -634,9 +635,9 @@ func (seg *segment) runHost(ctx context.Context, h *Host, upto int) {
 		}
 		// The script ended during this step: how, the backend says.
 		res.ran = true
-		res.out = append(res.out, stdout.buf...)
+		res.out = append(res.out, stdout.Buf...)
 		if !res.errDone {
-			res.errOut = append(res.errOut, stderr.buf...)
+			res.errOut = append(res.errOut, stderr.Buf...)
 		}
 		res.took = r.now().Sub(last)
 		status := -1
@@ -791,50 +792,6 @@ func (seg *segment) abandon() {
 		}
 	}
 	seg.next = len(seg.steps)
-}
-
-// stepSplitter cuts a script's output stream at the markers of its steps
-// (shell.StepMarker), handing each step's part to mark.
-type stepSplitter struct {
-	prefix []byte
-	mark   func(n, status int, part []byte)
-	buf    []byte
-}
-
-func (s *stepSplitter) Write(p []byte) (int, error) {
-	s.buf = append(s.buf, p...)
-	from := 0
-	for {
-		i := bytes.Index(s.buf[from:], s.prefix)
-		if i < 0 {
-			break
-		}
-		i += from
-		rest := s.buf[i+len(s.prefix):]
-		j := bytes.IndexByte(rest, '\n')
-		if j < 0 {
-			break
-		}
-		f := strings.Fields(string(rest[:j]))
-		var n, status int
-		var err1, err2 error
-		if len(f) == 2 {
-			n, err1 = strconv.Atoi(f[0])
-			status, err2 = strconv.Atoi(f[1])
-		}
-		if len(f) != 2 || err1 != nil || err2 != nil {
-			from = i + 1 // not a marker after all
-			continue
-		}
-		s.mark(n, status, append([]byte(nil), s.buf[:i]...))
-		s.buf = append(s.buf[:0:0], rest[j+1:]...)
-		from = 0
-	}
-	if over := len(s.buf) - MaxCapture; over > 0 {
-		// A step that never stops printing: keep what a marker needs.
-		s.buf = append(s.buf[:0:0], s.buf[len(s.buf)-len(s.prefix)-48:]...)
-	}
-	return len(p), nil
 }
 
 // everywhere runs c on every host of the step.
