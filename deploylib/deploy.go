@@ -275,7 +275,7 @@ func (r *Run) switchBack(ctx context.Context) error {
 	}
 	var mu sync.Mutex
 	var errs []error
-	eachHost(hosts, func(h *Host) {
+	inParallel(hosts, func(_ int, h *Host) {
 		st := r.hostState(h)
 		if !st.switched {
 			out, err := h.CaptureCommand(ctx, r.layout().PreviousRevision())

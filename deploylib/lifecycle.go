@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"runtime/debug"
 	"slices"
-	"sync"
 	"time"
 )
 
@@ -212,19 +211,6 @@ func mustHoldLock(task *Task) bool {
 		return false
 	}
 	return slices.Contains(standardTasks(), task)
-}
-
-// eachHost runs fn for every host in parallel and waits for all.
-func eachHost(hosts []*Host, fn func(h *Host)) {
-	var wg sync.WaitGroup
-	for _, h := range hosts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			fn(h)
-		}()
-	}
-	wg.Wait()
 }
 
 // startReadOnly runs fn as the root of a run that changes nothing on the

@@ -524,7 +524,7 @@ func (r *Run) startHeartbeat() {
 				}
 			}
 			hctx, cancel := context.WithTimeout(ctx, lockHeartbeatEvery)
-			eachHost(locked, func(h *Host) {
+			inParallel(locked, func(_ int, h *Host) {
 				if _, err := h.runCommand(hctx, cmd, runOpts{hidden: true, capture: true}); err != nil {
 					r.console.Log("WARN", fmt.Sprintf("%s: refreshing the deploy lock's heartbeat: %v", h, err))
 				}
@@ -557,7 +557,7 @@ func (r *Run) releaseLocks(ctx context.Context) error {
 	cmd := r.releaseLockCmd()
 	var mu sync.Mutex
 	var errs []error
-	eachHost(hosts, func(h *Host) {
+	inParallel(hosts, func(_ int, h *Host) {
 		out, err := h.CaptureCommand(ctx, cmd)
 		mu.Lock()
 		defer mu.Unlock()

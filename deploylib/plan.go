@@ -1,7 +1,6 @@
 package deploylib
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -412,15 +411,7 @@ func (seg *segment) start(ctx context.Context) {
 		seg.runHost(ctx, h, upto)
 	}
 	all := func(hosts []*Host, upto int) {
-		var wg sync.WaitGroup
-		for _, h := range hosts {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				run(h, upto)
-			}()
-		}
-		wg.Wait()
+		inParallel(hosts, func(_ int, h *Host) { run(h, upto) })
 	}
 	go func() {
 		defer close(seg.ended)
@@ -475,15 +466,7 @@ func (seg *segment) start(ctx context.Context) {
 // started) and reports whether all are up.
 func (seg *segment) connected(ctx context.Context) bool {
 	errs := make([]error, len(seg.hosts))
-	var wg sync.WaitGroup
-	for i, h := range seg.hosts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, errs[i] = seg.r.conn(ctx, h)
-		}()
-	}
-	wg.Wait()
+	inParallel(seg.hosts, func(i int, h *Host) { _, errs[i] = seg.r.conn(ctx, h) })
 	return !slices.ContainsFunc(errs, func(err error) bool { return err != nil })
 }
 
@@ -601,7 +584,7 @@ func (seg *segment) runHost(ctx context.Context, h *Host, upto int) {
 			}
 		}
 		if res.outDone && res.errDone && status != 0 {
-			res.err = seg.commandError(h, res, &backend.ExitError{Status: status}, status)
+			res.err = commandEnd(h, res.cmd, res.errOut, &backend.ExitError{Status: status}, false)
 		}
 		seg.cond.Broadcast()
 	}
@@ -627,7 +610,7 @@ func (seg *segment) runHost(ctx context.Context, h *Host, upto int) {
 		case res.outDone:
 			if res.status != 0 {
 				if res.err == nil {
-					res.err = seg.commandError(h, res, &backend.ExitError{Status: res.status}, res.status)
+					res.err = commandEnd(h, res.cmd, res.errOut, &backend.ExitError{Status: res.status}, false)
 				}
 				stopped = true
 			}
@@ -640,19 +623,12 @@ func (seg *segment) runHost(ctx context.Context, h *Host, upto int) {
 			res.errOut = append(res.errOut, stderr.Buf...)
 		}
 		res.took = r.now().Sub(last)
-		status := -1
 		cause := err
-		var ee *backend.ExitError
-		switch {
-		case cause == nil:
+		if cause == nil {
 			cause = errors.New("the script ended before this step reported its end")
-		case ctx.Err() == nil && timedOut.Load():
-			cause = &TimeoutError{After: r.Config.CommandTimeout, Err: cause}
-		case errors.As(cause, &ee):
-			status = ee.Status
 		}
-		res.status = status
-		res.err = seg.commandError(h, res, cause, status)
+		ce := commandEnd(h, res.cmd, res.errOut, cause, err != nil && ctx.Err() == nil && timedOut.Load())
+		res.status, res.err = ce.Status, ce
 		// The steps after it may have run or not: what was recorded as
 		// they were sent stays.
 		break
@@ -664,13 +640,6 @@ func (seg *segment) stepName(k int) string {
 		return t.name
 	}
 	return "the lock's release"
-}
-
-// commandError is the *CommandError of a step, as runCommand makes it.
-func (seg *segment) commandError(h *Host, res *stepResult, err error, status int) error {
-	var tail bytes.Buffer
-	(&tailBuffer{max: stderrTail, buf: &tail}).Write(res.errOut)
-	return &CommandError{Host: h.String(), Command: redact(res.cmd), Status: status, Stderr: console.Sanitize(redact(tail.String())), Err: err}
 }
 
 // complete reports whether step k is over on every host: the host's
@@ -726,13 +695,6 @@ func (seg *segment) reportStep(ctx context.Context, k int) error {
 		results[i] = seg.runs[h].res[k]
 	}
 	seg.mu.Unlock()
-	kind := console.Execute
-	switch {
-	case s.opts.hidden && s.opts.capture:
-		kind = console.Capture
-	case s.opts.hidden:
-		kind = console.Test
-	}
 	errs := make([]error, len(seg.hosts))
 	for i, h := range seg.hosts {
 		res := results[i]
@@ -740,7 +702,7 @@ func (seg *segment) reportStep(ctx context.Context, k int) error {
 			continue
 		}
 		if !res.noExec {
-			ex := r.console.Start(h.String(), res.cmd, console.ExecOptions{Kind: kind, Shown: res.shown})
+			ex := r.console.Start(h.String(), res.cmd, console.ExecOptions{Kind: s.opts.kind(), Shown: res.shown})
 			ex.Stdout().Write(res.out)
 			ex.Stderr().Write(res.errOut)
 			ex.EndAfter(res.took, errorOf(res.err), res.status)
