@@ -41,9 +41,17 @@ var (
 	// points at before the deploy; the lock's answer, read under the lock,
 	// usually told it already.
 	SetPreviousRevision = &Task{name: "deploy:set_previous_revision", doc: "records the revision currently deployed",
-		plan: func(_ context.Context, r *Run, seg *segment, _ *Task) (*step, error) {
+		plan: func(_ context.Context, r *Run, seg *segment, t *Task) (*step, error) {
 			if seg.has(Lock) {
-				return nil, errNotHere // the lock's answer says where current points
+				// The lock's answer says where current points; a host
+				// whose answer did not (a backend that answers less) is
+				// asked once the script is reported.
+				return &step{finish: func(ctx context.Context, err error) error {
+					if err != nil {
+						return err
+					}
+					return r.runAlone(ctx, t)
+				}}, nil
 			}
 			cmd := r.layout().PreviousRevision()
 			return &step{

@@ -350,6 +350,9 @@ type hostRun struct {
 	built bool // its script is built: res says which steps it has
 	ended bool
 	gated bool // a step's gate stopped the script
+	// announced: the script was logged as sent, so the log shows it
+	// before any of its steps is reported.
+	announced bool
 	res   []stepResult
 }
 
@@ -544,6 +547,10 @@ func (seg *segment) runHost(ctx context.Context, h *Host, upto int) {
 	}
 	r.console.Log("DEBUG", fmt.Sprintf("Sending to %s as one remote command, %d steps (%s), each reported below with its task:\n%s",
 		h, len(cmds), strings.Join(names, ", "), sent))
+	seg.mu.Lock()
+	hr.announced = true
+	seg.cond.Broadcast()
+	seg.mu.Unlock()
 	// Config.CommandTimeout is per command, steps of a script included:
 	// each step gets its own deadline, which restarts as the previous
 	// step's end marker arrives (mark), and the script is stopped when one
@@ -642,6 +649,17 @@ func (seg *segment) stepName(k int) string {
 	return "the lock's release"
 }
 
+// announced reports whether every host's script was logged as sent, or
+// ended (or never had a step).
+func (seg *segment) announced() bool {
+	for _, h := range seg.hosts {
+		if hr := seg.runs[h]; !hr.announced && !hr.ended {
+			return false
+		}
+	}
+	return true
+}
+
 // complete reports whether step k is over on every host: the host's
 // script ended, or does not have the step, or said where it ended.
 func (seg *segment) complete(k int) bool {
@@ -683,10 +701,14 @@ func (seg *segment) report(ctx context.Context, t *Task) error {
 
 func (seg *segment) reportStep(ctx context.Context, k int) error {
 	r, s := seg.r, seg.steps[k]
+	seg.mu.Lock()
+	for !seg.announced() {
+		seg.cond.Wait()
+	}
 	if s.local != nil {
+		seg.mu.Unlock()
 		return seg.localErr[k]
 	}
-	seg.mu.Lock()
 	for !seg.complete(k) {
 		seg.cond.Wait()
 	}

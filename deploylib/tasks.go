@@ -52,10 +52,6 @@ var (
 	// SymlinkRelease switches current to the release atomically on every
 	// host, all or nothing.
 	SymlinkRelease = &Task{name: "deploy:symlink:release", doc: "switches current to the release"}
-	// CleanupRollback archives and removes the release rolled away from.
-	CleanupRollback = &Task{name: "deploy:cleanup_rollback", doc: "archives and removes the release rolled back from"}
-	// RevertRelease chooses the release to roll back to.
-	RevertRelease = &Task{name: "deploy:revert_release", doc: "chooses the release to roll back to"}
 )
 
 func init() {
@@ -84,8 +80,6 @@ func init() {
 	fixed(GitCreateRelease, GitClone, GitUpdate)
 
 	SymlinkRelease.action = symlinkRelease
-	RevertRelease.action = revertRelease
-	CleanupRollback.action = cleanupRollback
 	Failed.action = failed
 }
 
