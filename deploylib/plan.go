@@ -353,7 +353,7 @@ type hostRun struct {
 	// announced: the script was logged as sent, so the log shows it
 	// before any of its steps is reported.
 	announced bool
-	res   []stepResult
+	res       []stepResult
 }
 
 // stepResult is how one step went on one host.
