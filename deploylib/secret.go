@@ -153,7 +153,10 @@ func redact(s string) string {
 		}
 	}
 	secretsMu.RUnlock()
-	if strings.Contains(s, "://") {
+	// The expression needs an @ after the first "://": most log lines with
+	// a URL (the repository's, in every git command) have none, and are
+	// not searched.
+	if i := strings.Index(s, "://"); i >= 0 && strings.IndexByte(s[i:], '@') >= 0 {
 		s = urlPassword.ReplaceAllString(s, "${1}"+redacted+"@")
 	}
 	return s

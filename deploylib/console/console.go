@@ -364,7 +364,7 @@ func (c *Console) Failed(f Failure) {
 			}
 		}
 	}
-	tail := append([]string(nil), c.logTail...)
+	tail := c.logTailLocked()
 	if f.LogPath != "" {
 		c.writeLocked(fmt.Sprintf("%s Refer to %s for the full log. The last %d lines:", star, f.LogPath, len(tail)))
 	} else {

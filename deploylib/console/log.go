@@ -1,7 +1,6 @@
 package console
 
 import (
-	"fmt"
 	"io"
 	"strings"
 	"time"
@@ -25,29 +24,62 @@ const logRule = "---------------------------------------------------------------
 
 // logLocked writes one log line. c.mu must be held.
 func (c *Console) logLocked(level, id, msg string) {
-	line := fmt.Sprintf("%6s ", level)
+	c.writeLogLocked(c.logLineLocked(level, id, msg) + "\n")
+}
+
+// logLineLocked returns one log line, without its newline, and keeps it
+// for the failure report. c.mu must be held.
+func (c *Console) logLineLocked(level, id, msg string) string {
+	var l strings.Builder
+	l.Grow(8 + len(id) + 3 + len(msg))
+	for range 6 - len(level) { // "%6s "
+		l.WriteByte(' ')
+	}
+	l.WriteString(level)
+	l.WriteByte(' ')
 	if id != "" {
-		line += "[" + id + "] "
+		l.WriteByte('[')
+		l.WriteString(id)
+		l.WriteString("] ")
 	}
-	line += msg
-	line = Sanitize(c.opts.Redact(line))
-	if c.opts.Log != nil {
-		io.WriteString(c.opts.Log, line+"\n")
-	}
+	l.WriteString(msg)
+	line := Sanitize(c.opts.Redact(l.String()))
+	// The tail is cut back to logTailMax lines only once it holds twice
+	// as many: a copy every logTailMax lines, not one per line.
 	c.logTail = append(c.logTail, line)
-	if over := len(c.logTail) - logTailMax; over > 0 {
-		c.logTail = append(c.logTail[:0:0], c.logTail[over:]...)
+	if len(c.logTail) >= 2*logTailMax {
+		c.logTail = append(c.logTail[:0], c.logTail[len(c.logTail)-logTailMax:]...)
+	}
+	return line
+}
+
+// writeLogLocked writes lines, complete with their newlines, to the log
+// file in one write. c.mu must be held.
+func (c *Console) writeLogLocked(lines string) {
+	if c.opts.Log != nil {
+		io.WriteString(c.opts.Log, lines)
 	}
 }
 
+// logTailLocked returns a copy of the last lines written to the log (at
+// most logTailMax). c.mu must be held.
+func (c *Console) logTailLocked() []string {
+	return append([]string(nil), c.logTail[max(0, len(c.logTail)-logTailMax):]...)
+}
+
 // Log writes msg to the log only, at level ("INFO", "DEBUG", "WARN",
-// "ERROR"), one line per line of msg.
+// "ERROR"), one line per line of msg, in one write.
 func (c *Console) Log(level, msg string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, l := range strings.Split(strings.TrimRight(msg, "\n"), "\n") {
-		c.logLocked(level, c.opts.RunID, l)
+	msg = strings.TrimRight(msg, "\n")
+	var b strings.Builder
+	b.Grow(len(msg) + (strings.Count(msg, "\n")+1)*(8+len(c.opts.RunID)+3))
+	for l := range strings.SplitSeq(msg, "\n") {
+		b.WriteString(c.logLineLocked(level, c.opts.RunID, l))
+		b.WriteByte('\n')
 	}
+	c.writeLogLocked(b.String())
 }
 
 // LogStart writes the START block that opens a run in the log:
@@ -65,5 +97,5 @@ func (c *Console) LogStart(t time.Time, what string) {
 func (c *Console) LogTail() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return append([]string(nil), c.logTail...)
+	return c.logTailLocked()
 }

@@ -24,9 +24,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"text/template"
 
+	"github.com/capstan-deploy/capstan/deploylib/internal/capconv"
 	"github.com/capstan-deploy/capstan/deploylib/shell"
 )
 
@@ -58,6 +60,19 @@ type Options struct {
 	Version string
 	// SkipGoMod leaves go.mod alone and only says what to run.
 	SkipGoMod bool
+	// Stages names the stage files to write, one stages/<name>.go each.
+	// Default: production and staging (a fresh scaffold), or every
+	// config/deploy/<name>.rb (a conversion).
+	Stages []string
+	// FromCapistrano, when set, is a Capistrano project whose Capfile,
+	// config/deploy.rb, config/deploy/*.rb and lib/capistrano/tasks are
+	// converted into magefiles/deploy.go and stages/*.go instead of the
+	// example files. Application, RepoURL, Branch and DeployTo come from
+	// the project then.
+	FromCapistrano string
+	// Force overwrites magefiles/deploy.go and the stage files when they
+	// exist.
+	Force bool
 	// Out receives what is done, line by line. Default os.Stdout.
 	Out io.Writer
 	// GoCmd is the go command. Default "go".
@@ -92,11 +107,27 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	files, err := Files(o, mod.Module.Path)
-	if err != nil {
-		return err
+	var files []File
+	var notes []capconv.Note
+	stages := stageNames(o)
+	if o.FromCapistrano != "" {
+		res, err := capconv.Convert(capconv.Options{Dir: o.FromCapistrano, Module: mod.Module.Path, Stages: o.Stages})
+		if err != nil {
+			return err
+		}
+		for _, f := range res.Files {
+			files = append(files, File{Path: f.Path, Content: f.Content})
+		}
+		files = append(files, File{Path: ".vscode/settings.json", Content: vscodeSettings, Optional: true})
+		notes = res.Notes
+		stages = res.Stages
+	} else {
+		files, err = Files(o, mod.Module.Path)
+		if err != nil {
+			return err
+		}
 	}
-	if err := checkFree(o.Dir, files); err != nil {
+	if err := checkFree(o.Dir, files, o.Force); err != nil {
 		return err
 	}
 	for _, f := range files {
@@ -104,8 +135,13 @@ func Run(ctx context.Context, o Options) error {
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			return fmt.Errorf("creating the directory of %s: %w", f.Path, err)
 		}
-		// O_EXCL: a file that appeared since the check is not overwritten.
-		fh, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		// O_EXCL: a file that appeared since the check is not overwritten,
+		// unless Force says so.
+		flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
+		if o.Force && !f.Optional {
+			flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+		}
+		fh, err := os.OpenFile(p, flags, 0o644)
 		if f.Optional && errors.Is(err, os.ErrExist) {
 			fmt.Fprintf(o.Out, "kept %s (exists); for editors, it should hold:\n%s", f.Path, f.Content)
 			continue
@@ -122,6 +158,9 @@ func Run(ctx context.Context, o Options) error {
 		}
 		fmt.Fprintf(o.Out, "created %s\n", f.Path)
 	}
+	if o.FromCapistrano != "" {
+		printNotes(o.Out, o.FromCapistrano, notes)
+	}
 	steps := goModSteps(mod, o.Version)
 	for _, args := range steps {
 		if o.SkipGoMod {
@@ -133,8 +172,32 @@ func Run(ctx context.Context, o Options) error {
 			return err
 		}
 	}
-	fmt.Fprint(o.Out, nextSteps(o))
+	fmt.Fprint(o.Out, nextSteps(o, stages))
 	return nil
+}
+
+// printNotes prints what the conversion did not translate, file:line
+// and why, as the summary of a conversion.
+func printNotes(w io.Writer, dir string, notes []capconv.Note) {
+	if len(notes) == 0 {
+		fmt.Fprintln(w, "\nEverything was translated.")
+		return
+	}
+	fmt.Fprintf(w, "\nNot translated or translated with a difference (%d; each is a TODO(capstan-init) comment in the Go):\n", len(notes))
+	for _, n := range notes {
+		fmt.Fprintf(w, "  %s:%d: %s\n", filepath.Join(dir, filepath.FromSlash(n.File)), n.Line, n.Why)
+	}
+}
+
+// stageNames are the stages a fresh scaffold writes.
+func stageNames(o Options) []string {
+	if len(o.Stages) > 0 {
+		return o.Stages
+	}
+	if o.FromCapistrano != "" {
+		return nil
+	}
+	return []string{"production", "staging"}
 }
 
 func (o Options) withDefaults() Options {
@@ -223,10 +286,10 @@ func goRun(ctx context.Context, o Options, args ...string) ([]byte, error) {
 
 // checkFree fails, listing them, when any of files exists, and when the
 // stages directory holds another package.
-func checkFree(dir string, files []File) error {
+func checkFree(dir string, files []File, force bool) error {
 	var exist []string
 	for _, f := range files {
-		if f.Optional {
+		if f.Optional || force {
 			continue
 		}
 		if _, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(f.Path))); err == nil {
@@ -234,7 +297,7 @@ func checkFree(dir string, files []File) error {
 		}
 	}
 	if len(exist) > 0 {
-		return fmt.Errorf("%w: %s (move them away or edit them by hand)", ErrExists, strings.Join(exist, ", "))
+		return fmt.Errorf("%w: %s (move them away, or run again with -force to overwrite them)", ErrExists, strings.Join(exist, ", "))
 	}
 	entries, _ := os.ReadDir(filepath.Join(dir, "stages"))
 	pkg := regexp.MustCompile(`(?m)^package\s+(\w+)`)
@@ -277,7 +340,18 @@ func Files(o Options, modPath string) ([]File, error) {
 	if o.DeployTo == "" {
 		o.DeployTo = "/srv/" + o.Application
 	}
+	stages := stageNames(o)
+	for _, name := range stages {
+		if err := capconv.CheckStageName(name); err != nil {
+			return nil, err
+		}
+	}
+	var stageFiles []string
+	for _, name := range stages {
+		stageFiles = append(stageFiles, "stages/"+capconv.StageFile(name)+".go")
+	}
 	data := map[string]string{
+		"First": stages[0], "StageList": strings.Join(stages, ", "),
 		"Module": modPath, "App": o.Application, "RepoURL": o.RepoURL, "RepoComment": repoComment,
 		"Branch": o.Branch, "DeployTo": o.DeployTo,
 		// What the example hooks send, as deploy_test.go expects it.
@@ -285,23 +359,40 @@ func Files(o Options, modPath string) ([]File, error) {
 		"RestartCommand": "sudo systemctl restart " + shell.Quote(o.Application),
 	}
 	var out []File
-	for _, t := range []struct {
+	type fileTemplate struct {
 		path, text string
 		optional   bool
-	}{
-		{"magefiles/deploy.go", deployTemplate, false},
-		{"magefiles/deploy_test.go", deployTestTemplate, false},
-		{"stages/production.go", productionTemplate, false},
-		{"stages/staging.go", stagingTemplate, false},
-		{"stages/local.go", localTemplate, false},
-		{".vscode/settings.json", vscodeSettings, true},
-	} {
-		tpl, err := template.New(t.path).Parse(t.text)
+		data       map[string]string
+	}
+	templates := []fileTemplate{
+		{"magefiles/deploy.go", deployTemplate, false, nil},
+		{"magefiles/deploy_test.go", deployTestTemplate, false, nil},
+		{"stages/local.go", localTemplate, false, nil},
+		{".vscode/settings.json", vscodeSettings, true, nil},
+	}
+	// The first stage is the commented example of several servers; the
+	// others have one server each.
+	for i, name := range stages {
+		text := stagingTemplate
+		if i == 0 {
+			text = productionTemplate
+		}
+		sd := map[string]string{"Name": name, "Func": capconv.StageFunc(name)}
+		for k, v := range data {
+			sd[k] = v
+		}
+		templates = slices.Insert(templates, 2+i, fileTemplate{stageFiles[i], text, false, sd})
+	}
+	for _, t := range templates {
+		if t.data == nil {
+			t.data = data
+		}
+		tpl, err := template.New(t.path).Funcs(template.FuncMap{"pad": pad}).Parse(t.text)
 		if err != nil {
 			return nil, err
 		}
 		var b strings.Builder
-		if err := tpl.Execute(&b, data); err != nil {
+		if err := tpl.Execute(&b, t.data); err != nil {
 			return nil, err
 		}
 		out = append(out, File{Path: t.path, Content: b.String(), Optional: t.optional})
@@ -319,19 +410,46 @@ func gitOut(dir string, args ...string) string {
 	return strings.TrimSpace(string(out))
 }
 
-func nextSteps(o Options) string {
-	var b strings.Builder
-	b.WriteString(`
-Next:
-  1. git commit, then: go tool mage local deploy
-                                              deploys HEAD into .deploy/local, no server needed
-  2. Put your servers in stages/production.go and stages/staging.go.
-  3. go tool mage -l                          lists every task
-  4. go tool mage staging deploy:check        checks the servers, changes nothing
-  5. go tool mage staging dryrun deploy       prints every command, runs nothing
-  6. go tool mage staging deploy
-  7. go test -tags mage ./magefiles/          tests your hooks (magefiles/deploy_test.go)
+// pad pads s with spaces to width, or adds one space when it is longer:
+// the columns of the commented commands.
+func pad(width int, s string) string {
+	if len(s) >= width {
+		return s + " "
+	}
+	return s + strings.Repeat(" ", width-len(s))
+}
 
+func nextSteps(o Options, stages []string) string {
+	var b strings.Builder
+	if o.FromCapistrano != "" {
+		s := "<stage>"
+		if len(stages) > 0 {
+			s = stages[0]
+		}
+		fmt.Fprintf(&b, "\nNext:\n"+
+			"  1. Read every TODO(capstan-init) comment in magefiles/deploy.go and stages/.\n"+
+			"  2. %sshows where each hook runs (cap %s deploy --dry-run --trace)\n"+
+			"  3. %sprints every command, runs nothing\n"+
+			"  4. %schecks the servers, changes nothing\n",
+			pad(41, "go tool mage flow deploy"), s, pad(41, "go tool mage "+s+" dryrun deploy"), pad(41, "go tool mage "+s+" deploy:check"))
+	} else {
+		var files []string
+		for _, n := range stages {
+			files = append(files, "stages/"+capconv.StageFile(n)+".go")
+		}
+		last := stages[len(stages)-1]
+		fmt.Fprintf(&b, "\nNext:\n"+
+			"  1. git commit, then: go tool mage local deploy\n"+
+			"                                              deploys HEAD into .deploy/local, no server needed\n"+
+			"  2. Put your servers in %s.\n"+
+			"  3. go tool mage -l                          lists every task\n"+
+			"  4. %schecks the servers, changes nothing\n"+
+			"  5. %sprints every command, runs nothing\n"+
+			"  6. go tool mage %s deploy\n"+
+			"  7. go test -tags mage ./magefiles/          tests your hooks (magefiles/deploy_test.go)\n",
+			joinAnd(files), pad(41, "go tool mage "+last+" deploy:check"), pad(41, "go tool mage "+last+" dryrun deploy"), last)
+	}
+	b.WriteString(`
 Editors: magefiles build only with the tag mage. .vscode/settings.json tells
 gopls; for other editors set GOFLAGS=-tags=mage in gopls' environment.
 `)
@@ -341,6 +459,9 @@ gopls; for other editors set GOFLAGS=-tags=mage in gopls' environment.
 		{"/log/", `(?m)^/?log/?$`, "each run appends to log/deploy.log"},
 		{"/.deploy/", `(?m)^/?\.deploy/?$`, "the local stage deploys into .deploy/local"},
 	} {
+		if p.entry == "/.deploy/" && o.FromCapistrano != "" {
+			continue // a conversion writes no local stage
+		}
 		if !regexp.MustCompile(p.re).Match(ig) {
 			ignore = append(ignore, fmt.Sprintf("%s (%s)", p.entry, p.why))
 		}
@@ -358,11 +479,11 @@ package main
 
 // go tool mage -l                          every task
 // go tool mage local deploy                deploy HEAD into .deploy/local, no server (stages/local.go)
-// go tool mage production deploy           deploy (stages/production.go)
-// go tool mage production dryrun deploy    print every command, run nothing
-// go tool mage production deploy:check     check the servers, change nothing
-// go tool mage production releases         the releases on each server
-// go tool mage production rollback         back to the previous release
+// {{pad 41 (print "go tool mage " .First " deploy")}}deploy (stages/{{.First}}.go)
+// {{pad 41 (print "go tool mage " .First " dryrun deploy")}}print every command, run nothing
+// {{pad 41 (print "go tool mage " .First " deploy:check")}}check the servers, change nothing
+// {{pad 41 (print "go tool mage " .First " releases")}}the releases on each server
+// {{pad 41 (print "go tool mage " .First " rollback")}}back to the previous release
 // go tool mage flow deploy                 the deploy flow with every hook
 //
 // Fast start: export MAGEFILE_HASHFAST=1 (shell profile, CI) and mage reuses
@@ -383,7 +504,7 @@ import (
 	//mage:import
 	_ "github.com/capstan-deploy/capstan/deploylib/targets/deployns" // deploy:check, deploy:rollback, ...
 	//mage:import
-	_ "{{.Module}}/stages" // production, staging, local
+	_ "{{.Module}}/stages" // {{.StageList}}, local
 )
 
 // Everything below is unexported: mage makes a target of every exported
@@ -431,15 +552,15 @@ func restart(ctx context.Context) error {
 
 const productionTemplate = `// Package stages holds the deploy stages, one file each. The magefile
 // imports it with //mage:import, so every exported function here is a
-// mage target selecting its stage: go tool mage production deploy.
+// mage target selecting its stage: go tool mage {{.Name}} deploy.
 package stages
 
 import "github.com/capstan-deploy/capstan/deploylib"
 
-// Production selects the production servers.
-func Production() {
+// {{.Func}} selects the {{.Name}} servers.
+func {{.Func}}() {
 	deploylib.UseStage(deploylib.Stage{
-		Name: "production",
+		Name: "{{.Name}}",
 		// Servers: Host is "user@host" or "user@host:port". Roles are
 		// yours to name; hooks select servers by role, and Primary marks
 		// the one deploylib.Primary(role) picks.
@@ -459,15 +580,15 @@ const stagingTemplate = `package stages
 
 import "github.com/capstan-deploy/capstan/deploylib"
 
-// Staging selects the staging server.
-func Staging() {
+// {{.Func}} selects the {{.Name}} server.
+func {{.Func}}() {
 	deploylib.UseStage(deploylib.Stage{
-		Name: "staging",
+		Name: "{{.Name}}",
 		// A stage may deploy another branch or to another directory:
 		// Branch: "develop",
-		// DeployTo: "/srv/{{.App}}-staging",
+		// DeployTo: "/srv/{{.App}}-{{.Name}}",
 		Servers: []deploylib.Server{
-			{Host: "deploy@staging.example.com", Roles: []string{"app", "web", "db"}, Primary: true},
+			{Host: "deploy@{{.Name}}.example.com", Roles: []string{"app", "web", "db"}, Primary: true},
 		},
 	})
 }
@@ -568,3 +689,10 @@ const vscodeSettings = `{
 	"go.buildTags": "mage"
 }
 `
+
+func joinAnd(list []string) string {
+	if len(list) < 2 {
+		return strings.Join(list, "")
+	}
+	return strings.Join(list[:len(list)-1], ", ") + " and " + list[len(list)-1]
+}

@@ -191,15 +191,38 @@ func (c Command) IsZero() bool {
 // leaving out the parts that are not set. Every name, argument, directory,
 // file and value passes through [Quote]; environment keys are sorted.
 func (c Command) String() string {
+	if c.parts != nil && c.Dir == "" && len(c.Env) == 0 && !c.negate && len(c.redirect) == 0 && len(c.next) == 0 {
+		return c.raw // a Script: rendered once, by its builder
+	}
 	var b strings.Builder
+	b.Grow(c.sizeHint())
 	c.render(&b)
 	return b.String()
+}
+
+// sizeHint estimates the length of c rendered, quotes left out, so that
+// String allocates once for most commands.
+func (c Command) sizeHint() int {
+	n := len(c.Dir) + len(c.raw) + len(c.Name) + 16
+	for _, a := range c.Args {
+		n += len(a) + 3
+	}
+	for k, v := range c.Env {
+		n += len(k) + len(v) + 4
+	}
+	for _, r := range c.redirect {
+		n += len(r) + 1
+	}
+	for _, l := range c.next {
+		n += len(l.op) + 6 + l.cmd.sizeHint()
+	}
+	return n
 }
 
 func (c Command) render(b *strings.Builder) {
 	if c.Dir != "" {
 		b.WriteString("cd ")
-		b.WriteString(Quote(c.Dir))
+		writeQuote(b, c.Dir)
 		b.WriteString(" && ")
 	}
 	grouped := len(c.Env) > 0 || (c.Dir != "" && (len(c.next) > 0 || c.raw != ""))
@@ -212,9 +235,9 @@ func (c Command) render(b *strings.Builder) {
 			b.WriteByte(' ')
 			// A key that is not a valid name is quoted too, so export
 			// rejects it instead of the shell reading it.
-			b.WriteString(Quote(k))
+			writeQuote(b, k)
 			b.WriteByte('=')
-			b.WriteString(Quote(c.Env[k]))
+			writeQuote(b, c.Env[k])
 		}
 		b.WriteString(" ; ")
 	}
@@ -257,7 +280,7 @@ func (c Command) renderSimple(b *strings.Builder) {
 		b.WriteString(QuoteName(c.Name))
 		for _, a := range c.Args {
 			b.WriteByte(' ')
-			b.WriteString(Quote(a))
+			writeQuote(b, a)
 		}
 	}
 	for _, r := range c.redirect {

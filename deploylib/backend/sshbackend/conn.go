@@ -42,7 +42,7 @@ type Conn struct {
 
 	closeOnce sync.Once
 	closed    chan struct{}
-	wg        sync.WaitGroup // the keepalive goroutine
+	keepalive *keepAlive // nil when off
 
 	deadOnce sync.Once
 	dead     chan struct{} // closed when keepalives declared the host dead
@@ -78,7 +78,7 @@ func (c *Conn) Close() error {
 			c.hops[i].Close()
 		}
 		c.agent.Close()
-		c.wg.Wait()
+		c.keepalive.stop()
 	})
 	return err
 }

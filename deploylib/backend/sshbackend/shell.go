@@ -78,10 +78,28 @@ printf '%s%s %s %s\n' capstan-end: @TOK@ "$capstan_s" "$capstan_g"; printf '%s%s
 
 // shellScript returns the script that runs cmd in the command shell,
 // framed by the begin and end tokens of tok (hexadecimal digits).
-func shellScript(tok, cmd string) string {
-	// The token first, so that the command's text is not searched for
-	// @TOK@; a strings.Replacer built per command would cost more.
-	return strings.Replace(strings.ReplaceAll(scriptTemplate, "@TOK@", tok), "@CMD@", shell.Quote(cmd), 1)
+func shellScript(tok, cmd string) string { return string(appendShellScript(nil, tok, cmd)) }
+
+// appendShellScript appends shellScript(tok, cmd) to dst: the template's
+// text, tok for each @TOK@ and cmd quoted for @CMD@, in one pass, so that
+// the command's text is copied once and never searched.
+func appendShellScript(dst []byte, tok, cmd string) []byte {
+	t := scriptTemplate
+	for {
+		i := strings.IndexByte(t, '@')
+		if i < 0 {
+			return append(dst, t...)
+		}
+		dst = append(dst, t[:i]...)
+		switch t = t[i:]; {
+		case strings.HasPrefix(t, "@TOK@"):
+			dst, t = append(dst, tok...), t[len("@TOK@"):]
+		case strings.HasPrefix(t, "@CMD@"):
+			dst, t = shell.AppendQuote(dst, cmd), t[len("@CMD@"):]
+		default:
+			dst, t = append(dst, '@'), t[1:]
+		}
+	}
 }
 
 func beginToken(tok string) string { return "capstan-begin:" + tok }
@@ -99,7 +117,7 @@ type cmdShell struct {
 	stdin     io.WriteCloser
 	out, errs *shellStream
 	ended     chan struct{} // closed when both streams ended
-	waitDone  chan struct{} // closed when Session.Wait returned
+	waitDone  chan struct{} // closed when Session.Wait returned (called once ended is closed)
 	waitErr   error
 	release   func() // gives the session slot back
 	closeOnce sync.Once
@@ -306,14 +324,17 @@ func (c *Conn) openShell(ctx context.Context) (*cmdShell, error) {
 	streamEnded := func() {
 		if open.Add(-1) == 0 {
 			close(sh.ended)
+			// The exit status comes with the channel's close, right
+			// after its streams end: waited for only from then on, so
+			// that a connection's idle shell holds no goroutine for it.
+			go func() {
+				sh.waitErr = sess.Wait()
+				close(sh.waitDone)
+			}()
 		}
 	}
 	go sh.out.read(stdout, streamEnded)
 	go sh.errs.read(stderr, streamEnded)
-	go func() {
-		sh.waitErr = sess.Wait()
-		close(sh.waitDone)
-	}()
 	return sh, nil
 }
 
@@ -328,15 +349,18 @@ func (c *Conn) runInShell(ctx context.Context, sh *cmdShell, cmd shell.Command, 
 	fe := sh.errs.expect(tok, stdio.Stderr)
 	defer sh.out.detach(fo)
 	defer sh.errs.detach(fe)
-	script := shellScript(tok, cmd.String())
+	text := cmd.String()
+	// The command quoted: up to a few characters more for its quotes.
+	script := make([]byte, 0, len(shellInit)+len(scriptTemplate)+len(text)+len(text)/16+4*len(tok)+16)
 	if !sh.initSent {
-		script = shellInit + script
+		script = append(script, shellInit...)
 		sh.initSent = true
 	}
+	script = appendShellScript(script, tok, text)
 	defer c.track(sh)()
 	// In the background: a write blocks while the shell reads nothing, and
 	// it fails once the session is closed, which also ends the streams.
-	go func() { _, _ = io.WriteString(sh.stdin, script) }()
+	go func() { _, _ = sh.stdin.Write(script) }()
 
 	outDone, errDone := fo.done, fe.done
 	for outDone != nil || errDone != nil {
