@@ -483,24 +483,6 @@ func currentUser(env runEnv) string {
 	return "unknown"
 }
 
-// execute invokes task as the root of the run and handles failure.
-func (r *Run) execute(ctx context.Context, task *Task) error {
-	r.root = task
-	if r.tasks == nil {
-		r.tasks = []*Task{task}
-	}
-	ctx = context.WithValue(ctx, runKey{}, r)
-	r.logStart(task.name) // logfile.go
-	if r.dryRun {
-		r.console.Info("DRY RUN: every command is printed and logged, none is run; Test reports true and Capture returns \"\"")
-	}
-	// supervise (interrupt.go) owns SIGINT/SIGTERM while the task runs and
-	// calls finish with the outcome after the work that a failure or an
-	// interrupt requires (deploy:failed, switching hosts back, releasing
-	// the deploy lock).
-	return r.supervise(ctx, task)
-}
-
 // finish reports the end of the run: the summary of a success, or the
 // failure block of err.
 func (r *Run) finish(err error) {
