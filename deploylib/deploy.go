@@ -187,6 +187,46 @@ var (
 		}}
 )
 
+// SymlinkRelease switches current to the release on every host, all or
+// nothing: if any host fails, the hosts already switched are put back on
+// their previous release (switchBack), so the fleet never serves two
+// releases because of a failed deploy. It never shares a script: every
+// host must have its release before any host switches, and no host may
+// go on before every host switched. A run switches current only while it
+// holds the deploy lock (lock.go).
+var SymlinkRelease = &Task{name: "deploy:symlink:release", doc: "switches current to the release",
+	plan: func(_ context.Context, r *Run, _ *segment, t *Task) (*step, error) {
+		release, err := r.runRelease(t)
+		if err != nil {
+			return nil, err
+		}
+		cmd := r.layout().Switch(release, r.ID)
+		fenced := r.layout().LockFence(r.ID).And(cmd)
+		return &step{
+			alone: true,
+			cmd: func(h *Host) (shell.Command, bool) {
+				if r.hostState(h).locked {
+					return fenced, true
+				}
+				return cmd, true
+			},
+			sending: func(h *Host) { r.hostState(h).switchTried = true },
+			done: func(_ context.Context, h *Host, _ string, err error) error {
+				if err != nil {
+					return err
+				}
+				r.hostState(h).switched = true
+				return nil
+			},
+			finish: func(ctx context.Context, err error) error {
+				if err == nil {
+					return nil
+				}
+				return errors.Join(err, r.switchBack(ctx))
+			},
+		}, nil
+	}}
+
 // linkStep links names from shared/ into the release of the run.
 func (r *Run) linkStep(t *Task, names []string) (*step, error) {
 	if len(names) == 0 {
@@ -232,37 +272,6 @@ func (r *Run) checkDirectoriesResult(h *Host, out string) error {
 		return fmt.Errorf("linked files missing from shared/: %s (create them on the server before deploying)", strings.Join(missing, ", "))
 	}
 	return nil
-}
-
-// symlinkRelease switches current on every host. If any host fails, the
-// hosts already switched are put back on their previous release, so the
-// fleet never serves two releases because of a failed deploy.
-func symlinkRelease(ctx context.Context) error {
-	r := CurrentRun(ctx)
-	release, err := r.runRelease(SymlinkRelease)
-	if err != nil {
-		return err
-	}
-	cmd := r.layout().Switch(release, r.ID)
-	// A run switches current only while it holds the deploy lock (lock.go).
-	fenced := r.layout().LockFence(r.ID).And(cmd)
-	err = On(ctx, ReleaseHosts(), func(ctx context.Context, h *Host) error {
-		st := r.hostState(h)
-		st.switchTried = true
-		c := cmd
-		if st.locked {
-			c = fenced
-		}
-		if err := h.ExecuteCommand(ctx, c); err != nil {
-			return err
-		}
-		st.switched = true
-		return nil
-	})
-	if err == nil {
-		return nil
-	}
-	return errors.Join(err, r.switchBack(ctx))
 }
 
 // switchBack puts every switched host back on the release it served

@@ -85,6 +85,8 @@ type step struct {
 	turns     int
 	// last: no step may follow it in a script (its done runs commands).
 	last bool
+	// alone: the task never shares a script (the switch of current).
+	alone bool
 	// gate stops h's script after the step when its answer fails it: it
 	// must fail exactly where done fails on the answer alone.
 	gate script.Gate
@@ -285,7 +287,7 @@ func (r *Run) buildSegment(ctx context.Context, t *Task) *segment {
 			break
 		}
 		s, err := task.plan(ctx, r, seg, task)
-		if err != nil { // it runs alone, which says why
+		if err != nil || s.alone { // it runs alone (which says why it fails)
 			atEnd = false
 			break
 		}

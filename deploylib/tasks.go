@@ -49,9 +49,6 @@ var (
 	Check = &Task{name: "deploy:check", doc: "checks that every server is ready for a deploy"}
 	// SymlinkShared links the linked files and dirs into the release.
 	SymlinkShared = &Task{name: "deploy:symlink:shared", doc: "links shared files and directories into the release"}
-	// SymlinkRelease switches current to the release atomically on every
-	// host, all or nothing.
-	SymlinkRelease = &Task{name: "deploy:symlink:release", doc: "switches current to the release"}
 )
 
 func init() {
@@ -79,7 +76,6 @@ func init() {
 	fixed(FinishingRollback, CleanupRollback)
 	fixed(GitCreateRelease, GitClone, GitUpdate)
 
-	SymlinkRelease.action = symlinkRelease
 	Failed.action = failed
 }
 
