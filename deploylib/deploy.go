@@ -23,16 +23,42 @@ var (
 	// that current is not a directory.
 	CheckDirectories = &Task{name: "deploy:check:directories", doc: "creates the directories and checks linked files",
 		plan: func(_ context.Context, r *Run, _ *segment, _ *Task) (*step, error) {
+			cmd := r.layout().CheckDirectories(r.Config.LinkedDirs, r.Config.LinkedFiles)
+			// With the git strategy and more hosts than may fetch at once
+			// (Git.MaxConcurrent), it also says where each mirror is: a
+			// host whose mirror has the revision fetches nothing, so it
+			// needs no turn (plan.go).
+			hosts, _ := ReleaseHosts()(r)
+			if g, isGit := strategyAs[Git](r.Config.Strategy); isGit && len(hosts) > g.maxConcurrent() {
+				cmd = cmd.Then(r.layout().MirrorAt(r.Config.Branch))
+			}
 			return &step{
-				cmd:  everywhere(r.checkDirectoriesCmd()),
+				cmd:  everywhere(cmd),
 				opts: captured,
-				// What checkDirectoriesResult refuses: nothing after it runs.
+				// What done refuses: nothing after it runs.
 				gate: script.Gate{RejectLines: []string{remote.CurrentIsDirectory}, RejectPrefixes: []string{remote.MissingPrefix}},
 				done: func(_ context.Context, h *Host, out string, err error) error {
 					if err != nil {
 						return err
 					}
-					return r.checkDirectoriesResult(h, out)
+					st := r.hostState(h)
+					var missing []string
+					for _, line := range strings.Split(out, "\n") {
+						switch {
+						case line == remote.MirrorExists:
+							st.learned.mirrorExists = true
+						case line == remote.CurrentIsDirectory:
+							return fmt.Errorf("%s is a directory, not a symlink; move it away before deploying (nothing was changed)", r.CurrentPath())
+						case strings.HasPrefix(line, remote.MissingPrefix):
+							missing = append(missing, path.Join(r.SharedPath(), strings.TrimPrefix(line, remote.MissingPrefix)))
+						case strings.HasPrefix(line, remote.MirrorAtPrefix):
+							st.learned.mirrorAt = strings.TrimSpace(strings.TrimPrefix(line, remote.MirrorAtPrefix))
+						}
+					}
+					if len(missing) > 0 {
+						return fmt.Errorf("linked files missing from shared/: %s (create them on the server before deploying)", strings.Join(missing, ", "))
+					}
+					return nil
 				},
 			}, nil
 		}}
@@ -117,12 +143,12 @@ var (
 	// SymlinkLinkedFiles links each linked file from shared/.
 	SymlinkLinkedFiles = &Task{name: "deploy:symlink:linked_files", doc: "links the linked files into the release",
 		plan: func(_ context.Context, r *Run, _ *segment, t *Task) (*step, error) {
-			return r.linkStep(t, r.Config.LinkedFiles)
+			return linkStep(r, t, r.Config.LinkedFiles)
 		}}
 	// SymlinkLinkedDirs links each linked dir from shared/.
 	SymlinkLinkedDirs = &Task{name: "deploy:symlink:linked_dirs", doc: "links the linked directories into the release",
 		plan: func(_ context.Context, r *Run, _ *segment, t *Task) (*step, error) {
-			return r.linkStep(t, r.Config.LinkedDirs)
+			return linkStep(r, t, r.Config.LinkedDirs)
 		}}
 
 	// Cleanup removes old and unfinished releases, keeping KeepReleases.
@@ -138,11 +164,32 @@ var (
 					return &step{
 						cmd:  everywhere(r.layout().ListReleases()),
 						opts: captured,
+						// It removes, on h, the releases the listing says
+						// to remove, in batches.
 						done: func(ctx context.Context, h *Host, out string, err error) error {
+							if err != nil || r.dryRun {
+								return err // in a dry run nothing was listed
+							}
+							l, err := r.layout().ParseListing(strings.TrimSpace(out))
 							if err != nil {
 								return err
 							}
-							return r.cleanupListed(ctx, h, strings.TrimSpace(out))
+							victims := l.CleanupCandidates(r.Config.KeepReleases, r.ReleaseName())
+							sort.Strings(victims)
+							st := r.hostState(h)
+							for start := 0; start < len(victims); start += 100 {
+								batch := victims[start:min(start+100, len(victims))]
+								cmd, err := r.layout().RemoveReleases(batch)
+								if err != nil {
+									return err
+								}
+								st.removing = batch // finished by deploy:failed if cut short
+								if err := h.ExecuteCommand(ctx, cmd); err != nil {
+									return err
+								}
+								st.removing = nil
+							}
+							return nil
 						},
 						last: true,
 					}, nil
@@ -179,13 +226,42 @@ var (
 			if _, err := r.runRelease(t); err != nil {
 				return nil, err
 			}
+			rev := r.Revision()
+			line := remote.DeployLogLine(rev.Branch, rev.Recorded(), r.ReleaseName(), r.User)
+			switch f := r.Config.RevisionLogMessage; {
+			case r.rollsBack():
+				line = remote.RollbackLogLine(r.User, r.ReleaseName())
+			case f != nil:
+				line = strings.ReplaceAll(f(rev, r.ReleaseName(), r.User), "\n", " ")
+			}
 			return &step{
-				cmd:    everywhere(r.layout().AppendLog(r.logRevisionLine())),
-				done:   failure,
-				finish: r.logRevisionDone,
+				cmd:  everywhere(r.layout().AppendLog(line)),
+				done: failure,
+				finish: func(ctx context.Context, err error) error {
+					if err != nil && ctx.Err() == nil {
+						// The release is live: a revisions.log that cannot be
+						// written (a directory, a full disk) is worth a
+						// warning, not a failed deploy.
+						r.console.Warn("revisions.log not updated: %v", err)
+						return nil
+					}
+					return err
+				},
 			}, nil
 		}}
 )
+
+// linkStep links names from shared/ into the release of the run.
+func linkStep(r *Run, t *Task, names []string) (*step, error) {
+	if len(names) == 0 {
+		return &step{}, nil
+	}
+	release, err := r.runRelease(t)
+	if err != nil {
+		return nil, err
+	}
+	return &step{cmd: everywhere(r.layout().Link(release, names)), done: failure}, nil
+}
 
 // SymlinkRelease switches current to the release on every host, all or
 // nothing: if any host fails, the hosts already switched are put back on
@@ -226,53 +302,6 @@ var SymlinkRelease = &Task{name: "deploy:symlink:release", doc: "switches curren
 			},
 		}, nil
 	}}
-
-// linkStep links names from shared/ into the release of the run.
-func (r *Run) linkStep(t *Task, names []string) (*step, error) {
-	if len(names) == 0 {
-		return &step{}, nil
-	}
-	release, err := r.runRelease(t)
-	if err != nil {
-		return nil, err
-	}
-	return &step{cmd: everywhere(r.layout().Link(release, names)), done: failure}, nil
-}
-
-// checkDirectoriesCmd is deploy:check:directories' command. With the git
-// strategy and more hosts than may fetch at once (Git.MaxConcurrent), it
-// also says where each mirror is: a host whose mirror has the revision
-// fetches nothing, so it needs no turn (plan.go).
-func (r *Run) checkDirectoriesCmd() shell.Command {
-	cmd := r.layout().CheckDirectories(r.Config.LinkedDirs, r.Config.LinkedFiles)
-	hosts, _ := ReleaseHosts()(r)
-	if g, isGit := strategyAs[Git](r.Config.Strategy); isGit && len(hosts) > g.maxConcurrent() {
-		cmd = cmd.Then(r.layout().MirrorAt(r.Config.Branch))
-	}
-	return cmd
-}
-
-// checkDirectoriesResult reads what deploy:check:directories printed on h.
-func (r *Run) checkDirectoriesResult(h *Host, out string) error {
-	st := r.hostState(h)
-	var missing []string
-	for _, line := range strings.Split(out, "\n") {
-		switch {
-		case line == remote.MirrorExists:
-			st.learned.mirrorExists = true
-		case line == remote.CurrentIsDirectory:
-			return fmt.Errorf("%s is a directory, not a symlink; move it away before deploying (nothing was changed)", r.CurrentPath())
-		case strings.HasPrefix(line, remote.MissingPrefix):
-			missing = append(missing, path.Join(r.SharedPath(), strings.TrimPrefix(line, remote.MissingPrefix)))
-		case strings.HasPrefix(line, remote.MirrorAtPrefix):
-			st.learned.mirrorAt = strings.TrimSpace(strings.TrimPrefix(line, remote.MirrorAtPrefix))
-		}
-	}
-	if len(missing) > 0 {
-		return fmt.Errorf("linked files missing from shared/: %s (create them on the server before deploying)", strings.Join(missing, ", "))
-	}
-	return nil
-}
 
 // switchBack puts every switched host back on the release it served
 // before this run (a host that had none loses current again), and says so
@@ -338,37 +367,6 @@ func firstLine(s string) string {
 	return line
 }
 
-// cleanupListed removes, on h, the releases that the listing out says
-// deploy:cleanup removes.
-func (r *Run) cleanupListed(ctx context.Context, h *Host, out string) error {
-	if r.dryRun {
-		return nil // nothing was listed, so nothing to remove
-	}
-	l, err := r.layout().ParseListing(out)
-	if err != nil {
-		return err
-	}
-	victims := l.CleanupCandidates(r.Config.KeepReleases, r.ReleaseName())
-	if len(victims) == 0 {
-		return nil
-	}
-	sort.Strings(victims)
-	st := r.hostState(h)
-	for start := 0; start < len(victims); start += 100 {
-		batch := victims[start:min(start+100, len(victims))]
-		cmd, err := r.layout().RemoveReleases(batch)
-		if err != nil {
-			return err
-		}
-		st.removing = batch // finished by deploy:failed if cut short
-		if err := h.ExecuteCommand(ctx, cmd); err != nil {
-			return err
-		}
-		st.removing = nil
-	}
-	return nil
-}
-
 // cleanupFromLock returns the command removing, on h, what deploy:cleanup
 // removes, computed from the releases the lock's answer listed (taken as
 // they are once this run's release is published), and those releases;
@@ -417,30 +415,6 @@ func (r *Run) finishRemovals(ctx context.Context) error {
 		st.removing = nil
 		return nil
 	})
-}
-
-// logRevisionLine is the line deploy:log_revision appends.
-func (r *Run) logRevisionLine() string {
-	if r.rollsBack() {
-		return remote.RollbackLogLine(r.User, r.ReleaseName())
-	}
-	rev := r.Revision()
-	line := remote.DeployLogLine(rev.Branch, rev.Recorded(), r.ReleaseName(), r.User)
-	if f := r.Config.RevisionLogMessage; f != nil {
-		line = strings.ReplaceAll(f(rev, r.ReleaseName(), r.User), "\n", " ")
-	}
-	return line
-}
-
-// logRevisionDone is deploy:log_revision's outcome once every host is done.
-func (r *Run) logRevisionDone(ctx context.Context, err error) error {
-	if err != nil && ctx.Err() == nil {
-		// The release is live: a revisions.log that cannot be written (a
-		// directory, a full disk) is worth a warning, not a failed deploy.
-		r.console.Warn("revisions.log not updated: %v", err)
-		return nil
-	}
-	return err
 }
 
 // failed finishes a removal of old releases that was cut short, then

@@ -21,7 +21,7 @@ var (
 	// GitCheck checks that every server can read the repository and that
 	// the branch exists (git ls-remote), so a missing branch or credential
 	// fails the deploy before anything changes. The refs the first release
-	// host listed pin the revision (pinRevision).
+	// host listed pin the revision.
 	GitCheck = &Task{name: "git:check", doc: "checks that the repository is reachable",
 		plan: func(_ context.Context, r *Run, _ *segment, _ *Task) (*step, error) {
 			var mu sync.Mutex
@@ -35,13 +35,31 @@ var (
 					mu.Lock()
 					listed[h] = out
 					mu.Unlock()
-					return r.gitCheckResult(out, err)
-				},
-				finish: func(_ context.Context, err error) error {
-					if err == nil {
-						r.pinRevision(listed)
+					switch {
+					case err != nil && connectErrorOf(err) == nil:
+						return fmt.Errorf("cannot read repository %s: %w", r.Config.RepoURL, err)
+					case err != nil:
+						return err // the host, not the repository
+					case out == "" && !r.dryRun:
+						return fmt.Errorf("branch %q does not exist in %s", r.Config.Branch, r.Config.RepoURL)
 					}
-					return err
+					return nil
+				},
+				// The refs listed on the first release host pin the commit
+				// the run deploys, when they tell it (remote.PinRevision):
+				// git:update then fetches only on hosts whose mirror lacks
+				// it, and every host archives it.
+				finish: func(_ context.Context, err error) error {
+					hosts, _ := ReleaseHosts()(r)
+					if err != nil || len(hosts) == 0 || r.dryRun {
+						return err
+					}
+					if sha, ok := remote.PinRevision(listed[hosts[0]], r.Config.Branch); ok {
+						r.mu.Lock()
+						r.pinned = sha
+						r.mu.Unlock()
+					}
+					return nil
 				},
 			}, nil
 		}}
@@ -81,11 +99,15 @@ var (
 				return nil, err
 			}
 			g, _ := strategyAs[Git](r.Config.Strategy)
+			cmd := r.layout().GitUpdate(r.Config.RepoURL, r.Config.Branch, g.ShallowClone)
+			if pin := r.pinnedRevision(); pin != "" {
+				cmd = r.layout().GitUpdatePinned(r.Config.RepoURL, r.Config.Branch, pin, g.ShallowClone)
+			}
 			hosts := seg.hosts
 			var mu sync.Mutex
 			resolved := make(map[*Host]string, len(hosts))
 			return &step{
-				cmd:  everywhere(r.gitUpdateCmd()),
+				cmd:  everywhere(cmd),
 				opts: runOpts{capture: true},
 				done: func(_ context.Context, h *Host, out string, err error) error {
 					mu.Lock()
@@ -93,11 +115,22 @@ var (
 					mu.Unlock()
 					return err
 				},
+				// The first host's resolution of the branch is the run's
+				// revision.
 				finish: func(ctx context.Context, err error) error {
-					if err != nil {
+					switch {
+					case err != nil:
 						return err
+					case len(hosts) == 0:
+						return fmt.Errorf("no server takes part in releases (all are NoRelease)")
 					}
-					return r.setResolved(ctx, hosts, resolved)
+					rev := Revision{Branch: r.Config.Branch}
+					if r.dryRun {
+						rev.SHA = "<revision-of-" + r.Config.Branch + ">"
+					} else if rev.SHA, rev.Time, err = remote.ParseResolved(resolved[hosts[0]]); err != nil {
+						return fmt.Errorf("%s: resolving %q: %w", hosts[0], r.Config.Branch, err)
+					}
+					return SetRevision(ctx, rev)
 				},
 				needsTurn: func(h *Host) bool {
 					pin := r.pinnedRevision()
@@ -125,13 +158,14 @@ var (
 			if err != nil {
 				return nil, err
 			}
+			l := r.layout()
 			sha, revision := rev.SHA, remote.WriteRevision(release, rev.Recorded(), rev.Time)
 			if seg.has(GitUpdate) {
 				// The same script fetches: the commit time comes from the mirror.
-				sha, revision = pin, r.layout().WriteRevisionFromMirror(release, pin)
+				sha, revision = pin, l.WriteRevisionFromMirror(release, pin)
 			}
 			return &step{
-				cmd:     everywhere(r.createReleaseCmd(release, sha, revision)),
+				cmd:     everywhere(l.CreateRelease(path.Base(release), r.ID, l.GitArchive(sha, r.Config.RepoTree, release)).And(revision)),
 				sending: func(h *Host) { r.hostState(h).created = true },
 				done: func(_ context.Context, h *Host, _ string, err error) error {
 					if err != nil {
@@ -202,69 +236,11 @@ func validateRepoURL(u string) error {
 	return nil
 }
 
-// gitCheckResult reads git:check's answer on one host (trimmed).
-func (r *Run) gitCheckResult(out string, err error) error {
-	if err != nil && connectErrorOf(err) == nil {
-		return fmt.Errorf("cannot read repository %s: %w", r.Config.RepoURL, err)
-	}
-	if err != nil {
-		return err // the host, not the repository
-	}
-	if out == "" && !r.dryRun {
-		return fmt.Errorf("branch %q does not exist in %s", r.Config.Branch, r.Config.RepoURL)
-	}
-	return nil
-}
-
-// pinRevision pins the commit the run deploys from the refs git:check
-// listed on the first release host, when they tell it (remote.PinRevision):
-// git:update then fetches only on hosts whose mirror lacks it, and every
-// host archives it.
-func (r *Run) pinRevision(listed map[*Host]string) {
-	hosts, _ := ReleaseHosts()(r)
-	if len(hosts) == 0 || r.dryRun {
-		return
-	}
-	sha, ok := remote.PinRevision(listed[hosts[0]], r.Config.Branch)
-	if !ok {
-		return
-	}
-	r.mu.Lock()
-	r.pinned = sha
-	r.mu.Unlock()
-}
-
 // pinnedRevision returns the commit git:check pinned, "" when none.
 func (r *Run) pinnedRevision() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.pinned
-}
-
-// gitUpdateCmd is git:update's command: with a pinned revision, a fetch
-// only when the mirror lacks it.
-func (r *Run) gitUpdateCmd() shell.Command {
-	g, _ := strategyAs[Git](r.Config.Strategy)
-	if pin := r.pinnedRevision(); pin != "" {
-		return r.layout().GitUpdatePinned(r.Config.RepoURL, r.Config.Branch, pin, g.ShallowClone)
-	}
-	return r.layout().GitUpdate(r.Config.RepoURL, r.Config.Branch, g.ShallowClone)
-}
-
-// setResolved makes the first host's resolution of the branch the run's
-// revision.
-func (r *Run) setResolved(ctx context.Context, hosts []*Host, resolved map[*Host]string) error {
-	var err error
-	if len(hosts) == 0 {
-		return fmt.Errorf("no server takes part in releases (all are NoRelease)")
-	}
-	rev := Revision{Branch: r.Config.Branch}
-	if r.dryRun {
-		rev.SHA = "<revision-of-" + r.Config.Branch + ">"
-	} else if rev.SHA, rev.Time, err = remote.ParseResolved(resolved[hosts[0]]); err != nil {
-		return fmt.Errorf("%s: resolving %q: %w", hosts[0], r.Config.Branch, err)
-	}
-	return SetRevision(ctx, rev)
 }
 
 // lastLine returns the last line of s, without its newline.
@@ -274,14 +250,6 @@ func lastLine(s string) string {
 		return s[i+1:]
 	}
 	return s
-}
-
-// createReleaseCmd is git:create_release's command: it creates the release
-// from commit sha of the mirror and writes its REVISION files with
-// revision.
-func (r *Run) createReleaseCmd(release, sha string, revision shell.Command) shell.Command {
-	l := r.layout()
-	return l.CreateRelease(path.Base(release), r.ID, l.GitArchive(sha, r.Config.RepoTree, release)).And(revision)
 }
 
 // refuseStandaloneCreate refuses git:create_release started by name (on
