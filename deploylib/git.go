@@ -146,6 +146,7 @@ var (
 	// REVISION and REVISION_TIME there, in one command. Its release is
 	// removed by deploy:failed unless published.
 	GitCreateRelease = &Task{name: gitCreateReleaseName, doc: "copies the revision into the release",
+		steps: fixed(GitClone, GitUpdate),
 		plan: func(_ context.Context, r *Run, seg *segment, t *Task) (*step, error) {
 			rev, pin := r.Revision(), r.pinnedRevision()
 			switch {

@@ -420,11 +420,10 @@ func (seg *segment) start(ctx context.Context) {
 	}
 	go func() {
 		defer close(seg.ended)
-		upto := len(seg.steps)
 		if !seg.connected(ctx) {
 			// A host cannot be reached: its first step fails there, and no
 			// host goes past that step, as when each task ran on its own.
-			upto = slices.IndexFunc(seg.steps, func(s *step) bool { return s.cmd != nil }) + 1
+			upto := slices.IndexFunc(seg.steps, func(s *step) bool { return s.cmd != nil }) + 1
 			if upto == 0 {
 				upto = len(seg.steps)
 			}
