@@ -58,14 +58,14 @@ func (e *adhocError) ExitStatus() int {
 	return 1
 }
 
-// RunCommand runs command, a shell command line typed by the operator, on
+// RunAdHoc runs command, a shell command line typed by the operator, on
 // every selected host of the stage (HOSTS and ROLES apply) at once, in the
 // current release directory where there is one. Output lines are prefixed
 // by host. If the command failed on any host, the error names every such
 // host and carries the exit status of one of them, which mage exits with.
 // Ctrl-C or SIGTERM stops the command on every host, and the error is an
 // [*InterruptedError]. It is the run target: mage production run "uptime".
-func RunCommand(ctx context.Context, command string, opts ...Option) error {
+func RunAdHoc(ctx context.Context, command string, opts ...Option) error {
 	if strings.TrimSpace(command) == "" {
 		return errors.New(`run: give the command to run, e.g. mage production run "uptime"`)
 	}
@@ -95,7 +95,7 @@ func runAdhoc(ctx context.Context, r *Run, command string) error {
 	return ae
 }
 
-// Shell opens an interactive login shell on one host of the stage, in
+// OpenShell opens an interactive login shell on one host of the stage, in
 // the current release (else in deploy_to). host picks the host by name
 // ("web2") or as the stage writes it ("deploy@web2:2222"); "" takes the
 // first selected host (HOSTS and ROLES apply). A server reached over SSH
@@ -107,7 +107,7 @@ func runAdhoc(ctx context.Context, r *Run, command string) error {
 // Ctrl-C and job control reach it and nothing else. Otherwise (a pipe, a
 // script) the shell runs as a child under the run's signal handling:
 // Ctrl-C or SIGTERM stops it, and the error is an [*InterruptedError].
-func Shell(ctx context.Context, host string, opts ...Option) error {
+func OpenShell(ctx context.Context, host string, opts ...Option) error {
 	r, err := newRun(opts...)
 	if err != nil {
 		return err

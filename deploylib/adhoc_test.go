@@ -14,9 +14,9 @@ import (
 	"github.com/capstan-deploy/capstan/deploylib/backend"
 )
 
-// TestRunCommandLocal runs ad-hoc commands on a local deploy: in the
+// TestRunAdHocLocal runs ad-hoc commands on a local deploy: in the
 // current release, output prefixed by host, the exit status passed on.
-func TestRunCommandLocal(t *testing.T) {
+func TestRunAdHocLocal(t *testing.T) {
 	t.Parallel()
 	repo := newGitRepo(t)
 	d := isolate(t, Config{Application: "app"})
@@ -29,7 +29,7 @@ func TestRunCommandLocal(t *testing.T) {
 	}
 	run := func(command string) (string, error) {
 		var out bytes.Buffer
-		err := RunCommand(context.Background(), command, withDeployment(d), WithStage(st), WithOutput(&out), WithColor(false), WithClock(fixedClock(0)))
+		err := RunAdHoc(context.Background(), command, withDeployment(d), WithStage(st), WithOutput(&out), WithColor(false), WithClock(fixedClock(0)))
 		return out.String(), err
 	}
 	out, err := run(`pwd; cat README; echo "to stderr" >&2`)
@@ -63,10 +63,10 @@ func TestRunCommandLocal(t *testing.T) {
 	}
 }
 
-// TestRunCommandFilters: HOSTS and ROLES pick the hosts, every host gets
+// TestRunAdHocFilters: HOSTS and ROLES pick the hosts, every host gets
 // the operator's command as typed, in current, and a failure on one host
 // names it.
-func TestRunCommandFilters(t *testing.T) {
+func TestRunAdHocFilters(t *testing.T) {
 	t.Parallel()
 	d := isolate(t, testConfig())
 	st := Stage{Name: "prod", Servers: []Server{
@@ -81,7 +81,7 @@ func TestRunCommandFilters(t *testing.T) {
 	}
 	setenv(d, "ROLES", "app")
 	var out bytes.Buffer
-	err := RunCommand(context.Background(), "uptime | cut -d, -f1", withDeployment(d), WithStage(st), WithOutput(&out), WithColor(false), perHostDialer(recs))
+	err := RunAdHoc(context.Background(), "uptime | cut -d, -f1", withDeployment(d), WithStage(st), WithOutput(&out), WithColor(false), perHostDialer(recs))
 	var ae *adhocError
 	if !errors.As(err, &ae) || ae.ExitStatus() != 2 || !strings.Contains(err.Error(), "failed on 1 of 2 hosts: deploy@web2 (exit status 2)") {
 		t.Fatalf("error = %v", err)
@@ -200,7 +200,7 @@ func TestShellLocal(t *testing.T) {
 	t.Setenv("CAPSTAN_SHELL_NO_EXEC", "1")
 	shell := func(host string) (string, error) {
 		var out bytes.Buffer
-		err := Shell(context.Background(), host, WithStage(st), WithOutput(&out), WithColor(false))
+		err := OpenShell(context.Background(), host, WithStage(st), WithOutput(&out), WithColor(false))
 		return out.String(), err
 	}
 

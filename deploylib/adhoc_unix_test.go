@@ -19,14 +19,14 @@ import (
 // InterruptedError carrying the signal's exit status: here a local command
 // that would run for a minute, interrupted once it has started (it writes
 // to a FIFO that the test reads).
-func TestRunCommandInterrupted(t *testing.T) {
+func TestRunAdHocInterrupted(t *testing.T) {
 	dir := t.TempDir()
 	d := isolate(t, Config{Application: "app", DeployTo: filepath.Join(dir, "app"), RepoURL: "/nonexistent"})
 	started, signalled := signalOnStart(t, dir, syscall.SIGTERM)
 	st := Stage{Name: "local", Servers: []Server{{Host: "localhost", Local: true}}}
 	var out syncWriter
 	begin := time.Now()
-	err := d.RunCommand(context.Background(), "echo s > "+shell.Quote(started)+"; sleep 60", WithStage(st), WithOutput(&out), WithColor(false), WithLogFile(""))
+	err := d.RunAdHoc(context.Background(), "echo s > "+shell.Quote(started)+"; sleep 60", WithStage(st), WithOutput(&out), WithColor(false), WithLogFile(""))
 	took := time.Since(begin)
 	signalled()
 
@@ -35,10 +35,10 @@ func TestRunCommandInterrupted(t *testing.T) {
 		t.Fatalf("error = %v, want an InterruptedError with exit status 143\n%s", err, out.String())
 	}
 	if es, ok := err.(interface{ ExitStatus() int }); !ok || es.ExitStatus() != 143 {
-		t.Errorf("RunCommand's own error does not have exit status 143: %#v", err)
+		t.Errorf("RunAdHoc's own error does not have exit status 143: %#v", err)
 	}
 	if took > 30*time.Second {
-		t.Errorf("RunCommand returned after %v: the command was not stopped", took)
+		t.Errorf("RunAdHoc returned after %v: the command was not stopped", took)
 	}
 	o := out.String()
 	for _, want := range []string{"SIGTERM received: stopping the commands in flight", "✘ 01 localhost", "interrupted by SIGTERM"} {
@@ -68,7 +68,7 @@ func TestShellInterrupted(t *testing.T) {
 	st := Stage{Name: "local", Servers: []Server{{Host: "localhost", Local: true}}}
 	var out syncWriter
 	begin := time.Now()
-	err := d.Shell(context.Background(), "", WithStage(st), WithOutput(&out), WithColor(false), WithLogFile(""))
+	err := d.OpenShell(context.Background(), "", WithStage(st), WithOutput(&out), WithColor(false), WithLogFile(""))
 	took := time.Since(begin)
 	signalled()
 
@@ -77,7 +77,7 @@ func TestShellInterrupted(t *testing.T) {
 		t.Fatalf("error = %v, want an InterruptedError with exit status 130\n%s", err, out.String())
 	}
 	if took > 30*time.Second {
-		t.Errorf("Shell returned after %v: the shell was not stopped", took)
+		t.Errorf("OpenShell returned after %v: the shell was not stopped", took)
 	}
 	if o := out.String(); !strings.Contains(o, "shell on localhost") || !strings.Contains(o, "interrupted by SIGINT") {
 		t.Errorf("console:\n%s", o)

@@ -163,7 +163,7 @@ func TestHostPaths(t *testing.T) {
 	cfg := testConfig()
 	d := isolate(t, cfg)
 	got := map[string]string{}
-	d.After(Updated, func(ctx context.Context) error {
+	AfterIn(d, Updated, func(ctx context.Context) error {
 		return On(ctx, Primary("app"), func(ctx context.Context, h *Host) error {
 			got["release"], got["current"], got["shared"], got["repo"] = h.ReleasePath(), h.CurrentPath(), h.SharedPath(), h.RepoPath()
 			return nil
@@ -255,7 +255,7 @@ func TestStageAppendDeploys(t *testing.T) {
 	st.KeepReleases = 2
 	st.AppendLinkedDirs = []string{"tmp/uploads"}
 	var keep int
-	d.After(Updated, func(ctx context.Context) error { keep = CurrentRun(ctx).Config.KeepReleases; return nil })
+	AfterIn(d, Updated, func(ctx context.Context) error { keep = CurrentRun(ctx).Config.KeepReleases; return nil })
 	rec, out, err := recorderRun(t, d, st, Deploy, gitRules...)
 	if err != nil {
 		t.Fatalf("deploy: %v\n%s", err, out)
@@ -284,11 +284,11 @@ func TestPrintTasks(t *testing.T) {
 	restart := d.NewTask("app:restart", "Restarts the service.\nOne host at a time.", noop)
 	drain := d.NewTask("lb:drain", "takes the host out of the load balancer", noop)
 	d.NewTask("app:logs", "Shows the service's log", noop)
-	d.AfterTask(Updated, migrate)
-	d.AfterTask(Published, restart)
-	d.AfterTask(Reverted, migrate)
-	d.BeforeTask(restart, drain)
-	d.After(Published, noop) // a function hook: mage flow shows it, mage tasks does not
+	AfterIn(d, Updated, migrate)
+	AfterIn(d, Published, restart)
+	AfterIn(d, Reverted, migrate)
+	BeforeIn(d, restart, drain)
+	AfterIn(d, Published, noop) // a function hook: mage flow shows it, mage tasks does not
 	var b strings.Builder
 	if err := d.PrintTasks(&b); err != nil {
 		t.Fatal(err)

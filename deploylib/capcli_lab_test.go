@@ -176,7 +176,7 @@ func TestSSHShellReadsCapstansFiles(t *testing.T) {
 	defer func() { os.Stdin = stdin }()
 
 	var out bytes.Buffer
-	if err := d.Shell(context.Background(), "", deploylib.WithStage(st), deploylib.WithOutput(&out), deploylib.WithColor(false)); err != nil {
+	if err := d.OpenShell(context.Background(), "", deploylib.WithStage(st), deploylib.WithOutput(&out), deploylib.WithColor(false)); err != nil {
 		t.Fatalf("ssh: %v\n%s", err, out.String())
 	}
 	got, err := os.ReadFile(filepath.Join(h.Root, "app", "shell-was-here"))

@@ -19,7 +19,8 @@ import (
 // [NewTask], [DeclareSetting]) and the mage targets start runs of it with
 // [Start], as flag.CommandLine backs the flag package's functions. A test
 // or a program that needs several setups side by side makes its own with
-// [NewDeployment].
+// [NewDeployment], and hangs hooks on it with [BeforeIn], [AfterIn] and
+// [AppendIn].
 //
 // A run takes a snapshot of its Deployment when it starts: hooks
 // registered or configuration set later do not change a run in flight.
@@ -72,33 +73,6 @@ func (d *Deployment) UseStage(s Stage) {
 	d.stage = &s
 }
 
-// Before hangs fn on t: fn runs every time t is invoked, before t's own
-// work, after the hooks registered earlier. [BeforeTask] hangs a task.
-func (d *Deployment) Before(t *Task, fn func(context.Context) error) {
-	d.register(hookBefore, t, funcHook(t, fn))
-}
-
-// After hangs fn on t: fn runs every time t is invoked, after t's own
-// work, after the hooks registered earlier.
-func (d *Deployment) After(t *Task, fn func(context.Context) error) {
-	d.register(hookAfter, t, funcHook(t, fn))
-}
-
-// Append adds fn as the last step of t: it runs at the end of t's own
-// work, before t's After hooks, and the flow shows it as one of t's steps.
-func (d *Deployment) Append(t *Task, fn func(context.Context) error) {
-	d.register(hookStep, t, funcHook(t, fn))
-}
-
-// BeforeTask hangs task h on t, as Before hangs a function.
-func (d *Deployment) BeforeTask(t, h *Task) { d.register(hookBefore, t, taskHook(t, h)) }
-
-// AfterTask hangs task h on t, as After hangs a function.
-func (d *Deployment) AfterTask(t, h *Task) { d.register(hookAfter, t, taskHook(t, h)) }
-
-// AppendTask adds task h as the last step of t, as Append adds a function.
-func (d *Deployment) AppendTask(t, h *Task) { d.register(hookStep, t, taskHook(t, h)) }
-
 func (d *Deployment) register(kind hookKind, t *Task, h hook) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -147,9 +121,9 @@ func (d *Deployment) PrintFlow(w io.Writer, root *Task) error {
 // The operator tools, on d's stage and configuration: see the
 // package-level functions of the same names.
 
-// Doctor runs deploy:check's report on d's stage (see [Doctor]).
-func (d *Deployment) Doctor(ctx context.Context, opts ...Option) error {
-	return Doctor(ctx, append(opts, withDeployment(d))...)
+// Diagnose runs the doctor on d's stage (see [Diagnose]).
+func (d *Deployment) Diagnose(ctx context.Context, opts ...Option) error {
+	return Diagnose(ctx, append(opts, withDeployment(d))...)
 }
 
 // ShowReleases prints each host's releases (see [ShowReleases]).
@@ -162,14 +136,14 @@ func (d *Deployment) ShowConfig(ctx context.Context, opts ...Option) error {
 	return ShowConfig(ctx, append(opts, withDeployment(d))...)
 }
 
-// RunCommand runs command on the selected hosts (see [RunCommand]).
-func (d *Deployment) RunCommand(ctx context.Context, command string, opts ...Option) error {
-	return RunCommand(ctx, command, append(opts, withDeployment(d))...)
+// RunAdHoc runs command on the selected hosts (see [RunAdHoc]).
+func (d *Deployment) RunAdHoc(ctx context.Context, command string, opts ...Option) error {
+	return RunAdHoc(ctx, command, append(opts, withDeployment(d))...)
 }
 
-// Shell opens an interactive shell on a host (see [Shell]).
-func (d *Deployment) Shell(ctx context.Context, host string, opts ...Option) error {
-	return Shell(ctx, host, append(opts, withDeployment(d))...)
+// OpenShell opens an interactive shell on a host (see [OpenShell]).
+func (d *Deployment) OpenShell(ctx context.Context, host string, opts ...Option) error {
+	return OpenShell(ctx, host, append(opts, withDeployment(d))...)
 }
 
 // FollowLog follows file on the selected hosts (see [FollowLog]).
@@ -231,19 +205,40 @@ func Configure(c Config) { defaultDeployment.Configure(c) }
 // flow starts.
 func UseStage(s Stage) { defaultDeployment.UseStage(s) }
 
-// Before hangs h on t: h runs every time t is invoked, before t's own work,
-// after hooks registered earlier. Call it from init in the magefile.
-func Before[H Hook](t *Task, h H) { defaultDeployment.register(hookBefore, t, hookOf(t, h)) }
+// Before hangs h, a function or a task, on t in the default Deployment:
+// h runs every time t is invoked, before t's own work, after the hooks
+// registered earlier. Call it from init in the magefile:
+//
+//	deploylib.Before(deploylib.Starting, checkTicket) // func(context.Context) error
+//	deploylib.Before(AppRestart, drainLoadBalancer)   // a task's own hooks
+//
+// [BeforeIn] does the same in a Deployment of its own.
+func Before[H Hook](t *Task, h H) { BeforeIn(defaultDeployment, t, h) }
 
-// After hangs h on t: h runs every time t is invoked, after t's own work,
-// after hooks registered earlier.
-func After[H Hook](t *Task, h H) { defaultDeployment.register(hookAfter, t, hookOf(t, h)) }
+// After hangs h, a function or a task, on t in the default Deployment: h
+// runs every time t is invoked, after t's own work, after the hooks
+// registered earlier. [AfterIn] does the same in a Deployment of its own.
+func After[H Hook](t *Task, h H) { AfterIn(defaultDeployment, t, h) }
 
-// Append adds h as the last step of t: it runs at the end of t's own work,
-// before t's After hooks, and mage flow shows it as one of t's steps rather
-// than under [after]. Capistrano's example flow shows deploy:restart this
-// way, as a step of deploy:publishing.
-func Append[H Hook](t *Task, h H) { defaultDeployment.register(hookStep, t, hookOf(t, h)) }
+// Append adds h, a function or a task, as the last step of t in the
+// default Deployment: it runs at the end of t's own work, before t's After
+// hooks, and mage flow shows it as one of t's steps rather than under
+// [after]. Capistrano's example flow shows deploy:restart this way, as a
+// step of deploy:publishing. [AppendIn] does the same in a Deployment of
+// its own.
+func Append[H Hook](t *Task, h H) { AppendIn(defaultDeployment, t, h) }
+
+// BeforeIn hangs h on t in d, as [Before] does in the default Deployment.
+// It is a function rather than a method of Deployment because Go methods
+// cannot take a type parameter, and h is a function or a task.
+func BeforeIn[H Hook](d *Deployment, t *Task, h H) { d.register(hookBefore, t, hookOf(t, h)) }
+
+// AfterIn hangs h on t in d, as [After] does in the default Deployment.
+func AfterIn[H Hook](d *Deployment, t *Task, h H) { d.register(hookAfter, t, hookOf(t, h)) }
+
+// AppendIn adds h as the last step of t in d, as [Append] does in the
+// default Deployment.
+func AppendIn[H Hook](d *Deployment, t *Task, h H) { d.register(hookStep, t, hookOf(t, h)) }
 
 // NewTask returns a task named name (Capistrano style: "app:restart")
 // that runs fn, and registers it as a team task: mage <stage> task
@@ -265,8 +260,8 @@ func NewTask(name, doc string, fn func(ctx context.Context) error) *Task {
 }
 
 // DeclareSetting declares key as a setting of Config.Settings that the
-// team's hooks read with [Setting], so that deploy:check does not report it
-// as unknown (a likely typo). Call it from init in the magefile.
+// team's hooks read with [Setting], so that the doctor (mage production
+// doctor) does not report it as unknown (a likely typo). Call it from init in the magefile.
 func DeclareSetting(key, doc string) { defaultDeployment.DeclareSetting(key, doc) }
 
 // TaskByName returns the task the user names in mage flow <name> or mage

@@ -32,7 +32,7 @@ func TestRunDialsEveryHostAsItStarts(t *testing.T) {
 		}
 		return rec.ForHost(s.Host), nil
 	}
-	d.Before(Starting, func(ctx context.Context) error {
+	BeforeIn(d, Starting, func(ctx context.Context) error {
 		if n := len(rec.Log()); n != 0 {
 			t.Errorf("%d commands ran before deploy:starting", n)
 		}

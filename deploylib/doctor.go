@@ -38,18 +38,22 @@ type hostReport struct {
 
 var doctorColumns = []string{"login", "git", "disk free", "directories", "linked files"}
 
-// Doctor checks every selected host of the stage without changing
+// Diagnose checks every selected host of the stage without changing
 // anything: it connects (verifying the host key and the login), and on
 // every release host reads, in one command, the state of deploy_to and
 // its directories, the free disk space there, the linked files in
 // shared/ and, with the git strategy, whether the host has git and can
 // read the repository. It prints one table with a verdict per host, then
 // what to do about each problem, then the unknown keys of
-// Config.Settings. It fails when a host is not ready. It is the
-// deploy:check target: mage production deploy:check.
-func Doctor(ctx context.Context, opts ...Option) error {
-	return startReadOnly(ctx, "deploy:check", opts, doctor)
+// Config.Settings. It fails when a host is not ready. It is the doctor
+// target: mage production doctor. (deploy:check is the flow's own task,
+// which creates the directories and takes the lock, with its hooks.)
+func Diagnose(ctx context.Context, opts ...Option) error {
+	return startReadOnly(ctx, doctorName, opts, doctor)
 }
+
+// doctorName is the doctor's name in its output, its errors and the log.
+const doctorName = "doctor"
 
 // doctor checks every host and prints the verdicts.
 func doctor(ctx context.Context, r *Run) error {
@@ -72,12 +76,12 @@ func doctor(ctx context.Context, r *Run) error {
 		byHost[h].diagnose(ctx, r, probe, git != nil)
 		return nil
 	}); err != nil {
-		return fmt.Errorf("deploy:check: %w", err)
+		return fmt.Errorf("%s: %w", doctorName, err)
 	}
 	text, notReady := formatDoctor(r, reports)
 	r.console.Print(text)
 	if notReady > 0 {
-		return fmt.Errorf("deploy:check: %s of %d not ready; see what to do above", countOf(notReady, "host"), len(reports))
+		return fmt.Errorf("%s: %s of %d not ready; see what to do above", doctorName, countOf(notReady, "host"), len(reports))
 	}
 	return nil
 }
@@ -285,7 +289,7 @@ func formatDoctor(r *Run, reports []*hostReport) (string, int) {
 	var b strings.Builder
 	strategy := fmt.Sprintf("%T", r.Config.Strategy)
 	strategy = strings.TrimPrefix(strings.TrimPrefix(strategy, "*"), "deploylib.")
-	fmt.Fprintf(&b, "deploy:check of stage %s: deploy_to %s, %s strategy, branch %s\n", r.Stage.Name, r.Config.DeployTo, strings.ToLower(strategy), r.Config.Branch)
+	fmt.Fprintf(&b, "%s of stage %s: deploy_to %s, %s strategy, branch %s\n", doctorName, r.Stage.Name, r.Config.DeployTo, strings.ToLower(strategy), r.Config.Branch)
 	if r.dryRun {
 		b.WriteString("dry run: no host was asked anything\n")
 	}

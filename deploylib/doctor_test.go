@@ -70,8 +70,8 @@ func TestDoctorReport(t *testing.T) {
 		return recs[s.Host], nil
 	})
 	var out bytes.Buffer
-	err := Doctor(context.Background(), withDeployment(d), WithStage(st), WithOutput(&out), WithColor(false), WithClock(fixedClock(0)), dial)
-	if err == nil || err.Error() != "deploy:check: 4 hosts of 6 not ready; see what to do above" {
+	err := Diagnose(context.Background(), withDeployment(d), WithStage(st), WithOutput(&out), WithColor(false), WithClock(fixedClock(0)), dial)
+	if err == nil || err.Error() != "doctor: 4 hosts of 6 not ready; see what to do above" {
 		t.Errorf("error = %v", err)
 	}
 	golden(t, "doctor.golden", out.String())
@@ -95,7 +95,7 @@ func TestDoctorLocal(t *testing.T) {
 	}
 	doctor := func() (string, error) {
 		var out bytes.Buffer
-		err := Doctor(context.Background(), withDeployment(d), WithStage(st), WithOutput(&out), WithColor(false))
+		err := Diagnose(context.Background(), withDeployment(d), WithStage(st), WithOutput(&out), WithColor(false))
 		return out.String(), err
 	}
 	out, err := doctor()

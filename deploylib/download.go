@@ -61,7 +61,7 @@ func (h *Host) Download(ctx context.Context, remote, localDir string) (string, e
 // is refused before any host is asked. A host without the file (or
 // without a current release, for a relative remote) fails the run,
 // named with the path it lacked; the other hosts' files are still
-// written. It runs like [RunCommand] (the log file, Ctrl-C, no lock). It
+// written. It runs like [RunAdHoc] (the log file, Ctrl-C, no lock). It
 // is the download target: mage production download log/production.log
 // ./logs.
 func DownloadFiles(ctx context.Context, remote, localDir string, opts ...Option) error {

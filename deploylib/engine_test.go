@@ -57,12 +57,12 @@ func TestHooksRunInOrder(t *testing.T) {
 	t.Parallel()
 	d := isolate(t, testConfig())
 	var tr trace
-	d.Before(Updated, tr.hook("before-1"))
-	d.Before(Updated, tr.hook("before-2"))
-	d.After(Updated, tr.hook("after-1"))
-	d.After(Updated, tr.hook("after-2"))
-	d.Before(Publishing, tr.hook("before-publishing"))
-	d.After(Finished, tr.hook("after-finished"))
+	BeforeIn(d, Updated, tr.hook("before-1"))
+	BeforeIn(d, Updated, tr.hook("before-2"))
+	AfterIn(d, Updated, tr.hook("after-1"))
+	AfterIn(d, Updated, tr.hook("after-2"))
+	BeforeIn(d, Publishing, tr.hook("before-publishing"))
+	AfterIn(d, Finished, tr.hook("after-finished"))
 	if _, out, err := recorderRun(t, d, testStage("web1"), Deploy, gitRules...); err != nil {
 		t.Fatalf("deploy: %v\n%s", err, out)
 	}
@@ -77,13 +77,13 @@ func TestTaskRunsOncePerRun(t *testing.T) {
 	d := isolate(t, testConfig())
 	var tr trace
 	shared := d.NewTask("team:notify", "", tr.hook("notify"))
-	d.AfterTask(Updated, shared)
-	d.AfterTask(Published, shared) // already ran: skipped
+	AfterIn(d, Updated, shared)
+	AfterIn(d, Published, shared) // already ran: skipped
 	again := d.NewTask("team:again", "", func(ctx context.Context) error {
 		tr.hook("again")(ctx)
 		return Reinvoke(ctx, shared) // explicit re-invoke runs it again
 	})
-	d.AfterTask(Finished, again)
+	AfterIn(d, Finished, again)
 	if _, out, err := recorderRun(t, d, testStage("web1"), Deploy, gitRules...); err != nil {
 		t.Fatalf("deploy: %v\n%s", err, out)
 	}
@@ -96,8 +96,8 @@ func TestFailureRunsFailedHooksAndNamesTaskAndHost(t *testing.T) {
 	t.Parallel()
 	d := isolate(t, testConfig())
 	var tr trace
-	d.After(Failed, tr.hook("failed"))
-	d.After(Finished, tr.hook("never"))
+	AfterIn(d, Failed, tr.hook("failed"))
+	AfterIn(d, Finished, tr.hook("never"))
 	rec, out, err := recorderRun(t, d, testStage("web1", "web2"), Deploy, append([]backend.Rule{
 		{Match: "ln -s /srv/shop/shared/log", Reply: backend.Reply{Status: 3, Stderr: "ln: disk on fire\n"}},
 	}, gitRules...)...)
@@ -140,7 +140,7 @@ func TestFailedHooksRunForRollback(t *testing.T) {
 	t.Parallel()
 	d := isolate(t, testConfig())
 	var tr trace
-	d.After(Failed, tr.hook("failed"))
+	AfterIn(d, Failed, tr.hook("failed"))
 	_, _, err := recorderRun(t, d, testStage("web1"), Rollback, gitRules...)
 	if !errors.Is(err, ErrNoPreviousRelease) {
 		t.Fatalf("rollback error = %v, want ErrNoPreviousRelease", err)
@@ -170,7 +170,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"ext url", func(c *Config) { c.RepoURL = "ext::sh -c touch% /tmp/pwned" }, testStage("web1"), nil, "remote helper"},
 		{"linked file escapes", func(c *Config) { c.LinkedFiles = []string{"../etc/passwd"} }, testStage("web1"), nil, "leaves the release"},
 		{"unreachable hook", nil, testStage("web1"), func(d *Deployment) {
-			d.After(d.NewTask("team:orphan", "", nil), func(context.Context) error { return nil })
+			AfterIn(d, d.NewTask("team:orphan", "", nil), func(context.Context) error { return nil })
 		}, "team:orphan, which no flow runs"},
 		{"hosts filter", nil, testStage("web1"), func(d *Deployment) { setenv(d, "HOSTS", "web9") }, "HOSTS=web9 matches no server"},
 		{"roles filter", nil, testStage("web1"), func(d *Deployment) { setenv(d, "ROLES", "db") }, "ROLES=db matches no server"},
@@ -243,7 +243,7 @@ func TestRolesAndFilters(t *testing.T) {
 		}
 		return nil
 	})
-	d.BeforeTask(Check, check)
+	BeforeIn(d, Check, check)
 	_, out, err := recorderRun(t, d, st, Check, gitRules...)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
@@ -264,7 +264,7 @@ func TestOnCollectsErrorsFromEveryHost(t *testing.T) {
 			return h.Execute(ctx, "false")
 		})
 	})
-	d.BeforeTask(Check, boom)
+	BeforeIn(d, Check, boom)
 	_, _, err := recorderRun(t, d, testStage("web1", "web2", "web3"), Check, backend.Rule{Match: "false", Reply: backend.Reply{Status: 1}})
 	if err == nil {
 		t.Fatal("no error")

@@ -65,7 +65,7 @@ func ExampleDeployment() {
 	d := deploylib.NewDeployment()
 	d.Configure(deploylib.Config{Application: "shop", RepoURL: "git@example.com:acme/shop.git", DeployTo: "/srv/shop"})
 	notify := d.NewTask("chat:notify", "tells the team", func(ctx context.Context) error { return nil })
-	d.AfterTask(deploylib.Published, notify)
+	deploylib.AfterIn(d, deploylib.Published, notify)
 
 	t, err := d.TaskByName("deploy:published")
 	if err != nil {

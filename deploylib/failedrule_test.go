@@ -45,9 +45,9 @@ func TestFailedHooksRunOnlyForFlows(t *testing.T) {
 			t.Parallel()
 			d := isolate(t, testConfig())
 			var tr trace
-			d.Before(Failed, tr.hook("before"))
-			d.Append(Failed, tr.hook("appended"))
-			d.After(Failed, tr.hook("after"))
+			BeforeIn(d, Failed, tr.hook("before"))
+			AppendIn(d, Failed, tr.hook("appended"))
+			AfterIn(d, Failed, tr.hook("after"))
 			rec, out, err := recorderRun(t, d, testStage("web1", "web2"), tt.task(d), append(tt.rules, gitRules...)...)
 			if err == nil {
 				t.Fatalf("the run succeeded, want a failure\n%s", out)
@@ -134,10 +134,10 @@ func TestStartTasksIsOneRun(t *testing.T) {
 	one := d.NewTask("team:one", "", tr.hook("one"))
 	two := d.NewTask("team:two", "", func(context.Context) error { tr.hook("two")(nil); return errors.New("two broke") })
 	three := d.NewTask("team:three", "", tr.hook("three"))
-	d.Before(one, tr.hook("before-one"))
-	d.After(two, tr.hook("after-two"))
-	d.After(NewReleasePath, tr.hook("after-new-release-path"))
-	d.After(Failed, tr.hook("deploy:failed"))
+	BeforeIn(d, one, tr.hook("before-one"))
+	AfterIn(d, two, tr.hook("after-two"))
+	AfterIn(d, NewReleasePath, tr.hook("after-new-release-path"))
+	AfterIn(d, Failed, tr.hook("deploy:failed"))
 
 	run := func(tasks ...*Task) (*backend.Recorder, string, string, error) {
 		rec := backend.NewRecorder("", gitRules...)

@@ -15,14 +15,14 @@ func TestFlowMatchesSeed(t *testing.T) {
 	d := isolate(t, Config{})
 	noop := func(context.Context) error { return nil }
 	task := func(name string) *Task { return d.NewTask(name, "", noop) }
-	d.BeforeTask(Starting, task("deploy:ensure_stage"))
-	d.BeforeTask(Starting, task("deploy:set_shared_assets"))
-	d.BeforeTask(Updated, task("deploy:bundle"))
-	d.AfterTask(Updated, task("deploy:migrate"))
-	d.AfterTask(Updated, task("deploy:compile_assets"))
-	d.AfterTask(Updated, task("deploy:normalise_assets"))
-	d.AppendTask(Publishing, task("deploy:restart"))
-	d.AfterTask(Reverted, task("deploy:rollback_assets"))
+	BeforeIn(d, Starting, task("deploy:ensure_stage"))
+	BeforeIn(d, Starting, task("deploy:set_shared_assets"))
+	BeforeIn(d, Updated, task("deploy:bundle"))
+	AfterIn(d, Updated, task("deploy:migrate"))
+	AfterIn(d, Updated, task("deploy:compile_assets"))
+	AfterIn(d, Updated, task("deploy:normalise_assets"))
+	AppendIn(d, Publishing, task("deploy:restart"))
+	AfterIn(d, Reverted, task("deploy:rollback_assets"))
 
 	for _, tc := range []struct {
 		flow *Task
@@ -117,7 +117,7 @@ func strayHook(context.Context) error  { return nil }
 func TestFlowShowsFailedAndOrphanHooks(t *testing.T) {
 	t.Parallel()
 	d := isolate(t, Config{})
-	d.After(Failed, notifyChat)
+	AfterIn(d, Failed, notifyChat)
 	var b strings.Builder
 	if err := d.PrintFlow(&b, Deploy); err != nil {
 		t.Fatal(err)
@@ -126,7 +126,7 @@ func TestFlowShowsFailedAndOrphanHooks(t *testing.T) {
 		t.Errorf("mage flow deploy:\n%s\nwant it to end with\n%s", b.String(), want)
 	}
 
-	d.Before(UploadCreateRelease, strayHook) // the git strategy never runs it
+	BeforeIn(d, UploadCreateRelease, strayHook) // the git strategy never runs it
 	b.Reset()
 	err := d.PrintFlow(&b, Deploy)
 	if want := "(never run: hung on tasks that no flow runs; every run refuses to start)\n  deploylib.strayHook, before upload:create_release\n"; !strings.HasSuffix(b.String(), want) {

@@ -247,7 +247,7 @@ func TestReleaseNamesAreUniqueAndLater(t *testing.T) {
 		t.Fatal(err)
 	}
 	failedHooks := 0
-	d.After(Failed, func(context.Context) error { failedHooks++; return nil })
+	AfterIn(d, Failed, func(context.Context) error { failedHooks++; return nil })
 	t0 := time.Date(2026, 11, 25, 21, 40, 38, 0, time.UTC)
 	var names []string
 	for _, at := range []time.Time{t0, t0, t0.Add(-time.Hour), t0.Add(time.Second)} {

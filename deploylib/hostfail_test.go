@@ -12,7 +12,7 @@ import (
 func TestHookErrorShowsHostFailed(t *testing.T) {
 	t.Parallel()
 	d := isolate(t, testConfig())
-	d.After(Updated, func(ctx context.Context) error {
+	AfterIn(d, Updated, func(ctx context.Context) error {
 		return On(ctx, All(), func(ctx context.Context, h *Host) error {
 			if h.Name() == "web2" {
 				return errors.New("migrations pending\nrun ./bin/migrate status")

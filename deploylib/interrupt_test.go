@@ -219,7 +219,7 @@ func TestSwitchLostAfterRenameIsSwitchedBack(t *testing.T) {
 func TestFailureAfterPublishingKeepsTheRelease(t *testing.T) {
 	t.Parallel()
 	d := isolate(t, testConfig())
-	d.After(Published, func(context.Context) error { return errors.New("restart failed") })
+	AfterIn(d, Published, func(context.Context) error { return errors.New("restart failed") })
 	rec, out, err := recorderRun(t, d, testStage("web1", "web2"), Deploy, append([]backend.Rule{previousRule}, gitRules...)...)
 	if err == nil {
 		t.Fatal("deploy succeeded")
@@ -240,8 +240,8 @@ func TestPanickingHookStillCleansUp(t *testing.T) {
 	t.Parallel()
 	d := isolate(t, testConfig())
 	var tr trace
-	d.After(Failed, tr.hook("failed"))
-	d.After(Updated, func(context.Context) error { panic("boom") })
+	AfterIn(d, Failed, tr.hook("failed"))
+	AfterIn(d, Updated, func(context.Context) error { panic("boom") })
 	rec, _, err := recorderRun(t, d, testStage("web1"), Deploy, gitRules...)
 	if err == nil || !strings.Contains(err.Error(), "panic: boom") {
 		t.Fatalf("error = %v", err)
@@ -308,16 +308,16 @@ func TestCommandTimeoutLocal(t *testing.T) {
 	}
 }
 
-// deploy:check (the doctor), releases and run handle Ctrl-C as a deploy
+// The doctor, releases and run handle Ctrl-C as a deploy
 // does: the command in flight is stopped and the run exits 130.
 func TestReadOnlyTargetsHandleInterrupts(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		start func(ctx context.Context, opts ...Option) error
 	}{
-		{"deploy:check", Doctor},
+		{"doctor", Diagnose},
 		{"releases", ShowReleases},
-		{"run", func(ctx context.Context, opts ...Option) error { return RunCommand(ctx, "uptime", opts...) }},
+		{"run", func(ctx context.Context, opts ...Option) error { return RunAdHoc(ctx, "uptime", opts...) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := isolate(t, testConfig())
@@ -348,7 +348,7 @@ func TestSecondSignalStopsWaitingForReadOnly(t *testing.T) {
 	rec := backend.NewRecorder("", gitRules...)
 	var out syncWriter
 	start := time.Now()
-	err := d.RunCommand(context.Background(), "uptime", WithStage(testStage("web1")), WithOutput(&out), WithColor(false), WithLogFile(""),
+	err := d.RunAdHoc(context.Background(), "uptime", WithStage(testStage("web1")), WithOutput(&out), WithColor(false), WithLogFile(""),
 		WithDialer(func(ctx context.Context, s Server) (backend.Conn, error) {
 			return &hookConn{Recorder: rec.ForHost(s.Host), hook: func(ctx context.Context, host, cmd string, _ backend.Stdio) (bool, error) {
 				deliverSignal(syscall.SIGTERM)
@@ -363,7 +363,7 @@ func TestSecondSignalStopsWaitingForReadOnly(t *testing.T) {
 		t.Fatalf("error = %v\n%s", err, out.String())
 	}
 	if d := time.Since(start); d > abandonWait+5*time.Second {
-		t.Errorf("RunCommand returned after %v", d)
+		t.Errorf("RunAdHoc returned after %v", d)
 	}
 	if o := out.String(); !strings.Contains(o, "SIGTERM received again: no longer waiting for the commands in flight") {
 		t.Errorf("console:\n%s", o)

@@ -19,7 +19,7 @@ import (
 
 // The tests of this package share one process: what one test leaves in
 // process-wide state must not change what another one prints. Three such
-// states made TestRunCommandFilters flaky in CI (a "0.000s" that became
+// states made TestRunAdHocFilters flaky in CI (a "0.000s" that became
 // "0.001s" on a busy machine); the tests below pin each of them down.
 //
 // 1. The wall clock. A run of an isolated Deployment reads a clock that
@@ -116,7 +116,7 @@ func (c slowConn) Run(ctx context.Context, cmd shell.Command, stdio backend.Stdi
 }
 
 // A run of an isolated Deployment prints the same durations however long
-// its commands take on the wall clock (TestRunCommandFilters printed
+// its commands take on the wall clock (TestRunAdHocFilters printed
 // 0.001s on a busy CI machine), and runs started one after the other get
 // later times.
 func TestIsolatedRunsIgnoreTheWallClock(t *testing.T) {
@@ -125,7 +125,7 @@ func TestIsolatedRunsIgnoreTheWallClock(t *testing.T) {
 	st := testStage("deploy@web1")
 	run := func() string {
 		var out bytes.Buffer
-		err := d.RunCommand(context.Background(), "uptime", WithStage(st), WithOutput(&out), WithColor(false), WithLogFile(""),
+		err := d.RunAdHoc(context.Background(), "uptime", WithStage(st), WithOutput(&out), WithColor(false), WithLogFile(""),
 			WithDialer(func(ctx context.Context, s Server) (backend.Conn, error) {
 				return slowConn{backend.NewRecorder(s.Host), 20 * time.Millisecond}, nil
 			}))

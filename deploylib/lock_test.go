@@ -56,7 +56,7 @@ func TestDeployRefusedByLockChangesNothing(t *testing.T) {
 	t.Parallel()
 	d := isolate(t, testConfig())
 	var tr trace
-	d.After(Failed, tr.hook("failed"))
+	AfterIn(d, Failed, tr.hook("failed"))
 	rec := backend.NewRecorder("")
 	held := heldByBob()
 	var out bytes.Buffer
@@ -234,7 +234,7 @@ func TestLockHeartbeat(t *testing.T) {
 	}
 	beats := make(chan struct{})
 	var seen string
-	d.After(Updated, func(ctx context.Context) error {
+	AfterIn(d, Updated, func(ctx context.Context) error {
 		hb := remote.At(st.DeployTo).LockHeartbeat()
 		if err := os.WriteFile(hb, []byte("heartbeat=1\n"), 0o644); err != nil {
 			return err
@@ -273,7 +273,7 @@ func TestLocalConcurrentDeploys(t *testing.T) {
 		t.Fatal(err)
 	}
 	var loserDone chan struct{}
-	d.After(Lock, func(context.Context) error {
+	AfterIn(d, Lock, func(context.Context) error {
 		select {
 		case <-loserDone:
 			return nil
@@ -343,8 +343,8 @@ func TestLockReleasedWhereTheReplyWasLost(t *testing.T) {
 func TestLockReleasedAfterASlowFailedHook(t *testing.T) {
 	t.Parallel()
 	d := isolate(t, testConfig())
-	d.After(Updated, func(context.Context) error { return errors.New("migration failed") })
-	d.After(Failed, func(ctx context.Context) error {
+	AfterIn(d, Updated, func(context.Context) error { return errors.New("migration failed") })
+	AfterIn(d, Failed, func(ctx context.Context) error {
 		<-ctx.Done() // the whole cleanup budget
 		return ctx.Err()
 	})

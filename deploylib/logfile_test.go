@@ -55,7 +55,7 @@ func TestOperatorGolden(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := isolate(t, testConfig())
-			d.After(Updated, migrationsPending)
+			AfterIn(d, Updated, migrationsPending)
 			out, log, err := operatorRun(t, d, testStage("deploy@web1"), Deploy, tt.opts, tt.rules...)
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("error = %v, want error %v\n%s", err, tt.wantErr, out)
@@ -73,7 +73,7 @@ func TestLogFile(t *testing.T) {
 	t.Parallel()
 	d := isolate(t, testConfig())
 	secret := NewSecret("s3cr3t-token-for-the-log-test")
-	d.After(Updated, func(ctx context.Context) error {
+	AfterIn(d, Updated, func(ctx context.Context) error {
 		return On(ctx, All(), func(ctx context.Context, h *Host) error {
 			return h.Execute(ctx, "curl", "-H", "Authorization: "+secret.Reveal(), "https://hooks.example.com")
 		})
@@ -198,7 +198,7 @@ func TestDryRunNamesHooksThatBranch(t *testing.T) {
 			return nil
 		})
 	})
-	d.BeforeTask(Check, probe)
+	BeforeIn(d, Check, probe)
 	setenv(d, "DRY_RUN", "1")
 	_, out, err := recorderRun(t, d, testStage("deploy@web1"), Check, gitRules...)
 	if err != nil {

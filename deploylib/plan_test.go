@@ -91,7 +91,7 @@ func TestHookSplitsTheScript(t *testing.T) {
 	hosts := []string{"web1", "web2", "web3"}
 	var f *fleet
 	var checked []string
-	d.Before(Updated, func(ctx context.Context) error {
+	BeforeIn(d, Updated, func(ctx context.Context) error {
 		for _, h := range hosts {
 			cmds := f.log(h)
 			if !sentWith(cmds, "mkdir /srv/shop/releases/20261125214042") || !sentWith(cmds, "ln -s /srv/shop/shared/tmp/pids") {
@@ -104,7 +104,7 @@ func TestHookSplitsTheScript(t *testing.T) {
 		checked = append(checked, "updated")
 		return On(ctx, All(), func(ctx context.Context, h *Host) error { return h.Execute(ctx, "echo", "updated") })
 	})
-	d.Before(SymlinkLinkedDirs, func(ctx context.Context) error {
+	BeforeIn(d, SymlinkLinkedDirs, func(ctx context.Context) error {
 		for _, h := range hosts {
 			cmds := f.log(h)
 			if !sentWith(cmds, "ln -s /srv/shop/shared/config/secrets.yml") {
@@ -150,9 +150,9 @@ func TestPhaseHooksCostOnlyTheirCommands(t *testing.T) {
 	hook := func(ctx context.Context) error {
 		return On(ctx, All(), func(ctx context.Context, h *Host) error { return h.Execute(ctx, "true") })
 	}
-	d.Before(Check, hook)
-	d.After(Updated, hook)
-	d.After(Published, hook)
+	BeforeIn(d, Check, hook)
+	AfterIn(d, Updated, hook)
+	AfterIn(d, Published, hook)
 	f, out, err := fleetRun(t, d, testStage("web1", "web2", "web3"), Deploy, standard)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)

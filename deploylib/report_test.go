@@ -45,7 +45,7 @@ func TestHostReportReadsBackCurrent(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			d := isolate(t, testConfig())
-			d.After(Published, func(context.Context) error { return errors.New("restart failed") })
+			AfterIn(d, Published, func(context.Context) error { return errors.New("restart failed") })
 			rules := append([]backend.Rule{previousRule}, gitRules...)
 			recs := map[string]*backend.Recorder{
 				"web1": backend.NewRecorder("web1", append(tt.web1, rules...)...),

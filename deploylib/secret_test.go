@@ -77,7 +77,7 @@ func TestSecretEnvTravelsOnStdin(t *testing.T) {
 				Within("/srv/shop").Execute(ctx, "curl", "-H", "x")
 		})
 	})
-	d.BeforeTask(Check, task)
+	BeforeIn(d, Check, task)
 	rec, out, err := recorderRun(t, d, testStage("web1"), Check, append([]backend.Rule{
 		{Match: "curl", Reply: backend.Reply{Stdout: "echoed tok-9f8e7d6c5b4a\n", Stderr: "and other-secret-1\n"}},
 	}, gitRules...)...)
@@ -116,7 +116,7 @@ func TestSecretEnvRefusesNewlines(t *testing.T) {
 			return h.WithSecretEnv("K", NewSecret("two\nlines-of-one-secret")).Execute(ctx, "true")
 		})
 	})
-	d.BeforeTask(Check, task)
+	BeforeIn(d, Check, task)
 	rec, _, err := recorderRun(t, d, testStage("web1"), Check, gitRules...)
 	if err == nil || !strings.Contains(err.Error(), "contains a newline") {
 		t.Fatalf("error = %v", err)

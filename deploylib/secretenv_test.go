@@ -55,7 +55,7 @@ func TestSecretEnvOnLabHost(t *testing.T) {
 
 	dir, hookFIFO := labShared(t, l, "secretenv")
 	sum := `printf '%s %s' "$CAPSTAN_CFG_TOKEN" "$CAPSTAN_STAGE_TOKEN" | sha256sum > `
-	d.AfterTask(Updated, d.NewTask("lab:token", "", func(ctx context.Context) error {
+	AfterIn(d, Updated, d.NewTask("lab:token", "", func(ctx context.Context) error {
 		return On(ctx, All(), func(ctx context.Context, h *Host) error {
 			return h.Execute(ctx, "sh", "-c", sum+shell.Quote(filepath.Join(dir, "hook.sum"))+"; cat "+shell.Quote(hookFIFO)+" >/dev/null")
 		})

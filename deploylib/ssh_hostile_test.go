@@ -62,7 +62,7 @@ func TestSSHConnectionDroppedMidCommand(t *testing.T) {
 	d := isolate(t, Config{Application: "app", RepoURL: l.Repo, DeployTo: l.Hosts[0].DeployTo})
 	h1, h2 := l.Hosts[0], l.Hosts[1]
 	marker := fmt.Sprintf("60.%d", h2.Port)
-	d.AfterTask(Updated, d.NewTask("team:hang", "", func(ctx context.Context) error {
+	AfterIn(d, Updated, d.NewTask("team:hang", "", func(ctx context.Context) error {
 		return On(ctx, All(), func(ctx context.Context, h *Host) error {
 			if h.Address.Port == h2.Port {
 				return h.Execute(ctx, "sleep", marker)

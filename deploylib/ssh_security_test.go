@@ -96,7 +96,7 @@ func TestSSHShellJumpHostUsesStageHostKeyPolicy(t *testing.T) {
 				st.SSH.ProxyJump = fmt.Sprintf(tt.jump, l.User, bastion.Port, middle.Port)
 			}
 			var out bytes.Buffer
-			err := d.Shell(context.Background(), "", deploylib.WithStage(st), deploylib.WithOutput(&out), deploylib.WithColor(false))
+			err := d.OpenShell(context.Background(), "", deploylib.WithStage(st), deploylib.WithOutput(&out), deploylib.WithColor(false))
 			if tt.ok && err != nil {
 				t.Fatalf("ssh through known jump hosts: %v\n%s", err, out.String())
 			}

@@ -27,7 +27,7 @@ func TestStageSettings(t *testing.T) {
 	}
 	var seen Config
 	var channel string
-	d.After(Updated, func(ctx context.Context) error {
+	AfterIn(d, Updated, func(ctx context.Context) error {
 		seen = CurrentRun(ctx).Config
 		channel = Setting(ctx, "slack_channel", "")
 		return nil
@@ -79,7 +79,7 @@ func TestStageConfigureCopiesHealthCheck(t *testing.T) {
 	base.HealthCheck = &HealthCheck{URL: "http://127.0.0.1:8080/healthz", Command: nil, Retries: 1}
 	d := isolate(t, base)
 	var seen []HealthCheck
-	d.After(Check, func(ctx context.Context) error {
+	AfterIn(d, Check, func(ctx context.Context) error {
 		seen = append(seen, *CurrentRun(ctx).Config.HealthCheck)
 		return nil
 	})

@@ -18,8 +18,8 @@ func TestTeamTask(t *testing.T) {
 			return h.Execute(ctx, "systemctl", "restart", "shop")
 		})
 	})
-	d.Before(restart, tr.hook("before"))
-	d.After(restart, tr.hook("after"))
+	BeforeIn(d, restart, tr.hook("before"))
+	AfterIn(d, restart, tr.hook("after"))
 
 	for _, name := range []string{"app:restart"} {
 		got, err := d.TaskByName(name)

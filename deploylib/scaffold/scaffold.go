@@ -431,7 +431,7 @@ func nextSteps(o Options, stages []string) string {
 			"  2. %sshows where each hook runs (cap %s deploy --dry-run --trace)\n"+
 			"  3. %sprints every command, runs nothing\n"+
 			"  4. %schecks the servers, changes nothing\n",
-			pad(41, "go tool mage flow deploy"), s, pad(41, "go tool mage "+s+" dryrun deploy"), pad(41, "go tool mage "+s+" deploy:check"))
+			pad(41, "go tool mage flow deploy"), s, pad(41, "go tool mage "+s+" dryrun deploy"), pad(41, "go tool mage "+s+" doctor"))
 	} else {
 		var files []string
 		for _, n := range stages {
@@ -447,7 +447,7 @@ func nextSteps(o Options, stages []string) string {
 			"  5. %sprints every command, runs nothing\n"+
 			"  6. go tool mage %s deploy\n"+
 			"  7. go test -tags mage ./magefiles/          tests your hooks (magefiles/deploy_test.go)\n",
-			joinAnd(files), pad(41, "go tool mage "+last+" deploy:check"), pad(41, "go tool mage "+last+" dryrun deploy"), last)
+			joinAnd(files), pad(41, "go tool mage "+last+" doctor"), pad(41, "go tool mage "+last+" dryrun deploy"), last)
 	}
 	b.WriteString(`
 Editors: magefiles build only with the tag mage. .vscode/settings.json tells
@@ -481,7 +481,7 @@ package main
 // go tool mage local deploy                deploy HEAD into .deploy/local, no server (stages/local.go)
 // {{pad 41 (print "go tool mage " .First " deploy")}}deploy (stages/{{.First}}.go)
 // {{pad 41 (print "go tool mage " .First " dryrun deploy")}}print every command, run nothing
-// {{pad 41 (print "go tool mage " .First " deploy:check")}}check the servers, change nothing
+// {{pad 41 (print "go tool mage " .First " doctor")}}check the servers, change nothing
 // {{pad 41 (print "go tool mage " .First " releases")}}the releases on each server
 // {{pad 41 (print "go tool mage " .First " rollback")}}back to the previous release
 // go tool mage flow deploy                 the deploy flow with every hook
@@ -500,7 +500,7 @@ import (
 
 	"github.com/capstan-deploy/capstan/deploylib"
 	//mage:import
-	_ "github.com/capstan-deploy/capstan/deploylib/targets" // deploy, rollback, releases, run, ssh, dryrun, flow
+	_ "github.com/capstan-deploy/capstan/deploylib/targets" // deploy, rollback, doctor, releases, run, ssh, dryrun, flow
 	//mage:import
 	_ "github.com/capstan-deploy/capstan/deploylib/targets/deployns" // deploy:check, deploy:rollback, ...
 	//mage:import
@@ -522,7 +522,7 @@ func init() {
 		KeepReleases: 5,
 		// Files and directories shared by every release: symlinks into
 		// <DeployTo>/shared/. Linked files must exist there before the
-		// first deploy (deploy:check says which are missing).
+		// first deploy (mage <stage> doctor says which are missing).
 		// LinkedFiles: []string{"config/production.env"},
 		LinkedDirs: []string{"log"},
 	})

@@ -115,7 +115,7 @@ func TestRefusals(t *testing.T) {
 
 // TestScaffoldEndToEnd scaffolds a fresh module the way a team does, with
 // go run .../capstan-init, then runs mage there: mage -l, a dry run, a
-// deploy of a local stage, releases, run, deploy:check and ssh. The
+// deploy of a local stage, releases, run, doctor and ssh. The
 // module requires this checkout through a replace directive, so it builds
 // offline.
 func TestScaffoldEndToEnd(t *testing.T) {
@@ -236,7 +236,7 @@ func restartApp(ctx context.Context) error {
 	run(true, nil, "git", "commit", "-q", "-m", "scaffold")
 
 	out = run(true, nil, "go", "tool", "mage", "-l")
-	mustContain("mage -l", out, "deploy ", "deploy:check ", "deploy:rollback ", "dryrun ", "flow ", "local ", "production ",
+	mustContain("mage -l", out, "deploy ", "deploy:check ", "deploy:rollback ", "doctor ", "dryrun ", "flow ", "local ", "production ",
 		"releases ", "rollback ", "run ", "ssh ", "staging ", "app:restart ", "restarts the app: mage production app:restart", "config ", "logs ")
 	out = run(true, nil, "go", "tool", "mage", "local", "app:restart", "task", "app:restart")
 	mustContain("team task", out, "00:00 main.drainLoadBalancer\n      draining\n00:00 app:restart\n", "01 localhost | restarted", "app:restart finished: 1 host")
@@ -250,11 +250,11 @@ func restartApp(ctx context.Context) error {
 
 	// Dry runs: mage runs the targets of one command line in order, and
 	// dryrun makes every later one a dry run.
-	cmd := exec.Command("go", "tool", "mage", "local", "dryrun", "deploy:check", "run", "touch ran", "deploy")
+	cmd := exec.Command("go", "tool", "mage", "local", "dryrun", "doctor", "deploy:check", "run", "touch ran", "deploy")
 	cmd.Dir, cmd.Env = dir, env
 	b, err := cmd.CombinedOutput()
 	out = string(b)
-	mustContain("dry runs", out, "dry run: no host was asked anything", "      01 cd "+filepath.Join(dir, ".deploy", "local", "current")+" 2>/dev/null ; ( touch ran )\n    - 01 localhost not run\n")
+	mustContain("dry runs", out, "dry run: no host was asked anything", "dry run of deploy:check finished, nothing was run", "      01 cd "+filepath.Join(dir, ".deploy", "local", "current")+" 2>/dev/null ; ( touch ran )\n    - 01 localhost not run\n")
 	switch {
 	case err != nil && strings.Contains(out, `unexpected release listing ""`):
 		t.Logf("dry run of deploy stops in deploy:cleanup, which needs a DryRun guard (deploy.go)")
@@ -272,12 +272,12 @@ func restartApp(ctx context.Context) error {
 	fakeShell := filepath.Join(t.TempDir(), "shell")
 	os.WriteFile(fakeShell, []byte("#!/bin/sh\necho \"fake shell in $(pwd)\"\n"), 0o755)
 	out = run(true, []string{"SHELL=" + fakeShell}, "go", "tool", "mage", "local",
-		"deploy", "releases", "run", "head -1 go.mod", "deploy:check", "ssh", "-host=localhost")
+		"deploy", "releases", "run", "head -1 go.mod", "doctor", "ssh", "-host=localhost")
 	mustContain("deploy", out, "deploy finished: release ")
 	checkLocalDeploy(t, dir, run(true, nil, "git", "rev-parse", "HEAD"))
 	mustContain("releases", out, "localhost  "+filepath.Join(dir, ".deploy", "local"), "main    alice  current")
 	mustContain("run", out, "      01 localhost | module example.com/shop")
-	mustContain("deploy:check", out, "localhost  ok     ok", "ready")
+	mustContain("doctor", out, "doctor of stage local", "localhost  ok     ok", "ready")
 	mustContain("ssh", out, "fake shell in "+filepath.Join(dir, ".deploy", "local", "current"))
 	out = run(false, nil, "go", "tool", "mage", "local", "run", "exit 7")
 	mustContain("failing run", out, "failed on 1 of 1 hosts: localhost (exit status 7)")
@@ -290,7 +290,7 @@ func restartApp(ctx context.Context) error {
 		t.Fatalf("log/deploy.log: %v %v", fi, err)
 	}
 	log, _ := os.ReadFile(filepath.Join(dir, "log", "deploy.log"))
-	if n := strings.Count(string(log), " INFO START "); n != 12 {
+	if n := strings.Count(string(log), " INFO START "); n != 13 {
 		t.Errorf("%d START lines in log/deploy.log, want one per run", n)
 	}
 

@@ -48,6 +48,11 @@ func Task(ctx context.Context, names string) error {
 	return deploylib.StartTasks(ctx, tasks)
 }
 
+// Doctor checks every server without changing anything and prints a verdict per host with what to fix: mage production doctor.
+func Doctor(ctx context.Context) error {
+	return deploylib.Diagnose(ctx)
+}
+
 // Releases lists each host's releases, newest first, with the current one, its revision, who deployed it and when: mage production releases.
 func Releases(ctx context.Context) error {
 	return deploylib.ShowReleases(ctx)
@@ -55,16 +60,16 @@ func Releases(ctx context.Context) error {
 
 // Run runs a shell command on the selected hosts, in the current release (HOSTS and ROLES apply): mage production run "uptime".
 func Run(ctx context.Context, command string) error {
-	return deploylib.RunCommand(ctx, command)
+	return deploylib.RunAdHoc(ctx, command)
 }
 
-// Ssh opens an interactive shell on a host in the current release: mage production ssh [-host=web2].
-func Ssh(ctx context.Context, host *string) error {
+// SSH opens an interactive shell on a host in the current release: mage production ssh [-host=web2].
+func SSH(ctx context.Context, host *string) error {
 	h := ""
 	if host != nil {
 		h = *host
 	}
-	return deploylib.Shell(ctx, h)
+	return deploylib.OpenShell(ctx, h)
 }
 
 // Download copies a file from each selected host into DIR/<host>/ (relative to the current release, or absolute; HOSTS and ROLES apply): mage production download log/production.log ./logs.

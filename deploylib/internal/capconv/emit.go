@@ -174,7 +174,7 @@ func (c *converter) emit(module string) (*Result, error) {
 		w("Settings: %s,", settings)
 	}
 	w("})")
-	// Every setting key, declared so that deploy:check knows them.
+	// Every setting key, declared so that the doctor knows them.
 	keys := map[string]string{}
 	for _, e := range c.stages {
 		for k := range e.vals {

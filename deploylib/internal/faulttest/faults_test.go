@@ -111,7 +111,7 @@ func TestHookFailsOnOneHostDuringUpdated(t *testing.T) {
 	f := newFleet(t, 3)
 	prev := f.deploy()
 	h2 := f.l.Hosts[1]
-	f.d.After(deploylib.Updated, func(ctx context.Context) error {
+	deploylib.AfterIn(f.d, deploylib.Updated, func(ctx context.Context) error {
 		return deploylib.On(ctx, deploylib.All(), func(ctx context.Context, h *deploylib.Host) error {
 			if strings.HasSuffix(h.Server.Host, h2.Addr) {
 				return h.Within(h.ReleasePath()).Execute(ctx, "sh", "-c", "echo migrating; echo 'migration exploded' >&2; exit 3")
@@ -120,7 +120,7 @@ func TestHookFailsOnOneHostDuringUpdated(t *testing.T) {
 		})
 	})
 	var failed atomic.Int32
-	f.d.After(deploylib.Failed, func(context.Context) error { failed.Add(1); return nil })
+	deploylib.AfterIn(f.d, deploylib.Failed, func(context.Context) error { failed.Add(1); return nil })
 	at, rel := f.next()
 	out, err := f.run(deploylib.Deploy, at)
 	if err == nil {
@@ -150,7 +150,7 @@ func TestHookFailsOnOneHostDuringUpdated(t *testing.T) {
 func TestConcurrentDeploys(t *testing.T) {
 	f := newFleet(t, 2, func(c *deploylib.Config) { c.LinkedFiles, c.LinkedDirs = nil, nil })
 	var loserDone chan struct{}
-	f.d.After(deploylib.Lock, func(ctx context.Context) error {
+	deploylib.AfterIn(f.d, deploylib.Lock, func(ctx context.Context) error {
 		select {
 		case <-loserDone:
 			return nil
@@ -459,7 +459,7 @@ func TestSecretCanaryAppearsNowhere(t *testing.T) {
 		}
 	}()
 	var arrived atomic.Int32
-	f.d.After(deploylib.Updated, func(ctx context.Context) error {
+	deploylib.AfterIn(f.d, deploylib.Updated, func(ctx context.Context) error {
 		return deploylib.On(ctx, deploylib.All(), func(ctx context.Context, h *deploylib.Host) error {
 			hs := h.WithSecretEnv("CANARY_TOKEN", secret)
 			out, err := hs.Capture(ctx, "sh", "-c", `printf %s "$CANARY_TOKEN" | sha256sum`)
@@ -472,7 +472,7 @@ func TestSecretCanaryAppearsNowhere(t *testing.T) {
 			return hs.Execute(ctx, "sh", "-c", `echo "token is $CANARY_TOKEN"; echo "stderr token $CANARY_TOKEN" >&2; sleep 0.3`)
 		})
 	})
-	f.d.After(deploylib.Published, func(ctx context.Context) error {
+	deploylib.AfterIn(f.d, deploylib.Published, func(ctx context.Context) error {
 		return deploylib.On(ctx, deploylib.All(), func(ctx context.Context, h *deploylib.Host) error {
 			return h.WithSecretEnv("CANARY_TOKEN", secret).Execute(ctx, "sh", "-c", `echo "failing with $CANARY_TOKEN" >&2; exit 1`)
 		})

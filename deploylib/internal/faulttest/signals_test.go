@@ -287,10 +287,20 @@ func TestKilledWhileHoldingTheLock(t *testing.T) {
 		t.Fatalf("deploy while the dead run's lock is left: %v", err)
 	}
 	f.check(expect{release: "", lockedOn: map[string]bool{"host1": true, "host2": true}})
+	// The killed run's heartbeat is fresh: a gone process never overrides
+	// it, so deploy:unlock refuses without FORCE and says why.
 	out, err := f.run(deploylib.Unlock, at)
-	if err != nil {
-		t.Fatalf("deploy:unlock: %v\n%s", err, out)
+	if err == nil || !strings.Contains(err.Error(), "process "+pid+" on this machine, which took it, is gone") ||
+		!strings.Contains(err.Error(), "FORCE=1") {
+		t.Fatalf("deploy:unlock beside a fresh heartbeat: %v, want a refusal naming the gone process and FORCE=1\n%s", err, out)
 	}
+	f.check(expect{release: "", lockedOn: map[string]bool{"host1": true, "host2": true}})
+	t.Setenv("FORCE", "1")
+	out, err = f.run(deploylib.Unlock, at)
+	if err != nil {
+		t.Fatalf("FORCE=1 deploy:unlock: %v\n%s", err, out)
+	}
+	os.Unsetenv("FORCE")
 	if !strings.Contains(out, "removed the deploy lock held by alice@") || !strings.Contains(out, "pid "+pid) {
 		t.Errorf("deploy:unlock does not show whose lock it was:\n%s", out)
 	}

@@ -13,9 +13,9 @@ import (
 // Deploy is the deploy: namespace.
 type Deploy mg.Namespace
 
-// Check checks every server without changing anything and prints a verdict per host with what to fix: mage production deploy:check.
+// Check runs the flow's deploy:check task with its hooks (git:check, the directories, linked files, the lock): mage production deploy:check.
 func (Deploy) Check(ctx context.Context) error {
-	return deploylib.Doctor(ctx)
+	return deploylib.Start(ctx, deploylib.Check)
 }
 
 // Rollback rolls back to the previous release: mage production deploy:rollback.
