@@ -249,6 +249,46 @@ var (
 				},
 			}, nil
 		}}
+
+	// SymlinkRelease switches current to the release on every host, all or
+	// nothing: if any host fails, the hosts already switched are put back on
+	// their previous release (switchBack), so the fleet never serves two
+	// releases because of a failed deploy. It never shares a script: every
+	// host must have its release before any host switches, and no host may
+	// go on before every host switched. A run switches current only while it
+	// holds the deploy lock (lock.go).
+	SymlinkRelease = &Task{name: "deploy:symlink:release", doc: "switches current to the release",
+		plan: func(_ context.Context, r *Run, _ *segment, t *Task) (*step, error) {
+			release, err := r.runRelease(t)
+			if err != nil {
+				return nil, err
+			}
+			cmd := r.layout().Switch(release, r.ID)
+			fenced := r.layout().LockFence(r.ID).And(cmd)
+			return &step{
+				alone: true,
+				cmd: func(h *Host) (shell.Command, bool) {
+					if r.hostState(h).locked {
+						return fenced, true
+					}
+					return cmd, true
+				},
+				sending: func(h *Host) { r.hostState(h).switchTried = true },
+				done: func(_ context.Context, h *Host, _ string, err error) error {
+					if err != nil {
+						return err
+					}
+					r.hostState(h).switched = true
+					return nil
+				},
+				finish: func(ctx context.Context, err error) error {
+					if err == nil {
+						return nil
+					}
+					return errors.Join(err, r.switchBack(ctx))
+				},
+			}, nil
+		}}
 )
 
 // linkStep links names from shared/ into the release of the run.
@@ -262,46 +302,6 @@ func linkStep(r *Run, t *Task, names []string) (*step, error) {
 	}
 	return &step{cmd: everywhere(r.layout().Link(release, names)), done: failure}, nil
 }
-
-// SymlinkRelease switches current to the release on every host, all or
-// nothing: if any host fails, the hosts already switched are put back on
-// their previous release (switchBack), so the fleet never serves two
-// releases because of a failed deploy. It never shares a script: every
-// host must have its release before any host switches, and no host may
-// go on before every host switched. A run switches current only while it
-// holds the deploy lock (lock.go).
-var SymlinkRelease = &Task{name: "deploy:symlink:release", doc: "switches current to the release",
-	plan: func(_ context.Context, r *Run, _ *segment, t *Task) (*step, error) {
-		release, err := r.runRelease(t)
-		if err != nil {
-			return nil, err
-		}
-		cmd := r.layout().Switch(release, r.ID)
-		fenced := r.layout().LockFence(r.ID).And(cmd)
-		return &step{
-			alone: true,
-			cmd: func(h *Host) (shell.Command, bool) {
-				if r.hostState(h).locked {
-					return fenced, true
-				}
-				return cmd, true
-			},
-			sending: func(h *Host) { r.hostState(h).switchTried = true },
-			done: func(_ context.Context, h *Host, _ string, err error) error {
-				if err != nil {
-					return err
-				}
-				r.hostState(h).switched = true
-				return nil
-			},
-			finish: func(ctx context.Context, err error) error {
-				if err == nil {
-					return nil
-				}
-				return errors.Join(err, r.switchBack(ctx))
-			},
-		}, nil
-	}}
 
 // switchBack puts every switched host back on the release it served
 // before this run (a host that had none loses current again), and says so
