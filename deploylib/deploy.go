@@ -10,166 +10,297 @@ import (
 	"sync"
 
 	"github.com/capstan-deploy/capstan/deploylib/internal/remote"
+	"github.com/capstan-deploy/capstan/deploylib/internal/script"
 	"github.com/capstan-deploy/capstan/deploylib/shell"
 )
 
-// The actions of the standard deploy tasks.
+// The standard deploy tasks that run a command on every release host.
+// Each is defined once, by its step (plan.go): the engine runs it alone,
+// or fused into one script per host with its neighbours.
+var (
+	// CheckDirectories creates releases/, shared/ and the linked dirs in
+	// shared/, and checks that every linked file exists in shared/ and
+	// that current is not a directory.
+	CheckDirectories = &Task{name: "deploy:check:directories", doc: "creates the directories and checks linked files",
+		plan: func(_ context.Context, r *Run, _ *segment, _ *Task) (*step, error) {
+			cmd := r.layout().CheckDirectories(r.Config.LinkedDirs, r.Config.LinkedFiles)
+			// With the git strategy and more hosts than may fetch at once
+			// (Git.MaxConcurrent), it also says where each mirror is: a
+			// host whose mirror has the revision fetches nothing, so it
+			// needs no turn (plan.go).
+			hosts, _ := ReleaseHosts()(r)
+			if g, isGit := strategyAs[Git](r.Config.Strategy); isGit && len(hosts) > g.maxConcurrent() {
+				cmd = cmd.Then(r.layout().MirrorAt(r.Config.Branch))
+			}
+			return &step{
+				cmd:  everywhere(cmd),
+				opts: captured,
+				// What done refuses: nothing after it runs.
+				gate: script.Gate{RejectLines: []string{remote.CurrentIsDirectory}, RejectPrefixes: []string{remote.MissingPrefix}},
+				done: func(_ context.Context, h *Host, out string, err error) error {
+					if err != nil {
+						return err
+					}
+					st := r.hostState(h)
+					var missing []string
+					for _, line := range strings.Split(out, "\n") {
+						switch {
+						case line == remote.MirrorExists:
+							st.learned.mirrorExists = true
+						case line == remote.CurrentIsDirectory:
+							return fmt.Errorf("%s is a directory, not a symlink; move it away before deploying (nothing was changed)", r.CurrentPath())
+						case strings.HasPrefix(line, remote.MissingPrefix):
+							missing = append(missing, path.Join(r.SharedPath(), strings.TrimPrefix(line, remote.MissingPrefix)))
+						case strings.HasPrefix(line, remote.MirrorAtPrefix):
+							st.learned.mirrorAt = strings.TrimSpace(strings.TrimPrefix(line, remote.MirrorAtPrefix))
+						}
+					}
+					if len(missing) > 0 {
+						return fmt.Errorf("linked files missing from shared/: %s (create them on the server before deploying)", strings.Join(missing, ", "))
+					}
+					return nil
+				},
+			}, nil
+		}}
 
-func checkDirectories(ctx context.Context) error {
-	r := CurrentRun(ctx)
-	cmd := r.checkDirectoriesCmd()
-	return On(ctx, ReleaseHosts(), func(ctx context.Context, h *Host) error {
-		out, err := h.runCommand(ctx, cmd, runOpts{hidden: true, capture: true})
-		if err != nil {
-			return err
-		}
-		return r.checkDirectoriesResult(h, out)
-	})
-}
+	// SetPreviousRevision records the revision and release that current
+	// points at before the deploy; the lock's answer, read under the lock,
+	// usually told it already.
+	SetPreviousRevision = &Task{name: "deploy:set_previous_revision", doc: "records the revision currently deployed",
+		plan: func(_ context.Context, r *Run, seg *segment, t *Task) (*step, error) {
+			if seg.has(Lock) {
+				// The lock's answer says where current points; a host
+				// whose answer did not (a backend that answers less) is
+				// asked once the script is reported.
+				return &step{finish: func(ctx context.Context, err error) error {
+					if err != nil {
+						return err
+					}
+					return r.runAlone(ctx, t)
+				}}, nil
+			}
+			cmd := r.layout().PreviousRevision()
+			return &step{
+				cmd:  func(h *Host) (shell.Command, bool) { return cmd, !r.hostState(h).learned.previousKnown },
+				opts: captured,
+				done: func(_ context.Context, h *Host, out string, err error) error {
+					if err != nil {
+						return err
+					}
+					link, _, _ := strings.Cut(strings.TrimSpace(out), "\n")
+					r.hostState(h).learned.previous = strings.TrimSpace(link)
+					return nil
+				},
+			}, nil
+		}}
 
-// checkDirectoriesCmd is deploy:check:directories' command. With the git
-// strategy and more hosts than may fetch at once (Git.MaxConcurrent), it
-// also says where each mirror is: a host whose mirror has the revision
-// fetches nothing, so it needs no turn (plan.go).
-func (r *Run) checkDirectoriesCmd() shell.Command {
-	cmd := r.layout().CheckDirectories(r.Config.LinkedDirs, r.Config.LinkedFiles)
-	hosts, _ := ReleaseHosts()(r)
-	if g, isGit := strategyAs[Git](r.Config.Strategy); isGit && len(hosts) > g.maxConcurrent() {
-		cmd = cmd.Then(r.layout().MirrorAt(r.Config.Branch))
-	}
-	return cmd
-}
+	// NewReleasePath names the new release: the run's start time, UTC
+	// %Y%m%d%H%M%S as Capistrano names it, unless a host already has a
+	// release of that name or a later one (a deploy less than a second
+	// ago, or a deployer whose clock was ahead of this machine's); then
+	// one second after the latest. So the name is new on every host and
+	// sorts after every release there, and rollback and cleanup, which go
+	// by name, keep their order. It runs no command.
+	NewReleasePath = &Task{name: "deploy:new_release_path", doc: "names the new release",
+		plan: func(_ context.Context, r *Run, seg *segment, _ *Task) (*step, error) {
+			if seg.has(Lock) {
+				return nil, errNotHere // the name follows the releases the lock listed
+			}
+			return &step{local: func(context.Context) error {
+				name := remote.ReleaseNameAt(r.Started)
+				for _, h := range r.hosts {
+					if newest := r.hostState(h).learned.newestRelease; newest >= name {
+						name = remote.ReleaseNameAfter(newest)
+					}
+				}
+				r.setRelease(name)
+				return nil
+			}}, nil
+		}}
 
-// checkDirectoriesResult reads what deploy:check:directories printed on h.
-func (r *Run) checkDirectoriesResult(h *Host, out string) error {
-	st := r.hostState(h)
-	var missing []string
-	for _, line := range strings.Split(out, "\n") {
-		switch {
-		case line == remote.MirrorExists:
-			st.learned.mirrorExists = true
-		case line == remote.CurrentIsDirectory:
-			return fmt.Errorf("%s is a directory, not a symlink; move it away before deploying (nothing was changed)", r.CurrentPath())
-		case strings.HasPrefix(line, remote.MissingPrefix):
-			missing = append(missing, path.Join(r.SharedPath(), strings.TrimPrefix(line, remote.MissingPrefix)))
-		case strings.HasPrefix(line, remote.MirrorAtPrefix):
-			st.learned.mirrorAt = strings.TrimSpace(strings.TrimPrefix(line, remote.MirrorAtPrefix))
-		}
-	}
-	if len(missing) > 0 {
-		return fmt.Errorf("linked files missing from shared/: %s (create them on the server before deploying)", strings.Join(missing, ", "))
-	}
-	return nil
-}
+	// SetCurrentRevision writes REVISION and REVISION_TIME into the
+	// release, where the strategy did not write them with its files.
+	SetCurrentRevision = &Task{name: "deploy:set_current_revision", doc: "writes REVISION and REVISION_TIME",
+		plan: func(_ context.Context, r *Run, seg *segment, t *Task) (*step, error) {
+			if seg.has(GitCreateRelease) {
+				return &step{}, nil // written with the release's files
+			}
+			release, err := r.runRelease(t)
+			if err != nil {
+				return nil, err
+			}
+			rev := r.Revision()
+			if rev.SHA == "" {
+				return nil, errors.New("no revision was resolved; the strategy must call deploylib.SetRevision")
+			}
+			cmd := remote.WriteRevision(release, rev.Recorded(), rev.Time)
+			return &step{
+				cmd:  func(h *Host) (shell.Command, bool) { return cmd, !r.hostState(h).learned.revisionWritten },
+				done: failure,
+			}, nil
+		}}
 
-func setPreviousRevision(ctx context.Context) error {
-	r := CurrentRun(ctx)
-	cmd := r.layout().PreviousRevision()
-	return On(ctx, ReleaseHosts(), func(ctx context.Context, h *Host) error {
-		st := r.hostState(h)
-		if st.learned.previousKnown {
-			return nil // deploy:lock read it, under the lock
-		}
-		out, err := h.CaptureCommand(ctx, cmd)
-		if err != nil {
-			return err
-		}
-		link, _, _ := strings.Cut(out, "\n")
-		st.learned.previous = strings.TrimSpace(link)
-		return nil
-	})
-}
+	// SymlinkLinkedFiles links each linked file from shared/.
+	SymlinkLinkedFiles = &Task{name: "deploy:symlink:linked_files", doc: "links the linked files into the release",
+		plan: func(_ context.Context, r *Run, _ *segment, t *Task) (*step, error) {
+			return linkStep(r, t, r.Config.LinkedFiles)
+		}}
+	// SymlinkLinkedDirs links each linked dir from shared/.
+	SymlinkLinkedDirs = &Task{name: "deploy:symlink:linked_dirs", doc: "links the linked directories into the release",
+		plan: func(_ context.Context, r *Run, _ *segment, t *Task) (*step, error) {
+			return linkStep(r, t, r.Config.LinkedDirs)
+		}}
 
-// newReleasePath names the new release: the run's start time, UTC
-// %Y%m%d%H%M%S as Capistrano names it, unless a host already has a release
-// of that name or a later one (a deploy less than a second ago, or a
-// deployer whose clock was ahead of this machine's); then one second after
-// the latest. So the name is new on every host and sorts after every
-// release there, and rollback and cleanup, which go by name, keep their
-// order.
-func newReleasePath(ctx context.Context) error {
-	r := CurrentRun(ctx)
-	name := remote.ReleaseNameAt(r.Started)
-	for _, h := range r.hosts {
-		if newest := r.hostState(h).learned.newestRelease; newest >= name {
-			name = remote.ReleaseNameAfter(newest)
-		}
-	}
-	r.setRelease(name)
-	return nil
-}
+	// Cleanup removes old and unfinished releases, keeping KeepReleases.
+	// When the lock's answer listed the releases on every host, it removes
+	// them in one command that runs only while this run holds the lock and
+	// never removes the release current points at; else it lists them
+	// first, then removes them in batches (so nothing may follow it in a
+	// script). Removals cut short are finished by deploy:failed.
+	Cleanup = &Task{name: "deploy:cleanup", doc: "removes old releases",
+		plan: func(_ context.Context, r *Run, seg *segment, _ *Task) (*step, error) {
+			for _, h := range seg.hosts {
+				if _, _, known := r.cleanupFromLock(h); !known {
+					return &step{
+						cmd:  everywhere(r.layout().ListReleases()),
+						opts: captured,
+						// It removes, on h, the releases the listing says
+						// to remove, in batches.
+						done: func(ctx context.Context, h *Host, out string, err error) error {
+							if err != nil || r.dryRun {
+								return err // in a dry run nothing was listed
+							}
+							l, err := r.layout().ParseListing(strings.TrimSpace(out))
+							if err != nil {
+								return err
+							}
+							victims := l.CleanupCandidates(r.Config.KeepReleases, r.ReleaseName())
+							sort.Strings(victims)
+							st := r.hostState(h)
+							for start := 0; start < len(victims); start += 100 {
+								batch := victims[start:min(start+100, len(victims))]
+								cmd, err := r.layout().RemoveReleases(batch)
+								if err != nil {
+									return err
+								}
+								st.removing = batch // finished by deploy:failed if cut short
+								if err := h.ExecuteCommand(ctx, cmd); err != nil {
+									return err
+								}
+								st.removing = nil
+							}
+							return nil
+						},
+						last: true,
+					}, nil
+				}
+			}
+			return &step{
+				cmd: func(h *Host) (shell.Command, bool) {
+					cmd, victims, _ := r.cleanupFromLock(h)
+					return cmd, len(victims) > 0
+				},
+				sending: func(h *Host) {
+					_, victims, _ := r.cleanupFromLock(h)
+					r.hostState(h).removing = victims // finished by deploy:failed if cut short
+				},
+				done: func(_ context.Context, h *Host, _ string, err error) error {
+					if err != nil {
+						return err
+					}
+					r.hostState(h).removing = nil
+					return nil
+				},
+				settle: func(h *Host, _ string, err error) {
+					if err == nil {
+						r.hostState(h).removing = nil
+					}
+				},
+			}, nil
+		}}
 
-func setCurrentRevision(ctx context.Context) error {
-	r := CurrentRun(ctx)
-	release, err := r.runRelease(SetCurrentRevision)
-	if err != nil {
-		return err
-	}
-	rev := r.Revision()
-	if rev.SHA == "" {
-		return errors.New("no revision was resolved; the strategy must call deploylib.SetRevision")
-	}
-	cmd := remote.WriteRevision(release, rev.Recorded(), rev.Time)
-	return On(ctx, ReleaseHosts(), func(ctx context.Context, h *Host) error {
-		if r.hostState(h).learned.revisionWritten {
-			return nil // written with the release's files
-		}
-		return h.ExecuteCommand(ctx, cmd)
-	})
-}
+	// LogRevision appends the deploy or rollback to revisions.log; a log
+	// that cannot be written is a warning, not a failed deploy.
+	LogRevision = &Task{name: "deploy:log_revision", doc: "appends to revisions.log",
+		plan: func(_ context.Context, r *Run, _ *segment, t *Task) (*step, error) {
+			if _, err := r.runRelease(t); err != nil {
+				return nil, err
+			}
+			rev := r.Revision()
+			line := remote.DeployLogLine(rev.Branch, rev.Recorded(), r.ReleaseName(), r.User)
+			switch f := r.Config.RevisionLogMessage; {
+			case r.rollsBack():
+				line = remote.RollbackLogLine(r.User, r.ReleaseName())
+			case f != nil:
+				line = strings.ReplaceAll(f(rev, r.ReleaseName(), r.User), "\n", " ")
+			}
+			return &step{
+				cmd:  everywhere(r.layout().AppendLog(line)),
+				done: failure,
+				finish: func(ctx context.Context, err error) error {
+					if err != nil && ctx.Err() == nil {
+						// The release is live: a revisions.log that cannot be
+						// written (a directory, a full disk) is worth a
+						// warning, not a failed deploy.
+						r.console.Warn("revisions.log not updated: %v", err)
+						return nil
+					}
+					return err
+				},
+			}, nil
+		}}
 
-func symlinkLinkedFiles(ctx context.Context) error {
-	return symlinkLinked(ctx, SymlinkLinkedFiles, CurrentRun(ctx).Config.LinkedFiles)
-}
+	// SymlinkRelease switches current to the release on every host, all or
+	// nothing: if any host fails, the hosts already switched are put back on
+	// their previous release (switchBack), so the fleet never serves two
+	// releases because of a failed deploy. It never shares a script: every
+	// host must have its release before any host switches, and no host may
+	// go on before every host switched. A run switches current only while it
+	// holds the deploy lock (lock.go).
+	SymlinkRelease = &Task{name: "deploy:symlink:release", doc: "switches current to the release",
+		plan: func(_ context.Context, r *Run, _ *segment, t *Task) (*step, error) {
+			release, err := r.runRelease(t)
+			if err != nil {
+				return nil, err
+			}
+			cmd := r.layout().Switch(release, r.ID)
+			fenced := r.layout().LockFence(r.ID).And(cmd)
+			return &step{
+				alone: true,
+				cmd: func(h *Host) (shell.Command, bool) {
+					if r.hostState(h).locked {
+						return fenced, true
+					}
+					return cmd, true
+				},
+				sending: func(h *Host) { r.hostState(h).switchTried = true },
+				done: func(_ context.Context, h *Host, _ string, err error) error {
+					if err != nil {
+						return err
+					}
+					r.hostState(h).switched = true
+					return nil
+				},
+				finish: func(ctx context.Context, err error) error {
+					if err == nil {
+						return nil
+					}
+					return errors.Join(err, r.switchBack(ctx))
+				},
+			}, nil
+		}}
+)
 
-func symlinkLinkedDirs(ctx context.Context) error {
-	return symlinkLinked(ctx, SymlinkLinkedDirs, CurrentRun(ctx).Config.LinkedDirs)
-}
-
-func symlinkLinked(ctx context.Context, t *Task, names []string) error {
+// linkStep links names from shared/ into the release of the run.
+func linkStep(r *Run, t *Task, names []string) (*step, error) {
 	if len(names) == 0 {
-		return nil
+		return &step{}, nil
 	}
-	r := CurrentRun(ctx)
 	release, err := r.runRelease(t)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	cmd := r.layout().Link(release, names)
-	return On(ctx, ReleaseHosts(), func(ctx context.Context, h *Host) error {
-		return h.ExecuteCommand(ctx, cmd)
-	})
-}
-
-// symlinkRelease switches current on every host. If any host fails, the
-// hosts already switched are put back on their previous release, so the
-// fleet never serves two releases because of a failed deploy.
-func symlinkRelease(ctx context.Context) error {
-	r := CurrentRun(ctx)
-	release, err := r.runRelease(SymlinkRelease)
-	if err != nil {
-		return err
-	}
-	cmd := r.layout().Switch(release, r.ID)
-	// A run switches current only while it holds the deploy lock (lock.go).
-	fenced := r.layout().LockFence(r.ID).And(cmd)
-	err = On(ctx, ReleaseHosts(), func(ctx context.Context, h *Host) error {
-		st := r.hostState(h)
-		st.switchTried = true
-		c := cmd
-		if st.locked {
-			c = fenced
-		}
-		if err := h.ExecuteCommand(ctx, c); err != nil {
-			return err
-		}
-		st.switched = true
-		return nil
-	})
-	if err == nil {
-		return nil
-	}
-	return errors.Join(err, r.switchBack(ctx))
+	return &step{cmd: everywhere(r.layout().Link(release, names)), done: failure}, nil
 }
 
 // switchBack puts every switched host back on the release it served
@@ -190,7 +321,7 @@ func (r *Run) switchBack(ctx context.Context) error {
 	}
 	var mu sync.Mutex
 	var errs []error
-	eachHost(hosts, func(h *Host) {
+	inParallel(hosts, func(_ int, h *Host) {
 		st := r.hostState(h)
 		if !st.switched {
 			out, err := h.CaptureCommand(ctx, r.layout().PreviousRevision())
@@ -234,61 +365,6 @@ func (r *Run) switchBack(ctx context.Context) error {
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line
-}
-
-func cleanup(ctx context.Context) error {
-	r := CurrentRun(ctx)
-	return On(ctx, ReleaseHosts(), func(ctx context.Context, h *Host) error {
-		if cmd, victims, known := r.cleanupFromLock(h); known {
-			// The lock's answer listed the releases: no listing needed.
-			if len(victims) == 0 {
-				return nil
-			}
-			st := r.hostState(h)
-			st.removing = victims
-			if err := h.ExecuteCommand(ctx, cmd); err != nil {
-				return err
-			}
-			st.removing = nil
-			return nil
-		}
-		out, err := h.CaptureCommand(ctx, r.layout().ListReleases())
-		if err != nil {
-			return err
-		}
-		return r.cleanupListed(ctx, h, out)
-	})
-}
-
-// cleanupListed removes, on h, the releases that the listing out says
-// deploy:cleanup removes.
-func (r *Run) cleanupListed(ctx context.Context, h *Host, out string) error {
-	if r.dryRun {
-		return nil // nothing was listed, so nothing to remove
-	}
-	l, err := r.layout().ParseListing(out)
-	if err != nil {
-		return err
-	}
-	victims := l.CleanupCandidates(r.Config.KeepReleases, r.ReleaseName())
-	if len(victims) == 0 {
-		return nil
-	}
-	sort.Strings(victims)
-	st := r.hostState(h)
-	for start := 0; start < len(victims); start += 100 {
-		batch := victims[start:min(start+100, len(victims))]
-		cmd, err := r.layout().RemoveReleases(batch)
-		if err != nil {
-			return err
-		}
-		st.removing = batch // finished by deploy:failed if cut short
-		if err := h.ExecuteCommand(ctx, cmd); err != nil {
-			return err
-		}
-		st.removing = nil
-	}
-	return nil
 }
 
 // cleanupFromLock returns the command removing, on h, what deploy:cleanup
@@ -339,42 +415,6 @@ func (r *Run) finishRemovals(ctx context.Context) error {
 		st.removing = nil
 		return nil
 	})
-}
-
-func logRevision(ctx context.Context) error {
-	r := CurrentRun(ctx)
-	if _, err := r.runRelease(LogRevision); err != nil {
-		return err
-	}
-	cmd := r.layout().AppendLog(r.logRevisionLine())
-	err := On(ctx, ReleaseHosts(), func(ctx context.Context, h *Host) error {
-		return h.ExecuteCommand(ctx, cmd)
-	})
-	return r.logRevisionDone(ctx, err)
-}
-
-// logRevisionLine is the line deploy:log_revision appends.
-func (r *Run) logRevisionLine() string {
-	if r.rollsBack() {
-		return remote.RollbackLogLine(r.User, r.ReleaseName())
-	}
-	rev := r.Revision()
-	line := remote.DeployLogLine(rev.Branch, rev.Recorded(), r.ReleaseName(), r.User)
-	if f := r.Config.RevisionLogMessage; f != nil {
-		line = strings.ReplaceAll(f(rev, r.ReleaseName(), r.User), "\n", " ")
-	}
-	return line
-}
-
-// logRevisionDone is deploy:log_revision's outcome once every host is done.
-func (r *Run) logRevisionDone(ctx context.Context, err error) error {
-	if err != nil && ctx.Err() == nil {
-		// The release is live: a revisions.log that cannot be written (a
-		// directory, a full disk) is worth a warning, not a failed deploy.
-		r.console.Warn("revisions.log not updated: %v", err)
-		return nil
-	}
-	return err
 }
 
 // failed finishes a removal of old releases that was cut short, then

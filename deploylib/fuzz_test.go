@@ -1,15 +1,12 @@
 package deploylib
 
 import (
-	"bytes"
-	"fmt"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/capstan-deploy/capstan/deploylib/internal/remote"
-	"github.com/capstan-deploy/capstan/deploylib/shell"
 )
 
 // The parsers of what a server answers get any bytes a hostile or broken
@@ -63,63 +60,6 @@ func FuzzParseLockInfo(f *testing.F) {
 		for _, arg := range strings.Fields(cmd.String()) {
 			if strings.HasPrefix(arg, "/") && !strings.HasPrefix(arg, l.State()+"/") {
 				t.Errorf("unlock's command touches %q: %s", arg, cmd)
-			}
-		}
-	})
-}
-
-// FuzzStepSplitter: the reader of a script of steps' output, which finds
-// the step markers in it. Whatever the output, and however it is cut
-// into writes, it finds the same markers; a marker found is a whole
-// line of the marker's form; and a real marker after output that does not
-// hold the prefix is always found.
-func FuzzStepSplitter(f *testing.F) {
-	tok := "run0001-1"
-	f.Add([]byte("one\n"+shell.StepMarker(tok, 1, 0)+"no newline"+shell.StepMarker(tok, 2, 3)+"rest"), uint(3))
-	f.Add([]byte("\ncapstan-step:run0001-1 x y\n\ncapstan-step:run0001-1 1 2 3\n\ncapstan-step:run0001-1 -1 +2\n"), uint(1))
-	f.Add([]byte("\ncapstan-step:run0001-1 99999999999999999999 0\n\ncapstan-step:run0001-1\n"), uint(7))
-	f.Add([]byte(""), uint(0))
-	prefix := []byte(shell.StepMarkerPrefix(tok))
-	type mark struct {
-		n, status int
-		part      string
-	}
-	split := func(data []byte, cut uint) ([]mark, string) {
-		var got []mark
-		s := &stepSplitter{prefix: prefix, mark: func(n, status int, p []byte) { got = append(got, mark{n, status, string(p)}) }}
-		size := int(cut%64) + 1
-		if cut == 0 {
-			size = len(data) + 1
-		}
-		for len(data) > 0 {
-			k := min(size, len(data))
-			s.Write(data[:k])
-			data = data[k:]
-		}
-		return got, string(s.buf)
-	}
-	f.Fuzz(func(t *testing.T, data []byte, cut uint) {
-		whole, restWhole := split(data, 0)
-		chunked, restChunked := split(data, cut)
-		if fmt.Sprint(whole) != fmt.Sprint(chunked) || restWhole != restChunked {
-			t.Errorf("cut in writes of %d: %v rest %q, whole: %v rest %q", cut%64+1, chunked, restChunked, whole, restWhole)
-		}
-		// The marks and the rest hold the stream less the marker lines:
-		// never more than it.
-		n := len(restWhole)
-		for _, m := range whole {
-			n += len(m.part) + len(prefix)
-		}
-		if n > len(data) {
-			t.Errorf("marks %v and rest %q hold more than the %d bytes written", whole, restWhole, len(data))
-		}
-		if !bytes.Contains(data, prefix) {
-			if len(whole) != 0 {
-				t.Errorf("marks in a stream without the prefix: %v", whole)
-			}
-			got, _ := split(append(append([]byte(nil), data...), shell.StepMarker(tok, 3, 5)...), cut)
-			if len(got) != 1 || got[0].n != 3 || got[0].status != 5 || got[0].part != string(data) {
-				t.Errorf("the real marker after %q: %v", data, got)
 			}
 		}
 	})

@@ -37,9 +37,7 @@ type HealthCheck struct {
 // switched; when it fails anywhere, every host goes back to its previous
 // release. It is a step of deploy:publishing only when a health check is
 // configured.
-var CheckHealth = &Task{name: "deploy:health_check", doc: "checks the new release on every host; switches back when it fails"}
-
-func init() { CheckHealth.action = checkHealth }
+var CheckHealth = &Task{name: "deploy:health_check", doc: "checks the new release on every host; switches back when it fails", action: checkHealth}
 
 // validate reports a health check that cannot run.
 func (hc *HealthCheck) validate() error {

@@ -221,6 +221,38 @@ func (h *Host) Stream(ctx context.Context, c shell.Command, stdin io.Reader) err
 	return err
 }
 
+// kind is how the console shows a command run with o: shown, even when
+// its output is captured too, unless hidden.
+func (o runOpts) kind() console.Kind {
+	switch {
+	case o.hidden && o.capture:
+		return console.Capture
+	case o.hidden:
+		return console.Test
+	}
+	return console.Execute
+}
+
+// commandEnd is the one place where the end of a command that ran (a
+// single command, or a step of a script) becomes an error: err, as the
+// backend reported it, read for its exit status (-1 when it has none) and
+// made a *TimeoutError when Config.CommandTimeout stopped the command;
+// the command and the last lines of its standard error, redacted. The
+// console's and the log's end line show the error's Err and Status
+// (console.Exec.End).
+func commandEnd(h *Host, cmd string, stderr []byte, err error, timedOut bool) *CommandError {
+	var tail bytes.Buffer
+	(&tailBuffer{max: stderrTail, buf: &tail}).Write(stderr)
+	ce := &CommandError{Host: h.String(), Command: redact(cmd), Status: -1, Stderr: console.Sanitize(redact(tail.String())), Err: err}
+	var ee *backend.ExitError
+	if timedOut {
+		ce.Err = &TimeoutError{After: h.run.Config.CommandTimeout, Err: err}
+	} else if errors.As(err, &ee) {
+		ce.Status = ee.Status
+	}
+	return ce
+}
+
 type runOpts struct {
 	hidden  bool // test and capture commands: shown only when verbose
 	capture bool
@@ -295,16 +327,9 @@ func (h *Host) runCommand(ctx context.Context, c shell.Command, o runOpts) (stri
 		ctx, cancel = context.WithTimeout(ctx, t)
 		defer cancel()
 	}
-	kind := console.Execute // shown, even when its output is captured too
-	switch {
-	case o.hidden && o.capture:
-		kind = console.Capture
-	case o.hidden:
-		kind = console.Test
-	}
 	// The console numbers, shows and logs the command (console.Exec); in
 	// a dry run the Printer backend runs nothing.
-	ex := r.console.Start(h.String(), cmdStr, console.ExecOptions{Kind: kind, DryRun: r.dryRun, Shown: shown})
+	ex := r.console.Start(h.String(), cmdStr, console.ExecOptions{Kind: o.kind(), DryRun: r.dryRun, Shown: shown})
 	var errBuf bytes.Buffer
 	out := &capBuffer{max: MaxCapture}
 	stdio := backend.Stdio{Stdin: ex.Upload(o.stdin), Stdout: ex.Stdout()}
@@ -329,13 +354,8 @@ func (h *Host) runCommand(ctx context.Context, c shell.Command, o runOpts) (stri
 		ex.Stopped()
 		return "", nil
 	}
-	ce := &CommandError{Host: h.String(), Command: redact(cmdStr), Status: -1, Stderr: console.Sanitize(redact(errBuf.String())), Err: err}
-	var ee *backend.ExitError
-	if parent.Err() == nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		ce.Err = &TimeoutError{After: r.Config.CommandTimeout, Err: err}
-	} else if errors.As(err, &ee) {
-		ce.Status = ee.Status
-	}
+	timedOut := parent.Err() == nil && errors.Is(ctx.Err(), context.DeadlineExceeded)
+	ce := commandEnd(h, cmdStr, errBuf.Bytes(), err, timedOut)
 	ex.End(ce.Err, ce.Status)
 	if out.n > out.max {
 		return "", ce

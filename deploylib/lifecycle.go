@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"runtime/debug"
 	"slices"
-	"sync"
 	"time"
 )
 
@@ -30,8 +29,21 @@ import (
 // cleanupTimeout bounds the work done after a failure or an interrupt.
 const cleanupTimeout = 60 * time.Second
 
-// supervise runs task to its end under r's signal handling.
-func (r *Run) supervise(ctx context.Context, task *Task) error {
+// execute runs task as the root of the run to its end: it owns SIGINT,
+// SIGTERM and SIGHUP while the task runs (interrupt.go) and reports the
+// outcome after the work that a failure or an interrupt requires
+// (runToEnd: deploy:failed, switching hosts back, releasing the deploy
+// lock).
+func (r *Run) execute(ctx context.Context, task *Task) error {
+	r.root = task
+	if r.tasks == nil {
+		r.tasks = []*Task{task}
+	}
+	ctx = context.WithValue(ctx, runKey{}, r)
+	r.logStart(task.name) // logfile.go
+	if r.dryRun {
+		r.console.Info("DRY RUN: every command is printed and logged, none is run; Test reports true and Capture returns \"\"")
+	}
 	ctx, stop := r.watchInterrupts(ctx, withCleanup)
 	defer stop()
 	r.dialAhead(ctx) // dial.go
@@ -47,12 +59,19 @@ func (r *Run) supervise(ctx context.Context, task *Task) error {
 	}
 }
 
-// runToEnd runs task, then what its outcome requires: on success the lock
-// release; on failure or interrupt deploy:failed (which removes the
-// half-built release), the per-host publishing report and the lock
-// release.
+// runToEnd invokes task, after the deploy lock when the tasks the run
+// was started with change the servers and do not take it themselves, then
+// does what the outcome requires: on success the lock release; on failure
+// or interrupt deploy:failed (which removes the half-built release), the
+// per-host publishing report and the lock release.
 func (r *Run) runToEnd(ctx context.Context, task *Task) error {
-	err := r.invokeRoot(ctx, task)
+	var err error
+	if r.needsLock(r.tasks...) {
+		err = r.invokeRecovered(ctx, Lock)
+	}
+	if err == nil {
+		err = r.invokeRecovered(ctx, task)
+	}
 	r.endPlan() // a script still running when the flow stopped (plan.go)
 	// The lock's release has a budget of its own: a slow deploy:failed
 	// hook or removal cannot leave the lock behind.
@@ -155,18 +174,6 @@ func (r *Run) recoveryPending() bool {
 	return false
 }
 
-// invokeRoot invokes task as the root of the run, taking the deploy lock
-// first when the tasks the run was started with change the servers and do
-// not take it themselves.
-func (r *Run) invokeRoot(ctx context.Context, task *Task) error {
-	if r.needsLock(r.tasks...) {
-		if err := r.invokeRecovered(ctx, Lock); err != nil {
-			return err
-		}
-	}
-	return r.invokeRecovered(ctx, task)
-}
-
 // invokeRecovered invokes t, turning a panic of a task or hook into an
 // error, so the failure handling still runs.
 func (r *Run) invokeRecovered(ctx context.Context, t *Task) (err error) {
@@ -212,19 +219,6 @@ func mustHoldLock(task *Task) bool {
 		return false
 	}
 	return slices.Contains(standardTasks(), task)
-}
-
-// eachHost runs fn for every host in parallel and waits for all.
-func eachHost(hosts []*Host, fn func(h *Host)) {
-	var wg sync.WaitGroup
-	for _, h := range hosts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			fn(h)
-		}()
-	}
-	wg.Wait()
 }
 
 // startReadOnly runs fn as the root of a run that changes nothing on the

@@ -51,18 +51,61 @@ import (
 
 var (
 	// Lock takes the deploy lock on every release host; deploy:check runs
-	// it last.
-	Lock = &Task{name: "deploy:lock", doc: "takes the deploy lock on every server"}
+	// it last. The hosts are ordered by name; the lock of the first one
+	// decides between runs that start together (of two runs over the same
+	// hosts, exactly one gets it, and the other stops there, holding
+	// nothing), so the other hosts are then locked in parallel, keeping
+	// the cost of locking at two round trips whatever the number of hosts.
+	// No run ever waits for a lock, so runs cannot deadlock. Two runs over
+	// different but overlapping host sets (HOSTS filters) may both be
+	// refused; neither changes anything. The answer also says, read under
+	// the lock, where current points and which releases exist. Once taken,
+	// the heartbeat starts; the run releases the lock wherever the command
+	// was sent (its reply may have been lost).
+	Lock = &Task{name: "deploy:lock", doc: "takes the deploy lock on every server",
+		plan: func(_ context.Context, r *Run, _ *segment, _ *Task) (*step, error) {
+			cmd := r.layout().TakeLock(r.ID, r.lockDetailsFor())
+			return &step{
+				cmd:     func(h *Host) (shell.Command, bool) { return cmd, !r.hostState(h).locked },
+				opts:    captured,
+				ordered: true,
+				proceed: func(out string, _ error) bool { return !strings.Contains(out, remote.LockHeld) },
+				sending: func(h *Host) {
+					r.mu.Lock()
+					r.hostState(h).lockSent = true // the release goes wherever this went
+					r.mu.Unlock()
+				},
+				unsent: func(h *Host) {
+					r.mu.Lock()
+					if st := r.hostState(h); !st.locked {
+						st.lockSent = false
+					}
+					r.mu.Unlock()
+				},
+				done: func(_ context.Context, h *Host, out string, err error) error {
+					return r.lockResult(h, strings.TrimSpace(out), err)
+				},
+				settle: func(h *Host, out string, err error) {
+					if err == nil && strings.Contains(out, remote.LockTaken) {
+						r.lockResult(h, strings.TrimSpace(out), nil)
+					}
+				},
+				finish: func(_ context.Context, err error) error {
+					r.startHeartbeat()
+					// A lock held elsewhere is the whole story.
+					var le *LockedError
+					if errors.As(err, &le) {
+						return le
+					}
+					return err
+				},
+			}, nil
+		}}
 	// Unlock clears a stale deploy lock on every release host, showing
 	// whose it was (mage production deploy:unlock); it refuses a lock
 	// whose holder may be alive unless FORCE=1.
-	Unlock = &Task{name: "deploy:unlock", doc: "clears a stale deploy lock, showing whose it was"}
+	Unlock = &Task{name: "deploy:unlock", doc: "clears a stale deploy lock, showing whose it was", action: unlock}
 )
-
-func init() {
-	Lock.action = takeLock
-	Unlock.action = unlock
-}
 
 const (
 	// lockHeartbeatEvery is how often a holder refreshes its heartbeat.
@@ -369,61 +412,6 @@ func (e *LockedError) Error() string {
 	return msg + fmt.Sprintf("That run is gone (%s): clear the lock with: mage %s deploy:unlock", why, e.stage)
 }
 
-// takeLock takes the lock on every release host. The hosts are ordered by
-// name; the lock of the first one decides between runs that start
-// together (of two runs over the same hosts, exactly one gets it, and the
-// other stops there, holding nothing), so the other hosts are then locked
-// in parallel, keeping the cost of locking at two round trips whatever the
-// number of hosts. No run ever waits for a lock, so runs cannot deadlock.
-// Two runs over different but overlapping host sets (HOSTS filters) may
-// both be refused; neither changes anything. Once taken, the heartbeat
-// starts.
-func takeLock(ctx context.Context) error {
-	r := CurrentRun(ctx)
-	hosts, _ := ReleaseHosts()(r)
-	hosts = slices.Clone(hosts)
-	slices.SortStableFunc(hosts, func(a, b *Host) int { return strings.Compare(a.Server.Host, b.Server.Host) })
-	if len(hosts) == 0 {
-		return nil
-	}
-	cmd := r.layout().TakeLock(r.ID, r.lockDetailsFor())
-	take := func(ctx context.Context, h *Host) error {
-		st := r.hostState(h)
-		if st.locked {
-			return nil
-		}
-		// The reply may be lost after the lock was taken: the release
-		// at the end of the run goes to every host this was sent to.
-		r.mu.Lock()
-		st.lockSent = true
-		r.mu.Unlock()
-		out, err := h.CaptureCommand(ctx, cmd)
-		return r.lockResult(h, out, err)
-	}
-	defer r.startHeartbeat()
-	if err := take(ctx, hosts[0]); err != nil {
-		return err
-	}
-	errs := make([]error, len(hosts))
-	var wg sync.WaitGroup
-	for i, h := range hosts[1:] {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i+1] = take(ctx, h)
-		}()
-	}
-	wg.Wait()
-	// A lock held elsewhere is the whole story: report the first one.
-	for _, err := range errs {
-		var le *LockedError
-		if errors.As(err, &le) {
-			return le
-		}
-	}
-	return errors.Join(errs...)
-}
-
 // lockResult reads the answer of the command taking the lock on h.
 func (r *Run) lockResult(h *Host, out string, err error) error {
 	st := r.hostState(h)
@@ -476,7 +464,9 @@ func (r *Run) checkNewestRelease(h *Host, newest string) error {
 	if newest == "" || remote.HasReleaseNameAfter(newest) || r.root == nil {
 		return nil
 	}
-	if !slices.Contains(r.flatten(r.root, map[*Task]bool{}, nil), NewReleasePath) {
+	// By name: deploy:new_release_path's definition refers to this one
+	// (an initialization cycle).
+	if !slices.ContainsFunc(r.flatten(r.root, map[*Task]bool{}, nil), func(t *Task) bool { return t != nil && t.name == "deploy:new_release_path" }) {
 		return nil
 	}
 	dir := r.layout().Release(newest)
@@ -534,7 +524,7 @@ func (r *Run) startHeartbeat() {
 				}
 			}
 			hctx, cancel := context.WithTimeout(ctx, lockHeartbeatEvery)
-			eachHost(locked, func(h *Host) {
+			inParallel(locked, func(_ int, h *Host) {
 				if _, err := h.runCommand(hctx, cmd, runOpts{hidden: true, capture: true}); err != nil {
 					r.console.Log("WARN", fmt.Sprintf("%s: refreshing the deploy lock's heartbeat: %v", h, err))
 				}
@@ -567,7 +557,7 @@ func (r *Run) releaseLocks(ctx context.Context) error {
 	cmd := r.releaseLockCmd()
 	var mu sync.Mutex
 	var errs []error
-	eachHost(hosts, func(h *Host) {
+	inParallel(hosts, func(_ int, h *Host) {
 		out, err := h.CaptureCommand(ctx, cmd)
 		mu.Lock()
 		defer mu.Unlock()

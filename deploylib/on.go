@@ -123,31 +123,42 @@ func On(ctx context.Context, sel Selector, fn func(ctx context.Context, h *Host)
 			}
 		}
 		end := min(start+o.limit, len(hosts))
-		var wg sync.WaitGroup
-		for i := start; i < end; i++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() {
-					// A panicking hook fails its host instead of killing the
-					// process before the failure handling runs.
-					if p := recover(); p != nil {
-						errs[i] = fmt.Errorf("%s: panic: %v", hosts[i], p)
-						r.console.HostFailed(hosts[i].String(), fmt.Sprintf("panic: %v", p))
-					}
-				}()
-				if err := fn(ctx, hosts[i]); err != nil {
-					errs[i] = hostError(hosts[i], err)
-					showHostError(ctx, r, hosts[i], err)
+		inParallel(hosts[start:end], func(i int, h *Host) {
+			i += start
+			defer func() {
+				// A panicking hook fails its host instead of killing the
+				// process before the failure handling runs.
+				if p := recover(); p != nil {
+					errs[i] = fmt.Errorf("%s: panic: %v", h, p)
+					r.console.HostFailed(h.String(), fmt.Sprintf("panic: %v", p))
 				}
 			}()
-		}
-		wg.Wait()
+			if err := fn(ctx, h); err != nil {
+				errs[i] = hostError(h, err)
+				showHostError(ctx, r, h, err)
+			}
+		})
 		if err := joinHostErrors(errs[start:end]...); err != nil && o.limit < len(hosts) {
 			return err
 		}
 	}
 	return joinHostErrors(errs...) // hosterrors.go
+}
+
+// inParallel runs fn for every host at once and waits for all: the one
+// place where work is spread over hosts ([On] runs each of its groups
+// with it; the planner's scripts, the lock's heartbeat and release and
+// the read-back of current use it directly, outside any task).
+func inParallel(hosts []*Host, fn func(i int, h *Host)) {
+	var wg sync.WaitGroup
+	for i, h := range hosts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fn(i, h)
+		}()
+	}
+	wg.Wait()
 }
 
 // showHostError prints a ✘ line for h when fn's error is its own (a hook

@@ -1,7 +1,6 @@
 package deploylib
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,11 +14,12 @@ import (
 
 	"github.com/capstan-deploy/capstan/deploylib/backend"
 	"github.com/capstan-deploy/capstan/deploylib/console"
+	"github.com/capstan-deploy/capstan/deploylib/internal/script"
 	"github.com/capstan-deploy/capstan/deploylib/shell"
 )
 
 // The planner: consecutive standard tasks with no hook between them run as
-// one remote command per host, a script of steps (shell.Steps), and are
+// one remote command per host, a script of steps (internal/script), and are
 // still reported task by task.
 //
 // Every remote command costs at least one network round trip, so a deploy
@@ -85,14 +85,22 @@ type step struct {
 	turns     int
 	// last: no step may follow it in a script (its done runs commands).
 	last bool
+	// alone: the task never shares a script (the switch of current).
+	alone bool
 	// gate stops h's script after the step when its answer fails it: it
 	// must fail exactly where done fails on the answer alone.
-	gate shell.Gate
+	gate script.Gate
 }
 
-// stepBuilder returns t's step as a member of seg, or false when t cannot
-// join seg (it needs what a step of seg answers) or must run on its own.
-type stepBuilder func(ctx context.Context, r *Run, seg *segment) (*step, bool)
+// stepBuilder is a standard task's definition: it returns the task's step
+// as a member of seg (an empty seg when the task runs alone), or
+// errNotHere when the task cannot join seg (it needs what a step of seg
+// answers), or the error that refuses the task.
+type stepBuilder func(ctx context.Context, r *Run, seg *segment, t *Task) (*step, error)
+
+// errNotHere is a stepBuilder's answer for a task that cannot join the
+// script being built: it runs on its own, after it.
+var errNotHere = errors.New("the task cannot join this script")
 
 // planner is a run's planning state.
 type planner struct {
@@ -102,6 +110,9 @@ type planner struct {
 	cursor int      // where in flat the flow is
 	seg    *segment // the script being reported, nil when none
 	count  int      // scripts built, for their tokens
+	// unfused runs every task alone, as a dry run does: the differential
+	// test compares such a run with a planned one.
+	unfused bool
 }
 
 type byHandKey struct{}
@@ -134,7 +145,7 @@ func (r *Run) flatten(t *Task, seen map[*Task]bool, out []*Task) []*Task {
 			out = r.flatten(s, seen, out)
 		}
 	}
-	if t.action != nil {
+	if t.runs() {
 		out = append(out, t)
 	}
 	if after {
@@ -143,7 +154,8 @@ func (r *Run) flatten(t *Task, seen map[*Task]bool, out []*Task) []*Task {
 	return out
 }
 
-// act runs t's action, as part of a script when t is planned.
+// act runs t's definition: as part of a script when t is planned, else
+// alone (runAlone), or its action.
 func (r *Run) act(ctx context.Context, t *Task) error {
 	p := &r.plan
 	p.mu.Lock()
@@ -158,7 +170,69 @@ func (r *Run) act(ctx context.Context, t *Task) error {
 	if seg := r.buildSegment(ctx, t); seg != nil {
 		return seg.report(ctx, t)
 	}
+	if t.plan != nil {
+		return r.runAlone(ctx, t)
+	}
 	return t.action(ctx)
+}
+
+// runAlone runs t's step on its own: its command on every release host
+// (one command each, in parallel; the ordered step on the first host by
+// name first, the others only when its answer says so; at most turns
+// hosts at once), each host's answer read by done, then finish.
+func (r *Run) runAlone(ctx context.Context, t *Task) error {
+	seg := &segment{r: r}
+	seg.hosts, _ = ReleaseHosts()(r)
+	s, err := t.plan(ctx, r, seg, t)
+	switch {
+	case err != nil:
+		return err
+	case s.local != nil:
+		return s.local(ctx)
+	case s.cmd == nil:
+		return nil // nothing to do with this configuration
+	}
+	var mu sync.Mutex
+	answers := map[*Host]string{}
+	one := func(ctx context.Context, h *Host) error {
+		c, ok := s.cmd(h)
+		if !ok {
+			return nil
+		}
+		if s.sending != nil {
+			s.sending(h)
+		}
+		out, err := h.runCommand(ctx, c, s.opts)
+		mu.Lock()
+		answers[h] = out
+		mu.Unlock()
+		if s.done == nil {
+			return err
+		}
+		return s.done(ctx, h, out, err)
+	}
+	hosts := seg.hosts
+	if s.ordered && len(hosts) > 1 {
+		// The first host by name decides (lock.go): the others follow
+		// only when its answer says so.
+		hosts = slices.Clone(hosts)
+		slices.SortStableFunc(hosts, func(a, b *Host) int { return strings.Compare(a.Server.Host, b.Server.Host) })
+		err = On(ctx, hostsOf(hosts[:1]), one)
+		if err == nil && s.proceed(answers[hosts[0]], nil) {
+			err = On(ctx, hostsOf(hosts[1:]), one)
+		}
+	} else {
+		err = On(ctx, hostsOf(hosts), one, InGroups(s.turns, 0))
+	}
+	if s.finish != nil {
+		err = s.finish(ctx, err)
+	}
+	return err
+}
+
+// hostsOf is the selector of the given hosts.
+func hostsOf(hosts []*Host) Selector {
+	return func(*Run) ([]*Host, error) { return hosts, nil }
 }
 
 // endPlan waits for the script under way, if any, and records what its
@@ -177,10 +251,10 @@ func (r *Run) endPlan() {
 // buildSegment builds and starts the script that begins with t, when the
 // flow is at t and at least one task after it can join it.
 func (r *Run) buildSegment(ctx context.Context, t *Task) *segment {
-	if r.dryRun || r.root == nil || ctx.Value(byHandKey{}) != nil {
+	p := &r.plan
+	if r.dryRun || p.unfused || r.root == nil || ctx.Value(byHandKey{}) != nil {
 		return nil
 	}
-	p := &r.plan
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.built {
@@ -208,13 +282,12 @@ func (r *Run) buildSegment(ctx context.Context, t *Task) *segment {
 	atEnd := true
 	for k := j; k < len(p.flat); k++ {
 		task := p.flat[k]
-		build := plans[task]
-		if task == nil || build == nil || (k > j && r.wasInvoked(task)) {
+		if task == nil || task.plan == nil || (k > j && r.wasInvoked(task)) {
 			atEnd = false
 			break
 		}
-		s, ok := build(ctx, r, seg)
-		if !ok {
+		s, err := task.plan(ctx, r, seg, task)
+		if err != nil || s.alone { // it runs alone (which says why it fails)
 			atEnd = false
 			break
 		}
@@ -279,7 +352,10 @@ type hostRun struct {
 	built bool // its script is built: res says which steps it has
 	ended bool
 	gated bool // a step's gate stopped the script
-	res   []stepResult
+	// announced: the script was logged as sent, so the log shows it
+	// before any of its steps is reported.
+	announced bool
+	res       []stepResult
 }
 
 // stepResult is how one step went on one host.
@@ -340,23 +416,14 @@ func (seg *segment) start(ctx context.Context) {
 		seg.runHost(ctx, h, upto)
 	}
 	all := func(hosts []*Host, upto int) {
-		var wg sync.WaitGroup
-		for _, h := range hosts {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				run(h, upto)
-			}()
-		}
-		wg.Wait()
+		inParallel(hosts, func(_ int, h *Host) { run(h, upto) })
 	}
 	go func() {
 		defer close(seg.ended)
-		upto := len(seg.steps)
 		if !seg.connected(ctx) {
 			// A host cannot be reached: its first step fails there, and no
 			// host goes past that step, as when each task ran on its own.
-			upto = slices.IndexFunc(seg.steps, func(s *step) bool { return s.cmd != nil }) + 1
+			upto := slices.IndexFunc(seg.steps, func(s *step) bool { return s.cmd != nil }) + 1
 			if upto == 0 {
 				upto = len(seg.steps)
 			}
@@ -403,15 +470,7 @@ func (seg *segment) start(ctx context.Context) {
 // started) and reports whether all are up.
 func (seg *segment) connected(ctx context.Context) bool {
 	errs := make([]error, len(seg.hosts))
-	var wg sync.WaitGroup
-	for i, h := range seg.hosts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, errs[i] = seg.r.conn(ctx, h)
-		}()
-	}
-	wg.Wait()
+	inParallel(seg.hosts, func(i int, h *Host) { _, errs[i] = seg.r.conn(ctx, h) })
 	return !slices.ContainsFunc(errs, func(err error) bool { return err != nil })
 }
 
@@ -425,7 +484,7 @@ func (seg *segment) runHost(ctx context.Context, h *Host, upto int) {
 		seg.cond.Broadcast()
 		seg.mu.Unlock()
 	}()
-	var cmds []shell.Step
+	var cmds []script.Step
 	var idx []int
 	seg.mu.Lock()
 	for k, s := range seg.steps[:upto] {
@@ -442,7 +501,7 @@ func (seg *segment) runHost(ctx context.Context, h *Host, upto int) {
 		if c.HasDisplay() {
 			res.shown = c.Display()
 		}
-		cmds = append(cmds, shell.Step{Cmd: c, Gate: s.gate})
+		cmds = append(cmds, script.Step{Cmd: c, Gate: s.gate})
 		idx = append(idx, k)
 	}
 	hr.built = true
@@ -471,14 +530,14 @@ func (seg *segment) runHost(ctx context.Context, h *Host, upto int) {
 			s.sending(h)
 		}
 	}
-	script := shell.Steps(seg.token, cmds...)
+	sent := script.Steps(seg.token, cmds...)
 	// Config.SecretEnv reaches every step as it reaches a single command:
 	// the script reads the values from its standard input first
 	// (secret.go); its steps and their markers are unchanged.
 	var stdin io.Reader
 	if vars := mergeSecretVars(r.Config.SecretEnv, nil); len(vars) > 0 {
 		var err error
-		if script, _, stdin, err = withSecretStdin(vars, script, nil); err != nil {
+		if sent, _, stdin, err = withSecretStdin(vars, sent, nil); err != nil {
 			fail(err)
 			return
 		}
@@ -488,7 +547,11 @@ func (seg *segment) runHost(ctx context.Context, h *Host, upto int) {
 		names = append(names, seg.stepName(k))
 	}
 	r.console.Log("DEBUG", fmt.Sprintf("Sending to %s as one remote command, %d steps (%s), each reported below with its task:\n%s",
-		h, len(cmds), strings.Join(names, ", "), script))
+		h, len(cmds), strings.Join(names, ", "), sent))
+	seg.mu.Lock()
+	hr.announced = true
+	seg.cond.Broadcast()
+	seg.mu.Unlock()
 	// Config.CommandTimeout is per command, steps of a script included:
 	// each step gets its own deadline, which restarts as the previous
 	// step's end marker arrives (mark), and the script is stopped when one
@@ -504,8 +567,8 @@ func (seg *segment) runHost(ctx context.Context, h *Host, upto int) {
 		})
 		defer stepTimer.Stop()
 	}
-	sent := r.now()
-	last := sent
+	start := r.now()
+	last := start
 	mark := func(n, status int, part []byte, stderr bool) {
 		seg.mu.Lock()
 		defer seg.mu.Unlock()
@@ -529,14 +592,14 @@ func (seg *segment) runHost(ctx context.Context, h *Host, upto int) {
 			}
 		}
 		if res.outDone && res.errDone && status != 0 {
-			res.err = seg.commandError(h, res, &backend.ExitError{Status: status}, status)
+			res.err = commandEnd(h, res.cmd, res.errOut, &backend.ExitError{Status: status}, false)
 		}
 		seg.cond.Broadcast()
 	}
-	prefix := []byte(shell.StepMarkerPrefix(seg.token))
-	stdout := &stepSplitter{prefix: prefix, mark: func(n, s int, p []byte) { mark(n, s, p, false) }}
-	stderr := &stepSplitter{prefix: prefix, mark: func(n, s int, p []byte) { mark(n, s, p, true) }}
-	err = conn.Run(rctx, script, backend.Stdio{Stdin: stdin, Stdout: stdout, Stderr: stderr})
+	prefix := []byte(script.MarkerPrefix(seg.token))
+	stdout := &script.Splitter{Prefix: prefix, Max: MaxCapture, Mark: func(n, s int, p []byte) { mark(n, s, p, false) }}
+	stderr := &script.Splitter{Prefix: prefix, Max: MaxCapture, Mark: func(n, s int, p []byte) { mark(n, s, p, true) }}
+	err = conn.Run(rctx, sent, backend.Stdio{Stdin: stdin, Stdout: stdout, Stderr: stderr})
 
 	seg.mu.Lock()
 	defer seg.mu.Unlock()
@@ -555,7 +618,7 @@ func (seg *segment) runHost(ctx context.Context, h *Host, upto int) {
 		case res.outDone:
 			if res.status != 0 {
 				if res.err == nil {
-					res.err = seg.commandError(h, res, &backend.ExitError{Status: res.status}, res.status)
+					res.err = commandEnd(h, res.cmd, res.errOut, &backend.ExitError{Status: res.status}, false)
 				}
 				stopped = true
 			}
@@ -563,24 +626,17 @@ func (seg *segment) runHost(ctx context.Context, h *Host, upto int) {
 		}
 		// The script ended during this step: how, the backend says.
 		res.ran = true
-		res.out = append(res.out, stdout.buf...)
+		res.out = append(res.out, stdout.Buf...)
 		if !res.errDone {
-			res.errOut = append(res.errOut, stderr.buf...)
+			res.errOut = append(res.errOut, stderr.Buf...)
 		}
 		res.took = r.now().Sub(last)
-		status := -1
 		cause := err
-		var ee *backend.ExitError
-		switch {
-		case cause == nil:
+		if cause == nil {
 			cause = errors.New("the script ended before this step reported its end")
-		case ctx.Err() == nil && timedOut.Load():
-			cause = &TimeoutError{After: r.Config.CommandTimeout, Err: cause}
-		case errors.As(cause, &ee):
-			status = ee.Status
 		}
-		res.status = status
-		res.err = seg.commandError(h, res, cause, status)
+		ce := commandEnd(h, res.cmd, res.errOut, cause, err != nil && ctx.Err() == nil && timedOut.Load())
+		res.status, res.err = ce.Status, ce
 		// The steps after it may have run or not: what was recorded as
 		// they were sent stays.
 		break
@@ -594,11 +650,15 @@ func (seg *segment) stepName(k int) string {
 	return "the lock's release"
 }
 
-// commandError is the *CommandError of a step, as runCommand makes it.
-func (seg *segment) commandError(h *Host, res *stepResult, err error, status int) error {
-	var tail bytes.Buffer
-	(&tailBuffer{max: stderrTail, buf: &tail}).Write(res.errOut)
-	return &CommandError{Host: h.String(), Command: redact(res.cmd), Status: status, Stderr: console.Sanitize(redact(tail.String())), Err: err}
+// announced reports whether every host's script was logged as sent, or
+// ended (or never had a step).
+func (seg *segment) announced() bool {
+	for _, h := range seg.hosts {
+		if hr := seg.runs[h]; !hr.announced && !hr.ended {
+			return false
+		}
+	}
+	return true
 }
 
 // complete reports whether step k is over on every host: the host's
@@ -642,10 +702,14 @@ func (seg *segment) report(ctx context.Context, t *Task) error {
 
 func (seg *segment) reportStep(ctx context.Context, k int) error {
 	r, s := seg.r, seg.steps[k]
+	seg.mu.Lock()
+	for !seg.announced() {
+		seg.cond.Wait()
+	}
 	if s.local != nil {
+		seg.mu.Unlock()
 		return seg.localErr[k]
 	}
-	seg.mu.Lock()
 	for !seg.complete(k) {
 		seg.cond.Wait()
 	}
@@ -654,13 +718,6 @@ func (seg *segment) reportStep(ctx context.Context, k int) error {
 		results[i] = seg.runs[h].res[k]
 	}
 	seg.mu.Unlock()
-	kind := console.Execute
-	switch {
-	case s.opts.hidden && s.opts.capture:
-		kind = console.Capture
-	case s.opts.hidden:
-		kind = console.Test
-	}
 	errs := make([]error, len(seg.hosts))
 	for i, h := range seg.hosts {
 		res := results[i]
@@ -668,7 +725,7 @@ func (seg *segment) reportStep(ctx context.Context, k int) error {
 			continue
 		}
 		if !res.noExec {
-			ex := r.console.Start(h.String(), res.cmd, console.ExecOptions{Kind: kind, Shown: res.shown})
+			ex := r.console.Start(h.String(), res.cmd, console.ExecOptions{Kind: s.opts.kind(), Shown: res.shown})
 			ex.Stdout().Write(res.out)
 			ex.Stderr().Write(res.errOut)
 			ex.EndAfter(res.took, errorOf(res.err), res.status)
@@ -722,46 +779,42 @@ func (seg *segment) abandon() {
 	seg.next = len(seg.steps)
 }
 
-// stepSplitter cuts a script's output stream at the markers of its steps
-// (shell.StepMarker), handing each step's part to mark.
-type stepSplitter struct {
-	prefix []byte
-	mark   func(n, status int, part []byte)
-	buf    []byte
+// everywhere runs c on every host of the step.
+func everywhere(c shell.Command) func(*Host) (shell.Command, bool) {
+	return func(*Host) (shell.Command, bool) { return c, true }
 }
 
-func (s *stepSplitter) Write(p []byte) (int, error) {
-	s.buf = append(s.buf, p...)
-	from := 0
-	for {
-		i := bytes.Index(s.buf[from:], s.prefix)
-		if i < 0 {
-			break
-		}
-		i += from
-		rest := s.buf[i+len(s.prefix):]
-		j := bytes.IndexByte(rest, '\n')
-		if j < 0 {
-			break
-		}
-		f := strings.Fields(string(rest[:j]))
-		var n, status int
-		var err1, err2 error
-		if len(f) == 2 {
-			n, err1 = strconv.Atoi(f[0])
-			status, err2 = strconv.Atoi(f[1])
-		}
-		if len(f) != 2 || err1 != nil || err2 != nil {
-			from = i + 1 // not a marker after all
-			continue
-		}
-		s.mark(n, status, append([]byte(nil), s.buf[:i]...))
-		s.buf = append(s.buf[:0:0], rest[j+1:]...)
-		from = 0
+// failure is the done of a step whose command's failure is the task's.
+func failure(_ context.Context, _ *Host, _ string, err error) error { return err }
+
+// captured is the options of a command whose output is read, not shown.
+var captured = runOpts{hidden: true, capture: true}
+
+// releaseStep releases the lock at the end of the script that ends the
+// run, as releaseLocks would right after; a release that fails there is
+// left to releaseLocks, which tries again and reports it.
+func (r *Run) releaseStep(seg *segment) *step {
+	cmd := r.releaseLockCmd()
+	takes := seg.has(Lock)
+	return &step{
+		cmd: func(h *Host) (shell.Command, bool) {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			st := r.state[h]
+			return cmd, takes || st.locked || st.lockSent
+		},
+		opts: captured,
+		sending: func(*Host) {
+			if r.stopHeartbeat != nil {
+				r.stopHeartbeat()
+			}
+		},
+		done: func(_ context.Context, h *Host, out string, err error) error {
+			r.lockReleased(h, strings.TrimSpace(out), err) // else releaseLocks tries again
+			return nil
+		},
+		settle: func(h *Host, out string, err error) {
+			r.lockReleased(h, strings.TrimSpace(out), err)
+		},
 	}
-	if over := len(s.buf) - MaxCapture; over > 0 {
-		// A step that never stops printing: keep what a marker needs.
-		s.buf = append(s.buf[:0:0], s.buf[len(s.buf)-len(s.prefix)-48:]...)
-	}
-	return len(p), nil
 }

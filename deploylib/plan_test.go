@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -268,30 +267,6 @@ func TestDryRunIsNotPlanned(t *testing.T) {
 	}
 	if strings.Contains(buf.String(), "capstan-step") {
 		t.Errorf("a dry run printed a script:\n%s", buf.String())
-	}
-}
-
-func TestStepSplitter(t *testing.T) {
-	type part struct {
-		n, status int
-		out       string
-	}
-	var got []part
-	s := &stepSplitter{prefix: []byte(shell.StepMarkerPrefix("tok")), mark: func(n, status int, p []byte) {
-		got = append(got, part{n, status, string(p)})
-	}}
-	stream := "one\n" + shell.StepMarker("tok", 1, 0) + "no newline" + shell.StepMarker("tok", 2, 0) +
-		"capstan-step:tok x y\n" + shell.StepMarker("tok", 3, 0) + shell.StepMarker("tok", 4, 7) + "rest"
-	// Byte by byte: markers cut anywhere are still found.
-	for i := 0; i < len(stream); i++ {
-		s.Write([]byte{stream[i]})
-	}
-	want := []part{{1, 0, "one\n"}, {2, 0, "no newline"}, {3, 0, "capstan-step:tok x y\n"}, {4, 7, ""}}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("got %v, want %v", got, want)
-	}
-	if string(s.buf) != "rest" {
-		t.Errorf("left %q", s.buf)
 	}
 }
 

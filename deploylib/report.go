@@ -6,7 +6,6 @@ import (
 	"path"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 	"unicode"
 
@@ -132,29 +131,23 @@ func (r *Run) readCurrent(ctx context.Context, hosts []*Host) []currentReadBack 
 	ctx, cancel := r.cleanupContext(ctx, readBackTimeout)
 	defer cancel()
 	cmd := shell.New("echo", currentMarker).And(shell.New("readlink", r.layout().Current()).Or(shell.New("echo")))
-	var wg sync.WaitGroup
-	for i, h := range hosts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			out, err := h.CaptureCommand(ctx, cmd)
-			if err != nil {
-				res[i].err = err
-				return
-			}
-			marker, link, _ := strings.Cut(strings.TrimSpace(out), "\n")
-			link = strings.TrimSpace(link)
-			switch {
-			case marker != currentMarker:
-				res[i].err = fmt.Errorf("%s: no answer to where current points", h)
-			case strings.ContainsAny(link, "\n\r\x00") || strings.ContainsFunc(link, unicode.IsControl):
-				res[i].err = fmt.Errorf("%s: current points to a path with control characters", h)
-			default:
-				res[i].current = r.absRelease(link)
-			}
-		}()
-	}
-	wg.Wait()
+	inParallel(hosts, func(i int, h *Host) {
+		out, err := h.CaptureCommand(ctx, cmd)
+		if err != nil {
+			res[i].err = err
+			return
+		}
+		marker, link, _ := strings.Cut(strings.TrimSpace(out), "\n")
+		link = strings.TrimSpace(link)
+		switch {
+		case marker != currentMarker:
+			res[i].err = fmt.Errorf("%s: no answer to where current points", h)
+		case strings.ContainsAny(link, "\n\r\x00") || strings.ContainsFunc(link, unicode.IsControl):
+			res[i].err = fmt.Errorf("%s: current points to a path with control characters", h)
+		default:
+			res[i].current = r.absRelease(link)
+		}
+	})
 	return res
 }
 

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/capstan-deploy/capstan/deploylib/internal/remote"
+	"github.com/capstan-deploy/capstan/deploylib/shell"
 )
 
 // ErrNoPreviousRelease is returned when a rollback has no older finished
@@ -64,74 +65,90 @@ func rollbackTarget(l remote.Listing, want string) (string, error) {
 	return fin[i-1], nil
 }
 
-// revertRelease picks the rollback target on every host and requires that
-// they agree.
-func revertRelease(ctx context.Context) error {
-	r := CurrentRun(ctx)
-	want := r.env.rollbackRelease
-	var mu sync.Mutex
-	targets := map[string][]string{}
-	err := On(ctx, ReleaseHosts(), func(ctx context.Context, h *Host) error {
-		out, err := h.CaptureCommand(ctx, r.layout().ListReleases())
-		if err != nil {
-			return err
-		}
-		l, err := r.layout().ParseListing(out)
-		if err != nil {
-			return err
-		}
-		if r.dryRun {
-			return nil
-		}
-		target, err := rollbackTarget(l, want)
-		if err != nil {
-			return err
-		}
-		st := r.hostState(h)
-		st.rolledFrom = l.Current
-		mu.Lock()
-		targets[target] = append(targets[target], h.String())
-		mu.Unlock()
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	if r.dryRun {
-		r.setRelease("<rollback-target>")
-		return nil
-	}
-	if len(targets) > 1 {
-		var parts []string
-		for t, hs := range targets {
-			parts = append(parts, fmt.Sprintf("%s on %s", t, strings.Join(hs, ", ")))
-		}
-		slices.Sort(parts)
-		return fmt.Errorf("hosts disagree on the release to roll back to (%s); pick one with ROLLBACK_RELEASE=<name>", strings.Join(parts, "; "))
-	}
-	for t := range targets {
-		r.setRelease(t)
-	}
-	return nil
-}
+var (
+	// RevertRelease chooses the release to roll back to: every release
+	// host lists its releases (under the lock, in the lock's script), and
+	// they must agree on the finished release before current
+	// (ROLLBACK_RELEASE picks another).
+	RevertRelease = &Task{name: "deploy:revert_release", doc: "chooses the release to roll back to",
+		plan: func(_ context.Context, r *Run, _ *segment, _ *Task) (*step, error) {
+			want := r.env.rollbackRelease
+			var mu sync.Mutex
+			targets := map[string][]string{}
+			return &step{
+				cmd:  everywhere(r.layout().ListReleases()),
+				opts: captured,
+				done: func(_ context.Context, h *Host, out string, err error) error {
+					if err != nil {
+						return err
+					}
+					l, err := r.layout().ParseListing(strings.TrimSpace(out))
+					if err != nil {
+						return err
+					}
+					if r.dryRun {
+						return nil
+					}
+					target, err := rollbackTarget(l, want)
+					if err != nil {
+						return err
+					}
+					r.hostState(h).rolledFrom = l.Current
+					mu.Lock()
+					targets[target] = append(targets[target], h.String())
+					mu.Unlock()
+					return nil
+				},
+				finish: func(_ context.Context, err error) error {
+					if err != nil {
+						return err
+					}
+					if r.dryRun {
+						r.setRelease("<rollback-target>")
+						return nil
+					}
+					if len(targets) > 1 {
+						var parts []string
+						for t, hs := range targets {
+							parts = append(parts, fmt.Sprintf("%s on %s", t, strings.Join(hs, ", ")))
+						}
+						slices.Sort(parts)
+						return fmt.Errorf("hosts disagree on the release to roll back to (%s); pick one with ROLLBACK_RELEASE=<name>", strings.Join(parts, "; "))
+					}
+					for t := range targets {
+						r.setRelease(t)
+					}
+					return nil
+				},
+			}, nil
+		}}
 
-// cleanupRollback archives the release each host rolled away from, when it
-// is newer than the target, and removes it (Capistrano's
-// rolled-back-release-<name>.tar.gz).
-func cleanupRollback(ctx context.Context) error {
-	r := CurrentRun(ctx)
-	target := r.ReleaseName()
-	return On(ctx, ReleaseHosts(), func(ctx context.Context, h *Host) error {
-		from := r.hostState(h).rolledFrom
-		// Only release names are ever removed: a hand-made
-		// releases/hotfix that was current stays where it is.
-		if !remote.IsReleaseName(from) || from == target || from < target {
-			return nil
-		}
-		cmd, err := r.layout().ArchiveRelease(from)
-		if err != nil {
-			return err
-		}
-		return h.ExecuteCommand(ctx, cmd)
-	})
-}
+	// CleanupRollback archives the release each host rolled away from,
+	// when it is newer than the target, and removes it (Capistrano's
+	// rolled-back-release-<name>.tar.gz). Only release names are ever
+	// removed: a hand-made releases/hotfix that was current stays where it
+	// is.
+	CleanupRollback = &Task{name: "deploy:cleanup_rollback", doc: "archives and removes the release rolled back from",
+		plan: func(_ context.Context, r *Run, seg *segment, _ *Task) (*step, error) {
+			target := r.ReleaseName()
+			cmds := map[*Host]shell.Command{}
+			for _, h := range seg.hosts {
+				from := r.hostState(h).rolledFrom
+				if !remote.IsReleaseName(from) || from == target || from < target {
+					continue
+				}
+				cmd, err := r.layout().ArchiveRelease(from)
+				if err != nil {
+					return nil, fmt.Errorf("%s: %w", h, err)
+				}
+				cmds[h] = cmd
+			}
+			return &step{
+				cmd: func(h *Host) (shell.Command, bool) {
+					cmd, ok := cmds[h]
+					return cmd, ok
+				},
+				done: failure,
+			}, nil
+		}}
+)

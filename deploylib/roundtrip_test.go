@@ -51,10 +51,15 @@ func TestRepeatDeployRoundTripBudget(t *testing.T) {
 
 func checkRoundTripBudget(t *testing.T, budget int, name string, rules []backend.Rule) {
 	t.Helper()
+	checkRoundTripBudgetOf(t, Deploy, budget, name, rules)
+}
+
+func checkRoundTripBudgetOf(t *testing.T, flow *Task, budget int, name string, rules []backend.Rule) {
+	t.Helper()
 	d := isolate(t, testConfig())
-	rec, out, err := recorderRun(t, d, testStage("web1", "web2", "web3"), Deploy, rules...)
+	rec, out, err := recorderRun(t, d, testStage("web1", "web2", "web3"), flow, rules...)
 	if err != nil {
-		t.Fatalf("deploy: %v\n%s", err, out)
+		t.Fatalf("%s: %v\n%s", flow.name, err, out)
 	}
 	perHost := map[string][]string{}
 	for _, c := range rec.Log() {
@@ -80,9 +85,25 @@ func checkRoundTripBudget(t *testing.T, budget int, name string, rules []backend
 		if most < budget {
 			verb = "shrank"
 		}
-		t.Errorf("the standard deploy runs %d remote commands on %s, and %s is %d: the round-trip budget %s.\n"+
+		t.Errorf("the standard %s runs %d remote commands on %s, and %s is %d: the round-trip budget %s.\n"+
 			"Each command costs at least one network round trip per host. If the change is intended, set %s "+
 			"in deploylib/roundtrip_test.go to %d deliberately (say why in the commit when it grows).\nThe commands:\n%s",
-			most, mostHost, name, budget, verb, name, most, b.String())
+			flow.name, most, mostHost, name, budget, verb, name, most, b.String())
 	}
+}
+
+// rollbackCommandsPerHost is the same for the standard rollback (two
+// finished releases, current at the newer): [git:check,
+// deploy:check:directories, deploy:lock, deploy:revert_release's listing],
+// [deploy:symlink:release], [deploy:cleanup_rollback's archive,
+// deploy:log_revision, the lock's release]. It was 5 while the rollback's
+// own tasks ran alone (the listing and the archive on their own).
+const rollbackCommandsPerHost = 3
+
+// TestRollbackRoundTripBudget counts the remote commands of the standard
+// rollback on each of three hosts.
+func TestRollbackRoundTripBudget(t *testing.T) {
+	listing := backend.Rule{Match: "ls -1 /srv/shop/releases", Reply: backend.Reply{Stdout: "20261125214038\n20261125214042\n--capstan--\n--capstan--\n/srv/shop/releases/20261125214042\n--capstan--\n/srv/shop/releases/20261125214038/REVISION\n/srv/shop/releases/20261125214042/REVISION\n"}}
+	lock := backend.Rule{Match: "ln -sn lock.d-", Reply: backend.Reply{Stdout: remote.LockTaken + "\n/srv/shop/releases/20261125214042\n20261125214038\n20261125214042\n" + remote.LockUnfinished + "\n"}}
+	checkRoundTripBudgetOf(t, Rollback, rollbackCommandsPerHost, "rollbackCommandsPerHost", append([]backend.Rule{lock, listing}, gitRules...))
 }

@@ -177,12 +177,12 @@ type runOptions struct {
 	logFile *string // WithLogFile (logfile.go)
 	root    *Task   // the task Start runs
 	deploy  *Deployment
-	env     *runEnv   // tests: the environment, instead of reading it
 	logW    io.Writer // tests: the log goes here instead of a file
 
 	heartbeatEvery time.Duration // tests: a faster lock heartbeat
 	heartbeats     chan struct{} // tests: told after every heartbeat round
 	cleanupTimeout time.Duration // tests: a shorter budget after a failure
+	unfused        bool          // tests: every task alone, no script (plan.go)
 }
 
 // withDeployment runs d instead of the default Deployment.
@@ -422,6 +422,7 @@ func newRun(opts ...Option) (*Run, error) {
 		User:    currentUser(env),
 		Started: started,
 		dryRun:  o.dryRun,
+		plan:    planner{unfused: o.unfused},
 		console: console.New(o.out, console.Options{Color: colorOn, Verbose: verbose, Now: o.now, Redact: redact,
 			Log: logW, RunID: id, Width: console.AutoWidth(o.out)}),
 		logPath:        logPath,
@@ -479,24 +480,6 @@ func currentUser(env runEnv) string {
 		return u.Username
 	}
 	return "unknown"
-}
-
-// execute invokes task as the root of the run and handles failure.
-func (r *Run) execute(ctx context.Context, task *Task) error {
-	r.root = task
-	if r.tasks == nil {
-		r.tasks = []*Task{task}
-	}
-	ctx = context.WithValue(ctx, runKey{}, r)
-	r.logStart(task.name) // logfile.go
-	if r.dryRun {
-		r.console.Info("DRY RUN: every command is printed and logged, none is run; Test reports true and Capture returns \"\"")
-	}
-	// supervise (interrupt.go) owns SIGINT/SIGTERM while the task runs and
-	// calls finish with the outcome after the work that a failure or an
-	// interrupt requires (deploy:failed, switching hosts back, releasing
-	// the deploy lock).
-	return r.supervise(ctx, task)
 }
 
 // finish reports the end of the run: the summary of a success, or the
@@ -586,7 +569,7 @@ func (r *Run) invoke(ctx context.Context, t *Task, again bool) error {
 			}
 		}
 	}
-	if t.action != nil {
+	if t.runs() {
 		r.console.Task(t.name)
 		if err := r.act(ctx, t); err != nil { // plan.go
 			return wrapTask(t.name, err)

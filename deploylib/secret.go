@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/capstan-deploy/capstan/deploylib/internal/script"
 	"github.com/capstan-deploy/capstan/deploylib/shell"
 )
 
@@ -236,8 +237,8 @@ func withSecretStdin(vars []secretVar, c shell.Command, stdin io.Reader) (send s
 	// The newline before } ends a body that ends in a comment. A script of
 	// steps stays one, so that test backends can answer its steps.
 	send = shell.Raw(prefix.String() + "\n" + body + "\n}")
-	if tok, steps := c.StepList(); steps != nil && c.Dir == "" && len(c.Env) == 0 {
-		send = shell.StepsWithin(prefix.String()+"\n", "\n}", tok, steps...)
+	if tok, steps := script.List(c); steps != nil && c.Dir == "" && len(c.Env) == 0 {
+		send = script.Within(prefix.String()+"\n", "\n}", tok, steps...)
 	}
 	return send, prefix.String() + " " + body + " ; }", in, nil
 }

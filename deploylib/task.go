@@ -18,9 +18,15 @@ type Task struct {
 	// steps are the sub-tasks the task invokes, in order. steps may depend
 	// on the configuration (the strategy's tasks), hence a function.
 	steps func(Config) []*Task
-	// action runs after the before hooks and before the steps.
+	// plan is a standard task's definition: its command on each host and
+	// what to make of the answers (plan.go runs it alone or in a script).
+	plan stepBuilder
+	// action runs, after the steps, what a task without a plan does.
 	action func(ctx context.Context) error
 }
+
+// runs reports whether t does something of its own, beyond its steps.
+func (t *Task) runs() bool { return t.plan != nil || t.action != nil }
 
 // Name returns the task's name, such as "deploy:updated".
 func (t *Task) Name() string { return t.name }

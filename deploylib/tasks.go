@@ -14,121 +14,72 @@ import (
 // tasks; mage flow deploy prints the tree with every hook.
 var (
 	// Deploy is the deploy flow: Capistrano's eight phases in order.
-	Deploy = &Task{name: "deploy", doc: "deploys the stage's branch as a new release"}
+	Deploy = &Task{name: "deploy", doc: "deploys the stage's branch as a new release",
+		steps: fixed(Starting, Started, Updating, Updated, Publishing, Published, Finishing, Finished)}
 	// Rollback is the rollback flow (deploy:rollback).
+	// Its steps are set in init: several definitions ask whether the run
+	// rolls back, which refers to Rollback (an initialization cycle).
 	Rollback = &Task{name: "deploy:rollback", doc: "points current back at the previous release"}
 
 	// Starting makes sure everything is ready (checks, previous revision).
-	Starting = &Task{name: "deploy:starting", doc: "start a deployment, make sure everything is ready"}
+	Starting = &Task{name: "deploy:starting", doc: "start a deployment, make sure everything is ready",
+		steps: fixed(Check, SetPreviousRevision)}
 	// Started is a hook point after starting.
 	Started = &Task{name: "deploy:started", doc: "started hook (for custom tasks)"}
 	// Updating creates the new release on every server.
-	Updating = &Task{name: "deploy:updating", doc: "update server(s) with a new release"}
+	Updating = &Task{name: "deploy:updating", doc: "update server(s) with a new release",
+		steps: func(c Config) []*Task {
+			return []*Task{NewReleasePath, c.Strategy.CreateReleaseTask(), SetCurrentRevision, SymlinkShared}
+		}}
 	// Updated is a hook point after the release is complete but not live.
 	Updated = &Task{name: "deploy:updated", doc: "updated hook"}
-	// Publishing switches current to the release.
-	Publishing = &Task{name: "deploy:publishing", doc: "publish the new release"}
+	// Publishing switches current to the release, then checks its health
+	// when a health check is configured.
+	Publishing = &Task{name: "deploy:publishing", doc: "publish the new release",
+		steps: func(c Config) []*Task {
+			if c.HealthCheck != nil {
+				return []*Task{SymlinkRelease, CheckHealth} // healthcheck.go
+			}
+			return []*Task{SymlinkRelease}
+		}}
 	// Published is a hook point after current switched.
 	Published = &Task{name: "deploy:published", doc: "published hook"}
 	// Finishing cleans up after a deploy.
-	Finishing = &Task{name: "deploy:finishing", doc: "finish the deployment, clean up everything"}
+	Finishing = &Task{name: "deploy:finishing", doc: "finish the deployment, clean up everything",
+		steps: fixed(Cleanup)}
 	// Finished is the last phase; it logs the revision.
-	Finished = &Task{name: "deploy:finished", doc: "finished hook"}
+	Finished = &Task{name: "deploy:finished", doc: "finished hook",
+		steps: fixed(LogRevision)}
 	// Reverting picks the release to roll back to.
-	Reverting = &Task{name: "deploy:reverting", doc: "revert server(s) to previous release"}
+	Reverting = &Task{name: "deploy:reverting", doc: "revert server(s) to previous release",
+		steps: fixed(RevertRelease)}
 	// Reverted is a hook point after the rollback target is chosen.
 	Reverted = &Task{name: "deploy:reverted", doc: "reverted hook"}
 	// FinishingRollback cleans up after a rollback.
-	FinishingRollback = &Task{name: "deploy:finishing_rollback", doc: "finish the rollback, clean up everything"}
+	FinishingRollback = &Task{name: "deploy:finishing_rollback", doc: "finish the rollback, clean up everything",
+		steps: fixed(CleanupRollback)}
 	// Failed runs when any task of a deploy or rollback fails: it removes
 	// the half-built release; hang notifications on it.
-	Failed = &Task{name: "deploy:failed", doc: "runs when a deploy or rollback fails"}
+	Failed = &Task{name: "deploy:failed", doc: "runs when a deploy or rollback fails", action: failed}
 
 	// Check verifies the servers are ready: source access, directories,
-	// linked files.
-	Check = &Task{name: "deploy:check", doc: "checks that every server is ready for a deploy"}
-	// CheckDirectories creates releases/, shared/ and the linked dirs in
-	// shared/, and checks that every linked file exists in shared/.
-	CheckDirectories = &Task{name: "deploy:check:directories", doc: "creates the directories and checks linked files"}
-	// SetPreviousRevision records the revision and release that current
-	// points at before the deploy.
-	SetPreviousRevision = &Task{name: "deploy:set_previous_revision", doc: "records the revision currently deployed"}
-	// NewReleasePath names the new release (UTC %Y%m%d%H%M%S, one name
-	// for every host of the run).
-	NewReleasePath = &Task{name: "deploy:new_release_path", doc: "names the new release"}
-	// SetCurrentRevision writes REVISION and REVISION_TIME into the release.
-	SetCurrentRevision = &Task{name: "deploy:set_current_revision", doc: "writes REVISION and REVISION_TIME"}
+	// linked files; the deploy lock (lock.go) is taken last, once the
+	// checks passed.
+	Check = &Task{name: "deploy:check", doc: "checks that every server is ready for a deploy",
+		steps: func(c Config) []*Task { return []*Task{c.Strategy.CheckTask(), CheckDirectories, Lock} }}
 	// SymlinkShared links the linked files and dirs into the release.
-	SymlinkShared = &Task{name: "deploy:symlink:shared", doc: "links shared files and directories into the release"}
-	// SymlinkLinkedFiles links each linked file from shared/.
-	SymlinkLinkedFiles = &Task{name: "deploy:symlink:linked_files", doc: "links the linked files into the release"}
-	// SymlinkLinkedDirs links each linked dir from shared/.
-	SymlinkLinkedDirs = &Task{name: "deploy:symlink:linked_dirs", doc: "links the linked directories into the release"}
-	// SymlinkRelease switches current to the release atomically on every
-	// host, all or nothing.
-	SymlinkRelease = &Task{name: "deploy:symlink:release", doc: "switches current to the release"}
-	// Cleanup removes old and unfinished releases, keeping KeepReleases.
-	Cleanup = &Task{name: "deploy:cleanup", doc: "removes old releases"}
-	// CleanupRollback archives and removes the release rolled away from.
-	CleanupRollback = &Task{name: "deploy:cleanup_rollback", doc: "archives and removes the release rolled back from"}
-	// RevertRelease chooses the release to roll back to.
-	RevertRelease = &Task{name: "deploy:revert_release", doc: "chooses the release to roll back to"}
-	// LogRevision appends the deploy or rollback to revisions.log.
-	LogRevision = &Task{name: "deploy:log_revision", doc: "appends to revisions.log"}
-
-	// GitCheck checks that every server can read the repository and that
-	// the branch exists.
-	GitCheck = &Task{name: "git:check", doc: "checks that the repository is reachable"}
-	// GitClone mirrors the repository into repo/ where it is missing.
-	GitClone = &Task{name: "git:clone", doc: "clones the repository mirror"}
-	// GitUpdate fetches the mirror.
-	GitUpdate = &Task{name: "git:update", doc: "updates the repository mirror"}
-	// GitCreateRelease resolves the revision once and archives it into the
-	// release on every server.
-	GitCreateRelease = &Task{name: "git:create_release", doc: "copies the revision into the release"}
+	SymlinkShared = &Task{name: "deploy:symlink:shared", doc: "links shared files and directories into the release",
+		steps: fixed(SymlinkLinkedFiles, SymlinkLinkedDirs)}
 )
 
-func init() {
-	fixed := func(t *Task, steps ...*Task) {
-		t.steps = func(Config) []*Task { return steps }
-	}
-	fixed(Deploy, Starting, Started, Updating, Updated, Publishing, Published, Finishing, Finished)
-	fixed(Rollback, Starting, Started, Reverting, Reverted, Publishing, Published, FinishingRollback, Finished)
-	fixed(Starting, Check, SetPreviousRevision)
-	// The deploy lock (lock.go) is taken last, once the checks passed.
-	Check.steps = func(c Config) []*Task { return []*Task{c.Strategy.CheckTask(), CheckDirectories, Lock} }
-	Updating.steps = func(c Config) []*Task {
-		return []*Task{NewReleasePath, c.Strategy.CreateReleaseTask(), SetCurrentRevision, SymlinkShared}
-	}
-	fixed(SymlinkShared, SymlinkLinkedFiles, SymlinkLinkedDirs)
-	Publishing.steps = func(c Config) []*Task {
-		if c.HealthCheck != nil {
-			return []*Task{SymlinkRelease, CheckHealth} // healthcheck.go
-		}
-		return []*Task{SymlinkRelease}
-	}
-	fixed(Finishing, Cleanup)
-	fixed(Finished, LogRevision)
-	fixed(Reverting, RevertRelease)
-	fixed(FinishingRollback, CleanupRollback)
-	fixed(GitCreateRelease, GitClone, GitUpdate)
+// fixed is the steps of a task that runs the same tasks whatever the
+// configuration.
+func fixed(steps ...*Task) func(Config) []*Task {
+	return func(Config) []*Task { return steps }
+}
 
-	CheckDirectories.action = checkDirectories
-	SetPreviousRevision.action = setPreviousRevision
-	NewReleasePath.action = newReleasePath
-	SetCurrentRevision.action = setCurrentRevision
-	SymlinkLinkedFiles.action = symlinkLinkedFiles
-	SymlinkLinkedDirs.action = symlinkLinkedDirs
-	SymlinkRelease.action = symlinkRelease
-	Cleanup.action = cleanup
-	RevertRelease.action = revertRelease
-	CleanupRollback.action = cleanupRollback
-	LogRevision.action = logRevision
-	Failed.action = failed
-	GitCheck.action = gitCheck
-	GitClone.action = gitClone
-	GitUpdate.action = gitUpdate
-	GitCreateRelease.action = gitCreateRelease
+func init() {
+	Rollback.steps = fixed(Starting, Started, Reverting, Reverted, Publishing, Published, FinishingRollback, Finished)
 }
 
 // flowRoots are the roots of everything a run may invoke, so that a hook
@@ -139,7 +90,7 @@ func init() {
 func (s *setup) flowRoots() []*Task {
 	roots := []*Task{Deploy, Rollback, Failed, Unlock}
 	for _, t := range s.team {
-		if t.action != nil {
+		if t.runs() {
 			roots = append(roots, t)
 		}
 	}

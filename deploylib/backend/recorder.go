@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/capstan-deploy/capstan/deploylib/internal/script"
 	"github.com/capstan-deploy/capstan/deploylib/shell"
 )
 
@@ -27,7 +28,7 @@ type Rule struct {
 // and answers from its rules (the first rule whose Match is a substring of
 // the rendered command wins; no match means success with no output). One
 // Recorder may be shared by several hosts; Log keeps them apart. A script
-// of steps (shell.Steps) is recorded as one command and answered step by
+// of steps (internal/script) is recorded as one command and answered step by
 // step, each step by the rules, with the markers a shell would print,
 // stopping where a step fails or its gate does.
 type Recorder struct {
@@ -70,8 +71,8 @@ func (r *Recorder) Run(ctx context.Context, cmd shell.Command, stdio Stdio) erro
 	r.mu.Lock()
 	*r.log = append(*r.log, rec)
 	r.mu.Unlock()
-	if tok, steps := cmd.StepList(); steps != nil {
-		// A script of steps (shell.Steps) is one command, answered step
+	if tok, steps := script.List(cmd); steps != nil {
+		// A script of steps (internal/script) is one command, answered step
 		// by step as a shell would: each step's reply, then its marker,
 		// until a step fails.
 		for i, step := range steps {
@@ -79,7 +80,7 @@ func (r *Recorder) Run(ctx context.Context, cmd shell.Command, stdio Stdio) erro
 			if err := answer(Reply{Stdout: rep.Stdout, Stderr: rep.Stderr}, stdio); err != nil {
 				return err
 			}
-			marker := shell.StepMarker(tok, i+1, rep.Status)
+			marker := script.Marker(tok, i+1, rep.Status)
 			if stdio.Stdout != nil {
 				io.WriteString(stdio.Stdout, marker)
 			}
@@ -91,7 +92,7 @@ func (r *Recorder) Run(ctx context.Context, cmd shell.Command, stdio Stdio) erro
 			}
 			if !step.Gate.Passes(rep.Stdout) {
 				if stdio.Stdout != nil {
-					io.WriteString(stdio.Stdout, shell.StepMarker(tok, 0, 0))
+					io.WriteString(stdio.Stdout, script.Marker(tok, 0, 0))
 				}
 				return nil
 			}

@@ -22,10 +22,10 @@ type Command struct {
 	// Env holds environment variables exported for the command.
 	Env map[string]string
 
-	raw      string      // a script given by the user on purpose, never quoted
-	script   *stepScript // a script of steps with markers (Steps)
-	shown    string      // what people are shown instead (Shown)
-	covers   int         // how many links of next shown covers
+	raw      string // a script given on purpose, never quoted
+	parts    any    // what a Script was made of (Parts)
+	shown    string // what people are shown instead (Shown)
+	covers   int    // how many links of next shown covers
 	negate   bool
 	redirect []string // already rendered redirections, such as "2>/dev/null"
 	next     []link
@@ -48,6 +48,16 @@ func New(name string, args ...string) Command {
 func Raw(script string) Command {
 	return Command{raw: script}
 }
+
+// Script returns a command made of text exactly as given, as [Raw] does,
+// carrying parts: what its builder made it of (the planner's script of
+// steps), for test backends that answer it part by part ([Command.Parts]).
+func Script(text string, parts any) Command {
+	return Command{raw: text, parts: parts}
+}
+
+// Parts returns what [Script] attached to c, nil for any other command.
+func (c Command) Parts() any { return c.parts }
 
 // In returns c run in dir.
 func (c Command) In(dir string) Command {
@@ -174,15 +184,15 @@ func (c Command) redir(op, file string) Command {
 
 // IsZero reports whether c is the zero Command.
 func (c Command) IsZero() bool {
-	return c.Name == "" && c.raw == "" && c.script == nil && len(c.next) == 0
+	return c.Name == "" && c.raw == "" && len(c.next) == 0
 }
 
 // String renders c as one shell string: "cd DIR && ( export K=V ; BODY )",
 // leaving out the parts that are not set. Every name, argument, directory,
 // file and value passes through [Quote]; environment keys are sorted.
 func (c Command) String() string {
-	if c.script != nil && c.Dir == "" && len(c.Env) == 0 && !c.negate && len(c.redirect) == 0 && len(c.next) == 0 {
-		return c.script.rendered()
+	if c.parts != nil && c.Dir == "" && len(c.Env) == 0 && !c.negate && len(c.redirect) == 0 && len(c.next) == 0 {
+		return c.raw // a Script: rendered once, by its builder
 	}
 	var b strings.Builder
 	b.Grow(c.sizeHint())
@@ -194,9 +204,6 @@ func (c Command) String() string {
 // String allocates once for most commands.
 func (c Command) sizeHint() int {
 	n := len(c.Dir) + len(c.raw) + len(c.Name) + 16
-	if c.script != nil {
-		n += len(c.script.rendered())
-	}
 	for _, a := range c.Args {
 		n += len(a) + 3
 	}
@@ -218,7 +225,7 @@ func (c Command) render(b *strings.Builder) {
 		writeQuote(b, c.Dir)
 		b.WriteString(" && ")
 	}
-	grouped := len(c.Env) > 0 || (c.Dir != "" && (len(c.next) > 0 || c.raw != "" || c.script != nil))
+	grouped := len(c.Env) > 0 || (c.Dir != "" && (len(c.next) > 0 || c.raw != ""))
 	if grouped {
 		b.WriteString("( ")
 	}
@@ -251,7 +258,7 @@ func (c Command) render(b *strings.Builder) {
 // or chain.
 func (c Command) renderOperand(b *strings.Builder) {
 	switch {
-	case c.Dir == "" && len(c.Env) == 0 && len(c.next) == 0 && c.raw == "" && c.script == nil:
+	case c.Dir == "" && len(c.Env) == 0 && len(c.next) == 0 && c.raw == "":
 		c.renderSimple(b)
 		return
 	case c.Dir == "" && len(c.Env) > 0:
@@ -267,9 +274,7 @@ func (c Command) renderSimple(b *strings.Builder) {
 	if c.negate {
 		b.WriteString("! ")
 	}
-	if c.script != nil {
-		c.script.render(b)
-	} else if c.raw != "" {
+	if c.raw != "" {
 		b.WriteString(c.raw)
 	} else {
 		b.WriteString(QuoteName(c.Name))

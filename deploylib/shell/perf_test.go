@@ -17,23 +17,19 @@ func TestAppendQuote(t *testing.T) {
 }
 
 // TestRenderAllocations bounds the allocations of the renderings a
-// deploy makes per host: a script of steps is rendered once, however
-// often it is asked for (the log, the backend); quoting a word costs one
-// allocation at most, and writing a quoted argument into a command none
-// of its own.
+// deploy makes per host: a Script (the planner's script of steps,
+// internal/script) is rendered once by its builder, however often it is
+// asked for (the log, the backend); quoting a word costs one allocation
+// at most, and writing a quoted argument into a command none of its own.
 func TestRenderAllocations(t *testing.T) {
-	script := Steps("tok-1",
-		Step{Cmd: New("git", "ls-remote", "https://git.example.com/app.git", "main").WithEnv("GIT_TERMINAL_PROMPT", "0")},
-		Step{Cmd: New("test", "-f", "/srv/app/repo/HEAD").In("/srv/app"), Gate: Gate{NonEmpty: true}},
-		Step{Cmd: switchCommand()},
-	)
+	script := Script(switchCommand().String()+"\necho capstan-step: tok-1 3", "parts")
 	want := script.String()
 	tests := []struct {
 		name string
 		f    func() string
 		max  float64
 	}{
-		{"a script of steps again", script.String, 1},
+		{"a Script again", script.String, 0},
 		{"Quote of a word with quotes", func() string { return Quote("deployed by o'neil on 'main'") }, 1},
 		{"a command with quoted arguments", New("echo", "it's", "a b", "c d").String, 1},
 	}

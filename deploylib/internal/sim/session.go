@@ -2,6 +2,7 @@ package sim
 
 import (
 	"bytes"
+	"github.com/capstan-deploy/capstan/deploylib/internal/script"
 	"io"
 	"strings"
 
@@ -19,35 +20,15 @@ const Revision = "5a1b2c3d4e5f60718293a4b5c6d7e8f901234567"
 const revisionTime = "1795640000"
 
 // respond emulates cmd: the standard output the deploy flow parses, and
-// success. A script of steps (shell.Steps, the planner's) is answered step
-// by step, each followed by its marker on both streams, as a shell would.
+// success. A script of steps (internal/script, the planner's) is answered
+// step by step, each followed by its marker on both streams, as a shell
+// would.
 func respond(cmd string) (stdout, stderr string) {
-	if !strings.Contains(cmd, stepMarkerPrintf) {
-		return respondOne(cmd), ""
+	if out, errs, ok := script.AnswerText(cmd, respondOne); ok {
+		return out, errs
 	}
-	var out, errs strings.Builder
-	var step strings.Builder
-	for _, line := range strings.Split(cmd, "\n") {
-		i := strings.Index(line, stepMarkerPrintf)
-		if i < 0 {
-			step.WriteString(line + "\n")
-			continue
-		}
-		f := strings.Fields(line[i+len(stepMarkerPrintf):])
-		if len(f) < 2 || f[1] == "0" {
-			continue // a gate's stop: the answers pass every gate
-		}
-		marker := "\ncapstan-step:" + f[0] + " " + f[1] + " 0\n"
-		out.WriteString(respondOne(step.String()) + marker)
-		errs.WriteString(marker)
-		step.Reset()
-	}
-	return out.String(), errs.String()
+	return respondOne(cmd), ""
 }
-
-// stepMarkerPrintf starts the marker of a step in a script of steps
-// (shell.Steps): the token and the step's number follow.
-const stepMarkerPrintf = `printf '\n%s%s %s %s\n' capstan-step: `
 
 // respondOne emulates one command.
 func respondOne(cmd string) string {

@@ -1,9 +1,11 @@
-package shell
+package script
 
 import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/capstan-deploy/capstan/deploylib/shell"
 )
 
 // FuzzStepsGate: a gate is decided twice, by the script on the server
@@ -14,7 +16,7 @@ import (
 // output followed by the marker of step 1, then either the next step's
 // marker (passed) or the stop marker of step 0. Run it with:
 //
-//	go test -run '^$' -fuzz '^FuzzStepsGate$' -fuzztime 60s ./deploylib/shell
+//	go test -run '^$' -fuzz '^FuzzStepsGate$' -fuzztime 60s ./deploylib/internal/script
 func FuzzStepsGate(f *testing.F) {
 	f.Add("fine\nmissing x\n\n", "current-is-directory", "missing .", true)
 	f.Add(" \n\n", "x", "y", true)
@@ -37,7 +39,7 @@ func FuzzStepsGate(f *testing.F) {
 		if g.IsZero() {
 			return
 		}
-		c := Steps("fz", Step{Cmd: New("printf", "%s", out), Gate: g}, Step{Cmd: New("true")})
+		c := Steps("fz", Step{Cmd: shell.New("printf", "%s", out), Gate: g}, Step{Cmd: shell.New("true")})
 		cmd := exec.Command("/bin/sh", "-c", c.String())
 		cmd.Env = []string{"PATH=/usr/bin:/bin", "LC_ALL=C"}
 		got, err := cmd.Output()
@@ -45,11 +47,11 @@ func FuzzStepsGate(f *testing.F) {
 			t.Fatalf("script: %v", err)
 		}
 		passes := g.Passes(out)
-		want := out + StepMarker("fz", 1, 0)
+		want := out + Marker("fz", 1, 0)
 		if passes {
-			want += StepMarker("fz", 2, 0)
+			want += Marker("fz", 2, 0)
 		} else {
-			want += StepMarker("fz", 0, 0)
+			want += Marker("fz", 0, 0)
 		}
 		if string(got) != want {
 			t.Errorf("gate %+v on %q: Passes = %v, but the script printed %q", g, out, passes, got)

@@ -1,4 +1,4 @@
-package shell
+package script
 
 import (
 	"bytes"
@@ -6,10 +6,12 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/capstan-deploy/capstan/deploylib/shell"
 )
 
 func TestStepsString(t *testing.T) {
-	c := Steps("run1-ab", Step{Cmd: New("echo", "a b")}, Step{Cmd: New("true").In("/tmp")})
+	c := Steps("run1-ab", Step{Cmd: shell.New("echo", "a b")}, Step{Cmd: shell.New("true").In("/tmp")})
 	want := "echo 'a b'\n" +
 		`capstan_s=$?; printf '\n%s%s %s %s\n' capstan-step: run1-ab 1 "$capstan_s"; printf '\n%s%s %s %s\n' capstan-step: run1-ab 1 "$capstan_s" >&2; [ "$capstan_s" -eq 0 ] || exit "$capstan_s"` + "\n" +
 		"( cd /tmp && true )\n" +
@@ -20,11 +22,11 @@ func TestStepsString(t *testing.T) {
 	if strings.Contains(c.String(), "capstan-step:run1-ab") {
 		t.Error("the script holds its own marker")
 	}
-	tok, cmds := c.StepList()
+	tok, cmds := List(c)
 	if tok != "run1-ab" || len(cmds) != 2 || cmds[0].Cmd.String() != "echo 'a b'" {
 		t.Errorf("StepList = %q, %v", tok, cmds)
 	}
-	if tok, cmds := New("true").StepList(); tok != "" || cmds != nil {
+	if tok, cmds := List(shell.New("true")); tok != "" || cmds != nil {
 		t.Errorf("StepList of a plain command = %q, %v", tok, cmds)
 	}
 }
@@ -34,10 +36,10 @@ func TestStepsString(t *testing.T) {
 // ends the script with its status.
 func TestStepsRun(t *testing.T) {
 	c := Steps("t0k",
-		Step{Cmd: Raw("cd / && printf 'no newline'")},
-		Step{Cmd: New("pwd").And(New("echo", "err").ToStderr())},
-		Step{Cmd: New("sh", "-c", "exit 3")},
-		Step{Cmd: New("echo", "never")},
+		Step{Cmd: shell.Raw("cd / && printf 'no newline'")},
+		Step{Cmd: shell.New("pwd").And(shell.New("echo", "err").ToStderr())},
+		Step{Cmd: shell.New("sh", "-c", "exit 3")},
+		Step{Cmd: shell.New("echo", "never")},
 	)
 	cmd := exec.Command("/bin/sh", "-c", c.String())
 	cmd.Dir = "/usr"
@@ -48,11 +50,11 @@ func TestStepsRun(t *testing.T) {
 	if !errors.As(err, &ee) || ee.ExitCode() != 3 {
 		t.Fatalf("exit: %v, want status 3", err)
 	}
-	wantOut := "no newline" + StepMarker("t0k", 1, 0) + "/usr\n" + StepMarker("t0k", 2, 0) + StepMarker("t0k", 3, 3)
+	wantOut := "no newline" + Marker("t0k", 1, 0) + "/usr\n" + Marker("t0k", 2, 0) + Marker("t0k", 3, 3)
 	if out.String() != wantOut {
 		t.Errorf("stdout %q, want %q", out.String(), wantOut)
 	}
-	wantErr := StepMarker("t0k", 1, 0) + "err\n" + StepMarker("t0k", 2, 0) + StepMarker("t0k", 3, 3)
+	wantErr := Marker("t0k", 1, 0) + "err\n" + Marker("t0k", 2, 0) + Marker("t0k", 3, 3)
 	if errb.String() != wantErr {
 		t.Errorf("stderr %q, want %q", errb.String(), wantErr)
 	}
@@ -75,26 +77,26 @@ func TestStepsGate(t *testing.T) {
 		if got := gate.Passes(tt.out); got != tt.passes {
 			t.Errorf("%s: Passes = %v", tt.name, got)
 		}
-		c := Steps("g", Step{Cmd: New("printf", "%s", tt.out), Gate: gate}, Step{Cmd: New("echo", "next")})
+		c := Steps("g", Step{Cmd: shell.New("printf", "%s", tt.out), Gate: gate}, Step{Cmd: shell.New("echo", "next")})
 		out, err := exec.Command("/bin/sh", "-c", c.String()).Output()
 		if err != nil {
 			t.Fatalf("%s: %v", tt.name, err)
 		}
-		want := tt.out + StepMarker("g", 1, 0)
+		want := tt.out + Marker("g", 1, 0)
 		if tt.passes {
-			want += "next\n" + StepMarker("g", 2, 0)
+			want += "next\n" + Marker("g", 2, 0)
 		} else {
-			want += StepMarker("g", 0, 0)
+			want += Marker("g", 0, 0)
 		}
 		if string(out) != want {
 			t.Errorf("%s: stdout %q, want %q", tt.name, out, want)
 		}
 	}
 	// A gated step that fails fails the script, as any step does.
-	c := Steps("g", Step{Cmd: New("sh", "-c", "echo out; exit 4"), Gate: gate}, Step{Cmd: New("echo", "next")})
+	c := Steps("g", Step{Cmd: shell.New("sh", "-c", "echo out; exit 4"), Gate: gate}, Step{Cmd: shell.New("echo", "next")})
 	out, err := exec.Command("/bin/sh", "-c", c.String()).Output()
 	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 4 || string(out) != "out\n"+StepMarker("g", 1, 4) {
+	if !errors.As(err, &ee) || ee.ExitCode() != 4 || string(out) != "out\n"+Marker("g", 1, 4) {
 		t.Errorf("failing gated step: %v %q", err, out)
 	}
 }
