@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -240,4 +241,60 @@ func recordsOf(host string, cmds []string) []backend.Record {
 		out = append(out, backend.Record{Host: host, Command: c})
 	}
 	return out
+}
+
+// TestDeclarativeHooksRunWhereTheFlowShowsThem: declarative hooks hung
+// before, after and appended run, fused, in the order mage flow deploy
+// prints them, and the deploy still sends four commands per host.
+func TestDeclarativeHooksRunWhereTheFlowShowsThem(t *testing.T) {
+	d := isolate(t, testConfig())
+	hangTwoHooks(d, true)
+	AppendIn(d, Publishing, d.RemoteTask("app:restart", "Restarts.", All(), InCurrent, "touch", "tmp/restart.txt"))
+	var flow strings.Builder
+	if err := d.PrintFlow(&flow, Deploy); err != nil {
+		t.Fatal(err)
+	}
+	// A task's own work runs after its steps: the printed tree in post
+	// order is the order tasks report.
+	var printed, stack []string
+	for _, line := range strings.Split(strings.Split(flow.String(), "(when a task above fails)")[0], "\n") {
+		for len(stack) > 0 && depth(stack[len(stack)-1]) >= depth(line) {
+			printed, stack = append(printed, stack[len(stack)-1]), stack[:len(stack)-1]
+		}
+		stack = append(stack, line)
+	}
+	rec, out, err := recorderRun(t, d, testStage("web1", "web2", "web3"), Deploy, append([]backend.Rule{lockListed}, gitRules...)...)
+	if err != nil {
+		t.Fatalf("deploy: %v\n%s", err, out)
+	}
+	var ran []string
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) == 2 && len(f[0]) == 5 && f[0][2] == ':' {
+			ran = append(ran, f[1])
+		}
+	}
+	// Every task reported runs in the order the flow prints it.
+	j := 0
+	for _, name := range ran {
+		for j < len(printed) && strings.TrimSpace(printed[j]) != name {
+			j++
+		}
+		if j == len(printed) {
+			t.Fatalf("%s ran out of the printed order:\nran: %v\nflow:\n%s", name, ran, flow.String())
+		}
+	}
+	for _, hook := range []string{"app:check_writable", "app:migrate", "app:restart"} {
+		if !slices.Contains(ran, hook) {
+			t.Errorf("%s did not run: %v", hook, ran)
+		}
+	}
+	perHost := map[string]int{}
+	for _, c := range rec.Log() {
+		perHost[c.Host]++
+	}
+	for h, n := range perHost {
+		if n != deployCommandsPerHost {
+			t.Errorf("%s: %d commands with three declarative hooks, want %d", h, n, deployCommandsPerHost)
+		}
+	}
 }
