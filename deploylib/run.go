@@ -177,7 +177,6 @@ type runOptions struct {
 	logFile *string // WithLogFile (logfile.go)
 	root    *Task   // the task Start runs
 	deploy  *Deployment
-	env     *runEnv   // tests: the environment, instead of reading it
 	logW    io.Writer // tests: the log goes here instead of a file
 
 	heartbeatEvery time.Duration // tests: a faster lock heartbeat

@@ -67,7 +67,6 @@ type sshOpts struct {
 	knownHosts     string
 	knownHostsOnly bool
 	acceptNew      bool
-	proxyJump      string
 }
 
 // stageEnv is the configuration after cap loaded deploy.rb and, for a

@@ -411,12 +411,6 @@ func (c *converter) common() map[string]cval {
 	return out
 }
 
-func splitAt(at string) (string, int) {
-	i := strings.LastIndex(at, ":")
-	n, _ := strconv.Atoi(at[i+1:])
-	return at[:i], n
-}
-
 // settings writes the Settings map of the keys in vals.
 func (c *converter) settings(vals map[string]cval, imports importSet) string {
 	var pairs []string

@@ -23,7 +23,6 @@ type gen struct {
 	helpers map[string]bool
 	n       int
 	task    *task
-	notes   int
 }
 
 // scope is what a statement sees: the Go variable of the host (inside

@@ -228,9 +228,7 @@ func (c *converter) taskDef(f *srcFile, s stmt, scope []string, desc string, inS
 	if desc != "" {
 		t.desc = desc
 	}
-	for _, d := range deps {
-		t.deps = append(t.deps, d)
-	}
+	t.deps = append(t.deps, deps...)
 	if call.block != nil {
 		t.body = append(t.body, call.block.body...)
 	}
