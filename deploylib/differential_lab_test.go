@@ -48,11 +48,15 @@ type diffScenario struct {
 	deploys                 int
 	rollback                bool
 	fail                    string // "", "check" (a linked file missing) or "release" (releases/ read-only)
+	// hooks: two declarative hooks (RemoteTask), fused in the planned
+	// run, alone in the other: before deploy:check on every host, after
+	// deploy:updated in the release on the primary.
+	hooks bool
 }
 
 func (s diffScenario) String() string {
-	return fmt.Sprintf("linked files %v, linked dirs %v, keep %d, %d deploys, rollback %v, then failing %q",
-		s.linkedFiles, s.linkedDirs, s.keep, s.deploys, s.rollback, s.fail)
+	return fmt.Sprintf("linked files %v, linked dirs %v, keep %d, %d deploys, rollback %v, then failing %q, declarative hooks %v",
+		s.linkedFiles, s.linkedDirs, s.keep, s.deploys, s.rollback, s.fail, s.hooks)
 }
 
 func scenarioOf(seed uint64) diffScenario {
@@ -63,6 +67,7 @@ func scenarioOf(seed uint64) diffScenario {
 	}
 	s.linkedDirs = []string{"log", "tmp/cache"}[:rnd.IntN(3)]
 	s.fail = []string{"", "check", "release"}[rnd.IntN(3)]
+	s.hooks = seed%2 == 0
 	return s
 }
 
@@ -133,6 +138,10 @@ func differential(t *testing.T, l *lab.Lab, seed uint64) {
 			}
 			d := NewDeployment()
 			d.Configure(cfg)
+			if sc.hooks {
+				BeforeIn(d, Check, d.RemoteSh("diff:note", "Notes the check.", All(), InDir(deployTo), "echo checked >> hooks.log"))
+				AfterIn(d, Updated, d.RemoteTask("diff:mark", "Marks the release.", Primary("app"), InRelease, "cp", "REVISION", "REVISION.hooked"))
+			}
 			var out, log bytes.Buffer
 			unfused := m.unfused
 			err := d.Start(context.Background(), s.task, WithStage(labStage(l)), WithOutput(&out), WithColor(false), WithVerbose(),
@@ -154,6 +163,9 @@ func differential(t *testing.T, l *lab.Lab, seed uint64) {
 			states[m.name] = serverState(t, l, dirs[m.name], deployTo)
 		}
 		what := fmt.Sprintf("run %d (%s)", i+1, s.task.name)
+		if sc.hooks && i == 0 && (!strings.Contains(states["planned"], "hooks.log: checked") || !strings.Contains(states["planned"], "REVISION.hooked")) {
+			t.Errorf("%s: the declarative hooks left no trace:\n%s", what, states["planned"])
+		}
 		if reports["planned"] != reports["alone"] {
 			t.Errorf("%s: the task-by-task reports differ:\nplanned:\n%s\nalone:\n%s", what, reports["planned"], reports["alone"])
 		}

@@ -3,9 +3,11 @@ package deploylib_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/capstan-deploy/capstan/deploylib"
+	"github.com/capstan-deploy/capstan/deploylib/backend"
 )
 
 func ExampleParseAddress() {
@@ -82,4 +84,29 @@ func ExampleDeployment() {
 	//     chat:notify
 	// the package-level one:
 	// deploy:published
+}
+
+// A hook that only runs a command on some hosts can be declared: the
+// planner runs it inside the deploy's script on each host, so it costs no
+// round trip of its own. Run alone (mage <stage> task app:restart), it
+// sends its command to the hosts it selects, which the Recorder shows.
+func ExampleRemoteTask() {
+	d := deploylib.NewDeployment()
+	d.Configure(deploylib.Config{Application: "shop", RepoURL: "git@example.com:acme/shop.git", DeployTo: "/srv/shop"})
+	restart := d.RemoteTask("app:restart", "Restarts the app.", deploylib.Roles("app"), deploylib.InCurrent, "touch", "tmp/restart.txt")
+	deploylib.AfterIn(d, deploylib.Published, restart) // fused into the deploy's last script
+
+	rec := backend.NewRecorder("")
+	err := d.Start(context.Background(), restart, deploylib.WithOutput(io.Discard),
+		deploylib.WithStage(deploylib.Stage{Name: "production", Servers: []deploylib.Server{
+			{Host: "web1", Roles: []string{"app"}}, {Host: "db1", Roles: []string{"db"}}}}),
+		deploylib.WithDialer(func(ctx context.Context, s deploylib.Server) (backend.Conn, error) { return rec.ForHost(s.Host), nil }))
+	if err != nil {
+		panic(err)
+	}
+	for _, c := range rec.Log() {
+		fmt.Println(c.Host, c.Command)
+	}
+	// Output:
+	// web1 cd /srv/shop/current && touch tmp/restart.txt
 }

@@ -87,6 +87,9 @@ type step struct {
 	last bool
 	// alone: the task never shares a script (the switch of current).
 	alone bool
+	// on: the hosts the step runs on alone, when not the release hosts
+	// (a declarative task's selection).
+	on []*Host
 	// gate stops h's script after the step when its answer fails it: it
 	// must fail exactly where done fails on the answer alone.
 	gate script.Gate
@@ -122,24 +125,19 @@ type byHandKey struct{}
 // that nothing after the hook's own position starts early.
 func byHand(ctx context.Context) context.Context { return context.WithValue(ctx, byHandKey{}, true) }
 
-// hooked says whether t has hooks before it, and after it (appended steps
-// or after hooks): the one place the planner asks the hook registry.
-func (r *Run) hooked(t *Task) (before, after bool) {
-	b, appended, a := r.setup.hooks.on(t)
-	return len(b) > 0, len(appended)+len(a) > 0
-}
-
 // flatten appends t's flow to out: tasks with an action in the order
-// invoke runs them, and nil where a hook runs.
+// invoke runs them, and nil where a hook runs that the planner cannot see
+// into (a function, or a task that is not declarative). A declarative
+// hook (RemoteTask) is flattened like a step of its task, so that it joins
+// the scripts around it. This is the one place the planner asks the hook
+// registry.
 func (r *Run) flatten(t *Task, seen map[*Task]bool, out []*Task) []*Task {
 	if seen[t] {
 		return out // a task runs once per run
 	}
 	seen[t] = true
-	before, after := r.hooked(t)
-	if before {
-		out = append(out, nil)
-	}
+	before, appended, after := r.setup.hooks.on(t)
+	out = r.flattenHooks(before, seen, out)
 	if t.steps != nil {
 		for _, s := range t.steps(r.Config) {
 			out = r.flatten(s, seen, out)
@@ -148,8 +146,18 @@ func (r *Run) flatten(t *Task, seen map[*Task]bool, out []*Task) []*Task {
 	if t.runs() {
 		out = append(out, t)
 	}
-	if after {
-		out = append(out, nil)
+	out = r.flattenHooks(appended, seen, out)
+	return r.flattenHooks(after, seen, out)
+}
+
+// flattenHooks appends hooks to out in the order invoke runs them.
+func (r *Run) flattenHooks(hooks []hook, seen map[*Task]bool, out []*Task) []*Task {
+	for _, h := range hooks {
+		if h.inline() {
+			out = r.flatten(h.task, seen, out)
+		} else {
+			out = append(out, nil)
+		}
 	}
 	return out
 }
@@ -212,6 +220,9 @@ func (r *Run) runAlone(ctx context.Context, t *Task) error {
 		return s.done(ctx, h, out, err)
 	}
 	hosts := seg.hosts
+	if s.on != nil {
+		hosts = s.on
+	}
 	if s.ordered && len(hosts) > 1 {
 		// The first host by name decides (lock.go): the others follow
 		// only when its answer says so.
@@ -373,6 +384,10 @@ type stepResult struct {
 	err      error // a *CommandError, or nil
 	took     time.Duration
 }
+
+// fused reports whether seg is a script being built, not one task run
+// alone (runAlone).
+func (seg *segment) fused() bool { return seg.token != "" }
 
 func (seg *segment) has(t *Task) bool {
 	for _, s := range seg.steps {

@@ -584,6 +584,10 @@ func (r *Run) invoke(ctx context.Context, t *Task, again bool) error {
 }
 
 func (r *Run) runHook(ctx context.Context, h hook) error {
+	if h.inline() {
+		// Its step has its place in the planner's flow (plan.go flatten).
+		return r.invoke(ctx, h.task, false)
+	}
 	if h.task != nil {
 		return r.invoke(byHand(ctx), h.task, false)
 	}

@@ -23,6 +23,10 @@ type Task struct {
 	plan stepBuilder
 	// action runs, after the steps, what a task without a plan does.
 	action func(ctx context.Context) error
+	// declarative: the task was made by RemoteTask or RemoteSh. Hung as
+	// a hook it takes its place in the planner's flow, where any other
+	// hook is a barrier (plan.go flatten).
+	declarative bool
 }
 
 // runs reports whether t does something of its own, beyond its steps.
@@ -48,6 +52,10 @@ type hook struct {
 	fn   func(context.Context) error
 	name string // for flow output
 }
+
+// inline reports whether the planner may fuse h into the scripts around
+// it: a declarative task, whose command is known ahead.
+func (h hook) inline() bool { return h.task != nil && h.task.declarative }
 
 func (h hook) label() string {
 	if h.task != nil {

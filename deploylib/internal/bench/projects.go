@@ -98,9 +98,7 @@ func teamMagefile() string {
 package main
 
 import (
-	"context"
 	"os"
-	"path"
 	"strings"
 
 	"github.com/capstan-deploy/capstan/deploylib"
@@ -118,30 +116,14 @@ func init() {
 		LinkedFiles:  %#v,
 		LinkedDirs:   %#v,
 	})
-	deploylib.Before(deploylib.Check, checkWritable)
-	deploylib.After(deploylib.Updated, migrate)
-	deploylib.After(deploylib.Published, restart)
-}
-
-// checkWritable checks that every host can write deploy_to.
-func checkWritable(ctx context.Context) error {
-	return deploylib.On(ctx, deploylib.All(), func(ctx context.Context, h *deploylib.Host) error {
-		return h.Execute(ctx, "test", "-w", deploylib.CurrentRun(ctx).Config.DeployTo)
-	})
-}
-
-// migrate stands for a step in the new release on the app hosts.
-func migrate(ctx context.Context) error {
-	return deploylib.On(ctx, deploylib.Roles("app"), func(ctx context.Context, h *deploylib.Host) error {
-		return h.Within(h.ReleasePath()).Execute(ctx, "test", "-f", "REVISION")
-	})
-}
-
-// restart restarts the application the way Passenger is told to.
-func restart(ctx context.Context) error {
-	return deploylib.On(ctx, deploylib.All(), func(ctx context.Context, h *deploylib.Host) error {
-		return h.Execute(ctx, "touch", path.Join(deploylib.CurrentRun(ctx).CurrentPath(), "tmp/restart.txt"))
-	})
+	// The three hooks in their declarative form: a command on some hosts,
+	// which the planner runs inside the scripts of the tasks around it.
+	deploylib.Before(deploylib.Check, deploylib.RemoteTask("bench:check_writable", "Checks that every host can write deploy_to.",
+		deploylib.All(), deploylib.InLogin, "test", "-w", os.Getenv(%q)))
+	deploylib.After(deploylib.Updated, deploylib.RemoteTask("bench:migrate", "Stands for a step in the new release on the app hosts.",
+		deploylib.Roles("app"), deploylib.InRelease, "test", "-f", "REVISION"))
+	deploylib.After(deploylib.Published, deploylib.RemoteTask("bench:restart", "Restarts the application the way Passenger is told to.",
+		deploylib.All(), deploylib.InCurrent, "touch", "tmp/restart.txt"))
 }
 
 // Bench selects the benchmark's hosts (%s, through the latency proxies).
@@ -161,7 +143,7 @@ func Bench() {
 		},
 	})
 }
-`, application, envRepo, branch, envDeployTo, keepReleases, linkedFiles, linkedDirs, envServers, envServers, envKnownHosts, envKey)
+`, application, envRepo, branch, envDeployTo, keepReleases, linkedFiles, linkedDirs, envDeployTo, envServers, envServers, envKnownHosts, envKey)
 }
 
 // writeCapstanProject writes the team project into dir.

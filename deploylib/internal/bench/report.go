@@ -87,7 +87,7 @@ func (r *Report) Markdown() string {
 	w("Real sshd hosts on 127.0.0.1, %s. "+
 		"Every tool deploys the same git repository to every host with the same settings (%d linked file, %d linked dirs, keep_releases %d): "+
 		"every host already has each tool's mirror of the repository and linked files, as on any deploy but the first; "+
-		"every tool runs the same three hooks, as teams hang them (%s; %s; %s), the floor inside its script; "+
+		"every tool runs the same three hooks, as teams hang them (%s; %s; %s); the floor and Capstan (its declarative RemoteTask hooks) inside their scripts; "+
 		"after one untimed warm-up deploy per tool, the tools alternate. "+
 		"Times are medians; client CPU is the user and system time of the client's whole process tree. "+
 		"SSH sessions and connections per host are counted in each sshd's log; remote commands are those sessions, "+
