@@ -419,8 +419,9 @@ func (r *Run) finishRemovals(ctx context.Context) error {
 
 // failed finishes a removal of old releases that was cut short, then
 // removes the release this run created on every host where it was not
-// published. The unfinished marker holds the run id, so a release of
-// another run is never removed.
+// published: a deploy's, or that of a task run on its own that creates
+// one (deploy:updating). The unfinished marker holds the run id, so a
+// release of another run is never removed.
 func failed(ctx context.Context) error {
 	r := CurrentRun(ctx)
 	if err := r.finishRemovals(ctx); err != nil {

@@ -501,6 +501,11 @@ func (r *Run) summary() {
 	rev := r.Revision()
 	var parts []string
 	if rel := r.ReleaseName(); rel != "" {
+		if r.builtNotPublished() {
+			// A task run on its own (deploy:updating) built it: DESIGN
+			// §3.4 keeps it marked unfinished.
+			rel += " (not published: marked unfinished, so rollback never targets it and the next deploy's cleanup removes it)"
+		}
 		parts = append(parts, "release "+rel)
 	}
 	if rev.SHA != "" {
@@ -516,6 +521,17 @@ func (r *Run) summary() {
 		what = "dry run of " + r.root.name + " finished, nothing was run: "
 	}
 	r.console.Success("%s%s", what, strings.Join(parts, ", "))
+}
+
+// builtNotPublished reports whether this run created its release on some
+// host and did not publish it there.
+func (r *Run) builtNotPublished() bool {
+	for _, h := range r.hosts {
+		if st := r.hostState(h); st != nil && st.created && !st.switched {
+			return true
+		}
+	}
+	return false
 }
 
 // shortSHA shortens a commit id to 12 characters; anything else (a dry

@@ -11,9 +11,9 @@ import (
 	"time"
 )
 
-// Soak runs the randomized invariant suite (deploylib/internal/invariant) for as long as asked; a failing seed prints the command that replays it.
+// Soak runs the randomized invariant suite (deploylib/internal/invariant) for as long as asked, after the regression seeds of past findings; a failing seed prints the command that replays it.
 //
-// Settings: SOAK_DURATION=10m (default 10m) SOAK_START=n (the first seed; default from the clock)
+// Settings: SOAK_DURATION=10m (default 10m) SOAK_START=n (the first generated seed; default from the clock)
 // SOAK_SEED=n[,m...] (replay only these seeds). Needs root, sshd and git, like the fault suite.
 func Soak(ctx context.Context) error {
 	if err := ensureTestTools(ctx); err != nil {

@@ -165,11 +165,21 @@ func (w *world) checkState(c *checker, before, after []hostView, base []hostView
 		for _, l := range v.Leftovers {
 			c.add("no-leftovers", v.Name, "%s is left with no run alive", l)
 		}
+		// The releases the model keeps unpublished (a lone task's, a
+		// removal that could not finish) must stay marked; no other.
 		for _, name := range sortedKeys(v.Unfinished) {
-			c.add("no-unfinished", v.Name, "release %s is marked unfinished (by run %q) with no run alive", name, v.Unfinished[name])
+			if w.unpublished[name] == "" {
+				c.add("no-unfinished", v.Name, "release %s is marked unfinished (by run %q) with no run alive", name, v.Unfinished[name])
+			}
 		}
 		for _, name := range sortedKeys(v.Releases) {
-			if r := v.Releases[name]; releaseName.MatchString(name) && r.Dir && r.Revision == "" {
+			r := v.Releases[name]
+			_, marked := v.Unfinished[name]
+			switch why := w.unpublished[name]; {
+			case !releaseName.MatchString(name) || !r.Dir:
+			case why != "" && !marked:
+				c.add("no-unfinished", v.Name, "release %s (%s) is not marked unfinished: it counts as a finished release", name, why)
+			case r.Revision == "" && why != stuck:
 				c.add("no-unfinished", v.Name, "release %s has no REVISION (half-built) with no run alive", name)
 			}
 		}
@@ -323,6 +333,91 @@ func (w *world) underUnknown(p string) bool {
 	}
 	for s := range w.sc.Symlinks {
 		if strings.HasPrefix(p, s+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// Why a release may stay unpublished, marked unfinished, with no run alive
+// (world.unpublished): DESIGN §3.4 marks a release that never reached
+// publishing unfinished; cleanup never counts it, rollback never targets it,
+// and the next successful cleanup removes it.
+const (
+	// parked: deploy:updating run on its own (mage <stage> task
+	// deploy:updating) built it, complete, and nothing published it.
+	parked = "built by a task run on its own, never published"
+	// stuck: a cleanup could not remove it whole (a file it may not
+	// remove); what is left must not count as a finished release.
+	stuck = "half-removed by a cleanup that could not finish"
+)
+
+// releaseTasks are the standard tasks that, run on their own, build a
+// release (the others that would need one refuse, having none).
+var releaseTasks = []string{"deploy:updating"}
+
+// checkUnpublished checks the releases a run leaves unpublished: a lone
+// task that built one leaves it complete and marked unfinished, never
+// current; a run that cleaned up removed every one left before. It then
+// forgets those gone from every live host.
+func (w *world) checkUnpublished(c *checker, op Op, res result, after []hostView) {
+	if w.unpublished == nil {
+		w.unpublished = map[string]string{}
+	}
+	if op.Kind == OpTask && slices.Contains(releaseTasks, op.Task) && ok(res) && res.release != "" {
+		name := res.release
+		for i, v := range after {
+			if w.dead[i] {
+				continue
+			}
+			r, exists := v.Releases[name]
+			_, marked := v.Unfinished[name]
+			switch {
+			case !exists || !r.Dir:
+				c.add("unpublished", v.Name, "%s succeeded, but its release %s is not there", op.Task, name)
+			case !marked:
+				c.add("unpublished", v.Name, "%s built release %s and did not publish it, but it is not marked unfinished: cleanup would count it, rollback could target it", op.Task, name)
+			case r.Revision != w.sha+"\n":
+				c.add("unpublished", v.Name, "%s succeeded, but its release %s has REVISION %q, want %s", op.Task, name, r.Revision, w.sha)
+			case currentName(v, w.sc.DeployTo) == name:
+				c.add("unpublished", v.Name, "%s published its release %s", op.Task, name)
+			default:
+				if diff := w.contentDiff(w.l.Hosts[i], name); diff != "" {
+					c.add("release-content", v.Name, "release %s built by %s does not hold the source: %s", name, op.Task, diff)
+				}
+			}
+		}
+		w.unpublished[name] = parked
+	}
+	if cleanedUp(res) {
+		for _, name := range sortedKeys(w.unpublished) {
+			for i, v := range after {
+				if _, exists := v.Releases[name]; exists && !w.dead[i] {
+					c.add("unpublished", v.Name, "release %s (%s) survived a successful cleanup, which never keeps an unfinished release", name, w.unpublished[name])
+				}
+			}
+		}
+	}
+	for name := range w.unpublished {
+		gone := true
+		for i, v := range after {
+			if _, exists := v.Releases[name]; exists && !w.dead[i] {
+				gone = false
+			}
+		}
+		if gone {
+			delete(w.unpublished, name)
+		}
+	}
+}
+
+// cleanedUp reports whether a run of res ran deploy:cleanup to its end:
+// a successful deploy, deploy:cleanup or deploy:finishing (what a run is
+// may be followed by a note, as in "deploy (the holder)").
+func cleanedUp(res result) bool {
+	for _, r := range res.runs {
+		what, _, _ := strings.Cut(r.what, " ")
+		if !r.failed() && (what == "deploy" || what == "deploy:cleanup" || what == "deploy:finishing") {
 			return true
 		}
 	}

@@ -57,3 +57,73 @@ func TestCheckStateNamesEachBrokenInvariant(t *testing.T) {
 		}
 	}
 }
+
+// The model of unpublished releases, on states written by hand: a release
+// a lone deploy:updating built may stay marked unfinished, but not
+// unmarked, and not past a successful cleanup; a half-removed one must be
+// marked.
+func TestUnpublishedReleases(t *testing.T) {
+	sha := strings.Repeat("a", 40)
+	const rel = "20261125214040"
+	host := func(marked bool, revision string) []hostView {
+		v := hostView{Name: "host1", Releases: map[string]releaseView{}, Unfinished: map[string]string{}}
+		v.Releases[rel] = releaseView{Dir: true, Revision: revision}
+		if marked {
+			v.Unfinished[rel] = "1f2e3d4c"
+		}
+		return []hostView{v}
+	}
+	updating := Op{Kind: OpTask, Task: "deploy:updating"}
+	tests := []struct {
+		name        string
+		known       string // what the model knew of rel before the operation
+		op          Op
+		runs        []runResult
+		state       []hostView
+		want        []string // invariants broken, in order
+		stillKnown  bool
+		checkStatus bool // run checkState too
+	}{
+		{name: "lone deploy:updating left it unmarked", op: updating, runs: []runResult{{what: "deploy:updating"}},
+			state: host(false, sha+"\n"), want: []string{"unpublished", "no-unfinished"}, stillKnown: true, checkStatus: true},
+		{name: "parked and marked, a rollback ran", known: parked, op: Op{Kind: OpRollback}, runs: []runResult{{what: "deploy:rollback"}},
+			state: host(true, sha+"\n"), stillKnown: true, checkStatus: true},
+		{name: "parked, a deploy succeeded", known: parked, op: Op{Kind: OpDeploy}, runs: []runResult{{what: "deploy"}},
+			state: host(true, sha+"\n"), want: []string{"unpublished"}, stillKnown: true},
+		{name: "parked, a deploy failed", known: parked, op: Op{Kind: OpDeploy}, runs: []runResult{{what: "deploy", status: 1}},
+			state: host(true, sha+"\n"), stillKnown: true},
+		{name: "parked, removed", known: parked, op: Op{Kind: OpDeploy}, runs: []runResult{{what: "deploy"}},
+			state: []hostView{{Name: "host1", Releases: map[string]releaseView{}, Unfinished: map[string]string{}}}},
+		{name: "half-removed, marked", known: stuck, op: Op{Kind: OpDeploy}, runs: []runResult{{what: "deploy", status: 1}},
+			state: host(true, ""), stillKnown: true, checkStatus: true},
+		{name: "half-removed, unmarked", known: stuck, op: Op{Kind: OpDeploy}, runs: []runResult{{what: "deploy", status: 1}},
+			state: host(false, ""), want: []string{"no-unfinished"}, stillKnown: true, checkStatus: true},
+		{name: "unknown and marked", op: Op{Kind: OpDeploy}, runs: []runResult{{what: "deploy", status: 1}},
+			state: host(true, sha+"\n"), want: []string{"no-unfinished"}, checkStatus: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := &world{sc: Scenario{DeployTo: "/srv/app", Branch: "main", KeepReleases: 3, Hosts: 1}, sha: sha,
+				dead: map[int]bool{}, unpublished: map[string]string{}}
+			if tt.known != "" {
+				w.unpublished[rel] = tt.known
+			}
+			var c checker
+			res := result{runs: tt.runs, release: rel}
+			w.checkUnpublished(&c, tt.op, res, tt.state)
+			if tt.checkStatus {
+				w.checkState(&c, tt.state, tt.state, tt.state, ok(res), flowOf(tt.op), "")
+			}
+			var got []string
+			for _, v := range c.vs {
+				got = append(got, v.Invariant)
+			}
+			if strings.Join(got, " ") != strings.Join(tt.want, " ") {
+				t.Errorf("violations %v, want %v", c.vs, tt.want)
+			}
+			if _, known := w.unpublished[rel]; known != tt.stillKnown {
+				t.Errorf("the model knows %s afterwards: %v, want %v", rel, known, tt.stillKnown)
+			}
+		})
+	}
+}

@@ -59,6 +59,19 @@ type childSpec struct {
 	// section its lock protects (from after deploy:lock to the end of the
 	// flow); finding another run inside is written to ExclDir/violation-*.
 	ExclDir string
+	// HoldDir, when set, holds the FIFOs event and go: after deploy:lock
+	// the child reports on event and waits for a line on go.
+	HoldDir string
+	// Secret, when set, is registered as a deploylib.Secret, and a hook
+	// after deploy:updated prints it on the host at SecretAddr after
+	// SecretBefore bytes of one line and before SecretAfter more; with
+	// SecretFail on standard error, and the command fails.
+	Secret                    string
+	SecretAddr                string
+	SecretBefore, SecretAfter int
+	SecretFail                bool
+	// LogFile is the run's log file ("" for none).
+	LogFile string
 }
 
 // configSpec is the part of deploylib.Config a child needs, in JSON.
@@ -123,7 +136,13 @@ func helperMain(raw string) int {
 	if spec.ExclDir != "" {
 		registerExclusion(spec.ExclDir)
 	}
-	opts := []deploylib.Option{deploylib.WithStage(spec.Stage), deploylib.WithColor(false), deploylib.WithLogFile(""),
+	if spec.HoldDir != "" {
+		holdAfterLock(spec.HoldDir)
+	}
+	if spec.Secret != "" {
+		secretHook(deploylib.NewSecret(spec.Secret), spec.SecretAddr, spec.SecretBefore, spec.SecretAfter, spec.SecretFail)
+	}
+	opts := []deploylib.Option{deploylib.WithStage(spec.Stage), deploylib.WithColor(false), deploylib.WithLogFile(spec.LogFile),
 		deploylib.WithClock(func() time.Time { return spec.At })}
 	if spec.PauseAddr != "" {
 		opts = append(opts, deploylib.WithDialer(spec.pausingDialer()))

@@ -68,6 +68,34 @@ const (
 	OpHookFail OpKind = "hook-fail" // Flow with a hook that fails on one host
 	OpHostLost OpKind = "host-lost" // Flow with one host's sshd killed before a command
 	OpManual   OpKind = "manual"    // the team points current at a hand-made release (not 14 digits)
+
+	// The operations below come from a stream of their own (genExtra) and
+	// follow the others, so that adding them did not change the scenario
+	// of any older seed (RegressionSeeds among them).
+
+	// OpForeignUnlock: a deploy holds the lock from another PID namespace
+	// (Variant "pid-namespace") or another machine with this hostname
+	// ("machine"), its heartbeat fresh; deploy:unlock without FORCE and a
+	// second deploy run meanwhile, then the holder goes on.
+	OpForeignUnlock OpKind = "foreign-unlock"
+	// OpHostileLock: a lock whose details hold a hostile run_id (Variant
+	// names where it points: "shared", "releases", "outside", "shell") is
+	// planted on Host, stale or (Fresh) fresh; deploy:unlock, FORCE=1
+	// deploy:unlock if it refused, then a deploy.
+	OpHostileLock OpKind = "hostile-lock"
+	// OpSecretLine: a deploy whose hook prints, on Host, an output line of
+	// Cut*32 KiB-Offset bytes, then a registered secret, then more: the
+	// secret straddles (or touches) the console's line cap. With Fail, on
+	// standard error by a command that fails.
+	OpSecretLine OpKind = "secret-line"
+	// OpFarFuture: a finished release named 99999999999999 is planted (on
+	// every host, or on Host alone: Variant "all" or "one"), then a deploy.
+	OpFarFuture OpKind = "far-future"
+	// OpStuckRemoval: a file that cannot be removed (Variant "immutable":
+	// chattr +i; "root-owned": in a directory of root's) is planted on Host
+	// in the oldest finished release, then deploys until cleanup removes
+	// it; then the obstacle goes and one more deploy runs.
+	OpStuckRemoval OpKind = "stuck-removal"
 )
 
 // Op is one operation of a scenario.
@@ -98,6 +126,12 @@ type Op struct {
 	// HookTask and HookAfter place a failing hook.
 	HookTask  string
 	HookAfter bool
+	// Variant, Fresh, Cut, Offset and Fail shape the operations of
+	// genExtra (see each kind).
+	Variant     string
+	Fresh       bool
+	Cut, Offset int
+	Fail        bool
 }
 
 // Faulty reports whether op injects a fault, so that it must fail.
@@ -129,6 +163,28 @@ func (op Op) String() string {
 		s = fmt.Sprintf("%s with a hook %s %s failing on host%d", op.Flow, when, op.HookTask, op.Host+1)
 	case OpHostLost:
 		s = fmt.Sprintf("%s with host%d lost before its command %d", op.Flow, op.Host+1, op.Command)
+	case OpForeignUnlock:
+		s = fmt.Sprintf("deploy holding the lock from another %s with this hostname; deploy:unlock and a deploy meanwhile", map[string]string{"pid-namespace": "PID namespace", "machine": "machine"}[op.Variant])
+	case OpHostileLock:
+		age := "stale"
+		if op.Fresh {
+			age = "fresh"
+		}
+		s = fmt.Sprintf("%s lock with a hostile run_id (%s) on host%d; deploy:unlock, then deploy", age, op.Variant, op.Host+1)
+	case OpSecretLine:
+		how := "standard output"
+		if op.Fail {
+			how = "standard error of a failing command"
+		}
+		s = fmt.Sprintf("deploy printing a secret %d bytes before %d×32 KiB of a line on host%d (%s)", op.Offset, op.Cut, op.Host+1, how)
+	case OpFarFuture:
+		where := "every host"
+		if op.Variant == "one" {
+			where = fmt.Sprintf("host%d", op.Host+1)
+		}
+		s = "deploy with a release 99999999999999 on " + where
+	case OpStuckRemoval:
+		s = fmt.Sprintf("deploys until cleanup meets an unremovable (%s) file in the oldest release on host%d", op.Variant, op.Host+1)
 	}
 	return fmt.Sprintf("%s (clock +%ds)", s, op.Advance)
 }
@@ -291,7 +347,70 @@ func Generate(seed uint64) Scenario {
 		op.Advance = []int{0, 1, 1, 2, 2, 3, 60}[rng.IntN(7)]
 		sc.Ops = append(sc.Ops, op)
 	}
+	// After a host is lost every run fails to reach it: the extra
+	// operations would only show that again.
+	if sc.Ops[len(sc.Ops)-1].Kind == OpHostLost {
+		return sc
+	}
+	extra := rand.New(rand.NewPCG(seed, extraStream))
+	for range extra.IntN(3) {
+		op := genExtra(extra, sc)
+		op.Advance = []int{0, 1, 2, 60}[extra.IntN(4)]
+		sc.Ops = append(sc.Ops, op)
+	}
 	return sc
+}
+
+// extraStream seeds the random stream of genExtra, apart from the one the
+// rest of a scenario is drawn from.
+const extraStream = 0x5eed0002
+
+// genExtra draws one of the operations added after the first generator:
+// each plants something a server may really hold (a live lock of another
+// machine, hostile lock details, a release named in the far future, a file
+// that cannot be removed) or prints what must be redacted, then runs what
+// must cope with it.
+func genExtra(rng *rand.Rand, sc Scenario) Op {
+	pick := func(pool ...string) string { return pool[rng.IntN(len(pool))] }
+	host := rng.IntN(sc.Hosts)
+	switch rng.IntN(5) {
+	case 0:
+		return Op{Kind: OpForeignUnlock, Flow: "deploy", Variant: pick("pid-namespace", "machine")}
+	case 1:
+		return Op{Kind: OpHostileLock, Variant: pick("shared", "releases", "outside", "shell"), Fresh: rng.IntN(3) == 0, Host: host}
+	case 2:
+		// Around the cap: the secret ends just before it, straddles it,
+		// or starts right at it; once in a while at the second cut.
+		offsets := []int{0, 1, secretLen / 2, secretLen - 1, secretLen, secretLen + 1, -1, 3 + rng.IntN(secretLen-4)}
+		return Op{Kind: OpSecretLine, Flow: "deploy", Cut: 1 + rng.IntN(4)/3, Offset: offsets[rng.IntN(len(offsets))], Fail: rng.IntN(3) == 0, Host: host}
+	case 3:
+		return Op{Kind: OpFarFuture, Flow: "deploy", Variant: pick("all", "all", "one"), Host: host}
+	default:
+		return Op{Kind: OpStuckRemoval, Flow: "deploy", Variant: pick("immutable", "root-owned"), Host: host}
+	}
+}
+
+// secretLen is the length of the secret an OpSecretLine prints.
+const secretLen = 24
+
+// Regression is a seed that once broke an invariant, kept so that every
+// run of the suite (CI's included) plays it again.
+type Regression struct {
+	Seed uint64
+	// Op is the operation that broke it (as Op.String prints it), so a
+	// change of the generator that would replay something else is seen.
+	Op  string
+	Why string
+}
+
+// RegressionSeeds are the seeds of past findings, played by every run of
+// the suite besides the generated ones.
+var RegressionSeeds = []Regression{
+	{968455773, "task deploy:updating (clock +60s)", "a lone deploy:updating leaves its release marked unfinished (the model had no place for it)"},
+	{968455912, "task deploy:updating (clock +2s)", "a lone deploy:updating after two runs at once"},
+	{968455957, "task deploy:updating (clock +1s)", "a lone deploy:updating after a refused rollback"},
+	{968455960, "task deploy:updating (clock +2s)", "a lone deploy:updating, then a deploy whose cleanup must remove it"},
+	{968455924, "deploy with a hook after deploy:published failing on host2 (clock +2s)", "an upload directory given as a symlink is deployed (not refused), so a failure after publishing keeps the new release"},
 }
 
 func pickFlow(rng *rand.Rand) string {
@@ -364,6 +483,29 @@ func (sc Scenario) Overlapping() []string {
 	return out
 }
 
+// questionable reports why a careful tool may refuse sc's configuration
+// ("" if it may not): overlapping linked paths, a linked path below a
+// committed symlink, an empty upload directory. An upload directory given
+// as a symlink is not: Upload{Dir} follows a symlinked root, so its deploy
+// must succeed and hold the build's files (seed 968455924 found the model
+// still treating it as refusable).
+func (sc Scenario) questionable() string {
+	if o := sc.Overlapping(); len(o) > 0 {
+		return "overlapping linked paths " + strings.Join(o, ", ")
+	}
+	for _, p := range append(slices.Clone(sc.LinkedFiles), sc.LinkedDirs...) {
+		for s := range sc.Symlinks {
+			if strings.HasPrefix(p, s+"/") || p == s {
+				return "linked path " + p + " below the committed symlink " + s
+			}
+		}
+	}
+	if sc.Strategy == UploadEmpty {
+		return "the upload directory is empty"
+	}
+	return ""
+}
+
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
@@ -373,8 +515,10 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// Features lists what a scenario exercises: its strategy, its risk and
-// the kinds of its operations.
+// Features lists what a scenario exercises: its strategy, its risk, the
+// kinds of its operations and, when its configuration is not one a tool
+// may refuse (so that the operations really run), the variants of the
+// newer ones.
 func (sc Scenario) Features() []string {
 	f := []string{"strategy " + string(sc.Strategy)}
 	if sc.Risk != "" {
@@ -382,29 +526,64 @@ func (sc Scenario) Features() []string {
 	}
 	for _, op := range sc.Ops {
 		f = append(f, "op "+string(op.Kind))
+		if sc.questionable() != "" {
+			continue
+		}
+		if op.Variant != "" {
+			f = append(f, "op "+string(op.Kind)+" "+op.Variant)
+		}
+		if op.Kind == OpSecretLine && op.Fail {
+			f = append(f, "op "+string(op.Kind)+" failing")
+		}
 	}
 	return f
 }
 
 // CISeeds returns n seeds that between them exercise every strategy,
-// every risk and every kind of operation: the seeds from 1 up, each taken
-// when it adds something the ones before lack, then the next ones. The
-// same generator always gives the same list.
+// every risk and every kind of operation: chosen greedily among the seeds
+// 1 to 1000, each the one that adds the most features the ones before
+// lack (the smallest on a tie), then, if fewer than n were needed, the
+// smallest seeds not chosen. More than n are returned only if n cannot
+// cover everything. The same generator always gives the same list.
 func CISeeds(n int) []uint64 {
+	const pool = 1000
+	features := make([][]string, pool+1)
+	all := map[string]bool{}
+	for seed := 1; seed <= pool; seed++ {
+		features[seed] = Generate(uint64(seed)).Features()
+		for _, f := range features[seed] {
+			all[f] = true
+		}
+	}
 	covered := map[string]bool{}
+	chosen := map[uint64]bool{}
 	var out []uint64
-	for seed := uint64(1); len(out) < n && seed < 10_000; seed++ {
-		news := false
-		for _, f := range Generate(seed).Features() {
-			news = news || !covered[f]
+	for len(covered) < len(all) {
+		best, gain := 0, 0
+		for seed := 1; seed <= pool; seed++ {
+			g := 0
+			seen := map[string]bool{}
+			for _, f := range features[seed] {
+				if !covered[f] && !seen[f] {
+					g++
+					seen[f] = true
+				}
+			}
+			if g > gain {
+				best, gain = seed, g
+			}
 		}
-		if !news && seed <= uint64(5*n) {
-			continue
-		}
-		for _, f := range Generate(seed).Features() {
+		for _, f := range features[best] {
 			covered[f] = true
 		}
-		out = append(out, seed)
+		chosen[uint64(best)] = true
+		out = append(out, uint64(best))
 	}
+	for seed := uint64(1); len(out) < n; seed++ {
+		if !chosen[seed] {
+			out = append(out, seed)
+		}
+	}
+	slices.Sort(out)
 	return out
 }

@@ -22,11 +22,11 @@ import (
 const ciSeeds = 12
 
 // seeds returns the seeds to run and, for a soak, until when:
-// SOAK_SEED=n (or n,m,...) replays those; SOAK_DURATION=10m runs seeds
-// from SOAK_START (default: from the clock) until the time is up;
-// SOAK_START=n alone runs SOAK_SEEDS (default ciSeeds) seeds from n;
-// otherwise CISeeds(SOAK_SEEDS), which cover every strategy, risk and
-// kind of operation.
+// SOAK_SEED=n (or n,m,...) replays those; SOAK_DURATION=10m runs the
+// RegressionSeeds, then seeds from SOAK_START (default: from the clock)
+// until the time is up; SOAK_START=n alone runs SOAK_SEEDS (default
+// ciSeeds) seeds from n; otherwise CISeeds(SOAK_SEEDS), which cover every
+// strategy, risk and kind of operation, and the RegressionSeeds.
 func seeds(t *testing.T) (list []uint64, until time.Time) {
 	num := func(k string, def uint64) uint64 {
 		v := os.Getenv(k)
@@ -54,7 +54,7 @@ func seeds(t *testing.T) (list []uint64, until time.Time) {
 		if err != nil {
 			t.Fatalf("SOAK_DURATION=%q: %v", v, err)
 		}
-		return []uint64{num("SOAK_START", uint64(time.Now().UnixNano()%1_000_000_000))}, time.Now().Add(d)
+		return append(regressionList(), num("SOAK_START", uint64(time.Now().UnixNano()%1_000_000_000))), time.Now().Add(d)
 	}
 	if v := os.Getenv("SOAK_START"); v != "" {
 		start, n := num("SOAK_START", 1), num("SOAK_SEEDS", ciSeeds)
@@ -63,7 +63,22 @@ func seeds(t *testing.T) (list []uint64, until time.Time) {
 		}
 		return list, time.Time{}
 	}
-	return CISeeds(int(num("SOAK_SEEDS", ciSeeds))), time.Time{}
+	list = CISeeds(int(num("SOAK_SEEDS", ciSeeds)))
+	for _, seed := range regressionList() {
+		if !slices.Contains(list, seed) {
+			list = append(list, seed)
+		}
+	}
+	return list, time.Time{}
+}
+
+// regressionList is the seeds of RegressionSeeds.
+func regressionList() []uint64 {
+	var out []uint64
+	for _, r := range RegressionSeeds {
+		out = append(out, r.Seed)
+	}
+	return out
 }
 
 // replay is the command that replays seed.
@@ -81,10 +96,14 @@ func TestInvariants(t *testing.T) {
 		what string
 	}
 	var findings []finding
-	// next returns the i-th seed to run, false when done.
+	// next returns the i-th seed to run, false when done: in a soak, the
+	// regression seeds and then seeds from the last of list on.
 	next := func(i int) (uint64, bool) {
 		if !until.IsZero() {
-			return list[0] + uint64(i), time.Now().Before(until)
+			if i < len(list)-1 {
+				return list[i], true
+			}
+			return list[len(list)-1] + uint64(i-len(list)+1), time.Now().Before(until)
 		}
 		if i < len(list) {
 			return list[i], true
@@ -130,7 +149,9 @@ func runScenario(t *testing.T, sc Scenario) string {
 		ranFor := time.Since(opStart)
 		after := w.views()
 		var c checker
+		c.vs = append(c.vs, res.viol...)
 		w.checkOutcome(&c, op, res, before, after)
+		w.checkUnpublished(&c, op, res, after)
 		w.checkState(&c, before, after, base, ok(res), flowOf(op), res.release)
 		if left := w.strays(); len(left) > 0 {
 			c.add("no-strays", "", "remote processes still running after the run:\n    %s", strings.Join(left, "\n    "))
@@ -160,9 +181,11 @@ func runScenario(t *testing.T, sc Scenario) string {
 	return ""
 }
 
+// ok reports whether the operation succeeded: every run did, or, for an
+// operation whose other runs are expected to be refused, its decisive one.
 func ok(res result) bool {
-	for _, r := range res.runs {
-		if r.failed() {
+	for i, r := range res.runs {
+		if r.failed() && (res.decisive == 0 || i == res.decisive-1) {
 			return false
 		}
 	}
@@ -171,7 +194,7 @@ func ok(res result) bool {
 
 func flowOf(op Op) string {
 	switch op.Kind {
-	case OpDeploy:
+	case OpDeploy, OpHostileLock:
 		return "deploy"
 	case OpTask:
 		return op.Task
@@ -208,7 +231,7 @@ func (w *world) report(i int, res result, vs []Violation) string {
 }
 
 func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	lines := strings.Split(strings.TrimRight(squeezeRuns(s), "\n"), "\n")
 	if len(lines) > n {
 		lines = append([]string{fmt.Sprintf("[%d lines before]", len(lines)-n)}, lines[len(lines)-n:]...)
 	}
@@ -233,29 +256,6 @@ func (w *world) unchanged(a, b []hostView) string {
 		case x.RevLog != y.RevLog:
 			return fmt.Sprintf("%s: revisions.log changed", x.Name)
 		}
-	}
-	return ""
-}
-
-// questionable reports why a careful tool may refuse sc's configuration
-// ("" if it may not): overlapping linked paths, a linked path below a
-// committed symlink, an upload directory given as a symlink.
-func (sc Scenario) questionable() string {
-	if o := sc.Overlapping(); len(o) > 0 {
-		return "overlapping linked paths " + strings.Join(o, ", ")
-	}
-	for _, p := range append(slices.Clone(sc.LinkedFiles), sc.LinkedDirs...) {
-		for s := range sc.Symlinks {
-			if strings.HasPrefix(p, s+"/") || p == s {
-				return "linked path " + p + " below the committed symlink " + s
-			}
-		}
-	}
-	if sc.Strategy == UploadSymlink {
-		return "the upload directory is a symlink"
-	}
-	if sc.Strategy == UploadEmpty {
-		return "the upload directory is empty"
 	}
 	return ""
 }
@@ -289,8 +289,10 @@ func (w *world) checkOutcome(c *checker, op Op, res result, before, after []host
 		}
 	}
 	// A questionable configuration may be refused by any operation, as
-	// long as the refusal changes nothing; an empty upload must be.
-	if why := w.sc.questionable(); why != "" && allFailed(res.runs) {
+	// long as the refusal changes nothing; an empty upload must be. A run
+	// that met its injected fault was not refused: the fault's rules below
+	// apply to it.
+	if why := w.sc.questionable(); why != "" && allFailed(res.runs) && !faultMet(op, res) {
 		if changed := w.unchanged(before, after); changed != "" {
 			c.add("exit-status", "", "refused (%s) but changed something: %s", why, changed)
 		}
@@ -371,9 +373,32 @@ func (w *world) checkOutcome(c *checker, op Op, res result, before, after []host
 			}
 		}
 	}
+	if op.Kind == OpSecretLine && op.Fail {
+		// Its hook's command fails after deploy:updated on op.Host.
+		op = Op{Kind: OpHookFail, Flow: "deploy", HookTask: "deploy:updated", HookAfter: true, Host: op.Host}
+	}
 	switch op.Kind {
-	case OpDeploy:
+	case OpDeploy, OpSecretLine:
 		plain("deploy", res.runs[0], "")
+	case OpHostileLock, OpStuckRemoval:
+		plain("deploy", res.runs[len(res.runs)-1], "")
+	case OpFarFuture:
+		if r := res.runs[0]; !r.failed() {
+			plain("deploy", r, "") // a refusal is checked where it happened
+		}
+	case OpForeignUnlock:
+		if res.decisive == 0 {
+			plain("deploy", res.runs[0], "")
+			return
+		}
+		unlock, second, holder := res.runs[0], res.runs[1], res.runs[2]
+		if !unlock.failed() {
+			c.add("exit-status", "", "deploy:unlock without FORCE removed the lock of a live run (in another %s with this hostname, its heartbeat fresh): %s", op.Variant, firstLines(unlock.message(), 3))
+		}
+		if !second.failed() || !strings.Contains(second.message(), "deploy lock is held by") {
+			c.add("lock-exclusive", "", "a deploy started while another run held the lock was not refused by it (status %d): %s", second.status, firstLines(second.message(), 4))
+		}
+		plain("deploy", holder, "")
 	case OpRollback:
 		plain("rollback", res.runs[0], res.rollback)
 	case OpUnlock:
@@ -483,6 +508,19 @@ func firstLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, " | ")
+}
+
+// faultMet reports whether op's injected fault happened during the run
+// (a signal or a host loss delivered, the failing hook's error reported),
+// so that its failure is the fault's, not a refusal of the configuration.
+func faultMet(op Op, res result) bool {
+	switch op.Kind {
+	case OpSignal, OpHostLost:
+		return res.delivered
+	case OpHookFail:
+		return len(res.runs) > 0 && strings.Contains(res.runs[0].message(), hookFailure)
+	}
+	return false
 }
 
 // allFailed reports whether every run failed.

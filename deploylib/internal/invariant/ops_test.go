@@ -33,6 +33,13 @@ type result struct {
 	release   string // the release a deploy makes
 	rollback  string // ROLLBACK_RELEASE given, if any
 	exclusion []string
+	// decisive, when above 0, says that runs[decisive-1] alone tells
+	// whether the operation succeeded (the others may be refused); when 0
+	// every run counts.
+	decisive int
+	// viol are the violations found while the operation ran (between its
+	// runs, or before it removed what it planted).
+	viol []Violation
 }
 
 // runResult is one run of an operation.
@@ -173,7 +180,7 @@ func (w *world) do(op Op, at time.Time, before []hostView) result {
 		if err != nil {
 			w.t.Fatal(err)
 		}
-		return result{runs: []runResult{w.run(task, at)}}
+		return result{runs: []runResult{w.run(task, at)}, release: remote.ReleaseNameAt(at)}
 	case OpUnlock:
 		return result{runs: []runResult{w.run(deploylib.Unlock, at)}}
 	case OpManual:
@@ -191,8 +198,37 @@ func (w *world) do(op Op, at time.Time, before []hostView) result {
 	case OpTwo:
 		return w.twoRuns(op, at)
 	}
-	w.t.Fatalf("unknown op %v", op)
-	return result{}
+	return w.doExtra(op, at, before)
+}
+
+// spawn starts a child for spec.
+func (w *world) spawn(spec childSpec) *child { return w.spawnIn(spec, nil) }
+
+// spawnIn starts a child for spec, its command line after wrapper (which
+// runs "$0" "$@", see namespaceWrapper), or directly when wrapper is nil.
+func (w *world) spawnIn(spec childSpec, wrapper []string) *child {
+	raw, _ := json.Marshal(spec)
+	argv := append(slices.Clone(wrapper), os.Args[0], "-test.run=^$")
+	c := &child{cmd: exec.Command(argv[0], argv[1:]...), done: make(chan struct{}), what: spec.Task}
+	c.cmd.Env = append(os.Environ(), helperEnv+"="+string(raw), "USER=alice", "CI=", "HOSTS=", "ROLES=", "DRY_RUN=")
+	c.cmd.Stdout = &c.out
+	c.cmd.Stderr = &c.out
+	if err := c.cmd.Start(); err != nil {
+		w.t.Fatal(err)
+	}
+	go func() {
+		c.cmd.Wait()
+		close(c.done)
+	}()
+	w.t.Cleanup(func() {
+		select {
+		case <-c.done:
+		default:
+			c.cmd.Process.Kill()
+			<-c.done
+		}
+	})
+	return c
 }
 
 func (w *world) firstLive() int {
@@ -281,31 +317,6 @@ type child struct {
 	out  syncBuffer
 	done chan struct{}
 	what string
-}
-
-// spawn starts a child for spec.
-func (w *world) spawn(spec childSpec) *child {
-	raw, _ := json.Marshal(spec)
-	c := &child{cmd: exec.Command(os.Args[0], "-test.run=^$"), done: make(chan struct{}), what: spec.Task}
-	c.cmd.Env = append(os.Environ(), helperEnv+"="+string(raw), "USER=alice", "CI=", "HOSTS=", "ROLES=", "DRY_RUN=")
-	c.cmd.Stdout = &c.out
-	c.cmd.Stderr = &c.out
-	if err := c.cmd.Start(); err != nil {
-		w.t.Fatal(err)
-	}
-	go func() {
-		c.cmd.Wait()
-		close(c.done)
-	}()
-	w.t.Cleanup(func() {
-		select {
-		case <-c.done:
-		default:
-			c.cmd.Process.Kill()
-			<-c.done
-		}
-	})
-	return c
 }
 
 // wait waits for the child to end (at most 90 s, then kills it and fails

@@ -42,6 +42,9 @@ type world struct {
 	team map[string]string
 	// manual is the hand-made release the team pointed current at, if any.
 	manual string
+	// unpublished are the releases that may stay marked unfinished with
+	// no run alive, and why (parked, stuck); see checkUnpublished.
+	unpublished map[string]string
 }
 
 // newWorld starts the lab of sc and prepares the hosts and the repository.
