@@ -186,13 +186,21 @@ func (l Layout) RemoveOwnRelease(name, runID string) shell.Command {
 
 // ArchiveRelease archives a release rolled away from as
 // rolled-back-release-<name>.tar.gz in deploy_to and removes it. Only
-// release names are ever archived and removed.
+// release names are ever archived and removed. As in RemoveReleases, the
+// release is marked unfinished before rm -rf and the marker goes only once
+// the release is gone, so a removal cut short (a signal, a file rm may not
+// remove) leaves a release that cleanup removes again and rollback never
+// targets.
 func (l Layout) ArchiveRelease(name string) (shell.Command, error) {
 	if !IsReleaseName(name) {
 		return shell.Command{}, fmt.Errorf("refusing to archive and remove %q: not a release name", name)
 	}
-	return shell.New("tar", "-czf", path.Join(l.DeployTo, "rolled-back-release-"+name+".tar.gz"), "-C", l.Releases(), name).
-		And(shell.New("rm", "-rf", l.Release(name))), nil
+	marker := l.UnfinishedMarker(name)
+	return shown(shell.New("tar", "-czf", path.Join(l.DeployTo, "rolled-back-release-"+name+".tar.gz"), "-C", l.Releases(), name)).
+		And(shell.New("mkdir", "-p", l.Unfinished())).
+		And(shell.New("touch", marker)).
+		And(shown(shell.New("rm", "-rf", l.Release(name)))).
+		And(shell.New("rm", "-f", marker)), nil
 }
 
 // reportMarker separates the sections that ReleasesReport adds to
