@@ -321,3 +321,43 @@ func TestInterruptedCleanupRemovalIsFinished(t *testing.T) {
 		t.Errorf("the cut-short removal was not finished after the interrupt:\n%s", transcript(rec))
 	}
 }
+
+// TestInterruptedRollbackArchiveIsFinished: a signal while
+// deploy:cleanup_rollback removes the release rolled away from leaves that
+// release marked unfinished; deploy:failed then finishes its removal, as it
+// does for deploy:cleanup's.
+func TestInterruptedRollbackArchiveIsFinished(t *testing.T) {
+	d := isolate(t, testConfig())
+	listing := backend.Rule{Match: "ls -1 /srv/shop/releases", Reply: backend.Reply{Stdout: "20261125214038\n20261125214042\n--capstan--\n--capstan--\n/srv/shop/releases/20261125214042\n--capstan--\n/srv/shop/releases/20261125214038/REVISION\n/srv/shop/releases/20261125214042/REVISION\n"}}
+	archive := "rolled-back-release-20261125214042.tar.gz"
+	removal := "rm -rf /srv/shop/releases/20261125214042"
+	var mu sync.Mutex
+	interrupted := false
+	rec, out, err := hookedRunIO(t, d, testStage("web1"), Rollback, func(ctx context.Context, host, cmd string, _ backend.Stdio) (bool, error) {
+		mu.Lock()
+		first := strings.Contains(cmd, archive) && !interrupted
+		if first {
+			interrupted = true
+		}
+		mu.Unlock()
+		if !first {
+			return false, nil
+		}
+		deliverSignal(syscall.SIGTERM)
+		<-ctx.Done() // the remote removal is killed half-way
+		return true, ctx.Err()
+	}, append([]backend.Rule{listing}, gitRules...)...)
+	var ie *InterruptedError
+	if !errors.As(err, &ie) || ie.ExitStatus() != 143 {
+		t.Fatalf("error = %v, want SIGTERM's 143\n%s", err, out)
+	}
+	finished := false
+	for _, c := range rec.Log() {
+		if strings.Contains(c.Command, removal) && !strings.Contains(c.Command, archive) {
+			finished = true
+		}
+	}
+	if !finished {
+		t.Errorf("the cut-short removal of the rolled-back release was not finished after the interrupt:\n%s", transcript(rec))
+	}
+}
