@@ -195,28 +195,10 @@ var (
 					}, nil
 				}
 			}
-			return &step{
-				cmd: func(h *Host) (shell.Command, bool) {
-					cmd, victims, _ := r.cleanupFromLock(h)
-					return cmd, len(victims) > 0
-				},
-				sending: func(h *Host) {
-					_, victims, _ := r.cleanupFromLock(h)
-					r.hostState(h).removing = victims // finished by deploy:failed if cut short
-				},
-				done: func(_ context.Context, h *Host, _ string, err error) error {
-					if err != nil {
-						return err
-					}
-					r.hostState(h).removing = nil
-					return nil
-				},
-				settle: func(h *Host, _ string, err error) {
-					if err == nil {
-						r.hostState(h).removing = nil
-					}
-				},
-			}, nil
+			return r.removalStep(func(h *Host) (shell.Command, []string) {
+				cmd, victims, _ := r.cleanupFromLock(h)
+				return cmd, victims
+			}), nil
 		}}
 
 	// LogRevision appends the deploy or rollback to revisions.log; a log
@@ -393,6 +375,36 @@ func (r *Run) cleanupFromLock(h *Host) (cmd shell.Command, victims []string, kno
 		cmd = cmd.And(rm)
 	}
 	return cmd, victims, true
+}
+
+// removalStep is the step of a task that removes releases on each host
+// with one command: removal gives h's command and the releases it removes
+// (none: nothing is sent to h). Until h's answer says the command
+// succeeded, those releases are recorded as a removal that deploy:failed
+// finishes if it was cut short (finishRemovals).
+func (r *Run) removalStep(removal func(h *Host) (shell.Command, []string)) *step {
+	return &step{
+		cmd: func(h *Host) (shell.Command, bool) {
+			cmd, victims := removal(h)
+			return cmd, len(victims) > 0
+		},
+		sending: func(h *Host) {
+			_, victims := removal(h)
+			r.hostState(h).removing = victims
+		},
+		done: func(_ context.Context, h *Host, _ string, err error) error {
+			if err != nil {
+				return err
+			}
+			r.hostState(h).removing = nil
+			return nil
+		},
+		settle: func(h *Host, _ string, err error) {
+			if err == nil {
+				r.hostState(h).removing = nil
+			}
+		},
+	}
 }
 
 // finishRemovals completes, on every host, a removal of old releases that

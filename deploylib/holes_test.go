@@ -291,22 +291,7 @@ func TestInterruptedCleanupRemovalIsFinished(t *testing.T) {
 	d := isolate(t, testConfig())
 	listing := backend.Rule{Match: "ls -1 /srv/shop/releases", Reply: backend.Reply{Stdout: "20261120000000\n20261121000000\n20261122000000\n20261123000000\n20261124000000\n20261125214038\n20261125214042\n--capstan--\n--capstan--\n/srv/shop/releases/20261125214042\n--capstan--\n"}}
 	removal := "rm -rf /srv/shop/releases/20261120000000"
-	var mu sync.Mutex
-	interrupted := false
-	rec, out, err := hookedRunIO(t, d, testStage("web1"), Deploy, func(ctx context.Context, host, cmd string, _ backend.Stdio) (bool, error) {
-		mu.Lock()
-		first := strings.Contains(cmd, removal) && !interrupted
-		if first {
-			interrupted = true
-		}
-		mu.Unlock()
-		if !first {
-			return false, nil
-		}
-		deliverSignal(syscall.SIGTERM)
-		<-ctx.Done() // the remote removal is killed half-way
-		return true, ctx.Err()
-	}, append([]backend.Rule{listing}, gitRules...)...)
+	rec, out, err := hookedRunIO(t, d, testStage("web1"), Deploy, sigtermDuring(removal), append([]backend.Rule{listing}, gitRules...)...)
 	var ie *InterruptedError
 	if !errors.As(err, &ie) || ie.ExitStatus() != 143 {
 		t.Fatalf("error = %v, want SIGTERM's 143\n%s", err, out)
@@ -331,22 +316,7 @@ func TestInterruptedRollbackArchiveIsFinished(t *testing.T) {
 	listing := backend.Rule{Match: "ls -1 /srv/shop/releases", Reply: backend.Reply{Stdout: "20261125214038\n20261125214042\n--capstan--\n--capstan--\n/srv/shop/releases/20261125214042\n--capstan--\n/srv/shop/releases/20261125214038/REVISION\n/srv/shop/releases/20261125214042/REVISION\n"}}
 	archive := "rolled-back-release-20261125214042.tar.gz"
 	removal := "rm -rf /srv/shop/releases/20261125214042"
-	var mu sync.Mutex
-	interrupted := false
-	rec, out, err := hookedRunIO(t, d, testStage("web1"), Rollback, func(ctx context.Context, host, cmd string, _ backend.Stdio) (bool, error) {
-		mu.Lock()
-		first := strings.Contains(cmd, archive) && !interrupted
-		if first {
-			interrupted = true
-		}
-		mu.Unlock()
-		if !first {
-			return false, nil
-		}
-		deliverSignal(syscall.SIGTERM)
-		<-ctx.Done() // the remote removal is killed half-way
-		return true, ctx.Err()
-	}, append([]backend.Rule{listing}, gitRules...)...)
+	rec, out, err := hookedRunIO(t, d, testStage("web1"), Rollback, sigtermDuring(archive), append([]backend.Rule{listing}, gitRules...)...)
 	var ie *InterruptedError
 	if !errors.As(err, &ie) || ie.ExitStatus() != 143 {
 		t.Fatalf("error = %v, want SIGTERM's 143\n%s", err, out)
@@ -359,5 +329,27 @@ func TestInterruptedRollbackArchiveIsFinished(t *testing.T) {
 	}
 	if !finished {
 		t.Errorf("the cut-short removal of the rolled-back release was not finished after the interrupt:\n%s", transcript(rec))
+	}
+}
+
+// sigtermDuring is a recorder hook that delivers SIGTERM while the first
+// command containing match runs, and ends that command only when the run's
+// context does, as a remote command killed half-way.
+func sigtermDuring(match string) func(ctx context.Context, host, cmd string, _ backend.Stdio) (bool, error) {
+	var mu sync.Mutex
+	interrupted := false
+	return func(ctx context.Context, host, cmd string, _ backend.Stdio) (bool, error) {
+		mu.Lock()
+		first := strings.Contains(cmd, match) && !interrupted
+		if first {
+			interrupted = true
+		}
+		mu.Unlock()
+		if !first {
+			return false, nil
+		}
+		deliverSignal(syscall.SIGTERM)
+		<-ctx.Done()
+		return true, ctx.Err()
 	}
 }

@@ -143,30 +143,12 @@ var (
 				}
 				cmds[h] = cmd
 			}
-			return &step{
-				cmd: func(h *Host) (shell.Command, bool) {
-					cmd, ok := cmds[h]
-					return cmd, ok
-				},
-				// A removal cut short is finished by deploy:failed, as
-				// deploy:cleanup's are.
-				sending: func(h *Host) {
-					if _, ok := cmds[h]; ok {
-						r.hostState(h).removing = []string{r.hostState(h).rolledFrom}
-					}
-				},
-				done: func(_ context.Context, h *Host, _ string, err error) error {
-					if err != nil {
-						return err
-					}
-					r.hostState(h).removing = nil
-					return nil
-				},
-				settle: func(h *Host, _ string, err error) {
-					if err == nil {
-						r.hostState(h).removing = nil
-					}
-				},
-			}, nil
+			return r.removalStep(func(h *Host) (shell.Command, []string) {
+				cmd, ok := cmds[h]
+				if !ok {
+					return shell.Command{}, nil
+				}
+				return cmd, []string{r.hostState(h).rolledFrom}
+			}), nil
 		}}
 )
