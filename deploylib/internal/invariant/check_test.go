@@ -350,7 +350,23 @@ const (
 	// stuck: a cleanup could not remove it whole (a file it may not
 	// remove); what is left must not count as a finished release.
 	stuck = "half-removed by a cleanup that could not finish"
+	// cutShort: the run failed and deploy:failed could not finish removing
+	// the release it built (its command hung past the cleanup budget, as a
+	// pause at a signal point does); the release stays marked.
+	cutShort = "its run's deploy:failed could not finish removing it"
 )
+
+// failedCleanupCutShort reports whether a run of res failed and its
+// deploy:failed could not finish its own commands.
+func failedCleanupCutShort(res result) bool {
+	for _, r := range res.runs {
+		const mark = "while handling the failure: deploy:failed"
+		if r.status != 0 && (strings.Contains(r.out, mark) || r.err != nil && strings.Contains(r.err.Error(), mark)) {
+			return true
+		}
+	}
+	return false
+}
 
 // releaseTasks are the standard tasks that, run on their own, build a
 // release (the others that would need one refuse, having none).
@@ -388,6 +404,13 @@ func (w *world) checkUnpublished(c *checker, op Op, res result, after []hostView
 			}
 		}
 		w.unpublished[name] = parked
+	}
+	if res.release != "" && failedCleanupCutShort(res) {
+		for i, v := range after {
+			if _, marked := v.Unfinished[res.release]; marked && !w.dead[i] {
+				w.unpublished[res.release] = cutShort
+			}
+		}
 	}
 	if cleanedUp(res) {
 		for _, name := range sortedKeys(w.unpublished) {

@@ -417,8 +417,10 @@ func (w *world) stuckRemoval(op Op, at time.Time) result {
 		os.Chown(dir, 0, 0)
 		unstick = func() { os.Chown(dir, w.uid, w.gid); os.Chown(file, w.uid, w.gid) }
 	}
-	// Deploys until the target is beyond keep_releases on h.
-	for n := w.sc.KeepReleases - len(fin) + 1; n > 0; n-- {
+	// Deploys until the target is beyond keep_releases on h: at least one,
+	// since h may already hold more finished releases than keep_releases
+	// (a deploy that failed after publishing keeps its release live).
+	for n := max(1, w.sc.KeepReleases-len(fin)+1); n > 0; n-- {
 		deploy()
 	}
 	v := w.view(h)
