@@ -1,216 +1,61 @@
 package deploylib
 
 import (
-	"cmp"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
-	"fmt"
-	"io"
-	"os"
-	"os/user"
-	"slices"
-	"strings"
-	"sync"
-	"time"
-	"unicode"
-
-	"github.com/capstan-deploy/capstan/deploylib/internal/freshness"
-	"github.com/capstan-deploy/capstan/deploylib/internal/remote"
-
 	"github.com/capstan-deploy/capstan/deploylib/backend"
-	"github.com/capstan-deploy/capstan/deploylib/console"
+	"github.com/capstan-deploy/capstan/deploylib/internal/engine"
+	"io"
+	"time"
 )
+
+// WithLogFile appends the run's log to path instead of log/deploy.log;
+// "" turns the log file off.
+func WithLogFile(path string) Option { return engine.WithLogFile(path) }
+
+// Logf prints a message under the current task, indented like command
+// output, and writes it to the log. Hooks use it instead of fmt.Printf so
+// that what they say is in the log too, with secrets redacted. Outside a
+// run it prints to standard output.
+func Logf(ctx context.Context, format string, args ...any) { engine.Logf(ctx, format, args...) }
 
 // Run is one invocation of a flow or task against a stage: the stage and
 // configuration, the selected hosts, the release name and the revision.
 // Tasks and hooks reach it with [CurrentRun]; it is never a global, so
 // parallel hosts cannot overwrite each other's view.
-type Run struct {
-	// ID identifies the run in locks and logs.
-	ID string
-	// Stage is the selected stage.
-	Stage Stage
-	// Config is the configuration with the stage's overrides applied.
-	Config Config
-	// User is who runs the deploy (USER, else LOGNAME), as revisions.log
-	// records it.
-	User string
-	// Started is when the run began.
-	Started time.Time
-
-	hosts   []*Host
-	filter  string // "HOSTS=web1 ROLES=app", the filters that chose hosts (selectwarn.go)
-	dryRun  bool
-	console *console.Console
-	logPath string    // the log file, "" when none (logfile.go)
-	logFile io.Closer // closed with the run
-	dial    func(ctx context.Context, s Server) (backend.Conn, error)
-	root    *Task
-	tasks   []*Task // the tasks the run was started with, in order (root alone, or StartTasks's)
-	now     func() time.Time
-
-	mu       sync.Mutex
-	warned   map[string]bool // selector warnings given (selectwarn.go)
-	invoked  map[*Task]bool
-	setup    *setup // the Deployment as the run started
-	release  string // the release this run deploys or rolls back to
-	revision Revision
-	pinned   string // the commit git:check pinned (git.go)
-	state    map[*Host]*hostState
-	intr     *interrupts // signals received (interrupt.go)
-
-	env            runEnv        // the environment, read when the run started
-	heartbeatEvery time.Duration // how often the lock's heartbeat is refreshed
-	heartbeats     chan struct{} // tests: a value after every heartbeat round
-	cleanupTimeout time.Duration // the budget of the work after a failure
-	stopHeartbeat  func()        // stops the heartbeat; nil when none runs
-
-	dialing     sync.WaitGroup // the dials dialAhead started
-	stopDialing func()         // cancels them; nil when none started
-
-	plan planner // runs hook-free standard tasks as one script per host (plan.go)
-}
-
-// hostState is what the engine tracks per host during a run.
-type hostState struct {
-	conn       backend.Conn
-	dialErr    error
-	dialOnce   sync.Once
-	created    bool      // this run created the release directory on the host
-	learned    hostFacts // what earlier tasks of the run learned about the host
-	switched   bool      // current points at this run's release
-	rolledFrom string    // the release a rollback moves current away from
-	removing   []string  // old releases whose removal was sent and has not reported back
-
-	locked       bool   // this run holds the deploy lock on the host (lock.go)
-	lockSent     bool   // the command taking the lock was sent to the host
-	switchTried  bool   // the switch of current was sent to the host
-	switchedBack bool   // current was put back on previous after a failure
-	unknown      string // why the host's current is unknown after a failure
-}
-
-// hostFacts is what a task of the run learned about a host that a later
-// task uses instead of asking the host again: each fact names the task
-// that learns it and the tasks that use it, in the order the flows
-// (tasks.go) run them. A task that finds a fact unknown (run on its own,
-// or after a host answered nothing) asks the host itself, so the facts
-// save round trips and never change what a task decides.
-type hostFacts struct {
-	// previous is the release current pointed at before the run.
-	// deploy:lock reads it under the lock (previousKnown), else
-	// deploy:set_previous_revision does; the switch back after a failure
-	// and the host report use it.
-	previous      string
-	previousKnown bool
-	// mirrorExists: deploy:check:directories found the git mirror, so
-	// git:clone skips the host.
-	mirrorExists bool
-	// mirrorAt is the commit the branch was at in the mirror before the
-	// run fetched, "" when unknown (deploy:check:directories); git:update
-	// fetches only where it lacks the pinned revision.
-	mirrorAt string
-	// listing is what releases/ held when deploy:lock took the lock, nil
-	// when its answer did not say; deploy:cleanup then lists them itself.
-	listing *remote.Listing
-	// newestRelease is the last release name in releases/, read by
-	// deploy:lock; deploy:new_release_path names the release after it.
-	newestRelease string
-	// revisionWritten: the strategy's create_release task wrote REVISION
-	// and REVISION_TIME with the release's files, so
-	// deploy:set_current_revision has nothing to do on the host.
-	revisionWritten bool
-}
+type Run = engine.Run
 
 // Revision is the commit being deployed.
-type Revision struct {
-	// Branch is the branch, tag or commit the user asked for.
-	Branch string
-	// SHA is the full commit id, resolved once per run.
-	SHA string
-	// Time is the commit time in unix seconds (REVISION_TIME).
-	Time int64
-	// Dirty says the release was built from a working tree with
-	// uncommitted changes (Upload with Dir): REVISION and revisions.log
-	// record the SHA with "-dirty" appended, as git describe --dirty does.
-	Dirty bool
-}
-
-// Recorded returns the revision as REVISION and revisions.log record it:
-// the SHA, with "-dirty" appended for a dirty working tree.
-func (rev Revision) Recorded() string {
-	if rev.Dirty {
-		return rev.SHA + "-dirty"
-	}
-	return rev.SHA
-}
-
-type runKey struct{}
+type Revision = engine.Revision
 
 // CurrentRun returns the run that ctx belongs to, or nil outside a run.
-func CurrentRun(ctx context.Context) *Run {
-	r, _ := ctx.Value(runKey{}).(*Run)
-	return r
-}
-
-func runOf(ctx context.Context) (*Run, error) {
-	r := CurrentRun(ctx)
-	if r == nil {
-		return nil, errOutsideRun
-	}
-	return r, nil
-}
+func CurrentRun(ctx context.Context) *Run { return engine.CurrentRun(ctx) }
 
 // Option changes how [Start] runs.
-type Option func(*runOptions)
-
-type runOptions struct {
-	stage   *Stage
-	out     io.Writer
-	color   *bool
-	dryRun  bool
-	dial    func(ctx context.Context, s Server) (backend.Conn, error)
-	now     func() time.Time
-	verbose bool
-	runID   string
-	logFile *string // WithLogFile (logfile.go)
-	root    *Task   // the task Start runs
-	deploy  *Deployment
-	logW    io.Writer // tests: the log goes here instead of a file
-
-	heartbeatEvery time.Duration // tests: a faster lock heartbeat
-	heartbeats     chan struct{} // tests: told after every heartbeat round
-	cleanupTimeout time.Duration // tests: a shorter budget after a failure
-	unfused        bool          // tests: every task alone, no script (plan.go)
-}
-
-// withDeployment runs d instead of the default Deployment.
-func withDeployment(d *Deployment) Option { return func(o *runOptions) { o.deploy = d } }
+type Option = engine.Option
 
 // WithStage runs against s instead of the stage chosen with UseStage.
-func WithStage(s Stage) Option { return func(o *runOptions) { o.stage = &s } }
+func WithStage(s Stage) Option { return engine.WithStage(s) }
 
 // WithOutput sends the console output to w (default os.Stdout).
-func WithOutput(w io.Writer) Option { return func(o *runOptions) { o.out = w } }
+func WithOutput(w io.Writer) Option { return engine.WithOutput(w) }
 
 // WithColor forces colour on or off.
-func WithColor(on bool) Option { return func(o *runOptions) { o.color = &on } }
+func WithColor(on bool) Option { return engine.WithColor(on) }
 
 // WithDryRun prints every command instead of running it.
-func WithDryRun() Option { return func(o *runOptions) { o.dryRun = true } }
+func WithDryRun() Option { return engine.WithDryRun() }
 
 // WithVerbose also shows test and capture commands.
-func WithVerbose() Option { return func(o *runOptions) { o.verbose = true } }
+func WithVerbose() Option { return engine.WithVerbose() }
 
 // WithDialer connects to servers with dial instead of SSH or the local
 // shell. Tests use it with the Recorder backend.
 func WithDialer(dial func(ctx context.Context, s Server) (backend.Conn, error)) Option {
-	return func(o *runOptions) { o.dial = dial }
+	return engine.WithDialer(dial)
 }
 
 // WithClock fixes the time the run sees (release names, elapsed times).
-func WithClock(now func() time.Time) Option { return func(o *runOptions) { o.now = now } }
+func WithClock(now func() time.Time) Option { return engine.WithClock(now) }
 
 // Start runs task, with its hooks and sub-tasks, against the selected
 // stage. When anything fails it returns the error, naming the task and
@@ -219,12 +64,7 @@ func WithClock(now func() time.Time) Option { return func(o *runOptions) { o.now
 // (removing the release the run half-built), without the hooks, as in
 // Capistrano. It is what the mage targets call.
 func Start(ctx context.Context, task *Task, opts ...Option) error {
-	r, err := newRun(append(opts, withRoot(task))...)
-	if err != nil {
-		return err
-	}
-	defer r.close()
-	return r.execute(ctx, task)
+	return engine.Start(ctx, task, opts...)
 }
 
 // StartTasks runs tasks in order as one run against the selected stage,
@@ -237,477 +77,19 @@ func Start(ctx context.Context, task *Task, opts ...Option) error {
 // It is the task target: mage staging task "deploy:new_release_path
 // git:create_release".
 func StartTasks(ctx context.Context, tasks []*Task, opts ...Option) error {
-	if len(tasks) == 0 {
-		return errors.New("task: name at least one task")
-	}
-	for i, t := range tasks {
-		if t == nil {
-			return fmt.Errorf("task: task %d of %d is nil", i+1, len(tasks))
-		}
-		if t == Unlock && len(tasks) > 1 {
-			return fmt.Errorf("task: %s clears another run's lock; run it on its own, not with other tasks", Unlock.name)
-		}
-	}
-	if len(tasks) == 1 {
-		return Start(ctx, tasks[0], opts...)
-	}
-	root := sequence(tasks)
-	r, err := newRun(append(opts, withRoot(root))...)
-	if err != nil {
-		return err
-	}
-	defer r.close()
-	r.tasks = tasks
-	return r.execute(ctx, root)
-}
-
-// StartTasks runs tasks in order as one run against d's stage (see the
-// package-level [StartTasks]).
-func (d *Deployment) StartTasks(ctx context.Context, tasks []*Task, opts ...Option) error {
-	return StartTasks(ctx, tasks, append(opts, withDeployment(d))...)
-}
-
-// sequence returns the task that invokes tasks in order: the root of a
-// run of several tasks, named after them.
-func sequence(tasks []*Task) *Task {
-	names := make([]string, len(tasks))
-	for i, t := range tasks {
-		names[i] = t.name
-	}
-	steps := slices.Clone(tasks)
-	return &Task{name: strings.Join(names, " "), doc: "the tasks named on the command line, in order",
-		steps: func(Config) []*Task { return steps }}
+	return engine.StartTasks(ctx, tasks, opts...)
 }
 
 // TasksByName returns the tasks that names lists, separated by spaces or
 // commas, in order: "deploy:new_release_path git:create_release". Each is
 // found as [TaskByName] finds it; a name that is no task is refused,
 // with the closest task name suggested, before anything runs.
-func TasksByName(names string) ([]*Task, error) { return defaultDeployment.TasksByName(names) }
-
-// TasksByName returns the tasks that names lists, among d's (see the
-// package-level [TasksByName]).
-func (d *Deployment) TasksByName(names string) ([]*Task, error) {
-	return d.snapshot().tasksByName(names)
-}
-
-func (s *setup) tasksByName(names string) ([]*Task, error) {
-	fields := strings.FieldsFunc(names, func(c rune) bool { return c == ',' || unicode.IsSpace(c) })
-	if len(fields) == 0 {
-		return nil, errors.New(`name a task, or several separated by spaces or commas: mage production task "deploy:new_release_path git:create_release"`)
-	}
-	var tasks []*Task
-	for _, name := range fields {
-		t, err := s.taskByName(name)
-		if err != nil {
-			if best := s.closestTask(name); best != "" {
-				return nil, fmt.Errorf("%w (did you mean %s?)", err, best)
-			}
-			return nil, err
-		}
-		if !slices.Contains(tasks, t) {
-			tasks = append(tasks, t)
-		}
-	}
-	return tasks, nil
-}
-
-// closestTask returns the task name nearest to name, "" when none is
-// near enough to be a likely misspelling.
-func (s *setup) closestTask(name string) string {
-	candidates := []string{"rollback"}
-	for _, t := range standardTasks() {
-		candidates = append(candidates, t.name)
-	}
-	for _, t := range s.team {
-		candidates = append(candidates, t.name)
-	}
-	best, bestD := "", 0
-	for _, c := range candidates {
-		if d := editDistance(name, c); best == "" || d < bestD {
-			best, bestD = c, d
-		}
-	}
-	if bestD > max(2, len(name)/3) {
-		return ""
-	}
-	return best
-}
-
-// named reports whether t is one of the tasks the run was started with.
-func (r *Run) named(t *Task) bool { return slices.Contains(r.tasks, t) }
-
-// rollsBack reports whether the run rolls back: the rollback flow, or
-// tasks named by hand that chose a release to roll back to
-// (deploy:revert_release). Its release is then an existing one, never
-// the run's own, and revisions.log records a rollback, as Capistrano
-// decides by the rollback target being set.
-func (r *Run) rollsBack() bool { return r.named(Rollback) || r.wasInvoked(RevertRelease) }
-
-// withRoot names the task a run starts, so that hooks hung on it count as
-// reachable even when no flow runs it.
-func withRoot(t *Task) Option { return func(o *runOptions) { o.root = t } }
-
-// newRun starts a run of the Deployment the options name (the default
-// one): a snapshot of its setup, the environment read once, the stage's
-// hosts filtered, the console and the log opened.
-func newRun(opts ...Option) (*Run, error) {
-	o := runOptions{out: os.Stdout, deploy: defaultDeployment}
-	for _, opt := range opts {
-		opt(&o)
-	}
-	if o.now == nil {
-		o.now = time.Now
-		if o.deploy.clock != nil {
-			o.now = o.deploy.clock()
-		}
-	}
-	// Hosts read the clock at once (plan.go times each step of a script
-	// as its end arrives): a clock given with WithClock need not be safe
-	// for that.
-	now, clockMu := o.now, new(sync.Mutex)
-	o.now = func() time.Time {
-		clockMu.Lock()
-		defer clockMu.Unlock()
-		return now()
-	}
-	setup := o.deploy.snapshot()
-	getenv := envReader(o.deploy.getenv)            // env.go
-	if err := freshness.Check(getenv); err != nil { // a magefile binary older than its sources
-		return nil, err
-	}
-	env := readEnv(getenv)
-	if env.dryRun {
-		o.dryRun = true
-	}
-	var st Stage
-	if o.stage != nil {
-		st = *o.stage
-	} else {
-		var err error
-		if st, err = setup.selectedStage(); err != nil {
-			return nil, err
-		}
-	}
-	if err := st.validate(); err != nil {
-		return nil, err
-	}
-	cfg := setup.config.withDefaults(st)
-	configured := cfg.Branch
-	if env.branch != "" { // Capistrano's BRANCH=feature-x cap staging deploy
-		cfg.Branch = env.branch
-	}
-	if err := cfg.validate(); err != nil {
-		return nil, fmt.Errorf("stage %s: %w", st.Name, err)
-	}
-	servers, err := filterServers(st.Servers, env.hosts, env.roles)
-	if err != nil {
-		return nil, fmt.Errorf("stage %s: %w", st.Name, err)
-	}
-	if err := setup.checkHookTargets(cfg, o.root); err != nil {
-		return nil, err
-	}
-	colorOn := console.WantColor(o.out, env.color)
-	if o.color != nil {
-		colorOn = *o.color
-	}
-	verbose := o.verbose || env.verbose
-	started := o.now().UTC()
-	id := cmp.Or(o.runID, newRunID())
-	logW, logPath, logFile, logProblem := setupLog(&o, cfg, env.logFile) // logfile.go
-	r := &Run{
-		ID:      id,
-		Stage:   st,
-		Config:  cfg,
-		User:    currentUser(env),
-		Started: started,
-		dryRun:  o.dryRun,
-		plan:    planner{unfused: o.unfused},
-		console: console.New(o.out, console.Options{Color: colorOn, Verbose: verbose, Now: o.now, Redact: redact,
-			Log: logW, RunID: id, Width: console.AutoWidth(o.out)}),
-		logPath:        logPath,
-		logFile:        logFile,
-		dial:           o.dial,
-		now:            o.now,
-		env:            env,
-		heartbeatEvery: cmp.Or(o.heartbeatEvery, lockHeartbeatEvery),
-		heartbeats:     o.heartbeats,
-		cleanupTimeout: cmp.Or(o.cleanupTimeout, cleanupTimeout),
-		invoked:        map[*Task]bool{},
-		state:          map[*Host]*hostState{},
-		filter:         describeFilters(env.hosts, env.roles),
-		setup:          setup,
-	}
-	for _, s := range servers {
-		addr, _ := ParseAddress(s.Host)
-		h := &Host{Server: s, Address: addr, run: r}
-		r.hosts = append(r.hosts, h)
-		r.state[h] = &hostState{}
-	}
-	if r.dial == nil {
-		r.dial = r.defaultDial
-	}
-	if o.dryRun {
-		// The console shows and logs each command in its numbered format
-		// (host.go runCommand); the Printer runs nothing.
-		r.dial = func(ctx context.Context, s Server) (backend.Conn, error) {
-			return &backend.Printer{Host: s.Host, W: io.Discard}, nil
-		}
-	}
-	if logProblem != nil {
-		r.console.Warn("%v", logProblem)
-	}
-	if cfg.Branch != configured {
-		r.console.Info("branch %s, from BRANCH (the configuration says %s)", cfg.Branch, configured)
-	}
-	return r, nil
-}
-
-func newRunID() string {
-	var b [4]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
-// currentUser is who runs the deploy, for revisions.log and the lock:
-// $USER, $LOGNAME, or on Windows $USERNAME (the account without its
-// domain, where user.Current says DOMAIN\name).
-func currentUser(env runEnv) string {
-	if env.user != "" {
-		return env.user
-	}
-	if u, err := user.Current(); err == nil {
-		return u.Username
-	}
-	return "unknown"
-}
-
-// finish reports the end of the run: the summary of a success, or the
-// failure block of err.
-func (r *Run) finish(err error) {
-	r.dryRunWarnings()
-	if err == nil {
-		r.summary()
-		r.logEnd(r.root.name, nil)
-		return
-	}
-	r.logEnd(r.root.name, err)
-	r.failureReport(err) // the DEPLOY FAILED block, logfile.go
-}
-
-// summary prints the closing line of a successful run: what ran, the
-// release and revision, the hosts and the duration.
-func (r *Run) summary() {
-	rev := r.Revision()
-	var parts []string
-	if rel := r.ReleaseName(); rel != "" {
-		if r.builtNotPublished() {
-			// A task run on its own (deploy:updating) built it: DESIGN
-			// §3.4 keeps it marked unfinished.
-			rel += " (not published: marked unfinished, so rollback never targets it and the next deploy's cleanup removes it)"
-		}
-		parts = append(parts, "release "+rel)
-	}
-	if rev.SHA != "" {
-		s := "revision " + shortSHA(rev.SHA)
-		if rev.Branch != "" && rev.Branch != rev.SHA {
-			s += " (" + rev.Branch + ")"
-		}
-		parts = append(parts, s)
-	}
-	parts = append(parts, countOf(len(r.hosts), "host"), fmt.Sprintf("%.1fs", r.now().Sub(r.Started).Seconds()))
-	what := r.root.name + " finished: "
-	if r.dryRun {
-		what = "dry run of " + r.root.name + " finished, nothing was run: "
-	}
-	r.console.Success("%s%s", what, strings.Join(parts, ", "))
-}
-
-// builtNotPublished reports whether this run created its release on some
-// host and did not publish it there.
-func (r *Run) builtNotPublished() bool {
-	for _, h := range r.hosts {
-		if st := r.hostState(h); st != nil && st.created && !st.switched {
-			return true
-		}
-	}
-	return false
-}
-
-// shortSHA shortens a commit id to 12 characters; anything else (a dry
-// run's placeholder) is returned whole.
-func shortSHA(s string) string {
-	if len(s) > 12 && strings.Trim(s, "0123456789abcdef") == "" {
-		return s[:12]
-	}
-	return s
-}
-
-// invoke runs t with its hooks; once per run unless again is set.
-func (r *Run) invoke(ctx context.Context, t *Task, again bool) error {
-	r.mu.Lock()
-	if r.invoked[t] && !again {
-		r.mu.Unlock()
-		return nil
-	}
-	r.invoked[t] = true
-	r.mu.Unlock()
-
-	before, appended, after := r.setup.hooks.on(t)
-	for _, h := range before {
-		if err := r.runHook(ctx, h); err != nil {
-			return err
-		}
-	}
-	if err := ctx.Err(); err != nil {
-		return &TaskError{Task: t.name, Err: fmt.Errorf("interrupted: %w", err)}
-	}
-	if t.steps != nil {
-		for _, s := range t.steps(r.Config) {
-			if err := r.invoke(ctx, s, false); err != nil {
-				return err
-			}
-		}
-	}
-	if t.runs() {
-		r.console.Task(t.name)
-		if err := r.act(ctx, t); err != nil { // plan.go
-			return wrapTask(t.name, err)
-		}
-	}
-	for _, h := range append(appended, after...) {
-		if err := r.runHook(ctx, h); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (r *Run) runHook(ctx context.Context, h hook) error {
-	if h.inline() {
-		// Its step has its place in the planner's flow (plan.go flatten).
-		return r.invoke(ctx, h.task, false)
-	}
-	if h.task != nil {
-		return r.invoke(byHand(ctx), h.task, false)
-	}
-	if err := ctx.Err(); err != nil {
-		return &TaskError{Task: h.name, Err: fmt.Errorf("interrupted: %w", err)}
-	}
-	r.console.Task(h.name)
-	if err := h.fn(ctx); err != nil {
-		return wrapTask(h.name, err)
-	}
-	return nil
-}
-
-// wrapTask names the innermost failing task only.
-func wrapTask(name string, err error) error {
-	var te *TaskError
-	if errors.As(err, &te) {
-		return err
-	}
-	return &TaskError{Task: name, Err: err}
-}
-
-// close closes every connection the run opened.
-func (r *Run) close() {
-	if r.stopHeartbeat != nil {
-		r.stopHeartbeat()
-	}
-	if r.stopDialing != nil {
-		r.stopDialing()
-		r.dialing.Wait()
-	}
-	for _, st := range r.state {
-		if st.conn != nil {
-			st.conn.Close()
-		}
-	}
-	if r.logFile != nil {
-		r.logFile.Close()
-	}
-}
-
-// conn returns h's connection, dialing it on first use.
-func (r *Run) conn(ctx context.Context, h *Host) (backend.Conn, error) {
-	st := r.state[h.origin()]
-	st.dialOnce.Do(func() {
-		st.conn, st.dialErr = r.dial(ctx, h.Server)
-	})
-	return st.conn, st.dialErr
-}
-
-// Hosts returns the run's hosts after the HOSTS and ROLES filters.
-func (r *Run) Hosts() []*Host { return append([]*Host(nil), r.hosts...) }
-
-// ReleaseName returns the release this run deploys or rolls back to, "" if
-// not chosen yet.
-func (r *Run) ReleaseName() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.release
-}
-
-func (r *Run) setRelease(name string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.release = name
-}
-
-// Revision returns the revision resolved for this run (zero until the
-// strategy resolved it).
-func (r *Run) Revision() Revision {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.revision
-}
+func TasksByName(names string) ([]*Task, error) { return engine.TasksByName(names) }
 
 // SetRevision records the revision the run deploys. Strategies call it
 // once, after resolving the branch to a commit.
-func SetRevision(ctx context.Context, rev Revision) error {
-	r, err := runOf(ctx)
-	if err != nil {
-		return err
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.revision = rev
-	return nil
-}
+func SetRevision(ctx context.Context, rev Revision) error { return engine.SetRevision(ctx, rev) }
 
 // DryRun reports whether the run of ctx prints commands instead of running
 // them. Hooks that branch on Test or Capture results check it.
-func DryRun(ctx context.Context) bool {
-	r := CurrentRun(ctx)
-	return r != nil && r.dryRun
-}
-
-// Paths on the servers, all derived from DeployTo (Capistrano's layout).
-
-// layout is the directory layout of the run's deploy_to.
-func (r *Run) layout() remote.Layout { return remote.At(r.Config.DeployTo) }
-
-// ReleasesPath returns <deploy_to>/releases.
-func (r *Run) ReleasesPath() string { return r.layout().Releases() }
-
-// SharedPath returns <deploy_to>/shared.
-func (r *Run) SharedPath() string { return r.layout().Shared() }
-
-// CurrentPath returns <deploy_to>/current.
-func (r *Run) CurrentPath() string { return r.layout().Current() }
-
-// RepoPath returns <deploy_to>/repo, the git mirror.
-func (r *Run) RepoPath() string { return r.layout().Repo() }
-
-// RevisionLogPath returns <deploy_to>/revisions.log.
-func (r *Run) RevisionLogPath() string { return r.layout().RevisionsLog() }
-
-// ReleasePath returns the directory of the release this run deploys or
-// rolls back to, or current when none is chosen yet (Capistrano's rule).
-func (r *Run) ReleasePath() string {
-	if rel := r.ReleaseName(); rel != "" {
-		return r.layout().Release(rel)
-	}
-	return r.CurrentPath()
-}
+func DryRun(ctx context.Context) bool { return engine.DryRun(ctx) }

@@ -1,32 +1,73 @@
 package deploylib
 
+import (
+	"github.com/capstan-deploy/capstan/deploylib/internal/engine"
+)
+
+// GitCheck checks that every server can read the repository and that
+// the branch exists (git ls-remote), so a missing branch or credential
+// fails the deploy before anything changes. The refs the first release
+// host listed pin the revision.
+var GitCheck = engine.GitCheck
+
+// GitClone mirrors the repository into repo/ on every release host
+// that has no mirror yet, at most Git.MaxConcurrent at once.
+var GitClone = engine.GitClone
+
+// GitUpdate fetches the mirror on every host and, in the same command,
+// resolves the branch there. The first host's answer becomes the run's
+// revision, so every host archives the same commit even if the branch
+// moves during the deploy. With a pinned revision, a host whose mirror
+// has it fetches nothing.
+var GitUpdate = engine.GitUpdate
+
+// GitCreateRelease resolves the revision once and archives it into the
+// release on every server: every release host unpacks the run's
+// revision from its mirror into the new release directory and writes
+// REVISION and REVISION_TIME there, in one command. Its release is
+// removed by deploy:failed unless published.
+var GitCreateRelease = engine.GitCreateRelease
+
+// Git is Capistrano's git strategy: a mirror of the repository in
+// <deploy_to>/repo on every server, updated each deploy, from which the
+// revision is archived into the release. The branch is resolved to one
+// commit once per run and every server archives that commit.
+type Git = engine.Git
+
+// HealthCheck is a check that must pass on every release host once
+// current points at the new release (Config.HealthCheck). It runs as
+// deploy:health_check, the last step of deploy:publishing; when it fails
+// on any host, every host is switched back to the release it served
+// before, and the run fails saying so.
+type HealthCheck = engine.HealthCheck
+
+// CheckHealth runs Config.HealthCheck on every release host after current
+// switched; when it fails anywhere, every host goes back to its previous
+// release. It is a step of deploy:publishing only when a health check is
+// configured.
+var CheckHealth = engine.CheckHealth
+
 // Strategy produces the files of each release. [Git] (the default) keeps
 // a mirror of the repository on every server and archives the revision
 // from it; [Upload] builds the release on the machine running mage and
 // streams it to every server. A team may supply its own.
-type Strategy interface {
-	// CheckTask returns the task that deploy:check runs first to make sure
-	// the source is reachable (git:check).
-	CheckTask() *Task
-	// CreateReleaseTask returns the task that fills the new release
-	// directory on every server (git:create_release). It must resolve the
-	// revision once for the run and record it with [SetRevision].
-	CreateReleaseTask() *Task
-	// Validate reports a configuration the strategy cannot work with.
-	Validate(c Config) error
-}
+type Strategy = engine.Strategy
 
-// strategyAs returns s as the strategy type T, given as a value or a
-// pointer, and whether it is one; the zero T otherwise.
-func strategyAs[T Strategy](s Strategy) (T, bool) {
-	switch v := any(s).(type) {
-	case T:
-		return v, true
-	case *T:
-		if v != nil {
-			return *v, true
-		}
-	}
-	var zero T
-	return zero, false
-}
+// Upload is the strategy for teams that build on the machine running mage:
+// each release's files are packed there into one tar stream and unpacked
+// into the release on every server, so the servers need neither git nor
+// repository credentials. It works on the Local backend too.
+//
+// With Dir set, the release is that local directory's contents (for
+// example the output of go build, produced by Build); its revision is the
+// local repository's HEAD, marked dirty when the working tree has
+// uncommitted changes. With Dir empty, the release is a local git archive
+// of the configured branch (Config.RepoTree applies).
+type Upload = engine.Upload
+
+// UploadCheck checks that the local source exists and resolves.
+var UploadCheck = engine.UploadCheck
+
+// UploadCreateRelease packs the release locally once and streams it to
+// every server.
+var UploadCreateRelease = engine.UploadCreateRelease

@@ -1,0 +1,127 @@
+package engine
+
+import (
+	"context"
+	"os"
+	"sync"
+	"time"
+)
+
+// A run's interrupts: the signals it receives while it runs (signals.go
+// relays them), and the contexts its cleanup runs on. See lifecycle.go for
+// what a run does after an interrupt.
+
+// abandonWait is how long Start waits, after a second signal, for the
+// cancelled cleanup to return.
+const abandonWait = 3 * time.Second
+
+// interrupts is a run's record of the signals it received.
+type interrupts struct {
+	cleanup   bool // the run cleans up after an interrupt (lifecycle.go)
+	mu        sync.Mutex
+	sig       os.Signal // the first signal, nil until one arrives
+	count     int
+	cancelRun context.CancelCauseFunc
+	hard      context.Context // cancelled by a second signal and at the end
+	stopHard  context.CancelFunc
+	abandon   chan struct{}
+	abandoned sync.Once
+}
+
+func (in *interrupts) signal() os.Signal {
+	if in == nil {
+		return nil
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.sig
+}
+
+// Whether a run has work to do after an interrupt, for watchInterrupts.
+const (
+	withCleanup   = true  // a task's run: deploy:failed, switching back, the lock
+	nothingToUndo = false // a read-only run: stopping is all there is to do
+)
+
+// watchInterrupts subscribes r to the interrupt signals. It returns the
+// context the run's tasks use, cancelled by the first signal, and a
+// function to call when the run ends. cleanup says whether the run does
+// work after an interrupt, which the warnings mention.
+func (r *Run) watchInterrupts(parent context.Context, cleanup bool) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	stopDeadline := func() {}
+	if dl, ok := parent.Deadline(); ok {
+		// mage -t kills the process at its deadline without waiting:
+		// stop the tasks a little earlier so the cleanup has time.
+		reserve := min(5*time.Second, time.Until(dl)/4)
+		ctx, stopDeadline = context.WithDeadline(ctx, dl.Add(-reserve))
+	}
+	hard, stopHard := context.WithCancel(context.WithoutCancel(parent))
+	r.intr = &interrupts{cleanup: cleanup, cancelRun: cancel, hard: hard, stopHard: stopHard, abandon: make(chan struct{})}
+	unsubscribe := subscribeSignals(r.onSignal)
+	return ctx, func() {
+		unsubscribe()
+		stopDeadline()
+		cancel(nil)
+		stopHard()
+	}
+}
+
+// onSignal is called for every interrupt signal the process receives
+// while r runs.
+func (r *Run) onSignal(sig os.Signal) {
+	in := r.intr
+	in.mu.Lock()
+	in.count++
+	n := in.count
+	if n == 1 {
+		in.sig = sig
+	}
+	in.mu.Unlock()
+	switch {
+	case n == 1 && in.cleanup:
+		r.console.Warn("%s received: stopping the commands in flight, then cleaning up (switching hosts back if needed, removing the half-built release, releasing the deploy lock); send it again to abandon the cleanup", signalName(sig))
+		in.cancelRun(&interruptCause{sig: sig})
+	case n == 1:
+		r.console.Warn("%s received: stopping the commands in flight; send it again to stop waiting for them", signalName(sig))
+		in.cancelRun(&interruptCause{sig: sig})
+	case n == 2:
+		if in.cleanup {
+			r.console.Warn("%s received again: abandoning the cleanup", signalName(sig))
+		} else {
+			r.console.Warn("%s received again: no longer waiting for the commands in flight", signalName(sig))
+		}
+		in.stopHard()
+		time.AfterFunc(abandonWait, func() { in.abandoned.Do(func() { close(in.abandon) }) })
+	default:
+		in.abandoned.Do(func() { close(in.abandon) })
+	}
+}
+
+// interruptCause is the cause of a run context cancelled by a signal.
+type interruptCause struct{ sig os.Signal }
+
+func (c *interruptCause) Error() string { return "interrupted by " + signalName(c.sig) }
+
+// cleanupContext returns a context with ctx's values (the run) that
+// outlives ctx's cancellation, for the work that must be done after a
+// failure or an interrupt. Only a second signal, or the timeout, ends it.
+func (r *Run) cleanupContext(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	c, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	if r.intr == nil {
+		return c, cancel
+	}
+	stop := context.AfterFunc(r.intr.hard, cancel)
+	return c, func() { stop(); cancel() }
+}
+
+// detached returns a context with ctx's values that ctx's cancellation
+// does not end, but a second signal and the end of the run do.
+func (r *Run) detached(ctx context.Context) context.Context {
+	if r.intr == nil {
+		return context.WithoutCancel(ctx)
+	}
+	c, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	context.AfterFunc(r.intr.hard, cancel)
+	return c
+}

@@ -1,0 +1,835 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/capstan-deploy/capstan/deploylib/backend"
+	"github.com/capstan-deploy/capstan/deploylib/console"
+	"github.com/capstan-deploy/capstan/deploylib/internal/script"
+	"github.com/capstan-deploy/capstan/deploylib/shell"
+)
+
+// The planner: consecutive standard tasks with no hook between them run as
+// one remote command per host, a script of steps (internal/script), and are
+// still reported task by task.
+//
+// Every remote command costs at least one network round trip, so a deploy
+// of eleven commands per host pays eleven; planned, a repeat deploy pays
+// four: [git:check, deploy:check:directories, deploy:lock],
+// [deploy:set_previous_revision ... deploy:symlink:linked_dirs],
+// [deploy:symlink:release], [deploy:cleanup, deploy:log_revision, the
+// lock's release]. What separates them:
+//   - a hook (Before, After, Append) on any task on the way: it runs where
+//     it always ran, after the tasks before it ended on every host and
+//     before any task after it started anywhere;
+//   - a task without a plan (the switch of current, which is all or
+//     nothing across hosts and so a barrier between hosts; the health
+//     check; upload steps; a team's own tasks);
+//   - a task that needs what an earlier task of the same script answers
+//     (deploy:new_release_path needs the releases the lock listed).
+//
+// When the flow reaches the first task of such a run, the engine builds
+// every host's script from the tasks' steps, sends them, and reports the
+// first task once every host has run its step (or stopped); each later
+// task is reported when the flow reaches it, as if it had run then: its
+// console line, each host's command with its output, ✔ or ✘ and duration,
+// the same lines in the log file, which also keeps every script as sent.
+// A step that fails ends its host's script; the task whose step failed
+// fails, naming the host, and the tasks after it are not reported as run.
+// Other hosts may have run further: what those steps did is recorded
+// (settle), so that the failure handling (deploy:failed, the lock's
+// release) knows it.
+//
+// Not planned: a dry run (each command is shown on its own), and tasks
+// invoked by hand or as hooks.
+
+// A step is one task's part of a script: its command on each host, and
+// what to make of the answers, as the task does when it runs on its own.
+type step struct {
+	task *Task // nil for the lock's release that ends a run (releaseStep)
+	// local does the task's work on this machine; it runs while the
+	// script is built, and its task has no command.
+	local func(ctx context.Context) error
+	// cmd is the command for h; ok false when h has nothing to do.
+	cmd func(h *Host) (c shell.Command, ok bool)
+	// opts says how the command is shown (hidden, captured).
+	opts runOpts
+	// done reads h's answer (out untrimmed; err a *CommandError), as the
+	// task's On block does; its error fails h.
+	done func(ctx context.Context, h *Host, out string, err error) error
+	// finish runs once every host is done, with their errors joined.
+	finish func(ctx context.Context, err error) error
+	// sending is called just before a script holding the step goes to
+	// h; unsent when the script certainly stopped before the step.
+	sending, unsent func(h *Host)
+	// settle records what the step did on h when the flow stopped before
+	// reporting it.
+	settle func(h *Host, out string, err error)
+	// ordered: the script runs on the first host by name, alone, before
+	// the others; they run it only when proceed says so of that host's
+	// answer to this step (the lock).
+	ordered bool
+	proceed func(out string, err error) bool
+	// needsTurn: h's script waits for one of turns slots (the fetches
+	// Git.MaxConcurrent allows at once).
+	needsTurn func(h *Host) bool
+	turns     int
+	// last: no step may follow it in a script (its done runs commands).
+	last bool
+	// alone: the task never shares a script (the switch of current).
+	alone bool
+	// on: the hosts the step runs on alone, when not the release hosts
+	// (a declarative task's selection).
+	on []*Host
+	// gate stops h's script after the step when its answer fails it: it
+	// must fail exactly where done fails on the answer alone.
+	gate script.Gate
+}
+
+// stepBuilder is a standard task's definition: it returns the task's step
+// as a member of seg (an empty seg when the task runs alone), or
+// errNotHere when the task cannot join seg (it needs what a step of seg
+// answers), or the error that refuses the task.
+type stepBuilder func(ctx context.Context, r *Run, seg *segment, t *Task) (*step, error)
+
+// errNotHere is a stepBuilder's answer for a task that cannot join the
+// script being built: it runs on its own, after it.
+var errNotHere = errors.New("the task cannot join this script")
+
+// planner is a run's planning state.
+type planner struct {
+	mu     sync.Mutex
+	flat   []*Task // the root's flow: tasks with an action, nil for a hook
+	built  bool
+	cursor int      // where in flat the flow is
+	seg    *segment // the script being reported, nil when none
+	count  int      // scripts built, for their tokens
+	// unfused runs every task alone, as a dry run does: the differential
+	// test compares such a run with a planned one.
+	unfused bool
+}
+
+type byHandKey struct{}
+
+// byHand marks ctx as that of a task invoked by hand (Invoke, Reinvoke) or
+// as a hook: its tasks run as they always did, one command at a time, so
+// that nothing after the hook's own position starts early.
+func byHand(ctx context.Context) context.Context { return context.WithValue(ctx, byHandKey{}, true) }
+
+// flatten appends t's flow to out: tasks with an action in the order
+// invoke runs them, and nil where a hook runs that the planner cannot see
+// into (a function, or a task that is not declarative). A declarative
+// hook (RemoteTask) is flattened like a step of its task, so that it joins
+// the scripts around it. This is the one place the planner asks the hook
+// registry.
+func (r *Run) flatten(t *Task, seen map[*Task]bool, out []*Task) []*Task {
+	if seen[t] {
+		return out // a task runs once per run
+	}
+	seen[t] = true
+	before, appended, after := r.setup.hooks.on(t)
+	out = r.flattenHooks(before, seen, out)
+	if t.steps != nil {
+		for _, s := range t.steps(r.Config) {
+			out = r.flatten(s, seen, out)
+		}
+	}
+	if t.runs() {
+		out = append(out, t)
+	}
+	out = r.flattenHooks(appended, seen, out)
+	return r.flattenHooks(after, seen, out)
+}
+
+// flattenHooks appends hooks to out in the order invoke runs them.
+func (r *Run) flattenHooks(hooks []hook, seen map[*Task]bool, out []*Task) []*Task {
+	for _, h := range hooks {
+		if h.inline() {
+			out = r.flatten(h.task, seen, out)
+		} else {
+			out = append(out, nil)
+		}
+	}
+	return out
+}
+
+// act runs t's definition: as part of a script when t is planned, else
+// alone (runAlone), or its action.
+func (r *Run) act(ctx context.Context, t *Task) error {
+	p := &r.plan
+	p.mu.Lock()
+	seg := p.seg
+	p.mu.Unlock()
+	if seg != nil {
+		if seg.has(t) {
+			return seg.report(ctx, t)
+		}
+		r.endPlan() // the flow left the script: should not happen
+	}
+	if seg := r.buildSegment(ctx, t); seg != nil {
+		return seg.report(ctx, t)
+	}
+	if t.plan != nil {
+		return r.runAlone(ctx, t)
+	}
+	return t.action(ctx)
+}
+
+// runAlone runs t's step on its own: its command on every release host
+// (one command each, in parallel; the ordered step on the first host by
+// name first, the others only when its answer says so; at most turns
+// hosts at once), each host's answer read by done, then finish.
+func (r *Run) runAlone(ctx context.Context, t *Task) error {
+	seg := &segment{r: r}
+	seg.hosts, _ = ReleaseHosts()(r)
+	s, err := t.plan(ctx, r, seg, t)
+	switch {
+	case err != nil:
+		return err
+	case s.local != nil:
+		return s.local(ctx)
+	case s.cmd == nil:
+		return nil // nothing to do with this configuration
+	}
+	var mu sync.Mutex
+	answers := map[*Host]string{}
+	one := func(ctx context.Context, h *Host) error {
+		c, ok := s.cmd(h)
+		if !ok {
+			return nil
+		}
+		if s.sending != nil {
+			s.sending(h)
+		}
+		out, err := h.runCommand(ctx, c, s.opts)
+		mu.Lock()
+		answers[h] = out
+		mu.Unlock()
+		if s.done == nil {
+			return err
+		}
+		return s.done(ctx, h, out, err)
+	}
+	hosts := seg.hosts
+	if s.on != nil {
+		hosts = s.on
+	}
+	if s.ordered && len(hosts) > 1 {
+		// The first host by name decides (lock.go): the others follow
+		// only when its answer says so.
+		hosts = slices.Clone(hosts)
+		slices.SortStableFunc(hosts, func(a, b *Host) int { return strings.Compare(a.Server.Host, b.Server.Host) })
+		err = On(ctx, hostsOf(hosts[:1]), one)
+		if err == nil && s.proceed(answers[hosts[0]], nil) {
+			err = On(ctx, hostsOf(hosts[1:]), one)
+		}
+	} else {
+		err = On(ctx, hostsOf(hosts), one, InGroups(s.turns, 0))
+	}
+	if s.finish != nil {
+		err = s.finish(ctx, err)
+	}
+	return err
+}
+
+// hostsOf is the selector of the given hosts.
+func hostsOf(hosts []*Host) Selector {
+	return func(*Run) ([]*Host, error) { return hosts, nil }
+}
+
+// endPlan waits for the script under way, if any, and records what its
+// unreported steps did.
+func (r *Run) endPlan() {
+	p := &r.plan
+	p.mu.Lock()
+	seg := p.seg
+	p.seg = nil
+	p.mu.Unlock()
+	if seg != nil {
+		seg.abandon()
+	}
+}
+
+// buildSegment builds and starts the script that begins with t, when the
+// flow is at t and at least one task after it can join it.
+func (r *Run) buildSegment(ctx context.Context, t *Task) *segment {
+	p := &r.plan
+	if r.dryRun || p.unfused || r.root == nil || ctx.Value(byHandKey{}) != nil {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.built {
+		p.flat, p.built = r.flatten(r.root, map[*Task]bool{}, nil), true
+	}
+	// t must be the next task of the flow, past those that ran already.
+	j := -1
+	for k := p.cursor; k < len(p.flat); k++ {
+		if p.flat[k] == t {
+			j = k
+			break
+		}
+		if p.flat[k] != nil && !r.wasInvoked(p.flat[k]) {
+			break
+		}
+	}
+	if j < 0 {
+		return nil
+	}
+	p.cursor = j + 1
+	p.count++
+	seg := &segment{r: r, token: r.ID + "-" + strconv.Itoa(p.count), ended: make(chan struct{})}
+	seg.cond = sync.NewCond(&seg.mu)
+	seg.hosts, _ = ReleaseHosts()(r)
+	atEnd := true
+	for k := j; k < len(p.flat); k++ {
+		task := p.flat[k]
+		if task == nil || task.plan == nil || (k > j && r.wasInvoked(task)) {
+			atEnd = false
+			break
+		}
+		s, err := task.plan(ctx, r, seg, task)
+		if err != nil || s.alone { // it runs alone (which says why it fails)
+			atEnd = false
+			break
+		}
+		s.task = task
+		seg.steps = append(seg.steps, s)
+		seg.localErr = append(seg.localErr, nil)
+		if s.local != nil {
+			if err := s.local(ctx); err != nil {
+				seg.localErr[len(seg.localErr)-1] = err
+				atEnd = false
+				break
+			}
+		}
+		if s.last {
+			atEnd = false
+			break
+		}
+	}
+	if atEnd && r.root != Lock && (seg.has(Lock) || r.holdsLockSomewhere()) {
+		// Nothing runs after the last task: the lock's release joins it.
+		seg.steps = append(seg.steps, r.releaseStep(seg))
+		seg.localErr = append(seg.localErr, nil)
+	}
+	if len(seg.steps) == 0 || len(seg.steps) == 1 && seg.steps[0].local == nil {
+		return nil // one task alone runs as it always did
+	}
+	p.cursor = j + len(seg.steps)
+	p.seg = seg
+	seg.start(ctx)
+	return seg
+}
+
+// holdsLockSomewhere reports whether the lock command was sent to a host.
+func (r *Run) holdsLockSomewhere() bool {
+	sent, _ := r.lockHosts()
+	return len(sent) > 0
+}
+
+func (r *Run) wasInvoked(t *Task) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.invoked[t]
+}
+
+// segment is a run of steps sent as one script per host.
+type segment struct {
+	r        *Run
+	token    string
+	steps    []*step
+	localErr []error
+	hosts    []*Host
+
+	mu    sync.Mutex
+	cond  *sync.Cond
+	runs  map[*Host]*hostRun
+	next  int           // the first step not reported yet
+	ended chan struct{} // closed once every host's script ended
+}
+
+// hostRun is one host's script and its answers.
+type hostRun struct {
+	built bool // its script is built: res says which steps it has
+	ended bool
+	gated bool // a step's gate stopped the script
+	// announced: the script was logged as sent, so the log shows it
+	// before any of its steps is reported.
+	announced bool
+	res       []stepResult
+}
+
+// stepResult is how one step went on one host.
+type stepResult struct {
+	included bool // the host's script has the step
+	ran      bool // it started (then it has an answer, or an error)
+	noExec   bool // it never reached the host (dial failed, interrupted)
+	outDone  bool // its marker came on standard output
+	errDone  bool // and on standard error
+	cmd      string
+	shown    string
+	out      []byte
+	errOut   []byte
+	status   int
+	err      error // a *CommandError, or nil
+	took     time.Duration
+}
+
+// fused reports whether seg is a script being built, not one task run
+// alone (runAlone).
+func (seg *segment) fused() bool { return seg.token != "" }
+
+func (seg *segment) has(t *Task) bool {
+	for _, s := range seg.steps {
+		if s.task == t {
+			return true
+		}
+	}
+	return false
+}
+
+// start sends every host's script.
+func (seg *segment) start(ctx context.Context) {
+	seg.runs = map[*Host]*hostRun{}
+	for _, h := range seg.hosts {
+		seg.runs[h] = &hostRun{res: make([]stepResult, len(seg.steps))}
+	}
+	ordered := -1
+	turns := 0
+	var needsTurn []func(*Host) bool
+	for k, s := range seg.steps {
+		if s.ordered && ordered < 0 {
+			ordered = k
+		}
+		if s.needsTurn != nil {
+			needsTurn = append(needsTurn, s.needsTurn)
+			turns = max(turns, s.turns)
+		}
+	}
+	var slots chan struct{}
+	if turns > 0 {
+		slots = make(chan struct{}, turns)
+	}
+	run := func(h *Host, upto int) {
+		if slots != nil && slices.ContainsFunc(needsTurn, func(f func(*Host) bool) bool { return f(h) }) {
+			select {
+			case slots <- struct{}{}:
+				defer func() { <-slots }()
+			case <-ctx.Done():
+			}
+		}
+		seg.runHost(ctx, h, upto)
+	}
+	all := func(hosts []*Host, upto int) {
+		inParallel(hosts, func(_ int, h *Host) { run(h, upto) })
+	}
+	go func() {
+		defer close(seg.ended)
+		if !seg.connected(ctx) {
+			// A host cannot be reached: its first step fails there, and no
+			// host goes past that step, as when each task ran on its own.
+			upto := slices.IndexFunc(seg.steps, func(s *step) bool { return s.cmd != nil }) + 1
+			if upto == 0 {
+				upto = len(seg.steps)
+			}
+			all(seg.hosts, upto)
+			return
+		}
+		if ordered < 0 || len(seg.hosts) < 2 {
+			all(seg.hosts, len(seg.steps))
+			return
+		}
+		// Of two runs over the same hosts, the first host's lock decides
+		// (lock.go): the others follow only once it is taken there.
+		hosts := slices.Clone(seg.hosts)
+		slices.SortStableFunc(hosts, func(a, b *Host) int { return strings.Compare(a.Server.Host, b.Server.Host) })
+		run(hosts[0], len(seg.steps))
+		rest, upto := hosts[1:], len(seg.steps)
+		seg.mu.Lock()
+		res := seg.runs[hosts[0]].res[ordered]
+		seg.mu.Unlock()
+		switch {
+		case !res.included: // it held the lock already: nothing to decide
+		case res.ran && res.err == nil && seg.steps[ordered].proceed(string(res.out), nil):
+		case !res.ran:
+			// A check before the lock failed there: the others still
+			// report their checks, and take no lock.
+			upto = ordered
+		default:
+			rest = nil
+		}
+		if rest == nil {
+			seg.mu.Lock()
+			for _, h := range hosts[1:] {
+				seg.runs[h].ended = true
+			}
+			seg.cond.Broadcast()
+			seg.mu.Unlock()
+			return
+		}
+		all(rest, upto)
+	}()
+}
+
+// connected waits for every host's connection (dialed as the run
+// started) and reports whether all are up.
+func (seg *segment) connected(ctx context.Context) bool {
+	errs := make([]error, len(seg.hosts))
+	inParallel(seg.hosts, func(i int, h *Host) { _, errs[i] = seg.r.conn(ctx, h) })
+	return !slices.ContainsFunc(errs, func(err error) bool { return err != nil })
+}
+
+// runHost runs steps [0, upto) on h as one script.
+func (seg *segment) runHost(ctx context.Context, h *Host, upto int) {
+	r := seg.r
+	hr := seg.runs[h]
+	defer func() {
+		seg.mu.Lock()
+		hr.ended = true
+		seg.cond.Broadcast()
+		seg.mu.Unlock()
+	}()
+	var cmds []script.Step
+	var idx []int
+	seg.mu.Lock()
+	for k, s := range seg.steps[:upto] {
+		if s.cmd == nil {
+			continue
+		}
+		c, ok := s.cmd(h)
+		if !ok {
+			continue
+		}
+		c = h.wrap(c)
+		res := &hr.res[k]
+		res.included, res.cmd = true, c.String()
+		if c.HasDisplay() {
+			res.shown = c.Display()
+		}
+		cmds = append(cmds, script.Step{Cmd: c, Gate: s.gate})
+		idx = append(idx, k)
+	}
+	hr.built = true
+	seg.mu.Unlock()
+	if len(cmds) == 0 {
+		return
+	}
+	fail := func(err error) {
+		seg.mu.Lock()
+		defer seg.mu.Unlock()
+		res := &hr.res[idx[0]]
+		res.ran, res.noExec = true, true
+		res.err = &CommandError{Host: h.String(), Command: redact(res.cmd), Status: -1, Err: err}
+	}
+	if err := ctx.Err(); err != nil {
+		fail(err)
+		return
+	}
+	conn, err := r.conn(ctx, h)
+	if err != nil {
+		fail(&ConnectError{Host: h.String(), Err: err})
+		return
+	}
+	for _, k := range idx {
+		if s := seg.steps[k]; s.sending != nil {
+			s.sending(h)
+		}
+	}
+	sent := script.Steps(seg.token, cmds...)
+	// Config.SecretEnv reaches every step as it reaches a single command:
+	// the script reads the values from its standard input first
+	// (secret.go); its steps and their markers are unchanged.
+	var stdin io.Reader
+	if vars := mergeSecretVars(r.Config.SecretEnv, nil); len(vars) > 0 {
+		var err error
+		if sent, _, stdin, err = withSecretStdin(vars, sent, nil); err != nil {
+			fail(err)
+			return
+		}
+	}
+	var names []string
+	for _, k := range idx {
+		names = append(names, seg.stepName(k))
+	}
+	r.console.Log("DEBUG", fmt.Sprintf("Sending to %s as one remote command, %d steps (%s), each reported below with its task:\n%s",
+		h, len(cmds), strings.Join(names, ", "), sent))
+	seg.mu.Lock()
+	hr.announced = true
+	seg.cond.Broadcast()
+	seg.mu.Unlock()
+	// Config.CommandTimeout is per command, steps of a script included:
+	// each step gets its own deadline, which restarts as the previous
+	// step's end marker arrives (mark), and the script is stopped when one
+	// step overruns it.
+	rctx, stopScript := context.WithCancel(ctx)
+	defer stopScript()
+	var stepTimer *time.Timer
+	var timedOut atomic.Bool
+	if t := r.Config.CommandTimeout; t > 0 {
+		stepTimer = time.AfterFunc(t, func() {
+			timedOut.Store(true)
+			stopScript()
+		})
+		defer stepTimer.Stop()
+	}
+	start := r.now()
+	last := start
+	mark := func(n, status int, part []byte, stderr bool) {
+		seg.mu.Lock()
+		defer seg.mu.Unlock()
+		if n == 0 && !stderr {
+			hr.gated = true
+			return
+		}
+		if n < 1 || n > len(idx) {
+			return
+		}
+		res := &hr.res[idx[n-1]]
+		res.ran, res.status = true, status
+		if stderr {
+			res.errOut, res.errDone = part, true
+		} else {
+			res.out, res.outDone = part, true
+			now := r.now()
+			res.took, last = now.Sub(last), now
+			if stepTimer != nil && !timedOut.Load() {
+				stepTimer.Reset(r.Config.CommandTimeout) // the next step starts
+			}
+		}
+		if res.outDone && res.errDone && status != 0 {
+			res.err = commandEnd(h, res.cmd, res.errOut, &backend.ExitError{Status: status}, false)
+		}
+		seg.cond.Broadcast()
+	}
+	prefix := []byte(script.MarkerPrefix(seg.token))
+	stdout := &script.Splitter{Prefix: prefix, Max: MaxCapture, Mark: func(n, s int, p []byte) { mark(n, s, p, false) }}
+	stderr := &script.Splitter{Prefix: prefix, Max: MaxCapture, Mark: func(n, s int, p []byte) { mark(n, s, p, true) }}
+	err = conn.Run(rctx, sent, backend.Stdio{Stdin: stdin, Stdout: stdout, Stderr: stderr})
+
+	seg.mu.Lock()
+	defer seg.mu.Unlock()
+	stopped := false // an earlier step failed: the rest never started
+	for _, k := range idx {
+		res := &hr.res[k]
+		switch {
+		case stopped || (hr.gated && !res.ran):
+			// An earlier step failed, or its gate stopped the script:
+			// this one never started.
+			stopped = true
+			if s := seg.steps[k]; s.unsent != nil {
+				s.unsent(h)
+			}
+			continue
+		case res.outDone:
+			if res.status != 0 {
+				if res.err == nil {
+					res.err = commandEnd(h, res.cmd, res.errOut, &backend.ExitError{Status: res.status}, false)
+				}
+				stopped = true
+			}
+			continue
+		}
+		// The script ended during this step: how, the backend says.
+		res.ran = true
+		res.out = append(res.out, stdout.Buf...)
+		if !res.errDone {
+			res.errOut = append(res.errOut, stderr.Buf...)
+		}
+		res.took = r.now().Sub(last)
+		cause := err
+		if cause == nil {
+			cause = errors.New("the script ended before this step reported its end")
+		}
+		ce := commandEnd(h, res.cmd, res.errOut, cause, err != nil && ctx.Err() == nil && timedOut.Load())
+		res.status, res.err = ce.Status, ce
+		// The steps after it may have run or not: what was recorded as
+		// they were sent stays.
+		break
+	}
+}
+
+func (seg *segment) stepName(k int) string {
+	if t := seg.steps[k].task; t != nil {
+		return t.name
+	}
+	return "the lock's release"
+}
+
+// announced reports whether every host's script was logged as sent, or
+// ended (or never had a step).
+func (seg *segment) announced() bool {
+	for _, h := range seg.hosts {
+		if hr := seg.runs[h]; !hr.announced && !hr.ended {
+			return false
+		}
+	}
+	return true
+}
+
+// complete reports whether step k is over on every host: the host's
+// script ended, or does not have the step, or said where it ended.
+func (seg *segment) complete(k int) bool {
+	for _, h := range seg.hosts {
+		hr := seg.runs[h]
+		res := hr.res[k]
+		if !hr.ended && !(hr.built && !res.included) && !(res.outDone && res.errDone) {
+			return false
+		}
+	}
+	return true
+}
+
+// report reports t's step, once every host has run it, as t would have
+// reported running on its own.
+func (seg *segment) report(ctx context.Context, t *Task) error {
+	k := slices.IndexFunc(seg.steps, func(s *step) bool { return s.task == t })
+	err := seg.reportStep(ctx, k)
+	// The lock's release that ends the run is reported with the last task.
+	for err == nil && k+1 < len(seg.steps) && seg.steps[k+1].task == nil {
+		k++
+		err = seg.reportStep(ctx, k)
+	}
+	seg.mu.Lock()
+	seg.next = k + 1
+	over := seg.next == len(seg.steps)
+	seg.mu.Unlock()
+	if err != nil || over {
+		r := seg.r
+		r.plan.mu.Lock()
+		if r.plan.seg == seg {
+			r.plan.seg = nil
+		}
+		r.plan.mu.Unlock()
+		seg.abandon()
+	}
+	return err
+}
+
+func (seg *segment) reportStep(ctx context.Context, k int) error {
+	r, s := seg.r, seg.steps[k]
+	seg.mu.Lock()
+	for !seg.announced() {
+		seg.cond.Wait()
+	}
+	if s.local != nil {
+		seg.mu.Unlock()
+		return seg.localErr[k]
+	}
+	for !seg.complete(k) {
+		seg.cond.Wait()
+	}
+	results := make([]stepResult, len(seg.hosts))
+	for i, h := range seg.hosts {
+		results[i] = seg.runs[h].res[k]
+	}
+	seg.mu.Unlock()
+	errs := make([]error, len(seg.hosts))
+	for i, h := range seg.hosts {
+		res := results[i]
+		if !res.ran {
+			continue
+		}
+		if !res.noExec {
+			ex := r.console.Start(h.String(), res.cmd, console.ExecOptions{Kind: s.opts.kind(), Shown: res.shown})
+			ex.Stdout().Write(res.out)
+			ex.Stderr().Write(res.errOut)
+			ex.EndAfter(res.took, errorOf(res.err), res.status)
+		}
+		if s.done == nil {
+			continue
+		}
+		err := s.done(ctx, h, string(res.out), res.err)
+		if err == nil && res.err == nil && !s.gate.IsZero() && !s.gate.Passes(string(res.out)) {
+			// The gate stopped the script: the steps after it did not run.
+			err = fmt.Errorf("%s stopped the script on this host, yet reported no error", seg.stepName(k))
+		}
+		if err != nil {
+			errs[i] = hostError(h, err)
+			showHostError(ctx, r, h, err)
+		}
+	}
+	err := joinHostErrors(errs...)
+	if s.finish != nil {
+		err = s.finish(ctx, err)
+	}
+	return err
+}
+
+// errorOf is the cause of a step's failure, as the console shows it.
+func errorOf(err error) error {
+	var ce *CommandError
+	if errors.As(err, &ce) {
+		return ce.Err
+	}
+	return err
+}
+
+// abandon waits for every host's script to end and records what the
+// steps not reported did.
+func (seg *segment) abandon() {
+	<-seg.ended
+	seg.mu.Lock()
+	defer seg.mu.Unlock()
+	for k := seg.next; k < len(seg.steps); k++ {
+		s := seg.steps[k]
+		if s.settle == nil {
+			continue
+		}
+		for _, h := range seg.hosts {
+			if res := seg.runs[h].res[k]; res.ran {
+				s.settle(h, string(res.out), res.err)
+			}
+		}
+	}
+	seg.next = len(seg.steps)
+}
+
+// everywhere runs c on every host of the step.
+func everywhere(c shell.Command) func(*Host) (shell.Command, bool) {
+	return func(*Host) (shell.Command, bool) { return c, true }
+}
+
+// failure is the done of a step whose command's failure is the task's.
+func failure(_ context.Context, _ *Host, _ string, err error) error { return err }
+
+// captured is the options of a command whose output is read, not shown.
+var captured = runOpts{hidden: true, capture: true}
+
+// releaseStep releases the lock at the end of the script that ends the
+// run, as releaseLocks would right after; a release that fails there is
+// left to releaseLocks, which tries again and reports it.
+func (r *Run) releaseStep(seg *segment) *step {
+	cmd := r.releaseLockCmd()
+	takes := seg.has(Lock)
+	return &step{
+		cmd: func(h *Host) (shell.Command, bool) {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			st := r.state[h]
+			return cmd, takes || st.locked || st.lockSent
+		},
+		opts: captured,
+		sending: func(*Host) {
+			if r.stopHeartbeat != nil {
+				r.stopHeartbeat()
+			}
+		},
+		done: func(_ context.Context, h *Host, out string, err error) error {
+			r.lockReleased(h, strings.TrimSpace(out), err) // else releaseLocks tries again
+			return nil
+		},
+		settle: func(h *Host, out string, err error) {
+			r.lockReleased(h, strings.TrimSpace(out), err)
+		},
+	}
+}

@@ -1,0 +1,109 @@
+package engine
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/capstan-deploy/capstan/deploylib/backend"
+	"github.com/capstan-deploy/capstan/deploylib/internal/remote"
+)
+
+// deployCommandsPerHost is the number of remote commands the standard
+// deploy (git strategy, linked files and dirs, a first deploy with nothing
+// to clean up) runs on each host. Every remote command costs at least one
+// network round trip (opening a session channel, then exec and exit
+// status), so at 50 ms of round-trip time each one adds 50 to 100 ms to a
+// deploy: this number is the performance budget of DESIGN.md section 6.
+//
+// The planner (plan.go) runs consecutive standard tasks with no hook
+// between them as one script per host: [git:check, deploy:check:directories,
+// deploy:lock], [deploy:set_previous_revision ... deploy:symlink:linked_dirs,
+// with git:clone where the mirror is missing], [deploy:symlink:release],
+// [deploy:cleanup, deploy:log_revision, the lock's release].
+//
+// Change it deliberately: lower it when you merge commands, and raise it
+// only with a reason written in the commit message. The benchmark
+// (go tool mage bench) measures what the count costs on real hosts.
+const deployCommandsPerHost = 4
+
+// repeatDeployCommandsPerHost is the same for a host deployed before: its
+// git mirror exists, so git:clone has no step in the script.
+const repeatDeployCommandsPerHost = 4
+
+// lockListed answers the command taking the lock as the real one does:
+// taken, current nowhere, no releases and no unfinished ones yet, so
+// deploy:cleanup needs no listing of its own.
+var lockListed = backend.Rule{Match: "ln -sn lock.d-", Reply: backend.Reply{Stdout: remote.LockTaken + "\n\n" + remote.LockUnfinished + "\n"}}
+
+// TestDeployRoundTripBudget counts the remote commands of the standard
+// deploy on each of three hosts, so that the count cannot grow unnoticed.
+func TestDeployRoundTripBudget(t *testing.T) {
+	checkRoundTripBudget(t, deployCommandsPerHost, "deployCommandsPerHost", append([]backend.Rule{lockListed}, gitRules...))
+}
+
+// TestRepeatDeployRoundTripBudget does the same for hosts that hold a
+// mirror already, the common case.
+func TestRepeatDeployRoundTripBudget(t *testing.T) {
+	mirror := backend.Rule{Match: "echo mirror-exists", Reply: backend.Reply{Stdout: "mirror-exists\n"}}
+	checkRoundTripBudget(t, repeatDeployCommandsPerHost, "repeatDeployCommandsPerHost", append([]backend.Rule{lockListed, mirror}, gitRules...))
+}
+
+func checkRoundTripBudget(t *testing.T, budget int, name string, rules []backend.Rule) {
+	t.Helper()
+	checkRoundTripBudgetOf(t, Deploy, budget, name, rules)
+}
+
+func checkRoundTripBudgetOf(t *testing.T, flow *Task, budget int, name string, rules []backend.Rule) {
+	t.Helper()
+	d := isolate(t, testConfig())
+	rec, out, err := recorderRun(t, d, testStage("web1", "web2", "web3"), flow, rules...)
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", flow.name, err, out)
+	}
+	perHost := map[string][]string{}
+	for _, c := range rec.Log() {
+		perHost[c.Host] = append(perHost[c.Host], c.Command)
+	}
+	if len(perHost) != 3 {
+		t.Fatalf("commands ran on %d hosts, want 3", len(perHost))
+	}
+	// A command may run on one host only (resolving the branch, say): the
+	// budget is the largest count.
+	most, mostHost := 0, ""
+	for _, h := range []string{"web1", "web2", "web3"} {
+		if n := len(perHost[h]); n > most {
+			most, mostHost = n, h
+		}
+	}
+	if most != budget {
+		var b strings.Builder
+		for i, c := range perHost[mostHost] {
+			fmt.Fprintf(&b, "  %2d  %s\n", i+1, c)
+		}
+		verb := "grew"
+		if most < budget {
+			verb = "shrank"
+		}
+		t.Errorf("the standard %s runs %d remote commands on %s, and %s is %d: the round-trip budget %s.\n"+
+			"Each command costs at least one network round trip per host. If the change is intended, set %s "+
+			"in deploylib/roundtrip_test.go to %d deliberately (say why in the commit when it grows).\nThe commands:\n%s",
+			flow.name, most, mostHost, name, budget, verb, name, most, b.String())
+	}
+}
+
+// rollbackCommandsPerHost is the same for the standard rollback (two
+// finished releases, current at the newer): [git:check,
+// deploy:check:directories, deploy:lock, deploy:revert_release's listing],
+// [deploy:symlink:release], [deploy:cleanup_rollback's archive,
+// deploy:log_revision, the lock's release]. It was 5 while the rollback's
+// own tasks ran alone (the listing and the archive on their own).
+const rollbackCommandsPerHost = 3
+
+// TestRollbackRoundTripBudget counts the remote commands of the standard
+// rollback on each of three hosts.
+func TestRollbackRoundTripBudget(t *testing.T) {
+	listing := backend.Rule{Match: "ls -1 /srv/shop/releases", Reply: backend.Reply{Stdout: "20261125214038\n20261125214042\n--capstan--\n--capstan--\n/srv/shop/releases/20261125214042\n--capstan--\n/srv/shop/releases/20261125214038/REVISION\n/srv/shop/releases/20261125214042/REVISION\n"}}
+	lock := backend.Rule{Match: "ln -sn lock.d-", Reply: backend.Reply{Stdout: remote.LockTaken + "\n/srv/shop/releases/20261125214042\n20261125214038\n20261125214042\n" + remote.LockUnfinished + "\n"}}
+	checkRoundTripBudgetOf(t, Rollback, rollbackCommandsPerHost, "rollbackCommandsPerHost", append([]backend.Rule{lock, listing}, gitRules...))
+}
