@@ -186,7 +186,7 @@ func TestFlowMatchesCap(t *testing.T) {
 	for _, tc := range []struct{ project, stage string }{
 		{"shop", "staging"}, {"shop", "production"}, {"legacy", "production"},
 		// The Capistrano half of docs/capistrano.md's deploy written both ways.
-		{"../../testdata/capcompare/capistrano", "staging"},
+		{"../acceptance/testdata/capcompare/capistrano", "staging"},
 	} {
 		t.Run(tc.project+"/"+tc.stage, func(t *testing.T) {
 			capDir := filepath.Join("testdata", tc.project, "cap")

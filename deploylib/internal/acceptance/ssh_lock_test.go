@@ -1,6 +1,6 @@
 //go:build unix
 
-package deploylib_test
+package acceptance_test
 
 import (
 	"os"

@@ -1,4 +1,4 @@
-package deploylib_test
+package acceptance_test
 
 import (
 	"bufio"
@@ -136,7 +136,7 @@ func TestCapistranoProjectFlow(t *testing.T) {
 	if _, err := exec.LookPath("cap"); err != nil {
 		t.Fatal("cap is missing: apt-get install capistrano (go tool mage test installs it)")
 	}
-	root, err := filepath.Abs("..")
+	root, err := filepath.Abs("../../..") // the repository's top level
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +243,7 @@ func TestCapistranoProjectFlow(t *testing.T) {
 // TestCapistranoGuide: docs/capistrano.md shows both projects as they are
 // in testdata, with the counts TestCapistranoLineCount computes.
 func TestCapistranoGuide(t *testing.T) {
-	b, err := os.ReadFile("../docs/capistrano.md")
+	b, err := os.ReadFile("../../../docs/capistrano.md")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package deploylib_test
+package acceptance_test
 
 import (
 	"os"
