@@ -2,6 +2,7 @@ package deploylib
 
 import (
 	"context"
+
 	"github.com/capstan-deploy/capstan/deploylib/internal/engine"
 )
 

@@ -2,8 +2,9 @@ package deploylib
 
 import (
 	"context"
-	"github.com/capstan-deploy/capstan/deploylib/internal/engine"
 	"time"
+
+	"github.com/capstan-deploy/capstan/deploylib/internal/engine"
 )
 
 // Host is one server of a run, as tasks and hooks see it inside [On]. It

@@ -2,10 +2,11 @@ package deploylib
 
 import (
 	"context"
-	"github.com/capstan-deploy/capstan/deploylib/backend"
-	"github.com/capstan-deploy/capstan/deploylib/internal/engine"
 	"io"
 	"time"
+
+	"github.com/capstan-deploy/capstan/deploylib/backend"
+	"github.com/capstan-deploy/capstan/deploylib/internal/engine"
 )
 
 // WithLogFile appends the run's log to path instead of log/deploy.log;

@@ -4,29 +4,31 @@ import (
 	"github.com/capstan-deploy/capstan/deploylib/internal/engine"
 )
 
-// GitCheck checks that every server can read the repository and that
-// the branch exists (git ls-remote), so a missing branch or credential
-// fails the deploy before anything changes. The refs the first release
-// host listed pin the revision.
-var GitCheck = engine.GitCheck
-
-// GitClone mirrors the repository into repo/ on every release host
-// that has no mirror yet, at most Git.MaxConcurrent at once.
-var GitClone = engine.GitClone
-
-// GitUpdate fetches the mirror on every host and, in the same command,
-// resolves the branch there. The first host's answer becomes the run's
-// revision, so every host archives the same commit even if the branch
-// moves during the deploy. With a pinned revision, a host whose mirror
-// has it fetches nothing.
-var GitUpdate = engine.GitUpdate
-
-// GitCreateRelease resolves the revision once and archives it into the
-// release on every server: every release host unpacks the run's
-// revision from its mirror into the new release directory and writes
-// REVISION and REVISION_TIME there, in one command. Its release is
-// removed by deploy:failed unless published.
-var GitCreateRelease = engine.GitCreateRelease
+// The git strategy's tasks. Each is defined once, by its step (plan.go):
+// the engine runs it alone, or fused into one script per host with its
+// neighbours.
+var (
+	// GitCheck checks that every server can read the repository and that
+	// the branch exists (git ls-remote), so a missing branch or credential
+	// fails the deploy before anything changes. The refs the first release
+	// host listed pin the revision.
+	GitCheck = engine.GitCheck
+	// GitClone mirrors the repository into repo/ on every release host
+	// that has no mirror yet, at most Git.MaxConcurrent at once.
+	GitClone = engine.GitClone
+	// GitUpdate fetches the mirror on every host and, in the same command,
+	// resolves the branch there. The first host's answer becomes the run's
+	// revision, so every host archives the same commit even if the branch
+	// moves during the deploy. With a pinned revision, a host whose mirror
+	// has it fetches nothing.
+	GitUpdate = engine.GitUpdate
+	// GitCreateRelease resolves the revision once and archives it into the
+	// release on every server: every release host unpacks the run's
+	// revision from its mirror into the new release directory and writes
+	// REVISION and REVISION_TIME there, in one command. Its release is
+	// removed by deploy:failed unless published.
+	GitCreateRelease = engine.GitCreateRelease
+)
 
 // Git is Capistrano's git strategy: a mirror of the repository in
 // <deploy_to>/repo on every server, updated each deploy, from which the

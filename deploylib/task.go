@@ -2,8 +2,9 @@ package deploylib
 
 import (
 	"context"
-	"github.com/capstan-deploy/capstan/deploylib/internal/engine"
 	"io"
+
+	"github.com/capstan-deploy/capstan/deploylib/internal/engine"
 )
 
 // Deployment is one application's deploy setup: its configuration, the
@@ -115,17 +116,17 @@ func PrintFlow(w io.Writer, root *Task) error { return engine.PrintFlow(w, root)
 // [InCurrent], [InLogin] or [InDir].
 type Dir = engine.Dir
 
-// InRelease runs the command in the release this run deploys or rolls
-// back to ([Host.ReleasePath]): hang it after deploy:updated (or any
-// task after deploy:new_release_path). Before the release is named it
-// is current, Capistrano's rule.
-var InRelease = engine.InRelease
-
-// InCurrent runs the command in <deploy_to>/current.
-var InCurrent = engine.InCurrent
-
-// InLogin runs the command in the login directory of the SSH user.
-var InLogin = engine.InLogin
+var (
+	// InRelease runs the command in the release this run deploys or rolls
+	// back to ([Host.ReleasePath]): hang it after deploy:updated (or any
+	// task after deploy:new_release_path). Before the release is named it
+	// is current, Capistrano's rule.
+	InRelease = engine.InRelease
+	// InCurrent runs the command in <deploy_to>/current.
+	InCurrent = engine.InCurrent
+	// InLogin runs the command in the login directory of the SSH user.
+	InLogin = engine.InLogin
+)
 
 // InDir runs the command in path, on every selected host.
 func InDir(path string) Dir { return engine.InDir(path) }
