@@ -18,4 +18,12 @@
 //
 // The mage targets that start these flows live in package targets and
 // deployns, which a team's magefile pulls in with //mage:import.
+//
+// This package is the whole API a team uses; the engine behind it lives in
+// deploylib/internal/engine, where its types are declared (each type here
+// is an alias of one there). Editors show their fields and methods as
+// usual; go doc shows them from the engine package:
+//
+//	go doc github.com/capstan-deploy/capstan/deploylib/internal/engine.Config
+//	go doc -all github.com/capstan-deploy/capstan/deploylib/internal/engine.Host
 package deploylib
