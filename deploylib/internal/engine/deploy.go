@@ -411,15 +411,23 @@ func (r *Run) removalStep(removal func(h *Host) (shell.Command, []string)) *step
 // an interrupt or a lost reply cut short: those releases are already
 // marked for removal and may be half gone, so they are removed whole, as
 // the next cleanup would, rather than left for rollback to stumble on.
+// The removal was refused, rather than cut short, when the lock was no
+// longer this run's or current pointed at one of them: so it is fenced as
+// the removal was, and never marks or removes the release current points
+// at, nor anything while another run holds the lock.
 func (r *Run) finishRemovals(ctx context.Context) error {
 	return On(ctx, ReleaseHosts(), func(ctx context.Context, h *Host) error {
 		st := r.hostState(h)
 		if len(st.removing) == 0 {
 			return nil
 		}
-		cmd, err := r.layout().RemoveReleases(st.removing)
+		rm, err := r.layout().RemoveReleases(st.removing)
 		if err != nil {
 			return err
+		}
+		cmd := r.layout().NotCurrent(st.removing).And(rm)
+		if st.locked {
+			cmd = r.layout().LockFence(r.ID).And(cmd)
 		}
 		if err := h.ExecuteCommand(ctx, cmd); err != nil {
 			return err

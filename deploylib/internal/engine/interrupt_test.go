@@ -155,7 +155,7 @@ func TestInterruptDuringPublishingSwitchesBack(t *testing.T) {
 		switch {
 		case c.Host == "web1" && strings.Contains(c.Command, "ln -s /srv/shop/releases/20261125214038 /srv/shop/.capstan/switch-run0001-back/current"):
 			back = true
-			remark = strings.Contains(c.Command, "echo run0001 > /srv/shop/.capstan/unfinished/20261125214042")
+			remark = strings.Contains(c.Command, "mv -f /srv/shop/.capstan/mark-run0001/20261125214042 /srv/shop/.capstan/unfinished/20261125214042")
 		case strings.Contains(c.Command, "grep -qxF -- run0001 /srv/shop/.capstan/unfinished/20261125214042 2>/dev/null && rm -rf "+newRelease+" "):
 			removed = true
 		case c.Host == "web1" && strings.Contains(c.Command, "rm -rf -- /srv/shop/.capstan/lock"):

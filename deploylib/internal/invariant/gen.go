@@ -412,6 +412,7 @@ var RegressionSeeds = []Regression{
 	{968455960, "task deploy:updating (clock +2s)", "a lone deploy:updating, then a deploy whose cleanup must remove it"},
 	{968455924, "deploy with a hook after deploy:published failing on host2 (clock +2s)", "an upload directory given as a symlink is deployed (not refused), so a failure after publishing keeps the new release"},
 	{764714279, "deploys until cleanup meets an unremovable (immutable) file in the oldest release on host2 (clock +60s)", "the host already held more finished releases than keep_releases, and the operation deployed zero times"},
+	{764713607, "deploy with SIGINT before program 1 of command 2 on host2 (clock +2s)", "the interrupt stopped host1's script between creating its release's unfinished marker and writing the run id into it: deploy:failed left the empty marker (a race; TestMarkerWrittenWholeOrNotAtAll makes it deterministic)"},
 }
 
 func pickFlow(rng *rand.Rand) string {

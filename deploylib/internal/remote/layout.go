@@ -50,6 +50,10 @@ func (l Layout) UnfinishedMarker(name string) string { return path.Join(l.Unfini
 // switchDir is the scratch directory of a switch made by runID.
 func (l Layout) switchDir(runID string) string { return path.Join(l.State(), "switch-"+runID) }
 
+// markDir is the scratch directory in which runID writes an unfinished
+// marker before renaming it into place (writeMarker).
+func (l Layout) markDir(runID string) string { return path.Join(l.State(), "mark-"+runID) }
+
 // NameLayout is the Go layout of release names: Capistrano's UTC
 // %Y%m%d%H%M%S.
 const NameLayout = "20060102150405"

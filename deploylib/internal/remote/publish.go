@@ -128,8 +128,9 @@ func (l Layout) Switch(release, runID string) shell.Command {
 func (l Layout) RemoveCurrent() shell.Command { return shell.New("rm", "-f", "--", l.Current()) }
 
 // ScratchCleanup removes what runID may have left in the state directory:
-// the switch directories (Switch); [Layout.ReleaseLock] removes its lock
-// data. Every name holds the run id, so no other run's is touched.
+// the switch directories (Switch) and the marker scratch directory
+// (writeMarker); [Layout.ReleaseLock] removes its lock data. Every name
+// holds the run id, so no other run's is touched.
 func (l Layout) ScratchCleanup(runID string) shell.Command {
-	return shell.New("rm", "-rf", "--", l.switchDir(runID), l.switchDir(runID+"-back"))
+	return shell.New("rm", "-rf", "--", l.switchDir(runID), l.switchDir(runID+"-back"), l.markDir(runID))
 }

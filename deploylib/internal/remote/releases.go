@@ -110,14 +110,14 @@ func (li Listing) CleanupCandidates(keep int, skip string) []string {
 
 // CreateRelease marks release name unfinished with the run id, then makes
 // its directory (refusing one that exists) and unpacks source into it. The
-// marker comes first, so a run killed at any point leaves nothing that
-// looks like a finished release.
+// marker comes first, and whole ([Layout.writeMarker]), so a run killed at
+// any point leaves nothing that looks like a finished release, and no
+// marker deploy:failed cannot tell as the run's.
 func (l Layout) CreateRelease(name, runID string, source shell.Command) shell.Command {
 	release := l.Release(name)
 	return shell.New("test", "!", "-e", release).
 		Or(shell.New("echo", "release "+release+" already exists").ToStderr().And(shell.New("false"))).
-		And(shell.New("mkdir", "-p", l.Unfinished())).
-		And(shell.New("echo", runID).WriteTo(l.UnfinishedMarker(name))).
+		And(l.writeMarker(name, runID)).
 		And(shown(shell.New("mkdir", release))).
 		And(source)
 }
@@ -132,8 +132,22 @@ func WriteRevision(release, revision string, unixTime int64) shell.Command {
 // MarkUnfinished marks release name unfinished, made by runID, so that
 // deploy:failed and cleanup treat it as never published.
 func (l Layout) MarkUnfinished(name, runID string) shell.Command {
-	return shell.New("mkdir", "-p", l.Unfinished()).
-		And(shell.New("echo", runID).WriteTo(l.UnfinishedMarker(name)))
+	return l.writeMarker(name, runID)
+}
+
+// writeMarker writes runID into the unfinished marker of release name,
+// whole or not at all: into a file of runID's scratch directory
+// ([Layout.ScratchCleanup] removes it), then renamed over the marker. A
+// shell that dies between creating a file and writing into it (a signal,
+// as an interrupted run stops its commands; a full disk) would otherwise
+// leave an empty marker, which is a removal's ([Layout.RemoveReleases])
+// and which deploy:failed does not recognise as its run's
+// ([Layout.RemoveOwnRelease]): the release, or the marker alone, stayed.
+func (l Layout) writeMarker(name, runID string) shell.Command {
+	tmp := path.Join(l.markDir(runID), name)
+	return shell.New("mkdir", "-p", l.Unfinished(), l.markDir(runID)).
+		And(shell.New("echo", runID).WriteTo(tmp)).
+		And(shell.New("mv", "-f", tmp, l.UnfinishedMarker(name)))
 }
 
 // RemoveReleases removes the named releases and their markers in one
