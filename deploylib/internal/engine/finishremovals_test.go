@@ -1,4 +1,4 @@
-package deploylib
+package engine
 
 import (
 	"errors"

@@ -1,6 +1,6 @@
 //go:build unix
 
-package deploylib
+package engine
 
 import (
 	"bytes"
