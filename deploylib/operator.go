@@ -2,7 +2,8 @@ package deploylib
 
 import (
 	"context"
-	"github.com/capstan-deploy/capstan/deploylib/internal/engine"
+
+	"github.com/capstan-deploy/capstan/deploylib/internal/ops"
 )
 
 // RunAdHoc runs command, a shell command line typed by the operator, on
@@ -13,7 +14,7 @@ import (
 // Ctrl-C or SIGTERM stops the command on every host, and the error is an
 // [*InterruptedError]. It is the run target: mage production run "uptime".
 func RunAdHoc(ctx context.Context, command string, opts ...Option) error {
-	return engine.RunAdHoc(ctx, command, opts...)
+	return ops.RunAdHoc(ctx, command, opts...)
 }
 
 // OpenShell opens an interactive login shell on one host of the stage, in
@@ -29,7 +30,7 @@ func RunAdHoc(ctx context.Context, command string, opts ...Option) error {
 // script) the shell runs as a child under the run's signal handling:
 // Ctrl-C or SIGTERM stops it, and the error is an [*InterruptedError].
 func OpenShell(ctx context.Context, host string, opts ...Option) error {
-	return engine.OpenShell(ctx, host, opts...)
+	return ops.OpenShell(ctx, host, opts...)
 }
 
 // ShowConfig prints the configuration a run of the selected stage would
@@ -40,7 +41,7 @@ func OpenShell(ctx context.Context, host string, opts ...Option) error {
 // and the values of settings and environment variables whose names look
 // secret (TOKEN, PASSWORD, KEY, ...). It is the config target (Deployer's
 // config:dump): mage production config.
-func ShowConfig(ctx context.Context, opts ...Option) error { return engine.ShowConfig(ctx, opts...) }
+func ShowConfig(ctx context.Context, opts ...Option) error { return ops.ShowConfig(ctx, opts...) }
 
 // Diagnose checks every selected host of the stage without changing
 // anything: it connects (verifying the host key and the login), and on
@@ -52,7 +53,7 @@ func ShowConfig(ctx context.Context, opts ...Option) error { return engine.ShowC
 // Config.Settings. It fails when a host is not ready. It is the doctor
 // target: mage production doctor. (deploy:check is the flow's own task,
 // which creates the directories and takes the lock, with its hooks.)
-func Diagnose(ctx context.Context, opts ...Option) error { return engine.Diagnose(ctx, opts...) }
+func Diagnose(ctx context.Context, opts ...Option) error { return ops.Diagnose(ctx, opts...) }
 
 // DownloadFiles copies the file remote from every selected host of the
 // stage (HOSTS and ROLES apply) at once into localDir/<host>/<name>, as
@@ -65,7 +66,7 @@ func Diagnose(ctx context.Context, opts ...Option) error { return engine.Diagnos
 // is the download target: mage production download log/production.log
 // ./logs.
 func DownloadFiles(ctx context.Context, remote string, localDir string, opts ...Option) error {
-	return engine.DownloadFiles(ctx, remote, localDir, opts...)
+	return ops.DownloadFiles(ctx, remote, localDir, opts...)
 }
 
 // FollowLog follows file on every selected host of the stage (HOSTS and
@@ -75,25 +76,25 @@ func DownloadFiles(ctx context.Context, remote string, localDir string, opts ...
 // it with Ctrl-C is a success; a host where the file cannot be followed
 // (tail exits) fails it.
 func FollowLog(ctx context.Context, file string, opts ...Option) error {
-	return engine.FollowLog(ctx, file, opts...)
+	return ops.FollowLog(ctx, file, opts...)
 }
 
 // Release is one release directory on one host, as [ListReleases]
 // reports it.
-type Release = engine.Release
+type Release = ops.Release
 
 // HostReleases is what one host holds in <deploy_to>/releases.
-type HostReleases = engine.HostReleases
+type HostReleases = ops.HostReleases
 
 // ListReleases asks every release host of the run of ctx, with one
 // command each, for its releases. A host that cannot be asked has Err set;
 // the error returned joins those.
-func ListReleases(ctx context.Context) ([]HostReleases, error) { return engine.ListReleases(ctx) }
+func ListReleases(ctx context.Context) ([]HostReleases, error) { return ops.ListReleases(ctx) }
 
 // ShowReleases prints, per host of the selected stage, the releases newest
 // first: which is current, its revision, who deployed it and when, and
 // which never finished; then where the hosts disagree. It is the releases
 // target: mage production releases.
 func ShowReleases(ctx context.Context, opts ...Option) error {
-	return engine.ShowReleases(ctx, opts...)
+	return ops.ShowReleases(ctx, opts...)
 }

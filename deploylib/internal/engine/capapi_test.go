@@ -184,68 +184,6 @@ func TestHostPaths(t *testing.T) {
 	}
 }
 
-// TestStageSetAppend: a stage sets KeepReleases and appends linked files
-// and dirs in one field each (Capistrano's set and append in a stage
-// file); mage <stage> config shows them resolved, the configuration is
-// validated with them, and the configuration passed to Configure does not
-// change.
-func TestStageSetAppend(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		name    string
-		stage   func(*Stage)
-		want    []string // rows of mage <stage> config
-		wantErr string
-	}{
-		{name: "none", stage: func(*Stage) {},
-			want: []string{"keep_releases    5\n", "linked_files     config/secrets.yml\n", "linked_dirs      log, tmp/pids\n"}},
-		{name: "set and append", stage: func(s *Stage) {
-			s.KeepReleases = 3
-			s.AppendLinkedFiles = []string{"config/master.key"}
-			s.AppendLinkedDirs = []string{"tmp/uploads", "public/system"}
-		}, want: []string{"keep_releases    3\n", "linked_files     config/secrets.yml, config/master.key\n", "linked_dirs      log, tmp/pids, tmp/uploads, public/system\n"}},
-		{name: "Configure sees them", stage: func(s *Stage) {
-			s.KeepReleases = 3
-			s.AppendLinkedDirs = []string{"tmp/uploads"}
-			s.Configure = func(c *Config) { c.KeepReleases *= 4; c.LinkedDirs = c.LinkedDirs[1:] }
-		}, want: []string{"keep_releases    12\n", "linked_dirs      tmp/pids, tmp/uploads\n"}},
-		{name: "dir inside a linked dir", stage: func(s *Stage) { s.AppendLinkedDirs = []string{"log/archive"} },
-			wantErr: `config: LinkedDirs "log/archive" is inside the linked dir "log"`},
-		{name: "file named twice", stage: func(s *Stage) { s.AppendLinkedFiles = []string{"config/secrets.yml"} },
-			wantErr: `config: LinkedFiles and LinkedFiles both name "config/secrets.yml"`},
-		{name: "file inside a linked dir", stage: func(s *Stage) { s.AppendLinkedFiles = []string{"tmp/pids/app.pid"} },
-			wantErr: `LinkedFiles "tmp/pids/app.pid" is inside the linked dir "tmp/pids"`},
-		{name: "leaves the release", stage: func(s *Stage) { s.AppendLinkedDirs = []string{"../etc"} },
-			wantErr: `config: LinkedDirs: "../etc" leaves the release directory`},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			d := isolate(t, testConfig())
-			st := testStage("deploy@web1")
-			tc.stage(&st)
-			var out strings.Builder
-			err := d.ShowConfig(context.Background(), WithStage(st), WithOutput(&out), WithColor(false), WithLogFile(""))
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("err = %v, want %q", err, tc.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(out.String(), w) {
-					t.Errorf("config lacks %q:\n%s", w, out.String())
-				}
-			}
-			if c := d.snapshot().config; c.KeepReleases != 0 || len(c.LinkedFiles) != 1 || len(c.LinkedDirs) != 2 {
-				t.Errorf("the stage changed the shared configuration: %+v", c)
-			}
-		})
-	}
-}
-
 // TestStageAppendDeploys: the appended linked dir is created in shared/
 // and linked into the release, and cleanup keeps the stage's number.
 func TestStageAppendDeploys(t *testing.T) {

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -136,104 +135,4 @@ func TestDownloadLocal(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(local, "localhost", "production.log.missing")); !os.IsNotExist(err) {
 		t.Errorf("a missing file left a local file: %v", err)
 	}
-}
-
-// notifyWriter is a console that tells when its output contains a string.
-type notifyWriter struct {
-	syncWriter
-	mu    sync.Mutex
-	waits map[string]chan struct{}
-}
-
-func (w *notifyWriter) Write(p []byte) (int, error) {
-	n, err := w.syncWriter.Write(p)
-	s := w.syncWriter.String()
-	w.mu.Lock()
-	for want, ch := range w.waits {
-		if strings.Contains(s, want) {
-			close(ch)
-			delete(w.waits, want)
-		}
-	}
-	w.mu.Unlock()
-	return n, err
-}
-
-// when returns a channel closed once the output contains s.
-func (w *notifyWriter) when(s string) <-chan struct{} {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	ch := make(chan struct{})
-	if strings.Contains(w.syncWriter.String(), s) {
-		close(ch)
-		return ch
-	}
-	if w.waits == nil {
-		w.waits = map[string]chan struct{}{}
-	}
-	w.waits[s] = ch
-	return ch
-}
-
-// TestFollowLogLocal follows a file on two hosts: its last lines, then
-// what is appended, prefixed by host, until the context ends, which is a
-// success.
-func TestFollowLogLocal(t *testing.T) {
-	t.Parallel()
-	d := isolate(t, Config{Application: "shop", Strategy: Upload{}})
-	dir := t.TempDir()
-	file := filepath.Join(dir, "app.log")
-	os.WriteFile(file, []byte("old line\n"), 0o644)
-	out := &notifyWriter{}
-	old1, old2 := out.when("01 127.0.0.1 | old line\n"), out.when("01 localhost | old line\n")
-	new1, new2 := out.when("01 127.0.0.1 | new line\n"), out.when("01 localhost | new line\n")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		done <- FollowLog(ctx, file, withDeployment(d), WithStage(localFleet(dir)), WithOutput(out), WithColor(false), WithClock(fixedClock(0)))
-	}()
-	<-old1
-	<-old2
-	f, _ := os.OpenFile(file, os.O_APPEND|os.O_WRONLY, 0)
-	f.WriteString("new line\n")
-	f.Close()
-	<-new1
-	<-new2
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("FollowLog: %v\n%s", err, out.String())
-	}
-	for _, want := range []string{"01 cd " + filepath.Join(dir, "current") + " 2>/dev/null ; tail -n 10 -F -- " + file + "\n", "01 localhost | old line\n", "    - 01 localhost stopped after 0.0s\n", "logs: stopped following " + file + " on 2 hosts"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("console lacks %q:\n%s", want, out.String())
-		}
-	}
-}
-
-// TestShowConfig prints a stage's resolved configuration with secrets
-// redacted.
-func TestShowConfig(t *testing.T) {
-	t.Parallel()
-	cfg := testConfig()
-	cfg.Settings = map[string]string{"slack_channel": "#deploys", "slack_token": "xoxb-1234567890"}
-	cfg.Env = map[string]string{"APP_ENV": "production", "API_KEY": "k-123456789"}
-	cfg.HealthCheck = &HealthCheck{URL: "http://127.0.0.1:8080/healthz", Retries: 3}
-	d := isolate(t, cfg)
-	setenv(d, "HOSTS", "web1,db1")
-	st := Stage{Name: "production", Servers: []Server{
-		{Host: "deploy@web1", Roles: []string{"app", "web"}, Primary: true, Properties: map[string]string{"az": "a", "db_password": "hunter22"}},
-		{Host: "deploy@web2", Roles: []string{"app", "web"}},
-		{Host: "deploy@db1:2222", Roles: []string{"db"}, NoRelease: true},
-	}, Settings: map[string]string{"slack_channel": "#prod"}, SSH: SSHOptions{ProxyJump: "ops@bastion"}}
-	var out bytes.Buffer
-	if err := ShowConfig(context.Background(), withDeployment(d), WithStage(st), WithOutput(&out), WithColor(false)); err != nil {
-		t.Fatal(err)
-	}
-	for _, secret := range []string{"xoxb-1234567890", "k-123456789", "hunter22"} {
-		if strings.Contains(out.String(), secret) {
-			t.Errorf("secret %q printed", secret)
-		}
-	}
-	golden(t, "config.golden", out.String())
 }

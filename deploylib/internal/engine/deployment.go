@@ -119,36 +119,43 @@ func (d *Deployment) PrintFlow(w io.Writer, root *Task) error {
 }
 
 // The operator tools, on d's stage and configuration: see the
-// package-level functions of the same names.
+// package-level functions of the same names in package deploylib. Package
+// ops installs them (InstallTools, session.go).
 
-// Diagnose runs the doctor on d's stage (see [Diagnose]).
+// Diagnose runs the doctor on d's stage (see deploylib.Diagnose).
 func (d *Deployment) Diagnose(ctx context.Context, opts ...Option) error {
-	return Diagnose(ctx, append(opts, withDeployment(d))...)
+	return tools.Diagnose(ctx, append(opts, withDeployment(d))...)
 }
 
-// ShowReleases prints each host's releases (see [ShowReleases]).
+// ShowReleases prints each host's releases (see deploylib.ShowReleases).
 func (d *Deployment) ShowReleases(ctx context.Context, opts ...Option) error {
-	return ShowReleases(ctx, append(opts, withDeployment(d))...)
+	return tools.ShowReleases(ctx, append(opts, withDeployment(d))...)
 }
 
-// ShowConfig prints the resolved configuration (see [ShowConfig]).
+// ShowConfig prints the resolved configuration (see deploylib.ShowConfig).
 func (d *Deployment) ShowConfig(ctx context.Context, opts ...Option) error {
-	return ShowConfig(ctx, append(opts, withDeployment(d))...)
+	return tools.ShowConfig(ctx, append(opts, withDeployment(d))...)
 }
 
-// RunAdHoc runs command on the selected hosts (see [RunAdHoc]).
+// RunAdHoc runs command on the selected hosts (see deploylib.RunAdHoc).
 func (d *Deployment) RunAdHoc(ctx context.Context, command string, opts ...Option) error {
-	return RunAdHoc(ctx, command, append(opts, withDeployment(d))...)
+	return tools.RunAdHoc(ctx, command, append(opts, withDeployment(d))...)
 }
 
-// OpenShell opens an interactive shell on a host (see [OpenShell]).
+// OpenShell opens an interactive shell on a host (see deploylib.OpenShell).
 func (d *Deployment) OpenShell(ctx context.Context, host string, opts ...Option) error {
-	return OpenShell(ctx, host, append(opts, withDeployment(d))...)
+	return tools.OpenShell(ctx, host, append(opts, withDeployment(d))...)
 }
 
-// FollowLog follows file on the selected hosts (see [FollowLog]).
+// FollowLog follows file on the selected hosts (see deploylib.FollowLog).
 func (d *Deployment) FollowLog(ctx context.Context, file string, opts ...Option) error {
-	return FollowLog(ctx, file, append(opts, withDeployment(d))...)
+	return tools.FollowLog(ctx, file, append(opts, withDeployment(d))...)
+}
+
+// DownloadFiles copies remote from d's selected hosts (see
+// [DownloadFiles]).
+func (d *Deployment) DownloadFiles(ctx context.Context, remote, localDir string, opts ...Option) error {
+	return tools.DownloadFiles(ctx, remote, localDir, append(opts, withDeployment(d))...)
 }
 
 // setup is what a run sees of its Deployment: a snapshot taken when the

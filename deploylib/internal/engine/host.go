@@ -259,7 +259,7 @@ type runOpts struct {
 	stdin   io.Reader
 	stdout  io.Writer // receives standard output instead of the console and log
 	// untilStopped: the command runs until ctx ends, which is its normal
-	// end, not a failure (logs.go).
+	// end, not a failure (the logs target, package ops).
 	untilStopped bool
 }
 

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 	"sync"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/capstan-deploy/capstan/deploylib/backend"
+	"github.com/capstan-deploy/capstan/deploylib/internal/enginetest"
 	"github.com/capstan-deploy/capstan/deploylib/shell"
 )
 
@@ -29,23 +29,7 @@ func TestInterruptedErrorExitStatus(t *testing.T) {
 	}
 }
 
-// hookConn is a Recorder whose commands can be intercepted.
-type hookConn struct {
-	*backend.Recorder
-	hook func(ctx context.Context, host, cmd string, stdio backend.Stdio) (handled bool, err error)
-}
-
-func (c *hookConn) Run(ctx context.Context, cmd shell.Command, stdio backend.Stdio) error {
-	if c.hook != nil {
-		if stdio.Stdout == nil {
-			stdio.Stdout = io.Discard
-		}
-		if handled, err := c.hook(ctx, c.Host, cmd.String(), stdio); handled {
-			return err
-		}
-	}
-	return c.Recorder.Run(ctx, cmd, stdio)
-}
+type hookConn = enginetest.HookConn
 
 // hookedRun starts task with a Recorder behind hook on every host.
 func hookedRun(t *testing.T, d *Deployment, st Stage, task *Task, hook func(ctx context.Context, host, cmd string) (bool, error), rules ...backend.Rule) (*backend.Recorder, string, error) {
@@ -79,26 +63,9 @@ func hookedRunFull(t *testing.T, d *Deployment, st Stage, task *Task, seen func(
 	err := d.Start(context.Background(), task, WithStage(st), WithOutput(&out), WithColor(false), WithClock(fixedClock(0)),
 		func(o *runOptions) { o.runID = "run0001" }, WithLogFile(""),
 		WithDialer(func(ctx context.Context, s Server) (backend.Conn, error) {
-			return &hookConn{Recorder: rec.ForHost(s.Host), hook: hook}, nil
+			return &hookConn{Recorder: rec.ForHost(s.Host), Hook: hook}, nil
 		}))
 	return rec, out.String(), err
-}
-
-type syncWriter struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
 }
 
 var previousRule = lockTaken("/srv/shop/releases/20261125214038")
@@ -308,37 +275,6 @@ func TestCommandTimeoutLocal(t *testing.T) {
 	}
 }
 
-// The doctor, releases and run handle Ctrl-C as a deploy
-// does: the command in flight is stopped and the run exits 130.
-func TestReadOnlyTargetsHandleInterrupts(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		start func(ctx context.Context, opts ...Option) error
-	}{
-		{"doctor", Diagnose},
-		{"releases", ShowReleases},
-		{"run", func(ctx context.Context, opts ...Option) error { return RunAdHoc(ctx, "uptime", opts...) }},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			d := isolate(t, testConfig())
-			rec := backend.NewRecorder("", gitRules...)
-			var out syncWriter
-			err := tc.start(context.Background(), withDeployment(d), WithStage(testStage("web1")), WithOutput(&out), WithColor(false), WithLogFile(""),
-				WithDialer(func(ctx context.Context, s Server) (backend.Conn, error) {
-					return &hookConn{Recorder: rec.ForHost(s.Host), hook: func(ctx context.Context, host, cmd string, _ backend.Stdio) (bool, error) {
-						deliverSignal(syscall.SIGINT)
-						<-ctx.Done() // stopped by the signal, not left running
-						return true, ctx.Err()
-					}}, nil
-				}))
-			var ie *InterruptedError
-			if !errors.As(err, &ie) || ie.ExitStatus() != 130 {
-				t.Fatalf("error = %v, want an interrupt with exit status 130\n%s", err, out.String())
-			}
-		})
-	}
-}
-
 // A second signal stops a read-only run from waiting for a command that
 // does not stop: it returns at most abandonWait later, interrupted.
 func TestSecondSignalStopsWaitingForReadOnly(t *testing.T) {
@@ -348,22 +284,26 @@ func TestSecondSignalStopsWaitingForReadOnly(t *testing.T) {
 	rec := backend.NewRecorder("", gitRules...)
 	var out syncWriter
 	start := time.Now()
-	err := d.RunAdHoc(context.Background(), "uptime", WithStage(testStage("web1")), WithOutput(&out), WithColor(false), WithLogFile(""),
+	// What mage <stage> run "uptime" does (package ops), on a read-only run.
+	run := func(ctx context.Context, s *Session) error {
+		return On(ctx, All(), func(ctx context.Context, h *Host) error { return h.Execute(ctx, "uptime") })
+	}
+	err := StartReadOnly(context.Background(), "run", []Option{withDeployment(d), WithStage(testStage("web1")), WithOutput(&out), WithColor(false), WithLogFile(""),
 		WithDialer(func(ctx context.Context, s Server) (backend.Conn, error) {
-			return &hookConn{Recorder: rec.ForHost(s.Host), hook: func(ctx context.Context, host, cmd string, _ backend.Stdio) (bool, error) {
+			return &hookConn{Recorder: rec.ForHost(s.Host), Hook: func(ctx context.Context, host, cmd string, _ backend.Stdio) (bool, error) {
 				deliverSignal(syscall.SIGTERM)
 				<-ctx.Done()
 				deliverSignal(syscall.SIGTERM)
 				<-release // a command that does not stop
 				return true, ctx.Err()
 			}}, nil
-		}))
+		})}, run)
 	var ie *InterruptedError
 	if !errors.As(err, &ie) || ie.ExitStatus() != 143 || !strings.Contains(err.Error(), "gave up waiting") {
 		t.Fatalf("error = %v\n%s", err, out.String())
 	}
 	if d := time.Since(start); d > abandonWait+5*time.Second {
-		t.Errorf("RunAdHoc returned after %v", d)
+		t.Errorf("the run returned after %v", d)
 	}
 	if o := out.String(); !strings.Contains(o, "SIGTERM received again: no longer waiting for the commands in flight") {
 		t.Errorf("console:\n%s", o)

@@ -1,8 +1,6 @@
 package engine
 
 import (
-	"bytes"
-	"context"
 	"fmt"
 	"go/ast"
 	"go/parser"
@@ -11,15 +9,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/capstan-deploy/capstan/deploylib/backend"
-	"github.com/capstan-deploy/capstan/deploylib/shell"
 )
 
 // The tests of this package share one process: what one test leaves in
 // process-wide state must not change what another one prints. Three such
-// states made TestRunAdHocFilters flaky in CI (a "0.000s" that became
+// states made TestRunAdHocFilters (now in package ops) flaky in CI (a "0.000s" that became
 // "0.001s" on a busy machine); the tests below pin each of them down.
 //
 // 1. The wall clock. A run of an isolated Deployment reads a clock that
@@ -104,42 +98,11 @@ func TestCheckTestSecrets(t *testing.T) {
 	}
 }
 
-// slowConn makes every command take at least d of wall time.
-type slowConn struct {
-	backend.Conn
-	d time.Duration
-}
-
-func (c slowConn) Run(ctx context.Context, cmd shell.Command, stdio backend.Stdio) error {
-	time.Sleep(c.d) // wall time passing, not synchronisation
-	return c.Conn.Run(ctx, cmd, stdio)
-}
-
-// A run of an isolated Deployment prints the same durations however long
-// its commands take on the wall clock (TestRunAdHocFilters printed
-// 0.001s on a busy CI machine), and runs started one after the other get
-// later times.
-func TestIsolatedRunsIgnoreTheWallClock(t *testing.T) {
-	t.Parallel()
+// Runs of an isolated Deployment read a clock of their own, and runs
+// started one after the other get later times (the operator tools' tests
+// check what an isolated run prints: ops.TestIsolatedRunsIgnoreTheWallClock).
+func TestIsolatedRunsGetLaterTimes(t *testing.T) {
 	d := isolate(t, testConfig())
-	st := testStage("deploy@web1")
-	run := func() string {
-		var out bytes.Buffer
-		err := d.RunAdHoc(context.Background(), "uptime", WithStage(st), WithOutput(&out), WithColor(false), WithLogFile(""),
-			WithDialer(func(ctx context.Context, s Server) (backend.Conn, error) {
-				return slowConn{backend.NewRecorder(s.Host), 20 * time.Millisecond}, nil
-			}))
-		if err != nil {
-			t.Fatalf("%v\n%s", err, out.String())
-		}
-		return out.String()
-	}
-	out := run()
-	for _, want := range []string{"00:00 run\n", "    ✔ 01 deploy@web1 0.000s\n", "run finished: 1 host, 0.0s"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("console lacks %q:\n%s", want, out)
-		}
-	}
 	c := d.clock
 	if c == nil {
 		t.Fatal("an isolated Deployment has no clock of its own")

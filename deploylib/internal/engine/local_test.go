@@ -12,39 +12,6 @@ import (
 	"time"
 )
 
-// newGitRepo makes a repository with one commit on main and returns its
-// path.
-func newGitRepo(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	gitIn(t, dir, "init", "-q", "-b", "main")
-	os.MkdirAll(filepath.Join(dir, "config"), 0o755)
-	os.WriteFile(filepath.Join(dir, "README"), []byte("v1\n"), 0o644)
-	os.WriteFile(filepath.Join(dir, "config", "secrets.yml"), []byte("from the repo\n"), 0o644)
-	gitIn(t, dir, "add", "-A")
-	gitIn(t, dir, "commit", "-q", "-m", "v1")
-	return dir
-}
-
-func gitIn(t *testing.T, dir string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("git %v: %v\n%s", args, err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
-
-func commit(t *testing.T, dir, content string) string {
-	t.Helper()
-	os.WriteFile(filepath.Join(dir, "README"), []byte(content), 0o644)
-	gitIn(t, dir, "commit", "-q", "-am", content)
-	return gitIn(t, dir, "rev-parse", "HEAD")
-}
-
 // localRun runs task on the local stage of repo, with a clock that starts
 // at start.
 func localRun(t *testing.T, d *Deployment, st Stage, task *Task, start time.Time) (string, error) {
@@ -184,18 +151,6 @@ func TestLocalDeployLinkedFileMissing(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(filepath.Join(st.DeployTo, "releases")); len(entries) != 0 {
 		t.Errorf("a release was created: %v", entries)
-	}
-}
-
-func assertFile(t *testing.T, p, want string) {
-	t.Helper()
-	got, err := os.ReadFile(p)
-	if err != nil {
-		t.Errorf("%v", err)
-		return
-	}
-	if string(got) != want {
-		t.Errorf("%s = %q, want %q", p, got, want)
 	}
 }
 

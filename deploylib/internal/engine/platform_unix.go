@@ -7,10 +7,6 @@ import (
 	"syscall"
 )
 
-// replaceProcess says whether the ssh target can hand the terminal over by
-// replacing this process with ssh (execve).
-const replaceProcess = true
-
 // processAlive reports whether a process with this id exists on this
 // machine (signal 0: exists, or exists and belongs to someone else).
 func processAlive(pid int) bool {

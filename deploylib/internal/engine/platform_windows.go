@@ -7,10 +7,6 @@ import (
 	"syscall"
 )
 
-// replaceProcess is false: Windows has no execve, so the ssh target runs
-// ssh as a child process and passes its exit status on.
-const replaceProcess = false
-
 // processAlive reports whether a process with this id runs on this
 // machine: it can be opened (or exists and belongs to someone else) and
 // has not exited.

@@ -57,37 +57,3 @@ func TestSelectorsAndFiltersSayWhy(t *testing.T) {
 		})
 	}
 }
-
-// TestPickHost: mage <stage> ssh -host= accepts what HOSTS accepts, and a
-// name several servers share lists them as the stage writes them.
-func TestPickHost(t *testing.T) {
-	var hosts []*Host
-	for _, s := range []string{"deploy@127.0.0.1:2201", "deploy@127.0.0.1:2202", "deploy@127.0.0.1:2203", "ops@web1"} {
-		a, _ := ParseAddress(s)
-		hosts = append(hosts, &Host{Server: Server{Host: s}, Address: a})
-	}
-	tests := []struct {
-		arg, want, wantErr string
-	}{
-		{"", "deploy@127.0.0.1:2201", ""},
-		{"127.0.0.1:2203", "deploy@127.0.0.1:2203", ""},
-		{"deploy@127.0.0.1:2202", "deploy@127.0.0.1:2202", ""},
-		{"web1", "ops@web1", ""},
-		{"ops@web1", "ops@web1", ""},
-		{"127.0.0.1", "", `"127.0.0.1" names 3 servers (deploy@127.0.0.1:2201, deploy@127.0.0.1:2202, deploy@127.0.0.1:2203); give the port too`},
-		{"web9", "", `no selected server is called "web9"; choose one of deploy@127.0.0.1:2201, deploy@127.0.0.1:2202, deploy@127.0.0.1:2203, ops@web1`},
-	}
-	for _, tt := range tests {
-		h, err := pickHost(hosts, tt.arg)
-		switch {
-		case tt.wantErr != "":
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("pickHost(%q) error = %v, want %q", tt.arg, err, tt.wantErr)
-			}
-		case err != nil:
-			t.Errorf("pickHost(%q): %v", tt.arg, err)
-		case h.Server.Host != tt.want:
-			t.Errorf("pickHost(%q) = %s, want %s", tt.arg, h.Server.Host, tt.want)
-		}
-	}
-}

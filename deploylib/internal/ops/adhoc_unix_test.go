@@ -1,6 +1,6 @@
 //go:build unix
 
-package engine
+package ops
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/capstan-deploy/capstan/deploylib/backend"
+	"github.com/capstan-deploy/capstan/deploylib/internal/engine"
 	"github.com/capstan-deploy/capstan/deploylib/shell"
 )
 
@@ -21,16 +23,16 @@ import (
 // to a FIFO that the test reads).
 func TestRunAdHocInterrupted(t *testing.T) {
 	dir := t.TempDir()
-	d := isolate(t, Config{Application: "app", DeployTo: filepath.Join(dir, "app"), RepoURL: "/nonexistent"})
+	d := isolate(t, engine.Config{Application: "app", DeployTo: filepath.Join(dir, "app"), RepoURL: "/nonexistent"})
 	started, signalled := signalOnStart(t, dir, syscall.SIGTERM)
-	st := Stage{Name: "local", Servers: []Server{{Host: "localhost", Local: true}}}
+	st := engine.Stage{Name: "local", Servers: []engine.Server{{Host: "localhost", Local: true}}}
 	var out syncWriter
 	begin := time.Now()
-	err := d.RunAdHoc(context.Background(), "echo s > "+shell.Quote(started)+"; sleep 60", WithStage(st), WithOutput(&out), WithColor(false), WithLogFile(""))
+	err := d.RunAdHoc(context.Background(), "echo s > "+shell.Quote(started)+"; sleep 60", engine.WithStage(st), engine.WithOutput(&out), engine.WithColor(false), engine.WithLogFile(""))
 	took := time.Since(begin)
 	signalled()
 
-	var ie *InterruptedError
+	var ie *engine.InterruptedError
 	if !errors.As(err, &ie) || ie.ExitStatus() != 143 {
 		t.Fatalf("error = %v, want an InterruptedError with exit status 143\n%s", err, out.String())
 	}
@@ -57,7 +59,7 @@ func TestRunAdHocInterrupted(t *testing.T) {
 // signal like any command, and the error is an InterruptedError.
 func TestShellInterrupted(t *testing.T) {
 	dir := t.TempDir()
-	d := isolate(t, Config{Application: "app", DeployTo: filepath.Join(dir, "app"), RepoURL: "/nonexistent"})
+	d := isolate(t, engine.Config{Application: "app", DeployTo: filepath.Join(dir, "app"), RepoURL: "/nonexistent"})
 	started, signalled := signalOnStart(t, dir, syscall.SIGINT)
 	script := filepath.Join(dir, "fake-shell")
 	if err := os.WriteFile(script, []byte("#!/bin/sh\necho s > "+shell.Quote(started)+"\nexec sleep 60\n"), 0o755); err != nil {
@@ -65,14 +67,14 @@ func TestShellInterrupted(t *testing.T) {
 	}
 	setenv(d, "SHELL", script)
 	setenv(d, "CAPSTAN_SHELL_NO_EXEC", "1")
-	st := Stage{Name: "local", Servers: []Server{{Host: "localhost", Local: true}}}
+	st := engine.Stage{Name: "local", Servers: []engine.Server{{Host: "localhost", Local: true}}}
 	var out syncWriter
 	begin := time.Now()
-	err := d.OpenShell(context.Background(), "", WithStage(st), WithOutput(&out), WithColor(false), WithLogFile(""))
+	err := d.OpenShell(context.Background(), "", engine.WithStage(st), engine.WithOutput(&out), engine.WithColor(false), engine.WithLogFile(""))
 	took := time.Since(begin)
 	signalled()
 
-	var ie *InterruptedError
+	var ie *engine.InterruptedError
 	if !errors.As(err, &ie) || ie.ExitStatus() != 130 {
 		t.Fatalf("error = %v, want an InterruptedError with exit status 130\n%s", err, out.String())
 	}
@@ -106,11 +108,44 @@ func signalOnStart(t *testing.T, dir string, sig syscall.Signal) (string, func()
 		defer close(signalled)
 		b := make([]byte, 1)
 		if _, err := fifo.Read(b); err == nil && b[0] == 's' {
-			deliverSignal(sig)
+			syscall.Kill(os.Getpid(), sig)
 		}
 	}()
 	return started, func() {
 		fifo.Write([]byte("x"))
 		<-signalled
+	}
+}
+
+// The doctor, releases and run handle Ctrl-C as a deploy
+// does: the command in flight is stopped and the run exits 130.
+func TestReadOnlyTargetsHandleInterrupts(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		start func(d *engine.Deployment, ctx context.Context, opts ...engine.Option) error
+	}{
+		{"doctor", (*engine.Deployment).Diagnose},
+		{"releases", (*engine.Deployment).ShowReleases},
+		{"run", func(d *engine.Deployment, ctx context.Context, opts ...engine.Option) error {
+			return d.RunAdHoc(ctx, "uptime", opts...)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := isolate(t, testConfig())
+			rec := backend.NewRecorder("")
+			var out syncWriter
+			err := tc.start(d, context.Background(), engine.WithStage(appStage("web1")), engine.WithOutput(&out), engine.WithColor(false), engine.WithLogFile(""),
+				engine.WithDialer(func(ctx context.Context, s engine.Server) (backend.Conn, error) {
+					return &hookConn{Recorder: rec.ForHost(s.Host), Hook: func(ctx context.Context, host, cmd string, _ backend.Stdio) (bool, error) {
+						syscall.Kill(os.Getpid(), syscall.SIGINT)
+						<-ctx.Done() // stopped by the signal, not left running
+						return true, ctx.Err()
+					}}, nil
+				}))
+			var ie *engine.InterruptedError
+			if !errors.As(err, &ie) || ie.ExitStatus() != 130 {
+				t.Fatalf("error = %v, want an interrupt with exit status 130\n%s", err, out.String())
+			}
+		})
 	}
 }

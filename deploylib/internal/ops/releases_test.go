@@ -1,9 +1,8 @@
-package engine
+package ops
 
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +11,8 @@ import (
 	"time"
 
 	"github.com/capstan-deploy/capstan/deploylib/backend"
+	"github.com/capstan-deploy/capstan/deploylib/internal/engine"
+	"github.com/capstan-deploy/capstan/deploylib/internal/enginetest"
 )
 
 // releasesAnswer builds a host's answer to releasesCmd for /srv/shop.
@@ -46,17 +47,6 @@ func releasesAnswer(releases []string, unfinished []string, current string, revi
 	return b.String()
 }
 
-// perHostDialer answers each host from its own Recorder; a host with no
-// Recorder cannot be reached.
-func perHostDialer(recs map[string]*backend.Recorder) Option {
-	return WithDialer(func(ctx context.Context, s Server) (backend.Conn, error) {
-		if r, ok := recs[s.Host]; ok {
-			return r, nil
-		}
-		return nil, errors.New("dial tcp " + s.Host + ":22: connect: connection refused")
-	})
-}
-
 // TestReleasesDisagree pins the releases report of three hosts: two that
 // disagree and one that cannot be reached. Each host gets one command.
 func TestReleasesDisagree(t *testing.T) {
@@ -73,13 +63,13 @@ func TestReleasesDisagree(t *testing.T) {
 			Stdout: releasesAnswer([]string{"20261125214038", "20261125214042", "20261125214045"}, []string{"20261125214045"}, "20261125214038",
 				map[string]string{"20261125214038": b, "20261125214042": a}, log+"carol rolled back to release 20261125214038\n")}}),
 	}
-	st := testStage("deploy@web1", "deploy@web2", "deploy@web3")
+	st := appStage("deploy@web1", "deploy@web2", "deploy@web3")
 	var out bytes.Buffer
-	err := ShowReleases(context.Background(), withDeployment(d), WithStage(st), WithOutput(&out), WithColor(false), WithClock(fixedClock(0)), perHostDialer(recs))
+	err := d.ShowReleases(context.Background(), engine.WithStage(st), engine.WithOutput(&out), engine.WithColor(false), engine.WithClock(enginetest.FixedClock(0)), perHostDialer(recs))
 	if err == nil || !strings.Contains(err.Error(), "connection refused") {
 		t.Errorf("error = %v, want web3's connection error", err)
 	}
-	golden(t, "releases-disagree.golden", out.String())
+	enginetest.Golden(t, "releases-disagree.golden", out.String())
 	for host, rec := range recs {
 		if n := len(rec.Log()); n != 1 {
 			t.Errorf("%s got %d commands, want 1", host, n)
@@ -92,19 +82,19 @@ func TestReleasesDisagree(t *testing.T) {
 // release left unfinished.
 func TestReleasesLocal(t *testing.T) {
 	t.Parallel()
-	repo := newGitRepo(t)
-	d := isolate(t, Config{Application: "app"})
-	st, err := LocalStage(repo)
+	repo := enginetest.NewGitRepo(t)
+	d := isolate(t, engine.Config{Application: "app"})
+	st, err := engine.LocalStage(repo)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t0 := time.Date(2026, 11, 25, 21, 40, 38, 0, time.UTC)
-	sha1 := gitIn(t, repo, "rev-parse", "HEAD")
-	for i, task := range []*Task{Deploy, Deploy, Rollback} {
+	sha1 := enginetest.GitIn(t, repo, "rev-parse", "HEAD")
+	for i, task := range []*engine.Task{engine.Deploy, engine.Deploy, engine.Rollback} {
 		if i == 1 {
-			commit(t, repo, "v2\n")
+			enginetest.Commit(t, repo, "v2\n")
 		}
-		if out, err := localRun(t, d, st, task, t0.Add(time.Duration(i)*4*time.Second)); err != nil {
+		if out, err := deploy(t, d, st, task, t0.Add(time.Duration(i)*4*time.Second)); err != nil {
 			t.Fatalf("step %d: %v\n%s", i, err, out)
 		}
 	}
@@ -114,7 +104,7 @@ func TestReleasesLocal(t *testing.T) {
 
 	var out bytes.Buffer
 	logPath := filepath.Join(t.TempDir(), "deploy.log")
-	if err := ShowReleases(context.Background(), withDeployment(d), WithStage(st), WithOutput(&out), WithColor(false), WithLogFile(logPath)); err != nil {
+	if err := d.ShowReleases(context.Background(), engine.WithStage(st), engine.WithOutput(&out), engine.WithColor(false), engine.WithLogFile(logPath)); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 	got := strings.TrimRight(out.String(), "\n")

@@ -1,4 +1,4 @@
-package engine
+package ops
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/capstan-deploy/capstan/deploylib/internal/engine"
 )
 
 // secretKey matches the names of settings and environment variables whose
@@ -24,22 +26,23 @@ var secretKey = regexp.MustCompile(`(?i)pass|secret|token|key|credential|auth|pr
 // and the values of settings and environment variables whose names look
 // secret (TOKEN, PASSWORD, KEY, ...). It is the config target (Deployer's
 // config:dump): mage production config.
-func ShowConfig(ctx context.Context, opts ...Option) error {
-	r, err := newRun(opts...)
+func ShowConfig(ctx context.Context, opts ...engine.Option) error {
+	s, err := engine.OpenSession(opts...)
 	if err != nil {
 		return err
 	}
-	defer r.close()
-	r.logStart("config")
+	defer s.Close()
+	s.LogStart("config")
 	var b strings.Builder
-	writeConfig(&b, r)
-	r.console.Print(b.String())
-	r.logEnd("config", nil)
+	writeConfig(&b, s)
+	s.Console().Print(b.String())
+	s.LogEnd("config", nil)
 	return nil
 }
 
-// writeConfig writes r's configuration as ShowConfig prints it.
-func writeConfig(w io.Writer, r *Run) {
+// writeConfig writes s's configuration as ShowConfig prints it.
+func writeConfig(w io.Writer, s *engine.Session) {
+	r := s.Run()
 	c := r.Config
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
@@ -51,18 +54,18 @@ func writeConfig(w io.Writer, r *Run) {
 	}
 	fmt.Fprintf(w, "configuration of stage %s\n\n", r.Stage.Name)
 	row("application", orDash(c.Application))
-	row("repo_url", orDash(redact(c.RepoURL)))
+	row("repo_url", orDash(engine.Redact(c.RepoURL)))
 	row("branch", c.Branch)
 	row("deploy_to", c.DeployTo)
-	row("strategy", strategyName(c.Strategy)+fmt.Sprintf(" %+v", c.Strategy))
+	row("strategy", engine.StrategyName(c.Strategy)+fmt.Sprintf(" %+v", c.Strategy))
 	row("repo_tree", orDash(c.RepoTree))
 	row("keep_releases", fmt.Sprint(c.KeepReleases))
 	row("linked_files", list(c.LinkedFiles))
 	row("linked_dirs", list(c.LinkedDirs))
 	row("command_timeout", durationOrNone(c.CommandTimeout))
 	if hc := c.HealthCheck; hc != nil {
-		d := hc.withDefaults()
-		what := "url " + redact(hc.URL)
+		d := engine.HealthCheckDefaults(*hc)
+		what := "url " + engine.Redact(hc.URL)
 		if len(hc.Command) > 0 {
 			what = "command " + quoteArgv(hc.Command)
 		}
@@ -83,9 +86,9 @@ func writeConfig(w io.Writer, r *Run) {
 			if i == 0 {
 				name = m.name
 			}
-			v := redact(m.kv[k])
+			v := engine.Redact(m.kv[k])
 			if secretKey.MatchString(k) {
-				v = redacted
+				v = engine.Redacted
 			}
 			row(name, k+"="+v)
 		}
@@ -93,13 +96,13 @@ func writeConfig(w io.Writer, r *Run) {
 	tw.Flush()
 
 	fmt.Fprintf(w, "\nservers")
-	if r.filter != "" {
-		fmt.Fprintf(w, " (%s: %d of %d)", r.filter, len(r.hosts), len(r.Stage.Servers))
+	if f := s.Filter(); f != "" {
+		fmt.Fprintf(w, " (%s: %d of %d)", f, len(s.Hosts()), len(r.Stage.Servers))
 	}
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "  HOST\tROLES\tFLAGS\tPROPERTIES\n")
-	for _, h := range r.hosts {
+	for _, h := range s.Hosts() {
 		var flags []string
 		for _, f := range []struct {
 			on   bool
@@ -111,9 +114,9 @@ func writeConfig(w io.Writer, r *Run) {
 		}
 		var props []string
 		for _, k := range slices.Sorted(maps.Keys(h.Server.Properties)) {
-			v := redact(h.Server.Properties[k])
+			v := engine.Redact(h.Server.Properties[k])
 			if secretKey.MatchString(k) {
-				v = redacted
+				v = engine.Redacted
 			}
 			props = append(props, k+"="+v)
 		}
@@ -121,16 +124,16 @@ func writeConfig(w io.Writer, r *Run) {
 	}
 	tw.Flush()
 
-	s := r.Stage.SSH
+	ssh := r.Stage.SSH
 	fmt.Fprintf(w, "\nssh\n")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "  known_hosts_file\t%s\n", orDash(s.KnownHostsFile))
-	fmt.Fprintf(tw, "  known_hosts_only\t%v\n", s.KnownHostsOnly)
-	fmt.Fprintf(tw, "  accept_new_host_keys\t%v\n", s.AcceptNewHostKeys)
-	fmt.Fprintf(tw, "  identity_files\t%s\n", list(s.IdentityFiles))
-	fmt.Fprintf(tw, "  forward_agent\t%v\n", s.ForwardAgent)
-	fmt.Fprintf(tw, "  proxy_jump\t%s\n", orDash(s.ProxyJump))
-	fmt.Fprintf(tw, "  config_file\t%s\n", orDash(s.ConfigFile))
+	fmt.Fprintf(tw, "  known_hosts_file\t%s\n", orDash(ssh.KnownHostsFile))
+	fmt.Fprintf(tw, "  known_hosts_only\t%v\n", ssh.KnownHostsOnly)
+	fmt.Fprintf(tw, "  accept_new_host_keys\t%v\n", ssh.AcceptNewHostKeys)
+	fmt.Fprintf(tw, "  identity_files\t%s\n", list(ssh.IdentityFiles))
+	fmt.Fprintf(tw, "  forward_agent\t%v\n", ssh.ForwardAgent)
+	fmt.Fprintf(tw, "  proxy_jump\t%s\n", orDash(ssh.ProxyJump))
+	fmt.Fprintf(tw, "  config_file\t%s\n", orDash(ssh.ConfigFile))
 	tw.Flush()
 }
 

@@ -1,4 +1,4 @@
-package engine
+package ops
 
 import (
 	"cmp"
@@ -7,15 +7,23 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 
 	"github.com/capstan-deploy/capstan/deploylib/backend/sshbackend"
+	"github.com/capstan-deploy/capstan/deploylib/internal/engine"
 	"github.com/capstan-deploy/capstan/deploylib/shell"
 	"github.com/mattn/go-isatty"
 )
+
+// replaceProcess says whether the ssh target can hand the terminal over by
+// replacing this process with ssh (execve); Windows has none, so there
+// the ssh target runs ssh as a child process and passes its exit status
+// on.
+const replaceProcess = runtime.GOOS != "windows"
 
 // adhocCmd runs the operator's command line in current when it exists
 // (else where the login lands). The command line is the one sanctioned use
@@ -27,7 +35,7 @@ func adhocCmd(current, command string) shell.Command {
 // adhocError reports the hosts where an ad-hoc command failed.
 type adhocError struct {
 	// Failed are the failed commands, one per host.
-	Failed []*CommandError
+	Failed []*engine.CommandError
 	// Hosts is how many hosts ran the command.
 	Hosts int
 	// Err is every host's error, joined.
@@ -37,7 +45,7 @@ type adhocError struct {
 func (e *adhocError) Error() string {
 	var hosts []string
 	for _, ce := range e.Failed {
-		hosts = append(hosts, ce.Host+" ("+ce.status()+")")
+		hosts = append(hosts, ce.Host+" ("+engine.CommandStatus(ce)+")")
 	}
 	if len(hosts) == 0 {
 		return e.Err.Error()
@@ -64,33 +72,33 @@ func (e *adhocError) ExitStatus() int {
 // by host. If the command failed on any host, the error names every such
 // host and carries the exit status of one of them, which mage exits with.
 // Ctrl-C or SIGTERM stops the command on every host, and the error is an
-// [*InterruptedError]. It is the run target: mage production run "uptime".
-func RunAdHoc(ctx context.Context, command string, opts ...Option) error {
+// [*engine.InterruptedError]. It is the run target: mage production run "uptime".
+func RunAdHoc(ctx context.Context, command string, opts ...engine.Option) error {
 	if strings.TrimSpace(command) == "" {
 		return errors.New(`run: give the command to run, e.g. mage production run "uptime"`)
 	}
-	return startReadOnly(ctx, "run "+strconv.Quote(command), opts, func(ctx context.Context, r *Run) error {
-		return runAdhoc(ctx, r, command)
+	return engine.StartReadOnly(ctx, "run "+strconv.Quote(command), opts, func(ctx context.Context, s *engine.Session) error {
+		return runAdhoc(ctx, s, command)
 	})
 }
 
-// runAdhoc runs the operator's command on every host of r and reports
+// runAdhoc runs the operator's command on every host of s and reports
 // how it went.
-func runAdhoc(ctx context.Context, r *Run, command string) error {
-	r.console.Task("run")
-	cmd := adhocCmd(r.CurrentPath(), command)
-	err := On(ctx, All(), func(ctx context.Context, h *Host) error {
+func runAdhoc(ctx context.Context, s *engine.Session, command string) error {
+	s.Console().Task("run")
+	cmd := adhocCmd(s.Run().CurrentPath(), command)
+	err := engine.On(ctx, engine.All(), func(ctx context.Context, h *engine.Host) error {
 		return h.ExecuteCommand(ctx, cmd)
 	})
 	if err == nil {
-		r.console.Success("run finished: %s, %.1fs", countOf(len(r.hosts), "host"), r.now().Sub(r.Started).Seconds())
+		s.Console().Success("run finished: %s, %.1fs", engine.CountOf(len(s.Hosts()), "host"), s.Elapsed().Seconds())
 		return nil
 	}
-	ae := &adhocError{Failed: commandErrors(err), Hosts: len(r.hosts), Err: err}
-	if r.intr.signal() == nil {
+	ae := &adhocError{Failed: engine.CommandErrors(err), Hosts: len(s.Hosts()), Err: err}
+	if !s.Interrupted() {
 		// An interrupted command did not fail: the lifecycle says it was
 		// interrupted.
-		r.console.Error("run " + ae.Error())
+		s.Console().Error("run " + ae.Error())
 	}
 	return ae
 }
@@ -106,41 +114,41 @@ func runAdhoc(ctx context.Context, r *Run, command string) error {
 // On a terminal (but on Windows) the shell replaces this process, so
 // Ctrl-C and job control reach it and nothing else. Otherwise (a pipe, a
 // script) the shell runs as a child under the run's signal handling:
-// Ctrl-C or SIGTERM stops it, and the error is an [*InterruptedError].
-func OpenShell(ctx context.Context, host string, opts ...Option) error {
-	r, err := newRun(opts...)
+// Ctrl-C or SIGTERM stops it, and the error is an [*engine.InterruptedError].
+func OpenShell(ctx context.Context, host string, opts ...engine.Option) error {
+	s, err := engine.OpenSession(opts...)
 	if err != nil {
 		return err
 	}
-	defer r.close()
-	h, err := pickHost(r.hosts, host)
+	defer s.Close()
+	h, err := pickHost(s.Hosts(), host)
 	if err != nil {
 		return err
 	}
-	argv, dir, err := shellArgv(r, h)
+	argv, dir, err := shellArgv(s, h)
 	if err != nil {
 		return err
 	}
 	name := "ssh " + h.String()
-	where := r.CurrentPath()
+	where := s.Run().CurrentPath()
 	if h.Server.Local {
 		where = dir
 	}
 	announce := func() {
-		r.console.Info("shell on %s in %s", h, where)
-		r.console.Log("INFO", "Running: "+quoteArgv(argv))
+		s.Console().Info("shell on %s in %s", h, where)
+		s.Console().Log("INFO", "Running: "+quoteArgv(argv))
 	}
-	if !r.dryRun && replaceProcess && isatty.IsTerminal(os.Stdin.Fd()) && !r.env.shellNoExec {
+	if !s.DryRun() && replaceProcess && isatty.IsTerminal(os.Stdin.Fd()) && !s.ShellNoExec() {
 		// Hand the terminal over: the shell replaces this process, so
 		// Ctrl-C and job control reach it and nothing else. The run
 		// watches no signal: it ends here.
-		r.logStart(name)
+		s.LogStart(name)
 		announce()
 		path, err := exec.LookPath(argv[0])
 		if err != nil {
 			return fmt.Errorf("ssh: %w", err)
 		}
-		r.close()
+		s.Close()
 		if dir != "" {
 			if err := os.Chdir(dir); err != nil {
 				return fmt.Errorf("ssh: %w", err)
@@ -148,10 +156,10 @@ func OpenShell(ctx context.Context, host string, opts ...Option) error {
 		}
 		return fmt.Errorf("ssh: starting %s: %w", path, syscall.Exec(path, argv, os.Environ()))
 	}
-	return r.readOnly(ctx, name, dialNone, func(ctx context.Context, r *Run) error {
+	return s.ReadOnly(ctx, name, func(ctx context.Context) error {
 		announce()
-		if r.dryRun {
-			r.console.Note("%s", quoteArgv(argv))
+		if s.DryRun() {
+			s.Console().Note("%s", quoteArgv(argv))
 			return nil
 		}
 		return runShell(ctx, h, argv, dir)
@@ -160,7 +168,7 @@ func OpenShell(ctx context.Context, host string, opts ...Option) error {
 
 // runShell runs argv in dir as a child with this process's standard
 // input and output, and passes on its exit status.
-func runShell(ctx context.Context, h *Host, argv []string, dir string) error {
+func runShell(ctx context.Context, h *engine.Host, argv []string, dir string) error {
 	path, err := exec.LookPath(argv[0])
 	if err != nil {
 		return fmt.Errorf("ssh: %w", err)
@@ -171,7 +179,7 @@ func runShell(ctx context.Context, h *Host, argv []string, dir string) error {
 	if err := c.Run(); err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
-			return &CommandError{Host: h.String(), Command: quoteArgv(argv), Status: ee.ExitCode(), Err: err}
+			return &engine.CommandError{Host: h.String(), Command: quoteArgv(argv), Status: ee.ExitCode(), Err: err}
 		}
 		return fmt.Errorf("ssh: %w", err)
 	}
@@ -181,14 +189,14 @@ func runShell(ctx context.Context, h *Host, argv []string, dir string) error {
 // pickHost finds host among hosts the way HOSTS does (host name,
 // host:port, user@host, or as written in the stage); "" picks the first.
 // A name that several hosts share is an error listing them.
-func pickHost(hosts []*Host, host string) (*Host, error) {
+func pickHost(hosts []*engine.Host, host string) (*engine.Host, error) {
 	if host == "" {
 		return hosts[0], nil
 	}
-	var found []*Host
+	var found []*engine.Host
 	var names []string
 	for _, h := range hosts {
-		if h.Server.matches(host) || host == h.String() {
+		if engine.ServerMatches(h.Server, host) || host == h.String() {
 			found = append(found, h)
 		}
 		names = append(names, h.Server.Host)
@@ -208,9 +216,10 @@ func pickHost(hosts []*Host, host string) (*Host, error) {
 
 // shellArgv returns the command line that opens a shell on h, and the
 // local directory to run it in ("" for ssh).
-func shellArgv(r *Run, h *Host) (argv []string, dir string, err error) {
+func shellArgv(s *engine.Session, h *engine.Host) (argv []string, dir string, err error) {
+	r := s.Run()
 	if h.Server.Local {
-		sh := cmp.Or(r.env.shell, "/bin/sh")
+		sh := cmp.Or(s.LocalShell(), "/bin/sh")
 		for _, d := range []string{r.CurrentPath(), r.Config.DeployTo} {
 			if fi, err := os.Stat(d); err == nil && fi.IsDir() {
 				return []string{sh}, d, nil
@@ -218,7 +227,7 @@ func shellArgv(r *Run, h *Host) (argv []string, dir string, err error) {
 		}
 		return []string{sh}, "", nil
 	}
-	cfg := sshConfig(r.Stage.SSH, h.Server)
+	cfg := engine.SSHConfig(r.Stage.SSH, h.Server)
 	jumps, err := cfg.JumpHosts()
 	if err != nil {
 		return nil, "", fmt.Errorf("ssh: %w", err)
@@ -243,7 +252,7 @@ func shellArgv(r *Run, h *Host) (argv []string, dir string, err error) {
 // -J: OpenSSH gives the -J child none of the -o options, so the jump
 // hosts would be checked with the user's own policy instead of the
 // stage's.
-func sshArgv(a Address, o SSHOptions, files sshbackend.Files, jumps []sshbackend.JumpHost, current, deployTo string, tty bool) []string {
+func sshArgv(a engine.Address, o engine.SSHOptions, files sshbackend.Files, jumps []sshbackend.JumpHost, current, deployTo string, tty bool) []string {
 	argv := []string{"ssh"}
 	if tty {
 		argv = append(argv, "-t")
@@ -272,7 +281,7 @@ func sshArgv(a Address, o SSHOptions, files sshbackend.Files, jumps []sshbackend
 // file, the host key policy, the known_hosts files (the global one
 // off: Capstan's own SSH does not read it) and the identities, the
 // files as Capstan's own SSH reads them.
-func hostKeyArgs(o SSHOptions, files sshbackend.Files) []string {
+func hostKeyArgs(o engine.SSHOptions, files sshbackend.Files) []string {
 	argv := []string{"-F", files.SSHConfig}
 	check := "yes"
 	if o.AcceptNewHostKeys {
@@ -296,7 +305,7 @@ func hostKeyArgs(o SSHOptions, files sshbackend.Files) []string {
 // jumps: ssh -W to the last jump host, itself reached through the
 // ProxyCommand of the jump hosts before it; the first one is reached
 // directly (ProxyCommand=none, whatever the SSH config says).
-func proxyCommand(o SSHOptions, files sshbackend.Files, jumps []sshbackend.JumpHost) string {
+func proxyCommand(o engine.SSHOptions, files sshbackend.Files, jumps []sshbackend.JumpHost) string {
 	inner := "none"
 	if len(jumps) > 1 {
 		inner = proxyCommand(o, files, jumps[:len(jumps)-1])

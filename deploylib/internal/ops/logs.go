@@ -1,4 +1,4 @@
-package engine
+package ops
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/capstan-deploy/capstan/deploylib/internal/engine"
 	"github.com/capstan-deploy/capstan/deploylib/shell"
 )
 
@@ -22,39 +23,39 @@ func followCmd(current, file string, lines int) shell.Command {
 // log/production.log. A relative file is in the current release. Ending
 // it with Ctrl-C is a success; a host where the file cannot be followed
 // (tail exits) fails it.
-func FollowLog(ctx context.Context, file string, opts ...Option) error {
+func FollowLog(ctx context.Context, file string, opts ...engine.Option) error {
 	if strings.TrimSpace(file) == "" {
 		return errors.New("logs: give the file to follow, e.g. mage production logs log/production.log")
 	}
-	r, err := newRun(opts...)
+	s, err := engine.OpenSession(opts...)
 	if err != nil {
 		return err
 	}
-	defer r.close()
-	ctx, cancel := context.WithCancel(context.WithValue(ctx, runKey{}, r))
+	defer s.Close()
+	ctx, cancel := context.WithCancel(s.Bind(ctx))
 	defer cancel()
 	// Ctrl-C ends the following, not the process (mage's own handler is
 	// set aside while it runs).
-	stop := subscribeSignals(func(os.Signal) { cancel() })
+	stop := engine.SubscribeSignals(func(os.Signal) { cancel() })
 	defer stop()
-	r.logStart("logs " + strconv.Quote(file))
-	r.console.Task("logs " + file)
-	cmd := followCmd(r.CurrentPath(), file, 10)
+	s.LogStart("logs " + strconv.Quote(file))
+	s.Console().Task("logs " + file)
+	cmd := followCmd(s.Run().CurrentPath(), file, 10)
 	// A command stopped by Ctrl-C (ctx ends) ends without an error: what
 	// was asked. Any other error is a host that failed, before or after
 	// the stop, and fails the whole.
-	err = On(ctx, All(), func(ctx context.Context, h *Host) error {
-		_, err := h.runCommand(ctx, cmd, runOpts{untilStopped: true})
+	err = engine.On(ctx, engine.All(), func(ctx context.Context, h *engine.Host) error {
+		err := s.Follow(ctx, h, cmd)
 		if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
 			return nil // stopped before its command started (connecting)
 		}
 		return err
 	})
-	r.logEnd("logs", err)
+	s.LogEnd("logs", err)
 	if err != nil {
-		r.console.Error("logs: " + err.Error())
+		s.Console().Error("logs: " + err.Error())
 		return err
 	}
-	r.console.Success("logs: stopped following %s on %s", file, countOf(len(r.hosts), "host"))
+	s.Console().Success("logs: stopped following %s on %s", file, engine.CountOf(len(s.Hosts()), "host"))
 	return nil
 }

@@ -1,4 +1,4 @@
-package engine
+package ops
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/capstan-deploy/capstan/deploylib/internal/engine"
 	"github.com/capstan-deploy/capstan/deploylib/internal/remote"
 )
 
@@ -91,24 +92,24 @@ func parseReleases(out, deployTo string) (HostReleases, error) {
 // command each, for its releases. A host that cannot be asked has Err set;
 // the error returned joins those.
 func ListReleases(ctx context.Context) ([]HostReleases, error) {
-	r, err := runOf(ctx)
+	s, err := engine.SessionOf(ctx)
 	if err != nil {
 		return nil, err
 	}
-	hosts, _ := ReleaseHosts()(r)
+	hosts, _ := engine.ReleaseHosts()(s.Run())
 	out := make([]HostReleases, len(hosts))
-	index := map[*Host]int{}
+	index := map[*engine.Host]int{}
 	for i, h := range hosts {
 		index[h] = i
 		out[i].Host = h.String()
 	}
 	var mu sync.Mutex
-	cmd := r.layout().ReleasesReport()
-	err = On(ctx, ReleaseHosts(), func(ctx context.Context, h *Host) error {
+	cmd := s.Layout().ReleasesReport()
+	err = engine.On(ctx, engine.ReleaseHosts(), func(ctx context.Context, h *engine.Host) error {
 		text, err := h.CaptureCommand(ctx, cmd)
 		var hr HostReleases
-		if err == nil && !r.dryRun {
-			hr, err = parseReleases(text+"\n", r.Config.DeployTo)
+		if err == nil && !s.DryRun() {
+			hr, err = parseReleases(text+"\n", s.Run().Config.DeployTo)
 		}
 		mu.Lock()
 		defer mu.Unlock()
@@ -128,10 +129,10 @@ func ListReleases(ctx context.Context) ([]HostReleases, error) {
 // first: which is current, its revision, who deployed it and when, and
 // which never finished; then where the hosts disagree. It is the releases
 // target: mage production releases.
-func ShowReleases(ctx context.Context, opts ...Option) error {
-	return startReadOnly(ctx, "releases", opts, func(ctx context.Context, r *Run) error {
+func ShowReleases(ctx context.Context, opts ...engine.Option) error {
+	return engine.StartReadOnly(ctx, "releases", opts, func(ctx context.Context, s *engine.Session) error {
 		list, err := ListReleases(ctx)
-		r.console.Print(formatReleases(r.Config.DeployTo, list, r.dryRun))
+		s.Console().Print(formatReleases(s.Run().Config.DeployTo, list, s.DryRun()))
 		return err
 	})
 }
@@ -172,7 +173,7 @@ func formatReleases(deployTo string, list []HostReleases, dryRun bool) string {
 				mark = "  *"
 			}
 			fmt.Fprintf(tw, "%s %s\t%s\t%s\t%s\t%s\t%s\n", mark, rel.Name, rel.Time.Format("2006-01-02 15:04:05"),
-				orDash(shortSHA(rel.Revision)), orDash(rel.Branch), orDash(rel.DeployedBy), releaseState(rel))
+				orDash(engine.ShortSHA(rel.Revision)), orDash(rel.Branch), orDash(rel.DeployedBy), releaseState(rel))
 		}
 		tw.Flush()
 		for _, l := range strings.SplitAfter(table.String(), "\n") {
@@ -217,9 +218,9 @@ func orDash(s string) string {
 // reasonOf says why a command failed in one line: for a command error,
 // how it ended and the first line of its standard error, not the command.
 func reasonOf(err error) string {
-	var ce *CommandError
+	var ce *engine.CommandError
 	if errors.As(err, &ce) {
-		msg := ce.status()
+		msg := engine.CommandStatus(ce)
 		if l := headLine(strings.TrimSpace(ce.Stderr)); l != "" {
 			msg += ": " + l
 		}
@@ -279,7 +280,7 @@ func disagreements(list []HostReleases) []string {
 						state = "unfinished"
 					}
 					if rel.Revision != "" {
-						state += " at " + shortSHA(rel.Revision)
+						state += " at " + engine.ShortSHA(rel.Revision)
 					}
 					return state
 				}

@@ -1,4 +1,4 @@
-package engine
+package ops
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/capstan-deploy/capstan/deploylib/console"
+	"github.com/capstan-deploy/capstan/deploylib/internal/engine"
 	"github.com/capstan-deploy/capstan/deploylib/internal/remote"
 	"github.com/capstan-deploy/capstan/deploylib/shell"
 )
@@ -32,7 +33,7 @@ type doctorCheck struct {
 
 // hostReport is the doctor's finding on one host.
 type hostReport struct {
-	host   *Host
+	host   *engine.Host
 	checks map[string]doctorCheck
 }
 
@@ -48,53 +49,55 @@ var doctorColumns = []string{"login", "git", "disk free", "directories", "linked
 // Config.Settings. It fails when a host is not ready. It is the doctor
 // target: mage production doctor. (deploy:check is the flow's own task,
 // which creates the directories and takes the lock, with its hooks.)
-func Diagnose(ctx context.Context, opts ...Option) error {
-	return startReadOnly(ctx, doctorName, opts, doctor)
+func Diagnose(ctx context.Context, opts ...engine.Option) error {
+	return engine.StartReadOnly(ctx, doctorName, opts, doctor)
 }
 
 // doctorName is the doctor's name in its output, its errors and the log.
 const doctorName = "doctor"
 
 // doctor checks every host and prints the verdicts.
-func doctor(ctx context.Context, r *Run) error {
+func doctor(ctx context.Context, s *engine.Session) error {
+	r := s.Run()
 	var git *remote.DoctorGit
-	if _, isGit := strategyAs[Git](r.Config.Strategy); isGit {
+	if engine.IsGit(r.Config.Strategy) {
 		git = &remote.DoctorGit{RepoURL: r.Config.RepoURL, Branch: r.Config.Branch}
 	}
-	probe := r.layout().DoctorProbe(r.Config.LinkedFiles, git)
-	reports := make([]*hostReport, len(r.hosts))
-	byHost := make(map[*Host]*hostReport, len(r.hosts))
-	for i, h := range r.hosts {
+	probe := s.Layout().DoctorProbe(r.Config.LinkedFiles, git)
+	hosts := s.Hosts()
+	reports := make([]*hostReport, len(hosts))
+	byHost := make(map[*engine.Host]*hostReport, len(hosts))
+	for i, h := range hosts {
 		reports[i] = &hostReport{host: h, checks: map[string]doctorCheck{}}
 		byHost[h] = reports[i]
 	}
 	// Every host's problems go into its report; only a failure to select
 	// hosts is an error of its own.
-	if err := On(ctx, All(), func(ctx context.Context, h *Host) error {
+	if err := engine.On(ctx, engine.All(), func(ctx context.Context, h *engine.Host) error {
 		ctx, cancel := context.WithTimeout(ctx, doctorTimeout)
 		defer cancel()
-		byHost[h].diagnose(ctx, r, probe, git != nil)
+		byHost[h].diagnose(ctx, s, probe, git != nil)
 		return nil
 	}); err != nil {
 		return fmt.Errorf("%s: %w", doctorName, err)
 	}
-	text, notReady := formatDoctor(r, reports)
-	r.console.Print(text)
+	text, notReady := formatDoctor(s, reports)
+	s.Console().Print(text)
 	if notReady > 0 {
-		return fmt.Errorf("%s: %s of %d not ready; see what to do above", doctorName, countOf(notReady, "host"), len(reports))
+		return fmt.Errorf("%s: %s of %d not ready; see what to do above", doctorName, engine.CountOf(notReady, "host"), len(reports))
 	}
 	return nil
 }
 
 // diagnose runs the doctor's probe on the host and fills the report.
-func (hr *hostReport) diagnose(ctx context.Context, r *Run, probe shell.Command, git bool) {
+func (hr *hostReport) diagnose(ctx context.Context, s *engine.Session, probe shell.Command, git bool) {
 	h := hr.host
 	if !h.Server.NoRelease {
 		for _, c := range doctorColumns {
 			hr.checks[c] = doctorCheck{status: "-"}
 		}
 	}
-	if r.dryRun {
+	if s.DryRun() {
 		// The probe is only shown and logged: a dry run asks nothing, so
 		// there is neither an answer nor an error to read.
 		_, _ = h.CaptureCommand(ctx, probe)
@@ -107,7 +110,7 @@ func (hr *hostReport) diagnose(ctx context.Context, r *Run, probe shell.Command,
 			hr.checks["login"] = loginProblem(h, err)
 			return
 		}
-		hr.judge(r, remote.ParseDoctorProbe(out), git)
+		hr.judge(s, remote.ParseDoctorProbe(out), git)
 		return
 	}
 	// A NoRelease server only needs to accept the login.
@@ -119,8 +122,8 @@ func (hr *hostReport) diagnose(ctx context.Context, r *Run, probe shell.Command,
 }
 
 // loginProblem explains a failure to run anything on h.
-func loginProblem(h *Host, err error) doctorCheck {
-	var ce *CommandError
+func loginProblem(h *engine.Host, err error) doctorCheck {
+	var ce *engine.CommandError
 	if errors.As(err, &ce) && ce.Status > 0 {
 		return doctorCheck{status: "FAIL", fix: fmt.Sprintf("a plain command failed with exit status %d: %s", ce.Status, headLine(ce.Stderr))}
 	}
@@ -128,7 +131,8 @@ func loginProblem(h *Host, err error) doctorCheck {
 	if errors.As(err, &ce) {
 		msg = ce.Err.Error()
 	}
-	if cerr := connectErrorOf(err); cerr != nil {
+	var cerr *engine.ConnectError
+	if errors.As(err, &cerr) {
 		msg = cerr.Err.Error()
 	}
 	low := strings.ToLower(msg)
@@ -144,7 +148,7 @@ func loginProblem(h *Host, err error) doctorCheck {
 
 // userOf is the login user of h as the stage writes it, or "<user>" for
 // advice when the stage leaves it to the SSH configuration.
-func userOf(h *Host) string {
+func userOf(h *engine.Host) string {
 	if h.Address.User != "" {
 		return h.Address.User
 	}
@@ -152,14 +156,14 @@ func userOf(h *Host) string {
 }
 
 // judge turns the facts a host reported into checks.
-func (hr *hostReport) judge(r *Run, f remote.DoctorFacts, git bool) {
+func (hr *hostReport) judge(s *engine.Session, f remote.DoctorFacts, git bool) {
 	h := hr.host
 	user := f.User
 	if user == "" {
 		user = userOf(h)
 	}
 	hr.checks["login"] = doctorCheck{status: "ok"}
-	l := r.layout()
+	l := s.Layout()
 	deployTo := l.DeployTo
 
 	// Directories.
@@ -248,7 +252,7 @@ func (hr *hostReport) judge(r *Run, f remote.DoctorFacts, git bool) {
 		}
 		return ""
 	}
-	repo := r.Config.RepoURL
+	repo := s.Run().Config.RepoURL
 	switch {
 	case f.NoGit:
 		hr.checks["git"] = doctorCheck{status: "FAIL", fix: "git is not installed on the host: install it (apt-get install git), or use the Upload strategy"}
@@ -260,7 +264,7 @@ func (hr *hostReport) judge(r *Run, f remote.DoctorFacts, git bool) {
 	case !f.GitOK:
 		hr.checks["git"] = doctorCheck{status: "FAIL", fix: fmt.Sprintf("git ls-remote %s failed on the host: %s", repo, orDash(last))}
 	case len(f.GitOutput) == 0:
-		hr.checks["git"] = doctorCheck{status: "FAIL", fix: fmt.Sprintf("branch %q does not exist in %s", r.Config.Branch, repo)}
+		hr.checks["git"] = doctorCheck{status: "FAIL", fix: fmt.Sprintf("branch %q does not exist in %s", s.Run().Config.Branch, repo)}
 	default:
 		hr.checks["git"] = doctorCheck{status: "ok"}
 	}
@@ -285,12 +289,13 @@ func (hr *hostReport) verdict() (string, bool) {
 
 // formatDoctor renders the table, the fixes and the configuration notes,
 // and counts the hosts that are not ready.
-func formatDoctor(r *Run, reports []*hostReport) (string, int) {
+func formatDoctor(s *engine.Session, reports []*hostReport) (string, int) {
+	r := s.Run()
 	var b strings.Builder
-	strategy := strategyName(r.Config.Strategy)
+	strategy := engine.StrategyName(r.Config.Strategy)
 	strategy = strings.TrimPrefix(strings.TrimPrefix(strategy, "*"), "deploylib.")
 	fmt.Fprintf(&b, "%s of stage %s: deploy_to %s, %s strategy, branch %s\n", doctorName, r.Stage.Name, r.Config.DeployTo, strings.ToLower(strategy), r.Config.Branch)
-	if r.dryRun {
+	if s.DryRun() {
 		b.WriteString("dry run: no host was asked anything\n")
 	}
 	b.WriteString("\n")
@@ -329,7 +334,7 @@ func formatDoctor(r *Run, reports []*hostReport) (string, int) {
 			b.WriteString("  " + f + "\n")
 		}
 	}
-	if unknown := unknownSettings(r.Config.Settings, r.setup.settings); len(unknown) > 0 {
+	if unknown := s.UnknownSettings(); len(unknown) > 0 {
 		b.WriteString("\nConfiguration:\n")
 		for _, u := range unknown {
 			b.WriteString("  " + u + "\n")

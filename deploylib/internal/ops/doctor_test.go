@@ -1,4 +1,4 @@
-package engine
+package ops
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/capstan-deploy/capstan/deploylib/backend"
+	"github.com/capstan-deploy/capstan/deploylib/internal/engine"
+	"github.com/capstan-deploy/capstan/deploylib/internal/enginetest"
 	"github.com/capstan-deploy/capstan/deploylib/internal/remote"
 )
 
@@ -57,24 +59,24 @@ func TestDoctorReport(t *testing.T) {
 		"deploy@web4": answer("deploy@web4", facts("deploy", locked, "51200", nil, "git version 2.39.2\n@git-ok\n")),
 		"deploy@db1":  backend.NewRecorder("deploy@db1", backend.Rule{Match: "id -un", Reply: backend.Reply{Stdout: "deploy\n"}}),
 	}
-	st := Stage{Name: "production", Servers: []Server{
+	st := engine.Stage{Name: "production", Servers: []engine.Server{
 		{Host: "deploy@web1", Roles: []string{"app"}}, {Host: "deploy@web2", Roles: []string{"app"}},
 		{Host: "deploy@web3", Roles: []string{"app"}}, {Host: "deploy@web4", Roles: []string{"app"}},
 		{Host: "deploy@web5", Roles: []string{"app"}},
 		{Host: "deploy@db1", Roles: []string{"db"}, NoRelease: true},
 	}}
-	dial := WithDialer(func(ctx context.Context, s Server) (backend.Conn, error) {
+	dial := engine.WithDialer(func(ctx context.Context, s engine.Server) (backend.Conn, error) {
 		if s.Host == "deploy@web5" {
 			return nil, errors.New("host key of web5:22 is unknown: the server offered ssh-ed25519 key SHA256:abc and ~/.ssh/known_hosts records no key for it; not logging in")
 		}
 		return recs[s.Host], nil
 	})
 	var out bytes.Buffer
-	err := Diagnose(context.Background(), withDeployment(d), WithStage(st), WithOutput(&out), WithColor(false), WithClock(fixedClock(0)), dial)
+	err := d.Diagnose(context.Background(), engine.WithStage(st), engine.WithOutput(&out), engine.WithColor(false), engine.WithClock(enginetest.FixedClock(0)), dial)
 	if err == nil || err.Error() != "doctor: 4 hosts of 6 not ready; see what to do above" {
 		t.Errorf("error = %v", err)
 	}
-	golden(t, "doctor.golden", out.String())
+	enginetest.Golden(t, "doctor.golden", out.String())
 	for host, rec := range recs {
 		if n := len(rec.Log()); n != 1 {
 			t.Errorf("%s got %d commands, want 1", host, n)
@@ -87,15 +89,15 @@ func TestDoctorReport(t *testing.T) {
 // is ready.
 func TestDoctorLocal(t *testing.T) {
 	t.Parallel()
-	repo := newGitRepo(t)
-	d := isolate(t, Config{Application: "app", LinkedFiles: []string{"config/secrets.yml"}, Settings: map[string]string{"log_flie": "off"}})
-	st, err := LocalStage(repo)
+	repo := enginetest.NewGitRepo(t)
+	d := isolate(t, engine.Config{Application: "app", LinkedFiles: []string{"config/secrets.yml"}, Settings: map[string]string{"log_flie": "off"}})
+	st, err := engine.LocalStage(repo)
 	if err != nil {
 		t.Fatal(err)
 	}
 	doctor := func() (string, error) {
 		var out bytes.Buffer
-		err := Diagnose(context.Background(), withDeployment(d), WithStage(st), WithOutput(&out), WithColor(false))
+		err := d.Diagnose(context.Background(), engine.WithStage(st), engine.WithOutput(&out), engine.WithColor(false))
 		return out.String(), err
 	}
 	out, err := doctor()
@@ -130,16 +132,5 @@ func TestDoctorLocal(t *testing.T) {
 	st.Branch = "no-such-branch"
 	if out, _ := doctor(); !strings.Contains(out, `(1) localhost, git: branch "no-such-branch" does not exist in `+repo) {
 		t.Errorf("missing branch not reported:\n%s", out)
-	}
-}
-
-func TestUnknownSettings(t *testing.T) {
-	got := unknownSettings(map[string]string{"log_file": "x", "LOG_FILE": "y", "zzzzzzzz": "z"}, capstanSettings)
-	want := []string{
-		`Settings["LOG_FILE"] is not a setting Capstan knows or the magefile declared with deploylib.DeclareSetting`,
-		`Settings["zzzzzzzz"] is not a setting Capstan knows or the magefile declared with deploylib.DeclareSetting`,
-	}
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Errorf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
