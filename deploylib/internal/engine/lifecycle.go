@@ -46,7 +46,7 @@ func (r *Run) execute(ctx context.Context, task *Task) error {
 	}
 	ctx, stop := r.watchInterrupts(ctx, withCleanup)
 	defer stop()
-	r.dialAhead(ctx) // dial.go
+	r.dialer.ahead(ctx, r.hosts) // dial.go
 	done := make(chan error, 1)
 	go func() { done <- r.runToEnd(ctx, task) }()
 	select {
@@ -252,7 +252,7 @@ func (r *Run) readOnly(ctx context.Context, name string, dialAhead bool, fn func
 	ctx, stop := r.watchInterrupts(ctx, nothingToUndo)
 	defer stop()
 	if dialAhead {
-		r.dialAhead(ctx)
+		r.dialer.ahead(ctx, r.hosts)
 	}
 	r.logStart(name)
 	done := make(chan error, 1)

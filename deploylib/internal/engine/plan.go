@@ -485,7 +485,7 @@ func (seg *segment) start(ctx context.Context) {
 // started) and reports whether all are up.
 func (seg *segment) connected(ctx context.Context) bool {
 	errs := make([]error, len(seg.hosts))
-	inParallel(seg.hosts, func(i int, h *Host) { _, errs[i] = seg.r.conn(ctx, h) })
+	inParallel(seg.hosts, func(i int, h *Host) { _, errs[i] = seg.r.dialer.conn(ctx, h) })
 	return !slices.ContainsFunc(errs, func(err error) bool { return err != nil })
 }
 
@@ -535,7 +535,7 @@ func (seg *segment) runHost(ctx context.Context, h *Host, upto int) {
 		fail(err)
 		return
 	}
-	conn, err := r.conn(ctx, h)
+	conn, err := r.dialer.conn(ctx, h)
 	if err != nil {
 		fail(&ConnectError{Host: h.String(), Err: err})
 		return

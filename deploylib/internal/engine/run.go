@@ -46,7 +46,6 @@ type Run struct {
 	console *console.Console
 	logPath string    // the log file, "" when none (logfile.go)
 	logFile io.Closer // closed with the run
-	dial    func(ctx context.Context, s Server) (backend.Conn, error)
 	root    *Task
 	tasks   []*Task // the tasks the run was started with, in order (root alone, or StartTasks's)
 	now     func() time.Time
@@ -67,17 +66,13 @@ type Run struct {
 	cleanupTimeout time.Duration // the budget of the work after a failure
 	stopHeartbeat  func()        // stops the heartbeat; nil when none runs
 
-	dialing     sync.WaitGroup // the dials dialAhead started
-	stopDialing func()         // cancels them; nil when none started
+	dialer dialer // the connections to the hosts (dial.go)
 
 	plan planner // runs hook-free standard tasks as one script per host (plan.go)
 }
 
 // hostState is what the engine tracks per host during a run.
 type hostState struct {
-	conn       backend.Conn
-	dialErr    error
-	dialOnce   sync.Once
 	created    bool      // this run created the release directory on the host
 	learned    hostFacts // what earlier tasks of the run learned about the host
 	switched   bool      // current points at this run's release
@@ -427,7 +422,6 @@ func newRun(opts ...Option) (*Run, error) {
 			Log: logW, RunID: id, Width: console.AutoWidth(o.out)}),
 		logPath:        logPath,
 		logFile:        logFile,
-		dial:           o.dial,
 		now:            o.now,
 		env:            env,
 		heartbeatEvery: cmp.Or(o.heartbeatEvery, lockHeartbeatEvery),
@@ -435,6 +429,7 @@ func newRun(opts ...Option) (*Run, error) {
 		cleanupTimeout: cmp.Or(o.cleanupTimeout, cleanupTimeout),
 		invoked:        map[*Task]bool{},
 		state:          map[*Host]*hostState{},
+		dialer:         dialer{dial: o.dial, printOnly: o.dryRun, conns: map[*Host]*hostConn{}},
 		filter:         describeFilters(env.hosts, env.roles),
 		setup:          setup,
 	}
@@ -443,14 +438,15 @@ func newRun(opts ...Option) (*Run, error) {
 		h := &Host{Server: s, Address: addr, run: r}
 		r.hosts = append(r.hosts, h)
 		r.state[h] = &hostState{}
+		r.dialer.conns[h] = &hostConn{}
 	}
-	if r.dial == nil {
-		r.dial = r.defaultDial
+	if r.dialer.dial == nil {
+		r.dialer.dial = defaultDial(r.Stage.SSH, r.console.Warn)
 	}
 	if o.dryRun {
 		// The console shows and logs each command in its numbered format
 		// (host.go runCommand); the Printer runs nothing.
-		r.dial = func(ctx context.Context, s Server) (backend.Conn, error) {
+		r.dialer.dial = func(ctx context.Context, s Server) (backend.Conn, error) {
 			return &backend.Printer{Host: s.Host, W: io.Discard}, nil
 		}
 	}
@@ -615,27 +611,10 @@ func (r *Run) close() {
 	if r.stopHeartbeat != nil {
 		r.stopHeartbeat()
 	}
-	if r.stopDialing != nil {
-		r.stopDialing()
-		r.dialing.Wait()
-	}
-	for _, st := range r.state {
-		if st.conn != nil {
-			st.conn.Close()
-		}
-	}
+	r.dialer.close()
 	if r.logFile != nil {
 		r.logFile.Close()
 	}
-}
-
-// conn returns h's connection, dialing it on first use.
-func (r *Run) conn(ctx context.Context, h *Host) (backend.Conn, error) {
-	st := r.state[h.origin()]
-	st.dialOnce.Do(func() {
-		st.conn, st.dialErr = r.dial(ctx, h.Server)
-	})
-	return st.conn, st.dialErr
 }
 
 // Hosts returns the run's hosts after the HOSTS and ROLES filters.
