@@ -496,7 +496,7 @@ func (r *Run) hostState(h *Host) *hostState { return r.state[h.origin()] }
 // cancellation, for work that must finish after an interrupt.
 func contextWithoutCancel(ctx context.Context) context.Context {
 	if r := CurrentRun(ctx); r != nil {
-		return r.detached(ctx) // a second Ctrl-C still ends it (interrupt.go)
+		return r.intr.detached(ctx) // a second Ctrl-C still ends it (interrupt.go)
 	}
 	return context.WithoutCancel(ctx)
 }

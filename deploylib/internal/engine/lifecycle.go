@@ -44,7 +44,8 @@ func (r *Run) execute(ctx context.Context, task *Task) error {
 	if r.dryRun {
 		r.console.Info("DRY RUN: every command is printed and logged, none is run; Test reports true and Capture returns \"\"")
 	}
-	ctx, stop := r.watchInterrupts(ctx, withCleanup)
+	var stop func()
+	r.intr, ctx, stop = watchInterrupts(ctx, withCleanup, r.console) // interrupt.go
 	defer stop()
 	r.dialer.ahead(ctx, r.hosts) // dial.go
 	done := make(chan error, 1)
@@ -76,7 +77,7 @@ func (r *Run) runToEnd(ctx context.Context, task *Task) error {
 	// The lock's release has a budget of its own: a slow deploy:failed
 	// hook or removal cannot leave the lock behind.
 	release := func() error {
-		lctx, cancel := r.cleanupContext(ctx, lockReleaseTimeout)
+		lctx, cancel := r.intr.cleanupContext(ctx, lockReleaseTimeout)
 		defer cancel()
 		return r.releaseLocks(lctx)
 	}
@@ -91,7 +92,7 @@ func (r *Run) runToEnd(ctx context.Context, task *Task) error {
 		r.finish(nil)
 		return nil
 	}
-	cctx, cancel := r.cleanupContext(ctx, r.cleanupTimeout)
+	cctx, cancel := r.intr.cleanupContext(ctx, r.cleanupTimeout)
 	defer cancel()
 	var locked *LockedError
 	if !errors.As(err, &locked) {
@@ -249,7 +250,8 @@ const (
 // nothing to undo. With dialAhead every host is dialed ahead (dial.go).
 func (r *Run) readOnly(ctx context.Context, name string, dialAhead bool, fn func(ctx context.Context, r *Run) error) error {
 	ctx = context.WithValue(ctx, runKey{}, r)
-	ctx, stop := r.watchInterrupts(ctx, nothingToUndo)
+	var stop func()
+	r.intr, ctx, stop = watchInterrupts(ctx, nothingToUndo, r.console)
 	defer stop()
 	if dialAhead {
 		r.dialer.ahead(ctx, r.hosts)

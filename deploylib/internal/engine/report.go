@@ -128,7 +128,7 @@ func (r *Run) readCurrent(ctx context.Context, hosts []*Host) []currentReadBack 
 	if r.dryRun {
 		return res
 	}
-	ctx, cancel := r.cleanupContext(ctx, readBackTimeout)
+	ctx, cancel := r.intr.cleanupContext(ctx, readBackTimeout)
 	defer cancel()
 	cmd := shell.New("echo", currentMarker).And(shell.New("readlink", r.layout().Current()).Or(shell.New("echo")))
 	inParallel(hosts, func(i int, h *Host) {
