@@ -79,7 +79,7 @@ func (r *Run) runToEnd(ctx context.Context, task *Task) error {
 	release := func() error {
 		lctx, cancel := r.intr.cleanupContext(ctx, lockReleaseTimeout)
 		defer cancel()
-		return r.releaseLocks(lctx)
+		return r.lock.release(lctx)
 	}
 	if err == nil {
 		if lerr := release(); lerr != nil {

@@ -317,9 +317,9 @@ func (r *Run) buildSegment(ctx context.Context, t *Task) *segment {
 			break
 		}
 	}
-	if atEnd && r.root != Lock && (seg.has(Lock) || r.holdsLockSomewhere()) {
+	if atEnd && r.root != Lock && (seg.has(Lock) || r.lock.holdsSomewhere()) {
 		// Nothing runs after the last task: the lock's release joins it.
-		seg.steps = append(seg.steps, r.releaseStep(seg))
+		seg.steps = append(seg.steps, r.lock.releaseStep(seg))
 		seg.localErr = append(seg.localErr, nil)
 	}
 	if len(seg.steps) == 0 || len(seg.steps) == 1 && seg.steps[0].local == nil {
@@ -329,12 +329,6 @@ func (r *Run) buildSegment(ctx context.Context, t *Task) *segment {
 	p.seg = seg
 	seg.start(ctx)
 	return seg
-}
-
-// holdsLockSomewhere reports whether the lock command was sent to a host.
-func (r *Run) holdsLockSomewhere() bool {
-	sent, _ := r.lockHosts()
-	return len(sent) > 0
 }
 
 func (r *Run) wasInvoked(t *Task) bool {
@@ -804,32 +798,3 @@ func failure(_ context.Context, _ *Host, _ string, err error) error { return err
 
 // captured is the options of a command whose output is read, not shown.
 var captured = runOpts{hidden: true, capture: true}
-
-// releaseStep releases the lock at the end of the script that ends the
-// run, as releaseLocks would right after; a release that fails there is
-// left to releaseLocks, which tries again and reports it.
-func (r *Run) releaseStep(seg *segment) *step {
-	cmd := r.releaseLockCmd()
-	takes := seg.has(Lock)
-	return &step{
-		cmd: func(h *Host) (shell.Command, bool) {
-			r.mu.Lock()
-			defer r.mu.Unlock()
-			st := r.state[h]
-			return cmd, takes || st.locked || st.lockSent
-		},
-		opts: captured,
-		sending: func(*Host) {
-			if r.stopHeartbeat != nil {
-				r.stopHeartbeat()
-			}
-		},
-		done: func(_ context.Context, h *Host, out string, err error) error {
-			r.lockReleased(h, strings.TrimSpace(out), err) // else releaseLocks tries again
-			return nil
-		},
-		settle: func(h *Host, out string, err error) {
-			r.lockReleased(h, strings.TrimSpace(out), err)
-		},
-	}
-}

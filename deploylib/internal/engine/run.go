@@ -61,10 +61,8 @@ type Run struct {
 	intr     *interrupts // signals received (interrupt.go)
 
 	env            runEnv        // the environment, read when the run started
-	heartbeatEvery time.Duration // how often the lock's heartbeat is refreshed
-	heartbeats     chan struct{} // tests: a value after every heartbeat round
 	cleanupTimeout time.Duration // the budget of the work after a failure
-	stopHeartbeat  func()        // stops the heartbeat; nil when none runs
+	lock           lockKeeper    // the deploy lock (lock.go)
 
 	dialer dialer // the connections to the hosts (dial.go)
 
@@ -424,8 +422,7 @@ func newRun(opts ...Option) (*Run, error) {
 		logFile:        logFile,
 		now:            o.now,
 		env:            env,
-		heartbeatEvery: cmp.Or(o.heartbeatEvery, lockHeartbeatEvery),
-		heartbeats:     o.heartbeats,
+		lock:           lockKeeper{every: cmp.Or(o.heartbeatEvery, lockHeartbeatEvery), beats: o.heartbeats},
 		cleanupTimeout: cmp.Or(o.cleanupTimeout, cleanupTimeout),
 		invoked:        map[*Task]bool{},
 		state:          map[*Host]*hostState{},
@@ -440,6 +437,7 @@ func newRun(opts ...Option) (*Run, error) {
 		r.state[h] = &hostState{}
 		r.dialer.conns[h] = &hostConn{}
 	}
+	r.lock.r = r
 	if r.dialer.dial == nil {
 		r.dialer.dial = defaultDial(r.Stage.SSH, r.console.Warn)
 	}
@@ -608,9 +606,7 @@ func wrapTask(name string, err error) error {
 
 // close closes every connection the run opened.
 func (r *Run) close() {
-	if r.stopHeartbeat != nil {
-		r.stopHeartbeat()
-	}
+	r.lock.stopHeartbeat()
 	r.dialer.close()
 	if r.logFile != nil {
 		r.logFile.Close()
