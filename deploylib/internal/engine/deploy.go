@@ -76,7 +76,7 @@ var (
 					if err != nil {
 						return err
 					}
-					return r.runAlone(ctx, t)
+					return r.plan.runAlone(ctx, t)
 				}}, nil
 			}
 			cmd := r.layout().PreviousRevision()

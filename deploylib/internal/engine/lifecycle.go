@@ -73,7 +73,7 @@ func (r *Run) runToEnd(ctx context.Context, task *Task) error {
 	if err == nil {
 		err = r.invokeRecovered(ctx, task)
 	}
-	r.endPlan() // a script still running when the flow stopped (plan.go)
+	r.plan.end() // a script still running when the flow stopped (plan.go)
 	// The lock's release has a budget of its own: a slow deploy:failed
 	// hook or removal cannot leave the lock behind.
 	release := func() error {

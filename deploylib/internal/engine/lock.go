@@ -496,7 +496,7 @@ func (k *lockKeeper) checkNewestRelease(h *Host, newest string) error {
 	}
 	// By name: deploy:new_release_path's definition refers to this one
 	// (an initialization cycle).
-	if !slices.ContainsFunc(r.flatten(r.root, map[*Task]bool{}, nil), func(t *Task) bool { return t != nil && t.name == "deploy:new_release_path" }) {
+	if !slices.ContainsFunc(r.plan.flatten(r.root, map[*Task]bool{}, nil), func(t *Task) bool { return t != nil && t.name == "deploy:new_release_path" }) {
 		return nil
 	}
 	dir := r.layout().Release(newest)

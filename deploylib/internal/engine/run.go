@@ -415,13 +415,13 @@ func newRun(opts ...Option) (*Run, error) {
 		User:    currentUser(env),
 		Started: started,
 		dryRun:  o.dryRun,
-		plan:    planner{unfused: o.unfused},
 		console: console.New(o.out, console.Options{Color: colorOn, Verbose: verbose, Now: o.now, Redact: redact,
 			Log: logW, RunID: id, Width: console.AutoWidth(o.out)}),
 		logPath:        logPath,
 		logFile:        logFile,
 		now:            o.now,
 		env:            env,
+		plan:           planner{unfused: o.unfused},
 		lock:           lockKeeper{every: cmp.Or(o.heartbeatEvery, lockHeartbeatEvery), beats: o.heartbeats},
 		cleanupTimeout: cmp.Or(o.cleanupTimeout, cleanupTimeout),
 		invoked:        map[*Task]bool{},
@@ -437,7 +437,7 @@ func newRun(opts ...Option) (*Run, error) {
 		r.state[h] = &hostState{}
 		r.dialer.conns[h] = &hostConn{}
 	}
-	r.lock.r = r
+	r.lock.r, r.plan.r = r, r
 	if r.dialer.dial == nil {
 		r.dialer.dial = defaultDial(r.Stage.SSH, r.console.Warn)
 	}
@@ -565,7 +565,7 @@ func (r *Run) invoke(ctx context.Context, t *Task, again bool) error {
 	}
 	if t.runs() {
 		r.console.Task(t.name)
-		if err := r.act(ctx, t); err != nil { // plan.go
+		if err := r.plan.act(ctx, t); err != nil { // plan.go
 			return wrapTask(t.name, err)
 		}
 	}
