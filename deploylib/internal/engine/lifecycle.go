@@ -104,7 +104,9 @@ func (r *Run) runToEnd(ctx context.Context, task *Task) error {
 	}
 	cancel()
 	// Where current points is read back while the lock is still held.
-	report := r.hostReport(ctx) // report.go
+	report := r.log.hostReport(r.hosts, r.state, r.ReleasePath(), r.Config.DeployTo, func(hosts []*Host) []currentReadBack {
+		return readCurrent(ctx, r.intr, hosts, r.layout().Current(), r.Config.DeployTo)
+	}) // report.go
 	if lerr := release(); lerr != nil {
 		err = errors.Join(err, lerr)
 	}

@@ -44,8 +44,7 @@ type Run struct {
 	filter  string // "HOSTS=web1 ROLES=app", the filters that chose hosts (selectwarn.go)
 	dryRun  bool
 	console *console.Console
-	logPath string    // the log file, "" when none (logfile.go)
-	logFile io.Closer // closed with the run
+	log     runLog // the log file and the report at the end (logfile.go)
 	root    *Task
 	tasks   []*Task // the tasks the run was started with, in order (root alone, or StartTasks's)
 	now     func() time.Time
@@ -57,7 +56,7 @@ type Run struct {
 	release  string // the release this run deploys or rolls back to
 	revision Revision
 	pinned   string // the commit git:check pinned (git.go)
-	state    map[*Host]*hostState
+	state    hostStates
 	intr     *interrupts // signals received (interrupt.go)
 
 	env            runEnv        // the environment, read when the run started
@@ -67,6 +66,24 @@ type Run struct {
 	dialer dialer // the connections to the hosts (dial.go)
 
 	plan planner // runs hook-free standard tasks as one script per host (plan.go)
+}
+
+// hostStates is the state of each of the run's hosts, by the Host the
+// run made (Host.origin).
+type hostStates map[*Host]*hostState
+
+// of returns h's state.
+func (s hostStates) of(h *Host) *hostState { return s[h.origin()] }
+
+// builtNotPublished reports whether this run created its release on some
+// host and did not publish it there.
+func (s hostStates) builtNotPublished() bool {
+	for _, st := range s {
+		if st.created && !st.switched {
+			return true
+		}
+	}
+	return false
 }
 
 // hostState is what the engine tracks per host during a run.
@@ -408,24 +425,24 @@ func newRun(opts ...Option) (*Run, error) {
 	started := o.now().UTC()
 	id := cmp.Or(o.runID, newRunID())
 	logW, logPath, logFile, logProblem := setupLog(&o, cfg, env.logFile) // logfile.go
+	c := console.New(o.out, console.Options{Color: colorOn, Verbose: verbose, Now: o.now, Redact: redact,
+		Log: logW, RunID: id, Width: console.AutoWidth(o.out)})
 	r := &Run{
-		ID:      id,
-		Stage:   st,
-		Config:  cfg,
-		User:    currentUser(env),
-		Started: started,
-		dryRun:  o.dryRun,
-		console: console.New(o.out, console.Options{Color: colorOn, Verbose: verbose, Now: o.now, Redact: redact,
-			Log: logW, RunID: id, Width: console.AutoWidth(o.out)}),
-		logPath:        logPath,
-		logFile:        logFile,
+		ID:             id,
+		Stage:          st,
+		Config:         cfg,
+		User:           currentUser(env),
+		Started:        started,
+		dryRun:         o.dryRun,
+		console:        c,
+		log:            runLog{console: c, path: logPath, file: logFile, dryRun: o.dryRun, started: started, now: o.now},
 		now:            o.now,
 		env:            env,
 		plan:           planner{unfused: o.unfused},
 		lock:           lockKeeper{every: cmp.Or(o.heartbeatEvery, lockHeartbeatEvery), beats: o.heartbeats},
 		cleanupTimeout: cmp.Or(o.cleanupTimeout, cleanupTimeout),
 		invoked:        map[*Task]bool{},
-		state:          map[*Host]*hostState{},
+		state:          hostStates{},
 		dialer:         dialer{dial: o.dial, printOnly: o.dryRun, conns: map[*Host]*hostConn{}},
 		filter:         describeFilters(env.hosts, env.roles),
 		setup:          setup,
@@ -477,55 +494,10 @@ func currentUser(env runEnv) string {
 }
 
 // finish reports the end of the run: the summary of a success, or the
-// failure block of err.
+// failure block of err (logfile.go).
 func (r *Run) finish(err error) {
-	r.dryRunWarnings()
-	if err == nil {
-		r.summary()
-		r.logEnd(r.root.name, nil)
-		return
-	}
-	r.logEnd(r.root.name, err)
-	r.failureReport(err) // the DEPLOY FAILED block, logfile.go
-}
-
-// summary prints the closing line of a successful run: what ran, the
-// release and revision, the hosts and the duration.
-func (r *Run) summary() {
-	rev := r.Revision()
-	var parts []string
-	if rel := r.ReleaseName(); rel != "" {
-		if r.builtNotPublished() {
-			// A task run on its own (deploy:updating) built it: DESIGN
-			// §3.4 keeps it marked unfinished.
-			rel += " (not published: marked unfinished, so rollback never targets it and the next deploy's cleanup removes it)"
-		}
-		parts = append(parts, "release "+rel)
-	}
-	if rev.SHA != "" {
-		s := "revision " + shortSHA(rev.SHA)
-		if rev.Branch != "" && rev.Branch != rev.SHA {
-			s += " (" + rev.Branch + ")"
-		}
-		parts = append(parts, s)
-	}
-	parts = append(parts, countOf(len(r.hosts), "host"), fmt.Sprintf("%.1fs", r.now().Sub(r.Started).Seconds()))
-	what := r.root.name + " finished: "
-	if r.dryRun {
-		what = "dry run of " + r.root.name + " finished, nothing was run: "
-	}
-	r.console.Success("%s%s", what, strings.Join(parts, ", "))
-}
-
-// builtNotPublished reports whether this run created its release on some
-// host and did not publish it there.
-func (r *Run) builtNotPublished() bool {
-	for _, h := range r.hosts {
-		if st := r.hostState(h); st != nil && st.created && !st.switched {
-			return true
-		}
-	}
-	return false
+	r.log.finish(r.root, err, outcome{release: r.ReleaseName(), notPublished: r.state.builtNotPublished(),
+		revision: r.Revision(), hosts: len(r.hosts)})
 }
 
 // shortSHA shortens a commit id to 12 characters; anything else (a dry
@@ -608,9 +580,7 @@ func wrapTask(name string, err error) error {
 func (r *Run) close() {
 	r.lock.stopHeartbeat()
 	r.dialer.close()
-	if r.logFile != nil {
-		r.logFile.Close()
-	}
+	r.log.close()
 }
 
 // Hosts returns the run's hosts after the HOSTS and ROLES filters.
