@@ -7,6 +7,8 @@ import (
 	"runtime/debug"
 	"slices"
 	"time"
+
+	"github.com/capstan-deploy/capstan/deploylib/console"
 )
 
 // How a run ends, whatever happens to it.
@@ -66,8 +68,17 @@ func (r *Run) execute(ctx context.Context, task *Task) error {
 // or interrupt deploy:failed (which removes the half-built release), the
 // per-host publishing report and the lock release.
 func (r *Run) runToEnd(ctx context.Context, task *Task) error {
+	// The summary of a success, or the failure block of err (logfile.go).
+	finish := func(err error) {
+		var o outcome
+		if err == nil {
+			o = outcome{release: r.ReleaseName(), notPublished: r.state.builtNotPublished(),
+				revision: r.Revision(), hosts: len(r.hosts)}
+		}
+		r.log.finish(r.root, err, o)
+	}
 	var err error
-	if r.needsLock(r.tasks...) {
+	if r.setup.needsLock(r.Config, r.tasks...) {
 		err = r.invokeRecovered(ctx, Lock)
 	}
 	if err == nil {
@@ -86,10 +97,10 @@ func (r *Run) runToEnd(ctx context.Context, task *Task) error {
 			// The work is done, but a lock left behind refuses the next
 			// deploy: the exit status says so.
 			err = fmt.Errorf("%s finished, but the deploy lock could not be released: %w", r.root.name, lerr)
-			r.finish(err)
+			finish(err)
 			return &runError{err: err}
 		}
-		r.finish(nil)
+		finish(nil)
 		return nil
 	}
 	cctx, cancel := r.intr.cleanupContext(ctx, r.cleanupTimeout)
@@ -117,7 +128,7 @@ func (r *Run) runToEnd(ctx context.Context, task *Task) error {
 	for _, l := range report {
 		r.console.Warn("%s", l)
 	}
-	r.finish(err)
+	finish(err)
 	if sig != nil {
 		return &InterruptedError{Signal: sig, Err: err}
 	}
@@ -133,48 +144,31 @@ func (r *Run) runToEnd(ctx context.Context, task *Task) error {
 // half-built, and says so under its own task line; when there is nothing
 // to undo it prints nothing.
 func (r *Run) recoverFailure(ctx context.Context) error {
-	if r.runsFlow() {
+	// The deploy or rollback flow (alone or among the tasks named on the
+	// command line): the runs whose failure invokes deploy:failed with
+	// its hooks.
+	if slices.Contains(r.tasks, Deploy) || slices.Contains(r.tasks, Rollback) {
 		return r.invokeRecovered(ctx, Failed)
 	}
-	if !r.recoveryPending() {
+	if !r.state.recoveryPending() {
 		return nil
 	}
-	return r.recoverAlone(ctx)
+	return recoverAlone(ctx, r.console)
 }
 
-// recoverAlone runs deploy:failed's own work without its hooks, turning a
-// panic into an error.
-func (r *Run) recoverAlone(ctx context.Context) (err error) {
+// recoverAlone runs deploy:failed's own work without its hooks, under its
+// own task line on c, turning a panic into an error.
+func recoverAlone(ctx context.Context, c *console.Console) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = &TaskError{Task: Failed.name, Err: fmt.Errorf("panic: %v\n%s", p, debug.Stack())}
 		}
 	}()
-	r.console.Task(Failed.name + " (Capstan's cleanup only; the hooks run when deploy or rollback fails)")
+	c.Task(Failed.name + " (Capstan's cleanup only; the hooks run when deploy or rollback fails)")
 	if err := Failed.action(ctx); err != nil {
 		return wrapTask(Failed.name, err)
 	}
 	return nil
-}
-
-// runsFlow reports whether the run is the deploy or rollback flow (alone
-// or among the tasks named on the command line): the runs whose failure
-// invokes deploy:failed with its hooks.
-func (r *Run) runsFlow() bool {
-	return r.named(Deploy) || r.named(Rollback)
-}
-
-// recoveryPending reports whether deploy:failed's own work has something
-// to do: a removal of old releases cut short, or a release this run
-// created and did not publish.
-func (r *Run) recoveryPending() bool {
-	for _, h := range r.hosts {
-		st := r.state[h]
-		if len(st.removing) > 0 || st.created && !st.switched {
-			return true
-		}
-	}
-	return false
 }
 
 // invokeRecovered invokes t, turning a panic of a task or hook into an
@@ -195,12 +189,13 @@ func (r *Run) invokeRecovered(ctx context.Context, t *Task) (err error) {
 // themselves. A team's own tasks and ad-hoc commands do not lock. A task
 // that reaches deploy:lock itself (deploy:starting, deploy:check) takes it
 // in its place in the flow, so the run needs it ahead only when a task
-// that must hold it comes before any task that takes it.
-func (r *Run) needsLock(tasks ...*Task) bool {
+// that must hold it comes before any task that takes it. cfg is the run's
+// configuration.
+func (s *setup) needsLock(cfg Config, tasks ...*Task) bool {
 	seen := map[*Task]bool{}
 	for _, task := range tasks {
 		reach := map[*Task]bool{}
-		r.setup.reachable(r.Config, task, reach)
+		s.reachable(cfg, task, reach)
 		if reach[Lock] || seen[Lock] {
 			return false
 		}

@@ -66,18 +66,18 @@ var (
 		plan: func(_ context.Context, r *Run, _ *segment, _ *Task) (*step, error) {
 			cmd := r.layout().TakeLock(r.ID, r.lock.details())
 			return &step{
-				cmd:     func(h *Host) (shell.Command, bool) { return cmd, !r.hostState(h).locked },
+				cmd:     func(h *Host) (shell.Command, bool) { return cmd, !r.state.of(h).locked },
 				opts:    captured,
 				ordered: true,
 				proceed: func(out string, _ error) bool { return !strings.Contains(out, remote.LockHeld) },
 				sending: func(h *Host) {
 					r.mu.Lock()
-					r.hostState(h).lockSent = true // the release goes wherever this went
+					r.state.of(h).lockSent = true // the release goes wherever this went
 					r.mu.Unlock()
 				},
 				unsent: func(h *Host) {
 					r.mu.Lock()
-					if st := r.hostState(h); !st.locked {
+					if st := r.state.of(h); !st.locked {
 						st.lockSent = false
 					}
 					r.mu.Unlock()
@@ -443,7 +443,7 @@ func (e *LockedError) Error() string {
 // result reads the answer of the command taking the lock on h.
 func (k *lockKeeper) result(h *Host, out string, err error) error {
 	r := k.r
-	st := r.hostState(h)
+	st := r.state.of(h)
 	if err != nil {
 		return fmt.Errorf("taking the deploy lock: %w", err)
 	}
@@ -551,7 +551,7 @@ func (k *lockKeeper) startHeartbeat() {
 			}
 			var locked []*Host
 			for _, h := range r.hosts {
-				if r.hostState(h).locked {
+				if r.state.of(h).locked {
 					locked = append(locked, h)
 				}
 			}
@@ -607,7 +607,7 @@ func (k *lockKeeper) releaseCmd() shell.Command {
 // released reads the answer of the command releasing the lock on h.
 func (k *lockKeeper) released(h *Host, out string, err error) error {
 	r := k.r
-	st := r.hostState(h)
+	st := r.state.of(h)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	held := st.locked

@@ -283,7 +283,7 @@ func (p *planner) buildSegment(ctx context.Context, t *Task) *segment {
 			j = k
 			break
 		}
-		if p.flat[k] != nil && !r.wasInvoked(p.flat[k]) {
+		if p.flat[k] != nil && !r.invoked.was(p.flat[k]) {
 			break
 		}
 	}
@@ -298,7 +298,7 @@ func (p *planner) buildSegment(ctx context.Context, t *Task) *segment {
 	atEnd := true
 	for k := j; k < len(p.flat); k++ {
 		task := p.flat[k]
-		if task == nil || task.plan == nil || (k > j && r.wasInvoked(task)) {
+		if task == nil || task.plan == nil || (k > j && r.invoked.was(task)) {
 			atEnd = false
 			break
 		}
@@ -334,12 +334,6 @@ func (p *planner) buildSegment(ctx context.Context, t *Task) *segment {
 	p.seg = seg
 	seg.start(ctx)
 	return seg
-}
-
-func (r *Run) wasInvoked(t *Task) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.invoked[t]
 }
 
 // segment is a run of steps sent as one script per host.

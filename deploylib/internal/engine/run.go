@@ -40,97 +40,102 @@ type Run struct {
 	// Started is when the run began.
 	Started time.Time
 
-	hosts   []*Host
-	filter  string // "HOSTS=web1 ROLES=app", the filters that chose hosts (selectwarn.go)
-	dryRun  bool
-	console *console.Console
-	log     runLog // the log file and the report at the end (logfile.go)
-	root    *Task
-	tasks   []*Task // the tasks the run was started with, in order (root alone, or StartTasks's)
-	now     func() time.Time
-
-	mu       sync.Mutex
-	warned   map[string]bool // selector warnings given (selectwarn.go)
-	invoked  map[*Task]bool
-	setup    *setup // the Deployment as the run started
-	release  string // the release this run deploys or rolls back to
-	revision Revision
-	pinned   string // the commit git:check pinned (git.go)
-	state    hostStates
-	intr     *interrupts // signals received (interrupt.go)
-
+	hosts          []*Host
+	filter         string // "HOSTS=web1 ROLES=app", the filters that chose hosts (selectwarn.go)
+	dryRun         bool
+	console        *console.Console
+	root           *Task
+	tasks          []*Task // the tasks the run was started with, in order (root alone, or StartTasks's)
+	now            func() time.Time
 	env            runEnv        // the environment, read when the run started
+	setup          *setup        // the Deployment as the run started
 	cleanupTimeout time.Duration // the budget of the work after a failure
-	lock           lockKeeper    // the deploy lock (lock.go)
 
-	dialer dialer // the connections to the hosts (dial.go)
+	mu    sync.Mutex // guards what tasks on several hosts change in state
+	state hostStates // per host (hoststate.go)
 
-	plan planner // runs hook-free standard tasks as one script per host (plan.go)
+	// The rest of the run's state, each part with its owner.
+	invoked  invocations    // the tasks invoked so far
+	chosen   choices        // the release, the revision, the pinned commit
+	warnings filterWarnings // selectors the filters left without hosts (selectwarn.go)
+	intr     *interrupts    // signals received (interrupt.go)
+	log      runLog         // the log file and the report at the end (logfile.go)
+	lock     lockKeeper     // the deploy lock (lock.go)
+	dialer   dialer         // the connections to the hosts (dial.go)
+	plan     planner        // runs hook-free standard tasks as one script per host (plan.go)
 }
 
-// hostStates is the state of each of the run's hosts, by the Host the
-// run made (Host.origin).
-type hostStates map[*Host]*hostState
+// invocations owns which tasks the run invoked: a task runs once per run
+// unless invoked again by hand (Reinvoke).
+type invocations struct {
+	mu   sync.Mutex
+	done map[*Task]bool
+}
 
-// of returns h's state.
-func (s hostStates) of(h *Host) *hostState { return s[h.origin()] }
-
-// builtNotPublished reports whether this run created its release on some
-// host and did not publish it there.
-func (s hostStates) builtNotPublished() bool {
-	for _, st := range s {
-		if st.created && !st.switched {
-			return true
-		}
+// start records that t is invoked; it reports false when t was invoked
+// already and again is not set.
+func (v *invocations) start(t *Task, again bool) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.done[t] && !again {
+		return false
 	}
-	return false
+	v.done[t] = true
+	return true
 }
 
-// hostState is what the engine tracks per host during a run.
-type hostState struct {
-	created    bool      // this run created the release directory on the host
-	learned    hostFacts // what earlier tasks of the run learned about the host
-	switched   bool      // current points at this run's release
-	rolledFrom string    // the release a rollback moves current away from
-	removing   []string  // old releases whose removal was sent and has not reported back
-
-	locked       bool   // this run holds the deploy lock on the host (lock.go)
-	lockSent     bool   // the command taking the lock was sent to the host
-	switchTried  bool   // the switch of current was sent to the host
-	switchedBack bool   // current was put back on previous after a failure
-	unknown      string // why the host's current is unknown after a failure
+// was reports whether t was invoked.
+func (v *invocations) was(t *Task) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.done[t]
 }
 
-// hostFacts is what a task of the run learned about a host that a later
-// task uses instead of asking the host again: each fact names the task
-// that learns it and the tasks that use it, in the order the flows
-// (tasks.go) run them. A task that finds a fact unknown (run on its own,
-// or after a host answered nothing) asks the host itself, so the facts
-// save round trips and never change what a task decides.
-type hostFacts struct {
-	// previous is the release current pointed at before the run.
-	// deploy:lock reads it under the lock (previousKnown), else
-	// deploy:set_previous_revision does; the switch back after a failure
-	// and the host report use it.
-	previous      string
-	previousKnown bool
-	// mirrorExists: deploy:check:directories found the git mirror, so
-	// git:clone skips the host.
-	mirrorExists bool
-	// mirrorAt is the commit the branch was at in the mirror before the
-	// run fetched, "" when unknown (deploy:check:directories); git:update
-	// fetches only where it lacks the pinned revision.
-	mirrorAt string
-	// listing is what releases/ held when deploy:lock took the lock, nil
-	// when its answer did not say; deploy:cleanup then lists them itself.
-	listing *remote.Listing
-	// newestRelease is the last release name in releases/, read by
-	// deploy:lock; deploy:new_release_path names the release after it.
-	newestRelease string
-	// revisionWritten: the strategy's create_release task wrote REVISION
-	// and REVISION_TIME with the release's files, so
-	// deploy:set_current_revision has nothing to do on the host.
-	revisionWritten bool
+// choices owns what the run decides as it goes, which tasks on any host
+// read: the release it deploys or rolls back to, the revision, and the
+// commit git:check pinned.
+type choices struct {
+	mu      sync.Mutex
+	release string
+	rev     Revision
+	pinned  string // git.go
+}
+
+func (c *choices) releaseName() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.release
+}
+
+func (c *choices) setRelease(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.release = name
+}
+
+func (c *choices) revision() Revision {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.rev
+}
+
+func (c *choices) setRevision(rev Revision) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.rev = rev
+}
+
+// pinnedRevision returns the commit git:check pinned, "" when none.
+func (c *choices) pinnedRevision() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pinned
+}
+
+func (c *choices) pin(sha string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.pinned = sha
 }
 
 // Revision is the commit being deployed.
@@ -344,15 +349,14 @@ func (s *setup) closestTask(name string) string {
 	return best
 }
 
-// named reports whether t is one of the tasks the run was started with.
-func (r *Run) named(t *Task) bool { return slices.Contains(r.tasks, t) }
-
 // rollsBack reports whether the run rolls back: the rollback flow, or
 // tasks named by hand that chose a release to roll back to
 // (deploy:revert_release). Its release is then an existing one, never
 // the run's own, and revisions.log records a rollback, as Capistrano
 // decides by the rollback target being set.
-func (r *Run) rollsBack() bool { return r.named(Rollback) || r.wasInvoked(RevertRelease) }
+func (r *Run) rollsBack() bool {
+	return slices.Contains(r.tasks, Rollback) || r.invoked.was(RevertRelease)
+}
 
 // withRoot names the task a run starts, so that hooks hung on it count as
 // reachable even when no flow runs it.
@@ -441,7 +445,8 @@ func newRun(opts ...Option) (*Run, error) {
 		plan:           planner{unfused: o.unfused},
 		lock:           lockKeeper{every: cmp.Or(o.heartbeatEvery, lockHeartbeatEvery), beats: o.heartbeats},
 		cleanupTimeout: cmp.Or(o.cleanupTimeout, cleanupTimeout),
-		invoked:        map[*Task]bool{},
+		invoked:        invocations{done: map[*Task]bool{}},
+		warnings:       filterWarnings{filter: describeFilters(env.hosts, env.roles), servers: st.Servers, console: c},
 		state:          hostStates{},
 		dialer:         dialer{dial: o.dial, printOnly: o.dryRun, conns: map[*Host]*hostConn{}},
 		filter:         describeFilters(env.hosts, env.roles),
@@ -493,13 +498,6 @@ func currentUser(env runEnv) string {
 	return "unknown"
 }
 
-// finish reports the end of the run: the summary of a success, or the
-// failure block of err (logfile.go).
-func (r *Run) finish(err error) {
-	r.log.finish(r.root, err, outcome{release: r.ReleaseName(), notPublished: r.state.builtNotPublished(),
-		revision: r.Revision(), hosts: len(r.hosts)})
-}
-
 // shortSHA shortens a commit id to 12 characters; anything else (a dry
 // run's placeholder) is returned whole.
 func shortSHA(s string) string {
@@ -511,13 +509,9 @@ func shortSHA(s string) string {
 
 // invoke runs t with its hooks; once per run unless again is set.
 func (r *Run) invoke(ctx context.Context, t *Task, again bool) error {
-	r.mu.Lock()
-	if r.invoked[t] && !again {
-		r.mu.Unlock()
+	if !r.invoked.start(t, again) {
 		return nil
 	}
-	r.invoked[t] = true
-	r.mu.Unlock()
 
 	before, appended, after := r.setup.hooks.on(t)
 	for _, h := range before {
@@ -588,25 +582,11 @@ func (r *Run) Hosts() []*Host { return append([]*Host(nil), r.hosts...) }
 
 // ReleaseName returns the release this run deploys or rolls back to, "" if
 // not chosen yet.
-func (r *Run) ReleaseName() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.release
-}
-
-func (r *Run) setRelease(name string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.release = name
-}
+func (r *Run) ReleaseName() string { return r.chosen.releaseName() }
 
 // Revision returns the revision resolved for this run (zero until the
 // strategy resolved it).
-func (r *Run) Revision() Revision {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.revision
-}
+func (r *Run) Revision() Revision { return r.chosen.revision() }
 
 // SetRevision records the revision the run deploys. Strategies call it
 // once, after resolving the branch to a commit.
@@ -615,9 +595,7 @@ func SetRevision(ctx context.Context, rev Revision) error {
 	if err != nil {
 		return err
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.revision = rev
+	r.chosen.setRevision(rev)
 	return nil
 }
 
