@@ -113,7 +113,7 @@ var (
 						name = remote.ReleaseNameAfter(newest)
 					}
 				}
-				r.chosen.setRelease(name)
+				r.release.set(name)
 				return nil
 			}}, nil
 		}}

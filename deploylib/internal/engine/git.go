@@ -55,7 +55,7 @@ var (
 						return err
 					}
 					if sha, ok := remote.PinRevision(listed[hosts[0]], r.Config.Branch); ok {
-						r.chosen.pin(sha)
+						r.pinned.set(sha)
 					}
 					return nil
 				},
@@ -98,7 +98,7 @@ var (
 			}
 			g, _ := strategyAs[Git](r.Config.Strategy)
 			cmd := r.layout().GitUpdate(r.Config.RepoURL, r.Config.Branch, g.ShallowClone)
-			if pin := r.chosen.pinnedRevision(); pin != "" {
+			if pin := r.pinned.get(); pin != "" {
 				cmd = r.layout().GitUpdatePinned(r.Config.RepoURL, r.Config.Branch, pin, g.ShallowClone)
 			}
 			hosts := seg.hosts
@@ -131,7 +131,7 @@ var (
 					return SetRevision(ctx, rev)
 				},
 				needsTurn: func(h *Host) bool {
-					pin := r.chosen.pinnedRevision()
+					pin := r.pinned.get()
 					return pin == "" || r.state.of(h).learned.mirrorAt != pin
 				},
 				turns: g.maxConcurrent(),
@@ -146,7 +146,7 @@ var (
 	GitCreateRelease = &Task{name: gitCreateReleaseName, doc: "copies the revision into the release",
 		steps: fixed(GitClone, GitUpdate),
 		plan: func(_ context.Context, r *Run, seg *segment, t *Task) (*step, error) {
-			rev, pin := r.Revision(), r.chosen.pinnedRevision()
+			rev, pin := r.Revision(), r.pinned.get()
 			switch {
 			case seg.has(GitUpdate) && pin == "":
 				return nil, errNotHere // the revision is git:update's answer

@@ -71,16 +71,16 @@ var (
 				ordered: true,
 				proceed: func(out string, _ error) bool { return !strings.Contains(out, remote.LockHeld) },
 				sending: func(h *Host) {
-					r.mu.Lock()
+					r.lock.mu.Lock()
 					r.state.of(h).lockSent = true // the release goes wherever this went
-					r.mu.Unlock()
+					r.lock.mu.Unlock()
 				},
 				unsent: func(h *Host) {
-					r.mu.Lock()
+					r.lock.mu.Lock()
 					if st := r.state.of(h); !st.locked {
 						st.lockSent = false
 					}
-					r.mu.Unlock()
+					r.lock.mu.Unlock()
 				},
 				done: func(_ context.Context, h *Host, out string, err error) error {
 					return r.lock.result(h, strings.TrimSpace(out), err)
@@ -124,9 +124,10 @@ const (
 // pointer to its run: the details describe the run (id, user, stage,
 // task, branch, start), and whether a host's lock is taken or was sent
 // for is part of the host's state in the run (hostState.locked,
-// lockSent), guarded by the run's mutex.
+// lockSent), which mu guards.
 type lockKeeper struct {
 	r     *Run
+	mu    sync.Mutex
 	every time.Duration // how often the heartbeat is refreshed
 	beats chan struct{} // tests: a value after every heartbeat round
 	stop  func()        // stops the heartbeat; nil when none runs
@@ -452,9 +453,9 @@ func (k *lockKeeper) result(h *Host, out string, err error) error {
 		return nil
 	}
 	if i := strings.Index(out, remote.LockHeld); i >= 0 {
-		r.mu.Lock()
+		k.mu.Lock()
 		st.lockSent = false // the reply says this run did not take it
-		r.mu.Unlock()
+		k.mu.Unlock()
 		return &LockedError{Host: h.String(), Holder: parseLockInfo(out[i+len(remote.LockHeld):]), stage: r.Stage.Name}
 	}
 	st.locked = true
@@ -508,8 +509,8 @@ func (k *lockKeeper) checkNewestRelease(h *Host, newest string) error {
 // run holds the lock on any of them.
 func (k *lockKeeper) hosts() (sent []*Host, held bool) {
 	r := k.r
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	k.mu.Lock()
+	defer k.mu.Unlock()
 	for _, h := range r.hosts {
 		if st := r.state[h]; st.lockSent || st.locked {
 			sent = append(sent, h)
@@ -608,8 +609,8 @@ func (k *lockKeeper) releaseCmd() shell.Command {
 func (k *lockKeeper) released(h *Host, out string, err error) error {
 	r := k.r
 	st := r.state.of(h)
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	k.mu.Lock()
+	defer k.mu.Unlock()
 	held := st.locked
 	switch {
 	case err == nil:
@@ -638,8 +639,8 @@ func (k *lockKeeper) releaseStep(seg *segment) *step {
 	takes := seg.has(Lock)
 	return &step{
 		cmd: func(h *Host) (shell.Command, bool) {
-			r.mu.Lock()
-			defer r.mu.Unlock()
+			k.mu.Lock()
+			defer k.mu.Unlock()
 			st := r.state[h]
 			return cmd, takes || st.locked || st.lockSent
 		},

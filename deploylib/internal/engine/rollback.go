@@ -104,7 +104,7 @@ var (
 						return err
 					}
 					if r.dryRun {
-						r.chosen.setRelease("<rollback-target>")
+						r.release.set("<rollback-target>")
 						return nil
 					}
 					if len(targets) > 1 {
@@ -116,7 +116,7 @@ var (
 						return fmt.Errorf("hosts disagree on the release to roll back to (%s); pick one with ROLLBACK_RELEASE=<name>", strings.Join(parts, "; "))
 					}
 					for t := range targets {
-						r.chosen.setRelease(t)
+						r.release.set(t)
 					}
 					return nil
 				},

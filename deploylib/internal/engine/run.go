@@ -51,18 +51,19 @@ type Run struct {
 	setup          *setup        // the Deployment as the run started
 	cleanupTimeout time.Duration // the budget of the work after a failure
 
-	mu    sync.Mutex // guards what tasks on several hosts change in state
 	state hostStates // per host (hoststate.go)
 
 	// The rest of the run's state, each part with its owner.
-	invoked  invocations    // the tasks invoked so far
-	chosen   choices        // the release, the revision, the pinned commit
-	warnings filterWarnings // selectors the filters left without hosts (selectwarn.go)
-	intr     *interrupts    // signals received (interrupt.go)
-	log      runLog         // the log file and the report at the end (logfile.go)
-	lock     lockKeeper     // the deploy lock (lock.go)
-	dialer   dialer         // the connections to the hosts (dial.go)
-	plan     planner        // runs hook-free standard tasks as one script per host (plan.go)
+	invoked  invocations       // the tasks invoked so far
+	release  guarded[string]   // the release this run deploys or rolls back to
+	revision guarded[Revision] // the revision, once the strategy resolved it
+	pinned   guarded[string]   // the commit git:check pinned (git.go)
+	warnings filterWarnings    // selectors the filters left without hosts (selectwarn.go)
+	intr     *interrupts       // signals received (interrupt.go)
+	log      runLog            // the log file and the report at the end (logfile.go)
+	lock     lockKeeper        // the deploy lock (lock.go)
+	dialer   dialer            // the connections to the hosts (dial.go)
+	plan     planner           // runs hook-free standard tasks as one script per host (plan.go)
 }
 
 // invocations owns which tasks the run invoked: a task runs once per run
@@ -91,51 +92,23 @@ func (v *invocations) was(t *Task) bool {
 	return v.done[t]
 }
 
-// choices owns what the run decides as it goes, which tasks on any host
-// read: the release it deploys or rolls back to, the revision, and the
-// commit git:check pinned.
-type choices struct {
-	mu      sync.Mutex
-	release string
-	rev     Revision
-	pinned  string // git.go
+// guarded is a value of the run that tasks on several hosts read while
+// one of them may set it.
+type guarded[T any] struct {
+	mu sync.Mutex
+	v  T
 }
 
-func (c *choices) releaseName() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.release
+func (g *guarded[T]) get() T {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.v
 }
 
-func (c *choices) setRelease(name string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.release = name
-}
-
-func (c *choices) revision() Revision {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.rev
-}
-
-func (c *choices) setRevision(rev Revision) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.rev = rev
-}
-
-// pinnedRevision returns the commit git:check pinned, "" when none.
-func (c *choices) pinnedRevision() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.pinned
-}
-
-func (c *choices) pin(sha string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.pinned = sha
+func (g *guarded[T]) set(v T) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.v = v
 }
 
 // Revision is the commit being deployed.
@@ -582,11 +555,11 @@ func (r *Run) Hosts() []*Host { return append([]*Host(nil), r.hosts...) }
 
 // ReleaseName returns the release this run deploys or rolls back to, "" if
 // not chosen yet.
-func (r *Run) ReleaseName() string { return r.chosen.releaseName() }
+func (r *Run) ReleaseName() string { return r.release.get() }
 
 // Revision returns the revision resolved for this run (zero until the
 // strategy resolved it).
-func (r *Run) Revision() Revision { return r.chosen.revision() }
+func (r *Run) Revision() Revision { return r.revision.get() }
 
 // SetRevision records the revision the run deploys. Strategies call it
 // once, after resolving the branch to a commit.
@@ -595,7 +568,7 @@ func SetRevision(ctx context.Context, rev Revision) error {
 	if err != nil {
 		return err
 	}
-	r.chosen.setRevision(rev)
+	r.revision.set(rev)
 	return nil
 }
 
