@@ -26,7 +26,10 @@ import (
 // Run is one invocation of a flow or task against a stage: the stage and
 // configuration, the selected hosts, the release name and the revision.
 // Tasks and hooks reach it with [CurrentRun]; it is never a global, so
-// parallel hosts cannot overwrite each other's view.
+// parallel hosts cannot overwrite each other's view. Beyond that view the
+// run's state is held by its owners (the per-host state, the lock, the
+// planner, the interrupts, the connections, the log), each in the file of
+// its concern.
 type Run struct {
 	// ID identifies the run in locks and logs.
 	ID string
