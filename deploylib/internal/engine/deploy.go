@@ -41,7 +41,7 @@ var (
 					if err != nil {
 						return err
 					}
-					st := r.hostState(h)
+					st := r.state.of(h)
 					var missing []string
 					for _, line := range strings.Split(out, "\n") {
 						switch {
@@ -76,19 +76,19 @@ var (
 					if err != nil {
 						return err
 					}
-					return r.runAlone(ctx, t)
+					return r.plan.runAlone(ctx, t)
 				}}, nil
 			}
 			cmd := r.layout().PreviousRevision()
 			return &step{
-				cmd:  func(h *Host) (shell.Command, bool) { return cmd, !r.hostState(h).learned.previousKnown },
+				cmd:  func(h *Host) (shell.Command, bool) { return cmd, !r.state.of(h).learned.previousKnown },
 				opts: captured,
 				done: func(_ context.Context, h *Host, out string, err error) error {
 					if err != nil {
 						return err
 					}
 					link, _, _ := strings.Cut(strings.TrimSpace(out), "\n")
-					r.hostState(h).learned.previous = strings.TrimSpace(link)
+					r.state.of(h).learned.previous = strings.TrimSpace(link)
 					return nil
 				},
 			}, nil
@@ -109,11 +109,11 @@ var (
 			return &step{local: func(context.Context) error {
 				name := remote.ReleaseNameAt(r.Started)
 				for _, h := range r.hosts {
-					if newest := r.hostState(h).learned.newestRelease; newest >= name {
+					if newest := r.state.of(h).learned.newestRelease; newest >= name {
 						name = remote.ReleaseNameAfter(newest)
 					}
 				}
-				r.setRelease(name)
+				r.release.set(name)
 				return nil
 			}}, nil
 		}}
@@ -135,7 +135,7 @@ var (
 			}
 			cmd := remote.WriteRevision(release, rev.Recorded(), rev.Time)
 			return &step{
-				cmd:  func(h *Host) (shell.Command, bool) { return cmd, !r.hostState(h).learned.revisionWritten },
+				cmd:  func(h *Host) (shell.Command, bool) { return cmd, !r.state.of(h).learned.revisionWritten },
 				done: failure,
 			}, nil
 		}}
@@ -159,8 +159,14 @@ var (
 	// script). Removals cut short are finished by deploy:failed.
 	Cleanup = &Task{name: "deploy:cleanup", doc: "removes old releases",
 		plan: func(_ context.Context, r *Run, seg *segment, _ *Task) (*step, error) {
+			fromLock := func(h *Host) (shell.Command, []string, bool) {
+				if r.dryRun {
+					return shell.Command{}, nil, false
+				}
+				return r.state.of(h).cleanupFromLock(r.layout(), r.ID, r.ReleaseName(), r.Config.KeepReleases)
+			}
 			for _, h := range seg.hosts {
-				if _, _, known := r.cleanupFromLock(h); !known {
+				if _, _, known := fromLock(h); !known {
 					return &step{
 						cmd:  everywhere(r.layout().ListReleases()),
 						opts: captured,
@@ -176,7 +182,7 @@ var (
 							}
 							victims := l.CleanupCandidates(r.Config.KeepReleases, r.ReleaseName())
 							sort.Strings(victims)
-							st := r.hostState(h)
+							st := r.state.of(h)
 							for start := 0; start < len(victims); start += 100 {
 								batch := victims[start:min(start+100, len(victims))]
 								cmd, err := r.layout().RemoveReleases(batch)
@@ -195,8 +201,8 @@ var (
 					}, nil
 				}
 			}
-			return r.removalStep(func(h *Host) (shell.Command, []string) {
-				cmd, victims, _ := r.cleanupFromLock(h)
+			return removalStep(r.state, func(h *Host) (shell.Command, []string) {
+				cmd, victims, _ := fromLock(h)
 				return cmd, victims
 			}), nil
 		}}
@@ -250,17 +256,17 @@ var (
 			return &step{
 				alone: true,
 				cmd: func(h *Host) (shell.Command, bool) {
-					if r.hostState(h).locked {
+					if r.state.of(h).locked {
 						return fenced, true
 					}
 					return cmd, true
 				},
-				sending: func(h *Host) { r.hostState(h).switchTried = true },
+				sending: func(h *Host) { r.state.of(h).switchTried = true },
 				done: func(_ context.Context, h *Host, _ string, err error) error {
 					if err != nil {
 						return err
 					}
-					r.hostState(h).switched = true
+					r.state.of(h).switched = true
 					return nil
 				},
 				finish: func(ctx context.Context, err error) error {
@@ -297,14 +303,14 @@ func (r *Run) switchBack(ctx context.Context) error {
 	deployTo, release := r.Config.DeployTo, r.ReleasePath()
 	var hosts []*Host
 	for _, h := range r.hosts {
-		if st := r.hostState(h); st.switchTried && !st.switchedBack {
+		if st := r.state.of(h); st.switchTried && !st.switchedBack {
 			hosts = append(hosts, h)
 		}
 	}
 	var mu sync.Mutex
 	var errs []error
 	inParallel(hosts, func(_ int, h *Host) {
-		st := r.hostState(h)
+		st := r.state.of(h)
 		if !st.switched {
 			out, err := h.CaptureCommand(ctx, r.layout().PreviousRevision())
 			if err != nil {
@@ -349,24 +355,24 @@ func firstLine(s string) string {
 	return line
 }
 
-// cleanupFromLock returns the command removing, on h, what deploy:cleanup
-// removes, computed from the releases the lock's answer listed (taken as
-// they are once this run's release is published), and those releases;
-// known is false when the lock's answer did not list them. The command
-// runs only while this run holds the lock (nothing else changed releases/
-// meanwhile) and refuses to remove the release current points at.
-func (r *Run) cleanupFromLock(h *Host) (cmd shell.Command, victims []string, known bool) {
-	st := r.hostState(h)
-	if st.learned.listing == nil || r.dryRun || !st.switched {
+// cleanupFromLock returns the command removing, on the host, what
+// deploy:cleanup removes, computed from the releases the lock's answer
+// listed (taken as they are once this run's release is published), and
+// those releases; known is false when the lock's answer did not list
+// them. The command runs only while the run runID holds the lock (nothing
+// else changed releases/ meanwhile) and refuses to remove the release
+// current points at. release is the run's release, keep
+// Config.KeepReleases; l is the run's layout.
+func (st *hostState) cleanupFromLock(l remote.Layout, runID, release string, keep int) (cmd shell.Command, victims []string, known bool) {
+	if st.learned.listing == nil || !st.switched {
 		return shell.Command{}, nil, false
 	}
-	victims = st.learned.listing.Published(r.ReleaseName()).CleanupCandidates(r.Config.KeepReleases, r.ReleaseName())
+	victims = st.learned.listing.Published(release).CleanupCandidates(keep, release)
 	if len(victims) == 0 {
 		return shell.Command{}, nil, true
 	}
 	sort.Strings(victims)
-	l := r.layout()
-	cmd = l.LockFence(r.ID).And(l.NotCurrent(victims))
+	cmd = l.LockFence(runID).And(l.NotCurrent(victims))
 	for start := 0; start < len(victims); start += 100 {
 		rm, err := l.RemoveReleases(victims[start:min(start+100, len(victims))])
 		if err != nil {
@@ -380,9 +386,10 @@ func (r *Run) cleanupFromLock(h *Host) (cmd shell.Command, victims []string, kno
 // removalStep is the step of a task that removes releases on each host
 // with one command: removal gives h's command and the releases it removes
 // (none: nothing is sent to h). Until h's answer says the command
-// succeeded, those releases are recorded as a removal that deploy:failed
-// finishes if it was cut short (finishRemovals).
-func (r *Run) removalStep(removal func(h *Host) (shell.Command, []string)) *step {
+// succeeded, those releases are recorded in h's state (states) as a
+// removal that deploy:failed finishes if it was cut short
+// (finishRemovals).
+func removalStep(states hostStates, removal func(h *Host) (shell.Command, []string)) *step {
 	return &step{
 		cmd: func(h *Host) (shell.Command, bool) {
 			cmd, victims := removal(h)
@@ -390,18 +397,18 @@ func (r *Run) removalStep(removal func(h *Host) (shell.Command, []string)) *step
 		},
 		sending: func(h *Host) {
 			_, victims := removal(h)
-			r.hostState(h).removing = victims
+			states.of(h).removing = victims
 		},
 		done: func(_ context.Context, h *Host, _ string, err error) error {
 			if err != nil {
 				return err
 			}
-			r.hostState(h).removing = nil
+			states.of(h).removing = nil
 			return nil
 		},
 		settle: func(h *Host, _ string, err error) {
 			if err == nil {
-				r.hostState(h).removing = nil
+				states.of(h).removing = nil
 			}
 		},
 	}
@@ -414,20 +421,21 @@ func (r *Run) removalStep(removal func(h *Host) (shell.Command, []string)) *step
 // The removal was refused, rather than cut short, when the lock was no
 // longer this run's or current pointed at one of them: so it is fenced as
 // the removal was, and never marks or removes the release current points
-// at, nor anything while another run holds the lock.
-func (r *Run) finishRemovals(ctx context.Context) error {
+// at, nor anything while another run holds the lock. l is the run's
+// layout, runID its ID.
+func (s hostStates) finishRemovals(ctx context.Context, l remote.Layout, runID string) error {
 	return On(ctx, ReleaseHosts(), func(ctx context.Context, h *Host) error {
-		st := r.hostState(h)
+		st := s.of(h)
 		if len(st.removing) == 0 {
 			return nil
 		}
-		rm, err := r.layout().RemoveReleases(st.removing)
+		rm, err := l.RemoveReleases(st.removing)
 		if err != nil {
 			return err
 		}
-		cmd := r.layout().NotCurrent(st.removing).And(rm)
+		cmd := l.NotCurrent(st.removing).And(rm)
 		if st.locked {
-			cmd = r.layout().LockFence(r.ID).And(cmd)
+			cmd = l.LockFence(runID).And(cmd)
 		}
 		if err := h.ExecuteCommand(ctx, cmd); err != nil {
 			return err
@@ -444,7 +452,7 @@ func (r *Run) finishRemovals(ctx context.Context) error {
 // release of another run is never removed.
 func failed(ctx context.Context) error {
 	r := CurrentRun(ctx)
-	if err := r.finishRemovals(ctx); err != nil {
+	if err := r.state.finishRemovals(ctx, r.layout(), r.ID); err != nil {
 		return err
 	}
 	if r.rollsBack() {
@@ -458,7 +466,7 @@ func failed(ctx context.Context) error {
 	// (a switch that was cut off after its rename).
 	cmd := r.layout().RemoveOwnRelease(name, r.ID)
 	return On(ctx, ReleaseHosts(), func(ctx context.Context, h *Host) error {
-		st := r.hostState(h)
+		st := r.state.of(h)
 		if !st.created || st.switched {
 			return nil
 		}
@@ -490,13 +498,11 @@ func (r *Run) runRelease(t *Task) (string, error) {
 	return path.Join(r.ReleasesPath(), name), nil
 }
 
-func (r *Run) hostState(h *Host) *hostState { return r.state[h.origin()] }
-
 // contextWithoutCancel keeps ctx's values (the run) but not its
 // cancellation, for work that must finish after an interrupt.
 func contextWithoutCancel(ctx context.Context) context.Context {
 	if r := CurrentRun(ctx); r != nil {
-		return r.detached(ctx) // a second Ctrl-C still ends it (interrupt.go)
+		return r.intr.detached(ctx) // a second Ctrl-C still ends it (interrupt.go)
 	}
 	return context.WithoutCancel(ctx)
 }

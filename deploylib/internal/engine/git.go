@@ -55,9 +55,7 @@ var (
 						return err
 					}
 					if sha, ok := remote.PinRevision(listed[hosts[0]], r.Config.Branch); ok {
-						r.mu.Lock()
-						r.pinned = sha
-						r.mu.Unlock()
+						r.pinned.set(sha)
 					}
 					return nil
 				},
@@ -71,12 +69,12 @@ var (
 			if seg.has(CheckDirectories) {
 				return nil, errNotHere // it tells where the mirror exists
 			}
-			if err := r.refuseStandaloneCreate(); err != nil {
+			if err := refuseStandaloneCreate(r.tasks, r.runRelease); err != nil {
 				return nil, err
 			}
 			g, _ := strategyAs[Git](r.Config.Strategy)
 			cmd := r.layout().GitClone(r.Config.RepoURL, g.ShallowClone)
-			noMirror := func(h *Host) bool { return !r.hostState(h).learned.mirrorExists }
+			noMirror := func(h *Host) bool { return !r.state.of(h).learned.mirrorExists }
 			return &step{
 				cmd:       func(h *Host) (shell.Command, bool) { return cmd, noMirror(h) },
 				done:      failure,
@@ -95,12 +93,12 @@ var (
 			if seg.has(GitCheck) || seg.has(CheckDirectories) {
 				return nil, errNotHere // they pin the revision and say where each mirror is
 			}
-			if err := r.refuseStandaloneCreate(); err != nil {
+			if err := refuseStandaloneCreate(r.tasks, r.runRelease); err != nil {
 				return nil, err
 			}
 			g, _ := strategyAs[Git](r.Config.Strategy)
 			cmd := r.layout().GitUpdate(r.Config.RepoURL, r.Config.Branch, g.ShallowClone)
-			if pin := r.pinnedRevision(); pin != "" {
+			if pin := r.pinned.get(); pin != "" {
 				cmd = r.layout().GitUpdatePinned(r.Config.RepoURL, r.Config.Branch, pin, g.ShallowClone)
 			}
 			hosts := seg.hosts
@@ -133,8 +131,8 @@ var (
 					return SetRevision(ctx, rev)
 				},
 				needsTurn: func(h *Host) bool {
-					pin := r.pinnedRevision()
-					return pin == "" || r.hostState(h).learned.mirrorAt != pin
+					pin := r.pinned.get()
+					return pin == "" || r.state.of(h).learned.mirrorAt != pin
 				},
 				turns: g.maxConcurrent(),
 			}, nil
@@ -148,7 +146,7 @@ var (
 	GitCreateRelease = &Task{name: gitCreateReleaseName, doc: "copies the revision into the release",
 		steps: fixed(GitClone, GitUpdate),
 		plan: func(_ context.Context, r *Run, seg *segment, t *Task) (*step, error) {
-			rev, pin := r.Revision(), r.pinnedRevision()
+			rev, pin := r.Revision(), r.pinned.get()
 			switch {
 			case seg.has(GitUpdate) && pin == "":
 				return nil, errNotHere // the revision is git:update's answer
@@ -167,17 +165,17 @@ var (
 			}
 			return &step{
 				cmd:     everywhere(l.CreateRelease(path.Base(release), r.ID, l.GitArchive(sha, r.Config.RepoTree, release)).And(revision)),
-				sending: func(h *Host) { r.hostState(h).created = true },
+				sending: func(h *Host) { r.state.of(h).created = true },
 				done: func(_ context.Context, h *Host, _ string, err error) error {
 					if err != nil {
 						return err
 					}
-					r.hostState(h).learned.revisionWritten = true
+					r.state.of(h).learned.revisionWritten = true
 					return nil
 				},
 				settle: func(h *Host, _ string, err error) {
 					if err == nil {
-						r.hostState(h).learned.revisionWritten = true
+						r.state.of(h).learned.revisionWritten = true
 					}
 				},
 			}, nil
@@ -237,13 +235,6 @@ func validateRepoURL(u string) error {
 	return nil
 }
 
-// pinnedRevision returns the commit git:check pinned, "" when none.
-func (r *Run) pinnedRevision() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.pinned
-}
-
 // lastLine returns the last line of s, without its newline.
 func lastLine(s string) string {
 	s = strings.TrimRight(s, "\n")
@@ -257,13 +248,14 @@ func lastLine(s string) string {
 // its own, or listed before deploy:new_release_path) when the run has no
 // release yet, before its git:clone and git:update touch the mirror: it
 // would refuse after them (it has no release to create), and a refused
-// task changes nothing.
-func (r *Run) refuseStandaloneCreate() error {
-	i := slices.IndexFunc(r.tasks, func(t *Task) bool { return t.name == gitCreateReleaseName })
+// task changes nothing. tasks are those the run was started with;
+// runRelease is the run's (deploy.go).
+func refuseStandaloneCreate(tasks []*Task, runRelease func(*Task) (string, error)) error {
+	i := slices.IndexFunc(tasks, func(t *Task) bool { return t.name == gitCreateReleaseName })
 	if i < 0 {
 		return nil
 	}
-	_, err := r.runRelease(r.tasks[i])
+	_, err := runRelease(tasks[i])
 	return err
 }
 

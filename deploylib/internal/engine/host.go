@@ -305,7 +305,7 @@ func (h *Host) runCommand(ctx context.Context, c shell.Command, o runOpts) (stri
 		// Not a CommandError: nothing ran, so On shows the host's ✘ line.
 		return "", fmt.Errorf("%s: %w", redact(cmp.Or(shown, c.String())), h.secretErr)
 	}
-	conn, err := r.conn(ctx, h)
+	conn, err := r.dialer.conn(ctx, h)
 	if err != nil {
 		return "", &CommandError{Host: h.String(), Command: redact(c.String()), Status: -1, Err: &ConnectError{Host: h.String(), Err: err}}
 	}

@@ -7,6 +7,8 @@ import (
 	"runtime/debug"
 	"slices"
 	"time"
+
+	"github.com/capstan-deploy/capstan/deploylib/console"
 )
 
 // How a run ends, whatever happens to it.
@@ -44,9 +46,10 @@ func (r *Run) execute(ctx context.Context, task *Task) error {
 	if r.dryRun {
 		r.console.Info("DRY RUN: every command is printed and logged, none is run; Test reports true and Capture returns \"\"")
 	}
-	ctx, stop := r.watchInterrupts(ctx, withCleanup)
+	var stop func()
+	r.intr, ctx, stop = watchInterrupts(ctx, withCleanup, r.console) // interrupt.go
 	defer stop()
-	r.dialAhead(ctx) // dial.go
+	r.dialer.ahead(ctx, r.hosts) // dial.go
 	done := make(chan error, 1)
 	go func() { done <- r.runToEnd(ctx, task) }()
 	select {
@@ -65,33 +68,42 @@ func (r *Run) execute(ctx context.Context, task *Task) error {
 // or interrupt deploy:failed (which removes the half-built release), the
 // per-host publishing report and the lock release.
 func (r *Run) runToEnd(ctx context.Context, task *Task) error {
+	// The summary of a success, or the failure block of err (logfile.go).
+	finish := func(err error) {
+		var o outcome
+		if err == nil {
+			o = outcome{release: r.ReleaseName(), notPublished: r.state.builtNotPublished(),
+				revision: r.Revision(), hosts: len(r.hosts)}
+		}
+		r.log.finish(r.root, err, o)
+	}
 	var err error
-	if r.needsLock(r.tasks...) {
+	if r.setup.needsLock(r.Config, r.tasks...) {
 		err = r.invokeRecovered(ctx, Lock)
 	}
 	if err == nil {
 		err = r.invokeRecovered(ctx, task)
 	}
-	r.endPlan() // a script still running when the flow stopped (plan.go)
+	r.plan.end() // a script still running when the flow stopped (plan.go)
 	// The lock's release has a budget of its own: a slow deploy:failed
 	// hook or removal cannot leave the lock behind.
 	release := func() error {
-		lctx, cancel := r.cleanupContext(ctx, lockReleaseTimeout)
+		lctx, cancel := r.intr.cleanupContext(ctx, lockReleaseTimeout)
 		defer cancel()
-		return r.releaseLocks(lctx)
+		return r.lock.release(lctx)
 	}
 	if err == nil {
 		if lerr := release(); lerr != nil {
 			// The work is done, but a lock left behind refuses the next
 			// deploy: the exit status says so.
 			err = fmt.Errorf("%s finished, but the deploy lock could not be released: %w", r.root.name, lerr)
-			r.finish(err)
+			finish(err)
 			return &runError{err: err}
 		}
-		r.finish(nil)
+		finish(nil)
 		return nil
 	}
-	cctx, cancel := r.cleanupContext(ctx, r.cleanupTimeout)
+	cctx, cancel := r.intr.cleanupContext(ctx, r.cleanupTimeout)
 	defer cancel()
 	var locked *LockedError
 	if !errors.As(err, &locked) {
@@ -103,7 +115,9 @@ func (r *Run) runToEnd(ctx context.Context, task *Task) error {
 	}
 	cancel()
 	// Where current points is read back while the lock is still held.
-	report := r.hostReport(ctx) // report.go
+	report := r.log.hostReport(r.hosts, r.state, r.ReleasePath(), r.Config.DeployTo, func(hosts []*Host) []currentReadBack {
+		return readCurrent(ctx, r.intr, hosts, r.layout().Current(), r.Config.DeployTo)
+	}) // report.go
 	if lerr := release(); lerr != nil {
 		err = errors.Join(err, lerr)
 	}
@@ -114,7 +128,7 @@ func (r *Run) runToEnd(ctx context.Context, task *Task) error {
 	for _, l := range report {
 		r.console.Warn("%s", l)
 	}
-	r.finish(err)
+	finish(err)
 	if sig != nil {
 		return &InterruptedError{Signal: sig, Err: err}
 	}
@@ -130,48 +144,31 @@ func (r *Run) runToEnd(ctx context.Context, task *Task) error {
 // half-built, and says so under its own task line; when there is nothing
 // to undo it prints nothing.
 func (r *Run) recoverFailure(ctx context.Context) error {
-	if r.runsFlow() {
+	// The deploy or rollback flow (alone or among the tasks named on the
+	// command line): the runs whose failure invokes deploy:failed with
+	// its hooks.
+	if slices.Contains(r.tasks, Deploy) || slices.Contains(r.tasks, Rollback) {
 		return r.invokeRecovered(ctx, Failed)
 	}
-	if !r.recoveryPending() {
+	if !r.state.recoveryPending() {
 		return nil
 	}
-	return r.recoverAlone(ctx)
+	return recoverAlone(ctx, r.console)
 }
 
-// recoverAlone runs deploy:failed's own work without its hooks, turning a
-// panic into an error.
-func (r *Run) recoverAlone(ctx context.Context) (err error) {
+// recoverAlone runs deploy:failed's own work without its hooks, under its
+// own task line on c, turning a panic into an error.
+func recoverAlone(ctx context.Context, c *console.Console) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = &TaskError{Task: Failed.name, Err: fmt.Errorf("panic: %v\n%s", p, debug.Stack())}
 		}
 	}()
-	r.console.Task(Failed.name + " (Capstan's cleanup only; the hooks run when deploy or rollback fails)")
+	c.Task(Failed.name + " (Capstan's cleanup only; the hooks run when deploy or rollback fails)")
 	if err := Failed.action(ctx); err != nil {
 		return wrapTask(Failed.name, err)
 	}
 	return nil
-}
-
-// runsFlow reports whether the run is the deploy or rollback flow (alone
-// or among the tasks named on the command line): the runs whose failure
-// invokes deploy:failed with its hooks.
-func (r *Run) runsFlow() bool {
-	return r.named(Deploy) || r.named(Rollback)
-}
-
-// recoveryPending reports whether deploy:failed's own work has something
-// to do: a removal of old releases cut short, or a release this run
-// created and did not publish.
-func (r *Run) recoveryPending() bool {
-	for _, h := range r.hosts {
-		st := r.state[h]
-		if len(st.removing) > 0 || st.created && !st.switched {
-			return true
-		}
-	}
-	return false
 }
 
 // invokeRecovered invokes t, turning a panic of a task or hook into an
@@ -192,12 +189,13 @@ func (r *Run) invokeRecovered(ctx context.Context, t *Task) (err error) {
 // themselves. A team's own tasks and ad-hoc commands do not lock. A task
 // that reaches deploy:lock itself (deploy:starting, deploy:check) takes it
 // in its place in the flow, so the run needs it ahead only when a task
-// that must hold it comes before any task that takes it.
-func (r *Run) needsLock(tasks ...*Task) bool {
+// that must hold it comes before any task that takes it. cfg is the run's
+// configuration.
+func (s *setup) needsLock(cfg Config, tasks ...*Task) bool {
 	seen := map[*Task]bool{}
 	for _, task := range tasks {
 		reach := map[*Task]bool{}
-		r.setup.reachable(r.Config, task, reach)
+		s.reachable(cfg, task, reach)
 		if reach[Lock] || seen[Lock] {
 			return false
 		}
@@ -249,10 +247,11 @@ const (
 // nothing to undo. With dialAhead every host is dialed ahead (dial.go).
 func (r *Run) readOnly(ctx context.Context, name string, dialAhead bool, fn func(ctx context.Context, r *Run) error) error {
 	ctx = context.WithValue(ctx, runKey{}, r)
-	ctx, stop := r.watchInterrupts(ctx, nothingToUndo)
+	var stop func()
+	r.intr, ctx, stop = watchInterrupts(ctx, nothingToUndo, r.console)
 	defer stop()
 	if dialAhead {
-		r.dialAhead(ctx)
+		r.dialer.ahead(ctx, r.hosts)
 	}
 	r.logStart(name)
 	done := make(chan error, 1)

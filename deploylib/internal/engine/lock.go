@@ -64,34 +64,34 @@ var (
 	// was sent (its reply may have been lost).
 	Lock = &Task{name: "deploy:lock", doc: "takes the deploy lock on every server",
 		plan: func(_ context.Context, r *Run, _ *segment, _ *Task) (*step, error) {
-			cmd := r.layout().TakeLock(r.ID, r.lockDetailsFor())
+			cmd := r.layout().TakeLock(r.ID, r.lock.details())
 			return &step{
-				cmd:     func(h *Host) (shell.Command, bool) { return cmd, !r.hostState(h).locked },
+				cmd:     func(h *Host) (shell.Command, bool) { return cmd, !r.state.of(h).locked },
 				opts:    captured,
 				ordered: true,
 				proceed: func(out string, _ error) bool { return !strings.Contains(out, remote.LockHeld) },
 				sending: func(h *Host) {
-					r.mu.Lock()
-					r.hostState(h).lockSent = true // the release goes wherever this went
-					r.mu.Unlock()
+					r.lock.mu.Lock()
+					r.state.of(h).lockSent = true // the release goes wherever this went
+					r.lock.mu.Unlock()
 				},
 				unsent: func(h *Host) {
-					r.mu.Lock()
-					if st := r.hostState(h); !st.locked {
+					r.lock.mu.Lock()
+					if st := r.state.of(h); !st.locked {
 						st.lockSent = false
 					}
-					r.mu.Unlock()
+					r.lock.mu.Unlock()
 				},
 				done: func(_ context.Context, h *Host, out string, err error) error {
-					return r.lockResult(h, strings.TrimSpace(out), err)
+					return r.lock.result(h, strings.TrimSpace(out), err)
 				},
 				settle: func(h *Host, out string, err error) {
 					if err == nil && strings.Contains(out, remote.LockTaken) {
-						r.lockResult(h, strings.TrimSpace(out), nil)
+						r.lock.result(h, strings.TrimSpace(out), nil)
 					}
 				},
 				finish: func(_ context.Context, err error) error {
-					r.startHeartbeat()
+					r.lock.startHeartbeat()
 					// A lock held elsewhere is the whole story.
 					var le *LockedError
 					if errors.As(err, &le) {
@@ -117,6 +117,34 @@ const (
 	// a budget of its own: a slow deploy:failed hook cannot use it up.
 	lockReleaseTimeout = 30 * time.Second
 )
+
+// lockKeeper owns the run's side of the deploy lock: the heartbeat and its
+// rhythm, the lock's details, reading the answers of the commands that
+// take and release it, and its release at the end of the run. It keeps a
+// pointer to its run: the details describe the run (id, user, stage,
+// task, branch, start), and whether a host's lock is taken or was sent
+// for is part of the host's state in the run (hostState.locked,
+// lockSent), which mu guards.
+type lockKeeper struct {
+	r     *Run
+	mu    sync.Mutex
+	every time.Duration // how often the heartbeat is refreshed
+	beats chan struct{} // tests: a value after every heartbeat round
+	stop  func()        // stops the heartbeat; nil when none runs
+}
+
+// stopHeartbeat stops the heartbeat, if one runs.
+func (k *lockKeeper) stopHeartbeat() {
+	if k.stop != nil {
+		k.stop()
+	}
+}
+
+// holdsSomewhere reports whether the lock command was sent to a host.
+func (k *lockKeeper) holdsSomewhere() bool {
+	sent, _ := k.hosts()
+	return len(sent) > 0
+}
 
 // LockInfo is what a deploy lock's details file says about its holder.
 // Fields the file does not have are empty.
@@ -203,8 +231,9 @@ func machineIdentity(readFile func(string) ([]byte, error), readlink func(string
 // machineGrammar is what [machineIdentity] returns: 32 hex digits.
 var machineGrammar = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
-// lockDetailsFor returns the lines of the details file this run writes.
-func (r *Run) lockDetailsFor() []string {
+// details returns the lines of the details file this run writes.
+func (k *lockKeeper) details() []string {
+	r := k.r
 	host, pid := lockIdentity()
 	task := ""
 	if r.root != nil {
@@ -412,9 +441,10 @@ func (e *LockedError) Error() string {
 	return msg + fmt.Sprintf("That run is gone (%s): clear the lock with: mage %s deploy:unlock", why, e.stage)
 }
 
-// lockResult reads the answer of the command taking the lock on h.
-func (r *Run) lockResult(h *Host, out string, err error) error {
-	st := r.hostState(h)
+// result reads the answer of the command taking the lock on h.
+func (k *lockKeeper) result(h *Host, out string, err error) error {
+	r := k.r
+	st := r.state.of(h)
 	if err != nil {
 		return fmt.Errorf("taking the deploy lock: %w", err)
 	}
@@ -423,9 +453,9 @@ func (r *Run) lockResult(h *Host, out string, err error) error {
 		return nil
 	}
 	if i := strings.Index(out, remote.LockHeld); i >= 0 {
-		r.mu.Lock()
+		k.mu.Lock()
 		st.lockSent = false // the reply says this run did not take it
-		r.mu.Unlock()
+		k.mu.Unlock()
 		return &LockedError{Host: h.String(), Holder: parseLockInfo(out[i+len(remote.LockHeld):]), stage: r.Stage.Name}
 	}
 	st.locked = true
@@ -445,7 +475,7 @@ func (r *Run) lockResult(h *Host, out string, err error) error {
 			l := r.layout().LockListing(info)
 			st.learned.listing = &l
 		}
-		if err := r.checkNewestRelease(h, st.learned.newestRelease); err != nil {
+		if err := k.checkNewestRelease(h, st.learned.newestRelease); err != nil {
 			return err
 		}
 	}
@@ -460,13 +490,14 @@ func (r *Run) lockResult(h *Host, out string, err error) error {
 // after every release name there can be. It is not removed: it may be
 // someone's, and only its owner can tell. A run that creates no release
 // (a rollback) goes on: the directory does not change what it does.
-func (r *Run) checkNewestRelease(h *Host, newest string) error {
+func (k *lockKeeper) checkNewestRelease(h *Host, newest string) error {
+	r := k.r
 	if newest == "" || remote.HasReleaseNameAfter(newest) || r.root == nil {
 		return nil
 	}
 	// By name: deploy:new_release_path's definition refers to this one
 	// (an initialization cycle).
-	if !slices.ContainsFunc(r.flatten(r.root, map[*Task]bool{}, nil), func(t *Task) bool { return t != nil && t.name == "deploy:new_release_path" }) {
+	if !slices.ContainsFunc(r.plan.flatten(r.root, map[*Task]bool{}, nil), func(t *Task) bool { return t != nil && t.name == "deploy:new_release_path" }) {
 		return nil
 	}
 	dir := r.layout().Release(newest)
@@ -474,11 +505,12 @@ func (r *Run) checkNewestRelease(h *Host, newest string) error {
 		h, dir, h, dir, path.Join(r.layout().DeployTo, "not-a-release-"+newest))
 }
 
-// lockHosts returns the hosts the lock command was sent to, and whether
-// this run holds the lock on any of them.
-func (r *Run) lockHosts() (sent []*Host, held bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+// hosts returns the hosts the lock command was sent to, and whether this
+// run holds the lock on any of them.
+func (k *lockKeeper) hosts() (sent []*Host, held bool) {
+	r := k.r
+	k.mu.Lock()
+	defer k.mu.Unlock()
 	for _, h := range r.hosts {
 		if st := r.state[h]; st.lockSent || st.locked {
 			sent = append(sent, h)
@@ -491,17 +523,18 @@ func (r *Run) lockHosts() (sent []*Host, held bool) {
 // startHeartbeat refreshes the heartbeat of the lock on every host where
 // this run holds it, every lockHeartbeatEvery, until the locks are
 // released or the run ends.
-func (r *Run) startHeartbeat() {
-	if r.dryRun || r.stopHeartbeat != nil {
+func (k *lockKeeper) startHeartbeat() {
+	r := k.r
+	if r.dryRun || k.stop != nil {
 		return
 	}
-	if _, held := r.lockHosts(); !held {
+	if _, held := k.hosts(); !held {
 		return
 	}
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	var once sync.Once
-	r.stopHeartbeat = func() {
+	k.stop = func() {
 		once.Do(func() { close(stop) })
 		<-done
 	}
@@ -509,7 +542,7 @@ func (r *Run) startHeartbeat() {
 	ctx := context.Background()
 	go func() {
 		defer close(done)
-		tick := time.NewTicker(r.heartbeatEvery)
+		tick := time.NewTicker(k.every)
 		defer tick.Stop()
 		for {
 			select {
@@ -519,7 +552,7 @@ func (r *Run) startHeartbeat() {
 			}
 			var locked []*Host
 			for _, h := range r.hosts {
-				if r.hostState(h).locked {
+				if r.state.of(h).locked {
 					locked = append(locked, h)
 				}
 			}
@@ -530,9 +563,9 @@ func (r *Run) startHeartbeat() {
 				}
 			})
 			cancel()
-			if r.heartbeats != nil {
+			if k.beats != nil {
 				select {
-				case r.heartbeats <- struct{}{}:
+				case k.beats <- struct{}{}:
 				case <-stop:
 					return
 				}
@@ -541,43 +574,43 @@ func (r *Run) startHeartbeat() {
 	}()
 }
 
-// releaseLocks releases the lock on every host where this run holds it,
+// release releases the lock on every host where this run holds it,
 // or sent the command that takes it. A lock that is no longer this run's
 // is left alone, with a warning.
-func (r *Run) releaseLocks(ctx context.Context) error {
-	if r.stopHeartbeat != nil {
-		r.stopHeartbeat()
-	}
-	hosts, _ := r.lockHosts()
+func (k *lockKeeper) release(ctx context.Context) error {
+	k.stopHeartbeat()
+	hosts, _ := k.hosts()
 	if len(hosts) == 0 {
 		return nil
 	}
 	// The run's scratch space goes first: a switch cut short by Ctrl-C
 	// leaves its directory.
-	cmd := r.releaseLockCmd()
+	cmd := k.releaseCmd()
 	var mu sync.Mutex
 	var errs []error
 	inParallel(hosts, func(_ int, h *Host) {
 		out, err := h.CaptureCommand(ctx, cmd)
 		mu.Lock()
 		defer mu.Unlock()
-		if err := r.lockReleased(h, out, err); err != nil {
+		if err := k.released(h, out, err); err != nil {
 			errs = append(errs, err)
 		}
 	})
 	return errors.Join(errs...)
 }
 
-// releaseLockCmd releases this run's lock (releaseLocks).
-func (r *Run) releaseLockCmd() shell.Command {
+// releaseCmd releases this run's lock (release).
+func (k *lockKeeper) releaseCmd() shell.Command {
+	r := k.r
 	return r.layout().ScratchCleanup(r.ID).Then(r.layout().ReleaseLock(r.ID))
 }
 
-// lockReleased reads the answer of the command releasing the lock on h.
-func (r *Run) lockReleased(h *Host, out string, err error) error {
-	st := r.hostState(h)
-	r.mu.Lock()
-	defer r.mu.Unlock()
+// released reads the answer of the command releasing the lock on h.
+func (k *lockKeeper) released(h *Host, out string, err error) error {
+	r := k.r
+	st := r.state.of(h)
+	k.mu.Lock()
+	defer k.mu.Unlock()
 	held := st.locked
 	switch {
 	case err == nil:
@@ -596,6 +629,33 @@ func (r *Run) lockReleased(h *Host, out string, err error) error {
 		return fmt.Errorf("releasing the deploy lock: %w\nit still holds this run's id (%s); once this run has ended, clear it with: FORCE=1 mage %s deploy:unlock", err, r.ID, r.Stage.Name)
 	}
 	return nil
+}
+
+// releaseStep releases the lock at the end of the script that ends the
+// run, as release would right after; a release that fails there is
+// left to release, which tries again and reports it.
+func (k *lockKeeper) releaseStep(seg *segment) *step {
+	r, cmd := k.r, k.releaseCmd()
+	takes := seg.has(Lock)
+	return &step{
+		cmd: func(h *Host) (shell.Command, bool) {
+			k.mu.Lock()
+			defer k.mu.Unlock()
+			st := r.state[h]
+			return cmd, takes || st.locked || st.lockSent
+		},
+		opts: captured,
+		sending: func(*Host) {
+			k.stopHeartbeat()
+		},
+		done: func(_ context.Context, h *Host, out string, err error) error {
+			k.released(h, strings.TrimSpace(out), err) // else release tries again
+			return nil
+		},
+		settle: func(h *Host, out string, err error) {
+			k.released(h, strings.TrimSpace(out), err)
+		},
+	}
 }
 
 // unlock is deploy:unlock: on every release host it shows the lock and

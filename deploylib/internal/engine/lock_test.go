@@ -146,7 +146,7 @@ func TestStandaloneTasksTakeTheLock(t *testing.T) {
 		GitCheck: false, Unlock: false, Lock: false,
 		d.NewTask("team:notify", "", nil): false,
 	} {
-		if got := r.needsLock(task); got != want {
+		if got := r.setup.needsLock(r.Config, task); got != want {
 			t.Errorf("needsLock(%s) = %v, want %v", task.Name(), got, want)
 		}
 	}

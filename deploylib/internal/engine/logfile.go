@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/capstan-deploy/capstan/deploylib/console"
 )
@@ -87,8 +88,20 @@ func setupLog(o *runOptions, cfg Config, envFile string) (w io.Writer, path stri
 	return f, path, f, nil
 }
 
+// runLog owns the run's log file and what the run reports as it ends:
+// the END line, the closing summary of a success, the failure block and
+// the dry run's warnings, on the run's console (which writes the log).
+type runLog struct {
+	console *console.Console
+	path    string    // the log file, "" when none
+	file    io.Closer // closed with the run; nil when none
+	dryRun  bool
+	started time.Time
+	now     func() time.Time
+}
+
 // LogPath returns the log file the run appends to, "" when it has none.
-func (r *Run) LogPath() string { return r.logPath }
+func (r *Run) LogPath() string { return r.log.path }
 
 // logStart writes the START block of the run to the log.
 func (r *Run) logStart(what string) {
@@ -107,26 +120,85 @@ func (r *Run) logStart(what string) {
 }
 
 // logEnd writes the END line of the run to the log.
-func (r *Run) logEnd(what string, err error) {
-	d := r.now().Sub(r.Started).Seconds()
+func (r *Run) logEnd(what string, err error) { r.log.end(what, err) }
+
+// end writes the END line of what to the log.
+func (l *runLog) end(what string, err error) {
+	d := l.now().Sub(l.started).Seconds()
 	if err != nil {
-		r.console.Log("ERROR", fmt.Sprintf("END %s failed after %.1fs", what, d))
+		l.console.Log("ERROR", fmt.Sprintf("END %s failed after %.1fs", what, d))
 		return
 	}
-	r.console.Log("INFO", fmt.Sprintf("END %s finished in %.1fs", what, d))
+	l.console.Log("INFO", fmt.Sprintf("END %s finished in %.1fs", what, d))
 }
 
-// failureReport prints the DEPLOY FAILED block for err: the failed task,
-// each failed command with its host and exit status, and the last lines of
-// the log.
-func (r *Run) failureReport(err error) {
-	title := "DEPLOY FAILED"
-	if r.root == Rollback {
-		title = "ROLLBACK FAILED"
-	} else if r.root != nil && r.root != Deploy {
-		title = strings.ToUpper(r.root.name) + " FAILED"
+// close closes the log file.
+func (l *runLog) close() {
+	if l.file != nil {
+		l.file.Close()
 	}
-	f := console.Failure{Title: title, LogPath: r.logPath}
+}
+
+// finish reports the end of the run of root: the summary of a success,
+// what o says, or the failure block of err.
+func (l *runLog) finish(root *Task, err error, o outcome) {
+	l.dryRunWarnings()
+	if err == nil {
+		l.summary(root, o)
+		l.end(root.name, nil)
+		return
+	}
+	l.end(root.name, err)
+	l.failureReport(root, err)
+}
+
+// outcome is what the summary of a successful run says about it.
+type outcome struct {
+	release      string // the run's release, "" when it has none
+	notPublished bool   // the run created its release on a host and did not publish it there
+	revision     Revision
+	hosts        int
+}
+
+// summary prints the closing line of a successful run of root: what ran,
+// the release and revision, the hosts and the duration.
+func (l *runLog) summary(root *Task, o outcome) {
+	rev := o.revision
+	var parts []string
+	if rel := o.release; rel != "" {
+		if o.notPublished {
+			// A task run on its own (deploy:updating) built it: DESIGN
+			// §3.4 keeps it marked unfinished.
+			rel += " (not published: marked unfinished, so rollback never targets it and the next deploy's cleanup removes it)"
+		}
+		parts = append(parts, "release "+rel)
+	}
+	if rev.SHA != "" {
+		s := "revision " + shortSHA(rev.SHA)
+		if rev.Branch != "" && rev.Branch != rev.SHA {
+			s += " (" + rev.Branch + ")"
+		}
+		parts = append(parts, s)
+	}
+	parts = append(parts, countOf(o.hosts, "host"), fmt.Sprintf("%.1fs", l.now().Sub(l.started).Seconds()))
+	what := root.name + " finished: "
+	if l.dryRun {
+		what = "dry run of " + root.name + " finished, nothing was run: "
+	}
+	l.console.Success("%s%s", what, strings.Join(parts, ", "))
+}
+
+// failureReport prints the DEPLOY FAILED block for err, the failure of a
+// run of root: the failed task, each failed command with its host and
+// exit status, and the last lines of the log.
+func (l *runLog) failureReport(root *Task, err error) {
+	title := "DEPLOY FAILED"
+	if root == Rollback {
+		title = "ROLLBACK FAILED"
+	} else if root != nil && root != Deploy {
+		title = strings.ToUpper(root.name) + " FAILED"
+	}
+	f := console.Failure{Title: title, LogPath: l.path}
 	var te *TaskError
 	if errors.As(err, &te) {
 		f.Task = te.Task
@@ -141,7 +213,7 @@ func (r *Run) failureReport(err error) {
 		}
 		f.Message = msg
 	}
-	r.console.Failed(f)
+	l.console.Failed(f)
 }
 
 // status describes how the command ended, for the failure block.
@@ -176,8 +248,8 @@ func commandErrors(err error) []*CommandError {
 // dryRunWarnings says which hooks got assumed answers from Test or
 // Capture in a dry run, so a hook that branches on them is not sent down
 // a wrong branch silently.
-func (r *Run) dryRunWarnings() {
-	if !r.dryRun {
+func (l *runLog) dryRunWarnings() {
+	if !l.dryRun {
 		return
 	}
 	std := map[string]bool{}
@@ -185,13 +257,13 @@ func (r *Run) dryRunWarnings() {
 		std[t.name] = true
 	}
 	var hooks []string
-	for _, name := range r.console.DryRunAssumptions() {
+	for _, name := range l.console.DryRunAssumptions() {
 		if !std[name] {
 			hooks = append(hooks, name)
 		}
 	}
 	if len(hooks) > 0 {
-		r.console.Warn("dry run: %s called Test or Capture, which answered true and \"\" without running anything; "+
+		l.console.Warn("dry run: %s called Test or Capture, which answered true and \"\" without running anything; "+
 			"a hook that branches on them should check deploylib.DryRun(ctx)", strings.Join(hooks, ", "))
 	}
 }

@@ -45,7 +45,7 @@ func Roles(roles ...string) Selector {
 			}
 		}
 		if len(out) == 0 {
-			r.warnFiltered(fmt.Sprintf("Roles(%s)", quoteList(roles)), roles)
+			r.warnings.warn(fmt.Sprintf("Roles(%s)", quoteList(roles)), roles)
 		}
 		return out, nil
 	}
@@ -68,7 +68,7 @@ func Primary(role string) Selector {
 			}
 		}
 		if first == nil {
-			r.warnFiltered(fmt.Sprintf("Primary(%q)", role), []string{role})
+			r.warnings.warn(fmt.Sprintf("Primary(%q)", role), []string{role})
 			return nil, nil
 		}
 		return []*Host{first}, nil

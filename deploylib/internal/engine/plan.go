@@ -105,8 +105,13 @@ type stepBuilder func(ctx context.Context, r *Run, seg *segment, t *Task) (*step
 // script being built: it runs on its own, after it.
 var errNotHere = errors.New("the task cannot join this script")
 
-// planner is a run's planning state.
+// planner owns a run's planning: the root's flow, flattened, where the
+// flow is in it, and the script being reported. It keeps a pointer to its
+// run, which the tasks' stepBuilders and the scripts (segment) work with:
+// the hook registry and the configuration say what the flow is, and which
+// tasks ran says where it is.
 type planner struct {
+	r      *Run
 	mu     sync.Mutex
 	flat   []*Task // the root's flow: tasks with an action, nil for a hook
 	built  bool
@@ -131,30 +136,31 @@ func byHand(ctx context.Context) context.Context { return context.WithValue(ctx,
 // hook (RemoteTask) is flattened like a step of its task, so that it joins
 // the scripts around it. This is the one place the planner asks the hook
 // registry.
-func (r *Run) flatten(t *Task, seen map[*Task]bool, out []*Task) []*Task {
+func (p *planner) flatten(t *Task, seen map[*Task]bool, out []*Task) []*Task {
+	r := p.r
 	if seen[t] {
 		return out // a task runs once per run
 	}
 	seen[t] = true
 	before, appended, after := r.setup.hooks.on(t)
-	out = r.flattenHooks(before, seen, out)
+	out = p.flattenHooks(before, seen, out)
 	if t.steps != nil {
 		for _, s := range t.steps(r.Config) {
-			out = r.flatten(s, seen, out)
+			out = p.flatten(s, seen, out)
 		}
 	}
 	if t.runs() {
 		out = append(out, t)
 	}
-	out = r.flattenHooks(appended, seen, out)
-	return r.flattenHooks(after, seen, out)
+	out = p.flattenHooks(appended, seen, out)
+	return p.flattenHooks(after, seen, out)
 }
 
 // flattenHooks appends hooks to out in the order invoke runs them.
-func (r *Run) flattenHooks(hooks []hook, seen map[*Task]bool, out []*Task) []*Task {
+func (p *planner) flattenHooks(hooks []hook, seen map[*Task]bool, out []*Task) []*Task {
 	for _, h := range hooks {
 		if h.inline() {
-			out = r.flatten(h.task, seen, out)
+			out = p.flatten(h.task, seen, out)
 		} else {
 			out = append(out, nil)
 		}
@@ -164,8 +170,7 @@ func (r *Run) flattenHooks(hooks []hook, seen map[*Task]bool, out []*Task) []*Ta
 
 // act runs t's definition: as part of a script when t is planned, else
 // alone (runAlone), or its action.
-func (r *Run) act(ctx context.Context, t *Task) error {
-	p := &r.plan
+func (p *planner) act(ctx context.Context, t *Task) error {
 	p.mu.Lock()
 	seg := p.seg
 	p.mu.Unlock()
@@ -173,13 +178,13 @@ func (r *Run) act(ctx context.Context, t *Task) error {
 		if seg.has(t) {
 			return seg.report(ctx, t)
 		}
-		r.endPlan() // the flow left the script: should not happen
+		p.end() // the flow left the script: should not happen
 	}
-	if seg := r.buildSegment(ctx, t); seg != nil {
+	if seg := p.buildSegment(ctx, t); seg != nil {
 		return seg.report(ctx, t)
 	}
 	if t.plan != nil {
-		return r.runAlone(ctx, t)
+		return p.runAlone(ctx, t)
 	}
 	return t.action(ctx)
 }
@@ -188,7 +193,8 @@ func (r *Run) act(ctx context.Context, t *Task) error {
 // (one command each, in parallel; the ordered step on the first host by
 // name first, the others only when its answer says so; at most turns
 // hosts at once), each host's answer read by done, then finish.
-func (r *Run) runAlone(ctx context.Context, t *Task) error {
+func (p *planner) runAlone(ctx context.Context, t *Task) error {
+	r := p.r
 	seg := &segment{r: r}
 	seg.hosts, _ = ReleaseHosts()(r)
 	s, err := t.plan(ctx, r, seg, t)
@@ -246,10 +252,9 @@ func hostsOf(hosts []*Host) Selector {
 	return func(*Run) ([]*Host, error) { return hosts, nil }
 }
 
-// endPlan waits for the script under way, if any, and records what its
+// end waits for the script under way, if any, and records what its
 // unreported steps did.
-func (r *Run) endPlan() {
-	p := &r.plan
+func (p *planner) end() {
 	p.mu.Lock()
 	seg := p.seg
 	p.seg = nil
@@ -261,15 +266,15 @@ func (r *Run) endPlan() {
 
 // buildSegment builds and starts the script that begins with t, when the
 // flow is at t and at least one task after it can join it.
-func (r *Run) buildSegment(ctx context.Context, t *Task) *segment {
-	p := &r.plan
+func (p *planner) buildSegment(ctx context.Context, t *Task) *segment {
+	r := p.r
 	if r.dryRun || p.unfused || r.root == nil || ctx.Value(byHandKey{}) != nil {
 		return nil
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.built {
-		p.flat, p.built = r.flatten(r.root, map[*Task]bool{}, nil), true
+		p.flat, p.built = p.flatten(r.root, map[*Task]bool{}, nil), true
 	}
 	// t must be the next task of the flow, past those that ran already.
 	j := -1
@@ -278,7 +283,7 @@ func (r *Run) buildSegment(ctx context.Context, t *Task) *segment {
 			j = k
 			break
 		}
-		if p.flat[k] != nil && !r.wasInvoked(p.flat[k]) {
+		if p.flat[k] != nil && !r.invoked.was(p.flat[k]) {
 			break
 		}
 	}
@@ -293,7 +298,7 @@ func (r *Run) buildSegment(ctx context.Context, t *Task) *segment {
 	atEnd := true
 	for k := j; k < len(p.flat); k++ {
 		task := p.flat[k]
-		if task == nil || task.plan == nil || (k > j && r.wasInvoked(task)) {
+		if task == nil || task.plan == nil || (k > j && r.invoked.was(task)) {
 			atEnd = false
 			break
 		}
@@ -317,9 +322,9 @@ func (r *Run) buildSegment(ctx context.Context, t *Task) *segment {
 			break
 		}
 	}
-	if atEnd && r.root != Lock && (seg.has(Lock) || r.holdsLockSomewhere()) {
+	if atEnd && r.root != Lock && (seg.has(Lock) || r.lock.holdsSomewhere()) {
 		// Nothing runs after the last task: the lock's release joins it.
-		seg.steps = append(seg.steps, r.releaseStep(seg))
+		seg.steps = append(seg.steps, r.lock.releaseStep(seg))
 		seg.localErr = append(seg.localErr, nil)
 	}
 	if len(seg.steps) == 0 || len(seg.steps) == 1 && seg.steps[0].local == nil {
@@ -329,18 +334,6 @@ func (r *Run) buildSegment(ctx context.Context, t *Task) *segment {
 	p.seg = seg
 	seg.start(ctx)
 	return seg
-}
-
-// holdsLockSomewhere reports whether the lock command was sent to a host.
-func (r *Run) holdsLockSomewhere() bool {
-	sent, _ := r.lockHosts()
-	return len(sent) > 0
-}
-
-func (r *Run) wasInvoked(t *Task) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.invoked[t]
 }
 
 // segment is a run of steps sent as one script per host.
@@ -485,7 +478,7 @@ func (seg *segment) start(ctx context.Context) {
 // started) and reports whether all are up.
 func (seg *segment) connected(ctx context.Context) bool {
 	errs := make([]error, len(seg.hosts))
-	inParallel(seg.hosts, func(i int, h *Host) { _, errs[i] = seg.r.conn(ctx, h) })
+	inParallel(seg.hosts, func(i int, h *Host) { _, errs[i] = seg.r.dialer.conn(ctx, h) })
 	return !slices.ContainsFunc(errs, func(err error) bool { return err != nil })
 }
 
@@ -535,7 +528,7 @@ func (seg *segment) runHost(ctx context.Context, h *Host, upto int) {
 		fail(err)
 		return
 	}
-	conn, err := r.conn(ctx, h)
+	conn, err := r.dialer.conn(ctx, h)
 	if err != nil {
 		fail(&ConnectError{Host: h.String(), Err: err})
 		return
@@ -804,32 +797,3 @@ func failure(_ context.Context, _ *Host, _ string, err error) error { return err
 
 // captured is the options of a command whose output is read, not shown.
 var captured = runOpts{hidden: true, capture: true}
-
-// releaseStep releases the lock at the end of the script that ends the
-// run, as releaseLocks would right after; a release that fails there is
-// left to releaseLocks, which tries again and reports it.
-func (r *Run) releaseStep(seg *segment) *step {
-	cmd := r.releaseLockCmd()
-	takes := seg.has(Lock)
-	return &step{
-		cmd: func(h *Host) (shell.Command, bool) {
-			r.mu.Lock()
-			defer r.mu.Unlock()
-			st := r.state[h]
-			return cmd, takes || st.locked || st.lockSent
-		},
-		opts: captured,
-		sending: func(*Host) {
-			if r.stopHeartbeat != nil {
-				r.stopHeartbeat()
-			}
-		},
-		done: func(_ context.Context, h *Host, out string, err error) error {
-			r.lockReleased(h, strings.TrimSpace(out), err) // else releaseLocks tries again
-			return nil
-		},
-		settle: func(h *Host, out string, err error) {
-			r.lockReleased(h, strings.TrimSpace(out), err)
-		},
-	}
-}

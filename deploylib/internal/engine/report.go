@@ -17,30 +17,35 @@ import (
 // hosts agree. What this run left each host serving is what it remembers;
 // what the host serves is read back from it (another run may have
 // published since, after a deploy:unlock), and the report says which is
-// which when they differ or the host cannot be asked.
-func (r *Run) hostReport(ctx context.Context) []string {
+// which when they differ or the host cannot be asked. all are the run's
+// hosts, in order, with their states; release is the run's release
+// directory, deployTo the stage's; read asks hosts where current points
+// now (readCurrent), except in a dry run.
+func (l *runLog) hostReport(all []*Host, states hostStates, release, deployTo string, read func(hosts []*Host) []currentReadBack) []string {
 	tried := false
-	for _, h := range r.hosts {
-		if r.state[h].switchTried {
+	for _, h := range all {
+		if states[h].switchTried {
 			tried = true
 		}
 	}
 	if !tried {
 		return nil
 	}
-	release := r.ReleasePath()
 	var hosts []*Host
-	for _, h := range r.hosts {
+	for _, h := range all {
 		if !h.Server.NoRelease {
 			hosts = append(hosts, h)
 		}
 	}
-	served := r.readCurrent(ctx, hosts)
+	served := make([]currentReadBack, len(hosts))
+	if !l.dryRun {
+		served = read(hosts)
+	}
 	lines := []string{"publishing, per host:"}
 	final := map[string]bool{}
 	unknown := false
 	for i, h := range hosts {
-		st := r.state[h]
+		st := states[h]
 		prev := st.learned.previous
 		if prev == "" {
 			prev = "(no release)"
@@ -58,20 +63,20 @@ func (r *Run) hostReport(ctx context.Context) []string {
 		}
 		rb := served[i]
 		switch {
-		case r.dryRun || (rb.err != nil && st.unknown != ""):
+		case l.dryRun || (rb.err != nil && st.unknown != ""):
 		case rb.err != nil:
 			line += " (as this run left it; not read back: " + firstLine(rb.err.Error()) + ")"
 		case st.unknown != "":
 			line = "serves " + orNoRelease(rb.current) + " (read back now; this run lost track of it: " + st.unknown + ")"
 			now = orNoRelease(rb.current)
-		case rb.current != r.absRelease(now):
+		case rb.current != absRelease(deployTo, now):
 			line = "serves " + orNoRelease(rb.current) + " (read back now; this run left it: " + line + "; another run or someone changed it since)"
 			now = orNoRelease(rb.current)
 		}
 		if now == "" {
 			unknown = true
 		}
-		final[r.absRelease(now)] = true
+		final[absRelease(deployTo, now)] = true
 		lines = append(lines, fmt.Sprintf("  %s: %s", h, line))
 	}
 	switch {
@@ -102,15 +107,15 @@ func orNoRelease(current string) string {
 }
 
 // absRelease returns where current points as an absolute path: rel as
-// readlink printed it, relative ones in DeployTo; "" for "(no release)".
-func (r *Run) absRelease(rel string) string {
+// readlink printed it, relative ones in deployTo; "" for "(no release)".
+func absRelease(deployTo, rel string) string {
 	switch {
 	case rel == "" || rel == "(no release)":
 		return ""
 	case path.IsAbs(rel):
 		return path.Clean(rel)
 	}
-	return path.Join(r.Config.DeployTo, rel)
+	return path.Join(deployTo, rel)
 }
 
 // currentReadBack is where a host's current points, as read back from it.
@@ -122,15 +127,14 @@ type currentReadBack struct {
 // currentMarker starts the answer of the read-back command.
 const currentMarker = "capstan-current"
 
-// readCurrent asks each host where its current points now.
-func (r *Run) readCurrent(ctx context.Context, hosts []*Host) []currentReadBack {
+// readCurrent asks each of hosts where its current (the path current)
+// points now, resolving a relative link in deployTo; it waits at most
+// readBackTimeout, less when a second signal (in) ends the cleanup.
+func readCurrent(ctx context.Context, in *interrupts, hosts []*Host, current, deployTo string) []currentReadBack {
 	res := make([]currentReadBack, len(hosts))
-	if r.dryRun {
-		return res
-	}
-	ctx, cancel := r.cleanupContext(ctx, readBackTimeout)
+	ctx, cancel := in.cleanupContext(ctx, readBackTimeout)
 	defer cancel()
-	cmd := shell.New("echo", currentMarker).And(shell.New("readlink", r.layout().Current()).Or(shell.New("echo")))
+	cmd := shell.New("echo", currentMarker).And(shell.New("readlink", current).Or(shell.New("echo")))
 	inParallel(hosts, func(i int, h *Host) {
 		out, err := h.CaptureCommand(ctx, cmd)
 		if err != nil {
@@ -145,7 +149,7 @@ func (r *Run) readCurrent(ctx context.Context, hosts []*Host) []currentReadBack 
 		case strings.ContainsAny(link, "\n\r\x00") || strings.ContainsFunc(link, unicode.IsControl):
 			res[i].err = fmt.Errorf("%s: current points to a path with control characters", h)
 		default:
-			res[i].current = r.absRelease(link)
+			res[i].current = absRelease(deployTo, link)
 		}
 	})
 	return res

@@ -93,7 +93,7 @@ var (
 					if err != nil {
 						return err
 					}
-					r.hostState(h).rolledFrom = l.Current
+					r.state.of(h).rolledFrom = l.Current
 					mu.Lock()
 					targets[target] = append(targets[target], h.String())
 					mu.Unlock()
@@ -104,7 +104,7 @@ var (
 						return err
 					}
 					if r.dryRun {
-						r.setRelease("<rollback-target>")
+						r.release.set("<rollback-target>")
 						return nil
 					}
 					if len(targets) > 1 {
@@ -116,7 +116,7 @@ var (
 						return fmt.Errorf("hosts disagree on the release to roll back to (%s); pick one with ROLLBACK_RELEASE=<name>", strings.Join(parts, "; "))
 					}
 					for t := range targets {
-						r.setRelease(t)
+						r.release.set(t)
 					}
 					return nil
 				},
@@ -133,7 +133,7 @@ var (
 			target := r.ReleaseName()
 			cmds := map[*Host]shell.Command{}
 			for _, h := range seg.hosts {
-				from := r.hostState(h).rolledFrom
+				from := r.state.of(h).rolledFrom
 				if !remote.IsReleaseName(from) || from == target || from < target {
 					continue
 				}
@@ -143,12 +143,12 @@ var (
 				}
 				cmds[h] = cmd
 			}
-			return r.removalStep(func(h *Host) (shell.Command, []string) {
+			return removalStep(r.state, func(h *Host) (shell.Command, []string) {
 				cmd, ok := cmds[h]
 				if !ok {
 					return shell.Command{}, nil
 				}
-				return cmd, []string{r.hostState(h).rolledFrom}
+				return cmd, []string{r.state.of(h).rolledFrom}
 			}), nil
 		}}
 )

@@ -26,7 +26,10 @@ import (
 // Run is one invocation of a flow or task against a stage: the stage and
 // configuration, the selected hosts, the release name and the revision.
 // Tasks and hooks reach it with [CurrentRun]; it is never a global, so
-// parallel hosts cannot overwrite each other's view.
+// parallel hosts cannot overwrite each other's view. Beyond that view the
+// run's state is held by its owners (the per-host state, the lock, the
+// planner, the interrupts, the connections, the log), each in the file of
+// its concern.
 type Run struct {
 	// ID identifies the run in locks and logs.
 	ID string
@@ -40,87 +43,75 @@ type Run struct {
 	// Started is when the run began.
 	Started time.Time
 
-	hosts   []*Host
-	filter  string // "HOSTS=web1 ROLES=app", the filters that chose hosts (selectwarn.go)
-	dryRun  bool
-	console *console.Console
-	logPath string    // the log file, "" when none (logfile.go)
-	logFile io.Closer // closed with the run
-	dial    func(ctx context.Context, s Server) (backend.Conn, error)
-	root    *Task
-	tasks   []*Task // the tasks the run was started with, in order (root alone, or StartTasks's)
-	now     func() time.Time
-
-	mu       sync.Mutex
-	warned   map[string]bool // selector warnings given (selectwarn.go)
-	invoked  map[*Task]bool
-	setup    *setup // the Deployment as the run started
-	release  string // the release this run deploys or rolls back to
-	revision Revision
-	pinned   string // the commit git:check pinned (git.go)
-	state    map[*Host]*hostState
-	intr     *interrupts // signals received (interrupt.go)
-
+	hosts          []*Host
+	filter         string // "HOSTS=web1 ROLES=app", the filters that chose hosts (selectwarn.go)
+	dryRun         bool
+	console        *console.Console
+	root           *Task
+	tasks          []*Task // the tasks the run was started with, in order (root alone, or StartTasks's)
+	now            func() time.Time
 	env            runEnv        // the environment, read when the run started
-	heartbeatEvery time.Duration // how often the lock's heartbeat is refreshed
-	heartbeats     chan struct{} // tests: a value after every heartbeat round
+	setup          *setup        // the Deployment as the run started
 	cleanupTimeout time.Duration // the budget of the work after a failure
-	stopHeartbeat  func()        // stops the heartbeat; nil when none runs
 
-	dialing     sync.WaitGroup // the dials dialAhead started
-	stopDialing func()         // cancels them; nil when none started
+	state hostStates // per host (hoststate.go)
 
-	plan planner // runs hook-free standard tasks as one script per host (plan.go)
+	// The rest of the run's state, each part with its owner.
+	invoked  invocations       // the tasks invoked so far
+	release  guarded[string]   // the release this run deploys or rolls back to
+	revision guarded[Revision] // the revision, once the strategy resolved it
+	pinned   guarded[string]   // the commit git:check pinned (git.go)
+	warnings filterWarnings    // selectors the filters left without hosts (selectwarn.go)
+	intr     *interrupts       // signals received (interrupt.go)
+	log      runLog            // the log file and the report at the end (logfile.go)
+	lock     lockKeeper        // the deploy lock (lock.go)
+	dialer   dialer            // the connections to the hosts (dial.go)
+	plan     planner           // runs hook-free standard tasks as one script per host (plan.go)
 }
 
-// hostState is what the engine tracks per host during a run.
-type hostState struct {
-	conn       backend.Conn
-	dialErr    error
-	dialOnce   sync.Once
-	created    bool      // this run created the release directory on the host
-	learned    hostFacts // what earlier tasks of the run learned about the host
-	switched   bool      // current points at this run's release
-	rolledFrom string    // the release a rollback moves current away from
-	removing   []string  // old releases whose removal was sent and has not reported back
-
-	locked       bool   // this run holds the deploy lock on the host (lock.go)
-	lockSent     bool   // the command taking the lock was sent to the host
-	switchTried  bool   // the switch of current was sent to the host
-	switchedBack bool   // current was put back on previous after a failure
-	unknown      string // why the host's current is unknown after a failure
+// invocations owns which tasks the run invoked: a task runs once per run
+// unless invoked again by hand (Reinvoke).
+type invocations struct {
+	mu   sync.Mutex
+	done map[*Task]bool
 }
 
-// hostFacts is what a task of the run learned about a host that a later
-// task uses instead of asking the host again: each fact names the task
-// that learns it and the tasks that use it, in the order the flows
-// (tasks.go) run them. A task that finds a fact unknown (run on its own,
-// or after a host answered nothing) asks the host itself, so the facts
-// save round trips and never change what a task decides.
-type hostFacts struct {
-	// previous is the release current pointed at before the run.
-	// deploy:lock reads it under the lock (previousKnown), else
-	// deploy:set_previous_revision does; the switch back after a failure
-	// and the host report use it.
-	previous      string
-	previousKnown bool
-	// mirrorExists: deploy:check:directories found the git mirror, so
-	// git:clone skips the host.
-	mirrorExists bool
-	// mirrorAt is the commit the branch was at in the mirror before the
-	// run fetched, "" when unknown (deploy:check:directories); git:update
-	// fetches only where it lacks the pinned revision.
-	mirrorAt string
-	// listing is what releases/ held when deploy:lock took the lock, nil
-	// when its answer did not say; deploy:cleanup then lists them itself.
-	listing *remote.Listing
-	// newestRelease is the last release name in releases/, read by
-	// deploy:lock; deploy:new_release_path names the release after it.
-	newestRelease string
-	// revisionWritten: the strategy's create_release task wrote REVISION
-	// and REVISION_TIME with the release's files, so
-	// deploy:set_current_revision has nothing to do on the host.
-	revisionWritten bool
+// start records that t is invoked; it reports false when t was invoked
+// already and again is not set.
+func (v *invocations) start(t *Task, again bool) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.done[t] && !again {
+		return false
+	}
+	v.done[t] = true
+	return true
+}
+
+// was reports whether t was invoked.
+func (v *invocations) was(t *Task) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.done[t]
+}
+
+// guarded is a value of the run that tasks on several hosts read while
+// one of them may set it.
+type guarded[T any] struct {
+	mu sync.Mutex
+	v  T
+}
+
+func (g *guarded[T]) get() T {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.v
+}
+
+func (g *guarded[T]) set(v T) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.v = v
 }
 
 // Revision is the commit being deployed.
@@ -334,15 +325,14 @@ func (s *setup) closestTask(name string) string {
 	return best
 }
 
-// named reports whether t is one of the tasks the run was started with.
-func (r *Run) named(t *Task) bool { return slices.Contains(r.tasks, t) }
-
 // rollsBack reports whether the run rolls back: the rollback flow, or
 // tasks named by hand that chose a release to roll back to
 // (deploy:revert_release). Its release is then an existing one, never
 // the run's own, and revisions.log records a rollback, as Capistrano
 // decides by the rollback target being set.
-func (r *Run) rollsBack() bool { return r.named(Rollback) || r.wasInvoked(RevertRelease) }
+func (r *Run) rollsBack() bool {
+	return slices.Contains(r.tasks, Rollback) || r.invoked.was(RevertRelease)
+}
 
 // withRoot names the task a run starts, so that hooks hung on it count as
 // reachable even when no flow runs it.
@@ -415,26 +405,26 @@ func newRun(opts ...Option) (*Run, error) {
 	started := o.now().UTC()
 	id := cmp.Or(o.runID, newRunID())
 	logW, logPath, logFile, logProblem := setupLog(&o, cfg, env.logFile) // logfile.go
+	c := console.New(o.out, console.Options{Color: colorOn, Verbose: verbose, Now: o.now, Redact: redact,
+		Log: logW, RunID: id, Width: console.AutoWidth(o.out)})
 	r := &Run{
-		ID:      id,
-		Stage:   st,
-		Config:  cfg,
-		User:    currentUser(env),
-		Started: started,
-		dryRun:  o.dryRun,
-		plan:    planner{unfused: o.unfused},
-		console: console.New(o.out, console.Options{Color: colorOn, Verbose: verbose, Now: o.now, Redact: redact,
-			Log: logW, RunID: id, Width: console.AutoWidth(o.out)}),
-		logPath:        logPath,
-		logFile:        logFile,
-		dial:           o.dial,
+		ID:             id,
+		Stage:          st,
+		Config:         cfg,
+		User:           currentUser(env),
+		Started:        started,
+		dryRun:         o.dryRun,
+		console:        c,
+		log:            runLog{console: c, path: logPath, file: logFile, dryRun: o.dryRun, started: started, now: o.now},
 		now:            o.now,
 		env:            env,
-		heartbeatEvery: cmp.Or(o.heartbeatEvery, lockHeartbeatEvery),
-		heartbeats:     o.heartbeats,
+		plan:           planner{unfused: o.unfused},
+		lock:           lockKeeper{every: cmp.Or(o.heartbeatEvery, lockHeartbeatEvery), beats: o.heartbeats},
 		cleanupTimeout: cmp.Or(o.cleanupTimeout, cleanupTimeout),
-		invoked:        map[*Task]bool{},
-		state:          map[*Host]*hostState{},
+		invoked:        invocations{done: map[*Task]bool{}},
+		warnings:       filterWarnings{filter: describeFilters(env.hosts, env.roles), servers: st.Servers, console: c},
+		state:          hostStates{},
+		dialer:         dialer{dial: o.dial, printOnly: o.dryRun, conns: map[*Host]*hostConn{}},
 		filter:         describeFilters(env.hosts, env.roles),
 		setup:          setup,
 	}
@@ -443,14 +433,16 @@ func newRun(opts ...Option) (*Run, error) {
 		h := &Host{Server: s, Address: addr, run: r}
 		r.hosts = append(r.hosts, h)
 		r.state[h] = &hostState{}
+		r.dialer.conns[h] = &hostConn{}
 	}
-	if r.dial == nil {
-		r.dial = r.defaultDial
+	r.lock.r, r.plan.r = r, r
+	if r.dialer.dial == nil {
+		r.dialer.dial = defaultDial(r.Stage.SSH, r.console.Warn)
 	}
 	if o.dryRun {
 		// The console shows and logs each command in its numbered format
 		// (host.go runCommand); the Printer runs nothing.
-		r.dial = func(ctx context.Context, s Server) (backend.Conn, error) {
+		r.dialer.dial = func(ctx context.Context, s Server) (backend.Conn, error) {
 			return &backend.Printer{Host: s.Host, W: io.Discard}, nil
 		}
 	}
@@ -482,58 +474,6 @@ func currentUser(env runEnv) string {
 	return "unknown"
 }
 
-// finish reports the end of the run: the summary of a success, or the
-// failure block of err.
-func (r *Run) finish(err error) {
-	r.dryRunWarnings()
-	if err == nil {
-		r.summary()
-		r.logEnd(r.root.name, nil)
-		return
-	}
-	r.logEnd(r.root.name, err)
-	r.failureReport(err) // the DEPLOY FAILED block, logfile.go
-}
-
-// summary prints the closing line of a successful run: what ran, the
-// release and revision, the hosts and the duration.
-func (r *Run) summary() {
-	rev := r.Revision()
-	var parts []string
-	if rel := r.ReleaseName(); rel != "" {
-		if r.builtNotPublished() {
-			// A task run on its own (deploy:updating) built it: DESIGN
-			// §3.4 keeps it marked unfinished.
-			rel += " (not published: marked unfinished, so rollback never targets it and the next deploy's cleanup removes it)"
-		}
-		parts = append(parts, "release "+rel)
-	}
-	if rev.SHA != "" {
-		s := "revision " + shortSHA(rev.SHA)
-		if rev.Branch != "" && rev.Branch != rev.SHA {
-			s += " (" + rev.Branch + ")"
-		}
-		parts = append(parts, s)
-	}
-	parts = append(parts, countOf(len(r.hosts), "host"), fmt.Sprintf("%.1fs", r.now().Sub(r.Started).Seconds()))
-	what := r.root.name + " finished: "
-	if r.dryRun {
-		what = "dry run of " + r.root.name + " finished, nothing was run: "
-	}
-	r.console.Success("%s%s", what, strings.Join(parts, ", "))
-}
-
-// builtNotPublished reports whether this run created its release on some
-// host and did not publish it there.
-func (r *Run) builtNotPublished() bool {
-	for _, h := range r.hosts {
-		if st := r.hostState(h); st != nil && st.created && !st.switched {
-			return true
-		}
-	}
-	return false
-}
-
 // shortSHA shortens a commit id to 12 characters; anything else (a dry
 // run's placeholder) is returned whole.
 func shortSHA(s string) string {
@@ -545,13 +485,9 @@ func shortSHA(s string) string {
 
 // invoke runs t with its hooks; once per run unless again is set.
 func (r *Run) invoke(ctx context.Context, t *Task, again bool) error {
-	r.mu.Lock()
-	if r.invoked[t] && !again {
-		r.mu.Unlock()
+	if !r.invoked.start(t, again) {
 		return nil
 	}
-	r.invoked[t] = true
-	r.mu.Unlock()
 
 	before, appended, after := r.setup.hooks.on(t)
 	for _, h := range before {
@@ -571,7 +507,7 @@ func (r *Run) invoke(ctx context.Context, t *Task, again bool) error {
 	}
 	if t.runs() {
 		r.console.Task(t.name)
-		if err := r.act(ctx, t); err != nil { // plan.go
+		if err := r.plan.act(ctx, t); err != nil { // plan.go
 			return wrapTask(t.name, err)
 		}
 	}
@@ -612,30 +548,9 @@ func wrapTask(name string, err error) error {
 
 // close closes every connection the run opened.
 func (r *Run) close() {
-	if r.stopHeartbeat != nil {
-		r.stopHeartbeat()
-	}
-	if r.stopDialing != nil {
-		r.stopDialing()
-		r.dialing.Wait()
-	}
-	for _, st := range r.state {
-		if st.conn != nil {
-			st.conn.Close()
-		}
-	}
-	if r.logFile != nil {
-		r.logFile.Close()
-	}
-}
-
-// conn returns h's connection, dialing it on first use.
-func (r *Run) conn(ctx context.Context, h *Host) (backend.Conn, error) {
-	st := r.state[h.origin()]
-	st.dialOnce.Do(func() {
-		st.conn, st.dialErr = r.dial(ctx, h.Server)
-	})
-	return st.conn, st.dialErr
+	r.lock.stopHeartbeat()
+	r.dialer.close()
+	r.log.close()
 }
 
 // Hosts returns the run's hosts after the HOSTS and ROLES filters.
@@ -643,25 +558,11 @@ func (r *Run) Hosts() []*Host { return append([]*Host(nil), r.hosts...) }
 
 // ReleaseName returns the release this run deploys or rolls back to, "" if
 // not chosen yet.
-func (r *Run) ReleaseName() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.release
-}
-
-func (r *Run) setRelease(name string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.release = name
-}
+func (r *Run) ReleaseName() string { return r.release.get() }
 
 // Revision returns the revision resolved for this run (zero until the
 // strategy resolved it).
-func (r *Run) Revision() Revision {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.revision
-}
+func (r *Run) Revision() Revision { return r.revision.get() }
 
 // SetRevision records the revision the run deploys. Strategies call it
 // once, after resolving the branch to a commit.
@@ -670,9 +571,7 @@ func SetRevision(ctx context.Context, rev Revision) error {
 	if err != nil {
 		return err
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.revision = rev
+	r.revision.set(rev)
 	return nil
 }
 

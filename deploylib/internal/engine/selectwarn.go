@@ -5,6 +5,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+
+	"github.com/capstan-deploy/capstan/deploylib/console"
 )
 
 // describeFilters returns the HOSTS and ROLES filters as the user typed
@@ -20,17 +23,28 @@ func describeFilters(hosts, roles string) string {
 	return strings.Join(parts, " ")
 }
 
-// warnFiltered warns, once per selector and run, when a selector for roles
+// filterWarnings owns the warnings a run gives when the HOSTS or ROLES
+// filter leaves a selector without hosts: one per selector and run, on
+// console.
+type filterWarnings struct {
+	filter  string   // the filters, as describeFilters puts them; "" when none
+	servers []Server // the stage's servers, before the filters
+	console *console.Console
+	mu      sync.Mutex
+	given   map[string]bool // by selector
+}
+
+// warn warns, once per selector and run, when a selector for roles
 // selects no host because the HOSTS or ROLES filter left out the stage's
 // servers of those roles: the hook then does nothing, which the user
 // should hear about. A stage with no server of the roles selects nothing
 // silently (Capistrano's rule).
-func (r *Run) warnFiltered(selector string, roles []string) {
-	if r.filter == "" {
+func (w *filterWarnings) warn(selector string, roles []string) {
+	if w.filter == "" {
 		return
 	}
 	var left []string
-	for _, s := range r.Stage.Servers {
+	for _, s := range w.servers {
 		for _, role := range roles {
 			if s.HasRole(role) {
 				left = append(left, s.Host)
@@ -41,18 +55,18 @@ func (r *Run) warnFiltered(selector string, roles []string) {
 	if len(left) == 0 {
 		return
 	}
-	r.mu.Lock()
-	if r.warned == nil {
-		r.warned = map[string]bool{}
+	w.mu.Lock()
+	if w.given == nil {
+		w.given = map[string]bool{}
 	}
-	seen := r.warned[selector]
-	r.warned[selector] = true
-	r.mu.Unlock()
+	seen := w.given[selector]
+	w.given[selector] = true
+	w.mu.Unlock()
 	if seen {
 		return
 	}
-	r.console.Warn("%s selects no host: %s leaves out %s; what runs on it (%s) does nothing in this run",
-		selector, r.filter, strings.Join(left, ", "), r.console.CurrentTask())
+	w.console.Warn("%s selects no host: %s leaves out %s; what runs on it (%s) does nothing in this run",
+		selector, w.filter, strings.Join(left, ", "), w.console.CurrentTask())
 }
 
 // quoteList renders names as Go string literals separated by commas.

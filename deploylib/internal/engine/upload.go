@@ -179,7 +179,7 @@ func uploadCreateRelease(ctx context.Context) error {
 	cmd := r.layout().CreateRelease(path.Base(release), r.ID, shell.New("tar", "-x", "--no-same-owner", "-f", "-", "-C", release)).
 		And(remote.WriteRevision(release, rev.Recorded(), rev.Time))
 	return On(ctx, ReleaseHosts(), func(ctx context.Context, h *Host) error {
-		st := r.hostState(h)
+		st := r.state.of(h)
 		st.created = true
 		if err := h.Stream(ctx, cmd, io.NewSectionReader(tmp, 0, size)); err != nil {
 			return err
