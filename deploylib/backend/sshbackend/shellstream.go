@@ -109,7 +109,7 @@ func (s *shellStream) detach(f *frame) {
 // a larger buffer would save only calls, and cost memory per host (at 1000
 // hosts, fixed 8 KiB buffers were 16 MB).
 const (
-	minStreamRead = 512
+	minStreamRead = 256
 	maxStreamRead = 32 << 10
 )
 
