@@ -96,7 +96,7 @@ func (s *shellStream) detach(f *frame) {
 	f.w = io.Discard
 	if s.f == f {
 		s.f = nil
-		s.buf = s.buf[:0]
+		s.buf = nil
 	}
 }
 
@@ -197,7 +197,7 @@ func (s *shellStream) step(f *frame) bool {
 			j = 0
 		}
 		f.trailer = string(s.buf[:j])
-		s.buf = s.buf[:0] // the rest is between commands
+		s.buf = nil // the rest is between commands, and an idle stream holds no buffer
 		f.state = frameDone
 		s.f = nil
 		close(f.done)
