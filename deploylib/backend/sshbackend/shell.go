@@ -219,12 +219,15 @@ func (sh *cmdShell) drain(reqs <-chan *ssh.Request) {
 }
 
 // watch hands the session's requests to the connection's goroutine, or
-// takes them here if the connection has ended (they have ended then too).
-func (c *Conn) watch(sh *cmdShell, reqs <-chan *ssh.Request) {
+// takes them here if the connection has ended (they have ended then too),
+// or in a goroutine of their own if ctx ends first.
+func (c *Conn) watch(ctx context.Context, sh *cmdShell, reqs <-chan *ssh.Request) {
 	select {
 	case c.shells <- shellRequests{sh, reqs}:
 	case <-c.gone:
 		sh.drain(reqs)
+	case <-ctx.Done():
+		go sh.drain(reqs)
 	}
 }
 
@@ -356,7 +359,7 @@ func (c *Conn) openShell(ctx context.Context) (*cmdShell, error) {
 		pidKnown: make(chan struct{}),
 		status:   -1,
 	}
-	c.watch(sh, reqs)
+	c.watch(ctx, sh, reqs)
 	fail := func(err error) (*cmdShell, error) {
 		sh.close()
 		return nil, c.failure("session", fmt.Errorf("command shell: %w", err))
