@@ -50,13 +50,16 @@ type Conn struct {
 
 	gone    chan struct{} // closed when the connection has ended, for any reason
 	goneErr error         // why, as the client reported it
+
+	shells chan shellRequests // command shells' requests, for the connection's goroutine
 }
 
 var _ backend.Conn = (*Conn)(nil)
 
 // Client returns the connection as a goph client, for goph's helpers. Its
 // sessions do not count against Config.MaxSessions, and it must not be
-// closed directly: use Close.
+// closed directly: use Close. Channels that the server opens (remote port
+// forwarding) are refused, except the agent's under Config.ForwardAgent.
 func (c *Conn) Client() *goph.Client { return c.client }
 
 // Close closes the connection and its jump host connections, stopping the
@@ -183,71 +186,100 @@ const sessionRetry = 3 * time.Second
 // another ended may be refused ("open failed") while fewer than
 // MaxSessions are in use: such refusals are retried for a while.
 func (c *Conn) newSession(ctx context.Context) (*ssh.Session, error) {
+	o, err := c.open(ctx, false)
+	return o.sess, err
+}
+
+// newChannel opens a session channel without x/crypto's Session, which
+// runs a goroutine per session for the channel's requests: the caller
+// must take its requests.
+func (c *Conn) newChannel(ctx context.Context) (ssh.Channel, <-chan *ssh.Request, error) {
+	o, err := c.open(ctx, true)
+	return o.ch, o.reqs, err
+}
+
+// opened is a session, or with raw a session channel, that open opened.
+type opened struct {
+	sess *ssh.Session
+	ch   ssh.Channel
+	reqs <-chan *ssh.Request
+	err  error
+}
+
+func (o opened) close() {
+	if o.sess != nil {
+		o.sess.Close()
+	}
+	if o.ch != nil {
+		o.ch.Close()
+	}
+}
+
+// open opens a session (newSession), or with raw a session channel
+// (newChannel), retrying refusals.
+func (c *Conn) open(ctx context.Context, raw bool) (opened, error) {
 	delay := 2 * time.Millisecond
 	deadline := time.Now().Add(sessionRetry)
 	for {
-		s, err := c.openChannel(ctx)
+		o, err := c.openChannel(ctx, raw)
 		if err == nil {
 			c.sessionsOpened.Add(1)
-			return s, nil
+			return o, nil
 		}
 		var ours *OpError
 		if errors.As(err, &ours) {
-			return nil, err // ctx ended or the connection is gone
+			return opened{}, err // ctx ended or the connection is gone
 		}
 		if berr := c.broken(); berr != nil {
-			return nil, berr
+			return opened{}, berr
 		}
 		var oe *ssh.OpenChannelError
 		if !errors.As(err, &oe) || oe.Reason != ssh.ConnectionFailed || time.Now().After(deadline) {
-			return nil, &OpError{Addr: c.addr, Op: "session", Err: err}
+			return opened{}, &OpError{Addr: c.addr, Op: "session", Err: err}
 		}
 		select {
 		case <-time.After(delay):
 		case <-ctx.Done():
-			return nil, &OpError{Addr: c.addr, Op: "session", Err: ctx.Err()}
+			return opened{}, &OpError{Addr: c.addr, Op: "session", Err: ctx.Err()}
 		case <-c.dead:
-			return nil, c.deadErr
+			return opened{}, c.deadErr
 		case <-c.closed:
-			return nil, c.broken()
+			return opened{}, c.broken()
 		}
 		delay = min(2*delay, 100*time.Millisecond)
 	}
 }
 
-// openChannel opens a session, giving up when ctx ends or the connection
-// does: x/crypto's NewSession waits for the server's answer without a
-// deadline, and a channel opened just as the connection ends is never
-// answered.
-func (c *Conn) openChannel(ctx context.Context) (*ssh.Session, error) {
-	type opened struct {
-		s   *ssh.Session
-		err error
-	}
+// openChannel opens a session, or with raw a session channel, giving up
+// when ctx ends or the connection does: x/crypto waits for the server's
+// answer without a deadline, and a channel opened just as the connection
+// ends is never answered.
+func (c *Conn) openChannel(ctx context.Context, raw bool) (opened, error) {
 	ch := make(chan opened, 1)
 	go func() {
-		s, err := c.client.NewSession()
-		ch <- opened{s, err}
+		var o opened
+		if raw {
+			o.ch, o.reqs, o.err = c.client.OpenChannel("session", nil)
+		} else {
+			o.sess, o.err = c.client.NewSession()
+		}
+		ch <- o
 	}()
 	abandon := func() {
-		go func() {
-			if o := <-ch; o.s != nil {
-				o.s.Close()
-			}
-		}()
+		go func() { (<-ch).close() }()
 	}
 	select {
 	case o := <-ch:
-		return o.s, o.err
+		return o, o.err
 	case <-ctx.Done():
 		abandon()
-		return nil, &OpError{Addr: c.addr, Op: "session", Err: ctx.Err()}
+		return opened{}, &OpError{Addr: c.addr, Op: "session", Err: ctx.Err()}
 	case <-c.gone:
 		abandon()
 		if err := c.broken(); err != nil {
-			return nil, err
+			return opened{}, err
 		}
-		return nil, &OpError{Addr: c.addr, Op: "session", Err: fmt.Errorf("the connection was lost: %v", c.goneErr)}
+		return opened{}, &OpError{Addr: c.addr, Op: "session", Err: fmt.Errorf("the connection was lost: %v", c.goneErr)}
 	}
 }
 

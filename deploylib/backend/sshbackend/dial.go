@@ -52,10 +52,12 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		ag.Close()
 	}
 	var via *ssh.Client
-	var targetReqs <-chan *ssh.Request
+	var target *serverTraffic
 	hops := append(slices.Clone(r.jumps), r.target)
 	for i, ep := range hops {
-		c, reqs, err := dialEndpoint(ctx, via, ep, kh, authAgent, r.handshakeTimeout)
+		// Agent forwarding needs x/crypto's handling of the channels the
+		// server opens: the target then gets a Client of its own.
+		c, traffic, err := dialEndpoint(ctx, via, ep, kh, authAgent, r.handshakeTimeout, i == len(hops)-1 && cfg.ForwardAgent)
 		if err != nil {
 			closeAll()
 			if i < len(hops)-1 {
@@ -71,14 +73,14 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		clients = append(clients, c)
 		via = c
 		if i < len(hops)-1 {
-			go answerGlobalRequests(reqs, nil)
+			go traffic.serve(nil, nil)
 		} else {
-			targetReqs = reqs // answered once the Conn exists, below
+			target = traffic // served once the Conn exists, below
 		}
 	}
-	target := clients[len(clients)-1]
+	targetClient := clients[len(clients)-1]
 	if cfg.ForwardAgent {
-		if err := agent.ForwardToAgent(target, ag.client); err != nil {
+		if err := agent.ForwardToAgent(targetClient, ag.client); err != nil {
 			closeAll()
 			return nil, &OpError{Addr: r.target.addr(), Op: "session", Err: fmt.Errorf("agent forwarding: %w", err)}
 		}
@@ -91,7 +93,7 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	}
 	c := &Conn{
 		addr:         r.target.addr(),
-		client:       &goph.Client{Client: target},
+		client:       &goph.Client{Client: targetClient},
 		hops:         clients[:len(clients)-1],
 		agent:        ag,
 		forwardAgent: cfg.ForwardAgent,
@@ -103,11 +105,13 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		shellOff:     cfg.SessionPerCommand,
 		dead:         make(chan struct{}),
 		gone:         make(chan struct{}),
+		shells:       make(chan shellRequests),
 	}
-	// One goroutine answers the server's global requests and, when the
-	// connection ends, records why: x/crypto's Client would run one for
-	// each.
-	go answerGlobalRequests(targetReqs, func() {
+	// One goroutine answers what the server sends besides data: its global
+	// requests, its channel opens, the command shell's requests; and, when
+	// the connection ends, records why. x/crypto's Client would run three
+	// for the connection and one per session.
+	go target.serve(c.shells, func() {
 		c.goneErr = c.client.Wait()
 		close(c.gone)
 	})
@@ -118,8 +122,11 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 }
 
 // dialEndpoint connects to ep, directly or through via, and logs in. The
-// TCP connect and the whole handshake must finish within timeout.
-func dialEndpoint(ctx context.Context, via *ssh.Client, ep endpoint, kh *knownHosts, ag *sshAgent, timeout time.Duration) (*ssh.Client, <-chan *ssh.Request, error) {
+// TCP connect and the whole handshake must finish within timeout. The
+// caller must serve the returned traffic (serverTraffic.serve). With
+// fullClient, the client is x/crypto's, which handles the channels that the
+// server opens itself; else the traffic includes them.
+func dialEndpoint(ctx context.Context, via *ssh.Client, ep endpoint, kh *knownHosts, ag *sshAgent, timeout time.Duration, fullClient bool) (*ssh.Client, *serverTraffic, error) {
 	addr := ep.addr()
 	fail := func(op string, err error) error { return &OpError{Addr: addr, Op: op, Err: err} }
 	if via == nil {
@@ -189,9 +196,16 @@ func dialEndpoint(ctx context.Context, via *ssh.Client, ep endpoint, kh *knownHo
 		}
 	}
 	_ = nc.SetDeadline(time.Time{})
-	// The caller answers the global requests (answerGlobalRequests): the
-	// Client's own loop gets none and ends at once.
-	return ssh.NewClient(sc, chans, noRequests), reqs, nil
+	if fullClient {
+		// The caller answers the global requests (serverTraffic.serve):
+		// the Client's own loop gets none and ends at once.
+		return ssh.NewClient(sc, chans, noRequests), &serverTraffic{reqs: reqs}, nil
+	}
+	// A Client holding the connection alone: its methods (sessions,
+	// requests, Dial) need nothing else, and ssh.NewClient would start
+	// three goroutines per connection, one of them only to refuse the
+	// channels that the server opens.
+	return &ssh.Client{Conn: sc}, &serverTraffic{reqs: reqs, chans: chans}, nil
 }
 
 // noRequests is a closed channel of global requests.
@@ -201,14 +215,63 @@ var noRequests = func() chan *ssh.Request {
 	return c
 }()
 
-// answerGlobalRequests answers the server's global requests (keepalives,
-// OpenSSH's hostkeys-00) with "false", as x/crypto's Client and OpenSSH
-// do, until the connection ends; then it calls ended, if set. The
-// connection's end has been reported by then: reqs is closed as the
-// connection ends.
-func answerGlobalRequests(reqs <-chan *ssh.Request, ended func()) {
-	for r := range reqs {
-		r.Reply(false, nil)
+// serverTraffic is what a server sends over a connection besides channel
+// data that the client must answer.
+type serverTraffic struct {
+	reqs  <-chan *ssh.Request   // global requests
+	chans <-chan ssh.NewChannel // channel opens; nil when x/crypto's Client handles them
+}
+
+// shellRequests hands a command shell's channel requests to serve.
+type shellRequests struct {
+	sh   *cmdShell
+	reqs <-chan *ssh.Request
+}
+
+// serve answers t until the connection ends, then calls ended, if set. It
+// answers global requests (keepalives, OpenSSH's hostkeys-00) with "false",
+// as x/crypto's Client and OpenSSH do, and refuses channel opens, as
+// x/crypto's Client does for types nobody handles. It also takes the
+// channel requests of the command shells handed over on shells (see
+// cmdShell.request). The connection's end has been reported by the time
+// ended is called: reqs and chans are closed as the connection ends, after
+// every channel's requests.
+func (t *serverTraffic) serve(shells <-chan shellRequests, ended func()) {
+	reqs, chans := t.reqs, t.chans
+	var cur shellRequests // the newest command shell, while its requests go on
+	for reqs != nil || chans != nil {
+		select {
+		case r, ok := <-reqs:
+			if !ok {
+				reqs = nil
+				continue
+			}
+			r.Reply(false, nil)
+		case nc, ok := <-chans:
+			if !ok {
+				chans = nil
+				continue
+			}
+			_ = nc.Reject(ssh.UnknownChannelType, fmt.Sprintf("unknown channel type: %v", nc.ChannelType()))
+		case s := <-shells:
+			if cur.reqs != nil {
+				// The previous shell was closed, and its close is not
+				// confirmed yet (its requests end then): rare.
+				go cur.sh.drain(cur.reqs)
+			}
+			cur = s
+		case r, ok := <-cur.reqs:
+			if !ok {
+				cur.sh.exited()
+				cur = shellRequests{}
+				continue
+			}
+			cur.sh.request(r)
+		}
+	}
+	// Every channel's requests have ended by now.
+	if cur.reqs != nil {
+		cur.sh.drain(cur.reqs)
 	}
 	if ended != nil {
 		ended()

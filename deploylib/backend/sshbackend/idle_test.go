@@ -3,8 +3,11 @@ package sshbackend_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"runtime/pprof"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -70,5 +73,80 @@ func TestIdleConnectionHoldsNoWaiters(t *testing.T) {
 	var out bytes.Buffer
 	if err := c.Run(context.Background(), shell.Raw("sleep 0.3; echo alive"), backend.Stdio{Stdout: &out}); err != nil || out.String() != "alive\n" {
 		t.Errorf("Run across keepalives: %q, %v", out.String(), err)
+	}
+}
+
+// signalWriter closes started at its first write.
+type signalWriter struct {
+	once    sync.Once
+	started chan struct{}
+}
+
+func (w *signalWriter) Write(p []byte) (int, error) {
+	w.once.Do(func() { close(w.started) })
+	return len(p), nil
+}
+
+// TestRunningCommandGoroutines checks the goroutines that a connection
+// holds while a command runs in its command shell: x/crypto's three for
+// the connection (reading, key exchange, demultiplexing), one for what the
+// server sends besides data (global requests, channel opens, the
+// session's requests), and one per output stream. x/crypto's Client and
+// Session would add three more (channel opens, the connection's end, the
+// session's requests): at a thousand hosts, each goroutine per host costs
+// about 4 MB of stacks.
+func TestRunningCommandGoroutines(t *testing.T) {
+	l := lab.Start(t, lab.Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := &signalWriter{started: make(chan struct{})}
+	done := make(chan error, 1)
+	pprof.Do(ctx, pprof.Labels("idle-test", t.Name()), func(ctx context.Context) {
+		c := dial(t, l.SSHConfig(l.Hosts[0]))
+		go func() {
+			done <- c.Run(ctx, shell.Raw("echo started; sleep 30"), backend.Stdio{Stdout: w})
+		}()
+	})
+	select {
+	case <-w.started:
+	case err := <-done:
+		t.Fatalf("Run ended before the command started: %v", err)
+	}
+	var conn []string // the connection's goroutines
+	for _, g := range labeledStacks(t, t.Name()) {
+		if strings.Contains(g, "sshbackend.(*Conn).Run") || strings.Contains(g, "sshbackend.writeScript") {
+			continue // the caller's, and the script's writer on its way out
+		}
+		for _, f := range []string{"ssh.(*Session).wait", "ssh.(*Client).handleChannelOpens", "ssh.(*mux).Wait"} {
+			if strings.Contains(g, f) {
+				t.Errorf("a connection running a command holds a goroutine in %s:\n%s", f, g)
+			}
+		}
+		n, _ := strconv.Atoi(strings.Fields(g)[0]) // "N @ 0x..."
+		for range n {
+			conn = append(conn, g)
+		}
+	}
+	if len(conn) > 6 {
+		t.Errorf("a connection running a command holds %d goroutines, want at most 6:\n%s", len(conn), strings.Join(conn, "\n\n"))
+	}
+	cancel()
+	if err := <-done; err == nil {
+		t.Error("Run of a cancelled command returned nil")
+	}
+}
+
+// TestShellKilled checks the error of a command whose command shell is
+// killed under it: the session's exit signal, which the connection's
+// goroutine takes, is named; the next command opens a new shell.
+func TestShellKilled(t *testing.T) {
+	_, _, c := startOne(t)
+	_, _, err := run(context.Background(), c, shell.Raw("kill -KILL 0"))
+	var ee *backend.ExitError
+	if !errors.As(err, &ee) || ee.Status != -1 || !strings.Contains(err.Error(), "the command shell ended before the command did (killed by signal KILL)") {
+		t.Errorf("Run of a command that kills its shell: %v, want the shell's end killed by signal KILL", err)
+	}
+	if out, _, err := run(context.Background(), c, shell.Raw("echo again")); err != nil || out != "again\n" {
+		t.Errorf("the next Run: %q, %v", out, err)
 	}
 }

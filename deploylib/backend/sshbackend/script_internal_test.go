@@ -26,3 +26,30 @@ func TestAppendShellScript(t *testing.T) {
 		}
 	}
 }
+
+// recordWriter records the writes it gets.
+type recordWriter struct{ writes []string }
+
+func (w *recordWriter) Write(p []byte) (int, error) {
+	w.writes = append(w.writes, string(p))
+	return len(p), nil
+}
+
+// TestWriteScript checks that a script is written whole, in writes of at
+// most maxScriptPacket bytes: x/crypto keeps buffers the size of the
+// largest packet for the life of the connection.
+func TestWriteScript(t *testing.T) {
+	for _, n := range []int{0, 1, maxScriptPacket - 1, maxScriptPacket, maxScriptPacket + 1, 5*maxScriptPacket + 17} {
+		script := []byte(strings.Repeat("0123456789abcdef", n/16+1)[:n])
+		var w recordWriter
+		writeScript(&w, script)
+		for i, p := range w.writes {
+			if len(p) == 0 || len(p) > maxScriptPacket {
+				t.Errorf("%d bytes: write %d has %d bytes, want 1 to %d", n, i, len(p), maxScriptPacket)
+			}
+		}
+		if got := strings.Join(w.writes, ""); got != string(script) {
+			t.Errorf("%d bytes: wrote %d bytes, not the script", n, len(got))
+		}
+	}
+}

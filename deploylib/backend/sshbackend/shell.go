@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -15,7 +16,6 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
-	"golang.org/x/crypto/ssh/agent"
 
 	"github.com/capstan-deploy/capstan/deploylib/backend"
 	"github.com/capstan-deploy/capstan/deploylib/shell"
@@ -111,16 +111,22 @@ func newToken() string {
 	return hex.EncodeToString(b[:])
 }
 
-// cmdShell is a command shell session.
+// cmdShell is a command shell session. It is a bare session channel, not
+// x/crypto's Session, which would hold a goroutine for its requests as long
+// as it is open: the connection's goroutine takes them (serverTraffic.serve
+// and request).
 type cmdShell struct {
-	sess      *ssh.Session
-	stdin     io.WriteCloser
+	ch        ssh.Channel
 	out, errs *shellStream
 	ended     chan struct{} // closed when both streams ended
-	waitDone  chan struct{} // closed when Session.Wait returned (called once ended is closed)
-	waitErr   error
-	release   func() // gives the session slot back
+	waitDone  chan struct{} // closed when the session's requests ended, with the channel
+	release   func()        // gives the session slot back
 	closeOnce sync.Once
+
+	// Set by the connection's goroutine, read once waitDone is closed.
+	status  int    // the exit status, -1 when none came
+	signal  string // the signal that killed the shell, if any came
+	waitErr error  // a malformed exit-signal request
 
 	pid      atomic.Int64
 	pidKnown chan struct{}
@@ -158,9 +164,71 @@ func (sh *cmdShell) isEnded() bool {
 // close closes the session and gives its slot back.
 func (sh *cmdShell) close() {
 	sh.closeOnce.Do(func() {
-		sh.sess.Close()
+		sh.ch.Close()
 		sh.release()
 	})
+}
+
+// Signal sends sig to the shell, as ssh.Session.Signal does.
+func (sh *cmdShell) Signal(sig ssh.Signal) error {
+	_, err := sh.ch.SendRequest("signal", false, ssh.Marshal(struct{ Signal string }{string(sig)}))
+	return err
+}
+
+// request takes one of the session's requests, as ssh.Session does: the
+// exit status or signal is recorded, and any other request (OpenSSH's
+// keepalives under ClientAliveInterval) is answered "false". The
+// connection's goroutine calls it.
+func (sh *cmdShell) request(r *ssh.Request) {
+	switch r.Type {
+	case "exit-status":
+		if len(r.Payload) >= 4 {
+			sh.status = int(binary.BigEndian.Uint32(r.Payload))
+		}
+	case "exit-signal":
+		var sig struct {
+			Signal     string
+			CoreDumped bool
+			Error      string
+			Lang       string
+		}
+		if err := ssh.Unmarshal(r.Payload, &sig); err != nil {
+			if sh.waitErr == nil {
+				sh.waitErr = err
+			}
+			return
+		}
+		sh.signal = sig.Signal
+	default:
+		if r.WantReply {
+			_ = r.Reply(false, nil)
+		}
+	}
+}
+
+// exited is called by the connection's goroutine when the session's
+// requests ended: the channel is closed, and no exit status comes any more.
+func (sh *cmdShell) exited() { close(sh.waitDone) }
+
+// drain takes the rest of the session's requests, until they end.
+func (sh *cmdShell) drain(reqs <-chan *ssh.Request) {
+	for r := range reqs {
+		sh.request(r)
+	}
+	sh.exited()
+}
+
+// watch hands the session's requests to the connection's goroutine, or
+// takes them here if the connection has ended (they have ended then too),
+// or in a goroutine of their own if ctx ends first.
+func (c *Conn) watch(ctx context.Context, sh *cmdShell, reqs <-chan *ssh.Request) {
+	select {
+	case c.shells <- shellRequests{sh, reqs}:
+	case <-c.gone:
+		sh.drain(reqs)
+	case <-ctx.Done():
+		go sh.drain(reqs)
+	}
 }
 
 // awaitExit waits a little for the exit status of a shell whose streams
@@ -179,19 +247,18 @@ func (sh *cmdShell) exitText() string {
 	default:
 		return ""
 	}
-	var ee *ssh.ExitError
-	var me *ssh.ExitMissingError
+	// As ssh.Session.Wait would have reported it.
 	switch {
-	case sh.waitErr == nil:
+	case sh.waitErr != nil:
+		return sh.waitErr.Error()
+	case sh.status == 0:
 		return "exit status 0"
-	case errors.As(sh.waitErr, &ee) && ee.Signal() != "":
-		return "killed by signal " + ee.Signal()
-	case errors.As(sh.waitErr, &ee):
-		return "exit status " + strconv.Itoa(ee.ExitStatus())
-	case errors.As(sh.waitErr, &me):
+	case sh.signal != "":
+		return "killed by signal " + sh.signal
+	case sh.status < 0:
 		return "no exit status"
 	default:
-		return sh.waitErr.Error()
+		return "exit status " + strconv.Itoa(sh.status)
 	}
 }
 
@@ -277,45 +344,42 @@ func (c *Conn) openShell(ctx context.Context) (*cmdShell, error) {
 		return nil, nil
 	}
 	release := sync.OnceFunc(func() { <-c.sessions })
-	sess, err := c.newSession(ctx)
+	ch, reqs, err := c.newChannel(ctx)
 	if err != nil {
 		// Maybe for a while only (sshd's MaxSessions): the command tries a
 		// session of its own, and the next one the command shell again.
 		release()
 		return nil, nil
 	}
-	fail := func(err error) (*cmdShell, error) {
-		sess.Close()
-		release()
-		return nil, c.failure("session", fmt.Errorf("command shell: %w", err))
-	}
-	if c.forwardAgent {
-		if err := agent.RequestAgentForwarding(sess); err != nil {
-			return fail(fmt.Errorf("agent forwarding: %w", err))
-		}
-	}
-	stdin, err := sess.StdinPipe()
-	if err != nil {
-		return fail(err)
-	}
-	stdout, err := sess.StdoutPipe()
-	if err != nil {
-		return fail(err)
-	}
-	stderr, err := sess.StderrPipe()
-	if err != nil {
-		return fail(err)
-	}
-	if err := sess.Start(shellProgram); err != nil {
-		return fail(err)
-	}
 	sh := &cmdShell{
-		sess:     sess,
-		stdin:    stdin,
+		ch:       ch,
 		ended:    make(chan struct{}),
 		waitDone: make(chan struct{}),
 		release:  release,
 		pidKnown: make(chan struct{}),
+		status:   -1,
+	}
+	c.watch(ctx, sh, reqs)
+	fail := func(err error) (*cmdShell, error) {
+		sh.close()
+		return nil, c.failure("session", fmt.Errorf("command shell: %w", err))
+	}
+	// The requests of ssh.Session's StartAgentForwarding and Start.
+	if c.forwardAgent {
+		ok, err := ch.SendRequest("auth-agent-req@openssh.com", true, nil)
+		if err == nil && !ok {
+			err = errors.New("forwarding request denied")
+		}
+		if err != nil {
+			return fail(fmt.Errorf("agent forwarding: %w", err))
+		}
+	}
+	ok, err := ch.SendRequest("exec", true, ssh.Marshal(struct{ Command string }{shellProgram}))
+	if err == nil && !ok {
+		err = fmt.Errorf("ssh: command %v failed", shellProgram)
+	}
+	if err != nil {
+		return fail(err)
 	}
 	sh.out = &shellStream{onBegin: sh.setPID}
 	sh.errs = &shellStream{}
@@ -324,17 +388,10 @@ func (c *Conn) openShell(ctx context.Context) (*cmdShell, error) {
 	streamEnded := func() {
 		if open.Add(-1) == 0 {
 			close(sh.ended)
-			// The exit status comes with the channel's close, right
-			// after its streams end: waited for only from then on, so
-			// that a connection's idle shell holds no goroutine for it.
-			go func() {
-				sh.waitErr = sess.Wait()
-				close(sh.waitDone)
-			}()
 		}
 	}
-	go sh.out.read(stdout, streamEnded)
-	go sh.errs.read(stderr, streamEnded)
+	go sh.out.read(ch, streamEnded)
+	go sh.errs.read(ch.Stderr(), streamEnded)
 	return sh, nil
 }
 
@@ -360,7 +417,7 @@ func (c *Conn) runInShell(ctx context.Context, sh *cmdShell, cmd shell.Command, 
 	defer c.track(sh)()
 	// In the background: a write blocks while the shell reads nothing, and
 	// it fails once the session is closed, which also ends the streams.
-	go func() { _, _ = sh.stdin.Write(script) }()
+	go writeScript(sh.ch, script)
 
 	outDone, errDone := fo.done, fe.done
 	for outDone != nil || errDone != nil {
@@ -388,13 +445,32 @@ func (c *Conn) runInShell(ctx context.Context, sh *cmdShell, cmd shell.Command, 
 			}
 			return c.shellLost(sh), true
 		case <-ctx.Done():
-			c.stop(sh.sess, sh, sh.ended)
+			c.stop(sh, sh, sh.ended)
 			return &OpError{Addr: c.addr, Op: "run", Err: fmt.Errorf("stopped: %w", ctx.Err())}, true
 		}
 	}
 	sh.ran++
 	keep = true
 	return c.shellResult(fo, fe), true
+}
+
+// maxScriptPacket bounds the data of each SSH packet that carries a
+// script. x/crypto keeps, for the life of a connection, a buffer the size of
+// the largest packet a channel wrote and another that of the largest packet
+// the connection encrypted: a script written in one piece (a few KiB, more
+// for long commands) would cost that twice per host for the whole run.
+const maxScriptPacket = 1 << 10
+
+// writeScript writes script to w, maxScriptPacket bytes at a time, until
+// it is written or a write fails.
+func writeScript(w io.Writer, script []byte) {
+	for len(script) > 0 {
+		n := min(len(script), maxScriptPacket)
+		if _, err := w.Write(script[:n]); err != nil {
+			return
+		}
+		script = script[n:]
+	}
 }
 
 // shellResult turns the end line of a command run in the command shell

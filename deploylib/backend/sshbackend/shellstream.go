@@ -96,43 +96,58 @@ func (s *shellStream) detach(f *frame) {
 	f.w = io.Discard
 	if s.f == f {
 		s.f = nil
-		s.buf = s.buf[:0]
+		s.buf = nil
 	}
 }
 
-// streamReadSize is the read buffer of each stream of a command shell. It
-// lives as long as the connection, two per host: a channel's Read copies
-// what has arrived from the channel's own buffer, so a larger buffer would
-// save only calls (the scripts' answers are a few hundred bytes) and cost
-// memory per host (at 1000 hosts, 8 KiB buffers were 16 MB).
-const streamReadSize = 2 << 10
+// The read buffer of each stream of a command shell starts at
+// minStreamRead bytes, enough for a begin or end line and the output of
+// most deploy commands, and doubles after each read that filled it, up to
+// maxStreamRead (x/crypto's largest channel packet); it shrinks back
+// between commands. It lives as long as the connection, two per host: a
+// channel's Read copies what has arrived from the channel's own buffer, so
+// a larger buffer would save only calls, and cost memory per host (at 1000
+// hosts, fixed 8 KiB buffers were 16 MB).
+const (
+	minStreamRead = 256
+	maxStreamRead = 32 << 10
+)
 
 // read feeds the stream from r until r ends, then calls end.
 func (s *shellStream) read(r io.Reader, end func()) {
 	defer end()
-	b := make([]byte, streamReadSize)
+	b := make([]byte, minStreamRead)
 	for {
 		n, err := r.Read(b)
+		idle := false
 		if n > 0 {
-			s.feed(b[:n])
+			idle = s.feed(b[:n])
 		}
 		if err != nil {
 			s.finish()
 			return
 		}
+		switch {
+		case idle && len(b) > minStreamRead:
+			b = make([]byte, minStreamRead)
+		case n == len(b) && len(b) < maxStreamRead:
+			b = make([]byte, 2*len(b))
+		}
 	}
 }
 
-// feed processes p, the next bytes of the stream.
-func (s *shellStream) feed(p []byte) {
+// feed processes p, the next bytes of the stream. It reports whether the
+// stream is between commands.
+func (s *shellStream) feed(p []byte) (idle bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.f == nil {
-		return
+		return true
 	}
 	s.buf = append(s.buf, p...)
 	for s.f != nil && s.step(s.f) {
 	}
+	return s.f == nil
 }
 
 // step advances f over s.buf; it reports whether it should be called
@@ -182,7 +197,7 @@ func (s *shellStream) step(f *frame) bool {
 			j = 0
 		}
 		f.trailer = string(s.buf[:j])
-		s.buf = s.buf[:0] // the rest is between commands
+		s.buf = nil // the rest is between commands, and an idle stream holds no buffer
 		f.state = frameDone
 		s.f = nil
 		close(f.done)

@@ -3,7 +3,9 @@ package sshbackend
 import (
 	"bytes"
 	"errors"
+	"io"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -167,5 +169,46 @@ func TestShellScriptLocally(t *testing.T) {
 		if o.String() != c.out || e.String() != c.errOut || fo.trailer != c.trailer {
 			t.Errorf("%q: stdout %q, stderr %q, end %q; want %q, %q, %q", c.cmd, o.String(), e.String(), fo.trailer, c.out, c.errOut, c.trailer)
 		}
+	}
+}
+
+// sizeReader yields chunks, one per Read, and records the buffer sizes it
+// was given.
+type sizeReader struct {
+	chunks []string
+	sizes  []int
+}
+
+func (r *sizeReader) Read(p []byte) (int, error) {
+	r.sizes = append(r.sizes, len(p))
+	if len(r.chunks) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, r.chunks[0])
+	if r.chunks[0] = r.chunks[0][n:]; r.chunks[0] == "" {
+		r.chunks = r.chunks[1:]
+	}
+	return n, nil
+}
+
+// TestShellStreamReadBuffer checks that a stream reads with a small buffer
+// (it lives as long as the connection), doubles it while reads fill it,
+// and goes back to the small one between commands.
+func TestShellStreamReadBuffer(t *testing.T) {
+	var st shellStream
+	var out bytes.Buffer
+	st.expect("tok", &out)
+	body := strings.Repeat("x", 4*minStreamRead)
+	r := &sizeReader{chunks: []string{beginToken("tok") + " 1\n" + body + endToken("tok") + " 0 -\n", "between commands\n"}}
+	ended := false
+	st.read(r, func() { ended = true })
+	if !ended || out.String() != body {
+		t.Fatalf("ended %v, output %d bytes, want %d", ended, out.Len(), len(body))
+	}
+	// Two reads filled their buffers, the third got the rest of the
+	// command, and the stream was between commands from then on.
+	want := []int{minStreamRead, 2 * minStreamRead, 4 * minStreamRead, minStreamRead, minStreamRead}
+	if !slices.Equal(r.sizes, want) {
+		t.Errorf("read buffer sizes %v, want %v", r.sizes, want)
 	}
 }

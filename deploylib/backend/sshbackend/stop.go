@@ -36,9 +36,13 @@ type pidSource interface {
 	Found() <-chan struct{}
 }
 
+// signaler is a session that signals can be sent to: an ssh.Session or the
+// command shell.
+type signaler interface{ Signal(ssh.Signal) error }
+
 // stop stops a command whose context ended and waits, within bounds, for
 // its session to end: done is closed when it has.
-func (c *Conn) stop(sess *ssh.Session, p pidSource, done <-chan struct{}) {
+func (c *Conn) stop(sess signaler, p pidSource, done <-chan struct{}) {
 	// Honoured by OpenSSH ≥ 7.9 for non-root logins (kill of the group);
 	// refused for root logins before OpenSSH 10.0.
 	_ = sess.Signal(ssh.SIGTERM)

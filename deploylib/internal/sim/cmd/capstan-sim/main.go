@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"syscall"
 	"time"
@@ -58,6 +59,8 @@ func run(ctx context.Context, args []string) error {
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the deploy (client) or of serving until the end (serve) to this file")
 	memProfile := fs.String("memprofile", "", "client: write a heap profile to this file, at the end of the deploy or after -memprofile-after")
 	memAfter := fs.Duration("memprofile-after", 0, "client: when the heap profile (and a goroutine profile, in the same file name with .goroutines) is taken, after the deploy started (0: at the end, heap only)")
+	memTrace := fs.Duration("memtrace", 0, "client: print the heap in use, the goroutine stacks, the goroutines and the initial stack size to standard error at this interval")
+	memGoroutines := fs.Int("memprofile-goroutines", 0, "client: take the heap and goroutine profiles (as -memprofile-after does) when this many goroutines first run at once, instead of after a time")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -113,15 +116,40 @@ func run(ctx context.Context, args []string) error {
 			runtime.GC() // the profile is as of the last collection: make it now
 			return pprof.Lookup("heap").WriteTo(f, 0)
 		}
-		if *memProfile != "" && *memAfter > 0 {
-			t := time.AfterFunc(*memAfter, func() {
-				if err := heapProfile(); err != nil {
-					fmt.Fprintln(os.Stderr, "sim: heap profile:", err)
+		profiles := func() {
+			if err := heapProfile(); err != nil {
+				fmt.Fprintln(os.Stderr, "sim: heap profile:", err)
+			}
+			if err := goroutineProfile(*memProfile + ".goroutines"); err != nil {
+				fmt.Fprintln(os.Stderr, "sim: goroutine profile:", err)
+			}
+		}
+		if *memTrace > 0 {
+			stop := make(chan struct{})
+			defer close(stop)
+			go traceMemory(*memTrace, stop)
+		}
+		switch {
+		case *memProfile != "" && *memGoroutines > 0:
+			stop := make(chan struct{})
+			defer close(stop)
+			go func() {
+				t := time.NewTicker(time.Millisecond)
+				defer t.Stop()
+				for {
+					select {
+					case <-stop:
+						return
+					case <-t.C:
+					}
+					if runtime.NumGoroutine() >= *memGoroutines {
+						profiles()
+						return
+					}
 				}
-				if err := goroutineProfile(*memProfile + ".goroutines"); err != nil {
-					fmt.Fprintln(os.Stderr, "sim: goroutine profile:", err)
-				}
-			})
+			}()
+		case *memProfile != "" && *memAfter > 0:
+			t := time.AfterFunc(*memAfter, profiles)
 			defer t.Stop()
 		}
 		res, err := sim.Deploy(ctx, sim.ClientOptions{Dir: *dir, Hosts: *hosts})
@@ -129,7 +157,7 @@ func run(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		if *memProfile != "" && *memAfter == 0 {
+		if *memProfile != "" && *memAfter == 0 && *memGoroutines == 0 {
 			if err := heapProfile(); err != nil {
 				return err
 			}
@@ -147,4 +175,30 @@ func goroutineProfile(file string) error {
 	}
 	defer f.Close()
 	return pprof.Lookup("goroutine").WriteTo(f, 1)
+}
+
+// traceMemory prints the heap in use, the goroutine stacks, the goroutines
+// and the initial stack size every interval until stop is closed.
+func traceMemory(interval time.Duration, stop <-chan struct{}) {
+	samples := []metrics.Sample{
+		{Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/memory/classes/heap/stacks:bytes"},
+		{Name: "/sched/goroutines:goroutines"},
+		{Name: "/gc/stack/starting-size:bytes"},
+		{Name: "/gc/heap/goal:bytes"},
+	}
+	start := time.Now()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		metrics.Read(samples)
+		fmt.Fprintf(os.Stderr, "%6.2fs heap %6.1f MB stacks %6.1f MB goroutines %6d stack start %5d goal %6.1f MB\n",
+			time.Since(start).Seconds(), float64(samples[0].Value.Uint64())/1e6, float64(samples[1].Value.Uint64())/1e6,
+			samples[2].Value.Uint64(), samples[3].Value.Uint64(), float64(samples[4].Value.Uint64())/1e6)
+	}
 }
