@@ -46,7 +46,9 @@ func labeledStacks(t *testing.T, id string) []string {
 func TestIdleConnectionHoldsNoWaiters(t *testing.T) {
 	l := lab.Start(t, lab.Options{})
 	cfg := l.SSHConfig(l.Hosts[0])
-	cfg.KeepAliveInterval = 20 * time.Millisecond
+	// Wide enough that a loaded machine answers within 3 intervals: the
+	// keepalives must be answered, not raced.
+	cfg.KeepAliveInterval = 200 * time.Millisecond
 	var c *sshbackend.Conn
 	pprof.Do(context.Background(), pprof.Labels("idle-test", t.Name()), func(ctx context.Context) {
 		c = dial(t, cfg)
@@ -71,7 +73,7 @@ func TestIdleConnectionHoldsNoWaiters(t *testing.T) {
 	// A command that outlasts several keepalive intervals: it fails if
 	// their answers go unnoticed (3 missed intervals close the connection).
 	var out bytes.Buffer
-	if err := c.Run(context.Background(), shell.Raw("sleep 0.3; echo alive"), backend.Stdio{Stdout: &out}); err != nil || out.String() != "alive\n" {
+	if err := c.Run(context.Background(), shell.Raw("sleep 1.2; echo alive"), backend.Stdio{Stdout: &out}); err != nil || out.String() != "alive\n" {
 		t.Errorf("Run across keepalives: %q, %v", out.String(), err)
 	}
 }
