@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -202,4 +203,16 @@ func PerHost(recs map[string]*backend.Recorder) func(host string) (backend.Conn,
 		}
 		return nil, errors.New("dial tcp " + host + ":22: connect: connection refused")
 	}
+}
+
+// MainWithoutLogFile runs a test package's tests with CAPSTAN_LOG_FILE=off,
+// as a TestMain: the runs they start read it as a user's would, so none
+// appends to log/deploy.log in the package directory. A test that checks
+// the log names its own file with WithLogFile. It exits with m's code.
+func MainWithoutLogFile(m *testing.M) {
+	if err := os.Setenv("CAPSTAN_LOG_FILE", "off"); err != nil {
+		fmt.Fprintln(os.Stderr, "setting CAPSTAN_LOG_FILE:", err)
+		os.Exit(1)
+	}
+	os.Exit(m.Run())
 }

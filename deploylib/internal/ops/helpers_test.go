@@ -3,7 +3,6 @@ package ops
 import (
 	"bytes"
 	"context"
-	"os"
 	"testing"
 	"time"
 
@@ -13,13 +12,9 @@ import (
 )
 
 // TestMain: this package's test runs log nowhere unless a test asks
-// (WithLogFile): without it, every run would append to log/deploy.log in
-// the package directory. The tests register no secret (the engine's
-// TestMain checks those of its tests).
-func TestMain(m *testing.M) {
-	os.Setenv("CAPSTAN_LOG_FILE", "off")
-	os.Exit(m.Run())
-}
+// (WithLogFile). The tests register no secret (the engine's TestMain
+// checks those of its tests).
+func TestMain(m *testing.M) { enginetest.MainWithoutLogFile(m) }
 
 // What these tests share with the engine's (more in enginetest).
 type (
