@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/capstan-deploy/capstan/deploylib/internal/remote"
+	"github.com/capstan-deploy/capstan/deploylib/internal/script"
 	"github.com/capstan-deploy/capstan/deploylib/shell"
 )
 
@@ -29,12 +30,15 @@ import (
 // seconds). A run builds its data directory first and then makes the link
 // with ln -sn, a symlink(2) that fails when a lock is there already: of
 // two runs, exactly one succeeds, and a lock is never visible without its
-// holder's details. deploy:check takes it on every release host, the
-// first host by name first, and fails at once, naming the holder, if
-// another run holds it anywhere; the locks this run took are then
-// released. Because every run starts with the same host and never waits,
-// runs cannot deadlock, and of two runs started together over the same
-// hosts exactly one proceeds.
+// holder's details. deploy:check takes it on every release host at once;
+// the first host by name decides between runs that start together: a run
+// that did not get the lock there fails at once, naming the holder, and
+// releases the locks it took elsewhere; the run that got it waits, for at
+// most lockContenderWait, for such a run to let go of the other hosts' (a
+// lock taken about when this run started), and fails on an older one.
+// Only the holder of the first host's lock ever waits, and for nothing
+// that host's holder waits on, so runs cannot deadlock, and of two runs
+// started together over the same hosts exactly one proceeds.
 //
 // The command that takes the lock also reads where current points, so the
 // release a failed publish switches back to is the one current pointed at
@@ -51,17 +55,19 @@ import (
 
 var (
 	// Lock takes the deploy lock on every release host; deploy:check runs
-	// it last. The hosts are ordered by name; the lock of the first one
-	// decides between runs that start together (of two runs over the same
-	// hosts, exactly one gets it, and the other stops there, holding
-	// nothing), so the other hosts are then locked in parallel, keeping
-	// the cost of locking at two round trips whatever the number of hosts.
-	// No run ever waits for a lock, so runs cannot deadlock. Two runs over
-	// different but overlapping host sets (HOSTS filters) may both be
-	// refused; neither changes anything. The answer also says, read under
-	// the lock, where current points and which releases exist. Once taken,
-	// the heartbeat starts; the run releases the lock wherever the command
-	// was sent (its reply may have been lost).
+	// it last. Every host is sent it at once (one round trip whatever the
+	// number of hosts); the lock of the first host by name decides between
+	// runs that start together: of two runs over the same hosts, exactly
+	// one gets it, the other stops, releasing what it took, and the one
+	// that got it takes the others' once the loser let go (plan.go,
+	// segment.start; a task run on its own sends it to the first host
+	// alone, then to the others). No run ever waits for the holder of the
+	// first host's lock, so runs cannot deadlock. Two runs over different
+	// but overlapping host sets (HOSTS filters) may both be refused;
+	// neither changes anything. The answer also says, read under the lock,
+	// where current points and which releases exist. Once taken, the
+	// heartbeat starts; the run releases the lock wherever the command was
+	// sent (its reply may have been lost).
 	Lock = &Task{name: "deploy:lock", doc: "takes the deploy lock on every server",
 		plan: func(_ context.Context, r *Run, _ *segment, _ *Task) (*step, error) {
 			cmd := r.layout().TakeLock(r.ID, r.lock.details())
@@ -70,6 +76,9 @@ var (
 				opts:    captured,
 				ordered: true,
 				proceed: func(out string, _ error) bool { return !strings.Contains(out, remote.LockHeld) },
+				// A lock held by another run stops the script there: a
+				// declarative hook after deploy:check must not run.
+				gate: script.Gate{RejectLines: []string{remote.LockHeld}},
 				sending: func(h *Host) {
 					r.lock.mu.Lock()
 					r.state.of(h).lockSent = true // the release goes wherever this went
@@ -92,9 +101,9 @@ var (
 				},
 				finish: func(_ context.Context, err error) error {
 					r.lock.startHeartbeat()
-					// A lock held elsewhere is the whole story.
-					var le *LockedError
-					if errors.As(err, &le) {
+					// A lock held elsewhere is the whole story: the first
+					// host's, which decides, when it is held there.
+					if le := decidingLockedError(r, err); le != nil {
 						return le
 					}
 					return err
@@ -165,6 +174,9 @@ type LockInfo struct {
 	// Idle is how long ago the holder last refreshed its heartbeat, by
 	// the server's clock; negative when unknown.
 	Idle time.Duration
+	// age is how long ago the lock was taken, by the server's clock;
+	// negative when unknown.
+	age time.Duration
 }
 
 // lockIdentity returns this machine's name and this process's ID, for the
@@ -289,8 +301,11 @@ func parseLockInfo(s string) LockInfo {
 			*p = cleanLockValue(v)
 		}
 	}
-	li.Idle = -1
+	li.Idle, li.age = -1, -1
 	nowS, ok1 := epochSeconds(now)
+	if t, err := time.Parse(time.RFC3339, li.LockedAt); ok1 && err == nil && t.Year() >= 1970 && t.Year() < 5000 && t.Unix() <= nowS {
+		li.age = time.Duration(min(nowS-t.Unix(), maxLockIdle)) * time.Second
+	}
 	beatS, ok2 := epochSeconds(heartbeat)
 	if !ok2 && heartbeat == "" {
 		// A lock of an older Capstan has no heartbeat: its age counts.
@@ -480,6 +495,39 @@ func (k *lockKeeper) result(h *Host, out string, err error) error {
 		}
 	}
 	return nil
+}
+
+// decidingLockedError returns the [LockedError] among err's of the first
+// release host by name, or else the first one, or nil.
+func decidingLockedError(r *Run, err error) *LockedError {
+	var found []*LockedError
+	var walk func(error)
+	walk = func(err error) {
+		var le *LockedError
+		switch u := err.(type) {
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				walk(e)
+			}
+		default:
+			if errors.As(err, &le) {
+				found = append(found, le)
+			}
+		}
+	}
+	walk(err)
+	if len(found) == 0 {
+		return nil
+	}
+	if hosts, _ := ReleaseHosts()(r); len(hosts) > 0 {
+		first := slices.MinFunc(hosts, func(a, b *Host) int { return strings.Compare(a.Server.Host, b.Server.Host) })
+		for _, le := range found {
+			if le.Host == first.String() {
+				return le
+			}
+		}
+	}
+	return found[0]
 }
 
 // checkNewestRelease fails, before anything changed, when the newest name

@@ -14,6 +14,7 @@ import (
 
 	"github.com/capstan-deploy/capstan/deploylib/backend"
 	"github.com/capstan-deploy/capstan/deploylib/console"
+	"github.com/capstan-deploy/capstan/deploylib/internal/remote"
 	"github.com/capstan-deploy/capstan/deploylib/internal/script"
 	"github.com/capstan-deploy/capstan/deploylib/shell"
 )
@@ -74,9 +75,11 @@ type step struct {
 	// settle records what the step did on h when the flow stopped before
 	// reporting it.
 	settle func(h *Host, out string, err error)
-	// ordered: the script runs on the first host by name, alone, before
-	// the others; they run it only when proceed says so of that host's
-	// answer to this step (the lock).
+	// ordered: the first host by name decides (the lock): on its own, the
+	// step runs there alone, and on the others only when proceed says so
+	// of that host's answer; in a script, every host runs it at once and
+	// the first host's answer says whether a refusal elsewhere is waited
+	// out (segment.start).
 	ordered bool
 	proceed func(out string, err error) bool
 	// needsTurn: h's script waits for one of turns slots (the fetches
@@ -355,7 +358,11 @@ type segment struct {
 type hostRun struct {
 	built bool // its script is built: res says which steps it has
 	ended bool
-	gated bool // a step's gate stopped the script
+	// deciding: the host's answer to the lock may be taken again once
+	// the first host answered (segment.start); until it ended, its lock
+	// step and those after it are not over.
+	deciding bool
+	gated    bool // a step's gate stopped the script
 	// announced: the script was logged as sent, so the log shows it
 	// before any of its steps is reported.
 	announced bool
@@ -392,6 +399,15 @@ func (seg *segment) has(t *Task) bool {
 }
 
 // start sends every host's script.
+//
+// A script holding the lock (an ordered step) goes to every host at once.
+// Of runs that start together, the one that takes the lock on the first
+// host by name proceeds (lock.go): a host of this run whose lock another
+// run holds waits, before its step is reported, for the first host's
+// answer; when this run took the first host's lock, and the other run
+// took its lock on h about as this one started (it lost the first host
+// and is letting go), h takes the lock again, for up to
+// lockContenderWait, and runs the rest of its script.
 func (seg *segment) start(ctx context.Context) {
 	seg.runs = map[*Host]*hostRun{}
 	for _, h := range seg.hosts {
@@ -409,11 +425,22 @@ func (seg *segment) start(ctx context.Context) {
 			turns = max(turns, s.turns)
 		}
 	}
+	var first *Host
+	if ordered >= 0 && len(seg.hosts) > 1 {
+		hosts := slices.Clone(seg.hosts)
+		slices.SortStableFunc(hosts, func(a, b *Host) int { return strings.Compare(a.Server.Host, b.Server.Host) })
+		first = hosts[0]
+		for _, h := range hosts[1:] {
+			seg.runs[h].deciding = true
+		}
+	}
 	var slots chan struct{}
 	if turns > 0 {
 		slots = make(chan struct{}, turns)
 	}
+	sent := time.Now()
 	run := func(h *Host, upto int) {
+		defer seg.hostEnded(h)
 		if slots != nil && slices.ContainsFunc(needsTurn, func(f func(*Host) bool) bool { return f(h) }) {
 			select {
 			case slots <- struct{}{}:
@@ -421,57 +448,116 @@ func (seg *segment) start(ctx context.Context) {
 			case <-ctx.Done():
 			}
 		}
-		seg.runHost(ctx, h, upto)
-	}
-	all := func(hosts []*Host, upto int) {
-		inParallel(hosts, func(_ int, h *Host) { run(h, upto) })
+		seg.runHost(ctx, h, 0, upto)
+		if first != nil && h != first {
+			seg.awaitFirstLock(ctx, h, first, ordered, upto, sent)
+		}
 	}
 	go func() {
 		defer close(seg.ended)
+		upto := len(seg.steps)
 		if !seg.connected(ctx) {
 			// A host cannot be reached: its first step fails there, and no
 			// host goes past that step, as when each task ran on its own.
-			upto := slices.IndexFunc(seg.steps, func(s *step) bool { return s.cmd != nil }) + 1
-			if upto == 0 {
-				upto = len(seg.steps)
+			if k := slices.IndexFunc(seg.steps, func(s *step) bool { return s.cmd != nil }); k >= 0 {
+				upto = k + 1
 			}
-			all(seg.hosts, upto)
-			return
 		}
-		if ordered < 0 || len(seg.hosts) < 2 {
-			all(seg.hosts, len(seg.steps))
-			return
-		}
-		// Of two runs over the same hosts, the first host's lock decides
-		// (lock.go): the others follow only once it is taken there.
-		hosts := slices.Clone(seg.hosts)
-		slices.SortStableFunc(hosts, func(a, b *Host) int { return strings.Compare(a.Server.Host, b.Server.Host) })
-		run(hosts[0], len(seg.steps))
-		rest, upto := hosts[1:], len(seg.steps)
-		seg.mu.Lock()
-		res := seg.runs[hosts[0]].res[ordered]
-		seg.mu.Unlock()
-		switch {
-		case !res.included: // it held the lock already: nothing to decide
-		case res.ran && res.err == nil && seg.steps[ordered].proceed(string(res.out), nil):
-		case !res.ran:
-			// A check before the lock failed there: the others still
-			// report their checks, and take no lock.
-			upto = ordered
-		default:
-			rest = nil
-		}
-		if rest == nil {
-			seg.mu.Lock()
-			for _, h := range hosts[1:] {
-				seg.runs[h].ended = true
-			}
-			seg.cond.Broadcast()
-			seg.mu.Unlock()
-			return
-		}
-		all(rest, upto)
+		inParallel(seg.hosts, func(_ int, h *Host) { run(h, upto) })
 	}()
+}
+
+// hostEnded records that h's script, and any retake of its lock, ended.
+func (seg *segment) hostEnded(h *Host) {
+	seg.mu.Lock()
+	defer seg.mu.Unlock()
+	hr := seg.runs[h]
+	hr.ended, hr.deciding = true, false
+	seg.cond.Broadcast()
+}
+
+// lockContenderWait bounds how long the run holding the first host's lock
+// waits for a run that started with it to let go of another host's.
+const lockContenderWait = 15 * time.Second
+
+// lockContenderSlack is how much older than this run's lock command a
+// lock may be and still count as a contender's: the server's clocks
+// count whole seconds.
+const lockContenderSlack = 2 * time.Second
+
+// awaitFirstLock decides, once the first host answered, what h's lock
+// answer means when another run holds h's lock (see start), taking the
+// lock again while the holder is a contender that lost.
+func (seg *segment) awaitFirstLock(ctx context.Context, h, first *Host, k, upto int, sent time.Time) {
+	r, s := seg.r, seg.steps[k]
+	held := func(res stepResult) (LockInfo, bool) {
+		out := string(res.out)
+		i := strings.Index(out, remote.LockHeld)
+		if !res.included || !res.ran || res.err != nil || i < 0 {
+			return LockInfo{}, false
+		}
+		return parseLockInfo(out[i+len(remote.LockHeld):]), true
+	}
+	seg.mu.Lock()
+	hr := seg.runs[h]
+	holder, isHeld := held(hr.res[k])
+	if !isHeld {
+		seg.mu.Unlock()
+		return
+	}
+	for !seg.runs[first].ended {
+		seg.cond.Wait()
+	}
+	fr := seg.runs[first].res[k]
+	seg.mu.Unlock()
+	if !fr.included || !fr.ran || fr.err != nil || !s.proceed(string(fr.out), nil) {
+		return // this run did not take the first host's lock: h's answer stands
+	}
+	deadline := sent.Add(lockContenderWait)
+	wait := 50 * time.Millisecond
+	failures := 0
+	for said := false; ; wait = min(2*wait, time.Second) {
+		// A contender's lock is about as old as this run's lock command.
+		// Once one was seen, a lock without readable details is one
+		// being released (its link outlived its details by an instant)
+		// or replaced: it is asked again, until the deadline.
+		contender := holder.age >= 0 && holder.age <= time.Since(sent)+lockContenderSlack
+		if !contender && !(said && !holder.known()) || time.Now().Add(wait).After(deadline) {
+			return // a lock older than this run, or held too long: h's answer stands
+		}
+		if !said {
+			said = true
+			r.console.Info("%s: the deploy lock is held by %s, which started with this run and did not get %s's: waiting up to %s for it to let go",
+				h, holder, first, lockContenderWait)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		seg.mu.Lock()
+		for j := k; j < upto; j++ {
+			hr.res[j] = stepResult{}
+		}
+		hr.gated = false
+		seg.mu.Unlock()
+		seg.runHost(ctx, h, k, upto)
+		seg.mu.Lock()
+		res := hr.res[k]
+		seg.mu.Unlock()
+		if holder, isHeld = held(res); isHeld {
+			continue
+		}
+		// The take can fail by an instant: the link was there for ln and
+		// gone when the script looked for its holder. Asked again, a few
+		// times; a failure that stays is the answer.
+		if res.ran && res.err != nil && connectErrorOf(res.err) == nil && failures < 3 {
+			failures++
+			holder = LockInfo{Idle: -1, age: -1}
+			continue
+		}
+		return
+	}
 }
 
 // connected waits for every host's connection (dialed as the run
@@ -482,20 +568,15 @@ func (seg *segment) connected(ctx context.Context) bool {
 	return !slices.ContainsFunc(errs, func(err error) bool { return err != nil })
 }
 
-// runHost runs steps [0, upto) on h as one script.
-func (seg *segment) runHost(ctx context.Context, h *Host, upto int) {
+// runHost runs steps [from, upto) on h as one script.
+func (seg *segment) runHost(ctx context.Context, h *Host, from, upto int) {
 	r := seg.r
 	hr := seg.runs[h]
-	defer func() {
-		seg.mu.Lock()
-		hr.ended = true
-		seg.cond.Broadcast()
-		seg.mu.Unlock()
-	}()
 	var cmds []script.Step
 	var idx []int
 	seg.mu.Lock()
-	for k, s := range seg.steps[:upto] {
+	for k := from; k < upto; k++ {
+		s := seg.steps[k]
 		if s.cmd == nil {
 			continue
 		}
@@ -651,6 +732,15 @@ func (seg *segment) runHost(ctx context.Context, h *Host, upto int) {
 	}
 }
 
+// orderedStep is the index of the step that takes the lock, or
+// len(seg.steps) when none does.
+func (seg *segment) orderedStep() int {
+	if k := slices.IndexFunc(seg.steps, func(s *step) bool { return s.ordered }); k >= 0 {
+		return k
+	}
+	return len(seg.steps)
+}
+
 func (seg *segment) stepName(k int) string {
 	if t := seg.steps[k].task; t != nil {
 		return t.name
@@ -675,6 +765,9 @@ func (seg *segment) complete(k int) bool {
 	for _, h := range seg.hosts {
 		hr := seg.runs[h]
 		res := hr.res[k]
+		if hr.deciding && k >= seg.orderedStep() {
+			return false
+		}
 		if !hr.ended && !(hr.built && !res.included) && !(res.outDone && res.errDone) {
 			return false
 		}
