@@ -268,6 +268,21 @@ func (sh *cmdShell) exitText() string {
 // caller must give it back with putShell.
 func (c *Conn) takeShell(ctx context.Context) *cmdShell {
 	c.shellMu.Lock()
+	for c.shellOpen != nil {
+		// Dial's opening of the shell is under way: its end comes sooner
+		// than a session of our own would open.
+		opening := c.shellOpen
+		c.shellMu.Unlock()
+		_ = c.hook("shell-wait")
+		select {
+		case <-opening:
+		case <-ctx.Done():
+			return nil
+		case <-c.closed:
+			return nil
+		}
+		c.shellMu.Lock()
+	}
 	if c.shellOff || c.shellBusy {
 		c.shellMu.Unlock()
 		return nil
@@ -291,6 +306,52 @@ func (c *Conn) takeShell(ctx context.Context) *cmdShell {
 		}
 	}
 	return sh
+}
+
+// openShellEarly opens the command shell in the background, unless it is
+// off: Dial calls it once the connection is ready, so that the first
+// command finds the shell open, or waits for its opening (takeShell),
+// instead of paying the round trips of the session's opening itself. An
+// opening that fails leaves things as they were before it: the shell
+// turned off (disableShell) when the server refused it as a command
+// shell, else none, and the next command opens one.
+func (c *Conn) openShellEarly() {
+	c.shellMu.Lock()
+	if c.shellOff {
+		c.shellMu.Unlock()
+		return
+	}
+	opening := make(chan struct{})
+	c.shellOpen = opening
+	c.shellBusy = true
+	c.shellMu.Unlock()
+	go func() {
+		// Background: the opening stops when the connection ends (open
+		// and watch wait for that too), not when Dial's context does.
+		ctx := context.Background()
+		var sh *cmdShell
+		err := c.hook("shell-opening")
+		if err == nil {
+			sh, err = c.openShell(ctx)
+		}
+		if err != nil && c.broken() == nil {
+			c.disableShell(err)
+		}
+		c.putShell(sh, true)
+		c.shellMu.Lock()
+		c.shellOpen = nil
+		c.shellMu.Unlock()
+		close(opening)
+		_ = c.hook("shell-opened")
+	}()
+}
+
+// hook calls the test hook, if any, with event, and returns its error.
+func (c *Conn) hook(event string) error {
+	if c.testHook == nil {
+		return nil
+	}
+	return c.testHook(event)
 }
 
 // putShell gives the command shell back: idle again when keep is set and
@@ -374,7 +435,11 @@ func (c *Conn) openShell(ctx context.Context) (*cmdShell, error) {
 			return fail(fmt.Errorf("agent forwarding: %w", err))
 		}
 	}
-	ok, err := ch.SendRequest("exec", true, ssh.Marshal(struct{ Command string }{shellProgram}))
+	ok := false
+	err = c.hook("shell-exec") // a test's refusal, or a pause
+	if err == nil {
+		ok, err = ch.SendRequest("exec", true, ssh.Marshal(struct{ Command string }{shellProgram}))
+	}
 	if err == nil && !ok {
 		err = fmt.Errorf("ssh: command %v failed", shellProgram)
 	}
