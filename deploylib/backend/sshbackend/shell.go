@@ -25,7 +25,8 @@ import (
 // before it starts (channel open, exec request), so each connection keeps
 // one long-lived session running /bin/sh, reading commands on its standard
 // input, and runs there the commands that have no standard input of their
-// own, one at a time: one round trip each.
+// own, one at a time: one round trip each. Dial opens it in the background
+// (openShellEarly), so that the first command does not pay its opening.
 //
 // The session's exec request is "exec /bin/sh": the login shell reads its
 // startup files once, and /bin/sh, not interactive, none. For every
@@ -264,8 +265,9 @@ func (sh *cmdShell) exitText() string {
 
 // takeShell returns the command shell for the caller's use, opening it if
 // needed, or nil when the caller should use a session of its own: the
-// shell is off, busy with another command, or cannot be opened now. The
-// caller must give it back with putShell.
+// shell is off, busy with another command, or cannot be opened now. While
+// Dial's opening of the shell is under way, it waits for that first, or
+// for ctx or Close. The caller must give it back with putShell.
 func (c *Conn) takeShell(ctx context.Context) *cmdShell {
 	c.shellMu.Lock()
 	for c.shellOpen != nil {
