@@ -98,6 +98,10 @@ type Config struct {
 	// Logf, when set, receives notices that are not errors, such as a host
 	// key recorded by AcceptNewHostKeys or a connection declared dead.
 	Logf func(format string, args ...any)
+
+	// testHook, set by tests only (export_test.go), is called at the
+	// command shell's events; see Conn.hook.
+	testHook func(event string) error
 }
 
 // endpoint is one SSH server to log in to: the target or a jump host,

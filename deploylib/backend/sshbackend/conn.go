@@ -33,10 +33,11 @@ type Conn struct {
 	running map[pidSource]bool // commands running, for Close
 
 	shellMu   sync.Mutex
-	shell     *cmdShell    // the idle command shell, if any
-	shellBusy bool         // a Run has the command shell (or is opening it)
-	shellOff  bool         // no command shell: Config.SessionPerCommand, or it failed
-	waiters   atomic.Int32 // callers of acquire waiting for a session slot
+	shell     *cmdShell     // the idle command shell, if any
+	shellBusy bool          // a Run, or Dial's opening, has the command shell (or is opening it)
+	shellOpen chan struct{} // while Dial's opening of the command shell is under way; closed when it is done
+	shellOff  bool          // no command shell: Config.SessionPerCommand, or it failed
+	waiters   atomic.Int32  // callers of acquire waiting for a session slot
 
 	sessionsOpened atomic.Int64 // sessions opened so far, for tests
 
@@ -52,6 +53,8 @@ type Conn struct {
 	goneErr error         // why, as the client reported it
 
 	shells chan shellRequests // command shells' requests, for the connection's goroutine
+
+	testHook func(event string) error // nil but in tests (export_test.go)
 }
 
 var _ backend.Conn = (*Conn)(nil)

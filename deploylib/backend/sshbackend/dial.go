@@ -106,6 +106,7 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		dead:         make(chan struct{}),
 		gone:         make(chan struct{}),
 		shells:       make(chan shellRequests),
+		testHook:     cfg.testHook,
 	}
 	// One goroutine answers what the server sends besides data: its global
 	// requests, its channel opens, the command shell's requests; and, when
@@ -118,6 +119,7 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	if r.keepAlive > 0 {
 		c.keepalive = c.startKeepAlive(r.keepAlive, r.maxMissed)
 	}
+	c.openShellEarly()
 	return c, nil
 }
 

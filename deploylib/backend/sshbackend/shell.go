@@ -25,7 +25,8 @@ import (
 // before it starts (channel open, exec request), so each connection keeps
 // one long-lived session running /bin/sh, reading commands on its standard
 // input, and runs there the commands that have no standard input of their
-// own, one at a time: one round trip each.
+// own, one at a time: one round trip each. Dial opens it in the background
+// (openShellEarly), so that the first command does not pay its opening.
 //
 // The session's exec request is "exec /bin/sh": the login shell reads its
 // startup files once, and /bin/sh, not interactive, none. For every
@@ -264,10 +265,26 @@ func (sh *cmdShell) exitText() string {
 
 // takeShell returns the command shell for the caller's use, opening it if
 // needed, or nil when the caller should use a session of its own: the
-// shell is off, busy with another command, or cannot be opened now. The
-// caller must give it back with putShell.
+// shell is off, busy with another command, or cannot be opened now. While
+// Dial's opening of the shell is under way, it waits for that first, or
+// for ctx or Close. The caller must give it back with putShell.
 func (c *Conn) takeShell(ctx context.Context) *cmdShell {
 	c.shellMu.Lock()
+	for c.shellOpen != nil {
+		// Dial's opening of the shell is under way: its end comes sooner
+		// than a session of our own would open.
+		opening := c.shellOpen
+		c.shellMu.Unlock()
+		_ = c.hook("shell-wait")
+		select {
+		case <-opening:
+		case <-ctx.Done():
+			return nil
+		case <-c.closed:
+			return nil
+		}
+		c.shellMu.Lock()
+	}
 	if c.shellOff || c.shellBusy {
 		c.shellMu.Unlock()
 		return nil
@@ -291,6 +308,52 @@ func (c *Conn) takeShell(ctx context.Context) *cmdShell {
 		}
 	}
 	return sh
+}
+
+// openShellEarly opens the command shell in the background, unless it is
+// off: Dial calls it once the connection is ready, so that the first
+// command finds the shell open, or waits for its opening (takeShell),
+// instead of paying the round trips of the session's opening itself. An
+// opening that fails leaves things as they were before it: the shell
+// turned off (disableShell) when the server refused it as a command
+// shell, else none, and the next command opens one.
+func (c *Conn) openShellEarly() {
+	c.shellMu.Lock()
+	if c.shellOff {
+		c.shellMu.Unlock()
+		return
+	}
+	opening := make(chan struct{})
+	c.shellOpen = opening
+	c.shellBusy = true
+	c.shellMu.Unlock()
+	go func() {
+		// Background: the opening stops when the connection ends (open
+		// and watch wait for that too), not when Dial's context does.
+		ctx := context.Background()
+		var sh *cmdShell
+		err := c.hook("shell-opening")
+		if err == nil {
+			sh, err = c.openShell(ctx)
+		}
+		if err != nil && c.broken() == nil {
+			c.disableShell(err)
+		}
+		c.putShell(sh, true)
+		c.shellMu.Lock()
+		c.shellOpen = nil
+		c.shellMu.Unlock()
+		close(opening)
+		_ = c.hook("shell-opened")
+	}()
+}
+
+// hook calls the test hook, if any, with event, and returns its error.
+func (c *Conn) hook(event string) error {
+	if c.testHook == nil {
+		return nil
+	}
+	return c.testHook(event)
 }
 
 // putShell gives the command shell back: idle again when keep is set and
@@ -374,7 +437,11 @@ func (c *Conn) openShell(ctx context.Context) (*cmdShell, error) {
 			return fail(fmt.Errorf("agent forwarding: %w", err))
 		}
 	}
-	ok, err := ch.SendRequest("exec", true, ssh.Marshal(struct{ Command string }{shellProgram}))
+	ok := false
+	err = c.hook("shell-exec") // a test's refusal, or a pause
+	if err == nil {
+		ok, err = ch.SendRequest("exec", true, ssh.Marshal(struct{ Command string }{shellProgram}))
+	}
 	if err == nil && !ok {
 		err = fmt.Errorf("ssh: command %v failed", shellProgram)
 	}
