@@ -497,6 +497,75 @@ func (k *lockKeeper) result(h *Host, out string, err error) error {
 	return nil
 }
 
+// lockContenderWait bounds how long the run holding the first host's lock
+// waits for a run that started with it to let go of another host's.
+const lockContenderWait = 15 * time.Second
+
+// lockContenderSlack is how much older than this run's lock command a
+// lock may be and still count as a contender's: the server's clocks
+// count whole seconds.
+const lockContenderSlack = 2 * time.Second
+
+// heldBy reads the answer of the command taking the lock: whom it names
+// when another run holds the lock.
+func heldBy(out string, err error) (LockInfo, bool) {
+	i := strings.Index(out, remote.LockHeld)
+	if err != nil || i < 0 {
+		return LockInfo{Idle: -1, age: -1}, false
+	}
+	return parseLockInfo(out[i+len(remote.LockHeld):]), true
+}
+
+// waitOutContender asks h for the lock again, through take, while the
+// run holding it there is a contender: one whose lock is about as old as
+// this run's lock command (sent), which started with this run and, since
+// this run holds first's lock, lost there and is letting go; or one
+// whose details could not be read, as when h's first take failed by an
+// instant (LockInfo{Idle: -1, age: -1}). It waits at
+// most until sent+lockContenderWait. take returns whom h's answer names
+// when the lock is held (held), and whether the take failed otherwise
+// (failed). It returns when h's answer is another, or the wait is over;
+// the caller reads h's last answer.
+func (k *lockKeeper) waitOutContender(ctx context.Context, h, first *Host, holder LockInfo, sent time.Time, take func() (holder LockInfo, held, failed bool)) {
+	deadline := sent.Add(lockContenderWait)
+	wait := 50 * time.Millisecond
+	failures := 0
+	for said := false; ; wait = min(2*wait, time.Second) {
+		// A lock without readable details is most likely one being
+		// released (its link outlived its details by an instant) or
+		// replaced: it is asked again, until the deadline. (A run writes
+		// its details before it links its lock, so it stays so only when
+		// made by hand, or by a Capstan before lock details.)
+		contender := holder.age >= 0 && holder.age <= time.Since(sent)+lockContenderSlack
+		if !contender && holder.known() || time.Now().Add(wait).After(deadline) {
+			return // a lock older than this run, or held too long: h's answer stands
+		}
+		if !said {
+			said = true
+			k.r.console.Info("%s: the deploy lock is held by %s, which started with this run and did not get %s's: waiting up to %s for it to let go",
+				h, holder, first, lockContenderWait)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		held, failed := false, false
+		if holder, held, failed = take(); held {
+			continue
+		}
+		// The take can fail by an instant: the link was there for ln and
+		// gone when the command looked for its holder. Asked again, a few
+		// times; a failure that stays is the answer.
+		if failed && failures < 3 {
+			failures++
+			holder = LockInfo{Idle: -1, age: -1}
+			continue
+		}
+		return
+	}
+}
+
 // decidingLockedError returns the [LockedError] among err's of the first
 // release host by name, or else the first one, or nil.
 func decidingLockedError(r *Run, err error) *LockedError {

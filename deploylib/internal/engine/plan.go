@@ -14,7 +14,6 @@ import (
 
 	"github.com/capstan-deploy/capstan/deploylib/backend"
 	"github.com/capstan-deploy/capstan/deploylib/console"
-	"github.com/capstan-deploy/capstan/deploylib/internal/remote"
 	"github.com/capstan-deploy/capstan/deploylib/internal/script"
 	"github.com/capstan-deploy/capstan/deploylib/shell"
 )
@@ -211,6 +210,8 @@ func (p *planner) runAlone(ctx context.Context, t *Task) error {
 	}
 	var mu sync.Mutex
 	answers := map[*Host]string{}
+	var first *Host // the ordered step's first host, once it answered
+	sent := time.Now()
 	one := func(ctx context.Context, h *Host) error {
 		c, ok := s.cmd(h)
 		if !ok {
@@ -220,6 +221,15 @@ func (p *planner) runAlone(ctx context.Context, t *Task) error {
 			s.sending(h)
 		}
 		out, err := h.runCommand(ctx, c, s.opts)
+		if holder, held := heldBy(out, err); (held || err != nil && connectErrorOf(err) == nil) && first != nil && h != first {
+			// This run took the first host's lock: a run that started
+			// with it lets go of the others' (lock.go).
+			r.lock.waitOutContender(ctx, h, first, holder, sent, func() (LockInfo, bool, bool) {
+				out, err = h.runCommand(ctx, c, s.opts)
+				holder, held := heldBy(out, err)
+				return holder, held, !held && err != nil && connectErrorOf(err) == nil
+			})
+		}
 		mu.Lock()
 		answers[h] = out
 		mu.Unlock()
@@ -239,6 +249,7 @@ func (p *planner) runAlone(ctx context.Context, t *Task) error {
 		slices.SortStableFunc(hosts, func(a, b *Host) int { return strings.Compare(a.Server.Host, b.Server.Host) })
 		err = On(ctx, hostsOf(hosts[:1]), one)
 		if err == nil && s.proceed(answers[hosts[0]], nil) {
+			first = hosts[0]
 			err = On(ctx, hostsOf(hosts[1:]), one)
 		}
 	} else {
@@ -476,32 +487,22 @@ func (seg *segment) hostEnded(h *Host) {
 	seg.cond.Broadcast()
 }
 
-// lockContenderWait bounds how long the run holding the first host's lock
-// waits for a run that started with it to let go of another host's.
-const lockContenderWait = 15 * time.Second
-
-// lockContenderSlack is how much older than this run's lock command a
-// lock may be and still count as a contender's: the server's clocks
-// count whole seconds.
-const lockContenderSlack = 2 * time.Second
-
 // awaitFirstLock decides, once the first host answered, what h's lock
 // answer means when another run holds h's lock (see start), taking the
 // lock again while the holder is a contender that lost.
 func (seg *segment) awaitFirstLock(ctx context.Context, h, first *Host, k, upto int, sent time.Time) {
 	r, s := seg.r, seg.steps[k]
 	held := func(res stepResult) (LockInfo, bool) {
-		out := string(res.out)
-		i := strings.Index(out, remote.LockHeld)
-		if !res.included || !res.ran || res.err != nil || i < 0 {
-			return LockInfo{}, false
+		if !res.included || !res.ran {
+			return LockInfo{Idle: -1, age: -1}, false
 		}
-		return parseLockInfo(out[i+len(remote.LockHeld):]), true
+		return heldBy(string(res.out), res.err)
 	}
 	seg.mu.Lock()
 	hr := seg.runs[h]
-	holder, isHeld := held(hr.res[k])
-	if !isHeld {
+	res := hr.res[k]
+	holder, isHeld := held(res)
+	if !isHeld && !(res.ran && res.err != nil && connectErrorOf(res.err) == nil) {
 		seg.mu.Unlock()
 		return
 	}
@@ -513,28 +514,7 @@ func (seg *segment) awaitFirstLock(ctx context.Context, h, first *Host, k, upto 
 	if !fr.included || !fr.ran || fr.err != nil || !s.proceed(string(fr.out), nil) {
 		return // this run did not take the first host's lock: h's answer stands
 	}
-	deadline := sent.Add(lockContenderWait)
-	wait := 50 * time.Millisecond
-	failures := 0
-	for said := false; ; wait = min(2*wait, time.Second) {
-		// A contender's lock is about as old as this run's lock command.
-		// Once one was seen, a lock without readable details is one
-		// being released (its link outlived its details by an instant)
-		// or replaced: it is asked again, until the deadline.
-		contender := holder.age >= 0 && holder.age <= time.Since(sent)+lockContenderSlack
-		if !contender && !(said && !holder.known()) || time.Now().Add(wait).After(deadline) {
-			return // a lock older than this run, or held too long: h's answer stands
-		}
-		if !said {
-			said = true
-			r.console.Info("%s: the deploy lock is held by %s, which started with this run and did not get %s's: waiting up to %s for it to let go",
-				h, holder, first, lockContenderWait)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wait):
-		}
+	r.lock.waitOutContender(ctx, h, first, holder, sent, func() (LockInfo, bool, bool) {
 		seg.mu.Lock()
 		for j := k; j < upto; j++ {
 			hr.res[j] = stepResult{}
@@ -545,19 +525,9 @@ func (seg *segment) awaitFirstLock(ctx context.Context, h, first *Host, k, upto 
 		seg.mu.Lock()
 		res := hr.res[k]
 		seg.mu.Unlock()
-		if holder, isHeld = held(res); isHeld {
-			continue
-		}
-		// The take can fail by an instant: the link was there for ln and
-		// gone when the script looked for its holder. Asked again, a few
-		// times; a failure that stays is the answer.
-		if res.ran && res.err != nil && connectErrorOf(res.err) == nil && failures < 3 {
-			failures++
-			holder = LockInfo{Idle: -1, age: -1}
-			continue
-		}
-		return
-	}
+		holder, isHeld := held(res)
+		return holder, isHeld, !isHeld && res.ran && res.err != nil && connectErrorOf(res.err) == nil
+	})
 }
 
 // connected waits for every host's connection (dialed as the run

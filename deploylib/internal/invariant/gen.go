@@ -413,6 +413,7 @@ var RegressionSeeds = []Regression{
 	{968455924, "deploy with a hook after deploy:published failing on host2 (clock +2s)", "an upload directory given as a symlink is deployed (not refused), so a failure after publishing keeps the new release"},
 	{764714279, "deploys until cleanup meets an unremovable (immutable) file in the oldest release on host2 (clock +60s)", "the host already held more finished releases than keep_releases, and the operation deployed zero times"},
 	{764713607, "deploy with SIGINT before program 1 of command 2 on host2 (clock +2s)", "the interrupt stopped host1's script between creating its release's unfinished marker and writing the run id into it: deploy:failed left the empty marker (a race; TestMarkerWrittenWholeOrNotAtAll makes it deterministic)"},
+	{294, "deploy and deploy:cleanup at once (clock +1s)", "with the lock sent to every host at once, the lone task (which locks the first host alone, then the others) took the first host's lock and did not wait for the deploy, which lost there, to let go of the second's: both were refused"},
 }
 
 func pickFlow(rng *rand.Rand) string {
