@@ -1,12 +1,17 @@
 package engine
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/capstan-deploy/capstan/deploylib/backend"
 	"github.com/capstan-deploy/capstan/deploylib/internal/remote"
+	"github.com/capstan-deploy/capstan/deploylib/shell"
 )
 
 // deployCommandsPerHost is the number of remote commands the standard
@@ -106,4 +111,63 @@ func TestRollbackRoundTripBudget(t *testing.T) {
 	listing := backend.Rule{Match: "ls -1 /srv/shop/releases", Reply: backend.Reply{Stdout: "20261125214038\n20261125214042\n--capstan--\n--capstan--\n/srv/shop/releases/20261125214042\n--capstan--\n/srv/shop/releases/20261125214038/REVISION\n/srv/shop/releases/20261125214042/REVISION\n"}}
 	lock := backend.Rule{Match: "ln -sn lock.d-", Reply: backend.Reply{Stdout: remote.LockTaken + "\n/srv/shop/releases/20261125214042\n20261125214038\n20261125214042\n" + remote.LockUnfinished + "\n"}}
 	checkRoundTripBudgetOf(t, Rollback, rollbackCommandsPerHost, "rollbackCommandsPerHost", append([]backend.Rule{lock, listing}, gitRules...))
+}
+
+// barrierConn is a host's recorder that holds every command holding match
+// until all the hosts sharing arrived have sent one: it proves that the
+// command is sent to every host in the same round.
+type barrierConn struct {
+	*backend.Recorder
+	match   string
+	arrived *sync.WaitGroup
+	all     chan struct{}
+}
+
+func (c *barrierConn) Run(ctx context.Context, cmd shell.Command, stdio backend.Stdio) error {
+	if strings.Contains(cmd.String(), c.match) {
+		c.arrived.Done()
+		select {
+		case <-c.all:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Second):
+			return fmt.Errorf("%s: the other hosts were not sent %q while this host's was under way", c.Host, c.match)
+		}
+	}
+	return c.Recorder.Run(ctx, cmd, stdio)
+}
+
+// TestDeployRounds pins the number of sequential rounds of a hook-free
+// deploy on three hosts: deployCommandsPerHost commands per host, each
+// round sent to every host at once, the lock's included (its first host
+// decides between runs, but is not locked alone first): a host's script
+// taking the lock is held until every host was sent its own.
+func TestDeployRounds(t *testing.T) {
+	t.Parallel()
+	d := isolate(t, testConfig())
+	rec := backend.NewRecorder("")
+	var arrived sync.WaitGroup
+	arrived.Add(3)
+	all := make(chan struct{})
+	go func() { arrived.Wait(); close(all) }()
+	var out bytes.Buffer
+	err := d.Start(context.Background(), Deploy, WithStage(testStage("web1", "web2", "web3")), WithOutput(&out), WithColor(false),
+		WithClock(fixedClock(0)), WithLogFile(""),
+		WithDialer(func(ctx context.Context, s Server) (backend.Conn, error) {
+			r := rec.ForHost(s.Host)
+			r.Rules = append([]backend.Rule{lockListed}, gitRules...)
+			return &barrierConn{Recorder: r, match: "ln -sn lock.d-", arrived: &arrived, all: all}, nil
+		}))
+	if err != nil {
+		t.Fatalf("deploy: %v\n%s", err, out.String())
+	}
+	perHost := map[string]int{}
+	for _, c := range rec.Log() {
+		perHost[c.Host]++
+	}
+	for _, h := range []string{"web1", "web2", "web3"} {
+		if perHost[h] != deployCommandsPerHost {
+			t.Errorf("%s: %d commands, want %d, each one round", h, perHost[h], deployCommandsPerHost)
+		}
+	}
 }
