@@ -104,15 +104,22 @@ func TestHealthCheckValidation(t *testing.T) {
 // holding ./bin/healthy): hold runs first, then, when the check shares
 // the switch's script (plan.go), the steps before it are answered as
 // passing, then check answers the check.
+// With failSwitch, the steps before the check fail instead, and the check
+// is not answered. other sees every other command first.
 type healthConn struct {
 	*backend.Recorder
-	hold  func(ctx context.Context)
-	check func(ctx context.Context, stdio backend.Stdio) error
+	hold       func(ctx context.Context)
+	check      func(ctx context.Context, stdio backend.Stdio) error
+	failSwitch bool
+	other      func(cmd string)
 }
 
 func (c *healthConn) Run(ctx context.Context, cmd shell.Command, stdio backend.Stdio) error {
 	const probe = "./bin/healthy"
 	if !strings.Contains(cmd.String(), probe) {
+		if c.other != nil {
+			c.other(cmd.String())
+		}
 		return c.Recorder.Run(ctx, cmd, stdio)
 	}
 	if stdio.Stdout == nil {
@@ -129,8 +136,16 @@ func (c *healthConn) Run(ctx context.Context, cmd shell.Command, stdio backend.S
 			if strings.Contains(st.Cmd.String(), probe) {
 				break
 			}
-			io.WriteString(stdio.Stdout, script.Marker(tok, i+1, 0))
-			io.WriteString(stdio.Stderr, script.Marker(tok, i+1, 0))
+			status := 0
+			if c.failSwitch {
+				io.WriteString(stdio.Stderr, "mv: cannot move\n")
+				status = 1
+			}
+			io.WriteString(stdio.Stdout, script.Marker(tok, i+1, status))
+			io.WriteString(stdio.Stderr, script.Marker(tok, i+1, status))
+			if status != 0 {
+				return &backend.ExitError{Status: status}
+			}
 		}
 	}
 	return c.check(ctx, stdio)
@@ -194,6 +209,54 @@ func TestInterruptDuringHealthCheckSwitchesBack(t *testing.T) {
 		if !strings.Contains(out.String(), h+": switched back to /srv/shop/releases/20261125214038") {
 			t.Errorf("%s not switched back:\n%s\n%s", h, out.String(), trans)
 		}
+	}
+}
+
+// TestSwitchFailsWhileHealthCheckRuns: the switch fails on web2 while
+// web1, which switched, runs its check in the same script: the run waits
+// for web1's check to end, then switches web1 back, and fails naming web2
+// and the switch; the check's verdict is never read. (The switch-back
+// would otherwise race the check's end, a narrow race: without the wait in
+// the switch's finish this test usually passes still.)
+func TestSwitchFailsWhileHealthCheckRuns(t *testing.T) {
+	out := &watchWriter{want: "✘ 01 web2", seen: make(chan struct{})} // the switch's failure is reported
+	var mu sync.Mutex
+	var events []string
+	event := func(e string) {
+		mu.Lock()
+		defer mu.Unlock()
+		events = append(events, e)
+	}
+	trans, err := healthRun(t, out, func(host string, c *healthConn) {
+		switch host {
+		case "web1":
+			c.check = func(context.Context, backend.Stdio) error {
+				<-out.seen
+				event("web1 check ended")
+				return nil
+			}
+			c.other = func(cmd string) {
+				if strings.Contains(cmd, "ln -s /srv/shop/releases/20261125214038 ") {
+					event("web1 switched back")
+				}
+			}
+		case "web2":
+			c.failSwitch = true
+		}
+	})
+	if err == nil || !strings.Contains(err.Error(), "deploy:symlink:release") || !strings.Contains(err.Error(), "web2") {
+		t.Fatalf("error = %v, want the switch failing on web2\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "web1: switched back to /srv/shop/releases/20261125214038") {
+		t.Errorf("web1 not switched back:\n%s\n%s", out.String(), trans)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(events, ", ") != "web1 check ended, web1 switched back" {
+		t.Errorf("events: %v, want web1's check to end before web1 is switched back", events)
+	}
+	if strings.Contains(out.String(), "deploy:health_check") {
+		t.Errorf("deploy:health_check was reported after a failed switch:\n%s", out.String())
 	}
 }
 
