@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -241,12 +242,13 @@ var (
 	// SymlinkRelease switches current to the release on every host, all or
 	// nothing: if any host fails, the hosts already switched are put back on
 	// their previous release (switchBack), so the fleet never serves two
-	// releases because of a failed deploy. It never shares a script: every
-	// host must have its release before any host switches, and no host may
-	// go on before every host switched. A run switches current only while it
-	// holds the deploy lock (lock.go).
+	// releases because of a failed deploy. It shares a script only with the
+	// health check after it (alone, plan.go): every host must have its
+	// release before any host switches, and no host may go on to what
+	// follows publishing before every host switched and passed its check.
+	// A run switches current only while it holds the deploy lock (lock.go).
 	SymlinkRelease = &Task{name: "deploy:symlink:release", doc: "switches current to the release",
-		plan: func(_ context.Context, r *Run, _ *segment, t *Task) (*step, error) {
+		plan: func(_ context.Context, r *Run, seg *segment, t *Task) (*step, error) {
 			release, err := r.runRelease(t)
 			if err != nil {
 				return nil, err
@@ -272,6 +274,11 @@ var (
 				finish: func(ctx context.Context, err error) error {
 					if err == nil {
 						return nil
+					}
+					if seg.fused() {
+						// The health check may still run on the hosts that
+						// switched: they go back once their scripts ended.
+						<-seg.ended
 					}
 					return errors.Join(err, r.switchBack(ctx))
 				},
@@ -445,13 +452,23 @@ func (s hostStates) finishRemovals(ctx context.Context, l remote.Layout, runID s
 	})
 }
 
-// failed finishes a removal of old releases that was cut short, then
-// removes the release this run created on every host where it was not
-// published: a deploy's, or that of a task run on its own that creates
-// one (deploy:updating). The unfinished marker holds the run id, so a
-// release of another run is never removed.
-func failed(ctx context.Context) error {
+// failed switches every host back when the health check was sent and did
+// not pass everywhere, finishes a removal of old releases that was cut
+// short, then removes the release this run created on every host where it
+// was not published: a deploy's, or that of a task run on its own that
+// creates one (deploy:updating). The unfinished marker holds the run id,
+// so a release of another run is never removed.
+func failed(ctx context.Context) (err error) {
 	r := CurrentRun(ctx)
+	// A check that never passed leaves the release unproven. Its own
+	// failure switched back already; this is the run that stopped
+	// (interrupted) between the switch's report and the check's, so that
+	// nobody read the check's answer: every host goes back.
+	if slices.ContainsFunc(r.hosts, func(h *Host) bool { st := r.state.of(h); return st.checking && !st.switchedBack }) {
+		if back := r.switchBack(ctx); back != nil {
+			defer func() { err = errors.Join(back, err) }()
+		}
+	}
 	if err := r.state.finishRemovals(ctx, r.layout(), r.ID); err != nil {
 		return err
 	}

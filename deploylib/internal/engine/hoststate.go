@@ -44,6 +44,7 @@ type hostState struct {
 	lockSent     bool   // the command taking the lock was sent to the host
 	switchTried  bool   // the switch of current was sent to the host
 	switchedBack bool   // current was put back on previous after a failure
+	checking     bool   // the health check was sent to the host and has not passed there
 	unknown      string // why the host's current is unknown after a failure
 }
 

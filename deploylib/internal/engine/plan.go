@@ -26,14 +26,16 @@ import (
 // of eleven commands per host pays eleven; planned, a repeat deploy pays
 // four: [git:check, deploy:check:directories, deploy:lock],
 // [deploy:set_previous_revision ... deploy:symlink:linked_dirs],
-// [deploy:symlink:release], [deploy:cleanup, deploy:log_revision, the
-// lock's release]. What separates them:
+// [deploy:symlink:release, and deploy:health_check when configured],
+// [deploy:cleanup, deploy:log_revision, the lock's release]. What
+// separates them:
 //   - a hook (Before, After, Append) on any task on the way: it runs where
 //     it always ran, after the tasks before it ended on every host and
 //     before any task after it started anywhere;
-//   - a task without a plan (the switch of current, which is all or
-//     nothing across hosts and so a barrier between hosts; the health
-//     check; upload steps; a team's own tasks);
+//   - publishing (the switch of current, then the health check), which
+//     is all or nothing across hosts and so a barrier between hosts: its
+//     steps (alone) share a script only with each other;
+//   - a task without a plan (upload steps; a team's own tasks);
 //   - a task that needs what an earlier task of the same script answers
 //     (deploy:new_release_path needs the releases the lock listed).
 //
@@ -87,7 +89,8 @@ type step struct {
 	turns     int
 	// last: no step may follow it in a script (its done runs commands).
 	last bool
-	// alone: the task never shares a script (the switch of current).
+	// alone: publishing, all or nothing across hosts (the switch of
+	// current, the health check): shares a script only with such steps.
 	alone bool
 	// on: the hosts the step runs on alone, when not the release hosts
 	// (a declarative task's selection).
@@ -317,7 +320,7 @@ func (p *planner) buildSegment(ctx context.Context, t *Task) *segment {
 			break
 		}
 		s, err := task.plan(ctx, r, seg, task)
-		if err != nil || s.alone { // it runs alone (which says why it fails)
+		if err != nil || k > j && s.alone != seg.steps[0].alone { // it runs alone (which says why it fails)
 			atEnd = false
 			break
 		}
@@ -336,7 +339,7 @@ func (p *planner) buildSegment(ctx context.Context, t *Task) *segment {
 			break
 		}
 	}
-	if atEnd && r.root != Lock && (seg.has(Lock) || r.lock.holdsSomewhere()) {
+	if atEnd && !seg.steps[0].alone && r.root != Lock && (seg.has(Lock) || r.lock.holdsSomewhere()) {
 		// Nothing runs after the last task: the lock's release joins it.
 		seg.steps = append(seg.steps, r.lock.releaseStep(seg))
 		seg.localErr = append(seg.localErr, nil)

@@ -61,7 +61,12 @@ func checkRoundTripBudget(t *testing.T, budget int, name string, rules []backend
 
 func checkRoundTripBudgetOf(t *testing.T, flow *Task, budget int, name string, rules []backend.Rule) {
 	t.Helper()
-	d := isolate(t, testConfig())
+	checkRoundTripBudgetWith(t, testConfig(), flow, budget, name, rules)
+}
+
+func checkRoundTripBudgetWith(t *testing.T, cfg Config, flow *Task, budget int, name string, rules []backend.Rule) {
+	t.Helper()
+	d := isolate(t, cfg)
 	rec, out, err := recorderRun(t, d, testStage("web1", "web2", "web3"), flow, rules...)
 	if err != nil {
 		t.Fatalf("%s: %v\n%s", flow.name, err, out)
@@ -111,6 +116,19 @@ func TestRollbackRoundTripBudget(t *testing.T) {
 	listing := backend.Rule{Match: "ls -1 /srv/shop/releases", Reply: backend.Reply{Stdout: "20261125214038\n20261125214042\n--capstan--\n--capstan--\n/srv/shop/releases/20261125214042\n--capstan--\n/srv/shop/releases/20261125214038/REVISION\n/srv/shop/releases/20261125214042/REVISION\n"}}
 	lock := backend.Rule{Match: "ln -sn lock.d-", Reply: backend.Reply{Stdout: remote.LockTaken + "\n/srv/shop/releases/20261125214042\n20261125214038\n20261125214042\n" + remote.LockUnfinished + "\n"}}
 	checkRoundTripBudgetOf(t, Rollback, rollbackCommandsPerHost, "rollbackCommandsPerHost", append([]backend.Rule{lock, listing}, gitRules...))
+}
+
+// TestHealthCheckCostsNoRound: with a health check (retries included),
+// the standard deploy and rollback send as many commands per host as
+// without one: the check runs in the switch's script, right after each
+// host's switch. A check on its own cost one more command per host.
+func TestHealthCheckCostsNoRound(t *testing.T) {
+	cfg := testConfig()
+	cfg.HealthCheck = &HealthCheck{URL: "http://127.0.0.1:8080/healthz", Retries: 2}
+	checkRoundTripBudgetWith(t, cfg, Deploy, deployCommandsPerHost, "deployCommandsPerHost", append([]backend.Rule{lockListed}, gitRules...))
+	listing := backend.Rule{Match: "ls -1 /srv/shop/releases", Reply: backend.Reply{Stdout: "20261125214038\n20261125214042\n--capstan--\n--capstan--\n/srv/shop/releases/20261125214042\n--capstan--\n/srv/shop/releases/20261125214038/REVISION\n/srv/shop/releases/20261125214042/REVISION\n"}}
+	lock := backend.Rule{Match: "ln -sn lock.d-", Reply: backend.Reply{Stdout: remote.LockTaken + "\n/srv/shop/releases/20261125214042\n20261125214038\n20261125214042\n" + remote.LockUnfinished + "\n"}}
+	checkRoundTripBudgetWith(t, cfg, Rollback, rollbackCommandsPerHost, "rollbackCommandsPerHost", append([]backend.Rule{lock, listing}, gitRules...))
 }
 
 // barrierConn is a host's recorder that holds every command holding match
