@@ -542,8 +542,8 @@ func (k *lockKeeper) waitOutContender(ctx context.Context, h, first *Host, holde
 		}
 		if !said {
 			said = true
-			k.r.console.Info("%s: the deploy lock is held by %s, which started with this run and did not get %s's: waiting up to %s for it to let go",
-				h, holder, first, lockContenderWait)
+			k.r.console.Info("%s: waiting up to %s for the run that started with this one and did not get %s's deploy lock to let go of this one: %s",
+				h, lockContenderWait, first, holder)
 		}
 		select {
 		case <-ctx.Done():

@@ -126,14 +126,14 @@ func TestContenderLetsGoOfTheLock(t *testing.T) {
 	ll := newLockLab(t, 2, "lockwait")
 	second := ll.byName()[1]
 	link := ll.plant(t, second, time.Now())
-	out := &lockedOutput{want: "waiting up to", on: func() {
+	out := &lockedOutput{want: "waiting up to 15s for the run that started with this one", on: func() {
 		os.Remove(link)
 		os.RemoveAll(filepath.Join(filepath.Dir(link), "lock.d-other1"))
 	}}
 	if err := ll.deploy(out, nil); err != nil {
 		t.Fatalf("deploy: %v\n%s", err, out)
 	}
-	if !strings.Contains(out.String(), second.Addr+": the deploy lock is held by bob@elsewhere (pid 4242, run other1)") {
+	if !strings.Contains(out.String(), "deploy lock to let go of this one: bob@elsewhere (pid 4242, run other1)") {
 		t.Errorf("the run did not say whose lock it waited for:\n%s", out)
 	}
 	for _, h := range ll.l.Hosts {

@@ -412,7 +412,9 @@ func (w *world) checkOutcome(c *checker, op Op, res result, before, after []host
 			switch {
 			case !r.failed():
 				proceeded++
-			case strings.Contains(msg, "deploy lock is held by"):
+			case strings.Contains(msg, "deploy lock is held by") && strings.Contains(msg, "Nothing was changed"):
+				// Refused. (The run that got the first host's lock and
+				// waited for the other to let go says so, and proceeds.)
 			case strings.Contains(r.what, "rollback") && strings.Contains(msg, "no older releases"):
 				proceeded++
 			default:
