@@ -101,22 +101,63 @@ var (
 	// ago, or a deployer whose clock was ahead of this machine's); then
 	// one second after the latest. So the name is new on every host and
 	// sorts after every release there, and rollback and cleanup, which go
-	// by name, keep their order. It runs no command.
+	// by name, keep their order.
+	//
+	// On its own it runs no command: the lock listed the releases. In the
+	// script that takes the lock it cannot wait for that listing, so it
+	// names the release from the clock and checks the name on each host
+	// (remote.CheckReleaseName), whose script stops there when the name
+	// is not free; the release is then built in that script on the other
+	// hosts. When a host refused the name, the script is cut after this
+	// step (segment.cutAfter), the releases built under it are removed, and
+	// the release is named after the latest and built in the next script.
 	NewReleasePath = &Task{name: "deploy:new_release_path", doc: "names the new release",
-		plan: func(_ context.Context, r *Run, seg *segment, _ *Task) (*step, error) {
-			if seg.has(Lock) {
-				return nil, errNotHere // the name follows the releases the lock listed
+		plan: func(_ context.Context, r *Run, seg *segment, t *Task) (*step, error) {
+			if !seg.has(Lock) {
+				return &step{local: func(context.Context) error {
+					r.release.set(r.nextReleaseName())
+					return nil
+				}}, nil
 			}
-			return &step{local: func(context.Context) error {
-				name := remote.ReleaseNameAt(r.Started)
-				for _, h := range r.hosts {
-					if newest := r.state.of(h).learned.newestRelease; newest >= name {
-						name = remote.ReleaseNameAfter(newest)
+			name := remote.ReleaseNameAt(r.Started)
+			check, err := r.layout().CheckReleaseName(name)
+			if err != nil {
+				return nil, err
+			}
+			r.release.set(name) // the steps after it build the release under it
+			var mu sync.Mutex
+			var refused []*Host
+			return &step{
+				cmd:  everywhere(check),
+				opts: captured,
+				gate: script.Gate{RejectLines: []string{remote.ReleaseNameTaken}},
+				cuts: true,
+				done: func(_ context.Context, h *Host, out string, err error) error {
+					if err == nil && slices.Contains(strings.Split(out, "\n"), remote.ReleaseNameTaken) {
+						mu.Lock()
+						refused = append(refused, h)
+						mu.Unlock()
 					}
-				}
-				r.release.set(name)
-				return nil
-			}}, nil
+					return err
+				},
+				finish: func(ctx context.Context, err error) error {
+					if err != nil || len(refused) == 0 {
+						return err
+					}
+					seg.cutAfter(t)
+					if err := r.removeUnpublished(ctx); err != nil {
+						return fmt.Errorf("removing the release %s built before %s refused its name: %w", name, refused[0], err)
+					}
+					for _, h := range r.hosts {
+						r.state.of(h).learned.revisionWritten = false
+					}
+					next := r.nextReleaseName()
+					r.release.set(next)
+					r.console.Info("%s has a release named %s or later (a deployer's clock was ahead of this machine's): the new release is named %s instead",
+						refused[0], name, next)
+					return nil
+				},
+			}, nil
 		}}
 
 	// SetCurrentRevision writes REVISION and REVISION_TIME into the
@@ -475,6 +516,26 @@ func failed(ctx context.Context) (err error) {
 	if r.rollsBack() {
 		return nil // the release is the one rolled back to, never this run's
 	}
+	return r.removeUnpublished(ctx)
+}
+
+// nextReleaseName is the name of the release this run creates: its start
+// time (UTC %Y%m%d%H%M%S), or one second after the newest release a host
+// listed under the lock when that is not older.
+func (r *Run) nextReleaseName() string {
+	name := remote.ReleaseNameAt(r.Started)
+	for _, h := range r.hosts {
+		if newest := r.state.of(h).learned.newestRelease; newest >= name {
+			name = remote.ReleaseNameAfter(newest)
+		}
+	}
+	return name
+}
+
+// removeUnpublished removes, on every release host where this run created
+// its release and did not publish it, that release and its unfinished
+// marker, never the release current points at.
+func (r *Run) removeUnpublished(ctx context.Context) error {
 	name := r.ReleaseName()
 	if name == "" || !remote.IsReleaseName(name) {
 		return nil

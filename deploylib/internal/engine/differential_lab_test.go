@@ -200,10 +200,16 @@ var (
 
 // taskReport is the task-by-task report of a (verbose) run's console
 // output: each task line, then its hosts' ✔ and ✘ lines in host order,
-// durations removed, deployTo written $D.
+// durations removed, deployTo written $D. The hosts of
+// deploy:new_release_path and git:clone are left out: in the script that
+// takes the lock, the first checks its name on each host and the second
+// runs its command (which clones only where no mirror is) on each host,
+// where alone they read the answers of the lock and of
+// deploy:check:directories.
 func taskReport(out, deployTo string) string {
 	var b strings.Builder
 	var hosts []string
+	naming := false
 	flush := func() {
 		slices.Sort(hosts)
 		for _, h := range hosts {
@@ -217,7 +223,8 @@ func taskReport(out, deployTo string) string {
 		case len(line) > 6 && line[2] == ':' && line[5] == ' ' && !strings.Contains(line[6:], " "):
 			flush()
 			b.WriteString(line + "\n")
-		case statusRE.MatchString(line):
+			naming = strings.HasSuffix(line, " "+NewReleasePath.name) || strings.HasSuffix(line, " "+GitClone.name)
+		case statusRE.MatchString(line) && !naming:
 			hosts = append(hosts, strings.TrimSpace(line))
 		}
 	}

@@ -66,7 +66,7 @@ var (
 	// that has no mirror yet, at most Git.MaxConcurrent at once.
 	GitClone = &Task{name: "git:clone", doc: "clones the repository mirror",
 		plan: func(_ context.Context, r *Run, seg *segment, _ *Task) (*step, error) {
-			if seg.has(CheckDirectories) {
+			if seg.has(CheckDirectories) && !withLock(r, seg) {
 				return nil, errNotHere // it tells where the mirror exists
 			}
 			if err := refuseStandaloneCreate(r.tasks, r.runRelease); err != nil {
@@ -87,10 +87,15 @@ var (
 	// resolves the branch there. The first host's answer becomes the run's
 	// revision, so every host archives the same commit even if the branch
 	// moves during the deploy. With a pinned revision, a host whose mirror
-	// has it fetches nothing.
+	// has it fetches nothing. In the script that takes the lock nothing is
+	// pinned yet: each host archives the branch as its own fetch resolved
+	// it, and a host that resolved another commit than the first host
+	// (the branch moved between their fetches) fails the deploy, which
+	// removes the releases it built.
 	GitUpdate = &Task{name: "git:update", doc: "updates the repository mirror",
 		plan: func(_ context.Context, r *Run, seg *segment, _ *Task) (*step, error) {
-			if seg.has(GitCheck) || seg.has(CheckDirectories) {
+			fused := withLock(r, seg)
+			if (seg.has(GitCheck) || seg.has(CheckDirectories)) && !fused {
 				return nil, errNotHere // they pin the revision and say where each mirror is
 			}
 			if err := refuseStandaloneCreate(r.tasks, r.runRelease); err != nil {
@@ -122,6 +127,11 @@ var (
 					case len(hosts) == 0:
 						return fmt.Errorf("no server takes part in releases (all are NoRelease)")
 					}
+					if fused {
+						if err := sameCommit(r.Config.Branch, hosts, resolved); err != nil {
+							return err
+						}
+					}
 					rev := Revision{Branch: r.Config.Branch}
 					if r.dryRun {
 						rev.SHA = "<revision-of-" + r.Config.Branch + ">"
@@ -147,8 +157,9 @@ var (
 		steps: fixed(GitClone, GitUpdate),
 		plan: func(_ context.Context, r *Run, seg *segment, t *Task) (*step, error) {
 			rev, pin := r.Revision(), r.pinned.get()
+			byRef := seg.has(GitUpdate) && pin == "" && withLock(r, seg)
 			switch {
-			case seg.has(GitUpdate) && pin == "":
+			case seg.has(GitUpdate) && pin == "" && !byRef:
 				return nil, errNotHere // the revision is git:update's answer
 			case !seg.has(GitUpdate) && rev.SHA == "":
 				return nil, errors.New("no revision resolved: git:update must run first")
@@ -159,13 +170,19 @@ var (
 			}
 			l := r.layout()
 			sha, revision := rev.SHA, remote.WriteRevision(release, rev.Recorded(), rev.Time)
-			if seg.has(GitUpdate) {
+			switch {
+			case byRef:
+				// The same script takes the lock and fetches, unpinned:
+				// the branch as this host's fetch resolved it.
+				sha, revision = r.Config.Branch+"^{commit}", l.WriteRevisionOfRef(release, r.Config.Branch)
+			case seg.has(GitUpdate):
 				// The same script fetches: the commit time comes from the mirror.
 				sha, revision = pin, l.WriteRevisionFromMirror(release, pin)
 			}
 			return &step{
 				cmd:     everywhere(l.CreateRelease(path.Base(release), r.ID, l.GitArchive(sha, r.Config.RepoTree, release)).And(revision)),
 				sending: func(h *Host) { r.state.of(h).created = true },
+				unsent:  func(h *Host) { r.state.of(h).created = false },
 				done: func(_ context.Context, h *Host, _ string, err error) error {
 					if err != nil {
 						return err
@@ -231,6 +248,32 @@ func validateRepoURL(u string) error {
 		return fmt.Errorf("config: RepoURL %q contains a control character", u)
 	case strings.HasPrefix(u, "ext::") || strings.HasPrefix(u, "fd::") || strings.Contains(u, "::"):
 		return fmt.Errorf("config: RepoURL %q uses a git remote helper transport (ext::, fd::), which can run commands; use ssh://, https:// or a path", u)
+	}
+	return nil
+}
+
+// withLock reports whether the git strategy's tasks join seg, the script
+// that takes the lock: only when every release host may fetch at once
+// (Git.MaxConcurrent), since a host waiting for its turn to fetch would
+// hold back its lock, which must be taken as the run starts (lock.go).
+func withLock(r *Run, seg *segment) bool {
+	g, _ := strategyAs[Git](r.Config.Strategy)
+	return seg.has(Lock) && len(seg.hosts) <= g.maxConcurrent()
+}
+
+// sameCommit fails when a host's git:update resolved branch to another
+// commit than the first host's (resolved holds each host's answer): the
+// branch moved between their fetches, and the releases differ.
+func sameCommit(branch string, hosts []*Host, resolved map[*Host]string) error {
+	want, _, err := remote.ParseResolved(resolved[hosts[0]])
+	if err != nil {
+		return nil // the first host's answer is reported as it is
+	}
+	for _, h := range hosts[1:] {
+		if got, _, err := remote.ParseResolved(resolved[h]); err == nil && got != want {
+			return fmt.Errorf("%s moved while the servers fetched it: %s resolved it to %s, %s to %s; no release was published (deploy again)",
+				branch, hosts[0], want, h, got)
+		}
 	}
 	return nil
 }

@@ -107,11 +107,15 @@ func (r *Run) runToEnd(ctx context.Context, task *Task) error {
 	defer cancel()
 	var locked *LockedError
 	if !errors.As(err, &locked) {
-		// A run refused by another run's lock did nothing; its
-		// deploy:failed must not act while the other run works.
 		if ferr := r.recoverFailure(cctx); ferr != nil {
 			err = errors.Join(err, fmt.Errorf("while handling the failure: %w", ferr))
 		}
+	} else if ferr := r.removeUnpublished(cctx); ferr != nil {
+		// A run refused by another run's lock changes nothing: its
+		// deploy:failed must not act while the other run works, but the
+		// releases it built, in the script that took the lock, on hosts
+		// where it got the lock, go before it lets go of them.
+		err = errors.Join(err, fmt.Errorf("while removing the releases built before the lock was refused: %w", ferr))
 	}
 	cancel()
 	// Where current points is read back while the lock is still held.

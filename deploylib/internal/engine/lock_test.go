@@ -84,11 +84,13 @@ func TestDeployRefusedByLockChangesNothing(t *testing.T) {
 	if len(tr.steps) != 0 {
 		t.Errorf("deploy:failed hooks ran for a run refused by the lock: %v", tr.steps)
 	}
-	// Every host is sent the lock at once; web1, first by name, decides,
-	// and web2's lock, held by a run older than this one, is not waited
-	// for. Whatever this run locked is released; nothing else changes.
+	// Every host is sent the lock, and the release in the same script, at
+	// once; web1, first by name, decides, and web2's lock, held by a run
+	// older than this one, is not waited for. The release built where
+	// this run took the lock is removed, then the lock is released;
+	// nothing else runs.
 	var lockOrder []string
-	released := map[string]bool{}
+	released, removed := map[string]bool{}, map[string]bool{}
 	for _, c := range rec.Log() {
 		switch {
 		case strings.Contains(c.Command, "mkdir /srv/shop/.capstan/lock"):
@@ -96,11 +98,19 @@ func TestDeployRefusedByLockChangesNothing(t *testing.T) {
 			if !strings.Contains(c.Command, "run_id=run0001 user=alice local_host=testhost pid=4242 stage=test task=deploy branch=main started=2026-11-25T21:40:42Z") {
 				t.Errorf("%s: lock command = %s", c.Host, c.Command)
 			}
+		case strings.Contains(c.Command, "grep -qxF -- run0001 /srv/shop/.capstan/unfinished/20261125214042 2>/dev/null && rm -rf /srv/shop/releases/20261125214042"):
+			removed[c.Host] = true
+			if released[c.Host] {
+				t.Errorf("%s: the release was removed after the lock was released", c.Host)
+			}
 		case strings.Contains(c.Command, "rm -rf -- /srv/shop/.capstan/lock"):
 			released[c.Host] = true
-		case strings.Contains(c.Command, "releases/2026") || strings.Contains(c.Command, "git clone"):
+		default:
 			t.Errorf("%s: a refused run ran %s", c.Host, c.Command)
 		}
+	}
+	if !removed["web1"] || !removed["web3"] || removed["web2"] {
+		t.Errorf("the release was removed on %v, want web1 and web3, never web2", removed)
 	}
 	if slices.Sort(lockOrder); !slices.Equal(lockOrder, []string{"web1", "web2", "web3"}) {
 		t.Errorf("the lock was sent to %v, want every host once", lockOrder)

@@ -98,6 +98,9 @@ type step struct {
 	// gate stops h's script after the step when its answer fails it: it
 	// must fail exactly where done fails on the answer alone.
 	gate script.Gate
+	// cuts: a gate that stops h's script here is no failure; finish
+	// decides what follows (it may cut the script after the step).
+	cuts bool
 }
 
 // stepBuilder is a standard task's definition: it returns the task's step
@@ -309,7 +312,7 @@ func (p *planner) buildSegment(ctx context.Context, t *Task) *segment {
 	}
 	p.cursor = j + 1
 	p.count++
-	seg := &segment{r: r, token: r.ID + "-" + strconv.Itoa(p.count), ended: make(chan struct{})}
+	seg := &segment{r: r, token: r.ID + "-" + strconv.Itoa(p.count), at: j, ended: make(chan struct{})}
 	seg.cond = sync.NewCond(&seg.mu)
 	seg.hosts, _ = ReleaseHosts()(r)
 	atEnd := true
@@ -360,6 +363,7 @@ type segment struct {
 	steps    []*step
 	localErr []error
 	hosts    []*Host
+	at       int // where the first step is in the planner's flat flow
 
 	mu    sync.Mutex
 	cond  *sync.Cond
@@ -509,7 +513,10 @@ func (seg *segment) awaitFirstLock(ctx context.Context, h, first *Host, k, upto 
 		seg.mu.Unlock()
 		return
 	}
-	for !seg.runs[first].ended {
+	// The first host's answer to the lock decides; the rest of its
+	// script (the release, in the script that takes the lock) may still
+	// run.
+	for fr := &seg.runs[first].res[k]; !seg.runs[first].ended && !(fr.outDone && fr.errDone); {
 		seg.cond.Wait()
 	}
 	fr := seg.runs[first].res[k]
@@ -808,7 +815,7 @@ func (seg *segment) reportStep(ctx context.Context, k int) error {
 			continue
 		}
 		err := s.done(ctx, h, string(res.out), res.err)
-		if err == nil && res.err == nil && !s.gate.IsZero() && !s.gate.Passes(string(res.out)) {
+		if err == nil && res.err == nil && !s.cuts && !s.gate.IsZero() && !s.gate.Passes(string(res.out)) {
 			// The gate stopped the script: the steps after it did not run.
 			err = fmt.Errorf("%s stopped the script on this host, yet reported no error", seg.stepName(k))
 		}
@@ -831,6 +838,24 @@ func errorOf(err error) error {
 		return ce.Err
 	}
 	return err
+}
+
+// cutAfter waits for every host's script to end, then ends the segment
+// with t's step: the tasks after it, which some hosts may have run, are
+// planned again when the flow reaches them, and what their steps did is
+// not recorded (the caller undoes it). Only t's finish calls it.
+func (seg *segment) cutAfter(t *Task) {
+	<-seg.ended
+	p := &seg.r.plan
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	seg.mu.Lock()
+	defer seg.mu.Unlock()
+	k := slices.IndexFunc(seg.steps, func(s *step) bool { return s.task == t })
+	seg.steps, seg.localErr = seg.steps[:k+1], seg.localErr[:k+1]
+	if p.seg == seg {
+		p.cursor = seg.at + k + 1
+	}
 }
 
 // abandon waits for every host's script to end and records what the

@@ -99,6 +99,19 @@ func (l Layout) WriteRevisionFromMirror(release, sha string) shell.Command {
 	return shell.New("echo", sha).WriteTo(path.Join(release, "REVISION")).And(commitTime)
 }
 
+// WriteRevisionOfRef writes REVISION and REVISION_TIME into the release
+// directory: the commit id and commit time of ref, as the mirror resolves
+// it. It is for a release archived from ref in the same script that
+// fetched, before any commit was pinned ([Layout.GitArchive] of ref); the
+// mirror does not change in between, since only the lock's holder fetches.
+func (l Layout) WriteRevisionOfRef(release, ref string) shell.Command {
+	field := func(format, file string) shell.Command {
+		return git("--no-pager", "log", "-1", "--no-walk", "--format="+format, "--end-of-options", ref+"^{commit}", "--").
+			WriteTo(path.Join(release, file))
+	}
+	return withGitEnv(field("%H", "REVISION").And(field("%ct", "REVISION_TIME"))).In(l.Repo())
+}
+
 // LockTakenInfo is what [Layout.TakeLock] printed after LockTaken.
 type LockTakenInfo struct {
 	// Previous is where current pointed, "" when nowhere.

@@ -268,3 +268,46 @@ func (l Layout) ParseReleasesReport(out string) (Report, error) {
 	}
 	return rep, nil
 }
+
+// ReleaseNameTaken is the line [Layout.CheckReleaseName] prints when the
+// name it checks is not free.
+const ReleaseNameTaken = "capstan-release-name-taken"
+
+// CheckReleaseName prints ReleaseNameTaken when releases/ holds a release
+// named name or one that sorts after it, so that a release named name
+// would not be the newest there; it prints nothing otherwise, and always
+// succeeds. It lets a release named before the releases were listed (from
+// this machine's clock, in the script that takes the lock) be checked
+// where it is built: a host whose clock, or whose last deployer's clock,
+// was ahead stops there. name must be a release name (14 digits).
+func (l Layout) CheckReleaseName(name string) (shell.Command, error) {
+	pattern, err := namesFrom(name)
+	if err != nil {
+		return shell.Command{}, err
+	}
+	return shell.New("ls", "-1", "--", l.Releases()).Quiet().
+		Pipe(shell.New("grep", "-Eqx", "--", pattern)).
+		And(shell.New("echo", ReleaseNameTaken)).
+		Or(shell.New("true")), nil
+}
+
+// namesFrom returns the POSIX extended regular expression that matches,
+// as a whole line, exactly the release names (14 digits) that are equal
+// to name or sort after it: name itself, or name's first i digits
+// followed by a greater digit and any digits.
+func namesFrom(name string) (string, error) {
+	if !IsReleaseName(name) {
+		return "", fmt.Errorf("%q is not a release name", name)
+	}
+	alts := []string{name}
+	for i := len(name) - 1; i >= 0; i-- {
+		if d := name[i]; d < '9' {
+			alt := name[:i] + "[" + string(d+1) + "-9]"
+			if rest := len(name) - i - 1; rest > 0 {
+				alt += "[0-9]{" + strconv.Itoa(rest) + "}"
+			}
+			alts = append(alts, alt)
+		}
+	}
+	return "(" + strings.Join(alts, "|") + ")", nil
+}
