@@ -30,10 +30,11 @@ import (
 // seconds). A run builds its data directory first and then makes the link
 // with ln -sn, a symlink(2) that fails when a lock is there already: of
 // two runs, exactly one succeeds, and a lock is never visible without its
-// holder's details. deploy:check takes it on every release host at once;
-// the first host by name decides between runs that start together: a run
-// that did not get the lock there fails at once, naming the holder, and
-// releases the locks it took elsewhere; the run that got it waits, for at
+// holder's details. deploy:check takes it on every release host at once,
+// and the release is built in the same script; the first host by name
+// decides between runs that start together: a run that did not get the
+// lock there fails, naming the holder, removes the releases it built where
+// it got the lock, and releases those locks; the run that got it waits, for at
 // most lockContenderWait, for such a run to let go of the other hosts' (a
 // lock taken about when this run started), and fails on an older one.
 // Only the holder of the first host's lock ever waits, and for nothing

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/capstan-deploy/capstan/deploylib/internal/remote"
 	"github.com/capstan-deploy/capstan/deploylib/lab"
 )
 
@@ -172,6 +173,11 @@ func TestOlderLockIsNotWaitedFor(t *testing.T) {
 			t.Errorf("%s: releases were made: %v", h.Addr, ents)
 		}
 	}
+	for _, h := range ll.l.Hosts {
+		if ents, _ := os.ReadDir(filepath.Join(h.Root, ll.dir, ".capstan", "unfinished")); len(ents) != 0 {
+			t.Errorf("%s: unfinished markers were left: %v", h.Addr, ents)
+		}
+	}
 	first := ll.byName()[0]
 	if _, err := os.Lstat(filepath.Join(first.Root, ll.dir, ".capstan", "lock")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("%s: the first host's lock was not released: %v", first.Addr, err)
@@ -198,5 +204,76 @@ func TestHeldLockStopsTheHookOnLab(t *testing.T) {
 	}
 	if _, err := os.Lstat(filepath.Join(h.Root, ll.dir, "hook-ran")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the hook after deploy:check ran where another run holds the lock (%v)", err)
+	}
+}
+
+// TestRefusedRunRunsNoHookOnLab: the script that takes the lock builds the
+// release, but a declarative hook after deploy:check is not in it on a
+// stage of several hosts: a run that took the lock on the first host and
+// is refused on the second (held by an older run) must not have run the
+// team's command on the first. The release it built there is removed.
+func TestRefusedRunRunsNoHookOnLab(t *testing.T) {
+	ll := newLockLab(t, 2, "lockhook2")
+	first, second := ll.byName()[0], ll.byName()[1]
+	ll.plant(t, second, time.Now().Add(-time.Hour))
+	out := &lockedOutput{}
+	err := ll.deploy(out, func(d *Deployment) {
+		AfterIn(d, Check, d.RemoteTask("app:touch", "Touches.", All(), InDir(ll.deployTo), "touch", "hook-ran"))
+	})
+	var le *LockedError
+	if !errors.As(err, &le) || !strings.Contains(le.Host, second.Addr) {
+		t.Fatalf("deploy: %v, want the lock held on %s\n%s", err, second.Addr, out)
+	}
+	for _, h := range ll.l.Hosts {
+		if _, err := os.Lstat(filepath.Join(h.Root, ll.dir, "hook-ran")); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s: the hook after deploy:check ran for a run the lock refused (%v)", h.Addr, err)
+		}
+	}
+	if ents, _ := os.ReadDir(filepath.Join(first.Root, ll.dir, "releases")); len(ents) != 0 {
+		t.Errorf("%s: the refused run's release is left: %v", first.Addr, ents)
+	}
+}
+
+// TestReleaseNamedAfterAFutureReleaseOnLab: the script that takes the lock
+// names the release from this machine's clock; a host holding a release
+// named later (a deployer whose clock was ahead) refuses the name there.
+// The release built under it on the other host is removed, and the release
+// is named one second after the later one and built on both hosts.
+func TestReleaseNamedAfterAFutureReleaseOnLab(t *testing.T) {
+	ll := newLockLab(t, 2, "futurename")
+	second := ll.byName()[1]
+	future := remote.ReleaseNameAt(time.Now().Add(time.Hour))
+	if err := os.MkdirAll(filepath.Join(second.Root, ll.dir, "releases", future), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	chownTree(t, ll.l, filepath.Join(second.Root, ll.dir))
+	out := &lockedOutput{}
+	if err := ll.deploy(out, nil); err != nil {
+		t.Fatalf("deploy: %v\n%s", err, out)
+	}
+	want := remote.ReleaseNameAfter(future)
+	if !strings.Contains(out.String(), "the new release is named "+want+" instead") {
+		t.Errorf("the run did not say why the release is named %s:\n%s", want, out)
+	}
+	for _, h := range ll.l.Hosts {
+		target, err := os.Readlink(filepath.Join(h.Root, ll.dir, "current"))
+		if err != nil || path.Base(target) != want {
+			t.Errorf("%s: current -> %q (%v), want release %s", h.Addr, target, err, want)
+		}
+		ents, _ := os.ReadDir(filepath.Join(h.Root, ll.dir, "releases"))
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		wantNames := []string{want}
+		if h == second {
+			wantNames = []string{future, want}
+		}
+		if !slices.Equal(names, wantNames) {
+			t.Errorf("%s: releases %v, want %v (the release named from the clock removed)", h.Addr, names, wantNames)
+		}
+		if ents, _ := os.ReadDir(filepath.Join(h.Root, ll.dir, ".capstan", "unfinished")); len(ents) != 0 {
+			t.Errorf("%s: unfinished markers were left: %v", h.Addr, ents)
+		}
 	}
 }

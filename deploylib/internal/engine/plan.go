@@ -23,12 +23,15 @@ import (
 // still reported task by task.
 //
 // Every remote command costs at least one network round trip, so a deploy
-// of eleven commands per host pays eleven; planned, a repeat deploy pays
-// four: [git:check, deploy:check:directories, deploy:lock],
-// [deploy:set_previous_revision ... deploy:symlink:linked_dirs],
+// of eleven commands per host pays eleven; planned, a deploy pays three:
+// [git:check, deploy:check:directories, deploy:lock,
+// deploy:set_previous_revision ... deploy:symlink:linked_dirs],
 // [deploy:symlink:release, and deploy:health_check when configured],
-// [deploy:cleanup, deploy:log_revision, the lock's release]. What
-// separates them:
+// [deploy:cleanup, deploy:log_revision, the lock's release]. The release
+// is built in the script that takes the lock without waiting for the other
+// hosts' answers: deploy:new_release_path names it from the clock and
+// checks the name on each host, and git:update resolves the branch on each
+// (deploy.go, git.go). What separates scripts:
 //   - a hook (Before, After, Append) on any task on the way: it runs where
 //     it always ran, after the tasks before it ended on every host and
 //     before any task after it started anywhere;
@@ -37,7 +40,12 @@ import (
 //     steps (alone) share a script only with each other;
 //   - a task without a plan (upload steps; a team's own tasks);
 //   - a task that needs what an earlier task of the same script answers
-//     (deploy:new_release_path needs the releases the lock listed).
+//     (git:update with more hosts than may fetch at once: the revision
+//     git:check pins, where each mirror is);
+//   - on several hosts, a declarative hook after the lock: of two runs
+//     started together, the one that did not get the first host's lock
+//     learns so only once the scripts ran, and a team's command must not
+//     have run for it.
 //
 // When the flow reaches the first task of such a run, the engine builds
 // every host's script from the tasks' steps, sends them, and reports the

@@ -378,3 +378,38 @@ func TestPlannedFetchTurns(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestBranchMovedBetweenFetches: in the script that takes the lock, each
+// host fetches and archives the branch as its own fetch resolved it. A
+// host that resolved another commit than the first host (a push landed
+// between their fetches) fails the deploy, naming both commits; every
+// release built is removed and nothing is switched.
+func TestBranchMovedBetweenFetches(t *testing.T) {
+	t.Parallel()
+	d := isolate(t, testConfig())
+	const other = "fedcba9876543210fedcba9876543210fedcba98"
+	moved := backend.Rule{Match: "--format=%H %ct", Reply: backend.Reply{Stdout: other + " 1795640100\n"}}
+	f, out, err := fleetRun(t, d, testStage("web1", "web2"), Deploy, func(host string) []backend.Rule {
+		if host == "web2" {
+			return append([]backend.Rule{moved}, standard(host)...)
+		}
+		return standard(host)
+	})
+	if err == nil {
+		t.Fatalf("deploy succeeded with two commits:\n%s", out)
+	}
+	for _, want := range []string{"main moved while the servers fetched it", "web1 resolved it to 0123456789abcdef0123456789abcdef01234567", "web2 to " + other, "no release was published"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+	for _, h := range []string{"web1", "web2"} {
+		cmds := f.log(h)
+		if !sentWith(cmds, "grep -qxF -- run0001 /srv/shop/.capstan/unfinished/20261125214042") {
+			t.Errorf("%s: deploy:failed did not remove the release:\n%s", h, strings.Join(cmds, "\n"))
+		}
+		if sentWith(cmds, "switch-run0001/current") {
+			t.Errorf("%s: current was switched", h)
+		}
+	}
+}
