@@ -104,7 +104,8 @@ var (
 	// by name, keep their order.
 	//
 	// On its own it runs no command: the lock listed the releases. In the
-	// script that takes the lock it cannot wait for that listing, so it
+	// script that takes the lock and builds the release (the git strategy,
+	// every host fetching at once) it cannot wait for that listing, so it
 	// names the release from the clock and checks the name on each host
 	// (remote.CheckReleaseName), whose script stops there when the name
 	// is not free; the release is then built in that script on the other
@@ -113,6 +114,9 @@ var (
 	// the release is named after the latest and built in the next script.
 	NewReleasePath = &Task{name: "deploy:new_release_path", doc: "names the new release",
 		plan: func(_ context.Context, r *Run, seg *segment, t *Task) (*step, error) {
+			if _, isGit := strategyAs[Git](r.Config.Strategy); seg.has(Lock) && (!isGit || !withLock(r, seg)) {
+				return nil, errNotHere // nothing builds the release in this script: the name follows the lock's listing
+			}
 			if !seg.has(Lock) {
 				return &step{local: func(context.Context) error {
 					r.release.set(r.nextReleaseName())

@@ -194,3 +194,17 @@ func TestDeployRounds(t *testing.T) {
 		}
 	}
 }
+
+// fetchTurnsCommandsPerHost is deployCommandsPerHost when the hosts are
+// more than Git.MaxConcurrent may fetch at once: the release is built in a
+// script of its own, after the lock's, where the revision git:check pinned
+// lets a host whose mirror has it fetch nothing and skip its turn.
+const fetchTurnsCommandsPerHost = 4
+
+// TestFetchTurnsRoundTripBudget counts the commands of the standard deploy
+// on three hosts of which two may fetch at once.
+func TestFetchTurnsRoundTripBudget(t *testing.T) {
+	cfg := testConfig()
+	cfg.Strategy = Git{MaxConcurrent: 2}
+	checkRoundTripBudgetWith(t, cfg, Deploy, fetchTurnsCommandsPerHost, "fetchTurnsCommandsPerHost", append([]backend.Rule{lockListed}, gitRules...))
+}

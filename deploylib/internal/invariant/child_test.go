@@ -88,7 +88,7 @@ func (c configSpec) config() deploylib.Config {
 		KeepReleases: c.KeepReleases, LinkedFiles: c.LinkedFiles, LinkedDirs: c.LinkedDirs, Strategy: deploylib.Git{}}
 	switch c.Strategy {
 	case GitShallow:
-		cfg.Strategy = deploylib.Git{ShallowClone: 1}
+		cfg.Strategy = deploylib.Git{ShallowClone: 1, MaxConcurrent: 1}
 	case UploadArchive:
 		cfg.Strategy = deploylib.Upload{Repo: c.Work}
 	case UploadDir, UploadEmpty, UploadSymlink:

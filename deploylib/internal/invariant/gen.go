@@ -14,7 +14,10 @@ type Strategy string
 const (
 	// GitStrategy is deploylib.Git{}: a mirror on every host.
 	GitStrategy Strategy = "git"
-	// GitShallow is deploylib.Git{ShallowClone: 1}.
+	// GitShallow is deploylib.Git{ShallowClone: 1, MaxConcurrent: 1}: with
+	// more than one host, the hosts fetch in turns, so the release is built
+	// in a script of its own after the lock's (the other of the planner's
+	// two paths; plain git builds it in the lock's script).
 	GitShallow Strategy = "git-shallow"
 	// UploadArchive is deploylib.Upload{} with no Dir: a local git archive.
 	UploadArchive Strategy = "upload-archive"

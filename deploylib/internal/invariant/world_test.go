@@ -98,7 +98,7 @@ func newWorld(t *testing.T, sc Scenario) *world {
 func (w *world) strategy() deploylib.Strategy {
 	switch w.sc.Strategy {
 	case GitShallow:
-		return deploylib.Git{ShallowClone: 1}
+		return deploylib.Git{ShallowClone: 1, MaxConcurrent: 1}
 	case UploadArchive:
 		return deploylib.Upload{Repo: w.work}
 	case UploadDir, UploadEmpty, UploadSymlink:
