@@ -92,8 +92,8 @@ func (l Layout) TakeLock(runID string, lines []string) shell.Command {
 		And(shell.New("echo", LockHeld)).
 		And(l.LockState())
 	take := build.And(notADirectory).And(link.Quiet()).And(taken)
-	return shell.New("mkdir", "-p", l.State()).
-		And(shell.New("rm", "-rf", "--", data)).
+	return ensureDirs(l.State()).
+		And(removeIfPresent(data)).
 		And(take.Or(held))
 }
 

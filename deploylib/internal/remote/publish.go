@@ -38,7 +38,7 @@ func (l Layout) CheckDirectories(linkedDirs, linkedFiles []string) shell.Command
 	// refuse it before anything changes.
 	cmd := shell.New("test", "-d", l.Current()).And(shell.New("test", "!", "-L", l.Current())).
 		And(shell.New("echo", CurrentIsDirectory)).
-		Then(shown(shell.New("mkdir", dirs...)))
+		Then(ensureDirs(dirs[1:]...).Shown(shell.New("mkdir", dirs...).String()))
 	for _, f := range linkedFiles {
 		cmd = cmd.And(shell.New("test", "-f", path.Join(shared, f)).Or(shell.New("echo", "missing", f)).Or(shell.New("true")))
 	}
@@ -92,7 +92,7 @@ func (l Layout) Link(release string, names []string) shell.Command {
 	for _, n := range names {
 		target := path.Join(release, n)
 		link := shell.New("ln", "-s", path.Join(l.Shared(), n), target)
-		add(shell.New("rm", "-rf", target).And(link).Shown(link.String()))
+		add(removeIfPresent(target).And(link).Shown(link.String()))
 	}
 	return cmd
 }
@@ -112,7 +112,7 @@ func (l Layout) Switch(release, runID string) shell.Command {
 		Or(shell.New("echo", "refusing to replace "+current+": it is a directory, not a symlink").ToStderr().And(shell.New("false"))).
 		And(shell.New("test", "-d", release).And(shell.New("test", "!", "-L", release)).
 			Or(shell.New("echo", "refusing to point current at "+release+": it is not a release directory").ToStderr().And(shell.New("false")))).
-		And(shell.New("rm", "-rf", tmp)).
+		And(removeIfPresent(tmp)).
 		And(shell.New("mkdir", "-p", tmp)).
 		And(shell.New("ln", "-s", release, path.Join(tmp, "current")).Shown(shell.New("ln", "-s", release, current).String())).
 		And(shell.New("mv", path.Join(tmp, "current"), l.DeployTo)).
