@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -91,10 +92,12 @@ func (c *Console) Start(host, cmd string, o ExecOptions) *Exec {
 	if o.DryRun {
 		verb = "Dry run, not running on"
 	}
-	lines := strings.Split(cmd, "\n")
-	c.logLocked(level, e.id, fmt.Sprintf("%s %s: %s", verb, host, lines[0]))
-	for _, l := range lines[1:] {
-		c.logLocked(level, e.id, "> "+l)
+	first, rest, more := strings.Cut(cmd, "\n")
+	c.logLocked(level, e.id, verb, " ", host, ": ", first)
+	for more {
+		var l string
+		l, rest, more = strings.Cut(rest, "\n")
+		c.logLocked(level, e.id, "> ", l)
 	}
 	e.out = newRedactingLineWriter(func(line string) { e.line(line, false) }, c.opts.Redact)
 	e.errw = newRedactingLineWriter(func(line string) { e.line(line, true) }, c.opts.Redact)
@@ -129,7 +132,7 @@ func (e *Exec) line(line string, stderr bool) {
 			e.errTail = e.errTail[over:]
 		}
 	}
-	c.logLocked("DEBUG", e.id, tag+line)
+	c.logLocked("DEBUG", e.id, tag, line)
 }
 
 // End reports how the command ended: err is nil on success, status is the
@@ -165,7 +168,7 @@ func (e *Exec) end(err error, status int, d time.Duration) {
 		c.writeLocked(fmt.Sprintf("    %s %02d %s %s", c.faint.Sprint("-"), e.n, c.clean(e.host), c.faint.Sprint(note)))
 		return
 	}
-	secs := fmt.Sprintf("Finished in %.3f seconds", d.Seconds())
+	secs := "Finished in " + strconv.FormatFloat(d.Seconds(), 'f', 3, 64) + " seconds"
 	level := "INFO"
 	if e.kind != Execute {
 		level = "DEBUG"
@@ -175,7 +178,7 @@ func (e *Exec) end(err error, status int, d time.Duration) {
 		if e.show {
 			c.writeLocked(c.resultLine(e.n, e.host, d, false))
 		}
-		c.logLocked(level, e.id, secs+" with exit status 0 (successful).")
+		c.logLocked(level, e.id, secs, " with exit status 0 (successful).")
 	case e.kind == Test && status > 0:
 		// A false test is an answer, not a failure.
 		if e.show {

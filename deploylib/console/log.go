@@ -22,35 +22,65 @@ import (
 
 const logRule = "------------------------------------------------------------------------------"
 
-// logLocked writes one log line. c.mu must be held.
-func (c *Console) logLocked(level, id, msg string) {
-	c.writeLogLocked(c.logLineLocked(level, id, msg) + "\n")
+// logLocked writes one log line, whose message is the concatenation of
+// msg. c.mu must be held.
+func (c *Console) logLocked(level, id string, msg ...string) {
+	var b strings.Builder
+	n := 0
+	for _, m := range msg {
+		n += len(m)
+	}
+	b.Grow(logLineSize(level, id, n))
+	c.writeLogLocked(c.appendLogLineLocked(&b, level, id, msg...))
 }
 
-// logLineLocked returns one log line, without its newline, and keeps it
-// for the failure report. c.mu must be held.
-func (c *Console) logLineLocked(level, id, msg string) string {
-	var l strings.Builder
-	l.Grow(8 + len(id) + 3 + len(msg))
+// logLineSize returns the size of a log line with a message of n bytes,
+// newline included, when redacting and sanitizing changed nothing.
+func logLineSize(level, id string, n int) int {
+	return max(6, len(level)) + 1 + len(id) + 3 + n + 1
+}
+
+// appendLogLineLocked appends one log line, with its newline, to b, and
+// keeps it for the failure report; it returns b's contents. The line is
+// built in b once: redacting and sanitizing copy it only when they change
+// it. c.mu must be held.
+func (c *Console) appendLogLineLocked(b *strings.Builder, level, id string, msg ...string) string {
+	start := b.Len()
 	for range 6 - len(level) { // "%6s "
-		l.WriteByte(' ')
+		b.WriteByte(' ')
 	}
-	l.WriteString(level)
-	l.WriteByte(' ')
+	b.WriteString(level)
+	b.WriteByte(' ')
 	if id != "" {
-		l.WriteByte('[')
-		l.WriteString(id)
-		l.WriteString("] ")
+		b.WriteByte('[')
+		b.WriteString(id)
+		b.WriteString("] ")
 	}
-	l.WriteString(msg)
-	line := Sanitize(c.opts.Redact(l.String()))
+	for _, m := range msg {
+		b.WriteString(m)
+	}
+	s := b.String()
+	raw := s[start:]
+	line := Sanitize(c.opts.Redact(raw))
+	if line != raw {
+		// Rare: the line had a secret or a control character.
+		size := b.Cap() - len(raw) + len(line) + 1
+		b.Reset() // s stays as it is
+		b.Grow(size)
+		b.WriteString(s[:start])
+		b.WriteString(line)
+	}
+	// Writing on after String leaves the strings it returned as they are.
+	b.WriteByte('\n')
+	s = b.String()
+	line = s[len(s)-1-len(line) : len(s)-1]
 	// The tail is cut back to logTailMax lines only once it holds twice
 	// as many: a copy every logTailMax lines, not one per line.
 	c.logTail = append(c.logTail, line)
 	if len(c.logTail) >= 2*logTailMax {
 		c.logTail = append(c.logTail[:0], c.logTail[len(c.logTail)-logTailMax:]...)
 	}
-	return line
+	return s
 }
 
 // writeLogLocked writes lines, complete with their newlines, to the log
@@ -74,12 +104,13 @@ func (c *Console) Log(level, msg string) {
 	defer c.mu.Unlock()
 	msg = strings.TrimRight(msg, "\n")
 	var b strings.Builder
-	b.Grow(len(msg) + (strings.Count(msg, "\n")+1)*(8+len(c.opts.RunID)+3))
+	lines := strings.Count(msg, "\n") + 1
+	b.Grow(lines*logLineSize(level, c.opts.RunID, 0) + len(msg))
+	s := ""
 	for l := range strings.SplitSeq(msg, "\n") {
-		b.WriteString(c.logLineLocked(level, c.opts.RunID, l))
-		b.WriteByte('\n')
+		s = c.appendLogLineLocked(&b, level, c.opts.RunID, l)
 	}
-	c.writeLogLocked(b.String())
+	c.writeLogLocked(s)
 }
 
 // LogStart writes the START block that opens a run in the log:
