@@ -2,11 +2,13 @@ package sim
 
 import (
 	"bytes"
-	"github.com/capstan-deploy/capstan/deploylib/internal/script"
 	"io"
+	"slices"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/capstan-deploy/capstan/deploylib/internal/script"
 )
 
 // pid is the process ID the servers report for every command (the client
@@ -122,23 +124,36 @@ const (
 // commandShell emulates the command shell: it reads the scripts the
 // client writes on standard input and answers each with the begin and end
 // lines the client waits for, on both streams, until standard input ends.
+// Its buffers are reused from script to script: the fleet shares the
+// machine's cores with the client it measures.
 func (f *Fleet) commandShell(ch ssh.Channel) {
-	var buf []byte
-	chunk := make([]byte, 4096)
+	buf := make([]byte, 0, 8<<10)
+	var out, errs []byte
 	for {
-		n, err := ch.Read(chunk)
-		buf = append(buf, chunk[:n]...)
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, cap(buf))
+		}
+		n, err := ch.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		done := 0 // bytes of buf answered
 		for {
-			tok, cmd, rest, ok := nextScript(buf)
+			tok, cmd, rest, ok := nextScript(buf[done:])
 			if !ok {
 				break
 			}
-			buf = rest
+			done = len(buf) - len(rest)
 			f.stats.Commands.Add(1)
 			stdout, stderr := respond(cmd)
-			io.WriteString(ch, "capstan-begin:"+tok+" "+pid+"\n"+stdout+"capstan-end:"+tok+" 0 -\n")
-			io.WriteString(ch.Stderr(), "capstan-begin:"+tok+"\n"+stderr+"capstan-end:"+tok+"\n")
+			out = append(append(append(append(append(append(out[:0],
+				"capstan-begin:"...), tok...), " "+pid+"\n"...), stdout...), "capstan-end:"...), tok...)
+			out = append(out, " 0 -\n"...)
+			errs = append(append(append(append(append(append(errs[:0],
+				"capstan-begin:"...), tok...), '\n'), stderr...), "capstan-end:"...), tok...)
+			errs = append(errs, '\n')
+			ch.Write(out)
+			ch.Stderr().Write(errs)
 		}
+		buf = buf[:copy(buf, buf[done:])]
 		if err != nil {
 			return
 		}
@@ -165,15 +180,16 @@ func nextScript(buf []byte) (tok, cmd string, rest []byte, ok bool) {
 	}
 	script := s[:j]
 	if k := bytes.Index(script, []byte(cmdPrefix)); k >= 0 {
-		cmd = unquoteWord(string(script[k+len(cmdPrefix):]))
+		cmd = unquoteWord(script[k+len(cmdPrefix):])
 	}
 	return tok, cmd, s[j+len(end):], true
 }
 
 // unquoteWord reads the first shell word of s: unquoted characters,
 // backslash escapes and single-quoted strings, as shell.Quote writes them.
-func unquoteWord(s string) string {
+func unquoteWord(s []byte) string {
 	var b strings.Builder
+	b.Grow(len(s)) // the word is most of s
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; c {
 		case ' ', '\t', '\n':
@@ -184,12 +200,12 @@ func unquoteWord(s string) string {
 				b.WriteByte(s[i])
 			}
 		case '\'':
-			j := strings.IndexByte(s[i+1:], '\'')
+			j := bytes.IndexByte(s[i+1:], '\'')
 			if j < 0 {
-				b.WriteString(s[i+1:])
+				b.Write(s[i+1:])
 				return b.String()
 			}
-			b.WriteString(s[i+1 : i+1+j])
+			b.Write(s[i+1 : i+1+j])
 			i += j + 1
 		default:
 			b.WriteByte(c)
