@@ -104,14 +104,15 @@ var (
 	// by name, keep their order.
 	//
 	// On its own it runs no command: the lock listed the releases. In the
-	// script that takes the lock and builds the release (the git strategy,
-	// every host fetching at once) it cannot wait for that listing, so it
-	// names the release from the clock and checks the name on each host
-	// (remote.CheckReleaseName), whose script stops there when the name
-	// is not free; the release is then built in that script on the other
-	// hosts. When a host refused the name, the script is cut after this
-	// step (segment.cutAfter), the releases built under it are removed, and
-	// the release is named after the latest and built in the next script.
+	// script that takes the lock and builds the release (withLock) it cannot
+	// wait for that listing, so it names the release from the clock; each
+	// host's script stops there when a release of that name, or of a later
+	// one, exists (remote.CheckReleaseName), so that nothing is built under
+	// a name that would not be the newest. When a host stopped (or its
+	// lock's listing, read in the same script, shows such a release), the
+	// script is cut after this step (segment.cutAfter), the releases built
+	// under the name elsewhere are removed, and the release is named after
+	// the latest and built in the next script.
 	NewReleasePath = &Task{name: "deploy:new_release_path", doc: "names the new release",
 		plan: func(_ context.Context, r *Run, seg *segment, t *Task) (*step, error) {
 			if _, isGit := strategyAs[Git](r.Config.Strategy); seg.has(Lock) && (!isGit || !withLock(r, seg)) {
@@ -145,8 +146,16 @@ var (
 					return err
 				},
 				finish: func(ctx context.Context, err error) error {
-					if err != nil || len(refused) == 0 {
+					if err != nil {
 						return err
+					}
+					for _, h := range seg.hosts {
+						if newest := r.state.of(h).learned.newestRelease; newest >= name && !slices.Contains(refused, h) {
+							refused = append(refused, h)
+						}
+					}
+					if len(refused) == 0 {
+						return nil
 					}
 					seg.cutAfter(t)
 					if err := r.removeUnpublished(ctx); err != nil {

@@ -45,7 +45,8 @@ import (
 //   - on several hosts, a declarative hook after the lock: of two runs
 //     started together, the one that did not get the first host's lock
 //     learns so only once the scripts ran, and a team's command must not
-//     have run for it.
+//     have run for it. With such a hook before the switch, the release is
+//     built after the lock's script, in the hook's (withLock).
 //
 // When the flow reaches the first task of such a run, the engine builds
 // every host's script from the tasks' steps, sends them, and reports the
@@ -182,6 +183,24 @@ func (p *planner) flattenHooks(hooks []hook, seen map[*Task]bool, out []*Task) [
 		}
 	}
 	return out
+}
+
+// declarativeBeforeSwitch reports whether the root's flow runs a
+// declarative hook after deploy:lock and before deploy:symlink:release.
+// It reads the flattened flow, which buildSegment built and guards.
+func (p *planner) declarativeBeforeSwitch() bool {
+	locked := false
+	for _, t := range p.flat {
+		switch {
+		case t == Lock:
+			locked = true
+		case t == SymlinkRelease:
+			return false
+		case locked && t != nil && t.declarative:
+			return true
+		}
+	}
+	return false
 }
 
 // act runs t's definition: as part of a script when t is planned, else
