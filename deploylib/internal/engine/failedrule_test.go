@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/capstan-deploy/capstan/deploylib/backend"
+	"github.com/capstan-deploy/capstan/deploylib/internal/remote"
 )
 
 // TestFailedHooksRunOnlyForFlows: as in Capistrano, a team's deploy:failed
@@ -19,7 +20,7 @@ func TestFailedHooksRunOnlyForFlows(t *testing.T) {
 	t.Parallel()
 	gitCheckFails := backend.Rule{Match: "ls-remote", Reply: backend.Reply{Status: 128, Stderr: "fatal: could not read from remote repository\n"}}
 	linkFails := backend.Rule{Match: "ln -s /srv/shop/shared/log", Reply: backend.Reply{Status: 3, Stderr: "ln: disk on fire\n"}}
-	removal := "grep -qxF -- run0001 /srv/shop/.capstan/unfinished/20261125214042 2>/dev/null && rm -rf /srv/shop/releases/20261125214042 "
+	removal := remote.HasLine("/srv/shop/.capstan/unfinished/20261125214042", "run0001").String() + " && rm -rf /srv/shop/releases/20261125214042 "
 	tests := []struct {
 		name        string
 		task        func(d *Deployment) *Task
@@ -66,7 +67,7 @@ func TestFailedHooksRunOnlyForFlows(t *testing.T) {
 			}
 			if tt.wantLocked {
 				for _, h := range []string{"web1", "web2"} {
-					if !strings.Contains(last[h], "grep -qxF -- run_id=run0001 /srv/shop/.capstan/lock/details") {
+					if !strings.Contains(last[h], remote.HasLine("/srv/shop/.capstan/lock/details", "run_id=run0001").String()) {
 						t.Errorf("%s: the lock was not released last\n%s", h, transcript(rec))
 					}
 				}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/capstan-deploy/capstan/deploylib/backend"
+	"github.com/capstan-deploy/capstan/deploylib/internal/remote"
 )
 
 // deploy:failed finishes a removal of old releases that a signal cut short
@@ -37,7 +38,7 @@ func TestFinishedRemovalIsFenced(t *testing.T) {
 	finish := removals[0]
 	touch := strings.Index(finish, "touch ")
 	for _, fence := range []string{
-		"grep -qxF -- run_id=run0001 /srv/shop/.capstan/lock/details",
+		remote.HasLine("/srv/shop/.capstan/lock/details", "run_id=run0001").String(),
 		"test '!' /srv/shop/releases/20261120000000 -ef /srv/shop/current",
 	} {
 		if i := strings.Index(finish, fence); i < 0 || i > touch {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/capstan-deploy/capstan/deploylib/backend"
 	"github.com/capstan-deploy/capstan/deploylib/internal/enginetest"
+	"github.com/capstan-deploy/capstan/deploylib/internal/remote"
 	"github.com/capstan-deploy/capstan/deploylib/shell"
 )
 
@@ -123,7 +124,7 @@ func TestInterruptDuringPublishingSwitchesBack(t *testing.T) {
 		case c.Host == "web1" && strings.Contains(c.Command, "ln -s /srv/shop/releases/20261125214038 /srv/shop/.capstan/switch-run0001-back/current"):
 			back = true
 			remark = strings.Contains(c.Command, "mv -f /srv/shop/.capstan/mark-run0001/20261125214042 /srv/shop/.capstan/unfinished/20261125214042")
-		case strings.Contains(c.Command, "grep -qxF -- run0001 /srv/shop/.capstan/unfinished/20261125214042 2>/dev/null && rm -rf "+newRelease+" "):
+		case strings.Contains(c.Command, remote.HasLine("/srv/shop/.capstan/unfinished/20261125214042", "run0001").String()+" && rm -rf "+newRelease+" "):
 			removed = true
 		case c.Host == "web1" && strings.Contains(c.Command, "rm -rf -- /srv/shop/.capstan/lock"):
 			released = true
@@ -192,7 +193,7 @@ func TestFailureAfterPublishingKeepsTheRelease(t *testing.T) {
 		t.Fatal("deploy succeeded")
 	}
 	for _, c := range rec.Log() {
-		if strings.Contains(c.Command, "grep -qxF -- run0001") || strings.Contains(c.Command, "-back/current") {
+		if strings.Contains(c.Command, "= run0001 && exit 0") || strings.Contains(c.Command, "-back/current") {
 			t.Errorf("%s: %s", c.Host, c.Command)
 		}
 	}
@@ -232,7 +233,7 @@ func TestSecondSignalAbandonsTheCleanup(t *testing.T) {
 			deliverSignal(syscall.SIGTERM)
 			<-ctx.Done()
 			return true, ctx.Err()
-		case strings.Contains(cmd, "grep -qxF -- run0001"): // deploy:failed hangs
+		case strings.Contains(cmd, "= run0001 && exit 0"): // deploy:failed hangs
 			deliverSignal(syscall.SIGTERM)
 			time.Sleep(30 * time.Second)
 			return true, nil

@@ -98,7 +98,7 @@ func TestDeployRefusedByLockChangesNothing(t *testing.T) {
 			if !strings.Contains(c.Command, "run_id=run0001 user=alice local_host=testhost pid=4242 stage=test task=deploy branch=main started=2026-11-25T21:40:42Z") {
 				t.Errorf("%s: lock command = %s", c.Host, c.Command)
 			}
-		case strings.Contains(c.Command, "grep -qxF -- run0001 /srv/shop/.capstan/unfinished/20261125214042 2>/dev/null && rm -rf /srv/shop/releases/20261125214042"):
+		case strings.Contains(c.Command, remote.HasLine("/srv/shop/.capstan/unfinished/20261125214042", "run0001").String()+" && rm -rf /srv/shop/releases/20261125214042"):
 			removed[c.Host] = true
 			if released[c.Host] {
 				t.Errorf("%s: the release was removed after the lock was released", c.Host)
@@ -131,12 +131,12 @@ func TestLockReleasedAfterFailure(t *testing.T) {
 	}
 	log := rec.Log()
 	last := log[len(log)-1].Command
-	if !strings.Contains(last, "grep -qxF -- run_id=run0001") || !strings.Contains(last, "rm -rf -- /srv/shop/.capstan/lock") {
+	if !strings.Contains(last, "= run_id=run0001 && exit 0") || !strings.Contains(last, "rm -rf -- /srv/shop/.capstan/lock") {
 		t.Errorf("the last command is not the lock release: %s", last)
 	}
 	var failedAt, releaseAt int
 	for i, c := range log {
-		if strings.Contains(c.Command, "grep -qxF -- run0001") {
+		if strings.Contains(c.Command, "= run0001 && exit 0") {
 			failedAt = i
 		}
 		if strings.Contains(c.Command, "rm -rf -- /srv/shop/.capstan/lock") {
@@ -341,7 +341,7 @@ func TestLockReleasedWhereTheReplyWasLost(t *testing.T) {
 	}
 	released := map[string]bool{}
 	for _, c := range rec.Log() {
-		if strings.Contains(c.Command, "grep -qxF -- run_id=run0001") && strings.Contains(c.Command, "rm -f -- /srv/shop/.capstan/lock &&") {
+		if strings.Contains(c.Command, "= run_id=run0001 && exit 0") && strings.Contains(c.Command, "rm -rf -- /srv/shop/.capstan/lock /srv/shop/.capstan/lock.d-run0001") {
 			released[c.Host] = true
 		}
 	}
@@ -369,7 +369,7 @@ func TestLockReleasedAfterASlowFailedHook(t *testing.T) {
 		t.Fatalf("error = %v", err)
 	}
 	log := rec.Log()
-	if last := log[len(log)-1].Command; !strings.Contains(last, "rm -f -- /srv/shop/.capstan/lock &&") {
+	if last := log[len(log)-1].Command; !strings.Contains(last, "rm -rf -- /srv/shop/.capstan/lock /srv/shop/.capstan/lock.d-run0001") {
 		t.Errorf("the lock was not released after the slow hook; last command: %s\n%s", last, out.String())
 	}
 }
@@ -381,7 +381,7 @@ func TestUnreleasedLockFailsTheRun(t *testing.T) {
 	t.Parallel()
 	d := isolate(t, testConfig())
 	_, out, err := hookedRunIO(t, d, testStage("web1", "web2"), Deploy, func(ctx context.Context, host, cmd string, stdio backend.Stdio) (bool, error) {
-		if host == "web2" && strings.Contains(cmd, "rm -f -- /srv/shop/.capstan/lock &&") {
+		if host == "web2" && strings.Contains(cmd, "rm -rf -- /srv/shop/.capstan/lock /srv/shop/.capstan/lock.d-run0001") {
 			return true, errors.New("connection lost")
 		}
 		return false, nil

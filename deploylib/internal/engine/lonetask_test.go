@@ -43,7 +43,7 @@ func TestLoneTaskCreatingARelease(t *testing.T) {
 				if strings.Contains(c.Command, "mkdir "+release) {
 					created++
 				}
-				if strings.Contains(c.Command, "grep -qxF -- run0001") && strings.Contains(c.Command, "rm -rf "+release) {
+				if strings.Contains(c.Command, "= run0001 && exit 0") && strings.Contains(c.Command, "rm -rf "+release) {
 					removed++
 				}
 			}

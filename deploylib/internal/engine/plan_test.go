@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/capstan-deploy/capstan/deploylib/backend"
+	"github.com/capstan-deploy/capstan/deploylib/internal/remote"
 	"github.com/capstan-deploy/capstan/deploylib/shell"
 )
 
@@ -191,7 +192,7 @@ func TestPlannedStepFailure(t *testing.T) {
 	}
 	for _, h := range []string{"web1", "web2", "web3"} {
 		cmds := f.log(h)
-		if !sentWith(cmds, "grep -qxF -- run0001 /srv/shop/.capstan/unfinished/20261125214042") {
+		if !sentWith(cmds, remote.HasLine("/srv/shop/.capstan/unfinished/20261125214042", "run0001").String()) {
 			t.Errorf("%s: deploy:failed did not remove the release:\n%s", h, strings.Join(cmds, "\n"))
 		}
 		if !sentWith(cmds, "capstan-lock-not-ours") {
@@ -232,8 +233,8 @@ func TestPlannedLockHeldOnFirstHost(t *testing.T) {
 	for _, h := range []string{"web2", "web3"} {
 		cmds := f.log(h)
 		if len(cmds) != 3 || !strings.Contains(cmds[0], "ln -sn lock.d-run0001") || !strings.Contains(cmds[0], "git archive") ||
-			!strings.Contains(cmds[1], "grep -qxF -- run0001 /srv/shop/.capstan/unfinished/20261125214042 2>/dev/null && rm -rf /srv/shop/releases/20261125214042") ||
-			!strings.Contains(cmds[2], "rm -f -- /srv/shop/.capstan/lock") {
+			!strings.Contains(cmds[1], remote.HasLine("/srv/shop/.capstan/unfinished/20261125214042", "run0001").String()+" && rm -rf /srv/shop/releases/20261125214042") ||
+			!strings.Contains(cmds[2], "rm -rf -- /srv/shop/.capstan/lock /srv/shop/.capstan/lock.d-run0001") {
 			t.Errorf("%s ran, want the checks, the lock and the release, then the release's removal, then the lock's release:\n%s", h, strings.Join(cmds, "\n"))
 		}
 	}
@@ -298,7 +299,7 @@ func TestPlannedCleanupFromTheLock(t *testing.T) {
 	}
 	last := cmds[len(cmds)-1]
 	for _, want := range []string{
-		"grep -qxF -- run_id=run0001 /srv/shop/.capstan/lock/details",
+		remote.HasLine("/srv/shop/.capstan/lock/details", "run_id=run0001").String(),
 		"test '!' /srv/shop/releases/20261120000000 -ef /srv/shop/current",
 		"rm -rf /srv/shop/releases/20261120000000 /srv/shop/releases/20261121000000 /srv/shop/releases/20261122000000 ",
 		"deployed as release 20261125214042",
@@ -405,7 +406,7 @@ func TestBranchMovedBetweenFetches(t *testing.T) {
 	}
 	for _, h := range []string{"web1", "web2"} {
 		cmds := f.log(h)
-		if !sentWith(cmds, "grep -qxF -- run0001 /srv/shop/.capstan/unfinished/20261125214042") {
+		if !sentWith(cmds, remote.HasLine("/srv/shop/.capstan/unfinished/20261125214042", "run0001").String()) {
 			t.Errorf("%s: deploy:failed did not remove the release:\n%s", h, strings.Join(cmds, "\n"))
 		}
 		if sentWith(cmds, "switch-run0001/current") {

@@ -39,3 +39,21 @@ func ensureDirs(dirs ...string) shell.Command {
 	}
 	return present.Or(shell.New("mkdir", append([]string{"-p"}, dirs...)...))
 }
+
+// listNames prints the names in dir, one per line, as ls -1 does (hidden
+// names left out, in the shell's sort order), with the shell's own pattern
+// matching instead of ls: nothing when dir is missing, empty or not a
+// directory. It always succeeds.
+func listNames(dir string) shell.Command {
+	return shell.Raw("for capstan_f in " + shell.Quote(dir) + `/*; do ` +
+		`test -e "$capstan_f" || test -L "$capstan_f" && printf '%s\n' "${capstan_f##*/}"; done; true`)
+}
+
+// HasLine succeeds when file has a line that is exactly line, as
+// grep -qxF -- line file does, reading it with the shell's read instead of
+// grep; a file that cannot be read has no line. It prints nothing.
+func HasLine(file, line string) shell.Command {
+	return shell.Raw("( exec <" + shell.Quote(file) + " || exit 1; " +
+		`while IFS= read -r capstan_l || test -n "$capstan_l"; do test "$capstan_l" = ` + shell.Quote(line) +
+		` && exit 0; done; exit 1 ) 2>/dev/null`)
+}

@@ -4,8 +4,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/capstan-deploy/capstan/deploylib/shell"
 )
 
 // TestGuardsDoWhatTheBareCommandsDo runs removeIfPresent and ensureDirs
@@ -64,5 +67,93 @@ func TestGuardsDoWhatTheBareCommandsDo(t *testing.T) {
 	}
 	if got := run(ensureDirs(a, b)); got != "" {
 		t.Errorf("ensureDirs of existing dirs ran %q", got)
+	}
+}
+
+// posixShells returns the POSIX shells of this machine that the builtin
+// helpers are run with: /bin/sh always, and dash, bash and busybox sh
+// when installed.
+func posixShells(t *testing.T) []string {
+	t.Helper()
+	shells := []string{"/bin/sh"}
+	for _, name := range []string{"dash", "bash", "busybox", "mksh", "ksh", "zsh"} {
+		if p, err := exec.LookPath(name); err == nil {
+			if name == "busybox" {
+				p += " sh"
+			}
+			shells = append(shells, p)
+		}
+	}
+	return shells
+}
+
+// runIn runs script with shell sh (a path, maybe followed by an argument)
+// and returns its standard output; it fails the test on a failure
+// unless mayFail.
+func runIn(t *testing.T, sh, script string, mayFail bool) (string, bool) {
+	t.Helper()
+	args := append(strings.Fields(sh)[1:], "-c", script)
+	out, err := exec.Command(strings.Fields(sh)[0], args...).Output()
+	if err != nil && !mayFail {
+		t.Fatalf("%s -c %s: %v\n%s", sh, script, err, out)
+	}
+	return string(out), err == nil
+}
+
+// TestBuiltinsDoWhatTheCommandsDo checks listNames against ls -1 and
+// hasLine against grep -qxF, with every POSIX shell of this machine, on
+// files and directories that are missing, empty, odd or ordinary.
+func TestBuiltinsDoWhatTheCommandsDo(t *testing.T) {
+	dir := t.TempDir()
+	full, empty, file := filepath.Join(dir, "full"), filepath.Join(dir, "empty"), filepath.Join(dir, "file")
+	os.MkdirAll(filepath.Join(full, "20261206101500"), 0o755)
+	os.MkdirAll(filepath.Join(full, "20250101000000"), 0o755)
+	os.MkdirAll(filepath.Join(full, ".hidden"), 0o755)
+	os.WriteFile(filepath.Join(full, "a file"), nil, 0o644)
+	os.WriteFile(filepath.Join(full, "*"), nil, 0o644)
+	os.Symlink(filepath.Join(dir, "nowhere"), filepath.Join(full, "dangling"))
+	os.MkdirAll(empty, 0o755)
+	os.WriteFile(file, []byte("run_id=abc\nuser=me\nlast=no-newline"), 0o644)
+	odd := filepath.Join(dir, "it's [odd] *")
+	os.MkdirAll(filepath.Join(odd, "x"), 0o755)
+
+	for _, sh := range posixShells(t) {
+		for _, d := range []string{full, empty, file, odd, filepath.Join(dir, "none")} {
+			want, _ := runIn(t, sh, "LC_ALL=C ls -1 "+shell.Quote(d)+" 2>/dev/null; true", false)
+			if d == file {
+				want = "" // ls names the file itself; no names are in it
+			}
+			got, _ := runIn(t, sh, "LC_ALL=C; export LC_ALL; "+listNames(d).String(), false)
+			if got != want {
+				t.Errorf("%s: listNames(%s) printed %q, ls -1 %q", sh, d, got, want)
+			}
+		}
+		for _, tc := range []struct {
+			file, line string
+			want       bool
+		}{
+			{file, "run_id=abc", true},
+			{file, "user=me", true},
+			{file, "last=no-newline", true},
+			{file, "run_id=ab", false},
+			{file, "run_id=abc\nuser=me", false},
+			{file, "", false},
+			{filepath.Join(dir, "none"), "run_id=abc", false},
+			{full, "run_id=abc", false},
+		} {
+			out, ok := runIn(t, sh, HasLine(tc.file, tc.line).String(), true)
+			if ok != tc.want || out != "" {
+				t.Errorf("%s: HasLine(%s, %q) = %v, output %q; want %v and no output", sh, tc.file, tc.line, ok, out, tc.want)
+			}
+		}
+		details, heartbeat := filepath.Join(dir, "details"), filepath.Join(dir, "heartbeat")
+		os.WriteFile(details, []byte("run_id=abc\n"), 0o644)
+		runIn(t, sh, lockTimes(details, heartbeat).String(), false)
+		d, _ := os.ReadFile(details)
+		h, _ := os.ReadFile(heartbeat)
+		if !regexp.MustCompile(`^run_id=abc\nlocked_at=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\n$`).Match(d) ||
+			!regexp.MustCompile(`^heartbeat=\d+\n$`).Match(h) {
+			t.Errorf("%s: lockTimes wrote details %q, heartbeat %q", sh, d, h)
+		}
 	}
 }

@@ -48,6 +48,13 @@ func heartbeatLine(file string) shell.Command {
 	return shell.New("date", "+heartbeat=%s").WriteTo(file)
 }
 
+// lockTimes appends "locked_at=<UTC time>" to details and writes
+// "heartbeat=<server seconds>" to heartbeat, both read from one date.
+func lockTimes(details, heartbeat string) shell.Command {
+	return shell.Raw(`capstan_d=$(date -u '+locked_at=%Y-%m-%dT%H:%M:%SZ heartbeat=%s') && ` +
+		`printf '%s\n' "${capstan_d% *}" >>` + shell.Quote(details) + ` && printf '%s\n' "${capstan_d#* }" >` + shell.Quote(heartbeat))
+}
+
 // LockState prints the lock's details and heartbeat and the server's
 // clock (server_now=<seconds>); it always succeeds.
 func (l Layout) LockState() shell.Command {
@@ -77,16 +84,15 @@ func (l Layout) TakeLock(runID string, lines []string) shell.Command {
 	details := path.Join(data, "details")
 	build := shell.New("mkdir", data).
 		And(shell.New("printf", append([]string{`%s\n`}, lines...)...).WriteTo(details)).
-		And(shell.New("date", "-u", "+locked_at=%Y-%m-%dT%H:%M:%SZ").AppendTo(details)).
-		And(heartbeatLine(path.Join(data, "heartbeat")))
+		And(lockTimes(details, path.Join(data, "heartbeat")))
 	// ln would put the link inside a lock directory of an older version.
 	notADirectory := shell.New("test", "-L", lock).Or(shell.New("test", "!", "-d", lock))
 	link := shown(shell.New("ln", "-sn", lockDataPrefix+runID, lock))
 	taken := shell.New("echo", LockTaken).
 		And(shell.New("readlink", l.Current()).Quiet().Or(shell.New("echo"))).
-		And(shell.New("ls", "-1", l.Releases()).Quiet().Or(shell.New("true"))).
+		And(listNames(l.Releases())).
 		And(shell.New("echo", LockUnfinished)).
-		And(shell.New("ls", "-1", l.Unfinished()).Quiet().Or(shell.New("true")))
+		And(listNames(l.Unfinished()))
 	held := shell.New("rm", "-rf", "--", data).
 		And(l.lockExists()).
 		And(shell.New("echo", LockHeld)).
@@ -99,7 +105,7 @@ func (l Layout) TakeLock(runID string, lines []string) shell.Command {
 
 // ownsLock succeeds when the lock's details hold runID.
 func (l Layout) ownsLock(runID string) shell.Command {
-	return shell.New("grep", "-qxF", "--", "run_id="+runID, l.LockDetails()).Quiet()
+	return HasLine(l.LockDetails(), "run_id="+runID)
 }
 
 // Heartbeat refreshes the heartbeat of runID's lock; it does nothing when
@@ -121,7 +127,8 @@ func (l Layout) ReleaseLock(runID string) shell.Command {
 		And(shell.New("echo", LockNotOurs)).
 		And(shell.New("cat", l.LockDetails()).Quiet().Or(shell.New("true"))).
 		And(shell.New("false"))
-	remove := shown(shell.New("rm", "-f", "--", l.LockDir())).And(shell.New("rm", "-rf", "--", l.LockData(runID)))
+	// One rm, the link first: rm removes its operands in order.
+	remove := shell.New("rm", "-rf", "--", l.LockDir(), l.LockData(runID)).Shown(shell.New("rm", "-f", "--", l.LockDir()).String())
 	return l.ownsLock(runID).And(remove).Or(notOurs)
 }
 

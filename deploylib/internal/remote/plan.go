@@ -105,11 +105,12 @@ func (l Layout) WriteRevisionFromMirror(release, sha string) shell.Command {
 // fetched, before any commit was pinned ([Layout.GitArchive] of ref); the
 // mirror does not change in between, since only the lock's holder fetches.
 func (l Layout) WriteRevisionOfRef(release, ref string) shell.Command {
-	field := func(format, file string) shell.Command {
-		return git("--no-pager", "log", "-1", "--no-walk", "--format="+format, "--end-of-options", ref+"^{commit}", "--").
-			WriteTo(path.Join(release, file))
-	}
-	return withGitEnv(field("%H", "REVISION").And(field("%ct", "REVISION_TIME"))).In(l.Repo())
+	// One git log prints both; the shell's read splits them.
+	read := shell.Raw(`{ read -r capstan_h && read -r capstan_t && printf '%s\n' "$capstan_h" >` +
+		shell.Quote(path.Join(release, "REVISION")) + ` && printf '%s\n' "$capstan_t" >` +
+		shell.Quote(path.Join(release, "REVISION_TIME")) + `; }`)
+	return withGitEnv(git("--no-pager", "log", "-1", "--no-walk", "--format=%H%n%ct", "--end-of-options", ref+"^{commit}", "--").
+		Pipe(read)).In(l.Repo())
 }
 
 // LockTakenInfo is what [Layout.TakeLock] printed after LockTaken.

@@ -87,7 +87,7 @@ func (l Layout) Link(release string, names []string) shell.Command {
 			shell.New("echo", "refusing to link inside "+a+": it is a symbolic link in the release, and linking through it would change files outside the release").ToStderr().And(shell.New("false"))))
 	}
 	if len(parents) > 0 {
-		add(shell.New("mkdir", append([]string{"-p"}, parents...)...))
+		add(ensureDirs(parents...))
 	}
 	for _, n := range names {
 		target := path.Join(release, n)
@@ -100,7 +100,9 @@ func (l Layout) Link(release string, names []string) shell.Command {
 // Switch points current at release with a rename(2) over the old link,
 // after checking that release is a real directory (never current itself):
 // the new link is made under a directory unique to the run and moved into
-// deploy_to, so a leftover link cannot publish an old release. A current
+// deploy_to, so a leftover link cannot publish an old release (the empty
+// directory stays for [Layout.ScratchCleanup], which the lock's release
+// runs). A current
 // that is a real directory is refused. The release's unfinished marker is
 // removed in the same command, when release is one of releases/ with a
 // release name: the release a switch back goes to is where current
@@ -115,8 +117,7 @@ func (l Layout) Switch(release, runID string) shell.Command {
 		And(removeIfPresent(tmp)).
 		And(shell.New("mkdir", "-p", tmp)).
 		And(shell.New("ln", "-s", release, path.Join(tmp, "current")).Shown(shell.New("ln", "-s", release, current).String())).
-		And(shell.New("mv", path.Join(tmp, "current"), l.DeployTo)).
-		And(shell.New("rmdir", tmp))
+		And(shell.New("mv", path.Join(tmp, "current"), l.DeployTo))
 	if name := path.Base(release); IsReleaseName(name) && path.Clean(release) == l.Release(name) {
 		cmd = cmd.And(shell.New("rm", "-f", l.UnfinishedMarker(name)))
 	}

@@ -4,12 +4,12 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"regexp"
+	"path"
 	"strings"
 	"testing"
 )
 
-// TestNamesFromMatchesExactlyTheLaterNames checks namesFrom's expression
+// TestNamesFromMatchesExactlyTheLaterNames checks namesFrom's patterns
 // against the string order it stands for, on names that differ from the
 // checked one in one digit or in many.
 func TestNamesFromMatchesExactlyTheLaterNames(t *testing.T) {
@@ -22,11 +22,20 @@ func TestNamesFromMatchesExactlyTheLaterNames(t *testing.T) {
 		return b.String()
 	}
 	for _, name := range []string{"20261206101500", "00000000000000", "99999999999999", "20261206101599", "19991231235959", randomName()} {
-		pattern, err := namesFrom(name)
+		patterns, err := namesFrom(name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		re := regexp.MustCompile("^" + pattern + "$")
+		matches := func(s string) bool {
+			for _, p := range patterns {
+				if ok, err := path.Match(p, s); err != nil {
+					t.Fatalf("pattern %q: %v", p, err)
+				} else if ok {
+					return true
+				}
+			}
+			return false
+		}
 		others := []string{name, ReleaseNameAfter(name), randomName(), randomName()}
 		for i := range 14 {
 			for d := byte('0'); d <= '9'; d++ {
@@ -34,12 +43,12 @@ func TestNamesFromMatchesExactlyTheLaterNames(t *testing.T) {
 			}
 		}
 		for _, other := range others {
-			if got, want := re.MatchString(other), other >= name; got != want {
+			if got, want := matches(other), other >= name; got != want {
 				t.Errorf("namesFrom(%s) matches %s: %v, want %v", name, other, got, want)
 			}
 		}
 		for _, notName := range []string{name + "0", name[1:], "current", ""} {
-			if re.MatchString(notName) {
+			if matches(notName) {
 				t.Errorf("namesFrom(%s) matches %q, which is no release name", name, notName)
 			}
 		}
@@ -49,8 +58,8 @@ func TestNamesFromMatchesExactlyTheLaterNames(t *testing.T) {
 	}
 }
 
-// TestCheckReleaseName runs the check with a real /bin/sh, ls and grep
-// on a directory of this machine.
+// TestCheckReleaseName runs the check with each POSIX shell of this
+// machine on a directory of it.
 func TestCheckReleaseName(t *testing.T) {
 	const name = "20261206101500"
 	for _, tc := range []struct {
@@ -58,6 +67,7 @@ func TestCheckReleaseName(t *testing.T) {
 		taken bool
 	}{
 		{nil, false},
+		{[]string{"*"}, false},
 		{[]string{"20261206101459", "20250101000000", "not-a-release", "current"}, false},
 		{[]string{"20261206101459", name}, true},
 		{[]string{"20261206101501"}, true},
@@ -74,12 +84,22 @@ func TestCheckReleaseName(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out, err := exec.Command("/bin/sh", "-c", cmd.String()).CombinedOutput()
-		if err != nil {
-			t.Fatalf("%v: %v\n%s", tc.have, err, out)
+		for _, sh := range posixShells(t) {
+			out, err := exec.Command(sh, "-c", cmd.String()).CombinedOutput()
+			if err != nil {
+				t.Fatalf("%s, %v: %v\n%s", sh, tc.have, err, out)
+			}
+			if got := strings.TrimSpace(string(out)) == ReleaseNameTaken; got != tc.taken {
+				t.Errorf("%s, releases %v: taken %v (output %q), want %v", sh, tc.have, got, out, tc.taken)
+			}
 		}
-		if got := strings.TrimSpace(string(out)) == ReleaseNameTaken; got != tc.taken {
-			t.Errorf("releases %v: taken %v (output %q), want %v", tc.have, got, out, tc.taken)
-		}
+	}
+	// No releases/ at all: nothing is taken.
+	cmd, err := At(path.Join(t.TempDir(), "none")).CheckReleaseName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("/bin/sh", "-c", cmd.String()).CombinedOutput(); err != nil || len(out) != 0 {
+		t.Errorf("no releases/: %v, output %q", err, out)
 	}
 }

@@ -191,7 +191,7 @@ func (l Layout) RemoveReleases(names []string) (shell.Command, error) {
 func (l Layout) RemoveOwnRelease(name, runID string) shell.Command {
 	marker := l.UnfinishedMarker(name)
 	return shell.New("test", "!", l.Release(name), "-ef", l.Current()).
-		And(shell.New("grep", "-qxF", "--", runID, marker).Quiet().
+		And(HasLine(marker, runID).
 			And(shown(shell.New("rm", "-rf", l.Release(name)))).
 			And(shell.New("rm", "-f", marker)).
 			Or(shell.New("true"))).
@@ -279,35 +279,32 @@ const ReleaseNameTaken = "capstan-release-name-taken"
 // succeeds. It lets a release named before the releases were listed (from
 // this machine's clock, in the script that takes the lock) be checked
 // where it is built: a host whose clock, or whose last deployer's clock,
-// was ahead stops there. name must be a release name (14 digits).
+// was ahead stops there. name must be a release name (14 digits). The
+// names are matched by the shell itself (a for loop over releases/* and a
+// case), so the check starts no process.
 func (l Layout) CheckReleaseName(name string) (shell.Command, error) {
-	pattern, err := namesFrom(name)
+	patterns, err := namesFrom(name)
 	if err != nil {
 		return shell.Command{}, err
 	}
-	return shell.New("ls", "-1", "--", l.Releases()).Quiet().
-		Pipe(shell.New("grep", "-Eqx", "--", pattern)).
-		And(shell.New("echo", ReleaseNameTaken)).
-		Or(shell.New("true")), nil
+	return shell.Raw("for capstan_f in " + shell.Quote(l.Releases()) + `/*; do case "${capstan_f##*/}" in ` +
+		strings.Join(patterns, "|") + ") echo " + ReleaseNameTaken + "; break;; esac; done; true"), nil
 }
 
-// namesFrom returns the POSIX extended regular expression that matches,
-// as a whole line, exactly the release names (14 digits) that are equal
-// to name or sort after it: name itself, or name's first i digits
-// followed by a greater digit and any digits.
-func namesFrom(name string) (string, error) {
+// namesFrom returns the shell patterns (case, glob) that together match
+// exactly the release names (14 digits) that are equal to name or sort
+// after it: name itself, or name's first i digits followed by a greater
+// digit and any digits. The patterns are digits and bracket expressions
+// only, safe unquoted.
+func namesFrom(name string) ([]string, error) {
 	if !IsReleaseName(name) {
-		return "", fmt.Errorf("%q is not a release name", name)
+		return nil, fmt.Errorf("%q is not a release name", name)
 	}
-	alts := []string{name}
+	patterns := []string{name}
 	for i := len(name) - 1; i >= 0; i-- {
 		if d := name[i]; d < '9' {
-			alt := name[:i] + "[" + string(d+1) + "-9]"
-			if rest := len(name) - i - 1; rest > 0 {
-				alt += "[0-9]{" + strconv.Itoa(rest) + "}"
-			}
-			alts = append(alts, alt)
+			patterns = append(patterns, name[:i]+"["+string(d+1)+"-9]"+strings.Repeat("[0-9]", len(name)-i-1))
 		}
 	}
-	return "(" + strings.Join(alts, "|") + ")", nil
+	return patterns, nil
 }
