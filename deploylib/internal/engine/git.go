@@ -30,6 +30,7 @@ var (
 				cmd:  everywhere(remote.GitCheck(r.Config.RepoURL, r.Config.Branch)),
 				opts: captured,
 				gate: script.Gate{NonEmpty: true}, // else the branch does not exist
+				keep: listedVar,                   // for git:update in the same script
 				done: func(_ context.Context, h *Host, out string, err error) error {
 					out = strings.TrimSpace(out)
 					mu.Lock()
@@ -91,7 +92,9 @@ var (
 	// pinned yet: each host archives the branch as its own fetch resolved
 	// it, and a host that resolved another commit than the first host
 	// (the branch moved between their fetches) fails the deploy, which
-	// removes the releases it built.
+	// removes the releases it built; a host whose mirror's branch is at
+	// the commit git:check listed, earlier in the script, fetches nothing
+	// (remote.GitUpdateUnlessListed).
 	GitUpdate = &Task{name: "git:update", doc: "updates the repository mirror",
 		plan: func(_ context.Context, r *Run, seg *segment, _ *Task) (*step, error) {
 			fused := withLock(r, seg)
@@ -103,8 +106,13 @@ var (
 			}
 			g, _ := strategyAs[Git](r.Config.Strategy)
 			cmd := r.layout().GitUpdate(r.Config.RepoURL, r.Config.Branch, g.ShallowClone)
-			if pin := r.pinned.get(); pin != "" {
+			switch pin := r.pinned.get(); {
+			case pin != "":
 				cmd = r.layout().GitUpdatePinned(r.Config.RepoURL, r.Config.Branch, pin, g.ShallowClone)
+			case fused && seg.has(GitCheck) && !remote.IsFullSHA(r.Config.Branch):
+				// git:check's listing, earlier in the script, says whether
+				// the mirror has the branch's commit already.
+				cmd = r.layout().GitUpdateUnlessListed(r.Config.RepoURL, r.Config.Branch, g.ShallowClone, listedVar)
 			}
 			hosts := seg.hosts
 			var mu sync.Mutex
@@ -266,6 +274,10 @@ func withLock(r *Run, seg *segment) bool {
 	return seg.has(Lock) && len(seg.hosts) <= g.maxConcurrent() &&
 		(len(seg.hosts) == 1 || !r.plan.declarativeBeforeSwitch())
 }
+
+// listedVar is the shell variable in which git:check's answer (git
+// ls-remote) is kept for git:update in the same script.
+const listedVar = "capstan_ls"
 
 // sameCommit fails when a host's git:update resolved branch to another
 // commit than the first host's (resolved holds each host's answer): the

@@ -110,6 +110,9 @@ type step struct {
 	// cuts: a gate that stops h's script here is no failure; finish
 	// decides what follows (it may cut the script after the step).
 	cuts bool
+	// keep names the shell variable that keeps the step's output for a
+	// later step of the same script (script.Step.Keep).
+	keep string
 }
 
 // stepBuilder is a standard task's definition: it returns the task's step
@@ -597,7 +600,7 @@ func (seg *segment) runHost(ctx context.Context, h *Host, from, upto int) {
 		if c.HasDisplay() {
 			res.shown = c.Display()
 		}
-		cmds = append(cmds, script.Step{Cmd: c, Gate: s.gate})
+		cmds = append(cmds, script.Step{Cmd: c, Gate: s.gate, Keep: s.keep})
 		idx = append(idx, k)
 	}
 	hr.built = true

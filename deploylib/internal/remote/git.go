@@ -61,6 +61,29 @@ func (l Layout) GitUpdate(repoURL, branch string, depth int) shell.Command {
 	return withGitEnv(git("remote", "set-url", "origin", repoURL).And(shown(fetch)).And(GitResolve(branch))).In(l.Repo())
 }
 
+// GitUpdateUnlessListed is [Layout.GitUpdate] for a script in which the
+// answer of [GitCheck] is kept in the shell variable listed (a name the
+// script sets, never user input): when the mirror's branch resolves to
+// the commit the repository listed, and the listing is that one line,
+// refs/heads/<branch>, so the branch is nothing else there, the mirror is
+// as a fetch would leave it for this deploy and nothing is fetched (no
+// second connection to the git server); otherwise it fetches as GitUpdate
+// does. Either way it prints the commit id and time of branch as its last
+// line ([ParseResolved]). branch must not be a full commit id.
+func (l Layout) GitUpdateUnlessListed(repoURL, branch string, depth int, listed string) shell.Command {
+	resolved := shell.Raw("capstan_r=$(" + GitResolve(branch).String() + " 2>/dev/null)")
+	// The listing is that one line: the ref, then one character, which
+	// git ends every line with (a newline; ? keeps the log on one line).
+	isListed := shell.Raw(`case "$` + listed + `" in "${capstan_r%% *}"` + shell.Quote("\trefs/heads/"+branch) +
+		`?) printf '%s\n' "$capstan_r" ;; *) false ;; esac`)
+	fetch := git("remote", "update", "--prune")
+	if depth > 0 {
+		fetch = git("fetch", "--depth", strconv.Itoa(depth), "origin", branch)
+	}
+	update := git("remote", "set-url", "origin", repoURL).And(shown(fetch)).And(GitResolve(branch))
+	return withGitEnv(resolved.And(isListed).Or(update)).In(l.Repo())
+}
+
 // GitResolve prints the full commit id and commit time of branch, in the
 // repository it runs in.
 func GitResolve(branch string) shell.Command {

@@ -42,6 +42,27 @@ import (
 type Step struct {
 	Cmd  shell.Command
 	Gate Gate
+	// Keep, when set, is the name of a shell variable that receives the
+	// step's standard output, for a later step of the same script to read
+	// ($NAME): a name of lower-case letters, digits and '_' that starts
+	// with "capstan_". Every kept variable is emptied when the script
+	// starts, so a later step never reads a value from anywhere else (the
+	// environment, a step that did not run).
+	Keep string
+}
+
+// validKeep reports whether name may be a Step's Keep.
+func validKeep(name string) bool {
+	rest, ok := strings.CutPrefix(name, "capstan_")
+	if !ok || rest == "" {
+		return false
+	}
+	for _, c := range rest {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' {
+			return false
+		}
+	}
+	return true
 }
 
 // Gate checks what a step printed on standard output: the steps after it
@@ -127,6 +148,11 @@ func Steps(token string, steps ...Step) shell.Command {
 // standard input and the brace that closes it. The result is still a
 // script of steps: [List] returns its steps.
 func Within(before, after, token string, steps ...Step) shell.Command {
+	for _, st := range steps {
+		if st.Keep != "" && !validKeep(st.Keep) {
+			panic("script: Keep " + strconv.Quote(st.Keep) + " is not a variable name that starts with capstan_")
+		}
+	}
 	s := &stepScript{token: token, steps: append([]Step(nil), steps...)}
 	var b strings.Builder
 	b.WriteString(before)
@@ -168,18 +194,26 @@ func (s *stepScript) render(b *strings.Builder) {
 			break
 		}
 	}
+	for _, st := range s.steps {
+		if st.Keep != "" {
+			b.WriteString(st.Keep + "=\n")
+		}
+	}
 	for i, st := range s.steps {
 		c := st.Cmd
 		if i > 0 {
 			b.WriteByte('\n')
 		}
-		gated := !st.Gate.IsZero()
+		gated, captured := !st.Gate.IsZero(), !st.Gate.IsZero() || st.Keep != ""
 		switch {
-		case gated:
+		case captured:
 			// Its output is kept (with its last newlines: the x) for the gate.
 			b.WriteString("capstan_o=$( ")
 			b.WriteString(c.String())
 			b.WriteString("\ncapstan_s=$?; printf x; exit \"$capstan_s\" ); capstan_s=$?; capstan_o=${capstan_o%x}; printf '%s' \"$capstan_o\"; ")
+			if st.Keep != "" {
+				b.WriteString(st.Keep + `=$capstan_o; `)
+			}
 		case c.Dir != "" || c.Name == "" && !c.IsZero():
 			// Its cd (or whatever a raw script does) stays in a subshell.
 			b.WriteString("( " + c.String() + " )\n")
@@ -187,7 +221,7 @@ func (s *stepScript) render(b *strings.Builder) {
 			b.WriteString(c.String() + "\n")
 		}
 		n := strconv.Itoa(i + 1)
-		if !gated {
+		if !captured {
 			b.WriteString(`capstan_s=$?; `)
 		}
 		b.WriteString(marker(n) + "; " + marker(n) + ` >&2; [ "$capstan_s" -eq 0 ] || exit "$capstan_s"`)

@@ -100,3 +100,46 @@ func TestStepsGate(t *testing.T) {
 		t.Errorf("failing gated step: %v %q", err, out)
 	}
 }
+
+// TestKeptOutputReachesLaterSteps runs a script whose first step keeps
+// its output: a later step reads it whole (last newlines included), a
+// value the environment holds under the same name never counts, and the
+// kept step's output and marker are what they would be unkept.
+func TestKeptOutputReachesLaterSteps(t *testing.T) {
+	c := Steps("k3p",
+		Step{Cmd: shell.New("printf", `%s\n`, "abc\trefs/heads/main", "two words").In("/"), Keep: "capstan_ls"},
+		Step{Cmd: shell.Raw(`printf '[%s]' "$capstan_ls"`)},
+		Step{Cmd: shell.Raw(`printf '[%s]' "$capstan_other"`)},
+	)
+	cmd := exec.Command("/bin/sh", "-c", c.String())
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "capstan_ls=from-the-environment", "capstan_other=env"}
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	want := "abc\trefs/heads/main\ntwo words\n" + Marker("k3p", 1, 0) +
+		"[abc\trefs/heads/main\ntwo words\n]" + Marker("k3p", 2, 0) +
+		"[env]" + Marker("k3p", 3, 0)
+	if string(out) != want {
+		t.Errorf("output\n%q\nwant\n%q", out, want)
+	}
+	// A kept step that did not run (the script stopped before it) leaves
+	// the variable empty, not the environment's value.
+	c = Steps("k3p",
+		Step{Cmd: shell.New("false")},
+		Step{Cmd: shell.New("echo", "kept"), Keep: "capstan_ls"},
+	)
+	if !strings.HasPrefix(c.String(), "capstan_ls=\n") {
+		t.Errorf("the kept variable is not emptied first:\n%s", c)
+	}
+	for _, bad := range []string{"ls", "capstan_", "capstan_A", "capstan_x;rm", "capstan_x y"} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("Keep %q was accepted", bad)
+				}
+			}()
+			Steps("k", Step{Cmd: shell.New("true"), Keep: bad})
+		}()
+	}
+}
