@@ -720,7 +720,7 @@ func (k *lockKeeper) release(ctx context.Context) error {
 // releaseCmd releases this run's lock (release).
 func (k *lockKeeper) releaseCmd() shell.Command {
 	r := k.r
-	return r.layout().ScratchCleanup(r.ID).Then(r.layout().ReleaseLock(r.ID))
+	return r.layout().ReleaseLock(r.ID)
 }
 
 // released reads the answer of the command releasing the lock on h.

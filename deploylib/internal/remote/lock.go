@@ -119,16 +119,20 @@ func (l Layout) Heartbeat(runID string) shell.Command {
 }
 
 // ReleaseLock removes the lock if runID holds it: the link first, so the
-// lock disappears at once and whole, then its data. Otherwise it removes
-// runID's own lock data, if a take was cut short, prints LockNotOurs and
-// the details found, and fails.
+// lock disappears at once and whole, then its data and the scratch
+// directories runID may have left in the state directory ([Layout.Switch],
+// [Layout.writeMarker]), all in one rm, which removes its operands in
+// order. Otherwise it removes runID's own lock data, if a take was cut
+// short, and its scratch directories, prints LockNotOurs and the details
+// found, and fails. Every name it removes but the lock holds the run id,
+// so no other run's is touched.
 func (l Layout) ReleaseLock(runID string) shell.Command {
-	notOurs := shell.New("rm", "-rf", "--", l.LockData(runID)).
+	own := []string{l.LockData(runID), l.switchDir(runID), l.switchDir(runID + "-back"), l.markDir(runID)}
+	notOurs := shell.New("rm", append([]string{"-rf", "--"}, own...)...).
 		And(shell.New("echo", LockNotOurs)).
 		And(shell.New("cat", l.LockDetails()).Quiet().Or(shell.New("true"))).
 		And(shell.New("false"))
-	// One rm, the link first: rm removes its operands in order.
-	remove := shell.New("rm", "-rf", "--", l.LockDir(), l.LockData(runID)).Shown(shell.New("rm", "-f", "--", l.LockDir()).String())
+	remove := shell.New("rm", append([]string{"-rf", "--", l.LockDir()}, own...)...).Shown(shell.New("rm", "-f", "--", l.LockDir()).String())
 	return l.ownsLock(runID).And(remove).Or(notOurs)
 }
 

@@ -162,18 +162,27 @@ func TestLockRaceAlwaysShowsTheHolder(t *testing.T) {
 }
 
 // The run's scratch space in .capstan is removed when it releases the
-// lock, also when a switch was cut short (a leftover switch-<run id>).
+// lock, also when a switch was cut short (a leftover switch-<run id>), and
+// also when the lock is not its own any more.
 func TestScratchRemovedWithTheLock(t *testing.T) {
-	deployTo := t.TempDir()
-	for _, d := range []string{"switch-r1", "switch-r1-back", "switch-r2"} {
-		os.MkdirAll(filepath.Join(At(deployTo).State(), d), 0o755)
-	}
-	if out, err := sh(t, At(deployTo).ScratchCleanup("r1"), ""); err != nil {
-		t.Fatalf("%v %s", err, out)
-	}
-	ents, _ := os.ReadDir(At(deployTo).State())
-	if len(ents) != 1 || ents[0].Name() != "switch-r2" {
-		t.Errorf("left %v, want only another run's switch-r2", ents)
+	for _, holds := range []bool{true, false} {
+		deployTo := t.TempDir()
+		if holds {
+			if out, err := sh(t, At(deployTo).TakeLock("r1", []string{"run_id=r1"}), ""); err != nil || !strings.Contains(out, LockTaken) {
+				t.Fatalf("%v %s", err, out)
+			}
+		}
+		for _, d := range []string{"switch-r1", "switch-r1-back", "mark-r1", "switch-r2"} {
+			os.MkdirAll(filepath.Join(At(deployTo).State(), d), 0o755)
+		}
+		out, err := sh(t, At(deployTo).ReleaseLock("r1"), "")
+		if (err == nil) != holds {
+			t.Errorf("holding the lock %v: release %v %s", holds, err, out)
+		}
+		ents, _ := os.ReadDir(At(deployTo).State())
+		if len(ents) != 1 || ents[0].Name() != "switch-r2" {
+			t.Errorf("holding the lock %v: left %v, want only another run's switch-r2", holds, ents)
+		}
 	}
 }
 

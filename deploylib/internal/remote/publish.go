@@ -101,8 +101,7 @@ func (l Layout) Link(release string, names []string) shell.Command {
 // after checking that release is a real directory (never current itself):
 // the new link is made under a directory unique to the run and moved into
 // deploy_to, so a leftover link cannot publish an old release (the empty
-// directory stays for [Layout.ScratchCleanup], which the lock's release
-// runs). A current
+// directory stays for [Layout.ReleaseLock]). A current
 // that is a real directory is refused. The release's unfinished marker is
 // removed in the same command, when release is one of releases/ with a
 // release name: the release a switch back goes to is where current
@@ -127,11 +126,3 @@ func (l Layout) Switch(release, runID string) shell.Command {
 // RemoveCurrent removes current (publishing failed on a host that had no
 // release before).
 func (l Layout) RemoveCurrent() shell.Command { return shell.New("rm", "-f", "--", l.Current()) }
-
-// ScratchCleanup removes what runID may have left in the state directory:
-// the switch directories (Switch) and the marker scratch directory
-// (writeMarker); [Layout.ReleaseLock] removes its lock data. Every name
-// holds the run id, so no other run's is touched.
-func (l Layout) ScratchCleanup(runID string) shell.Command {
-	return shell.New("rm", "-rf", "--", l.switchDir(runID), l.switchDir(runID+"-back"), l.markDir(runID))
-}

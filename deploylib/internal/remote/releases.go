@@ -137,7 +137,7 @@ func (l Layout) MarkUnfinished(name, runID string) shell.Command {
 
 // writeMarker writes runID into the unfinished marker of release name,
 // whole or not at all: into a file of runID's scratch directory
-// ([Layout.ScratchCleanup] removes it), then renamed over the marker. A
+// ([Layout.ReleaseLock] removes it), then renamed over the marker. A
 // shell that dies between creating a file and writing into it (a signal,
 // as an interrupted run stops its commands; a full disk) would otherwise
 // leave an empty marker, which is a removal's ([Layout.RemoveReleases])
