@@ -400,6 +400,10 @@ type segment struct {
 	runs  map[*Host]*hostRun
 	next  int           // the first step not reported yet
 	ended chan struct{} // closed once every host's script ended
+	// logged maps the text of each script logged in full to the host it
+	// was first sent to: a host sent the same text logs one line naming
+	// that host instead. It is dropped once every host's script ended.
+	logged map[string]string
 }
 
 // hostRun is one host's script and its answers.
@@ -512,6 +516,9 @@ func (seg *segment) start(ctx context.Context) {
 			}
 		}
 		inParallel(seg.hosts, func(_ int, h *Host) { run(h, upto) })
+		seg.mu.Lock()
+		seg.logged = nil // no script is sent any more
+		seg.mu.Unlock()
 	}()
 }
 
@@ -645,9 +652,25 @@ func (seg *segment) runHost(ctx context.Context, h *Host, from, upto int) {
 	for _, k := range idx {
 		names = append(names, seg.stepName(k))
 	}
-	r.console.Log("DEBUG", fmt.Sprintf("Sending to %s as one remote command, %d steps (%s), each reported below with its task:\n%s",
-		h, len(cmds), strings.Join(names, ", "), sent))
+	// The log has each text in full once: at a thousand hosts the same
+	// script would be formatted, redacted and written a thousand times.
+	// Both lines are written under seg.mu, so that the full text always
+	// comes before the lines that refer to it. The text is compared as
+	// sent, before the log's redaction, which leaves the same text the
+	// same; secret environment values are on standard input, not in it.
+	text := sent.String()
 	seg.mu.Lock()
+	if first, ok := seg.logged[text]; ok {
+		r.console.Log("DEBUG", fmt.Sprintf("Sending to %s as one remote command, %d steps (%s), each reported below with its task: the same script as sent to %s",
+			h, len(cmds), strings.Join(names, ", "), first))
+	} else {
+		if seg.logged == nil {
+			seg.logged = map[string]string{}
+		}
+		seg.logged[text] = h.String()
+		r.console.Log("DEBUG", fmt.Sprintf("Sending to %s as one remote command, %d steps (%s), each reported below with its task:\n%s",
+			h, len(cmds), strings.Join(names, ", "), text))
+	}
 	hr.announced = true
 	seg.cond.Broadcast()
 	seg.mu.Unlock()
