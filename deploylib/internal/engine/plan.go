@@ -404,7 +404,15 @@ type segment struct {
 	// was first sent to: a host sent the same text logs one line naming
 	// that host instead. It is dropped once every host's script ended.
 	logged map[string]string
+	// scripts are the first scripts built (at most maxScripts), which a
+	// host whose script has the same text is sent as they are; append
+	// only, so that a copy of the slice may be read without mu.
+	scripts []shell.Command
 }
+
+// maxScripts bounds the scripts a segment keeps for hosts to share, and
+// the comparisons a host whose script is like no other's makes.
+const maxScripts = 4
 
 // hostRun is one host's script and its answers.
 type hostRun struct {
@@ -517,7 +525,7 @@ func (seg *segment) start(ctx context.Context) {
 		}
 		inParallel(seg.hosts, func(_ int, h *Host) { run(h, upto) })
 		seg.mu.Lock()
-		seg.logged = nil // no script is sent any more
+		seg.logged, seg.scripts = nil, nil // no script is sent any more
 		seg.mu.Unlock()
 	}()
 }
@@ -636,7 +644,7 @@ func (seg *segment) runHost(ctx context.Context, h *Host, from, upto int) {
 			s.sending(h)
 		}
 	}
-	sent := script.Steps(seg.token, cmds...)
+	sent := seg.script(cmds)
 	// Config.SecretEnv reaches every step as it reaches a single command:
 	// the script reads the values from its standard input first
 	// (secret.go); its steps and their markers are unchanged.
@@ -779,6 +787,27 @@ func (seg *segment) stepName(k int) string {
 		return t.name
 	}
 	return "the lock's release"
+}
+
+// script returns the script of steps cmds: one built for an earlier host
+// when it has the same text, so that at a thousand hosts one copy of the
+// text is built and kept while the scripts run, not a thousand.
+func (seg *segment) script(cmds []script.Step) shell.Command {
+	seg.mu.Lock()
+	built := seg.scripts
+	seg.mu.Unlock()
+	for _, c := range built {
+		if script.Matches(c, "", "", seg.token, cmds...) {
+			return c
+		}
+	}
+	c := script.Steps(seg.token, cmds...)
+	seg.mu.Lock()
+	defer seg.mu.Unlock()
+	if len(seg.scripts) < maxScripts && !slices.ContainsFunc(seg.scripts, func(b shell.Command) bool { return b.String() == c.String() }) {
+		seg.scripts = append(seg.scripts, c)
+	}
+	return c
 }
 
 // announced reports whether every host's script was logged as sent, or

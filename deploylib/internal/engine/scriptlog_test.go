@@ -6,8 +6,11 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/capstan-deploy/capstan/deploylib/backend"
+	"github.com/capstan-deploy/capstan/deploylib/internal/script"
+	"github.com/capstan-deploy/capstan/deploylib/shell"
 )
 
 // sendingLine matches the log's line for a script of steps sent to a host:
@@ -119,5 +122,33 @@ func TestScriptLoggedOncePerText(t *testing.T) {
 	}
 	if short == 0 || !differs {
 		t.Errorf("want segments where hosts shared a script and one where they did not (%d lines naming another host):\n%s", short, log)
+	}
+}
+
+// Hosts whose scripts have the same text are sent one copy of it: at a
+// thousand hosts, one text is kept while the scripts run, not a thousand.
+// A script like no other's is built for its host.
+func TestSegmentSharesScripts(t *testing.T) {
+	seg := &segment{token: "run0001-1"}
+	steps := func(release string) []script.Step {
+		return []script.Step{
+			{Cmd: shell.New("mkdir", "-p", "/srv/shop/releases/"+release)},
+			{Cmd: shell.New("test", "-d", "repo").In("/srv/shop"), Gate: script.Gate{NonEmpty: true}},
+		}
+	}
+	first := seg.script(steps("20261125214042"))
+	same := seg.script(steps("20261125214042"))
+	other := seg.script(steps("20261125214043"))
+	if same.String() != first.String() || unsafe.StringData(same.String()) != unsafe.StringData(first.String()) {
+		t.Errorf("a script of the same text is another copy")
+	}
+	if want := script.Steps(seg.token, steps("20261125214043")...).String(); other.String() != want {
+		t.Errorf("a script of other steps:\n%s\nwant\n%s", other, want)
+	}
+	for i := range maxScripts + 2 {
+		seg.script(steps(strings.Repeat("1", i+1)))
+	}
+	if len(seg.scripts) != maxScripts {
+		t.Errorf("the segment keeps %d scripts, want at most %d", len(seg.scripts), maxScripts)
 	}
 }
