@@ -405,9 +405,11 @@ type segment struct {
 	// that host instead. It is dropped once every host's script ended.
 	logged map[string]string
 	// scripts are the first scripts built (at most maxScripts), which a
-	// host whose script has the same text is sent as they are; append
-	// only, so that a copy of the slice may be read without mu.
-	scripts []shell.Command
+	// host whose script has the same text is sent as they are. scriptMu
+	// guards it: hosts wait for the one building a script, rather than
+	// all building the same text at once.
+	scriptMu sync.Mutex
+	scripts  []shell.Command
 }
 
 // maxScripts bounds the scripts a segment keeps for hosts to share, and
@@ -525,8 +527,11 @@ func (seg *segment) start(ctx context.Context) {
 		}
 		inParallel(seg.hosts, func(_ int, h *Host) { run(h, upto) })
 		seg.mu.Lock()
-		seg.logged, seg.scripts = nil, nil // no script is sent any more
+		seg.logged = nil // no script is sent any more
 		seg.mu.Unlock()
+		seg.scriptMu.Lock()
+		seg.scripts = nil
+		seg.scriptMu.Unlock()
 	}()
 }
 
@@ -615,7 +620,7 @@ func (seg *segment) runHost(ctx context.Context, h *Host, from, upto int) {
 		if c.HasDisplay() {
 			res.shown = c.Display()
 		}
-		cmds = append(cmds, script.Step{Cmd: c, Gate: s.gate, Keep: s.keep})
+		cmds = append(cmds, script.Step{Cmd: c, Gate: s.gate, Keep: s.keep, Text: res.cmd})
 		idx = append(idx, k)
 	}
 	hr.built = true
@@ -793,18 +798,15 @@ func (seg *segment) stepName(k int) string {
 // when it has the same text, so that at a thousand hosts one copy of the
 // text is built and kept while the scripts run, not a thousand.
 func (seg *segment) script(cmds []script.Step) shell.Command {
-	seg.mu.Lock()
-	built := seg.scripts
-	seg.mu.Unlock()
-	for _, c := range built {
+	seg.scriptMu.Lock()
+	defer seg.scriptMu.Unlock()
+	for _, c := range seg.scripts {
 		if script.Matches(c, "", "", seg.token, cmds...) {
 			return c
 		}
 	}
 	c := script.Steps(seg.token, cmds...)
-	seg.mu.Lock()
-	defer seg.mu.Unlock()
-	if len(seg.scripts) < maxScripts && !slices.ContainsFunc(seg.scripts, func(b shell.Command) bool { return b.String() == c.String() }) {
+	if len(seg.scripts) < maxScripts {
 		seg.scripts = append(seg.scripts, c)
 	}
 	return c

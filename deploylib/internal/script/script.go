@@ -49,6 +49,17 @@ type Step struct {
 	// starts, so a later step never reads a value from anywhere else (the
 	// environment, a step that did not run).
 	Keep string
+	// Text, when set, is Cmd.String(), which the caller has already: the
+	// script uses it rather than rendering Cmd again.
+	Text string
+}
+
+// text returns the step's command as the script has it.
+func (st Step) text() string {
+	if st.Text != "" {
+		return st.Text
+	}
+	return st.Cmd.String()
 }
 
 // validKeep reports whether name may be a Step's Keep.
@@ -260,7 +271,7 @@ func (s *stepScript) render(b writer) {
 		case captured:
 			// Its output is kept (with its last newlines: the x) for the gate.
 			b.WriteString("capstan_o=$( ")
-			b.WriteString(c.String())
+			b.WriteString(st.text())
 			b.WriteString("\ncapstan_s=$?; printf x; exit \"$capstan_s\" ); capstan_s=$?; capstan_o=${capstan_o%x}; printf '%s' \"$capstan_o\"; ")
 			if st.Keep != "" {
 				b.WriteString(st.Keep)
@@ -269,10 +280,10 @@ func (s *stepScript) render(b writer) {
 		case c.Dir != "" || c.Name == "" && !c.IsZero():
 			// Its cd (or whatever a raw script does) stays in a subshell.
 			b.WriteString("( ")
-			b.WriteString(c.String())
+			b.WriteString(st.text())
 			b.WriteString(" )\n")
 		default:
-			b.WriteString(c.String())
+			b.WriteString(st.text())
 			b.WriteByte('\n')
 		}
 		n := strconv.Itoa(i + 1)

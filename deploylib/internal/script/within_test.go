@@ -66,3 +66,27 @@ func TestMatches(t *testing.T) {
 		t.Errorf("a command that is not a script of steps matches")
 	}
 }
+
+// A step's Text, the String of its command the caller has already, is
+// what the script has of the command: the same script, rendered once.
+func TestStepText(t *testing.T) {
+	steps := []Step{
+		{Cmd: shell.New("echo", "a b").In("/srv")},
+		{Cmd: shell.New("test", "-f", "x"), Gate: Gate{NonEmpty: true}},
+		{Cmd: shell.New("cat", "REVISION"), Keep: "capstan_rev"},
+	}
+	given := append([]Step(nil), steps...)
+	for i := range given {
+		given[i].Text = given[i].Cmd.String()
+	}
+	if a, b := Steps("tok", steps...).String(), Steps("tok", given...).String(); a != b {
+		t.Errorf("with Text:\n%s\nwithout:\n%s", b, a)
+	}
+	if !Matches(Steps("tok", steps...), "", "", "tok", given...) {
+		t.Errorf("a script does not match its steps with their Text")
+	}
+	given[0].Text = "echo other"
+	if !strings.Contains(Steps("tok", given...).String(), "( echo other )") {
+		t.Errorf("Text is not what the script has of the command:\n%s", Steps("tok", given...))
+	}
+}
