@@ -400,7 +400,21 @@ type segment struct {
 	runs  map[*Host]*hostRun
 	next  int           // the first step not reported yet
 	ended chan struct{} // closed once every host's script ended
+	// logged maps the text of each script logged in full to the host it
+	// was first sent to: a host sent the same text logs one line naming
+	// that host instead. It is dropped once every host's script ended.
+	logged map[string]string
+	// scripts are the first scripts built (at most maxScripts), which a
+	// host whose script has the same text is sent as they are. scriptMu
+	// guards it: hosts wait for the one building a script, rather than
+	// all building the same text at once.
+	scriptMu sync.Mutex
+	scripts  []shell.Command
 }
+
+// maxScripts bounds the scripts a segment keeps for hosts to share, and
+// the comparisons a host whose script is like no other's makes.
+const maxScripts = 4
 
 // hostRun is one host's script and its answers.
 type hostRun struct {
@@ -512,6 +526,12 @@ func (seg *segment) start(ctx context.Context) {
 			}
 		}
 		inParallel(seg.hosts, func(_ int, h *Host) { run(h, upto) })
+		seg.mu.Lock()
+		seg.logged = nil // no script is sent any more
+		seg.mu.Unlock()
+		seg.scriptMu.Lock()
+		seg.scripts = nil
+		seg.scriptMu.Unlock()
 	}()
 }
 
@@ -600,7 +620,7 @@ func (seg *segment) runHost(ctx context.Context, h *Host, from, upto int) {
 		if c.HasDisplay() {
 			res.shown = c.Display()
 		}
-		cmds = append(cmds, script.Step{Cmd: c, Gate: s.gate, Keep: s.keep})
+		cmds = append(cmds, script.Step{Cmd: c, Gate: s.gate, Keep: s.keep, Text: res.cmd})
 		idx = append(idx, k)
 	}
 	hr.built = true
@@ -629,7 +649,7 @@ func (seg *segment) runHost(ctx context.Context, h *Host, from, upto int) {
 			s.sending(h)
 		}
 	}
-	sent := script.Steps(seg.token, cmds...)
+	sent := seg.script(cmds)
 	// Config.SecretEnv reaches every step as it reaches a single command:
 	// the script reads the values from its standard input first
 	// (secret.go); its steps and their markers are unchanged.
@@ -645,9 +665,25 @@ func (seg *segment) runHost(ctx context.Context, h *Host, from, upto int) {
 	for _, k := range idx {
 		names = append(names, seg.stepName(k))
 	}
-	r.console.Log("DEBUG", fmt.Sprintf("Sending to %s as one remote command, %d steps (%s), each reported below with its task:\n%s",
-		h, len(cmds), strings.Join(names, ", "), sent))
+	// The log has each text in full once: at a thousand hosts the same
+	// script would be formatted, redacted and written a thousand times.
+	// Both lines are written under seg.mu, so that the full text always
+	// comes before the lines that refer to it. The text is compared as
+	// sent, before the log's redaction, which leaves the same text the
+	// same; secret environment values are on standard input, not in it.
+	text := sent.String()
 	seg.mu.Lock()
+	if first, ok := seg.logged[text]; ok {
+		r.console.Log("DEBUG", fmt.Sprintf("Sending to %s as one remote command, %d steps (%s), each reported below with its task: the same script as sent to %s",
+			h, len(cmds), strings.Join(names, ", "), first))
+	} else {
+		if seg.logged == nil {
+			seg.logged = map[string]string{}
+		}
+		seg.logged[text] = h.String()
+		r.console.Log("DEBUG", fmt.Sprintf("Sending to %s as one remote command, %d steps (%s), each reported below with its task:\n%s",
+			h, len(cmds), strings.Join(names, ", "), text))
+	}
 	hr.announced = true
 	seg.cond.Broadcast()
 	seg.mu.Unlock()
@@ -756,6 +792,24 @@ func (seg *segment) stepName(k int) string {
 		return t.name
 	}
 	return "the lock's release"
+}
+
+// script returns the script of steps cmds: one built for an earlier host
+// when it has the same text, so that at a thousand hosts one copy of the
+// text is built and kept while the scripts run, not a thousand.
+func (seg *segment) script(cmds []script.Step) shell.Command {
+	seg.scriptMu.Lock()
+	defer seg.scriptMu.Unlock()
+	for _, c := range seg.scripts {
+		if script.Matches(c, "", "", seg.token, cmds...) {
+			return c
+		}
+	}
+	c := script.Steps(seg.token, cmds...)
+	if len(seg.scripts) < maxScripts {
+		seg.scripts = append(seg.scripts, c)
+	}
+	return c
 }
 
 // announced reports whether every host's script was logged as sent, or

@@ -49,6 +49,17 @@ type Step struct {
 	// starts, so a later step never reads a value from anywhere else (the
 	// environment, a step that did not run).
 	Keep string
+	// Text, when set, is Cmd.String(), which the caller has already: the
+	// script uses it rather than rendering Cmd again.
+	Text string
+}
+
+// text returns the step's command as the script has it.
+func (st Step) text() string {
+	if st.Text != "" {
+		return st.Text
+	}
+	return st.Cmd.String()
 }
 
 // validKeep reports whether name may be a Step's Keep.
@@ -161,6 +172,51 @@ func Within(before, after, token string, steps ...Step) shell.Command {
 	return shell.Script(b.String(), s)
 }
 
+// Matches reports whether c has the text of Within(before, after, token,
+// steps...), without building that text: the engine sends the same
+// script to many hosts and keeps one copy of its text, not one per host.
+func Matches(c shell.Command, before, after, token string, steps ...Step) bool {
+	if _, ok := c.Parts().(*stepScript); !ok {
+		return false
+	}
+	m := &matcher{text: c.String(), ok: true}
+	m.WriteString(before)
+	(&stepScript{token: token, steps: steps}).render(m)
+	m.WriteString(after)
+	return m.ok && m.n == len(m.text)
+}
+
+// writer is what render writes to: a strings.Builder, or a matcher.
+type writer interface {
+	WriteString(s string) (int, error)
+	WriteByte(c byte) error
+}
+
+// matcher compares what is written to it with text, from the start.
+type matcher struct {
+	text string
+	n    int  // how much of text was written
+	ok   bool // and what was written matches it
+}
+
+func (m *matcher) WriteString(s string) (int, error) {
+	if m.ok && strings.HasPrefix(m.text[m.n:], s) {
+		m.n += len(s)
+	} else {
+		m.ok = false
+	}
+	return len(s), nil
+}
+
+func (m *matcher) WriteByte(c byte) error {
+	if m.ok && m.n < len(m.text) && m.text[m.n] == c {
+		m.n++
+	} else {
+		m.ok = false
+	}
+	return nil
+}
+
 // List returns the token and the steps of a command made with [Steps] or
 // [Within], or "" and nil for any other command. Test backends use it to
 // answer each step as a shell would.
@@ -183,10 +239,15 @@ func Marker(token string, n, status int) string {
 // number: a newline and "capstan-step:TOKEN ".
 func MarkerPrefix(token string) string { return "\ncapstan-step:" + token + " " }
 
-func (s *stepScript) render(b *strings.Builder) {
+func (s *stepScript) render(b writer) {
 	tok := shell.Quote(s.token)
-	marker := func(n string) string {
-		return `printf '\n%s%s %s %s\n' capstan-step: ` + tok + " " + n + ` "$capstan_s"`
+	const printf = `printf '\n%s%s %s %s\n' capstan-step: `
+	marker := func(n string) {
+		b.WriteString(printf)
+		b.WriteString(tok)
+		b.WriteByte(' ')
+		b.WriteString(n)
+		b.WriteString(` "$capstan_s"`)
 	}
 	for _, st := range s.steps {
 		if !st.Gate.IsZero() {
@@ -196,7 +257,8 @@ func (s *stepScript) render(b *strings.Builder) {
 	}
 	for _, st := range s.steps {
 		if st.Keep != "" {
-			b.WriteString(st.Keep + "=\n")
+			b.WriteString(st.Keep)
+			b.WriteString("=\n")
 		}
 	}
 	for i, st := range s.steps {
@@ -209,24 +271,32 @@ func (s *stepScript) render(b *strings.Builder) {
 		case captured:
 			// Its output is kept (with its last newlines: the x) for the gate.
 			b.WriteString("capstan_o=$( ")
-			b.WriteString(c.String())
+			b.WriteString(st.text())
 			b.WriteString("\ncapstan_s=$?; printf x; exit \"$capstan_s\" ); capstan_s=$?; capstan_o=${capstan_o%x}; printf '%s' \"$capstan_o\"; ")
 			if st.Keep != "" {
-				b.WriteString(st.Keep + `=$capstan_o; `)
+				b.WriteString(st.Keep)
+				b.WriteString(`=$capstan_o; `)
 			}
 		case c.Dir != "" || c.Name == "" && !c.IsZero():
 			// Its cd (or whatever a raw script does) stays in a subshell.
-			b.WriteString("( " + c.String() + " )\n")
+			b.WriteString("( ")
+			b.WriteString(st.text())
+			b.WriteString(" )\n")
 		default:
-			b.WriteString(c.String() + "\n")
+			b.WriteString(st.text())
+			b.WriteByte('\n')
 		}
 		n := strconv.Itoa(i + 1)
 		if !captured {
 			b.WriteString(`capstan_s=$?; `)
 		}
-		b.WriteString(marker(n) + "; " + marker(n) + ` >&2; [ "$capstan_s" -eq 0 ] || exit "$capstan_s"`)
+		marker(n)
+		b.WriteString("; ")
+		marker(n)
+		b.WriteString(` >&2; [ "$capstan_s" -eq 0 ] || exit "$capstan_s"`)
 		if gated {
-			b.WriteString("\n" + st.Gate.command(`{ `+marker("0")+`; exit 0; }`))
+			b.WriteByte('\n')
+			b.WriteString(st.Gate.command(`{ ` + printf + tok + ` 0 "$capstan_s"; exit 0; }`))
 		}
 	}
 }
