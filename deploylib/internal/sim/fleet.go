@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"cmp"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
@@ -62,15 +63,17 @@ func (f *Fleet) Stats() *Stats { return &f.stats }
 // StartFleet starts n servers with a one-way delay of delay (0 means
 // latency.DefaultDelay, a negative value none) and writes the client's
 // files in dir.
-func StartFleet(n int, delay time.Duration, dir string) (f *Fleet, err error) {
+func StartFleet(n int, delay time.Duration, dir string) (_ *Fleet, err error) {
 	if n < 1 {
 		return nil, fmt.Errorf("sim: a fleet needs at least one host, not %d", n)
 	}
-	f = &Fleet{Dir: dir, conns: map[net.Conn]struct{}{}}
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("sim: the fleet's directory %s: %w", dir, cmp.Or(err, errors.New("not a directory")))
+	}
+	f := &Fleet{Dir: dir, conns: map[net.Conn]struct{}{}}
 	defer func() {
 		if err != nil {
-			f.Close()
-			f = nil
+			f.Close() // what was started before the failure
 		}
 	}()
 	_, clientKey, err := ed25519.GenerateKey(rand.Reader)

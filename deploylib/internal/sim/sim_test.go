@@ -2,6 +2,8 @@ package sim
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -39,4 +41,18 @@ func TestSimulation(t *testing.T) {
 		t.Errorf("no summary in the output:\n%s", out.String())
 	}
 	t.Logf("%+v, %d commands, %d sessions", res, f.Stats().Commands.Load(), f.Stats().Sessions.Load())
+}
+
+// TestStartFleetRefusesAMissingDirectory: a fleet whose directory is
+// missing, or a file, is refused with an error naming it, and nothing
+// is left running (it used to panic closing a fleet it had dropped).
+func TestStartFleetRefusesAMissingDirectory(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(file, nil, 0o644)
+	for _, dir := range []string{filepath.Join(t.TempDir(), "missing"), file} {
+		f, err := StartFleet(2, 0, dir)
+		if err == nil || f != nil || !strings.Contains(err.Error(), dir) {
+			t.Errorf("StartFleet(%s) = %v, %v; want an error naming it", dir, f, err)
+		}
+	}
 }
