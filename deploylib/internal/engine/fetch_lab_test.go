@@ -3,8 +3,6 @@
 package engine
 
 import (
-	"bytes"
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,17 +25,14 @@ func TestSameCommitIsNotFetchedAgainOnLab(t *testing.T) {
 	l.RequireSharedDeployTo(t)
 	deployTo := l.Hosts[0].DeployTo
 	d := isolate(t, Config{Application: "app", RepoURL: l.Repo, DeployTo: deployTo})
-	st := labStage(l)
+	deployAt := labDeployAt(d, labStage(l))
 	at := time.Date(2026, 11, 25, 21, 40, 38, 0, time.UTC)
 	deploy := func() string {
 		t.Helper()
 		at = at.Add(2 * time.Second)
-		var out bytes.Buffer
-		if err := d.Start(context.Background(), Deploy, WithStage(st), WithOutput(&out), WithColor(false), WithLogFile(""), WithClock(func() time.Time { return at })); err != nil {
-			t.Fatalf("deploy: %v\n%s", err, out.String())
-		}
-		if !strings.Contains(out.String(), "git:create_release") || strings.Count(out.String(), "deploy:lock") != 1 {
-			t.Fatalf("the deploy did not run its tasks as expected:\n%s", out.String())
+		out, err := deployAt(at)
+		if err != nil {
+			t.Fatalf("deploy: %v\n%s", err, out)
 		}
 		return remote.ReleaseNameAt(at)
 	}

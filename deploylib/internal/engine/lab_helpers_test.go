@@ -3,6 +3,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/capstan-deploy/capstan/deploylib/lab"
 )
@@ -21,6 +23,17 @@ func labStage(l *lab.Lab) Stage {
 		st.Servers = append(st.Servers, Server{Host: l.User + "@" + h.Addr, Roles: []string{"app"}})
 	}
 	return st
+}
+
+// labDeployAt returns a function that deploys st with d as if the clock
+// read at (the release's name), with no log file, and returns the console
+// output.
+func labDeployAt(d *Deployment, st Stage) func(at time.Time) (string, error) {
+	return func(at time.Time) (string, error) {
+		var out bytes.Buffer
+		err := d.Start(context.Background(), Deploy, WithStage(st), WithOutput(&out), WithColor(false), WithLogFile(""), WithClock(func() time.Time { return at }))
+		return out.String(), err
+	}
 }
 
 // labCommit adds a commit to the lab's repository (branch main), so that

@@ -3,8 +3,6 @@
 package engine
 
 import (
-	"bytes"
-	"context"
 	"os"
 	"path/filepath"
 	"slices"
@@ -30,12 +28,7 @@ func TestMarkerWrittenWholeOrNotAtAll(t *testing.T) {
 	l.RequireSharedDeployTo(t)
 	deployTo := l.Hosts[0].DeployTo
 	d := isolate(t, Config{Application: "app", RepoURL: l.Repo, DeployTo: deployTo})
-	st := labStage(l)
-	deploy := func(at time.Time) (string, error) {
-		var out bytes.Buffer
-		err := d.Start(context.Background(), Deploy, WithStage(st), WithOutput(&out), WithColor(false), WithLogFile(""), WithClock(func() time.Time { return at }))
-		return out.String(), err
-	}
+	deploy := labDeployAt(d, labStage(l))
 	first := time.Date(2026, 11, 25, 21, 40, 38, 0, time.UTC)
 	if out, err := deploy(first); err != nil {
 		t.Fatalf("first deploy: %v\n%s", err, out)
