@@ -93,6 +93,19 @@ func writeConfig(w io.Writer, s *engine.Session) {
 			row(name, k+"="+v)
 		}
 	}
+	// SecretEnv: the names only; the values never leave the process but
+	// on the standard input of the commands they are for.
+	if names := slices.Sorted(maps.Keys(c.SecretEnv)); len(names) > 0 {
+		for i, k := range names {
+			name := ""
+			if i == 0 {
+				name = "secret_env"
+			}
+			row(name, k+"="+engine.Redacted)
+		}
+	} else {
+		row("secret_env", "-")
+	}
 	tw.Flush()
 
 	fmt.Fprintf(w, "\nservers")

@@ -18,18 +18,20 @@ func TestShowConfig(t *testing.T) {
 	cfg.Settings = map[string]string{"slack_channel": "#deploys", "slack_token": "xoxb-1234567890"}
 	cfg.Env = map[string]string{"APP_ENV": "production", "API_KEY": "k-123456789"}
 	cfg.HealthCheck = &engine.HealthCheck{URL: "http://127.0.0.1:8080/healthz", Retries: 3}
+	cfg.SecretEnv = map[string]engine.Secret{"DATABASE_URL": engine.NewSecret("postgres://app:s3cr3t-pw@db1/app")}
 	d := isolate(t, cfg)
 	setenv(d, "HOSTS", "web1,db1")
 	st := engine.Stage{Name: "production", Servers: []engine.Server{
 		{Host: "deploy@web1", Roles: []string{"app", "web"}, Primary: true, Properties: map[string]string{"az": "a", "db_password": "hunter22"}},
 		{Host: "deploy@web2", Roles: []string{"app", "web"}},
 		{Host: "deploy@db1:2222", Roles: []string{"db"}, NoRelease: true},
-	}, Settings: map[string]string{"slack_channel": "#prod"}, SSH: engine.SSHOptions{ProxyJump: "ops@bastion"}}
+	}, Settings: map[string]string{"slack_channel": "#prod"}, SSH: engine.SSHOptions{ProxyJump: "ops@bastion"},
+		SecretEnv: map[string]engine.Secret{"STRIPE_KEY": engine.NewSecret("sk_live_0123456789")}}
 	var out bytes.Buffer
 	if err := d.ShowConfig(context.Background(), engine.WithStage(st), engine.WithOutput(&out), engine.WithColor(false)); err != nil {
 		t.Fatal(err)
 	}
-	for _, secret := range []string{"xoxb-1234567890", "k-123456789", "hunter22"} {
+	for _, secret := range []string{"xoxb-1234567890", "k-123456789", "hunter22", "s3cr3t-pw", "sk_live_0123456789"} {
 		if strings.Contains(out.String(), secret) {
 			t.Errorf("secret %q printed", secret)
 		}
