@@ -254,6 +254,7 @@ func TestFirstSentence(t *testing.T) {
 // or log; unset, the command fails without running, naming the variable
 // and the host.
 func TestWithSecretFromEnv(t *testing.T) {
+	t.Parallel()
 	const value = "postgres://orders:s3cr3t-pw@db1/orders"
 	for _, tc := range []struct {
 		name    string
@@ -264,12 +265,13 @@ func TestWithSecretFromEnv(t *testing.T) {
 		{name: "unset", wantErr: "deploy@web1: ./bin/orders migrate up: secret DATABASE_URL_TEST: the environment variable is unset or empty"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.set {
-				t.Setenv("DATABASE_URL_TEST", value)
-			} else {
-				t.Setenv("DATABASE_URL_TEST", "")
-			}
+			t.Parallel()
+			// The run's environment, not the process's (isolate gives
+			// each Deployment its own).
 			d := isolate(t, testConfig())
+			if tc.set {
+				setenv(d, "DATABASE_URL_TEST", value)
+			}
 			rec := backend.NewRecorder("")
 			task := testTask("db:migrate", func(ctx context.Context) error {
 				return On(ctx, All(), func(ctx context.Context, h *Host) error {

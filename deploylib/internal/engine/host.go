@@ -173,7 +173,7 @@ func (h *Host) CaptureSh(ctx context.Context, line string) (string, error) {
 }
 
 // WithSecretFromEnv returns h exporting the variable key of the
-// environment mage runs in (the deployer's) to its commands under the same
+// environment the run reads (mage's, the deployer's) to its commands under the same
 // name, as [Host.WithSecretEnv] does with [SecretFromEnv](key): the value
 // travels on standard input, never on a command line, and is redacted from
 // all output. When the variable is unset or empty, every command of the
@@ -181,7 +181,7 @@ func (h *Host) CaptureSh(ctx context.Context, line string) (string, error) {
 //
 //	h.Within(h.ReleasePath()).WithSecretFromEnv("DATABASE_URL").Execute(ctx, "./bin/migrate", "up")
 func (h *Host) WithSecretFromEnv(key string) *Host {
-	s, err := SecretFromEnv(key)
+	s, err := secretFromEnv(h.run.getenv, key)
 	c := h.WithSecretEnv(key, s)
 	if err != nil && c.secretErr == nil {
 		c.secretErr = err

@@ -50,9 +50,10 @@ type Run struct {
 	root           *Task
 	tasks          []*Task // the tasks the run was started with, in order (root alone, or StartTasks's)
 	now            func() time.Time
-	env            runEnv        // the environment, read when the run started
-	setup          *setup        // the Deployment as the run started
-	cleanupTimeout time.Duration // the budget of the work after a failure
+	env            runEnv              // the environment, read when the run started
+	getenv         func(string) string // the environment's reader: the deployer's secrets (WithSecretFromEnv)
+	setup          *setup              // the Deployment as the run started
+	cleanupTimeout time.Duration       // the budget of the work after a failure
 
 	state hostStates // per host (hoststate.go)
 
@@ -418,6 +419,7 @@ func newRun(opts ...Option) (*Run, error) {
 		log:            runLog{console: c, path: logPath, file: logFile, dryRun: o.dryRun, started: started, now: o.now},
 		now:            o.now,
 		env:            env,
+		getenv:         getenv,
 		plan:           planner{unfused: o.unfused},
 		lock:           lockKeeper{every: cmp.Or(o.heartbeatEvery, lockHeartbeatEvery), beats: o.heartbeats},
 		cleanupTimeout: cmp.Or(o.cleanupTimeout, cleanupTimeout),

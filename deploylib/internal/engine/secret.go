@@ -54,7 +54,12 @@ func NewSecret(value string) Secret {
 // SecretFromEnv returns the environment variable name as a Secret; it is an
 // error if the variable is unset or empty.
 func SecretFromEnv(name string) (Secret, error) {
-	v := lookupEnv(name) // env.go
+	return secretFromEnv(lookupEnv, name) // env.go
+}
+
+// secretFromEnv is [SecretFromEnv] with getenv as the environment.
+func secretFromEnv(getenv func(string) string, name string) (Secret, error) {
+	v := getenv(name)
 	if v == "" {
 		return Secret{}, fmt.Errorf("secret %s: the environment variable is unset or empty", name)
 	}
