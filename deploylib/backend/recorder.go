@@ -1,8 +1,10 @@
 package backend
 
 import (
+	"bufio"
 	"context"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 
@@ -43,7 +45,8 @@ type Recorder struct {
 type Record struct {
 	Host    string
 	Command string
-	// Stdin is what the command was fed, if anything.
+	// Stdin is what the command was fed, if anything: for a script that
+	// awaits a go-ahead, what it read up to its go-ahead or stop line.
 	Stdin string
 }
 
@@ -64,18 +67,33 @@ func (r *Recorder) Run(ctx context.Context, cmd shell.Command, stdio Stdio) erro
 	}
 	s := cmd.String()
 	rec := Record{Host: r.Host, Command: s}
-	if stdio.Stdin != nil {
+	tok, steps := script.List(cmd)
+	var in *bufio.Reader // a script that awaits a go-ahead reads it as it goes
+	switch {
+	case stdio.Stdin != nil && slices.ContainsFunc(steps, func(st script.Step) bool { return st.Await }):
+		// Record holds what the script read: its go-ahead may come only
+		// once other hosts answered, and its input may never end.
+		in = bufio.NewReader(stdio.Stdin)
+	case stdio.Stdin != nil:
 		b, _ := io.ReadAll(stdio.Stdin)
 		rec.Stdin = string(b)
 	}
 	r.mu.Lock()
 	*r.log = append(*r.log, rec)
+	at := len(*r.log) - 1
 	r.mu.Unlock()
-	if tok, steps := script.List(cmd); steps != nil {
+	if steps != nil {
 		// A script of steps (internal/script) is one command, answered step
 		// by step as a shell would: each step's reply, then its marker,
-		// until a step fails.
+		// until a step fails, its gate stops it, or a step awaits a
+		// go-ahead that is not given.
 		for i, step := range steps {
+			if step.Await && !r.goAhead(in, tok, at) {
+				if stdio.Stdout != nil {
+					io.WriteString(stdio.Stdout, script.Marker(tok, 0, 0))
+				}
+				return nil
+			}
 			rep := r.reply(step.Cmd.String())
 			if err := answer(Reply{Stdout: rep.Stdout, Stderr: rep.Stderr}, stdio); err != nil {
 				return err
@@ -100,6 +118,31 @@ func (r *Recorder) Run(ctx context.Context, cmd shell.Command, stdio Stdio) erro
 		return nil
 	}
 	return answer(r.reply(s), stdio)
+}
+
+// goAhead reads the lines fed to a script of tok up to its go-ahead or
+// stop line (those before it are values the script reads first, as
+// secret environment values), recording them with the script's command
+// (the log's entry at), and reports whether it may go on.
+func (r *Recorder) goAhead(in *bufio.Reader, tok string, at int) bool {
+	if in == nil {
+		return false
+	}
+	for {
+		line, err := in.ReadString('\n')
+		r.mu.Lock()
+		(*r.log)[at].Stdin += line
+		r.mu.Unlock()
+		switch strings.TrimSuffix(line, "\n") {
+		case script.GoLine(tok):
+			return true
+		case script.StopLine(tok):
+			return false
+		}
+		if err != nil {
+			return false
+		}
+	}
 }
 
 // reply returns the reply of the first rule matching cmd, or success with

@@ -137,6 +137,22 @@ var (
 				opts: captured,
 				gate: script.Gate{RejectLines: []string{remote.ReleaseNameTaken}},
 				cuts: true,
+				// The steps that await the run's go-ahead wait for the
+				// name too (segment.decide): the lock's listing, read in
+				// the same script, must show no release named as late
+				// (finish cuts the script then). Called with seg.mu held.
+				clears: func(h *Host, _ string) bool {
+					lk := seg.orderedStep()
+					if lk == len(seg.steps) {
+						return true
+					}
+					out := string(seg.runs[h].res[lk].out)
+					i := strings.Index(out, remote.LockTaken)
+					if i < 0 {
+						return true
+					}
+					return !slices.ContainsFunc(remote.ParseLockTaken(out[i+len(remote.LockTaken):]).Releases, func(rel string) bool { return rel >= name })
+				},
 				done: func(_ context.Context, h *Host, out string, err error) error {
 					if err == nil && slices.Contains(strings.Split(out, "\n"), remote.ReleaseNameTaken) {
 						mu.Lock()

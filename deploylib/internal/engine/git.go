@@ -264,15 +264,10 @@ func validateRepoURL(u string) error {
 // that takes the lock, so that the release is built without a round of
 // its own: only when every release host may fetch at once
 // (Git.MaxConcurrent), since a host waiting for its turn to fetch would
-// hold back its lock, which must be taken as the run starts (lock.go);
-// and only when no declarative hook runs between the lock and the switch
-// on several hosts. Such a hook waits for the lock's decision
-// (remoteStep), so it would cost a round of its own where, built after
-// the lock's script, the release takes it along.
+// hold back its lock, which must be taken as the run starts (lock.go).
 func withLock(r *Run, seg *segment) bool {
 	g, _ := strategyAs[Git](r.Config.Strategy)
-	return seg.has(Lock) && len(seg.hosts) <= g.maxConcurrent() &&
-		(len(seg.hosts) == 1 || !r.plan.declarativeBeforeSwitch())
+	return seg.has(Lock) && len(seg.hosts) <= g.maxConcurrent()
 }
 
 // listedVar is the shell variable in which git:check's answer (git

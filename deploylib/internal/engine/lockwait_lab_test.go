@@ -207,30 +207,70 @@ func TestHeldLockStopsTheHookOnLab(t *testing.T) {
 	}
 }
 
-// TestRefusedRunRunsNoHookOnLab: the script that takes the lock builds the
-// release, but a declarative hook after deploy:check is not in it on a
-// stage of several hosts: a run that took the lock on the first host and
-// is refused on the second (held by an older run) must not have run the
-// team's command on the first. The release it built there is removed.
+// TestRefusedRunRunsNoHookOnLab: on a stage of several hosts, declarative
+// hooks after the lock (after deploy:check, after deploy:updated) travel
+// in the script that takes the lock and builds the release, after the
+// run's go-ahead. A run refused on either host (an older run's lock) must
+// not have run a team's command anywhere: not where it took the lock, nor
+// where it built the release; the releases it built are removed.
 func TestRefusedRunRunsNoHookOnLab(t *testing.T) {
-	ll := newLockLab(t, 2, "lockhook2")
-	first, second := ll.byName()[0], ll.byName()[1]
-	ll.plant(t, second, time.Now().Add(-time.Hour))
-	out := &lockedOutput{}
+	for _, held := range []int{0, 1} {
+		t.Run(fmt.Sprintf("held on host %d of 2", held+1), func(t *testing.T) {
+			ll := newLockLab(t, 2, fmt.Sprintf("lockhook%d", held))
+			holder := ll.byName()[held]
+			ll.plant(t, holder, time.Now().Add(-time.Hour))
+			out := &lockedOutput{}
+			err := ll.deploy(out, func(d *Deployment) {
+				AfterIn(d, Check, d.RemoteTask("app:touch", "Touches.", All(), InDir(ll.deployTo), "touch", "hook-ran"))
+				AfterIn(d, Updated, d.RemoteTask("app:migrate", "Migrates.", All(), InDir(ll.deployTo), "touch", "migrated"))
+			})
+			var le *LockedError
+			if !errors.As(err, &le) || !strings.Contains(le.Host, holder.Addr) {
+				t.Fatalf("deploy: %v, want the lock held on %s\n%s", err, holder.Addr, out)
+			}
+			for _, h := range ll.l.Hosts {
+				for _, f := range []string{"hook-ran", "migrated"} {
+					if _, err := os.Lstat(filepath.Join(h.Root, ll.dir, f)); !errors.Is(err, os.ErrNotExist) {
+						t.Errorf("%s: a hook after the lock ran for a run the lock refused (%s: %v)", h.Addr, f, err)
+					}
+				}
+				if ents, _ := os.ReadDir(filepath.Join(h.Root, ll.dir, "releases")); len(ents) != 0 {
+					t.Errorf("%s: the refused run's release is left: %v", h.Addr, ents)
+				}
+			}
+		})
+	}
+}
+
+// TestContenderWaitedOutRunsTheHookOnceOnLab: when the run that took the
+// first host's lock waits out a contender's lock on another host, the
+// hooks after the lock get no go-ahead in the lock's script (the run did
+// not hold every lock at its first try): every host's script stops before
+// them, and they run in the next script, once on each host.
+func TestContenderWaitedOutRunsTheHookOnceOnLab(t *testing.T) {
+	ll := newLockLab(t, 2, "lockwaithook")
+	second := ll.byName()[1]
+	link := ll.plant(t, second, time.Now())
+	out := &lockedOutput{want: "waiting up to 15s for the run that started with this one", on: func() {
+		os.Remove(link)
+		os.RemoveAll(filepath.Join(filepath.Dir(link), "lock.d-other1"))
+	}}
 	err := ll.deploy(out, func(d *Deployment) {
-		AfterIn(d, Check, d.RemoteTask("app:touch", "Touches.", All(), InDir(ll.deployTo), "touch", "hook-ran"))
+		AfterIn(d, Updated, d.RemoteSh("app:migrate", "Migrates.", All(), InDir(ll.deployTo), "echo ran >> migrated"))
 	})
-	var le *LockedError
-	if !errors.As(err, &le) || !strings.Contains(le.Host, second.Addr) {
-		t.Fatalf("deploy: %v, want the lock held on %s\n%s", err, second.Addr, out)
+	if err != nil {
+		t.Fatalf("deploy: %v\n%s", err, out)
 	}
 	for _, h := range ll.l.Hosts {
-		if _, err := os.Lstat(filepath.Join(h.Root, ll.dir, "hook-ran")); !errors.Is(err, os.ErrNotExist) {
-			t.Errorf("%s: the hook after deploy:check ran for a run the lock refused (%v)", h.Addr, err)
+		if got, err := os.ReadFile(filepath.Join(h.Root, ll.dir, "migrated")); err != nil || string(got) != "ran\n" {
+			t.Errorf("%s: app:migrate ran %q (%v), want once", h.Addr, got, err)
+		}
+		if _, err := os.Readlink(filepath.Join(h.Root, ll.dir, "current")); err != nil {
+			t.Errorf("%s: not deployed: %v", h.Addr, err)
 		}
 	}
-	if ents, _ := os.ReadDir(filepath.Join(first.Root, ll.dir, "releases")); len(ents) != 0 {
-		t.Errorf("%s: the refused run's release is left: %v", first.Addr, ents)
+	if n := strings.Count(out.String(), "app:migrate"); n == 0 {
+		t.Errorf("app:migrate was not reported:\n%s", out)
 	}
 }
 

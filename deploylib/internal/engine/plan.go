@@ -42,11 +42,9 @@ import (
 //   - a task that needs what an earlier task of the same script answers
 //     (git:update with more hosts than may fetch at once: the revision
 //     git:check pins, where each mirror is);
-//   - on several hosts, a declarative hook after the lock: of two runs
-//     started together, the one that did not get the first host's lock
-//     learns so only once the scripts ran, and a team's command must not
-//     have run for it. With such a hook before the switch, the release is
-//     built after the lock's script, in the hook's (withLock).
+//   - on several hosts, a declarative hook after the lock whose go-ahead
+//     did not come (segment.decide): the script stopped before it on
+//     every host, and it starts the next script.
 //
 // When the flow reaches the first task of such a run, the engine builds
 // every host's script from the tasks' steps, sends them, and reports the
@@ -113,6 +111,15 @@ type step struct {
 	// keep names the shell variable that keeps the step's output for a
 	// later step of the same script (script.Step.Keep).
 	keep string
+	// awaits: a team's command after the lock, in the script that takes
+	// it on several hosts. Each host's script waits before it for the
+	// run's go-ahead (segment.decide), so that it never runs for a run
+	// that another run's lock refuses.
+	awaits bool
+	// clears says whether h's answer to an ordered or cutting step lets
+	// the steps that await go ahead, beyond its gate (the lock's listing
+	// shows no release the new one would not sort after).
+	clears func(h *Host, out string) bool
 }
 
 // stepBuilder is a standard task's definition: it returns the task's step
@@ -188,24 +195,6 @@ func (p *planner) flattenHooks(hooks []hook, seen map[*Task]bool, out []*Task) [
 	return out
 }
 
-// declarativeBeforeSwitch reports whether the root's flow runs a
-// declarative hook after deploy:lock and before deploy:symlink:release.
-// It reads the flattened flow, which buildSegment built and guards.
-func (p *planner) declarativeBeforeSwitch() bool {
-	locked := false
-	for _, t := range p.flat {
-		switch {
-		case t == Lock:
-			locked = true
-		case t == SymlinkRelease:
-			return false
-		case locked && t != nil && t.declarative:
-			return true
-		}
-	}
-	return false
-}
-
 // act runs t's definition: as part of a script when t is planned, else
 // alone (runAlone), or its action.
 func (p *planner) act(ctx context.Context, t *Task) error {
@@ -213,10 +202,15 @@ func (p *planner) act(ctx context.Context, t *Task) error {
 	seg := p.seg
 	p.mu.Unlock()
 	if seg != nil {
-		if seg.has(t) {
+		switch {
+		case seg.has(t) && seg.heldBack(t):
+			// Every host's script stopped before t, which starts the next.
+			seg.cutBefore(t)
+		case seg.has(t):
 			return seg.report(ctx, t)
+		default:
+			p.end() // the flow left the script: should not happen
 		}
-		p.end() // the flow left the script: should not happen
 	}
 	if seg := p.buildSegment(ctx, t); seg != nil {
 		return seg.report(ctx, t)
@@ -410,6 +404,11 @@ type segment struct {
 	// all building the same text at once.
 	scriptMu sync.Mutex
 	scripts  []shell.Command
+	// awaitAt is the first step that awaits the run's go-ahead (-1 when
+	// none does); decided is closed once goAhead says whether it came.
+	awaitAt int
+	decided chan struct{}
+	goAhead bool
 }
 
 // maxScripts bounds the scripts a segment keeps for hosts to share, and
@@ -428,7 +427,10 @@ type hostRun struct {
 	// announced: the script was logged as sent, so the log shows it
 	// before any of its steps is reported.
 	announced bool
-	res       []stepResult
+	// tried: the host's first script ended; retaken: its lock is being
+	// taken again (awaitFirstLock), so its first answers do not count.
+	tried, retaken bool
+	res            []stepResult
 }
 
 // stepResult is how one step went on one host.
@@ -500,6 +502,11 @@ func (seg *segment) start(ctx context.Context) {
 	if turns > 0 {
 		slots = make(chan struct{}, turns)
 	}
+	seg.awaitAt = slices.IndexFunc(seg.steps, func(s *step) bool { return s.awaits })
+	if seg.awaitAt >= 0 {
+		seg.decided = make(chan struct{})
+		go seg.decide()
+	}
 	sent := time.Now()
 	run := func(h *Host, upto int) {
 		defer seg.hostEnded(h)
@@ -511,6 +518,10 @@ func (seg *segment) start(ctx context.Context) {
 			}
 		}
 		seg.runHost(ctx, h, 0, upto)
+		seg.mu.Lock()
+		seg.runs[h].tried = true
+		seg.cond.Broadcast()
+		seg.mu.Unlock()
 		if first != nil && h != first {
 			seg.awaitFirstLock(ctx, h, first, ordered, upto, sent)
 		}
@@ -579,7 +590,8 @@ func (seg *segment) awaitFirstLock(ctx context.Context, h, first *Host, k, upto 
 		for j := k; j < upto; j++ {
 			hr.res[j] = stepResult{}
 		}
-		hr.gated = false
+		hr.gated, hr.retaken = false, true
+		seg.cond.Broadcast()
 		seg.mu.Unlock()
 		seg.runHost(ctx, h, k, upto)
 		seg.mu.Lock()
@@ -588,6 +600,131 @@ func (seg *segment) awaitFirstLock(ctx context.Context, h, first *Host, k, upto 
 		holder, isHeld := held(res)
 		return holder, isHeld, !isHeld && res.ran && res.err != nil && connectErrorOf(res.err) == nil
 	})
+}
+
+// decide gives the run's go-ahead to the steps that await it (awaitAt and
+// after: a team's command after the lock, in the script that takes it on
+// several hosts) once every host answered the steps before them that say
+// whether this run goes on: the lock (ordered), the new release's name
+// (cuts) and what the lock's listing says of it (clears). The go-ahead
+// comes when every host passed them in its first script: this run took
+// the lock everywhere, so on the first host, which decides between runs
+// started together, and nothing before the awaiting steps will be undone
+// or redone. Otherwise every script stops before its first awaiting step,
+// and no team command ran: the run fails or is refused at the step that
+// said so, or, when it goes on (a contender's lock waited out on a host,
+// awaitFirstLock), the awaiting steps start the next script (heldBack).
+//
+// It waits for no host's whole script, only for the answers that come
+// before each host's own wait, so the go-ahead is usually there before a
+// script reaches its wait: no round trip of its own.
+func (seg *segment) decide() {
+	upto := -1
+	for k, s := range seg.steps[:seg.awaitAt] {
+		if s.ordered || s.cuts || s.clears != nil {
+			upto = k
+		}
+	}
+	seg.mu.Lock()
+	for !seg.answered(upto) {
+		seg.cond.Wait()
+	}
+	seg.goAhead = seg.passed(upto)
+	seg.mu.Unlock()
+	close(seg.decided)
+}
+
+// answered reports whether every host answered steps [0, upto] in its
+// first script, or its script stopped before.
+func (seg *segment) answered(upto int) bool {
+	for _, h := range seg.hosts {
+		hr := seg.runs[h]
+		if hr.tried || hr.retaken || hr.gated {
+			continue
+		}
+		if !hr.built {
+			return false
+		}
+		for j := 0; j <= upto; j++ {
+			res := hr.res[j]
+			if !res.included {
+				continue
+			}
+			if !res.outDone || !res.errDone {
+				return false
+			}
+			if res.status != 0 {
+				break // the script stopped there
+			}
+		}
+	}
+	return true
+}
+
+// passed reports whether every host passed steps [0, upto] in its first
+// script: each ran, succeeded, passed its gate and cleared.
+func (seg *segment) passed(upto int) bool {
+	for _, h := range seg.hosts {
+		hr := seg.runs[h]
+		if hr.retaken {
+			return false
+		}
+		for j := 0; j <= upto; j++ {
+			s, res := seg.steps[j], hr.res[j]
+			if !res.included {
+				continue
+			}
+			out := string(res.out)
+			switch {
+			case !res.ran, !res.outDone, !res.errDone, res.status != 0, res.err != nil:
+				return false
+			case !s.gate.IsZero() && !s.gate.Passes(out), s.clears != nil && !s.clears(h, out):
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// feed writes the run's go-ahead, or its refusal, to a script that awaits
+// it, once decided; the write fails when the script ended first.
+func (seg *segment) feed(w *io.PipeWriter) {
+	<-seg.decided
+	line := script.StopLine(seg.token)
+	if seg.goAhead {
+		line = script.GoLine(seg.token)
+	}
+	_, _ = io.WriteString(w, line+"\n")
+	_ = w.Close()
+}
+
+// heldBack reports whether t's step awaited the run's go-ahead, which did
+// not come: no host ran it (decide).
+func (seg *segment) heldBack(t *Task) bool {
+	k := slices.IndexFunc(seg.steps, func(s *step) bool { return s.task == t })
+	if seg.decided == nil || k < seg.awaitAt {
+		return false
+	}
+	<-seg.decided
+	return !seg.goAhead
+}
+
+// cutBefore waits for every host's script to end, then ends the segment
+// before t's step, which no host ran (heldBack): t and the tasks after it
+// are planned again as the flow reaches them, in the next script.
+func (seg *segment) cutBefore(t *Task) {
+	<-seg.ended
+	p := &seg.r.plan
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	seg.mu.Lock()
+	defer seg.mu.Unlock()
+	k := slices.IndexFunc(seg.steps, func(s *step) bool { return s.task == t })
+	seg.steps, seg.localErr = seg.steps[:k], seg.localErr[:k]
+	seg.next = k
+	if p.seg == seg {
+		p.cursor, p.seg = seg.at+k, nil
+	}
 }
 
 // connected waits for every host's connection (dialed as the run
@@ -604,6 +741,7 @@ func (seg *segment) runHost(ctx context.Context, h *Host, from, upto int) {
 	hr := seg.runs[h]
 	var cmds []script.Step
 	var idx []int
+	awaiting := false
 	seg.mu.Lock()
 	for k := from; k < upto; k++ {
 		s := seg.steps[k]
@@ -620,7 +758,11 @@ func (seg *segment) runHost(ctx context.Context, h *Host, from, upto int) {
 		if c.HasDisplay() {
 			res.shown = c.Display()
 		}
-		cmds = append(cmds, script.Step{Cmd: c, Gate: s.gate, Keep: s.keep, Text: res.cmd})
+		st := script.Step{Cmd: c, Gate: s.gate, Keep: s.keep, Text: res.cmd}
+		if seg.decided != nil && k >= seg.awaitAt && !awaiting {
+			st.Await, awaiting = true, true // the run's go-ahead first
+		}
+		cmds = append(cmds, st)
 		idx = append(idx, k)
 	}
 	hr.built = true
@@ -650,16 +792,26 @@ func (seg *segment) runHost(ctx context.Context, h *Host, from, upto int) {
 		}
 	}
 	sent := seg.script(cmds)
+	// A script that awaits the run's go-ahead reads it on its standard
+	// input, a comment line that the command shell may carry (decide).
+	var stdin io.Reader
+	commentLines := false
+	if awaiting {
+		pr, pw := io.Pipe()
+		defer pr.Close() // the script ended: the go-ahead is not written
+		go seg.feed(pw)
+		stdin, commentLines = pr, true
+	}
 	// Config.SecretEnv reaches every step as it reaches a single command:
 	// the script reads the values from its standard input first
 	// (secret.go); its steps and their markers are unchanged.
-	var stdin io.Reader
 	if vars := mergeSecretVars(r.Config.SecretEnv, nil); len(vars) > 0 {
 		var err error
-		if sent, _, stdin, err = withSecretStdin(vars, sent, nil); err != nil {
+		if sent, _, stdin, err = withSecretStdin(vars, sent, stdin); err != nil {
 			fail(err)
 			return
 		}
+		commentLines = false
 	}
 	var names []string
 	for _, k := range idx {
@@ -734,7 +886,7 @@ func (seg *segment) runHost(ctx context.Context, h *Host, from, upto int) {
 	prefix := []byte(script.MarkerPrefix(seg.token))
 	stdout := &script.Splitter{Prefix: prefix, Max: MaxCapture, Mark: func(n, s int, p []byte) { mark(n, s, p, false) }}
 	stderr := &script.Splitter{Prefix: prefix, Max: MaxCapture, Mark: func(n, s int, p []byte) { mark(n, s, p, true) }}
-	err = conn.Run(rctx, sent, backend.Stdio{Stdin: stdin, Stdout: stdout, Stderr: stderr})
+	err = conn.Run(rctx, sent, backend.Stdio{Stdin: stdin, Stdout: stdout, Stderr: stderr, CommentLines: commentLines})
 
 	seg.mu.Lock()
 	defer seg.mu.Unlock()

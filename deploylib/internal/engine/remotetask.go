@@ -135,14 +135,6 @@ func remoteStep(sel Selector, dir Dir, c shell.Command) stepBuilder {
 			// its own, on the hosts it selects.
 			return nil, errNotHere
 		}
-		if seg.fused() && len(seg.hosts) > 1 && slices.ContainsFunc(seg.steps, func(s *step) bool { return s.ordered }) {
-			// After the lock, in the script that takes it: of two runs
-			// started together, the one that did not get the first host's
-			// lock learns so only once the scripts ran, and a team's
-			// command must not have run for it on the others. The task
-			// runs once the lock is decided.
-			return nil, errNotHere
-		}
 		picked := map[*Host]bool{}
 		for _, h := range hosts {
 			picked[h] = true
@@ -162,6 +154,12 @@ func remoteStep(sel Selector, dir Dir, c shell.Command) stepBuilder {
 		if !seg.fused() {
 			s.on = hosts
 		}
+		// After the lock, in the script that takes it on several hosts: of
+		// two runs started together, the one that did not get the first
+		// host's lock learns so only once the scripts ran, and a team's
+		// command must not have run for it. Each host's script waits for
+		// the run's go-ahead before it (segment.decide).
+		s.awaits = seg.fused() && len(seg.hosts) > 1 && slices.ContainsFunc(seg.steps, func(s *step) bool { return s.ordered })
 		return s, nil
 	}
 }

@@ -72,12 +72,11 @@ func TestDeclarativeHookFailsOnLab(t *testing.T) {
 	if !strings.Contains(out, "deploy:failed") {
 		t.Errorf("deploy:failed did not run:\n%s", out)
 	}
-	// On two hosts, a declarative hook after the lock waits for its
-	// decision: the release is built after the lock's script, and the
-	// hook runs inside the release's script.
-	if !strings.Contains(log, "as one remote command") || !strings.Contains(log, "git:create_release, app:migrate)") ||
-		strings.Contains(log, "deploy:lock, deploy:new_release_path") {
-		t.Errorf("app:migrate was not sent in the release's script, after the lock's:\n%s", log)
+	// On two hosts, a declarative hook after the lock travels in the
+	// script that takes the lock, after the run's go-ahead (decide).
+	if !strings.Contains(log, "deploy:lock, deploy:new_release_path") || !strings.Contains(log, "git:create_release, app:migrate)") ||
+		!strings.Contains(log, "capstan-go:") {
+		t.Errorf("app:migrate was not sent in the lock's script, after its go-ahead:\n%s", log)
 	}
 	os.Remove(marker)
 	if after := state(); after != before {

@@ -74,9 +74,6 @@ func TestDeclarativeHooksCostNoRound(t *testing.T) {
 		hangTwoHooks(f, false)
 		funcs := commandsPerHost(t, f, hosts...)
 		want := deployCommandsPerHost
-		if len(hosts) > 1 {
-			want++ // the release and app:migrate, once the lock is decided
-		}
 		for _, h := range hosts {
 			t.Logf("%d hosts, %s: %d commands hook-free, %d with the declarative hooks, %d with the hooks as functions", len(hosts), h, len(free[h]), len(decl[h]), len(funcs[h]))
 			if len(free[h]) != deployCommandsPerHost || len(decl[h]) != want {
@@ -93,17 +90,19 @@ func TestDeclarativeHooksCostNoRound(t *testing.T) {
 			if i, j := strings.Index(first, checkWritableCmd), strings.Index(first, "git ls-remote"); i < 0 || j < 0 || i > j {
 				t.Errorf("%s: the first script does not run %q before git:check:\n%s", h, checkWritableCmd, first)
 			}
-			// After deploy:updated: after the linked dirs, in the first
-			// script on one host, else in the second, the release's.
+			// After deploy:updated: after the linked dirs, in the lock's
+			// script; on several hosts after the run's go-ahead, which
+			// says that the run holds the lock everywhere (decide).
 			migrate := decl[h][0]
-			if len(hosts) > 1 {
-				migrate = decl[h][1]
-				if strings.Contains(decl[h][0], migrateCmd) || strings.Contains(decl[h][0], "git archive") {
-					t.Errorf("%s: the lock's script builds the release or runs app:migrate:\n%s", h, decl[h][0])
-				}
-			}
 			if i, j := strings.Index(migrate, migrateCmd), strings.LastIndex(migrate, "ln -s"); i < 0 || j < 0 || i < j {
-				t.Errorf("%s: the release's script does not run %q after deploy:symlink:linked_dirs:\n%s", h, migrateCmd, migrate)
+				t.Errorf("%s: the lock's script does not run %q after deploy:symlink:linked_dirs:\n%s", h, migrateCmd, migrate)
+			}
+			wait := strings.Index(migrate, "read -r capstan_a")
+			if len(hosts) > 1 && (wait < 0 || wait > strings.Index(migrate, migrateCmd) || wait < strings.LastIndex(migrate, "ln -s")) {
+				t.Errorf("%s: the lock's script does not await the go-ahead right before %q:\n%s", h, migrateCmd, migrate)
+			}
+			if len(hosts) == 1 && wait >= 0 {
+				t.Errorf("%s: on one host the script awaits a go-ahead:\n%s", h, migrate)
 			}
 		}
 	}
@@ -264,8 +263,9 @@ func recordsOf(host string, cmds []string) []backend.Record {
 
 // TestDeclarativeHooksRunWhereTheFlowShowsThem: declarative hooks hung
 // before, after and appended run, fused, in the order mage flow deploy
-// prints them; on three hosts, the deploy sends one command more per host
-// than a hook-free one: app:migrate's, once the lock is decided.
+// prints them; on three hosts, the deploy sends as many commands per host
+// as a hook-free one: app:migrate travels in the lock's script, after the
+// run's go-ahead.
 func TestDeclarativeHooksRunWhereTheFlowShowsThem(t *testing.T) {
 	d := isolate(t, testConfig())
 	hangTwoHooks(d, true)
@@ -313,8 +313,8 @@ func TestDeclarativeHooksRunWhereTheFlowShowsThem(t *testing.T) {
 		perHost[c.Host]++
 	}
 	for h, n := range perHost {
-		if n != deployCommandsPerHost+1 {
-			t.Errorf("%s: %d commands with three declarative hooks, want %d", h, n, deployCommandsPerHost+1)
+		if n != deployCommandsPerHost {
+			t.Errorf("%s: %d commands with three declarative hooks, want %d", h, n, deployCommandsPerHost)
 		}
 	}
 }

@@ -8,6 +8,7 @@ package script
 
 import (
 	"bytes"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -37,6 +38,16 @@ import (
 // fails, the script prints the marker of step 0 on standard output after
 // the step's own marker and ends with status 0: the step ran, and the
 // steps after it did not.
+//
+// One step may [Step.Await] a go-ahead: the script then moves its
+// standard input to file descriptor 7 as it starts (every step reads
+// /dev/null, and the steps before the awaiting one run without fd 7), and
+// before that step reads one line from fd 7. Only [GoLine] of the token
+// lets the script go on; any other line, or the end of the input, stops
+// it there as a gate does (the marker of step 0, status 0): the steps
+// before it ran, the awaiting step and those after it did not. Both
+// lines start with '#', a comment to a shell that reads them as commands
+// (backend.Stdio.CommentLines).
 
 // Step is one command of a script of steps, and its gate.
 type Step struct {
@@ -52,7 +63,18 @@ type Step struct {
 	// Text, when set, is Cmd.String(), which the caller has already: the
 	// script uses it rather than rendering Cmd again.
 	Text string
+	// Await makes the script wait, before this step, for GoLine on its
+	// standard input, and stop there on anything else. At most one step
+	// of a script may await.
+	Await bool
 }
+
+// GoLine is the line that lets a script of token go on past its awaiting
+// step (Step.Await); StopLine, or any other line, stops it there.
+func GoLine(token string) string { return "#capstan-go:" + token }
+
+// StopLine is the line that stops a script of token at its awaiting step.
+func StopLine(token string) string { return "#capstan-stop:" + token }
 
 // text returns the step's command as the script has it.
 func (st Step) text() string {
@@ -159,10 +181,17 @@ func Steps(token string, steps ...Step) shell.Command {
 // standard input and the brace that closes it. The result is still a
 // script of steps: [List] returns its steps.
 func Within(before, after, token string, steps ...Step) shell.Command {
+	awaits := 0
 	for _, st := range steps {
 		if st.Keep != "" && !validKeep(st.Keep) {
 			panic("script: Keep " + strconv.Quote(st.Keep) + " is not a variable name that starts with capstan_")
 		}
+		if st.Await {
+			awaits++
+		}
+	}
+	if awaits > 1 {
+		panic("script: more than one step awaits a go-ahead")
 	}
 	s := &stepScript{token: token, steps: append([]Step(nil), steps...)}
 	var b strings.Builder
@@ -261,10 +290,29 @@ func (s *stepScript) render(b writer) {
 			b.WriteString("=\n")
 		}
 	}
+	awaits := slices.ContainsFunc(s.steps, func(st Step) bool { return st.Await })
+	if awaits {
+		// The go-ahead comes on fd 7; no step reads it by accident, and
+		// those before the awaiting step do not have it at all.
+		b.WriteString("exec 7<&0 </dev/null\n")
+		if !s.steps[0].Await {
+			b.WriteString("{\n")
+		}
+	}
 	for i, st := range s.steps {
 		c := st.Cmd
 		if i > 0 {
 			b.WriteByte('\n')
+		}
+		if st.Await {
+			if i > 0 {
+				b.WriteString("} 7<&-\n")
+			}
+			b.WriteString(`IFS= read -r capstan_a <&7; exec 7<&-; [ "$capstan_a" = `)
+			b.WriteString(literal(GoLine(s.token)))
+			b.WriteString(` ] || { capstan_s=0; ` + printf)
+			b.WriteString(tok)
+			b.WriteString(" 0 \"$capstan_s\"; exit 0; }\n")
 		}
 		gated, captured := !st.Gate.IsZero(), !st.Gate.IsZero() || st.Keep != ""
 		switch {

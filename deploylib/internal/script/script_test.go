@@ -143,3 +143,79 @@ func TestKeptOutputReachesLaterSteps(t *testing.T) {
 		}()
 	}
 }
+
+// TestStepsAwait runs scripts whose third step awaits a go-ahead with
+// every POSIX shell installed: GoLine lets it go on; StopLine, another
+// line or the end of the input stop it before the step (the marker of
+// step 0, status 0); the read takes that one line and no byte more; no
+// step reads the go-ahead by accident (standard input is /dev/null) and
+// those before the awaiting step do not have fd 7 at all.
+func TestStepsAwait(t *testing.T) {
+	fd7 := shell.Raw(`if ( : <&7 ) 2>/dev/null; then echo has7; else echo no7; fi`)
+	steps := func(first bool) []Step {
+		return []Step{
+			{Cmd: shell.New("cat")}, // reads /dev/null: prints nothing, waits for nothing
+			{Cmd: fd7},
+			{Cmd: fd7, Await: first},
+			{Cmd: shell.New("echo", "after"), Await: !first},
+		}
+	}
+	for _, sh := range shells(t) {
+		for _, tt := range []struct {
+			name, in string
+			goes     bool
+		}{
+			{"go", GoLine("aw") + "\nREST\n", true},
+			{"stop", StopLine("aw") + "\nREST\n", false},
+			{"another run's go-ahead", GoLine("aw2") + "\nREST\n", false},
+			{"no input", "", false},
+		} {
+			c := Steps("aw", steps(true)...)
+			// The rest of the input stays for the shell that ran the script.
+			cmd := exec.Command(sh, "-c", `"$0" -c "$1"; cat`, sh, c.String())
+			cmd.Stdin = strings.NewReader(tt.in)
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("%s, %s: %v", sh, tt.name, err)
+			}
+			want := Marker("aw", 1, 0) + "no7\n" + Marker("aw", 2, 0)
+			if tt.goes {
+				want += "no7\n" + Marker("aw", 3, 0) + "after\n" + Marker("aw", 4, 0)
+			} else {
+				want += Marker("aw", 0, 0)
+			}
+			if tt.in != "" {
+				want += "REST\n"
+			}
+			if string(out) != want {
+				t.Errorf("%s, %s: stdout %q, want %q", sh, tt.name, out, want)
+			}
+		}
+		// The first step awaits: nothing runs before the go-ahead.
+		c := Steps("aw", Step{Cmd: shell.New("echo", "first"), Await: true})
+		cmd := exec.Command(sh, "-c", c.String())
+		cmd.Stdin = strings.NewReader(StopLine("aw") + "\n")
+		if out, err := cmd.Output(); err != nil || string(out) != Marker("aw", 0, 0) {
+			t.Errorf("%s, first step awaits, stopped: %v %q", sh, err, out)
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("two awaiting steps were accepted")
+		}
+	}()
+	Steps("aw", Step{Cmd: shell.New("true"), Await: true}, Step{Cmd: shell.New("true"), Await: true})
+}
+
+// shells returns the POSIX shells installed among those a server may log
+// in with: /bin/sh always, then bash, dash, busybox sh, mksh, ksh, zsh.
+func shells(t *testing.T) []string {
+	t.Helper()
+	out := []string{"/bin/sh"}
+	for _, name := range []string{"bash", "dash", "mksh", "ksh", "zsh"} {
+		if p, err := exec.LookPath(name); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
