@@ -57,8 +57,15 @@ type childSpec struct {
 	HookAddr  string
 	// ExclDir, when set, is where the child records being inside the
 	// section its lock protects (from after deploy:lock to the end of the
-	// flow); finding another run inside is written to ExclDir/violation-*.
+	// flow; from before deploy:publishing with DeclHook, whose hook a Go
+	// function after the lock would keep out of the lock's script);
+	// finding another run inside is written to ExclDir/violation-*.
 	ExclDir string
+	// DeclHook, when set, is a directory on every host where a
+	// declarative hook after deploy:updated appends the child's process
+	// id to the file "ran": in the script that takes the lock, after the
+	// run's go-ahead, on a stage of several hosts.
+	DeclHook string
 	// HoldDir, when set, holds the FIFOs event and go: after deploy:lock
 	// the child reports on event and waits for a line on go.
 	HoldDir string
@@ -133,8 +140,16 @@ func helperMain(raw string) int {
 			deploylib.Before(hookTask, fail)
 		}
 	}
+	if spec.DeclHook != "" {
+		deploylib.After(deploylib.Updated, deploylib.RemoteSh("invariant:hook", "Records the run it ran for.", deploylib.All(),
+			deploylib.InDir(spec.DeclHook), "echo "+strconv.Itoa(os.Getpid())+" >> ran"))
+	}
 	if spec.ExclDir != "" {
-		registerExclusion(spec.ExclDir)
+		enter := deploylib.Lock
+		if spec.DeclHook != "" {
+			enter = deploylib.Publishing
+		}
+		registerExclusion(spec.ExclDir, enter, spec.DeclHook != "")
 	}
 	if spec.HoldDir != "" {
 		holdAfterLock(spec.HoldDir)
@@ -171,11 +186,15 @@ func helperMain(raw string) int {
 const hookFailure = "invariant-hook-failure"
 
 // registerExclusion hangs the hooks that record the section a run's lock
-// protects.
-func registerExclusion(dir string) {
+// protects, entered after enter (before it when before is set).
+func registerExclusion(dir string, enter *deploylib.Task, before bool) {
 	inside := filepath.Join(dir, "inside")
 	var mine atomic.Bool
-	deploylib.After(deploylib.Lock, func(context.Context) error {
+	hang := deploylib.After[func(context.Context) error]
+	if before {
+		hang = deploylib.Before[func(context.Context) error]
+	}
+	hang(enter, func(context.Context) error {
 		if err := os.Mkdir(inside, 0o755); err != nil {
 			b, _ := os.ReadFile(filepath.Join(inside, "pid"))
 			os.WriteFile(filepath.Join(dir, "violation-"+strconv.Itoa(os.Getpid())), []byte(fmt.Sprintf(

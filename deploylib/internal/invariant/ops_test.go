@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path"
@@ -45,6 +46,7 @@ type result struct {
 // runResult is one run of an operation.
 type runResult struct {
 	what   string
+	pid    int   // a child's process id
 	err    error // in-process runs
 	status int   // exit status (as mage would exit)
 	out    string
@@ -329,7 +331,7 @@ func (c *child) wait(w *world) runResult {
 		<-c.done
 		w.t.Errorf("%s did not end within 90 s; killed it. Output:\n%s", c.what, c.out.String())
 	}
-	return runResult{what: c.what, status: c.cmd.ProcessState.ExitCode(), out: c.out.String()}
+	return runResult{what: c.what, status: c.cmd.ProcessState.ExitCode(), out: c.out.String(), pid: c.cmd.Process.Pid}
 }
 
 // pausePoint is the pause machinery of one op: the directory the shims
@@ -440,10 +442,26 @@ func (w *world) twoRuns(op Op, at time.Time) result {
 		w.t.Fatal(err)
 	}
 	defer starter.Close()
+	// Every other such op, the runs hang a declarative hook after
+	// deploy:updated: on several hosts it travels in the script that
+	// takes the lock, after the run's go-ahead, and must never run for a
+	// run the lock refused.
+	declHook := at.Unix()%2 == 0 && len(w.l.Hosts) > 1
+	if declHook {
+		for i, h := range w.l.Hosts {
+			if !w.dead[i] {
+				w.mkdirAll(w.path(h, hookLogDir), h.Root)
+				os.Remove(filepath.Join(w.path(h, hookLogDir), "ran"))
+			}
+		}
+	}
 	var cs []*child
 	for _, flow := range []string{op.Flow, op.Second} {
 		spec := w.childSpec(flow, at)
 		spec.Start, spec.ExclDir = start, excl
+		if declHook {
+			spec.DeclHook = hookLogDir
+		}
 		cs = append(cs, w.spawn(spec))
 	}
 	starter.Write([]byte("xx"))
@@ -451,12 +469,52 @@ func (w *world) twoRuns(op Op, at time.Time) result {
 	for _, c := range cs {
 		res.runs = append(res.runs, c.wait(w))
 	}
+	if declHook {
+		res.viol = append(res.viol, w.checkDeclHook(res.runs)...)
+	}
 	vs, _ := filepath.Glob(filepath.Join(excl, "violation-*"))
 	for _, v := range vs {
 		b, _ := os.ReadFile(v)
 		res.exclusion = append(res.exclusion, strings.TrimSpace(string(b)))
 	}
 	return res
+}
+
+// hookLogDir is where, on each host, the declarative hook of a two-runs
+// operation records the runs it ran for (outside the checked tree).
+const hookLogDir = "/srv/invariant-hooks"
+
+// checkDeclHook checks what the declarative hook after deploy:updated
+// recorded on the live hosts: never a run the lock refused, and on every
+// host once for a deploy that succeeded.
+func (w *world) checkDeclHook(runs []runResult) []Violation {
+	var vs []Violation
+	for i, h := range w.l.Hosts {
+		if w.dead[i] {
+			continue
+		}
+		b, _ := os.ReadFile(filepath.Join(w.path(h, hookLogDir), "ran"))
+		ran := strings.Fields(string(b))
+		for _, r := range runs {
+			n := slices.Index(ran, strconv.Itoa(r.pid))
+			count := 0
+			for _, p := range ran {
+				if p == strconv.Itoa(r.pid) {
+					count++
+				}
+			}
+			msg := r.message()
+			switch {
+			case r.failed() && strings.Contains(msg, "deploy lock is held by") && n >= 0:
+				vs = append(vs, Violation{Invariant: "lock-exclusive", Host: h.Name,
+					Detail: fmt.Sprintf("the declarative hook after deploy:updated ran for %s (process %d), which the lock refused", r.what, r.pid)})
+			case !r.failed() && r.what == "deploy" && count != 1:
+				vs = append(vs, Violation{Invariant: "lock-exclusive", Host: h.Name,
+					Detail: fmt.Sprintf("the declarative hook after deploy:updated ran %d times for %s (process %d), which succeeded; want once", count, r.what, r.pid)})
+			}
+		}
+	}
+	return vs
 }
 
 // strays lists the processes started through a live host's sshd that

@@ -398,8 +398,8 @@ func (w *world) outside(h *lab.Host) map[string]string {
 			out[p] = "error " + err.Error()
 			return nil
 		}
-		if p == skip {
-			return filepath.SkipDir
+		if p == skip || p == w.path(h, hookLogDir) {
+			return filepath.SkipDir // deploy_to, and the test's own hook log
 		}
 		rel := "/srv" + strings.TrimPrefix(p, h.Root)
 		out[rel] = entryDigest(p, d)
