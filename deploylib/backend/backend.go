@@ -35,6 +35,19 @@ type Stdio struct {
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
+
+	// CommentLines says that Stdin holds only lines that start with '#',
+	// which the command reads, if at all, one at a time with the shell's
+	// read builtin (one byte at a time), and that the command needs no end
+	// of its input. A backend may then run the command in a shell that
+	// reads its commands from the same input (sshbackend's command shell):
+	// it writes each line only once that shell has read the whole command
+	// and started it, and drops the lines that come after the command
+	// ended; a line the command did not read is a comment to that shell.
+	// Lines that do not start with '#', and a last line without its
+	// newline, are dropped. The caller ends Stdin (EOF) once it has nothing
+	// more to write; Run may return before that, once the command ended.
+	CommentLines bool
 }
 
 // ExitError reports a command that ran and did not succeed.
