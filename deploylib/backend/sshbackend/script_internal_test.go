@@ -1,6 +1,8 @@
 package sshbackend
 
 import (
+	"bytes"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -50,6 +52,49 @@ func TestWriteScript(t *testing.T) {
 		}
 		if got := strings.Join(w.writes, ""); got != string(script) {
 			t.Errorf("%d bytes: wrote %d bytes, not the script", n, len(got))
+		}
+	}
+}
+
+// TestShellScriptIsParsedWhole checks that the shells a command shell may
+// be (/bin/sh, here dash, and bash) run nothing of a script before they
+// have read the whole of it: a script cut short at any line, its input
+// ended there, prints no begin line. So when the begin line arrives, the
+// shell has read the whole script, and what comes after it on the shell's
+// input is the command's to read.
+func TestShellScriptIsParsedWhole(t *testing.T) {
+	shells := []string{"/bin/sh"}
+	if bash, err := exec.LookPath("bash"); err == nil {
+		shells = append(shells, bash)
+	}
+	const tok = "0123456789abcdef"
+	script := shellScript(tok, "echo ran")
+	for _, sh := range shells {
+		run := func(input string) (stdout, stderr string) {
+			cmd := exec.Command(sh)
+			cmd.Env = append(cmd.Environ(), "SHELL=/bin/sh")
+			cmd.Stdin = strings.NewReader(input)
+			var o, e bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &o, &e
+			_ = cmd.Run() // a script cut short is a syntax error
+			return o.String(), e.String()
+		}
+		// The whole script runs.
+		if o, e := run(shellInit + script); !strings.Contains(o, beginToken(tok)) || !strings.Contains(o, "ran\n") || !strings.Contains(o, endToken(tok)+" 0 -\n") {
+			t.Errorf("%s, whole script: stdout %q, stderr %q", sh, o, e)
+		}
+		cuts := 0
+		for i := range len(script) - 1 {
+			if script[i] != '\n' {
+				continue
+			}
+			cuts++
+			if o, e := run(shellInit + script[:i+1]); o != "" || strings.Contains(e, beginToken(tok)) {
+				t.Errorf("%s ran a script cut after its line %d: stdout %q, stderr %q", sh, cuts, o, e)
+			}
+		}
+		if cuts < 5 {
+			t.Errorf("the script was cut at %d lines only", cuts)
 		}
 	}
 }

@@ -30,7 +30,9 @@ import (
 //
 // The session's exec request is "exec /bin/sh": the login shell reads its
 // startup files once, and /bin/sh, not interactive, none. For every
-// command, Run writes a script (shellScript) that
+// command, Run writes a script (shellScript): one compound command
+// ({ ...; }), which the shell reads and parses whole before it runs any of
+// it, and which
 //
 //   - prints a begin line with a random token and the shell's PID (its
 //     process group, see stop.go) on standard output, and the token on
@@ -41,6 +43,9 @@ import (
 //     from /dev/null (so that it cannot read the following scripts);
 //   - prints an end token with the exit status right after the command's
 //     last byte on standard output, and the end token on standard error.
+//
+// So when the begin line arrives, the shell has read the whole script and
+// reads nothing more from its standard input until the command ended.
 //
 // shellStream hands each stream's bytes between the two tokens to the
 // command's writer as they arrive, byte for byte: nothing is added, and
@@ -69,12 +74,17 @@ const shellProgram = "exec /bin/sh"
 const shellInit = "exec 8>&1 9>&2; SHLVL=1; export SHLVL; capstan_sh=${SHELL:-/bin/sh}\n"
 
 // scriptTemplate runs one command; see shellScript. The tokens are printed
-// in two parts, so that they appear nowhere in the script itself.
-const scriptTemplate = `printf '%s%s %s\n' capstan-begin: @TOK@ "$$"; printf '%s%s\n' capstan-begin: @TOK@ >&2
+// in two parts, so that they appear nowhere in the script itself. The
+// braces make it one compound command, which the shell parses whole before
+// it prints the begin line; the closing one is on a line of its own, after
+// the end lines (the simulated fleet's shell, deploylib/internal/sim,
+// looks for the end line's printf followed by a newline).
+const scriptTemplate = `{ printf '%s%s %s\n' capstan-begin: @TOK@ "$$"; printf '%s%s\n' capstan-begin: @TOK@ >&2
 capstan_r=$( { ( exec "$capstan_sh" -c @CMD@ "${capstan_sh##*/}" </dev/null >&8 2>&9 8>&- 9>&- ); echo "$?"; } 2>&1 )
 capstan_s=${capstan_r##*[!0-9]} capstan_g=-
 if [ "$capstan_r" != "$capstan_s" ] && [ "$capstan_s" -gt 128 ] 2>/dev/null; then capstan_g=$(kill -l "$capstan_s" 2>/dev/null); fi
 printf '%s%s %s %s\n' capstan-end: @TOK@ "$capstan_s" "$capstan_g"; printf '%s%s\n' capstan-end: @TOK@ >&2
+}
 `
 
 // shellScript returns the script that runs cmd in the command shell,
