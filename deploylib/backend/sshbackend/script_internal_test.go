@@ -10,22 +10,40 @@ import (
 )
 
 // TestAppendShellScript checks that the command shell's script is the
-// template with every @TOK@ replaced by the token and @CMD@ by the quoted
-// command, whatever the command holds (placeholders of its own
-// included), and that building it into a buffer large enough allocates
-// nothing: at 1000 hosts, the old replacements and copies allocated a
-// script's size four times per command.
+// template with every @TOK@ replaced by the token, @CMD@ by the quoted
+// command and @IN@ by the redirection from /dev/null (nothing for a
+// command that reads comment lines), whatever the command holds
+// (placeholders of its own included), and that building it into a buffer
+// large enough allocates nothing: at 1000 hosts, the old replacements and
+// copies allocated a script's size four times per command.
 func TestAppendShellScript(t *testing.T) {
-	for _, cmd := range []string{"true", "echo 'it''s'", "echo @TOK@ @CMD@ @", "printf '%s@%s' a b\nexit 3", ""} {
+	for _, cmd := range []string{"true", "echo 'it''s'", "echo @TOK@ @CMD@ @IN@ @", "printf '%s@%s' a b\nexit 3", ""} {
 		const tok = "0123456789abcdef"
-		want := strings.Replace(strings.ReplaceAll(scriptTemplate, "@TOK@", tok), "@CMD@", shell.Quote(cmd), 1)
-		if got := shellScript(tok, cmd); got != want {
-			t.Errorf("shellScript(%q):\n%s\nwant\n%s", cmd, got, want)
+		for _, lines := range []bool{false, true} {
+			in := stdinNull
+			if lines {
+				in = ""
+			}
+			// The template's @IN@ first: the command may hold one too.
+			want := strings.Replace(scriptTemplate, "@IN@", in, 1)
+			want = strings.Replace(strings.ReplaceAll(want, "@TOK@", tok), "@CMD@", shell.Quote(cmd), 1)
+			if got := string(appendShellScript(nil, tok, cmd, lines)); got != want {
+				t.Errorf("appendShellScript(%q, %v):\n%s\nwant\n%s", cmd, lines, got, want)
+			}
+			buf := make([]byte, 0, 4096)
+			if allocs := testing.AllocsPerRun(100, func() { buf = appendShellScript(buf[:0], tok, cmd, lines) }); allocs != 0 {
+				t.Errorf("appendShellScript(%q, %v) into a large enough buffer: %.0f allocations, want 0", cmd, lines, allocs)
+			}
 		}
-		buf := make([]byte, 0, 4096)
-		if allocs := testing.AllocsPerRun(100, func() { buf = appendShellScript(buf[:0], tok, cmd) }); allocs != 0 {
-			t.Errorf("appendShellScript(%q) into a large enough buffer: %.0f allocations, want 0", cmd, allocs)
+		if got, want := shellScript(tok, cmd), string(appendShellScript(nil, tok, cmd, false)); got != want {
+			t.Errorf("shellScript(%q) is not the script with standard input from /dev/null:\n%s", cmd, got)
 		}
+	}
+	if !strings.Contains(shellScript("t", "cat"), `"${capstan_sh##*/}" </dev/null >&8 `) {
+		t.Errorf("a command without comment lines does not read /dev/null:\n%s", shellScript("t", "cat"))
+	}
+	if s := string(appendShellScript(nil, "t", "cat", true)); strings.Contains(s, "/dev/null >&8") || !strings.Contains(s, `"${capstan_sh##*/}" >&8 `) {
+		t.Errorf("a command with comment lines does not read the shell's input:\n%s", s)
 	}
 }
 
