@@ -282,3 +282,67 @@ func TestCommentLinesInputNeverEnds(t *testing.T) {
 		expectShell(t, name, c, before)
 	}
 }
+
+// TestCommentLinesCancel: a command waiting for a line that never comes is
+// stopped when ctx ends, and the connection runs the next command.
+func TestCommentLinesCancel(t *testing.T) {
+	t.Parallel()
+	for name, c := range commentLinesConns(t) {
+		ctx, cancel := context.WithCancel(context.Background())
+		r := startLines(t, ctx, c, `echo ready; IFS= read -r x; echo "got:$x"`)
+		r.ready(t)
+		cancel()
+		if err := r.wait(t); !errors.Is(err, context.Canceled) || strings.Contains(r.stdout.String(), "got:") {
+			t.Errorf("%s: stdout %q, %v, want an error wrapping context.Canceled", name, r.stdout.String(), err)
+		}
+		// Written once Run returned: dropped.
+		r.write("#late\n")
+		if o, e, err := run(context.Background(), c, shell.New("echo", "next")); o != "next\n" || e != "" || err != nil {
+			t.Errorf("%s: next command: %q, %q, %v", name, o, e, err)
+		}
+	}
+}
+
+// TestCommentLinesConcurrent: commands with comment lines, run at once on
+// one connection (in the command shell when it is idle, else in sessions
+// of their own), each read their own lines only.
+func TestCommentLinesConcurrent(t *testing.T) {
+	t.Parallel()
+	_, _, c := startOne(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const workers, each = 4, 6
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				want := fmt.Sprintf("#w%d-%d", w, i)
+				r := startLines(t, ctx, c, `echo ready; IFS= read -r x; echo "got:$x"`)
+				select {
+				case <-r.stdout.seen:
+				case err := <-r.errc:
+					t.Errorf("%s: ended before it was ready: %v, %q", want, err, r.stdout.String())
+					return
+				case <-ctx.Done():
+					t.Errorf("%s: not ready", want)
+					return
+				}
+				r.write(want + "\n" + "#extra, not read\n")
+				var err error
+				select {
+				case err = <-r.errc:
+				case <-ctx.Done():
+					err = ctx.Err()
+				}
+				if err != nil || r.stdout.String() != "ready\ngot:"+want+"\n" || r.stderr.String() != "" {
+					t.Errorf("%s: stdout %q, stderr %q, %v", want, r.stdout.String(), r.stderr.String(), err)
+				}
+				r.stdin.Close()
+			}
+		})
+	}
+	wg.Wait()
+	if o, e, err := run(ctx, c, shell.New("echo", "next")); o != "next\n" || e != "" || err != nil {
+		t.Errorf("next command: %q, %q, %v", o, e, err)
+	}
+}
