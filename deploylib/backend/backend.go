@@ -35,6 +35,7 @@ type Stdio struct {
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
+
 	// CommentLines says that Stdin holds only lines that start with '#',
 	// which the command reads, if at all, one at a time with the shell's
 	// read builtin (one byte at a time), and that the command needs no end
@@ -43,8 +44,9 @@ type Stdio struct {
 	// it writes each line only once that shell has read the whole command
 	// and started it, and drops the lines that come after the command
 	// ended; a line the command did not read is a comment to that shell.
-	// Lines that do not start with '#' are dropped. The caller ends Stdin
-	// (EOF) once it has nothing more to write.
+	// Such a backend drops lines that do not start with '#', and a last
+	// line without its newline. The caller ends Stdin (EOF) once it has nothing
+	// more to write; Run may return before that, once the command ended.
 	CommentLines bool
 }
 

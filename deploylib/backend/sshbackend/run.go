@@ -18,13 +18,22 @@ import (
 // inside the command (shell.Command renders them as export), never as SSH
 // environment requests, which sshd refuses unless AcceptEnv allows them.
 //
-// A command without standard input runs in the connection's command
-// shell when that is idle: one long-lived session that runs one command at
-// a time, each in a process of its own, which saves the round trips of
-// opening a session per command (see shell.go). Commands with standard
-// input, commands that find the command shell busy and every command under
+// A command without standard input, or whose standard input is comment
+// lines (Stdio.CommentLines), runs in the connection's command shell when
+// that is idle: one long-lived session that runs one command at a time,
+// each in a process of its own, which saves the round trips of opening a
+// session per command (see shell.go). Other commands with standard input,
+// commands that find the command shell busy and every command under
 // Config.SessionPerCommand run in a session of their own. Either way the
 // command sees the same login shell, environment and working directory.
+//
+// With Stdio.CommentLines, wherever the command runs, it is fed only the
+// complete lines of Stdin that start with '#', and Run returns once the
+// command ended, whether Stdin ended or not: the rest of Stdin is then
+// read and dropped, until it ends (not read at all if the command never
+// started). In the command shell, the lines are written only once the
+// command started, and a line it did not read is a comment to the shell
+// (see lineFeed).
 //
 // When ctx ends first, Run stops the command on the host: SIGTERM to its
 // whole process group, then SIGKILL after Config.StopTimeout, sent from a
@@ -37,7 +46,7 @@ func (c *Conn) Run(ctx context.Context, cmd shell.Command, stdio backend.Stdio) 
 	if err := c.broken(); err != nil {
 		return err
 	}
-	if stdio.Stdin == nil {
+	if stdio.Stdin == nil || stdio.CommentLines {
 		if sh := c.takeShell(ctx); sh != nil {
 			err, started := c.runInShell(ctx, sh, cmd, stdio)
 			if started {
@@ -65,11 +74,30 @@ func (c *Conn) runSession(ctx context.Context, cmd shell.Command, stdio backend.
 	marker, stderr := newPIDMarker(stdio.Stdout), newGate(stdio.Stderr)
 	defer marker.detach()
 	defer stderr.detach()
-	sess.Stdin = stdio.Stdin
+	var feed *lineFeed
+	if stdio.CommentLines && stdio.Stdin != nil {
+		// Fed by a lineFeed: only the comment lines, and once the command
+		// ended, the rest of Stdin read and dropped, where Session would
+		// leave it unread.
+		w, err := sess.StdinPipe()
+		if err != nil {
+			return c.failure("session", err)
+		}
+		feed = newLineFeed(w)
+		defer feed.halt()
+	} else {
+		sess.Stdin = stdio.Stdin
+	}
 	sess.Stdout = marker
 	sess.Stderr = stderr
 	if err := sess.Start(marker.wrap(cmd.String())); err != nil {
 		return c.failure("session", err)
+	}
+	if feed != nil {
+		go func() {
+			feed.copy(stdio.Stdin, closedChan)
+			feed.closeInput()
+		}()
 	}
 	defer c.track(marker)()
 	done := make(chan struct{})
@@ -88,6 +116,9 @@ func (c *Conn) runSession(ctx context.Context, cmd shell.Command, stdio backend.
 		return &OpError{Addr: c.addr, Op: "run", Err: fmt.Errorf("stopped: %w", ctx.Err())}
 	}
 }
+
+// closedChan is a closed channel.
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 // result turns what Session.Wait returned into Run's error.
 func (c *Conn) result(err error) error {

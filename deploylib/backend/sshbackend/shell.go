@@ -30,7 +30,9 @@ import (
 //
 // The session's exec request is "exec /bin/sh": the login shell reads its
 // startup files once, and /bin/sh, not interactive, none. For every
-// command, Run writes a script (shellScript) that
+// command, Run writes a script (shellScript): one compound command
+// ({ ...; }), which the shell reads and parses whole before it runs any of
+// it, and which
 //
 //   - prints a begin line with a random token and the shell's PID (its
 //     process group, see stop.go) on standard output, and the token on
@@ -38,9 +40,16 @@ import (
 //   - runs the command as sshd would in a session of its own, with the login
 //     shell ($SHELL -c COMMAND, and $0 the shell's name), in a process of its
 //     own (so cd, variables and exit stay there), with its standard input
-//     from /dev/null (so that it cannot read the following scripts);
+//     from /dev/null (so that it cannot read the following scripts), or,
+//     for a command whose input is comment lines (backend.Stdio's
+//     CommentLines), the shell's own (see lineFeed);
 //   - prints an end token with the exit status right after the command's
 //     last byte on standard output, and the end token on standard error.
+//
+// So when the begin line arrives, the shell has read the whole script and
+// reads nothing more from its standard input until the command ended: a
+// comment line that Run writes there from then on is the command's to
+// read, and one it did not read is a comment to the shell after it.
 //
 // shellStream hands each stream's bytes between the two tokens to the
 // command's writer as they arrive, byte for byte: nothing is added, and
@@ -69,22 +78,36 @@ const shellProgram = "exec /bin/sh"
 const shellInit = "exec 8>&1 9>&2; SHLVL=1; export SHLVL; capstan_sh=${SHELL:-/bin/sh}\n"
 
 // scriptTemplate runs one command; see shellScript. The tokens are printed
-// in two parts, so that they appear nowhere in the script itself.
-const scriptTemplate = `printf '%s%s %s\n' capstan-begin: @TOK@ "$$"; printf '%s%s\n' capstan-begin: @TOK@ >&2
-capstan_r=$( { ( exec "$capstan_sh" -c @CMD@ "${capstan_sh##*/}" </dev/null >&8 2>&9 8>&- 9>&- ); echo "$?"; } 2>&1 )
+// in two parts, so that they appear nowhere in the script itself. The
+// braces make it one compound command, which the shell parses whole before
+// it prints the begin line; the closing one is on a line of its own, after
+// the end lines (the simulated fleet's shell, deploylib/internal/sim,
+// looks for the end line's printf followed by a newline). @IN@ is the
+// command's standard input: "</dev/null " (stdinNull), or nothing for a
+// command that reads comment lines from the shell's own.
+const scriptTemplate = `{ printf '%s%s %s\n' capstan-begin: @TOK@ "$$"; printf '%s%s\n' capstan-begin: @TOK@ >&2
+capstan_r=$( { ( exec "$capstan_sh" -c @CMD@ "${capstan_sh##*/}" @IN@>&8 2>&9 8>&- 9>&- ); echo "$?"; } 2>&1 )
 capstan_s=${capstan_r##*[!0-9]} capstan_g=-
 if [ "$capstan_r" != "$capstan_s" ] && [ "$capstan_s" -gt 128 ] 2>/dev/null; then capstan_g=$(kill -l "$capstan_s" 2>/dev/null); fi
 printf '%s%s %s %s\n' capstan-end: @TOK@ "$capstan_s" "$capstan_g"; printf '%s%s\n' capstan-end: @TOK@ >&2
+}
 `
 
-// shellScript returns the script that runs cmd in the command shell,
-// framed by the begin and end tokens of tok (hexadecimal digits).
-func shellScript(tok, cmd string) string { return string(appendShellScript(nil, tok, cmd)) }
+// stdinNull is the standard input of a command run in the command shell,
+// unless it reads comment lines (scriptTemplate's @IN@).
+const stdinNull = "</dev/null "
 
-// appendShellScript appends shellScript(tok, cmd) to dst: the template's
-// text, tok for each @TOK@ and cmd quoted for @CMD@, in one pass, so that
-// the command's text is copied once and never searched.
-func appendShellScript(dst []byte, tok, cmd string) []byte {
+// shellScript returns the script that runs cmd in the command shell,
+// framed by the begin and end tokens of tok (hexadecimal digits), with its
+// standard input from /dev/null.
+func shellScript(tok, cmd string) string { return string(appendShellScript(nil, tok, cmd, false)) }
+
+// appendShellScript appends the script that runs cmd in the command shell
+// to dst: the template's text, tok for each @TOK@, cmd quoted for @CMD@
+// and, for @IN@, stdinNull, or nothing when commentLines is set (cmd reads
+// the shell's standard input), in one pass, so that the command's text is
+// copied once and never searched.
+func appendShellScript(dst []byte, tok, cmd string, commentLines bool) []byte {
 	t := scriptTemplate
 	for {
 		i := strings.IndexByte(t, '@')
@@ -97,6 +120,11 @@ func appendShellScript(dst []byte, tok, cmd string) []byte {
 			dst, t = append(dst, tok...), t[len("@TOK@"):]
 		case strings.HasPrefix(t, "@CMD@"):
 			dst, t = shell.AppendQuote(dst, cmd), t[len("@CMD@"):]
+		case strings.HasPrefix(t, "@IN@"):
+			if !commentLines {
+				dst = append(dst, stdinNull...)
+			}
+			t = t[len("@IN@"):]
 		default:
 			dst, t = append(dst, '@'), t[1:]
 		}
@@ -464,7 +492,10 @@ func (c *Conn) openShell(ctx context.Context) (*cmdShell, error) {
 
 // runInShell runs cmd in the command shell sh, which the caller took with
 // takeShell, and gives sh back. started is false when the shell ended
-// before it started cmd: cmd did not run at all, and err is nil.
+// before it started cmd: cmd did not run at all, nothing of stdio.Stdin
+// was read, and err is nil. With stdio.CommentLines, cmd reads the
+// shell's standard input, where the comment lines of stdio.Stdin are
+// written while it runs (lineFeed); otherwise stdio.Stdin must be nil.
 func (c *Conn) runInShell(ctx context.Context, sh *cmdShell, cmd shell.Command, stdio backend.Stdio) (err error, started bool) {
 	keep := false
 	defer func() { c.putShell(sh, keep) }()
@@ -480,11 +511,21 @@ func (c *Conn) runInShell(ctx context.Context, sh *cmdShell, cmd shell.Command, 
 		script = append(script, shellInit...)
 		sh.initSent = true
 	}
-	script = appendShellScript(script, tok, text)
+	lines := stdio.CommentLines && stdio.Stdin != nil
+	script = appendShellScript(script, tok, text, lines)
 	defer c.track(sh)()
 	// In the background: a write blocks while the shell reads nothing, and
 	// it fails once the session is closed, which also ends the streams.
-	go writeScript(sh.ch, script)
+	var feed *lineFeed
+	if lines {
+		feed = newLineFeed(sh.ch)
+		defer feed.halt()
+		feed.lock()
+		go feed.writeScript(script)
+		go feed.copy(stdio.Stdin, fo.begun)
+	} else {
+		go writeScript(sh.ch, script)
+	}
 
 	outDone, errDone := fo.done, fe.done
 	for outDone != nil || errDone != nil {
@@ -517,7 +558,9 @@ func (c *Conn) runInShell(ctx context.Context, sh *cmdShell, cmd shell.Command, 
 		}
 	}
 	sh.ran++
-	keep = true
+	// A line being written when the command ended is read by the shell,
+	// as a comment, before the next script, if its write completes.
+	keep = feed == nil || feed.stop(ctx, sh.ended)
 	return c.shellResult(fo, fe), true
 }
 
