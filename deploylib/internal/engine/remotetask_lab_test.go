@@ -83,3 +83,33 @@ func TestDeclarativeHookFailsOnLab(t *testing.T) {
 		t.Errorf("the servers changed:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 }
+
+// TestDeclarativeHookWithSecretEnvOnLab: with Config.SecretEnv the scripts
+// read the secret values on their standard input first, in a session of
+// their own; the go-ahead of a declarative hook after the lock comes after
+// them on the same input. On two hosts the hook after deploy:updated runs
+// once on each, in the lock's script, and sees the secret.
+func TestDeclarativeHookWithSecretEnvOnLab(t *testing.T) {
+	ll := newLockLab(t, 2, "declsecret")
+	d := NewDeployment()
+	d.Configure(Config{Application: "app", RepoURL: ll.l.Repo, DeployTo: ll.deployTo,
+		SecretEnv: map[string]Secret{"DECL_TOKEN": NewSecret("decl-secret-value")}})
+	AfterIn(d, Updated, d.RemoteSh("app:migrate", "Migrates.", All(), InDir(ll.deployTo), `printf '%s\n' "$DECL_TOKEN" >> migrated`))
+	var out, log bytes.Buffer
+	err := d.Start(context.Background(), Deploy, WithStage(labStage(ll.l)), WithOutput(&out), WithColor(false),
+		func(o *runOptions) { o.logW = &log })
+	if err != nil {
+		t.Fatalf("deploy: %v\n%s", err, out.String())
+	}
+	for _, h := range ll.l.Hosts {
+		if got, err := os.ReadFile(filepath.Join(h.Root, ll.dir, "migrated")); err != nil || string(got) != "decl-secret-value\n" {
+			t.Errorf("%s: app:migrate wrote %q (%v), want the secret once", h.Addr, got, err)
+		}
+	}
+	if !strings.Contains(log.String(), "git:create_release, app:migrate)") {
+		t.Errorf("app:migrate was not sent in the lock's script:\n%s", log.String())
+	}
+	if strings.Contains(out.String()+log.String(), "decl-secret-value") {
+		t.Error("the secret is in the console or the log")
+	}
+}
