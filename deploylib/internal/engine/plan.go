@@ -713,18 +713,16 @@ func (seg *segment) heldBack(t *Task) bool {
 // before t's step, which no host ran (heldBack): t and the tasks after it
 // are planned again as the flow reaches them, in the next script.
 func (seg *segment) cutBefore(t *Task) {
-	<-seg.ended
+	k := seg.cut(t, 0)
+	seg.mu.Lock()
+	seg.next = k
+	seg.mu.Unlock()
 	p := &seg.r.plan
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	seg.mu.Lock()
-	defer seg.mu.Unlock()
-	k := slices.IndexFunc(seg.steps, func(s *step) bool { return s.task == t })
-	seg.steps, seg.localErr = seg.steps[:k], seg.localErr[:k]
-	seg.next = k
 	if p.seg == seg {
-		p.cursor, p.seg = seg.at+k, nil
+		p.seg = nil
 	}
+	p.mu.Unlock()
 }
 
 // connected waits for every host's connection (dialed as the run
@@ -1080,7 +1078,12 @@ func errorOf(err error) error {
 // with t's step: the tasks after it, which some hosts may have run, are
 // planned again when the flow reaches them, and what their steps did is
 // not recorded (the caller undoes it). Only t's finish calls it.
-func (seg *segment) cutAfter(t *Task) {
+func (seg *segment) cutAfter(t *Task) { seg.cut(t, 1) }
+
+// cut waits for every host's script to end, then ends the segment keep
+// steps after the start of t's (0: before it, 1: with it), and returns
+// where t's step was; the flow goes on from the new end.
+func (seg *segment) cut(t *Task, keep int) int {
 	<-seg.ended
 	p := &seg.r.plan
 	p.mu.Lock()
@@ -1088,10 +1091,11 @@ func (seg *segment) cutAfter(t *Task) {
 	seg.mu.Lock()
 	defer seg.mu.Unlock()
 	k := slices.IndexFunc(seg.steps, func(s *step) bool { return s.task == t })
-	seg.steps, seg.localErr = seg.steps[:k+1], seg.localErr[:k+1]
+	seg.steps, seg.localErr = seg.steps[:k+keep], seg.localErr[:k+keep]
 	if p.seg == seg {
-		p.cursor = seg.at + k + 1
+		p.cursor = seg.at + k + keep
 	}
+	return k
 }
 
 // abandon waits for every host's script to end and records what the
