@@ -200,6 +200,19 @@ func (c Command) String() string {
 	return b.String()
 }
 
+// Subshell renders c to run in a subshell of its own, for a script that
+// must keep c's directory, environment and whatever its raw script does
+// from the commands after it: "( cd DIR && { export K=V ; BODY; } )", one
+// process where String's rendering in parentheses would start two.
+func (c Command) Subshell() string {
+	var b strings.Builder
+	b.Grow(c.sizeHint() + 4)
+	b.WriteString("( ")
+	c.renderGroup(&b, true)
+	b.WriteString(" )")
+	return b.String()
+}
+
 // sizeHint estimates the length of c rendered, quotes left out, so that
 // String allocates once for most commands.
 func (c Command) sizeHint() int {
@@ -219,15 +232,28 @@ func (c Command) sizeHint() int {
 	return n
 }
 
-func (c Command) render(b *strings.Builder) {
+func (c Command) render(b *strings.Builder) { c.renderGroup(b, false) }
+
+// renderGroup renders c; own tells that c runs in a subshell of its own
+// already (renderOperand's), so that its directory and environment need no
+// second one: a group of c's own is then a brace group, which starts no
+// process.
+func (c Command) renderGroup(b *strings.Builder, own bool) {
 	if c.Dir != "" {
 		b.WriteString("cd ")
 		writeQuote(b, c.Dir)
 		b.WriteString(" && ")
 	}
 	grouped := len(c.Env) > 0 || (c.Dir != "" && (len(c.next) > 0 || c.raw != ""))
+	open, closing := "( ", " )"
+	if own && (c.raw == "" || len(c.next) > 0) {
+		// A raw script may end in & or a comment, which "; }" would not
+		// survive: one that ends the group keeps its subshell (a raw
+		// operand after it has one of its own).
+		open, closing = "{ ", "; }"
+	}
 	if grouped {
-		b.WriteString("( ")
+		b.WriteString(open)
 	}
 	if len(c.Env) > 0 {
 		b.WriteString("export")
@@ -249,13 +275,16 @@ func (c Command) render(b *strings.Builder) {
 		l.cmd.renderOperand(b)
 	}
 	if grouped {
-		b.WriteString(" )")
+		b.WriteString(closing)
 	}
 }
 
-// renderOperand renders a command that stands on one side of an operator,
-// grouping it in a subshell when it carries its own directory, environment
-// or chain.
+// renderOperand renders a command that stands on one side of an operator.
+// A chain that leaves the shell as it was runs as a brace group, in the
+// shell itself; a command with its own directory, environment or raw script,
+// or a chain with a builtin that changes the shell (cd, exit, export, ...),
+// runs in a subshell, so that nothing it does reaches the commands after it.
+// Every subshell costs the host a fork.
 func (c Command) renderOperand(b *strings.Builder) {
 	switch {
 	case c.Dir == "" && len(c.Env) == 0 && len(c.next) == 0 && c.raw == "":
@@ -264,10 +293,50 @@ func (c Command) renderOperand(b *strings.Builder) {
 	case c.Dir == "" && len(c.Env) > 0:
 		c.render(b) // already a group of its own
 		return
+	case c.Dir == "" && c.raw == "" && c.keepsShell():
+		b.WriteString("{ ")
+		c.render(b)
+		b.WriteString("; }")
+		return
 	}
 	b.WriteString("( ")
-	c.render(b)
+	c.renderGroup(b, true)
 	b.WriteString(" )")
+}
+
+// keepsShell reports whether running c in the current shell leaves that
+// shell as it was: every command of its chain is a program, or a builtin
+// that changes nothing in the shell running it (test, echo, printf without
+// -v, true, false), or an operand that runs in a subshell of its own.
+func (c Command) keepsShell() bool {
+	if c.raw != "" || changesShell[c.Name] || c.Name == "printf" && len(c.Args) > 0 && strings.HasPrefix(c.Args[0], "-v") {
+		return false
+	}
+	for _, l := range c.next {
+		d := l.cmd
+		if d.Dir != "" || len(d.Env) > 0 || d.raw != "" {
+			continue // renderOperand gives it a subshell
+		}
+		if !d.keepsShell() {
+			return false
+		}
+	}
+	return true
+}
+
+// changesShell are the builtins of POSIX shells, bash, ksh and zsh that can
+// change the shell that runs them (its directory, variables, options,
+// traps, input, flow) or replace it.
+var changesShell = map[string]bool{
+	"": true, ".": true, "alias": true, "bg": true, "bind": true, "break": true, "builtin": true,
+	"caller": true, "cd": true, "chdir": true, "command": true, "compgen": true, "complete": true,
+	"compopt": true, "continue": true, "declare": true, "dirs": true, "disown": true, "emulate": true,
+	"enable": true, "eval": true, "exec": true, "exit": true, "export": true, "fc": true, "fg": true,
+	"getopts": true, "hash": true, "history": true, "integer": true, "jobs": true, "let": true,
+	"local": true, "logout": true, "mapfile": true, "popd": true, "pushd": true, "read": true,
+	"readarray": true, "readonly": true, "return": true, "set": true, "setopt": true, "shift": true,
+	"shopt": true, "source": true, "suspend": true, "trap": true, "typeset": true, "ulimit": true,
+	"umask": true, "unalias": true, "unset": true, "unsetopt": true, "wait": true,
 }
 
 func (c Command) renderSimple(b *strings.Builder) {

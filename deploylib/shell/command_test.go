@@ -62,7 +62,16 @@ func TestCommandString(t *testing.T) {
 		{"chain", New("test", "-d", "/x").And(New("rm", "-rf", "/x")), "test -d /x && rm -rf /x"},
 		{"chain in dir", New("a").And(New("b")).In("/d"), "cd /d && ( a && b )"},
 		{"pipe", New("git", "archive", "abc").Pipe(New("tar", "-x", "-f", "-", "-C", "/r")), "git archive abc | tar -x -f - -C /r"},
-		{"operand grouped", New("test", "-L", "/l").Or(New("rm", "/l").And(New("ln", "-s", "/t", "/l"))), "test -L /l || ( rm /l && ln -s /t /l )"},
+		{"operand grouped", New("test", "-L", "/l").Or(New("rm", "/l").And(New("ln", "-s", "/t", "/l"))), "test -L /l || { rm /l && ln -s /t /l; }"},
+		{"operand with cd", New("true").And(New("cd", "/d").And(New("ls"))), "true && ( cd /d && ls )"},
+		{"operand with exit", New("true").Or(New("echo", "no").And(New("exit", "1"))), "true || ( echo no && exit 1 )"},
+		{"operand with printf -v", New("true").And(New("printf", "-v", "x", "y").And(New("true"))), "true && ( printf -v x y && true )"},
+		{"operand with printf", New("true").And(New("printf", "%s", "y").And(New("true"))), "true && { printf %s y && true; }"},
+		{"operand in dir with env", New("true").And(New("a").And(New("b")).In("/d").WithEnv("K", "v")), "true && ( cd /d && { export K=v ; a && b; } )"},
+		{"operand in dir", New("true").And(New("a").In("/d")), "true && ( cd /d && a )"},
+		{"operand with raw in dir", New("true").And(Raw("a &").In("/d")), "true && ( cd /d && ( a & ) )"},
+		{"operand holding a subshell", New("true").And(New("a").And(New("b").In("/d"))), "true && { a && ( cd /d && b ); }"},
+		{"operand holding raw", New("true").And(New("a").And(Raw("x=1"))), "true && { a && ( x=1 ); }"},
 		{"redirects", New("echo", "x y").AppendTo("/srv/app/revisions.log"), "echo 'x y' >> /srv/app/revisions.log"},
 		{"quiet", New("cat", "/c/REVISION").Quiet(), "cat /c/REVISION 2>/dev/null"},
 		{"not", New("test", "-e", "/x").Not(), "! test -e /x"},
@@ -160,5 +169,72 @@ func TestDisplay(t *testing.T) {
 				t.Errorf("String() lost the script: %q", tt.c.String())
 			}
 		})
+	}
+}
+
+// TestOperandGroupsRunInEveryShell runs chains whose operands render as
+// brace groups and as subshells with every POSIX shell installed: the
+// statuses and outputs are those of the chain, and an operand's directory
+// and environment do not reach the commands after it.
+func TestOperandGroupsRunInEveryShell(t *testing.T) {
+	dir := t.TempDir()
+	show := func(s string) Command { return New("sh", "-c", s) }
+	tests := []struct {
+		name string
+		cmd  Command
+		want string
+	}{
+		{"brace group fails", New("false").Or(New("echo", "a").And(New("false"))).Or(New("echo", "b")), "a\nb\n"},
+		{"brace group succeeds", New("true").And(New("echo", "a").And(New("true"))).And(New("echo", "b")), "a\nb\n"},
+		{"dir and env stay in the operand",
+			New("true").And(show(`echo "$K" "$PWD"`).And(show(`echo "$K"`)).In(dir).WithEnv("K", "v")).
+				And(show(`echo "${K-unset}"`)).And(New("pwd")),
+			"v " + dir + "\nv\nunset\n" + "/\n"},
+		{"cd stays in the operand", New("true").And(New("cd", dir).And(New("true"))).And(New("pwd")), "/\n"},
+	}
+	shells := 0
+	for _, sh := range []string{"sh", "dash", "bash", "ksh", "mksh", "zsh", "busybox"} {
+		path, err := exec.LookPath(sh)
+		if err != nil {
+			continue
+		}
+		shells++
+		for _, tt := range tests {
+			t.Run(sh+"/"+tt.name, func(t *testing.T) {
+				args := []string{"-c", tt.cmd.String()}
+				if sh == "busybox" {
+					args = append([]string{"sh"}, args...)
+				}
+				cmd := exec.Command(path, args...)
+				cmd.Dir = "/"
+				cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+				out, err := cmd.CombinedOutput()
+				if err != nil || string(out) != tt.want {
+					t.Errorf("%s -c %s: %v\ngot  %q\nwant %q", sh, tt.cmd, err, out, tt.want)
+				}
+			})
+		}
+	}
+	if shells == 0 {
+		t.Fatal("no POSIX shell found")
+	}
+}
+
+func TestSubshell(t *testing.T) {
+	tests := []struct {
+		cmd  Command
+		want string
+	}{
+		{New("a").And(New("b")).In("/d").WithEnv("K", "v"), "( cd /d && { export K=v ; a && b; } )"},
+		{New("a").In("/d"), "( cd /d && a )"},
+		{New("a").WithEnv("K", "v"), "( { export K=v ; a; } )"},
+		{Raw("x &").In("/d"), "( cd /d && ( x & ) )"},
+		{Raw("uptime"), "( uptime )"},
+		{Raw("x=1").And(Raw("y &")).In("/d"), "( cd /d && { x=1 && ( y & ); } )"},
+	}
+	for _, tt := range tests {
+		if got := tt.cmd.Subshell(); got != tt.want {
+			t.Errorf("%s: got %s, want %s", tt.cmd, got, tt.want)
+		}
 	}
 }

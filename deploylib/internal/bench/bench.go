@@ -22,6 +22,10 @@ type Sample struct {
 	Wall time.Duration
 	// CPU is the user and system time of the client's process tree.
 	CPU time.Duration
+	// ServerCPU is the user and system time the deploy cost the hosts,
+	// all of them: their sshd connections, shells and programs (see
+	// serverCPU); 0 where it could not be read.
+	ServerCPU time.Duration
 	// PerHost are the counts of each host, in lab order.
 	PerHost []Counts
 }
@@ -234,6 +238,8 @@ type toolRun struct {
 	lastRun  time.Time
 	// previous is each host's release before this run.
 	previous []string
+	// servers measures the hosts' CPU time; nil where it cannot.
+	servers *serverGroup
 }
 
 // runHosts measures every tool on a lab of n hosts.
@@ -248,11 +254,22 @@ func runHosts(ctx context.Context, o Options, rep *Report, work, bin string, n i
 		hr.Err = fmt.Errorf("lab of %d hosts: %w", n, err)
 		return hr
 	}
+	var group *serverGroup
 	defer func() {
 		if err := l.Close(); err != nil {
 			fmt.Fprintf(p, "  %v\n", err)
 		}
+		if group != nil {
+			group.close()
+		}
 	}()
+	var sshds []int
+	for _, h := range l.Hosts {
+		sshds = append(sshds, h.Pid)
+	}
+	if group, err = newServerGroup(sshds); err != nil {
+		fmt.Fprintf(p, "  the hosts' CPU time is not measured: %v\n", err)
+	}
 	for _, h := range l.Hosts {
 		if h.DeployTo != l.Hosts[0].DeployTo || !strings.HasPrefix(h.DeployTo, "/srv/") {
 			hr.Err = fmt.Errorf("the hosts share one file system (DeployTo %s, %s): the benchmark needs every host to see its own /srv, "+
@@ -309,7 +326,7 @@ func runHosts(ctx context.Context, o Options, rep *Report, work, bin string, n i
 		label := map[string]string{ToolCapstan: "Capstan", ToolCapistrano: "Capistrano " + rep.Capistrano, ToolFloor: "floor (ssh + sh -s)"}[t]
 		hr.Tools = append(hr.Tools, &ToolResult{Tool: t, Label: label})
 		tools = append(tools, &toolRun{o: o, l: l, proxies: proxies, known: knownFile, work: labWork, logs: logs, bin: bin,
-			tool: t, deployTo: l.Hosts[0].DeployTo + "/" + t, previous: make([]string, n)})
+			tool: t, deployTo: l.Hosts[0].DeployTo + "/" + t, previous: make([]string, n), servers: group})
 	}
 	if err := prepareHosts(ctx, l, tools); err != nil {
 		hr.Err = fmt.Errorf("preparing the hosts: %w", err)
@@ -367,8 +384,12 @@ func runHosts(ctx context.Context, o Options, rep *Report, work, bin string, n i
 
 func (s Sample) line() string {
 	cmds, sess, conns := counts([]Sample{s})
-	return fmt.Sprintf("%6.3f s wall  %6.3f s cpu  per host: %s commands, %s sessions, %s connections",
-		s.Wall.Seconds(), s.CPU.Seconds(), cmds, sess, conns)
+	server := 0.0
+	if len(s.PerHost) > 0 {
+		server = s.ServerCPU.Seconds() / float64(len(s.PerHost))
+	}
+	return fmt.Sprintf("%6.3f s wall  %6.3f s cpu  per host: %5.3f s server cpu, %s commands, %s sessions, %s connections",
+		s.Wall.Seconds(), s.CPU.Seconds(), server, cmds, sess, conns)
 }
 
 // counts returns the per-host commands, sessions and connections of
@@ -474,6 +495,13 @@ func (tr *toolRun) deploy(ctx context.Context, common map[string]string, name st
 			return Sample{}, err
 		}
 	}
+	// Connections of the run before (prepareHosts, another tool) must
+	// have ended, or their CPU would count for this one.
+	var serverBefore time.Duration
+	var serverErr error
+	if tr.servers != nil {
+		serverBefore, serverErr = tr.servers.cpu(ctx)
+	}
 	tr.lastRun = time.Now()
 	start := time.Now()
 	err = cmd.Run()
@@ -483,6 +511,15 @@ func (tr *toolRun) deploy(ctx context.Context, common map[string]string, name st
 	}
 	if err != nil {
 		return s, fmt.Errorf("%v; the last lines of %s:\n%s", err, logFile, tail(logFile, 15))
+	}
+	if tr.servers != nil && serverErr == nil {
+		wait, cancel := context.WithTimeout(ctx, 10*time.Second)
+		after, err := tr.servers.cpu(wait)
+		cancel()
+		if err != nil {
+			return s, err
+		}
+		s.ServerCPU = after - serverBefore
 	}
 	var perHost map[string]int
 	if tr.tool == ToolCapstan {

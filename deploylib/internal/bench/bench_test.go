@@ -203,13 +203,13 @@ func TestFloorScriptDeploys(t *testing.T) {
 }
 
 func TestMarkdown(t *testing.T) {
-	s := func(wall, cpu time.Duration, cmds int) Sample {
-		return Sample{Wall: wall, CPU: cpu, PerHost: []Counts{{cmds, cmds, 1}, {cmds, cmds, 1}, {cmds, cmds, 1}}}
+	s := func(wall, cpu, server time.Duration, cmds int) Sample {
+		return Sample{Wall: wall, CPU: cpu, ServerCPU: server, PerHost: []Counts{{cmds, cmds, 1}, {cmds, cmds, 1}, {cmds, cmds, 1}}}
 	}
 	hr := &HostsResult{Hosts: 3, Runs: 1, Tools: []*ToolResult{
-		{Tool: ToolCapstan, Label: "Capstan", Samples: []Sample{s(1100*time.Millisecond, 50*time.Millisecond, 12)}},
-		{Tool: ToolCapistrano, Label: "Capistrano 3.17.2", Samples: []Sample{s(6900*time.Millisecond, 1500*time.Millisecond, 40)}},
-		{Tool: ToolFloor, Label: "floor (ssh + sh -s)", Samples: []Sample{s(800*time.Millisecond, 100*time.Millisecond, 1)}},
+		{Tool: ToolCapstan, Label: "Capstan", Samples: []Sample{s(1100*time.Millisecond, 50*time.Millisecond, 600*time.Millisecond, 12)}},
+		{Tool: ToolCapistrano, Label: "Capistrano 3.17.2", Samples: []Sample{s(6900*time.Millisecond, 1500*time.Millisecond, 0, 40)}},
+		{Tool: ToolFloor, Label: "floor (ssh + sh -s)", Samples: []Sample{s(800*time.Millisecond, 100*time.Millisecond, 450*time.Millisecond, 1)}},
 	}}
 	bad := &HostsResult{Hosts: 20, Err: errors.New("lab: no sshd\nmore")}
 	r := &Report{Started: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC), Machine: "test machine", Capistrano: "3.17.2",
@@ -217,8 +217,9 @@ func TestMarkdown(t *testing.T) {
 	md := r.Markdown()
 	for _, want := range []string{
 		"### 3 hosts (1 deploy per tool)",
-		"| Capstan | 1.10 s | 1.38x | 0.050 s | 12 | 12 | 1 |",
-		"| Capistrano 3.17.2 | 6.90 s | 8.62x | 1.50 s | 40 | 40 | 1 |",
+		"| Capstan | 1.10 s | 1.38x | 0.050 s | 0.200 s | 12 | 12 | 1 |",
+		"| Capistrano 3.17.2 | 6.90 s | 8.62x | 1.50 s | - | 40 | 40 | 1 |",
+		"| floor (ssh + sh -s) | 0.800 s | 1.00x | 0.100 s | 0.150 s | 1 | 1 | 1 |",
 		"Capistrano takes 6.3x Capstan's wall time and 30.0x its client CPU.",
 		"| 3 hosts: Capstan within 1.5x of the floor | 1.38x | met |",
 		"| 3 hosts: Capstan at least 6x faster than Capistrano | 6.27x | met |",

@@ -39,6 +39,19 @@ func (t *ToolResult) CPU() time.Duration {
 	return measure.Median(ds)
 }
 
+// ServerCPUPerHost returns the median CPU time a deploy cost the hosts,
+// divided by their number; 0 when it was not measured.
+func (t *ToolResult) ServerCPUPerHost() time.Duration {
+	var ds []time.Duration
+	for _, s := range t.Samples {
+		if s.ServerCPU <= 0 || len(s.PerHost) == 0 {
+			return 0
+		}
+		ds = append(ds, s.ServerCPU/time.Duration(len(s.PerHost)))
+	}
+	return measure.Median(ds)
+}
+
 func (hr *HostsResult) tool(name string) *ToolResult {
 	for _, t := range hr.Tools {
 		if t.Tool == name && t.Err == nil && len(t.Samples) > 0 {
@@ -89,7 +102,8 @@ func (r *Report) Markdown() string {
 		"every host already has each tool's mirror of the repository and linked files, as on any deploy but the first; "+
 		"every tool runs the same three hooks, as teams hang them (%s; %s; %s); the floor and Capstan (its declarative RemoteTask hooks) inside their scripts; "+
 		"after one untimed warm-up deploy per tool, the tools alternate. "+
-		"Times are medians; client CPU is the user and system time of the client's whole process tree. "+
+		"Times are medians; client CPU is the user and system time of the client's whole process tree; "+
+		"server CPU is the CPU time of every process the deploy ran on the hosts (sshd's connection processes and all they started, counted by a cgroup holding the hosts' sshd), divided by the hosts. "+
 		"SSH sessions and connections per host are counted in each sshd's log; remote commands are those sessions, "+
 		"except for Capstan, whose log file records every command it sends (they differ when commands share a session).",
 		link, len(linkedFiles), len(linkedDirs), keepReleases, hookCheck, hookUpdated, hookRestart)
@@ -133,11 +147,11 @@ func (r *Report) Markdown() string {
 			continue
 		}
 		floor := hr.tool(ToolFloor)
-		w("| tool | wall | vs floor | client CPU | remote commands per host | SSH sessions per host | SSH connections per host |")
-		w("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+		w("| tool | wall | vs floor | client CPU | server CPU per host | remote commands per host | SSH sessions per host | SSH connections per host |")
+		w("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 		for _, t := range hr.Tools {
 			if t.Err != nil && len(t.Samples) == 0 {
-				w("| %s | failed: %s | | | | | |", t.Label, strings.ReplaceAll(firstLine(t.Err.Error()), "|", "\\|"))
+				w("| %s | failed: %s | | | | | | |", t.Label, strings.ReplaceAll(firstLine(t.Err.Error()), "|", "\\|"))
 				continue
 			}
 			vs := "-"
@@ -145,7 +159,11 @@ func (r *Report) Markdown() string {
 				vs = fmt.Sprintf("%.2fx", ratio(t.Wall(), floor.Wall()))
 			}
 			cmds, sess, conns := counts(t.Samples)
-			w("| %s | %s | %s | %s | %s | %s | %s |", t.Label, secs(t.Wall()), vs, secs(t.CPU()), cmds, sess, conns)
+			server := "-"
+			if d := t.ServerCPUPerHost(); d > 0 {
+				server = secs(d)
+			}
+			w("| %s | %s | %s | %s | %s | %s | %s | %s |", t.Label, secs(t.Wall()), vs, secs(t.CPU()), server, cmds, sess, conns)
 		}
 		var notes []string
 		capstan, capistrano := hr.tool(ToolCapstan), hr.tool(ToolCapistrano)

@@ -61,7 +61,9 @@ type Step struct {
 	// environment, a step that did not run).
 	Keep string
 	// Text, when set, is Cmd.String(), which the caller has already: the
-	// script uses it rather than rendering Cmd again.
+	// script uses it rather than rendering Cmd again, except for a command
+	// with a directory or a raw script, which runs in a subshell of its
+	// own (Cmd.Subshell).
 	Text string
 	// Await makes the script wait, before this step, for GoLine on its
 	// standard input, and stop there on anything else. At most one step
@@ -327,9 +329,8 @@ func (s *stepScript) render(b writer) {
 			}
 		case c.Dir != "" || c.Name == "" && !c.IsZero():
 			// Its cd (or whatever a raw script does) stays in a subshell.
-			b.WriteString("( ")
-			b.WriteString(st.text())
-			b.WriteString(" )\n")
+			b.WriteString(c.Subshell())
+			b.WriteByte('\n')
 		default:
 			b.WriteString(st.text())
 			b.WriteByte('\n')

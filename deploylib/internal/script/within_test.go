@@ -85,8 +85,8 @@ func TestStepText(t *testing.T) {
 	if !Matches(Steps("tok", steps...), "", "", "tok", given...) {
 		t.Errorf("a script does not match its steps with their Text")
 	}
-	given[0].Text = "echo other"
-	if !strings.Contains(Steps("tok", given...).String(), "( echo other )") {
+	given[1].Text = "echo other"
+	if !strings.Contains(Steps("tok", given...).String(), "capstan_o=$( echo other\n") {
 		t.Errorf("Text is not what the script has of the command:\n%s", Steps("tok", given...))
 	}
 }
