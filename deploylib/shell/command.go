@@ -23,6 +23,7 @@ type Command struct {
 	Env map[string]string
 
 	raw      string // a script given on purpose, never quoted
+	login    bool   // raw is written for the login shell (Raw)
 	parts    any    // what a Script was made of (Parts)
 	shown    string // what people are shown instead (Shown)
 	covers   int    // how many links of next shown covers
@@ -42,18 +43,55 @@ func New(name string, args ...string) Command {
 }
 
 // Raw returns a command made of script exactly as given, for an operator's
-// ad-hoc command line (mage production run "uptime"). Script is handed to
-// the shell unquoted, so it must never contain input the operator did not
-// type. Directory and environment still wrap it as usual.
+// ad-hoc command line (mage production run "uptime") or a team's shell
+// line. Script is handed to the shell unquoted, so it must never contain
+// input the operator did not type. Directory and environment still wrap it
+// as usual. The script is written for the login shell of the user it runs
+// as (bash, zsh, ...), and backends run it with that shell, as sshd runs a
+// command ([Command.NeedsLoginShell]).
 func Raw(script string) Command {
+	return Command{raw: script, login: true}
+}
+
+// POSIX returns a command made of script exactly as given, as [Raw] does,
+// for a script in the POSIX shell language that every sh runs alike, such
+// as Capstan's own: a backend may run it with /bin/sh rather than the
+// user's login shell, which on most servers starts and forks faster (dash
+// against bash). Script must never contain input its author did not write.
+func POSIX(script string) Command {
 	return Command{raw: script}
 }
 
-// Script returns a command made of text exactly as given, as [Raw] does,
+// Script returns a command made of text exactly as given, as [POSIX] does,
 // carrying parts: what its builder made it of (the planner's script of
 // steps), for test backends that answer it part by part ([Command.Parts]).
+// A builder whose text holds a [Raw] script says so with
+// [Command.ForLoginShell].
 func Script(text string, parts any) Command {
 	return Command{raw: text, parts: parts}
+}
+
+// ForLoginShell returns c to be run with the user's login shell, as a
+// [Raw] script is: for a [Script] whose text holds one.
+func (c Command) ForLoginShell() Command {
+	c.login = true
+	return c
+}
+
+// NeedsLoginShell reports whether c, or a command chained to it, holds a
+// script written for the user's login shell ([Raw], [Command.ForLoginShell]).
+// Any other command is rendered by this package for every POSIX sh: the
+// same programs with the same arguments, whichever shell reads it.
+func (c Command) NeedsLoginShell() bool {
+	if c.login {
+		return true
+	}
+	for _, l := range c.next {
+		if l.cmd.NeedsLoginShell() {
+			return true
+		}
+	}
+	return false
 }
 
 // Parts returns what [Script] attached to c, nil for any other command.

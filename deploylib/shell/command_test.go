@@ -238,3 +238,23 @@ func TestSubshell(t *testing.T) {
 		}
 	}
 }
+
+func TestNeedsLoginShell(t *testing.T) {
+	tests := []struct {
+		cmd  Command
+		want bool
+	}{
+		{New("git", "fetch").In("/d").WithEnv("K", "v"), false},
+		{POSIX("for f in *; do echo $f; done"), false},
+		{Script("echo x", nil), false},
+		{Raw("source ~/.rvm/scripts/rvm && bundle"), true},
+		{New("true").And(New("a").Or(Raw("[[ -n x ]]"))), true},
+		{Raw("x").In("/d").Quiet(), true},
+		{Script("echo x", nil).ForLoginShell(), true},
+	}
+	for _, tt := range tests {
+		if got := tt.cmd.NeedsLoginShell(); got != tt.want {
+			t.Errorf("%s: NeedsLoginShell %v, want %v", tt.cmd, got, tt.want)
+		}
+	}
+}

@@ -17,32 +17,40 @@ import (
 // large enough allocates nothing: at 1000 hosts, the old replacements and
 // copies allocated a script's size four times per command.
 func TestAppendShellScript(t *testing.T) {
-	for _, cmd := range []string{"true", "echo 'it''s'", "echo @TOK@ @CMD@ @IN@ @", "printf '%s@%s' a b\nexit 3", ""} {
+	for _, cmd := range []string{"true", "echo 'it''s'", "echo @TOK@ @CMD@ @IN@ @SH@ @ZERO@ @", "printf '%s@%s' a b\nexit 3", ""} {
 		const tok = "0123456789abcdef"
 		for _, lines := range []bool{false, true} {
-			in := stdinNull
-			if lines {
-				in = ""
-			}
-			// The template's @IN@ first: the command may hold one too.
-			want := strings.Replace(scriptTemplate, "@IN@", in, 1)
-			want = strings.Replace(strings.ReplaceAll(want, "@TOK@", tok), "@CMD@", shell.Quote(cmd), 1)
-			if got := string(appendShellScript(nil, tok, cmd, lines)); got != want {
-				t.Errorf("appendShellScript(%q, %v):\n%s\nwant\n%s", cmd, lines, got, want)
-			}
-			buf := make([]byte, 0, 4096)
-			if allocs := testing.AllocsPerRun(100, func() { buf = appendShellScript(buf[:0], tok, cmd, lines) }); allocs != 0 {
-				t.Errorf("appendShellScript(%q, %v) into a large enough buffer: %.0f allocations, want 0", cmd, lines, allocs)
+			for _, posix := range []bool{false, true} {
+				in := stdinNull
+				if lines {
+					in = ""
+				}
+				sh, zero := loginShell, loginZero
+				if posix {
+					sh, zero = posixShell, posixZero
+				}
+				// The template's placeholders first: the command may hold them too.
+				want := strings.Replace(scriptTemplate, "@IN@", in, 1)
+				want = strings.Replace(want, "@SH@", sh, 1)
+				want = strings.Replace(want, "@ZERO@", zero, 1)
+				want = strings.Replace(strings.ReplaceAll(want, "@TOK@", tok), "@CMD@", shell.Quote(cmd), 1)
+				if got := string(appendShellScript(nil, tok, cmd, lines, posix)); got != want {
+					t.Errorf("appendShellScript(%q, %v, %v):\n%s\nwant\n%s", cmd, lines, posix, got, want)
+				}
+				buf := make([]byte, 0, 4096)
+				if allocs := testing.AllocsPerRun(100, func() { buf = appendShellScript(buf[:0], tok, cmd, lines, posix) }); allocs != 0 {
+					t.Errorf("appendShellScript(%q, %v, %v) into a large enough buffer: %.0f allocations, want 0", cmd, lines, posix, allocs)
+				}
 			}
 		}
-		if got, want := shellScript(tok, cmd), string(appendShellScript(nil, tok, cmd, false)); got != want {
+		if got, want := shellScript(tok, cmd), string(appendShellScript(nil, tok, cmd, false, false)); got != want {
 			t.Errorf("shellScript(%q) is not the script with standard input from /dev/null:\n%s", cmd, got)
 		}
 	}
 	if !strings.Contains(shellScript("t", "cat"), `"${capstan_sh##*/}" </dev/null >&8 `) {
 		t.Errorf("a command without comment lines does not read /dev/null:\n%s", shellScript("t", "cat"))
 	}
-	if s := string(appendShellScript(nil, "t", "cat", true)); strings.Contains(s, "/dev/null >&8") || !strings.Contains(s, `"${capstan_sh##*/}" >&8 `) {
+	if s := string(appendShellScript(nil, "t", "cat", true, false)); strings.Contains(s, "/dev/null >&8") || !strings.Contains(s, `"${capstan_sh##*/}" >&8 `) {
 		t.Errorf("a command with comment lines does not read the shell's input:\n%s", s)
 	}
 }

@@ -130,6 +130,10 @@ func TestShellExitStatuses(t *testing.T) {
 	for _, tt := range tests {
 		for _, c := range []*sshbackend.Conn{reuse, perCommand} {
 			err := c.Run(context.Background(), shell.Raw(tt.cmd), backend.Stdio{})
+			// The same from /bin/sh (a command that needs no login shell).
+			if perr := c.Run(context.Background(), shell.POSIX(tt.cmd), backend.Stdio{}); fmt.Sprint(perr) != fmt.Sprint(err) {
+				t.Errorf("%q: with /bin/sh %v, with the login shell %v", tt.cmd, perr, err)
+			}
 			var ee *backend.ExitError
 			switch {
 			case tt.status == 0 && err != nil:
@@ -144,6 +148,39 @@ func TestShellExitStatuses(t *testing.T) {
 	}
 	if n := sshbackend.SessionsOpened(reuse); n != 1 {
 		t.Errorf("the command shell conn opened %d sessions, want 1", n)
+	}
+}
+
+// TestShellRunsPOSIXCommandsWithBinSh: in the command shell, a command
+// that needs no login shell (Capstan's own: shell.New, shell.POSIX, a
+// script of such steps) runs with /bin/sh, and one that holds a team's or
+// operator's shell line (shell.Raw) with the login shell, as sshd runs a
+// command; a session of its own always gets the login shell.
+func TestShellRunsPOSIXCommandsWithBinSh(t *testing.T) {
+	t.Parallel()
+	_, reuse, perCommand := startBoth(t)
+	login := runResult(t, perCommand, shell.Raw(`echo "$0"`)).Stdout
+	if login == "sh\n" {
+		t.Fatalf("the lab user's login shell is sh: the test cannot tell the shells apart")
+	}
+	tests := []struct {
+		cmd  shell.Command
+		want string
+	}{
+		{shell.POSIX(`echo "$0"`), "sh\n"},
+		{shell.New("true").And(shell.POSIX(`echo "$0"`)).In("/"), "sh\n"},
+		{shell.Raw(`echo "$0"`), login},
+		{shell.New("true").And(shell.Raw(`echo "$0"`)), login},
+		{shell.Script(`echo "$0"`, nil), "sh\n"},
+		{shell.Script(`echo "$0"`, nil).ForLoginShell(), login},
+	}
+	for _, tt := range tests {
+		if got := runResult(t, reuse, tt.cmd); got.Stdout != tt.want || got.Status != 0 {
+			t.Errorf("%s: %+v, want output %q", tt.cmd, got, tt.want)
+		}
+		if got := runResult(t, perCommand, tt.cmd); got.Stdout != login {
+			t.Errorf("%s in a session of its own: %+v, want the login shell's %q", tt.cmd, got, login)
+		}
 	}
 }
 

@@ -71,10 +71,10 @@ func (l Layout) GitUpdate(repoURL, branch string, depth int) shell.Command {
 // does. Either way it prints the commit id and time of branch as its last
 // line ([ParseResolved]). branch must not be a full commit id.
 func (l Layout) GitUpdateUnlessListed(repoURL, branch string, depth int, listed string) shell.Command {
-	resolved := shell.Raw("capstan_r=$(" + GitResolve(branch).String() + " 2>/dev/null)")
+	resolved := shell.POSIX("capstan_r=$(" + GitResolve(branch).String() + " 2>/dev/null)")
 	// The listing is that one line: the ref, then one character, which
 	// git ends every line with (a newline; ? keeps the log on one line).
-	isListed := shell.Raw(`case "$` + listed + `" in "${capstan_r%% *}"` + shell.Quote("\trefs/heads/"+branch) +
+	isListed := shell.POSIX(`case "$` + listed + `" in "${capstan_r%% *}"` + shell.Quote("\trefs/heads/"+branch) +
 		`?) printf '%s\n' "$capstan_r" ;; *) false ;; esac`)
 	fetch := git("remote", "update", "--prune")
 	if depth > 0 {

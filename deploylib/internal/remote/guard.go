@@ -45,7 +45,7 @@ func ensureDirs(dirs ...string) shell.Command {
 // matching instead of ls: nothing when dir is missing, empty or not a
 // directory. It always succeeds.
 func listNames(dir string) shell.Command {
-	return shell.Raw("for capstan_f in " + shell.Quote(dir) + `/*; do ` +
+	return shell.POSIX("for capstan_f in " + shell.Quote(dir) + `/*; do ` +
 		`test -e "$capstan_f" || test -L "$capstan_f" && printf '%s\n' "${capstan_f##*/}"; done; true`)
 }
 
@@ -53,7 +53,7 @@ func listNames(dir string) shell.Command {
 // grep -qxF -- line file does, reading it with the shell's read instead of
 // grep; a file that cannot be read has no line. It prints nothing.
 func HasLine(file, line string) shell.Command {
-	return shell.Raw("( exec <" + shell.Quote(file) + " || exit 1; " +
+	return shell.POSIX("( exec <" + shell.Quote(file) + " || exit 1; " +
 		`while IFS= read -r capstan_l || test -n "$capstan_l"; do test "$capstan_l" = ` + shell.Quote(line) +
 		` && exit 0; done; exit 1 ) 2>/dev/null`)
 }

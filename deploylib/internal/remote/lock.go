@@ -51,7 +51,7 @@ func heartbeatLine(file string) shell.Command {
 // lockTimes appends "locked_at=<UTC time>" to details and writes
 // "heartbeat=<server seconds>" to heartbeat, both read from one date.
 func lockTimes(details, heartbeat string) shell.Command {
-	return shell.Raw(`capstan_d=$(date -u '+locked_at=%Y-%m-%dT%H:%M:%SZ heartbeat=%s') && ` +
+	return shell.POSIX(`capstan_d=$(date -u '+locked_at=%Y-%m-%dT%H:%M:%SZ heartbeat=%s') && ` +
 		`printf '%s\n' "${capstan_d% *}" >>` + shell.Quote(details) + ` && printf '%s\n' "${capstan_d#* }" >` + shell.Quote(heartbeat))
 }
 

@@ -106,7 +106,7 @@ func (l Layout) WriteRevisionFromMirror(release, sha string) shell.Command {
 // mirror does not change in between, since only the lock's holder fetches.
 func (l Layout) WriteRevisionOfRef(release, ref string) shell.Command {
 	// One git log prints both; the shell's read splits them.
-	read := shell.Raw(`{ read -r capstan_h && read -r capstan_t && printf '%s\n' "$capstan_h" >` +
+	read := shell.POSIX(`{ read -r capstan_h && read -r capstan_t && printf '%s\n' "$capstan_h" >` +
 		shell.Quote(path.Join(release, "REVISION")) + ` && printf '%s\n' "$capstan_t" >` +
 		shell.Quote(path.Join(release, "REVISION_TIME")) + `; }`)
 	return withGitEnv(git("--no-pager", "log", "-1", "--no-walk", "--format=%H%n%ct", "--end-of-options", ref+"^{commit}", "--").

@@ -287,7 +287,7 @@ func (l Layout) CheckReleaseName(name string) (shell.Command, error) {
 	if err != nil {
 		return shell.Command{}, err
 	}
-	return shell.Raw("for capstan_f in " + shell.Quote(l.Releases()) + `/*; do case "${capstan_f##*/}" in ` +
+	return shell.POSIX("for capstan_f in " + shell.Quote(l.Releases()) + `/*; do case "${capstan_f##*/}" in ` +
 		strings.Join(patterns, "|") + ") echo " + ReleaseNameTaken + "; break;; esac; done; true"), nil
 }
 

@@ -10,11 +10,13 @@ import (
 
 // AppendLog appends line to revisions.log (Capistrano runs it from
 // releases/). A log whose last line was cut short (a full disk, a crash)
-// gets a newline first, so the new line stays whole.
+// gets a newline first, so the new line stays whole. The line is written
+// with printf, not echo: dash's echo reads backslashes in it (a user named
+// DOMAIN\alice) as escapes.
 func (l Layout) AppendLog(line string) shell.Command {
 	log := l.RevisionsLog()
 	return shell.New("tail", "-c", "1", log).Quiet().Pipe(shell.New("grep", "-q", ".")).And(shell.New("echo").AppendTo(log)).
-		Then(shown(shell.New("echo", line).AppendTo(log))).
+		Then(shown(shell.New("printf", `%s\n`, line).AppendTo(log))).
 		In(l.Releases())
 }
 

@@ -2,6 +2,7 @@ package remote
 
 import (
 	"fmt"
+	"os"
 	"testing"
 )
 
@@ -38,4 +39,26 @@ alice rolled back to release 20261125214038
 	// Output:
 	// 20261125214038 by alice, rollback false
 	// 20261125214038 by alice, rollback true
+}
+
+// TestAppendLogWritesTheLineAsIs: every POSIX shell appends the line byte
+// for byte, backslashes included, after a newline when the log's last line
+// was cut short.
+func TestAppendLogWritesTheLineAsIs(t *testing.T) {
+	line := DeployLogLine("main", "0123456789abcdef0123456789abcdef01234567", "20261206120000", `DOMAIN\alice\c \n %s`)
+	for _, sh := range posixShells(t) {
+		dir := t.TempDir()
+		l := Layout{DeployTo: dir}
+		if err := os.MkdirAll(l.Releases(), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(l.RevisionsLog(), []byte("cut short"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		runIn(t, sh, l.AppendLog(line).String(), false)
+		got, err := os.ReadFile(l.RevisionsLog())
+		if want := "cut short\n" + line + "\n"; err != nil || string(got) != want {
+			t.Errorf("%s: revisions.log is %q, %v; want %q", sh, got, err, want)
+		}
+	}
 }

@@ -200,7 +200,11 @@ func Within(before, after, token string, steps ...Step) shell.Command {
 	b.WriteString(before)
 	s.render(&b)
 	b.WriteString(after)
-	return shell.Script(b.String(), s)
+	c := shell.Script(b.String(), s)
+	if slices.ContainsFunc(steps, func(st Step) bool { return st.Cmd.NeedsLoginShell() }) {
+		c = c.ForLoginShell()
+	}
+	return c
 }
 
 // Matches reports whether c has the text of Within(before, after, token,

@@ -219,3 +219,17 @@ func shells(t *testing.T) []string {
 	}
 	return out
 }
+
+// A script of Capstan's own steps runs with /bin/sh; one that holds a
+// team's shell line (shell.Raw) runs with the login shell, as that line
+// was written for it.
+func TestStepsNeedLoginShellOnlyForRawSteps(t *testing.T) {
+	own := []Step{{Cmd: shell.New("mkdir", "-p", "/srv/app")}, {Cmd: shell.POSIX("true").In("/srv")}}
+	if c := Steps("tok", own...); c.NeedsLoginShell() {
+		t.Errorf("a script of POSIX steps needs the login shell")
+	}
+	team := append(own, Step{Cmd: shell.Raw("source env.sh && rake db:migrate").In("/srv")})
+	if c := Steps("tok", team...); !c.NeedsLoginShell() {
+		t.Errorf("a script with a team's shell line does not need the login shell")
+	}
+}

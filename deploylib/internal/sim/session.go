@@ -118,7 +118,10 @@ func (f *Fleet) exec(ch ssh.Channel, cmd string) {
 const (
 	beginPrefix = `printf '%s%s %s\n' capstan-begin: `
 	endPrefix   = `printf '%s%s\n' capstan-end: `
-	cmdPrefix   = `exec "$capstan_sh" -c `
+	// The command follows one of these: the login shell's (a team's shell
+	// line) or /bin/sh's (Capstan's own scripts).
+	cmdPrefix      = `exec "$capstan_sh" -c `
+	posixCmdPrefix = `exec /bin/sh -c `
 )
 
 // commandShell emulates the command shell: it reads the scripts the
@@ -179,7 +182,9 @@ func nextScript(buf []byte) (tok, cmd string, rest []byte, ok bool) {
 		return "", "", buf, false
 	}
 	script := s[:j]
-	if k := bytes.Index(script, []byte(cmdPrefix)); k >= 0 {
+	if k := bytes.Index(script, []byte(posixCmdPrefix)); k >= 0 {
+		cmd = unquoteWord(script[k+len(posixCmdPrefix):])
+	} else if k := bytes.Index(script, []byte(cmdPrefix)); k >= 0 {
 		cmd = unquoteWord(script[k+len(cmdPrefix):])
 	}
 	return tok, cmd, s[j+len(end):], true
