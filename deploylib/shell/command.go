@@ -371,7 +371,7 @@ var changesShell = map[string]bool{
 	"compopt": true, "continue": true, "declare": true, "dirs": true, "disown": true, "emulate": true,
 	"enable": true, "eval": true, "exec": true, "exit": true, "export": true, "fc": true, "fg": true,
 	"getopts": true, "hash": true, "history": true, "integer": true, "jobs": true, "let": true,
-	"local": true, "logout": true, "mapfile": true, "popd": true, "pushd": true, "read": true,
+	"local": true, "logout": true, "mapfile": true, "newgrp": true, "popd": true, "pushd": true, "read": true,
 	"readarray": true, "readonly": true, "return": true, "set": true, "setopt": true, "shift": true,
 	"shopt": true, "source": true, "suspend": true, "trap": true, "typeset": true, "ulimit": true,
 	"umask": true, "unalias": true, "unset": true, "unsetopt": true, "wait": true,
