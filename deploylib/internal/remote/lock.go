@@ -77,8 +77,9 @@ func (l Layout) ShowLock() shell.Command {
 // line, LockUnfinished and the unfinished markers, one per line: what
 // deploy:cleanup needs, read under the lock ([ParseLockTaken]). If a lock is there already, it removes what it built and prints
 // LockHeld and the holder's details, heartbeat and the server's clock
-// instead, and still succeeds. Any other failure (no space left, no
-// permission) fails and leaves nothing.
+// instead, and still succeeds; a lock released between the two (its run
+// ending right then) is tried again once. Any other failure (no space
+// left, no permission) fails and leaves nothing.
 func (l Layout) TakeLock(runID string, lines []string) shell.Command {
 	lock, data := l.LockDir(), l.LockData(runID)
 	details := path.Join(data, "details")
@@ -87,7 +88,7 @@ func (l Layout) TakeLock(runID string, lines []string) shell.Command {
 		And(lockTimes(details, path.Join(data, "heartbeat")))
 	// ln would put the link inside a lock directory of an older version.
 	notADirectory := shell.New("test", "-L", lock).Or(shell.New("test", "!", "-d", lock))
-	link := shown(shell.New("ln", "-sn", lockDataPrefix+runID, lock))
+	link := shell.New("ln", "-sn", lockDataPrefix+runID, lock)
 	taken := shell.New("echo", LockTaken).
 		And(shell.New("readlink", l.Current()).Quiet().Or(shell.New("echo"))).
 		And(listNames(l.Releases())).
@@ -97,10 +98,16 @@ func (l Layout) TakeLock(runID string, lines []string) shell.Command {
 		And(l.lockExists()).
 		And(shell.New("echo", LockHeld)).
 		And(l.LockState())
-	take := build.And(notADirectory).And(link.Quiet()).And(taken)
+	take := func(link shell.Command) shell.Command {
+		return build.And(notADirectory).And(link.Quiet()).And(taken)
+	}
+	// A lock that ln found but that was released before held looked at it
+	// (another run ending right then) is neither taken nor held: one more
+	// try, from the start, takes it or reports its new holder. Failing
+	// twice is a real failure.
 	return ensureDirs(l.State()).
 		And(removeIfPresent(data)).
-		And(take.Or(held))
+		And(take(shown(link)).Or(held).Or(removeIfPresent(data).And(take(link)).Or(held)))
 }
 
 // ownsLock succeeds when the lock's details hold runID.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -158,6 +159,45 @@ func TestLockRaceAlwaysShowsTheHolder(t *testing.T) {
 		if err := os.RemoveAll(At(deployTo).LockDir()); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestLockReleasedDuringTakeIsTakenOnRetry: a lock that ln -sn finds but
+// that its run releases before the take looks at it again (two runs, one
+// ending as the other starts) is taken on a second try, not reported as a
+// failure. The fake ln stands for the other run: on the first call it
+// removes the lock it was about to collide with and fails, as ln does when
+// the lock was there.
+func TestLockReleasedDuringTakeIsTakenOnRetry(t *testing.T) {
+	l := At(t.TempDir())
+	bin := t.TempDir()
+	realLn, err := exec.LookPath("ln")
+	if err != nil {
+		t.Fatal(err)
+	}
+	once := shell.Quote(filepath.Join(bin, "once"))
+	fake := fmt.Sprintf("#!/bin/sh\nif [ ! -e %s ]; then\n  : > %s\n  rm -f -- %s\n  exit 1\nfi\nexec %s \"$@\"\n",
+		once, once, shell.Quote(l.LockDir()), shell.Quote(realLn))
+	if err := os.WriteFile(filepath.Join(bin, "ln"), []byte(fake), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := sh(t, l.TakeLock("first", []string{"run_id=first"}), ""); err != nil || !strings.HasPrefix(out, LockTaken) {
+		t.Fatalf("the first run's take: %v %q", err, out)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	out, err := sh(t, l.TakeLock("second", []string{"run_id=second"}), "")
+	if err != nil || !strings.HasPrefix(out, LockTaken) {
+		t.Fatalf("a lock released during the take: %v %q, want it taken", err, out)
+	}
+	if details, err := os.ReadFile(l.LockDetails()); err != nil || !strings.Contains(string(details), "run_id=second") {
+		t.Errorf("the lock's details: %q %v, want the second run's", details, err)
+	}
+	if ents, _ := os.ReadDir(l.State()); len(ents) != 3 { // lock, its data, unfinished/
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		t.Errorf(".capstan holds %v, want the lock, its data and unfinished/", names)
 	}
 }
 
