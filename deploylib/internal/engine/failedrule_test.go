@@ -171,7 +171,9 @@ func TestStartTasksIsOneRun(t *testing.T) {
 	}
 	var locks, creates int
 	for _, c := range rec.Log() {
-		locks += strings.Count(c.Command, "mkdir /srv/shop/.capstan/lock")
+		if strings.Contains(c.Command, "mkdir /srv/shop/.capstan/lock") { // a take (tried twice when the lock vanishes meanwhile)
+			locks++
+		}
 		if strings.Contains(c.Command, "git archive") {
 			creates++
 			if !strings.Contains(c.Command, "/srv/shop/releases/20261125214042") {

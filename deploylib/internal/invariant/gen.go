@@ -409,6 +409,7 @@ type Regression struct {
 // RegressionSeeds are the seeds of past findings, played by every run of
 // the suite besides the generated ones.
 var RegressionSeeds = []Regression{
+	{710083488, "deploy and rollback at once (clock +1s)", "the rollback released its lock between the deploy's ln -sn and its look at the lock for the holder: the take failed with nothing to say (a race; TestLockReleasedDuringTakeIsTakenOnRetry makes it deterministic)"},
 	{968455773, "task deploy:updating (clock +60s)", "a lone deploy:updating leaves its release marked unfinished (the model had no place for it)"},
 	{968455912, "task deploy:updating (clock +2s)", "a lone deploy:updating after two runs at once"},
 	{968455957, "task deploy:updating (clock +1s)", "a lone deploy:updating after a refused rollback"},
